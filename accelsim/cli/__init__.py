@@ -1,0 +1,1 @@
+"""The ``accelsim`` command line; one module per command (see accelsim.cli.main)."""

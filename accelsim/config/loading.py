@@ -1,0 +1,68 @@
+"""Loading YAML files and turning pydantic validation errors into messages that name file and key path."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from accelsim.errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file with ``yaml.safe_load``; a missing file or a syntax error is a ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), "", "a readable YAML file", exc.strerror or str(exc)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(str(path), "", "valid YAML", f"a syntax error at {where}") from None
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a dotted key path: ``compute.systolic.rows``, ``memories[2].size_kib``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_error_to_config_error(exc: ValidationError, file: str) -> ConfigError:
+    """Convert the first error of a pydantic ValidationError to a ConfigError (file, key path, expected, found)."""
+    first = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    expected = first["msg"]
+    if expected.startswith("Value error, "):
+        expected = expected[len("Value error, "):]
+    found = first.get("input", "<missing>") if first["type"] != "missing" else "<missing>"
+    if isinstance(found, dict):
+        found = f"a mapping with keys {sorted(found)}"
+    err = ConfigError(file, key_path(loc), expected, found)
+    extra = len(exc.errors()) - 1
+    if extra:
+        err.args = (f"{err.args[0]} (and {extra} more error(s))",)
+    return err
+
+
+def validate_model(model: type[ModelT], data: Any, file: str) -> ModelT:
+    """Validate ``data`` into ``model``; raise ConfigError naming ``file`` and the key path on failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error_to_config_error(exc, file) from None
+
+
+def load_model(model: type[ModelT], path: str | Path) -> ModelT:
+    """Read a YAML file and validate it into ``model``."""
+    return validate_model(model, read_yaml(path), str(path))
