@@ -1,0 +1,1 @@
+"""Hardware model: compute units, scale units, memories, weight compression."""
