@@ -1,0 +1,278 @@
+"""Write a quantized accelsim graph as a .tflite flatbuffer (the inverse of ``load_tflite``).
+
+For int8 / uint8 graphs, 16x8 graphs (int16 activations, int8 weights, int64 bias) and int4 weights (packed two
+per byte, low nibble first). Every scale, zero point and fused activation is written as held, so LiteRT's
+reference kernels run the same integer network. Layout changes: depthwise weights OHWI ``(C·mult, KH, KW, 1)``
+go back to ``[1, KH, KW, C·mult]`` with the quantized dimension 3; explicit conv padding that is neither SAME nor
+VALID becomes a PAD (with the input zero point) followed by a VALID conv; GlobalAveragePool becomes MEAN over
+axes (1, 2) with keep_dims; Flatten becomes RESHAPE. Float interfaces recorded by the importer
+(``graph.metadata``) are written back as QUANTIZE / DEQUANTIZE.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+import flatbuffers
+import numpy as np
+
+from accelsim.errors import UnsupportedError
+from accelsim.graph import ops as O
+from accelsim.graph.importers.tflite import (
+    ACTIVATIONS, FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, TENSOR_TYPES, tflite_schema,
+)
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.shapes import resolve_padding
+from accelsim.quant.params import QuantParams
+
+_TYPE_CODES = {name: code for code, name in TENSOR_TYPES.items()}
+_ACTIVATION_CODES = {name: code for code, name in ACTIVATIONS.items()}
+_PADDING_CODES = {"SAME": 0, "VALID": 1}
+
+
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """Signed 4-bit values (int8 in [-8, 7]) -> bytes, two per byte, first element in the low nibble."""
+    flat = np.asarray(values, np.int64).reshape(-1)
+    if flat.size and (flat.min() < -8 or flat.max() > 7):
+        raise UnsupportedError(f"int4 values must lie in [-8, 7], found [{flat.min()}, {flat.max()}]")
+    if flat.size % 2:
+        flat = np.append(flat, 0)
+    nibbles = (flat & 0x0F).astype(np.uint8)
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def op_version(op_name: str, activation_dtype: str, weight_dtype: str | None) -> int:
+    """The operator version LiteRT expects for the type combination (versions that run with BUILTIN_REF)."""
+    if op_name == "CONV_2D":
+        return {"int4": 7}.get(weight_dtype, 4 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 3))
+    if op_name == "DEPTHWISE_CONV_2D":
+        return {"int4": 6}.get(weight_dtype, 5 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 3))
+    if op_name == "FULLY_CONNECTED":
+        return {"int4": 10}.get(weight_dtype, 7 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 4))
+    if op_name in ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"):
+        return 3 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 2)
+    return 1
+
+
+def export_tflite(graph: Graph) -> bytes:
+    """Serialize a quantized graph to .tflite bytes (identifier ``TFL3``, one subgraph)."""
+    if graph.is_float:
+        raise UnsupportedError(f"graph {graph.name!r} is a float graph; export_tflite writes quantized graphs only")
+    return _Writer(tflite_schema(), graph).model_bytes()
+
+
+class _Writer:
+    def __init__(self, S: ModuleType, graph: Graph) -> None:
+        self.S, self.graph = S, graph
+        self.buffers = [S.BufferT()]
+        self.tensors: list = []
+        self.index: dict[str, int] = {}
+        self.opcodes: dict[int, tuple[int, object]] = {}
+        self.operators: list = []
+
+    # ------------------------------------------------------------------------------------ tensors
+    def _add_tensor(self, name: str, shape: tuple[int, ...], dtype: str, quant: QuantParams | None,
+                    data: np.ndarray | None, quantized_dimension: int = 0) -> int:
+        S = self.S
+        if dtype not in _TYPE_CODES:
+            raise UnsupportedError(f"tensor {name!r} is {dtype}; TFLite export supports "
+                                   f"{', '.join(sorted(_TYPE_CODES))}")
+        t = S.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, [int(d) for d in shape], _TYPE_CODES[dtype], 0
+        if data is not None:
+            if dtype == "int4":
+                raw = pack_int4(data)
+            else:
+                raw = np.frombuffer(np.ascontiguousarray(data, np.dtype(dtype).newbyteorder("<")).tobytes(), np.uint8)
+            b = S.BufferT()
+            b.data = raw
+            self.buffers.append(b)
+            t.buffer = len(self.buffers) - 1
+        if quant is not None:
+            q = S.QuantizationParametersT()
+            q.scale = [float(s) for s in quant.scale]
+            q.zeroPoint = [int(z) for z in quant.zero_point]
+            q.quantizedDimension = quantized_dimension if quant.per_channel_quantized else 0
+            t.quantization = q
+        self.tensors.append(t)
+        self.index[name] = len(self.tensors) - 1
+        return self.index[name]
+
+    def tensor(self, name: str) -> int:
+        """The TFLite index of an IR tensor, written on first use."""
+        if name not in self.index:
+            t = self.graph.tensors[name]
+            axis = t.quant.axis if t.quant is not None and t.quant.axis is not None else 0
+            self._add_tensor(t.name, t.shape, t.dtype, t.quant, t.data, axis)
+        return self.index[name]
+
+    def depthwise_weights(self, name: str) -> int:
+        """OHWI depthwise weights ``(C·mult, KH, KW, 1)`` written as ``[1, KH, KW, C·mult]``, quantized dim 3."""
+        if name not in self.index:
+            t = self.graph.tensors[name]
+            data = None if t.data is None else np.ascontiguousarray(t.data[..., 0].transpose(1, 2, 0)[None])
+            o, kh, kw, _ = t.shape
+            self._add_tensor(t.name, (1, kh, kw, o), t.dtype, t.quant, data, 3)
+        return self.index[name]
+
+    def constant_int32(self, name: str, values: np.ndarray) -> int:
+        values = np.asarray(values, np.int32)
+        return self._add_tensor(self._fresh(name), values.shape, "int32", None, values)
+
+    def _fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.index or name in self.graph.tensors:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    # ------------------------------------------------------------------------------------ operators
+    def operator(self, op_name: str, inputs: list[int], outputs: list[int], options_name: str | None,
+                 options, version: int) -> None:
+        S = self.S
+        code = getattr(S.BuiltinOperator, op_name)
+        if code not in self.opcodes:
+            oc = S.OperatorCodeT()
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), version
+            self.opcodes[code] = (len(self.opcodes), oc)
+        elif self.opcodes[code][1].version < version:
+            self.opcodes[code][1].version = version
+        op = S.OperatorT()
+        op.opcodeIndex = self.opcodes[code][0]
+        op.inputs, op.outputs = list(inputs), list(outputs)
+        if options_name is not None:
+            op.builtinOptionsType = getattr(S.BuiltinOptions, options_name)
+            op.builtinOptions = options
+        self.operators.append(op)
+
+    def node(self, node: Node) -> None:
+        S, op = self.S, node.op
+        x = self.graph.tensors[node.inputs[0]]
+        out = [self.tensor(node.outputs[0])]
+        where = f"node {node.name!r} ({node.kind})"
+        if isinstance(op, O.Conv2D):
+            self.conv(node, op, x, out, where)
+        elif isinstance(op, O.FullyConnected):
+            opts = S.FullyConnectedOptionsT()
+            opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
+            w = self.graph.tensors[node.inputs[1]]
+            ins = [self.tensor(n) for n in node.inputs]
+            if len(ins) == 2:
+                ins.append(-1)
+            self.operator("FULLY_CONNECTED", ins, out, "FullyConnectedOptions", opts,
+                          op_version("FULLY_CONNECTED", x.dtype, w.dtype))
+        elif isinstance(op, O.Add):
+            opts = S.AddOptionsT()
+            opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
+            opts.potScaleInt16 = False
+            self.operator("ADD", [self.tensor(n) for n in node.inputs], out, "AddOptions", opts,
+                          op_version("ADD", x.dtype, None))
+        elif isinstance(op, (O.AvgPool, O.MaxPool)):
+            opts = S.Pool2DOptionsT()
+            opts.padding = self.padding_code(op.padding, x, op.kernel, op.stride, (1, 1), where)
+            opts.strideH, opts.strideW = op.stride
+            opts.filterHeight, opts.filterWidth = op.kernel
+            opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
+            name = "AVERAGE_POOL_2D" if isinstance(op, O.AvgPool) else "MAX_POOL_2D"
+            self.operator(name, [self.tensor(x.name)], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
+        elif isinstance(op, O.GlobalAveragePool):
+            opts = S.ReducerOptionsT()
+            opts.keepDims = True
+            axes = self.constant_int32(f"{node.name}_axes", np.array([1, 2]))
+            self.operator("MEAN", [self.tensor(x.name), axes], out, "ReducerOptions", opts,
+                          op_version("MEAN", x.dtype, None))
+        elif isinstance(op, O.Concat):
+            opts = S.ConcatenationOptionsT()
+            opts.axis = op.axis
+            self.operator("CONCATENATION", [self.tensor(n) for n in node.inputs], out, "ConcatenationOptions", opts,
+                          op_version("CONCATENATION", x.dtype, None))
+        elif isinstance(op, (O.Reshape, O.Flatten)):
+            shape = self.graph.tensors[node.outputs[0]].shape
+            opts = S.ReshapeOptionsT()
+            opts.newShape = list(shape)
+            new_shape = self.constant_int32(f"{node.name}_shape", np.array(shape))
+            self.operator("RESHAPE", [self.tensor(x.name), new_shape], out, "ReshapeOptions", opts, 1)
+        elif isinstance(op, O.Pad):
+            pads = self.constant_int32(f"{node.name}_pads", np.array(op.pads))
+            self.operator("PAD", [self.tensor(x.name), pads], out, "PadOptions", S.PadOptionsT(),
+                          op_version("PAD", x.dtype, None))
+        else:
+            raise UnsupportedError(f"{where}: no TFLite equivalent")
+
+    def padding_code(self, padding: O.Padding, x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+                     dilation: tuple[int, int], where: str) -> int | None:
+        """TFLite SAME/VALID code of a padding, or None if explicit padding matches neither."""
+        if isinstance(padding, str):
+            return _PADDING_CODES[padding]
+        hw = x.shape[1:3]
+        for name in ("VALID", "SAME"):
+            if tuple(padding) == resolve_padding(name, hw, kernel, stride, dilation):
+                return _PADDING_CODES[name]
+        if where.endswith("(Conv2D)"):
+            return None
+        raise UnsupportedError(f"{where}: explicit padding {padding} is neither SAME nor VALID, which TFLite pools "
+                               f"cannot express")
+
+    def conv(self, node: Node, op: O.Conv2D, x: Tensor, out: list[int], where: str) -> None:
+        S = self.S
+        w = self.graph.tensors[node.inputs[1]]
+        padding = self.padding_code(op.padding, x, w.shape[1:3], op.stride, op.dilation, where)
+        x_index = self.tensor(x.name)
+        if padding is None:  # explicit padding: PAD with the zero point, then a VALID conv
+            top, bottom, left, right = op.padding
+            padded_shape = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
+            padded = self._add_tensor(self._fresh(f"{node.name}_padded"), padded_shape, x.dtype, x.quant, None)
+            pads = self.constant_int32(f"{node.name}_pads", np.array([[0, 0], [top, bottom], [left, right], [0, 0]]))
+            self.operator("PAD", [x_index, pads], [padded], "PadOptions", S.PadOptionsT(),
+                          op_version("PAD", x.dtype, None))
+            x_index, padding = padded, _PADDING_CODES["VALID"]
+        depthwise = op.groups > 1 and op.groups == x.shape[3] and w.shape[3] == 1
+        bias = [self.tensor(node.inputs[2])] if len(node.inputs) == 3 else [-1]
+        if depthwise:
+            opts = S.DepthwiseConv2DOptionsT()
+            opts.depthMultiplier = w.shape[0] // x.shape[3]
+            weights, name, options_name = self.depthwise_weights(w.name), "DEPTHWISE_CONV_2D", "DepthwiseConv2DOptions"
+        else:
+            opts = S.Conv2DOptionsT()
+            weights, name, options_name = self.tensor(w.name), "CONV_2D", "Conv2DOptions"
+        opts.padding = padding
+        opts.strideH, opts.strideW = op.stride
+        opts.dilationHFactor, opts.dilationWFactor = op.dilation
+        opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
+        self.operator(name, [x_index, weights, *bias], out, options_name, opts, op_version(name, x.dtype, w.dtype))
+
+    # ------------------------------------------------------------------------------------ model
+    def model_bytes(self) -> bytes:
+        S, graph = self.S, self.graph
+        float_inputs = dict(graph.metadata.get(FLOAT_INPUTS_KEY, {}))
+        float_outputs = dict(graph.metadata.get(FLOAT_OUTPUTS_KEY, {}))
+        inputs = []
+        for name in graph.inputs:
+            if name in float_inputs:
+                t = graph.tensors[name]
+                f = self._add_tensor(float_inputs[name], t.shape, "float32", None, None)
+                self.operator("QUANTIZE", [f], [self.tensor(name)], None, None, op_version("QUANTIZE", t.dtype, None))
+                inputs.append(f)
+            else:
+                inputs.append(self.tensor(name))
+        for node in graph.nodes:
+            self.node(node)
+        outputs = []
+        for name in graph.outputs:
+            if name in float_outputs:
+                t = graph.tensors[name]
+                f = self._add_tensor(float_outputs[name], t.shape, "float32", None, None)
+                self.operator("DEQUANTIZE", [self.tensor(name)], [f], None, None,
+                              op_version("DEQUANTIZE", t.dtype, None))
+                outputs.append(f)
+            else:
+                outputs.append(self.tensor(name))
+        sub = S.SubGraphT()
+        sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = (
+            self.tensors, self.operators, inputs, outputs, graph.name)
+        model = S.ModelT()
+        model.version = 3
+        model.operatorCodes = [oc for _, oc in sorted(self.opcodes.values(), key=lambda p: p[0])]
+        model.subgraphs, model.buffers, model.description = [sub], self.buffers, "accelsim export"
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())

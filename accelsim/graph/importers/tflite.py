@@ -1,0 +1,295 @@
+"""Read a quantized .tflite flatbuffer into the accelsim graph IR.
+
+``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
+imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
+FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
+QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``). Types: int8,
+uint8, int16 activations (16x8, int64 bias), int4 weights (two per byte, low nibble first).
+
+The flatbuffer is decoded with the TFLite schema classes generated for the ``flatbuffers`` package, which ship
+in the ``ai-edge-litert`` wheel (``ai_edge_litert.schema_py_generated``). See docs/tflite.md.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from accelsim.errors import AccelsimError, GraphError, ImportError_, UnsupportedError
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.quant.params import QuantParams
+
+#: TFLite TensorType enum value -> accelsim storage type name.
+TENSOR_TYPES: dict[int, str] = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 17: "int4"}
+#: TFLite ActivationFunctionType enum value -> fused activation name (others are unsupported).
+ACTIVATIONS: dict[int, O.Activation] = {0: "NONE", 1: "RELU", 3: "RELU6"}
+ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+#: TFLite Padding enum.
+PADDINGS: dict[int, O.Padding] = {0: "SAME", 1: "VALID"}
+
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+                 "MEAN", "CONCATENATION", "RESHAPE", "PAD", "QUANTIZE", "DEQUANTIZE")
+
+#: ``graph.metadata`` keys for the float interface: quantized tensor name -> the float tensor's name.
+FLOAT_INPUTS_KEY = "tflite_float_inputs"
+FLOAT_OUTPUTS_KEY = "tflite_float_outputs"
+
+
+def tflite_schema() -> ModuleType:
+    """The generated TFLite schema module (from the ai-edge-litert wheel); a clear error if it is missing."""
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ModuleNotFoundError as exc:
+        raise UnsupportedError(
+            "reading and writing .tflite files needs the TFLite schema classes shipped in the 'ai-edge-litert' "
+            f"package, which is not installed ({exc}); install it with 'pip install ai-edge-litert'"
+        ) from None
+    return schema_py_generated
+
+
+def op_names() -> dict[int, str]:
+    """TFLite BuiltinOperator enum value -> name."""
+    ops = tflite_schema().BuiltinOperator
+    return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    """Signed 4-bit values stored two per byte, first element in the low nibble -> int8 array of ``count``."""
+    nibbles = np.empty(packed.size * 2, np.int8)
+    nibbles[0::2] = (packed & 0x0F).astype(np.int8)
+    nibbles[1::2] = (packed >> 4).astype(np.int8)
+    nibbles = np.where(nibbles > 7, nibbles - 16, nibbles).astype(np.int8)
+    return nibbles[:count]
+
+
+def load_tflite(path_or_bytes: str | Path | bytes) -> Graph:
+    """Import the first subgraph of a .tflite model as a quantized accelsim graph.
+
+    Raises :class:`ImportError_` for a file that is not a readable TFLite flatbuffer and
+    :class:`UnsupportedError` for an op, activation or type outside the supported set (naming the operator index).
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        source, buf = "<bytes>", bytes(path_or_bytes)
+    else:
+        source = str(path_or_bytes)
+        try:
+            buf = Path(path_or_bytes).read_bytes()
+        except OSError as exc:
+            raise ImportError_(f"cannot read TFLite model {source}: {exc.strerror or exc}") from None
+    S = tflite_schema()
+    model = _parse(S, buf, source)
+    try:
+        return _Importer(S, model, buf, source).graph()
+    except AccelsimError:
+        raise
+    except (ValueError, IndexError, TypeError, KeyError) as exc:
+        raise ImportError_(f"{source}: the TFLite model is inconsistent and cannot be imported ({exc})") from None
+
+
+def _parse(S: ModuleType, buf: bytes, source: str):
+    problem = ""
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        problem = "it does not carry the TFLite file identifier 'TFL3' at bytes 4..8"
+    else:
+        try:
+            model = S.ModelT.InitFromPackedBuf(buf, 0)
+            if not model.subgraphs:
+                problem = "it contains no subgraph"
+        except Exception as exc:  # any decoding failure of a damaged flatbuffer
+            problem = f"decoding the flatbuffer failed ({type(exc).__name__}: {exc})"
+    if problem:
+        raise ImportError_(
+            f"{source} is not a readable TFLite model: {problem}. The file may be truncated, corrupted or of "
+            f"another format ({len(buf)} bytes read); TFLite models are FlatBuffers written by the TFLite "
+            f"converter or ai-edge-litert, with identifier 'TFL3'."
+        )
+    return model
+
+
+class _Importer:
+    def __init__(self, S: ModuleType, model, buf: bytes, source: str) -> None:
+        self.S, self.model, self.buf, self.source = S, model, buf, source
+        self.sub = model.subgraphs[0]
+        self.op_names = op_names()
+        self.raw: list[Tensor] = []
+        for index, t in enumerate(self.sub.tensors or []):
+            name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
+            if not name or any(r.name == name for r in self.raw):
+                name = f"{name or 'tensor'}_{index}"
+            self.raw.append(self._tensor(index, t, name))
+        self.names = [r.name for r in self.raw]
+
+    # -------------------------------------------------------------------------------- tensors
+    def _buffer_bytes(self, t) -> np.ndarray | None:
+        if t.buffer <= 0 or t.buffer >= len(self.model.buffers or []):
+            return None
+        b = self.model.buffers[t.buffer]
+        if b.data is not None and len(b.data):
+            return np.asarray(b.data, np.uint8)
+        if b.offset > 1 and b.size > 0:  # large models keep buffers after the flatbuffer
+            if b.offset + b.size > len(self.buf):
+                raise ImportError_(f"{self.source}: buffer {t.buffer} lies beyond the end of the file (truncated?)")
+            return np.frombuffer(self.buf, np.uint8, b.size, b.offset)
+        return None
+
+    def _tensor(self, index: int, t, name: str) -> Tensor:
+        if t.type not in TENSOR_TYPES:
+            type_name = {v: k for k, v in vars(self.S.TensorType).items() if isinstance(v, int)}.get(t.type, t.type)
+            raise UnsupportedError(f"{self.source}: tensor {index} {name!r} has type {type_name}; supported: "
+                                   f"{', '.join(sorted(set(TENSOR_TYPES.values())))}")
+        dtype = TENSOR_TYPES[t.type]
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+        q = t.quantization
+        quant = None
+        if q is not None and q.scale is not None and len(q.scale):
+            scale = np.asarray(q.scale, np.float32)
+            zero = np.asarray(q.zeroPoint if q.zeroPoint is not None else [0], np.int64)
+            quant = (QuantParams(scale, zero[:1], None) if scale.size == 1
+                     else QuantParams.per_channel(scale, zero, int(q.quantizedDimension)))
+        data = None
+        raw = self._buffer_bytes(t)
+        if raw is not None:
+            count = int(np.prod(shape, dtype=np.int64))
+            if dtype == "int4":
+                data = unpack_int4(raw, count).reshape(shape)
+            else:
+                storage = np.dtype(dtype)
+                data = np.frombuffer(raw.tobytes(), storage.newbyteorder("<"), count).astype(storage).reshape(shape)
+        return Tensor(name, shape, dtype, quant, data)
+
+    # -------------------------------------------------------------------------------- operators
+    def graph(self) -> Graph:
+        tensors: dict[str, Tensor] = {}
+        nodes: list[Node] = []
+        inputs = [self.names[i] for i in self.sub.inputs]
+        outputs = [self.names[i] for i in self.sub.outputs]
+        float_inputs: dict[str, str] = {}
+        float_outputs: dict[str, str] = {}
+
+        def use(index: int) -> str:
+            t = self.raw[index]
+            tensors.setdefault(t.name, t)
+            return t.name
+
+        for op_index, op in enumerate(self.sub.operators or []):
+            code = self.model.operatorCodes[op.opcodeIndex]
+            op_name = self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            if op_name not in SUPPORTED_OPS:
+                custom = f" ({code.customCode.decode()})" if code.customCode else ""
+                raise UnsupportedError(f"{self.source}: operator {op_index} is {op_name}{custom}, which accelsim "
+                                       f"cannot import; supported: {', '.join(SUPPORTED_OPS)}")
+            ins = [i for i in op.inputs]
+            out = op.outputs[0]
+            where = f"{self.source}: operator {op_index} ({op_name})"
+            if op_name in ("QUANTIZE", "DEQUANTIZE"):
+                src, dst = self.raw[ins[0]], self.raw[out]
+                if op_name == "QUANTIZE" and src.dtype == "float32" and src.name in inputs:
+                    inputs[inputs.index(src.name)] = use(out)
+                    float_inputs[dst.name] = src.name
+                    continue
+                if op_name == "DEQUANTIZE" and dst.dtype == "float32" and dst.name in outputs:
+                    outputs[outputs.index(dst.name)] = use(ins[0])
+                    float_outputs[src.name] = dst.name
+                    continue
+                raise UnsupportedError(f"{where}: {op_name} is supported only at the graph edges (float input -> "
+                                       f"QUANTIZE, DEQUANTIZE -> float output), not inside the network")
+            attrs, node_inputs = self._op(op_name, op, ins, out, where)
+            node_name = f"op{op_index}_{op_name.lower()}"
+            if isinstance(attrs, tuple):  # MEAN without keep_dims: GlobalAveragePool then Reshape
+                pooled = Tensor(f"{node_name}_pooled", self.raw[ins[0]].shape[:1] + (1, 1) +
+                                self.raw[ins[0]].shape[3:], self.raw[out].dtype,
+                                self.raw[out].quant)
+                tensors[pooled.name] = pooled
+                nodes.append(Node(node_name, attrs[0], tuple(use(i) for i in node_inputs), (pooled.name,)))
+                nodes.append(Node(f"{node_name}_reshape", attrs[1], (pooled.name,), (use(out),)))
+                continue
+            nodes.append(Node(node_name, attrs, tuple(use(i) for i in node_inputs), (use(out),)))
+        for name in inputs:
+            tensors.setdefault(name, next(r for r in self.raw if r.name == name))
+        metadata: dict[str, object] = {"source_format": "tflite"}
+        if float_inputs:
+            metadata[FLOAT_INPUTS_KEY] = float_inputs
+        if float_outputs:
+            metadata[FLOAT_OUTPUTS_KEY] = float_outputs
+        name = (self.sub.name.decode() if isinstance(self.sub.name, bytes) else self.sub.name) or "tflite"
+        try:
+            return Graph(name, tensors, tuple(nodes), tuple(inputs), tuple(outputs), metadata)
+        except GraphError as exc:
+            raise GraphError(f"{self.source}: the imported graph is invalid: {exc}") from None
+
+    def _activation(self, options, where: str) -> O.Activation:
+        fused = int(getattr(options, "fusedActivationFunction", 0) or 0)
+        if fused not in ACTIVATIONS:
+            raise UnsupportedError(f"{where}: fused activation {ACTIVATION_NAMES.get(fused, fused)} is not "
+                                   f"supported; supported: {', '.join(ACTIVATIONS.values())}")
+        return ACTIVATIONS[fused]
+
+    def _const(self, index: int, where: str) -> np.ndarray:
+        data = self.raw[index].data
+        if data is None:
+            raise UnsupportedError(f"{where}: input {index} must be a constant tensor")
+        return data
+
+    def _op(self, op_name: str, op, ins: list[int], out: int, where: str):
+        """The IR op for one TFLite operator and the TFLite tensor indices it reads."""
+        opts = op.builtinOptions
+        mac_inputs = [i for i in ins if i >= 0]
+        if op_name == "CONV_2D":
+            x, w = self.raw[ins[0]], self.raw[ins[1]]
+            groups = x.shape[3] // w.shape[3] if w.shape[3] else 1
+            return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
+                            PADDINGS[opts.padding], groups, self._activation(opts, where)), mac_inputs
+        if op_name == "DEPTHWISE_CONV_2D":
+            x = self.raw[ins[0]]
+            self._to_ohwi_depthwise(ins[1], where)
+            return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
+                            PADDINGS[opts.padding], x.shape[3], self._activation(opts, where)), mac_inputs
+        if op_name == "FULLY_CONNECTED":
+            if opts is not None and opts.weightsFormat != 0:
+                raise UnsupportedError(f"{where}: shuffled FULLY_CONNECTED weights are not supported")
+            if opts is not None and opts.keepNumDims and len(self.raw[out].shape) != 2:
+                raise UnsupportedError(f"{where}: keep_num_dims with a {len(self.raw[out].shape)}-D output "
+                                       f"is not supported; supported: 2-D (N, O) outputs")
+            return O.FullyConnected(self._activation(opts, where)), mac_inputs
+        if op_name == "ADD":
+            if self.raw[ins[0]].shape != self.raw[ins[1]].shape:
+                raise UnsupportedError(f"{where}: broadcasting ADD is not supported; supported: equal input shapes")
+            return O.Add(self._activation(opts, where)), ins
+        if op_name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            cls = O.AvgPool if op_name == "AVERAGE_POOL_2D" else O.MaxPool
+            return cls((opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW), PADDINGS[opts.padding],
+                       self._activation(opts, where)), ins[:1]
+        if op_name == "MEAN":
+            x = self.raw[ins[0]]
+            axes = sorted(int(a) % max(len(x.shape), 1) for a in self._const(ins[1], where).reshape(-1))
+            if len(x.shape) != 4 or axes != [1, 2]:
+                raise UnsupportedError(f"{where}: MEAN over axes {axes} of a {len(x.shape)}-D tensor is not "
+                                       f"supported; supported: the mean over H and W (axes 1, 2) of NHWC")
+            if opts is not None and opts.keepDims:
+                return O.GlobalAveragePool(), ins[:1]
+            return (O.GlobalAveragePool(), O.Reshape(self.raw[out].shape)), ins[:1]
+        if op_name == "CONCATENATION":
+            if self._activation(opts, where) != "NONE":
+                raise UnsupportedError(f"{where}: CONCATENATION with a fused activation is not supported")
+            return O.Concat(int(opts.axis)), ins
+        if op_name == "RESHAPE":
+            return O.Reshape(self.raw[out].shape), ins[:1]
+        if op_name == "PAD":
+            pads = self._const(ins[1], where).reshape(-1, 2)
+            return O.Pad(tuple((int(a), int(b)) for a, b in pads)), ins[:1]
+        raise UnsupportedError(f"{where}: not supported")
+
+    def _to_ohwi_depthwise(self, index: int, where: str) -> None:
+        """Depthwise weights [1, KH, KW, C·mult] (quantized dim 3) -> OHWI (C·mult, KH, KW, 1) (axis 0), in place."""
+        t = self.raw[index]
+        if t.shape[:1] == (1,) and len(t.shape) == 4:
+            data = None if t.data is None else np.ascontiguousarray(t.data[0].transpose(2, 0, 1)[..., None])
+            quant = t.quant
+            if quant is not None and quant.per_channel_quantized:
+                quant = QuantParams.per_channel(quant.scale, quant.zero_point, 0)
+            shape = (t.shape[3], t.shape[1], t.shape[2], 1)
+            self.raw[index] = Tensor(t.name, shape, t.dtype, quant, data)
+        elif not (len(t.shape) == 4 and t.shape[3] == 1):
+            raise UnsupportedError(f"{where}: depthwise weights have shape {t.shape}; expected [1, KH, KW, C*mult]")
