@@ -1,0 +1,384 @@
+"""Bit-exact integer execution of a quantized graph.
+
+``execute(graph, inputs)`` runs every node with the numba kernels of ``accelsim.kernels`` and returns every
+tensor as an integer NHWC array in its storage type. Per-node constants (centered and transposed weights,
+requantization parameters, clamp bounds, accumulator bounds) are prepared once per graph and cached.
+The semantics are in docs/arithmetic.md; usage, the accumulator model and the kernel design in docs/engine.md.
+"""
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from accelsim.errors import AccelsimError, AccumulatorOverflowError, GraphError, UnsupportedError
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.shapes import resolve_padding
+from accelsim.kernels import conv, elementwise, layout, pool
+from accelsim.quant.params import dequantize, dtype_info, quantize
+from accelsim.quant.requant import (
+    RequantParams, activation_range, make_add_params, make_requant_params, make_rescale_params,
+)
+
+OnOverflow = Literal["raise", "report"]
+INT32_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class ExecutionResult(Mapping[str, np.ndarray]):
+    """Every tensor of an executed graph by name (integer arrays, storage dtype, NHWC).
+
+    ``overflows`` lists ``(node_name, count)`` for each MAC node whose accumulators exceeded the accumulator
+    width (only non-empty with ``on_overflow="report"``).
+    """
+
+    tensors: Mapping[str, np.ndarray]
+    overflows: tuple[tuple[str, int], ...]
+    graph: Graph
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.tensors[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    @property
+    def outputs(self) -> dict[str, np.ndarray]:
+        """The graph outputs by name."""
+        return {name: self.tensors[name] for name in self.graph.outputs}
+
+
+# ------------------------------------------------------------------------------------------------ plans
+@dataclass(frozen=True, eq=False)
+class MacPlan:
+    """Precomputed constants of a Conv2D / FullyConnected node."""
+
+    depthwise: bool
+    weights: np.ndarray          # centered q_w − Z_w; grouped (G, KH, KW, CI/G, CO/G), depthwise (KH, KW, C·mult)
+    depth_multiplier: int
+    bias: np.ndarray             # int64 (O,), zeros when absent
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad_top_left: tuple[int, int]
+    zero_in: int
+    requant: RequantParams       # per output channel
+    zero_out: int
+    act_range: tuple[int, int]
+    acc_bound: int               # max |partial sum| over all channels and inputs (exact, Python int)
+    default_acc_bits: int        # 32, or 64 when an operand is 16-bit
+
+
+@dataclass(frozen=True, eq=False)
+class PoolPlan:
+    """Precomputed constants of an AvgPool / GlobalAveragePool node (rescale tables indexed by tap count − 1)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pad_top_left: tuple[int, int]
+    same_quant: bool
+    zero_in: int
+    requant: RequantParams
+    zero_out: int
+    act_range: tuple[int, int]
+
+
+_PLANS: weakref.WeakKeyDictionary[Graph, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
+def _plans(graph: Graph) -> dict[str, object]:
+    """The per-node constants of ``graph``, built on first use and cached while the graph lives."""
+    plans = _PLANS.get(graph)
+    if plans is None:
+        plans = {}
+        for node in graph.nodes:
+            if node.kind in O.MAC_OPS:
+                plans[node.name] = _mac_plan(graph, node)
+            elif node.kind in ("AvgPool", "GlobalAveragePool"):
+                plans[node.name] = _pool_plan(graph, node)
+        _PLANS[graph] = plans
+    return plans
+
+
+def _constant(graph: Graph, name: str) -> np.ndarray:
+    tensor = graph.tensors[name]
+    if tensor.data is None:
+        raise GraphError(
+            f"tensor {name!r} has a shape but no data (shape-only weights); fill it with "
+            f"accelsim.graph.synthetic before executing"
+        )
+    return tensor.data
+
+
+def _mac_plan(graph: Graph, node: Node) -> MacPlan:
+    x, w, out = (graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]], graph.tensors[node.outputs[0]])
+    w_data = _constant(graph, w.name).astype(np.int64)
+    out_channels = w.shape[0]
+    zero_w = w.quant.zero_point.reshape((-1,) + (1,) * (w_data.ndim - 1))
+    centered = w_data - zero_w
+    bias = (_constant(graph, node.inputs[2]).astype(np.int64) if len(node.inputs) == 3
+            else np.zeros(out_channels, np.int64))
+    weight_storage = np.int16 if w.bits <= 8 else np.int32
+    if isinstance(node.op, O.Conv2D):
+        op = node.op
+        _, kh, kw, ci_g = w.shape
+        depthwise = op.groups > 1 and op.groups == x.shape[3] and ci_g == 1
+        if depthwise:
+            packed = centered[..., 0].transpose(1, 2, 0)
+        else:
+            co_g = out_channels // op.groups
+            packed = centered.reshape(op.groups, co_g, kh, kw, ci_g).transpose(0, 2, 3, 4, 1)
+        top, _, left, _ = resolve_padding(op.padding, x.shape[1:3], (kh, kw), op.stride, op.dilation)
+        stride, dilation, activation = op.stride, op.dilation, op.activation
+        multiplier = out_channels // x.shape[3]
+    else:
+        depthwise, multiplier = False, 1
+        packed = centered.T.reshape(1, 1, 1, w.shape[1], out_channels)
+        top = left = 0
+        stride, dilation, activation = (1, 1), (1, 1), node.op.activation
+    mode = node.requant
+    if mode == "fixed_point" and x.dtype == "int16":
+        mode = "fixed_point_int64"  # TFLite 16x8 conv / depthwise / FC
+    requant = make_requant_params(x.quant.scale[0], w.quant.scale, out.quant.scale[0], mode).broadcast(out_channels)
+    x_info = dtype_info(x.dtype)
+    zero_in = int(x.quant.zero_point[0])
+    x_abs_max = max(abs(x_info.qmin - zero_in), abs(x_info.qmax - zero_in))
+    weight_l1 = np.abs(centered).reshape(out_channels, -1).sum(axis=1)
+    acc_bound = max(abs(int(b)) + x_abs_max * int(s) for b, s in zip(bias, weight_l1))
+    return MacPlan(
+        depthwise=depthwise,
+        weights=np.ascontiguousarray(packed.astype(weight_storage)),
+        depth_multiplier=multiplier,
+        bias=bias,
+        stride=tuple(stride),
+        dilation=tuple(dilation),
+        pad_top_left=(top, left),
+        zero_in=zero_in,
+        requant=requant,
+        zero_out=int(out.quant.zero_point[0]),
+        act_range=activation_range(activation, out.quant, out.dtype),
+        acc_bound=acc_bound,
+        default_acc_bits=64 if max(x.bits, w.bits) >= 16 else 32,
+    )
+
+
+def _pool_plan(graph: Graph, node: Node) -> PoolPlan:
+    x, out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    _, in_h, in_w, _ = x.shape
+    if isinstance(node.op, O.AvgPool):
+        kernel, stride = node.op.kernel, node.op.stride
+        top, bottom, left, right = resolve_padding(node.op.padding, (in_h, in_w), kernel, stride)
+        activation = node.op.activation
+    else:
+        kernel, stride, (top, bottom, left, right), activation = (in_h, in_w), (1, 1), (0, 0, 0, 0), "NONE"
+    same_quant = x.quant.same_as(out.quant)
+    # real multipliers S_in / (n·S_out) for every tap count n a window can have
+    counts = np.arange(1, kernel[0] * kernel[1] + 1)
+    if same_quant:
+        real = np.ones(len(counts))
+    else:
+        out_h, out_w = out.shape[1:3]
+        real = np.zeros(len(counts))
+        used = {h * w for h in _valid_taps(in_h, kernel[0], stride[0], top, out_h)
+                for w in _valid_taps(in_w, kernel[1], stride[1], left, out_w)}
+        for n in used:
+            real[n - 1] = np.float64(x.quant.scale[0]) / (n * np.float64(out.quant.scale[0]))
+    return PoolPlan(
+        kernel=tuple(kernel),
+        stride=tuple(stride),
+        pad_top_left=(top, left),
+        same_quant=same_quant,
+        zero_in=int(x.quant.zero_point[0]),
+        requant=make_rescale_params(real, node.requant),
+        zero_out=int(out.quant.zero_point[0]),
+        act_range=activation_range(activation, out.quant, out.dtype),
+    )
+
+
+def _valid_taps(size: int, kernel: int, stride: int, pad_before: int, out_size: int) -> set[int]:
+    """The distinct numbers of in-bounds taps of a window along one axis."""
+    starts = np.arange(out_size) * stride - pad_before
+    valid = np.minimum(starts + kernel, size) - np.maximum(starts, 0)
+    return {int(v) for v in valid}
+
+
+# ------------------------------------------------------------------------------------------------ execution
+def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
+            on_overflow: OnOverflow = "raise") -> ExecutionResult:
+    """Run a quantized graph bit-exactly.
+
+    ``inputs`` maps each graph input name to an integer NHWC array of the tensor's storage dtype.
+    ``accumulator_bits`` sets the accumulator width of every Conv2D / FullyConnected node (default per node: 32,
+    or 64 when the activation or weight type is 16-bit). A final accumulator outside that width is never wrapped:
+    ``on_overflow="raise"`` raises :class:`AccumulatorOverflowError` at the first such node; ``"report"``
+    saturates it to the accumulator range, continues, and lists ``(node, count)`` in ``result.overflows``.
+    """
+    if graph.is_float:
+        raise UnsupportedError(
+            f"graph {graph.name!r} is a float graph; quantize it first (accelsim.graph.ptq.quantize_graph)")
+    if on_overflow not in ("raise", "report"):
+        raise AccelsimError(f"on_overflow must be 'raise' or 'report', found {on_overflow!r}")
+    if accumulator_bits is not None and not 8 <= int(accumulator_bits) <= 64:
+        raise AccelsimError(f"accumulator_bits must be between 8 and 64, found {accumulator_bits!r}")
+    values: dict[str, np.ndarray] = {name: t.data for name, t in graph.tensors.items() if t.data is not None}
+    values.update(_validated_inputs(graph, inputs))
+    plans = _plans(graph)
+    overflows: list[tuple[str, int]] = []
+    for node in graph.nodes:
+        out = graph.tensors[node.outputs[0]]
+        if node.kind in O.MAC_OPS:
+            values[out.name], count = _run_mac(graph, node, plans[node.name], values, accumulator_bits)
+            if count:
+                bits = accumulator_bits or plans[node.name].default_acc_bits
+                if on_overflow == "raise":
+                    raise AccumulatorOverflowError(node.name, count, bits)
+                overflows.append((node.name, count))
+        else:
+            values[out.name] = _run_other(graph, node, plans.get(node.name), values)
+    return ExecutionResult(values, tuple(overflows), graph)
+
+
+def execute_float(graph: Graph, float_inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
+                  on_overflow: OnOverflow = "raise") -> dict[str, np.ndarray]:
+    """Quantize float inputs (TFLite rounding: half away from zero), execute, dequantize the graph outputs."""
+    missing = [name for name in graph.inputs if name not in float_inputs]
+    if missing:
+        raise AccelsimError(f"graph {graph.name!r}: missing float input(s) {missing}")
+    quantized = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        x = np.asarray(float_inputs[name], np.float32)
+        if x.shape != t.shape:
+            raise AccelsimError(f"input tensor {name!r} has shape {x.shape}, expected {t.shape}")
+        quantized[name] = quantize(x, t.quant, t.dtype, rounding="half_away_from_zero")
+    result = execute(graph, quantized, accumulator_bits=accumulator_bits, on_overflow=on_overflow)
+    return {name: dequantize(result[name], graph.tensors[name].quant) for name in graph.outputs}
+
+
+def _validated_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    unknown = [name for name in inputs if name not in graph.inputs]
+    if unknown:
+        raise AccelsimError(f"graph {graph.name!r} has no input(s) {unknown}; its inputs are {list(graph.inputs)}")
+    checked = {}
+    for name in graph.inputs:
+        if name not in inputs:
+            raise AccelsimError(f"graph {graph.name!r}: input tensor {name!r} is missing")
+        t = graph.tensors[name]
+        info = dtype_info(t.dtype)
+        x = inputs[name]
+        if not isinstance(x, np.ndarray) or x.dtype != info.storage:
+            found = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise AccelsimError(f"input tensor {name!r} must be a numpy {np.dtype(info.storage)} array "
+                                f"(storage of {t.dtype}), found {found}")
+        if x.shape != t.shape:
+            raise AccelsimError(f"input tensor {name!r} has shape {x.shape}, expected {t.shape}")
+        if x.size and (int(x.min()) < info.qmin or int(x.max()) > info.qmax):
+            raise AccelsimError(f"input tensor {name!r} holds values in [{x.min()}, {x.max()}], outside the "
+                                f"{t.dtype} range [{info.qmin}, {info.qmax}]")
+        checked[name] = np.ascontiguousarray(x)
+    return checked
+
+
+def accumulator_dtype(acc_bound: int, accumulator_bits: int) -> tuple[type[np.signedinteger], bool]:
+    """The accumulator buffer type and whether final accumulators must be range-checked.
+
+    int32 (unchecked) when the exact bound on every partial sum fits both int32 and the accumulator width;
+    otherwise int64 with a check whenever the bound exceeds the width.
+    """
+    acc_max = (1 << (accumulator_bits - 1)) - 1
+    if acc_bound <= min(acc_max, INT32_MAX):
+        return np.int32, False
+    if acc_bound > (1 << 63) - 1:
+        raise UnsupportedError(f"accumulations up to {acc_bound} do not fit the engine's 64-bit accumulator")
+    return np.int64, acc_bound > acc_max
+
+
+def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarray],
+             accumulator_bits: int | None) -> tuple[np.ndarray, int]:
+    x = values[node.inputs[0]]
+    out_t = graph.tensors[node.outputs[0]]
+    bits = int(accumulator_bits or plan.default_acc_bits)
+    acc_type, check = accumulator_dtype(plan.acc_bound, bits)
+    acc_min, acc_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    rq = plan.requant
+    if node.kind == "FullyConnected":
+        x = x.reshape(x.shape[0], 1, 1, -1)
+        out = np.empty((x.shape[0], 1, 1, out_t.shape[1]), dtype_info(out_t.dtype).storage)
+    else:
+        out = np.empty(out_t.shape, dtype_info(out_t.dtype).storage)
+    common_tail = (np.empty(0, acc_type), check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
+                   rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
+    geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
+    if plan.depthwise:
+        count = conv.conv2d_depthwise(x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier,
+                                      *geometry, *common_tail)
+    else:
+        count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
+    return out.reshape(out_t.shape), int(count)
+
+
+def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:
+    ins = [graph.tensors[name] for name in node.inputs]
+    out_t = graph.tensors[node.outputs[0]]
+    storage = dtype_info(out_t.dtype).storage
+    x = values[node.inputs[0]]
+    op = node.op
+    if isinstance(op, (O.Reshape, O.Flatten)):
+        return layout.reshape_view(x, out_t.shape)
+    if isinstance(op, O.Pad):
+        return layout.pad_with_zero_point(x, op.pads, int(ins[0].quant.zero_point[0]))
+    if isinstance(op, O.MaxPool):
+        out = np.empty(out_t.shape, storage)
+        top, _, left, _ = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
+        lo, hi = activation_range(op.activation, out_t.quant, out_t.dtype)
+        pool.max_pool(x, *op.kernel, *op.stride, top, left, lo, hi, out)
+        return out
+    if isinstance(op, (O.AvgPool, O.GlobalAveragePool)):
+        out = np.empty(out_t.shape, storage)
+        rq = plan.requant
+        pool.avg_pool(x, *plan.kernel, *plan.stride, *plan.pad_top_left, plan.same_quant, plan.zero_in,
+                      rq.mode_id, rq.multiplier, rq.shift, rq.float_multiplier, plan.zero_out,
+                      plan.act_range[0], plan.act_range[1], out)
+        return out
+    if isinstance(op, O.Add):
+        return _run_add(node, ins, out_t, values)
+    if isinstance(op, O.Concat):
+        parts = [_rescaled(values[t.name], t, out_t, node.requant) for t in ins]
+        return layout.concatenate(parts, op.axis, storage)
+    raise UnsupportedError(f"node {node.name!r}: the engine has no kernel for op {node.kind}")
+
+
+def _run_add(node: Node, ins: list[Tensor], out_t: Tensor, values: dict[str, np.ndarray]) -> np.ndarray:
+    a, b = (values[t.name].reshape(-1) for t in ins)
+    out = np.empty(a.shape, dtype_info(out_t.dtype).storage)
+    za, zb, zo = (int(t.quant.zero_point[0]) for t in (*ins, out_t))
+    lo, hi = activation_range(node.op.activation, out_t.quant, out_t.dtype)
+    if node.requant.startswith("fixed_point"):
+        p = make_add_params(ins[0].quant.scale[0], ins[1].quant.scale[0], out_t.quant.scale[0], ins[0].dtype)
+        kernel_mode = 1 if node.requant == "fixed_point_single_round" else 0
+        elementwise.add_fixed_point(a, za, b, zb, p.left_shift, kernel_mode, p.input1_multiplier, p.input1_shift,
+                                    p.input2_multiplier, p.input2_shift, p.output_multiplier, p.output_shift,
+                                    zo, lo, hi, out)
+    else:
+        inv_scale_out = np.float32(np.float32(1.0) / out_t.quant.scale[0])
+        elementwise.add_float(a, za, ins[0].quant.scale[0], b, zb, ins[1].quant.scale[0], inv_scale_out,
+                              zo, lo, hi, out)
+    return out.reshape(out_t.shape)
+
+
+def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, mode: str) -> np.ndarray:
+    """A Concat input moved to the output's quantization (a copy-free pass-through when they agree)."""
+    if t.quant.same_as(out_t.quant) and t.dtype == out_t.dtype:
+        return x
+    info = dtype_info(out_t.dtype)
+    rq = make_rescale_params(np.float64(t.quant.scale[0]) / np.float64(out_t.quant.scale[0]), mode)
+    out = np.empty(x.size, info.storage)
+    elementwise.rescale(x.reshape(-1), int(t.quant.zero_point[0]), rq.mode_id, rq.multiplier[0], rq.shift[0],
+                        rq.float_multiplier[0], int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)
+    return out.reshape(x.shape)

@@ -1,0 +1,19 @@
+"""Layout ops: pure data movement, no arithmetic, so plain numpy (views where possible)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def pad_with_zero_point(x: np.ndarray, pads: tuple[tuple[int, int], ...], zero_point: int) -> np.ndarray:
+    """Pad every dimension by ``(before, after)`` with the zero point (the code of real 0)."""
+    return np.pad(x, pads, mode="constant", constant_values=x.dtype.type(zero_point))
+
+
+def concatenate(parts: list[np.ndarray], axis: int, dtype: np.dtype) -> np.ndarray:
+    """Join already-rescaled inputs along ``axis``."""
+    return np.concatenate(parts, axis=axis).astype(dtype, copy=False)
+
+
+def reshape_view(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Reshape (and Flatten, with ``(N, -1)``) as a view of the row-major NHWC data."""
+    return x.reshape(shape)
