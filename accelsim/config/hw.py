@@ -1,0 +1,584 @@
+"""Hardware configuration schema (pydantic v2) and ``load_hw(path)``.
+
+A hardware config describes one accelerator: clock, technology (energy table), compute units (a systolic array
+and/or an HVX-like SIMD unit), the supported (weight, activation) precision modes, the requantization (scale)
+unit, the memory hierarchy (innermost level first, exactly one DRAM level, last) and an optional weight
+decompression unit. Every model is frozen and forbids unknown keys, so a typo is an error. The key reference
+with units is ``docs/hw-config.md``; ``hardware_json_schema()`` gives the JSON Schema (``accelsim schema``).
+
+Cross-field rules are checked on the whole config and raise :class:`ConfigError` with the exact key path
+(``precision.modes[2].throughput``); ``load_hw`` adds the file name.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from accelsim.config.loading import read_yaml, validate_model
+from accelsim.errors import ConfigError, UnsupportedError
+
+#: Built-in technology energy tables (files ``accelsim/energy/tables/<name>.yaml``). Listed here, not imported,
+#: because the config layer sits above the energy layer; ``tests/test_energy_tables.py`` checks they agree.
+BUILTIN_ENERGY_TABLES: tuple[str, ...] = ("horowitz45", "aladdin40", "bitfusion45", "bitfusion45_fusion_unit")
+
+#: Requantization rounding modes (``accelsim.quant.requant``; formulas in ``docs/arithmetic.md``).
+RoundingMode = Literal["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
+#: Systolic dataflows: output-, weight- or input-stationary.
+Dataflow = Literal["os", "ws", "is"]
+#: DRAM types with an energy figure in the ``dram_types`` energy table.
+DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
+#: Weight compression codecs the decompression unit can decode.
+Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman"]
+#: Operand classes a memory level can hold.
+Operand = Literal["weights", "inputs", "outputs"]
+
+_MODE_KEY = re.compile(r"^W(\d+)A(\d+)$")
+
+
+def mode_key(weight_bits: int, activation_bits: int) -> str:
+    """The ``W{w}A{a}`` name of a precision mode, e.g. ``mode_key(8, 16) == "W8A16"``."""
+    return f"W{weight_bits}A{activation_bits}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------------- technology
+class Technology(_Strict):
+    """Process technology and the energy/area table used for every derived energy and area."""
+
+    energy_table: str = Field(
+        "horowitz45",
+        description="Energy/area table: a built-in name (" + ", ".join(BUILTIN_ENERGY_TABLES) + ") or a path "
+        "to a user table (.yaml; relative paths are resolved against the config file's folder). "
+        "See docs/energy-tables.md.",
+    )
+    node_nm: float | None = Field(
+        None, gt=0,
+        description="Process node of the design in nm, recorded in reports. accelsim does not scale energies "
+        "across nodes: figures are those of the energy table at its own node. null = the table's node.",
+    )
+
+    @field_validator("energy_table")
+    @classmethod
+    def _known_table(cls, value: str) -> str:
+        if value in BUILTIN_ENERGY_TABLES or value.endswith((".yaml", ".yml")):
+            return value
+        raise ValueError(
+            f"a built-in energy table ({', '.join(BUILTIN_ENERGY_TABLES)}) or a path to a .yaml table file"
+        )
+
+    @property
+    def is_builtin_table(self) -> bool:
+        """True if ``energy_table`` names a built-in table rather than a file."""
+        return self.energy_table in BUILTIN_ENERGY_TABLES
+
+
+# ------------------------------------------------------------------------------------------------------ compute
+class SystolicArray(_Strict):
+    """A rows x cols array of processing elements, each doing 1 MAC/cycle at throughput 1.0."""
+
+    rows: int = Field(gt=0, description="PE rows (SCALE-Sim ArrayHeight).")
+    cols: int = Field(gt=0, description="PE columns (SCALE-Sim ArrayWidth).")
+    dataflow: Dataflow = Field(
+        "ws", description="os = output stationary, ws = weight stationary, is = input stationary."
+    )
+
+    @property
+    def pe_count(self) -> int:
+        """Number of processing elements (rows x cols)."""
+        return self.rows * self.cols
+
+
+class SimdResources(_Strict):
+    """Non-multiply issue resources per VLIW packet per context (HVX PRM: load, store, shift, permute)."""
+
+    load: int = Field(1, gt=0, description="Vector loads per packet per context.")
+    store: int = Field(1, gt=0, description="Vector stores per packet per context.")
+    shift: int = Field(1, gt=0, description="Vector shift instructions per packet per context.")
+    permute: int = Field(1, gt=0, description="Vector permute instructions per packet per context.")
+    alu: int = Field(2, gt=0, description="Vector ALU instructions per packet per context.")
+
+
+class SimdMacRates(_Strict):
+    """MACs per cycle per context of each multiply instruction class, for one precision mode."""
+
+    scalar_broadcast: int = Field(
+        gt=0, description="Vector x scalar-broadcast dot products (HVX vrmpy(Vu.ub,Rt.b)): MACs/cycle/context."
+    )
+    vector_vector: int = Field(
+        gt=0, description="Vector x vector accumulate (HVX Vx+=vrmpy(Vu,Vv), both multiply resources): "
+        "MACs/cycle/context; what depthwise and elementwise kernels get.",
+    )
+    widening: int = Field(
+        gt=0, description="Widening element-wise multiplies (HVX vmpy(Vu.b,Vv.b) -> i16): MACs/cycle/context."
+    )
+
+    @property
+    def peak(self) -> int:
+        """The best MACs/cycle/context over the instruction classes."""
+        return max(self.scalar_broadcast, self.vector_vector, self.widening)
+
+
+class SimdUnit(_Strict):
+    """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
+
+    vector_bits: Literal[512, 1024] = Field(1024, description="Vector register width in bits (HVX 64 B or 128 B).")
+    contexts: int = Field(gt=0, description="Hardware vector contexts running concurrently (HVX 685: 2, 690: 4).")
+    multiply_resources: int = Field(
+        2, gt=0, description="Multiply resources per packet per context; double-vector multiplies take two."
+    )
+    vliw_slots: int = Field(4, gt=0, description="Instructions per VLIW packet.")
+    resources: SimdResources = Field(default_factory=SimdResources, description="Other per-packet resources.")
+    macs_per_context_cycle: dict[str, SimdMacRates] = Field(
+        description='MACs per cycle per context of each instruction class, per precision "W{w}A{a}" '
+        "(weight bits, activation bits). Every key must be a compute mode in precision.modes."
+    )
+
+    @field_validator("macs_per_context_cycle")
+    @classmethod
+    def _mode_keys(cls, value: dict[str, SimdMacRates]) -> dict[str, SimdMacRates]:
+        if not value:
+            raise ValueError('at least one precision "W{w}A{a}"')
+        for key in value:
+            if not _MODE_KEY.match(key):
+                raise ValueError(f'precision keys of the form "W8A8" (weight bits, activation bits), not {key!r}')
+        return value
+
+    @property
+    def requant_outputs_per_context_cycle(self) -> int:
+        """int32 outputs requantized per cycle per context by SIMD instructions.
+
+        DERIVED (hardware-facts §1.2): vmpye/vmpyo requantize one vector of ``vector_bits / 32`` int32 values in
+        about two packets, so ``vector_bits / 64`` outputs per cycle (16 at 1024 bits).
+        """
+        return self.vector_bits // 64
+
+
+class Compute(_Strict):
+    """Compute units; at least one of ``systolic`` / ``simd``."""
+
+    systolic: SystolicArray | None = Field(None, description="Systolic MAC array (optional).")
+    simd: SimdUnit | None = Field(None, description="HVX-like SIMD unit (optional).")
+
+
+# ---------------------------------------------------------------------------------------------------- precision
+class PrecisionMode(_Strict):
+    """One (weight bits, activation bits) pair the datapath supports."""
+
+    weight_bits: int = Field(ge=1, le=32, description="Weight operand width in bits.")
+    activation_bits: int = Field(ge=1, le=32, description="Activation operand width in bits.")
+    throughput: float | None = Field(
+        None, gt=0,
+        description="MACs per cycle per processing element in this mode, relative to one MAC per PE per cycle "
+        "(the 8x8 rate where the datapath has one): 0.25 = four cycles per MAC, 16 = sixteen MACs per cycle. "
+        "Required for compute modes; for a storage_only mode null means that of the mode it computes in.",
+    )
+    storage_only: bool = Field(
+        False,
+        description="Weights are stored (and moved) at weight_bits but unpacked to the next wider compute mode "
+        "with the same activation bits before the multiply (int4 on HVX).",
+    )
+    unpack_cycles_per_kib: float | None = Field(
+        None, ge=0,
+        description="storage_only modes: cycles to unpack 1 KiB of stored weights to the compute width.",
+    )
+
+    @property
+    def key(self) -> str:
+        """``W{w}A{a}``."""
+        return mode_key(self.weight_bits, self.activation_bits)
+
+
+class Precision(_Strict):
+    """Accumulator width and the supported precision modes."""
+
+    accumulator_bits: int = Field(32, ge=8, le=64, description="Accumulator width in bits (>= w + a of every mode).")
+    modes: tuple[PrecisionMode, ...] = Field(min_length=1, description="Supported (weight, activation) pairs.")
+
+    def compute_modes(self) -> tuple[PrecisionMode, ...]:
+        """The modes the multipliers execute natively (not storage-only)."""
+        return tuple(m for m in self.modes if not m.storage_only)
+
+    def compute_mode_for(self, mode: PrecisionMode) -> PrecisionMode | None:
+        """The mode whose multipliers execute ``mode``: itself, or for a storage-only mode the narrowest compute
+        mode with the same activation bits and at least its weight bits (None if there is none)."""
+        if not mode.storage_only:
+            return mode
+        wider = [m for m in self.compute_modes()
+                 if m.activation_bits == mode.activation_bits and m.weight_bits >= mode.weight_bits]
+        return min(wider, key=lambda m: m.weight_bits, default=None)
+
+
+# --------------------------------------------------------------------------------------------------- scale unit
+class ScaleUnit(_Strict):
+    """The requantization unit: int32 accumulators -> scaled, rounded, clamped narrow outputs."""
+
+    lanes: int = Field(gt=0, description="Outputs requantized per cycle.")
+    per_channel: bool = Field(True, description="Supports one multiplier/shift per output channel.")
+    rounding: RoundingMode = Field(
+        "fixed_point", description="Rounding arithmetic (accelsim.quant.requant mode name)."
+    )
+    pipeline_latency_cycles: int = Field(4, ge=0, description="Pipeline latency in cycles (fill/drain cost).")
+    fallback: Literal["none", "simd"] = Field(
+        "none",
+        description="none: a per-channel workload on a per-tensor unit is a mapping error; simd: run per-channel "
+        "requantization on the SIMD unit instead (needs compute.simd).",
+    )
+    shared_with_simd: bool = Field(
+        False,
+        description="true when requantization runs as SIMD instructions (HVX has no separate unit): its cycles "
+        "add to the SIMD unit's instead of overlapping with them (needs compute.simd).",
+    )
+    energy_pj_per_op: float | None = Field(
+        None, ge=0, description="Energy per requantized output in pJ; null = derived from the energy table."
+    )
+    area_mm2: float | None = Field(None, ge=0, description="Area in mm^2; null = derived from the energy table.")
+
+
+# ----------------------------------------------------------------------------------------------------- memories
+class MemoryLevel(_Strict):
+    """One level of the memory hierarchy. On-chip kinds use size/banks/bytes_per_cycle, ``dram`` uses bandwidth."""
+
+    kind: Literal["register_file", "sram", "dram"] = Field(description="register_file | sram | dram.")
+    size_kib: float | None = Field(None, gt=0, description="On-chip: capacity in KiB (1 KiB = 1024 bytes).")
+    banks: int = Field(1, gt=0, description="On-chip: independent banks.")
+    bytes_per_cycle: float | None = Field(
+        None, gt=0, description="On-chip: bytes per cycle the level delivers (all banks together)."
+    )
+    operands: tuple[Operand, ...] = Field(
+        ("weights", "inputs", "outputs"),
+        description="Operands this level holds (weights, inputs, outputs); e.g. SCALE-Sim's separate ifmap, "
+        "filter and ofmap SRAMs, or Gemmini's accumulator (outputs only).",
+    )
+    read_energy_pj_per_byte: float | None = Field(
+        None, ge=0, description="On-chip: read energy in pJ/byte; null = from the energy table by kind and size."
+    )
+    write_energy_pj_per_byte: float | None = Field(
+        None, ge=0, description="On-chip: write energy in pJ/byte; null = from the energy table by kind and size."
+    )
+    area_mm2: float | None = Field(None, ge=0, description="On-chip: area in mm^2; null = from the energy table.")
+    bandwidth_gb_s: float | None = Field(None, gt=0, description="dram: bandwidth in GB/s (1e9 bytes/s).")
+    dram_type: DramType | None = Field(None, description="dram: memory type (selects the energy per bit).")
+    energy_pj_per_bit: float | None = Field(
+        None, ge=0, description="dram: access energy in pJ/bit; null = the dram_types table figure for dram_type."
+    )
+
+    @property
+    def is_onchip(self) -> bool:
+        """True for register files and SRAMs."""
+        return self.kind != "dram"
+
+    @property
+    def size_bytes(self) -> int:
+        """On-chip capacity in bytes."""
+        if self.size_kib is None:
+            raise UnsupportedError(f"a {self.kind} level has no size")
+        return int(round(self.size_kib * 1024))
+
+
+_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
+                "area_mm2")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit")
+
+
+# ------------------------------------------------------------------------------------------------ decompression
+class Decompression(_Strict):
+    """On-the-fly weight decompression between a memory level and the compute units."""
+
+    codecs: tuple[Codec, ...] = Field(min_length=1, description="Codecs the unit decodes.")
+    output_bytes_per_cycle: float = Field(gt=0, description="Decompressed bytes produced per cycle.")
+    energy_pj_per_byte: float | None = Field(
+        None, ge=0, description="Energy per decompressed byte in pJ; null = derived from the energy table."
+    )
+    area_mm2: float | None = Field(None, ge=0, description="Area in mm^2; null = derived from the energy table.")
+
+    @field_validator("codecs")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each codec listed once")
+        return value
+
+
+# ------------------------------------------------------------------------------------------------- the config
+class HardwareConfig(_Strict):
+    """One accelerator. See ``docs/hw-config.md`` for every key with its unit."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Identifier used in reports.")
+    description: str = Field("", description="Free text (not part of config_hash).")
+    clock_mhz: float = Field(gt=0, description="Clock frequency in MHz of the compute units and on-chip memories.")
+    technology: Technology = Field(default_factory=Technology, description="Energy table and node.")
+    compute: Compute = Field(description="Compute units: systolic and/or simd.")
+    precision: Precision = Field(description="Accumulator width and supported precision modes.")
+    scale_unit: ScaleUnit = Field(description="Requantization unit.")
+    memories: dict[str, MemoryLevel] = Field(
+        description="Memory levels by name, innermost first; exactly one dram level, the last. A sweep addresses "
+        "a field as memories.<name>.<field>, e.g. memories.vtcm.size_kib."
+    )
+    decompression: Decompression | None = Field(None, description="Weight decompression unit (optional).")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> HardwareConfig:
+        _check_compute(self)
+        _check_precision(self)
+        _check_scale_unit(self)
+        _check_memories(self)
+        return self
+
+    # ---- convenience for architects and the timing model
+    def mode(self, weight_bits: int, activation_bits: int) -> PrecisionMode:
+        """The supported mode (weight_bits, activation_bits); UnsupportedError naming the supported ones."""
+        for m in self.precision.modes:
+            if m.weight_bits == weight_bits and m.activation_bits == activation_bits:
+                return m
+        known = ", ".join(m.key for m in self.precision.modes)
+        raise UnsupportedError(
+            f"hardware {self.name!r} has no precision mode {mode_key(weight_bits, activation_bits)}; it supports {known}"
+        )
+
+    def systolic_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
+        """Peak MACs/cycle of the systolic array in a mode: rows x cols x throughput (0 without an array)."""
+        array = self.compute.systolic
+        if array is None:
+            return 0.0
+        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
+        return array.pe_count * executed.throughput
+
+    def simd_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
+        """Peak MACs/cycle of the SIMD unit in a mode: contexts x best instruction class (0 if unsupported)."""
+        simd = self.compute.simd
+        if simd is None:
+            return 0.0
+        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
+        rates = simd.macs_per_context_cycle.get(executed.key)
+        return float(simd.contexts * rates.peak) if rates else 0.0
+
+    def peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
+        """Peak MACs/cycle of all compute units together in a mode (storage-only modes use their compute mode)."""
+        return (self.systolic_peak_macs_per_cycle(weight_bits, activation_bits)
+                + self.simd_peak_macs_per_cycle(weight_bits, activation_bits))
+
+    def peak_gmac_s(self, weight_bits: int, activation_bits: int) -> float:
+        """Peak throughput in GMAC/s (1e9 MAC/s) at ``clock_mhz``."""
+        return self.peak_macs_per_cycle(weight_bits, activation_bits) * self.clock_mhz / 1e3
+
+    def levels_for(self, operand: Operand) -> dict[str, MemoryLevel]:
+        """The hierarchy of one operand: the levels that hold it, innermost first, ending with DRAM."""
+        return {name: level for name, level in self.memories.items() if operand in level.operands}
+
+    def onchip_levels(self) -> dict[str, MemoryLevel]:
+        """On-chip levels (register files, SRAMs) by name, innermost first."""
+        return {name: level for name, level in self.memories.items() if level.is_onchip}
+
+    @property
+    def dram_name(self) -> str:
+        """Name of the DRAM level."""
+        return next(reversed(self.memories))
+
+    @property
+    def dram(self) -> MemoryLevel:
+        """The DRAM level (always the last one)."""
+        return self.memories[self.dram_name]
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in bytes per compute cycle: bandwidth_gb_s * 1e9 / (clock_mhz * 1e6)."""
+        return self.dram.bandwidth_gb_s * 1e3 / self.clock_mhz
+
+    def config_hash(self) -> str:
+        """A stable 16-hex-digit hash of the validated content (defaults filled in; ``description`` excluded)."""
+        content = self.model_dump(mode="json", exclude={"description"})
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_values(self, values: Mapping[str, Any]) -> HardwareConfig:
+        """A copy with dotted key paths set (``{"memories.vtcm.size_kib": 512, "precision.modes[0].throughput": 2}``),
+        validated again; a bad path or value is a ConfigError naming the key path."""
+        data = self.model_dump(mode="python")
+        for path, value in values.items():
+            _set_path(data, path, value)
+        return validate_hw(data, file="")
+
+
+# ------------------------------------------------------------------------------------------ cross-field checks
+def _fail(key_path: str, expected: str, found: object) -> NoReturn:
+    raise ConfigError("", key_path, expected, found)
+
+
+def _check_compute(hw: HardwareConfig) -> None:
+    if hw.compute.systolic is None and hw.compute.simd is None:
+        _fail("compute", "at least one of systolic, simd", "neither")
+    simd = hw.compute.simd
+    if simd is not None and simd.multiply_resources > simd.vliw_slots:
+        _fail("compute.simd.multiply_resources", f"at most vliw_slots ({simd.vliw_slots})", simd.multiply_resources)
+
+
+def _check_precision(hw: HardwareConfig) -> None:
+    precision = hw.precision
+    seen: set[str] = set()
+    for i, m in enumerate(precision.modes):
+        where = f"precision.modes[{i}]"
+        if m.key in seen:
+            _fail(where, "each (weight_bits, activation_bits) pair listed once", m.key)
+        seen.add(m.key)
+        if m.storage_only:
+            executed = precision.compute_mode_for(m)
+            if executed is None:
+                _fail(where, f"a compute mode with activation_bits {m.activation_bits} and weight_bits >= "
+                      f"{m.weight_bits} to unpack storage-only weights into", m.key)
+            if m.throughput is not None and m.throughput != executed.throughput:
+                _fail(f"{where}.throughput", f"null or {executed.throughput} (that of {executed.key}, which "
+                      "executes it)", m.throughput)
+        else:
+            if m.throughput is None:
+                _fail(f"{where}.throughput", "a number > 0 for a compute mode", None)
+            if m.unpack_cycles_per_kib is not None:
+                _fail(f"{where}.unpack_cycles_per_kib", "null unless storage_only is true", m.unpack_cycles_per_kib)
+            if m.weight_bits + m.activation_bits > precision.accumulator_bits:
+                _fail("precision.accumulator_bits", f"at least {m.weight_bits + m.activation_bits} bits (the "
+                      f"product width of {m.key})", precision.accumulator_bits)
+    compute = precision.compute_modes()
+    if not compute:
+        _fail("precision.modes", "at least one mode that is not storage_only", [m.key for m in precision.modes])
+    # A mode with wider (or equal) operands never runs faster than a narrower one.
+    for i, wide in enumerate(precision.modes):
+        for narrow in compute:
+            if (wide is not narrow and not wide.storage_only and wide.weight_bits >= narrow.weight_bits
+                    and wide.activation_bits >= narrow.activation_bits and wide.throughput > narrow.throughput):
+                _fail(f"precision.modes[{i}].throughput", f"at most {narrow.throughput} (the throughput of the "
+                      f"narrower mode {narrow.key})", wide.throughput)
+    simd = hw.compute.simd
+    if simd is None:
+        return
+    compute_keys = [m.key for m in compute]
+    for key in simd.macs_per_context_cycle:
+        if key not in compute_keys:
+            _fail(f"compute.simd.macs_per_context_cycle.{key}", f"a compute mode of precision.modes "
+                  f"({', '.join(compute_keys)})", key)
+    if hw.compute.systolic is None:
+        # The SIMD unit is the only datapath: every compute mode needs MAC rates, in the ratio of the throughputs.
+        reference = compute[0]
+        for i, m in enumerate(precision.modes):
+            if m.storage_only:
+                continue
+            if m.key not in simd.macs_per_context_cycle:
+                _fail(f"compute.simd.macs_per_context_cycle.{m.key}", f"MAC rates for every compute mode "
+                      f"(missing {m.key})", None)
+            ratio = simd.macs_per_context_cycle[m.key].peak / simd.macs_per_context_cycle[reference.key].peak
+            if abs(m.throughput - reference.throughput * ratio) > 1e-9 * reference.throughput:
+                _fail(f"precision.modes[{i}].throughput", f"{reference.throughput * ratio:g} (peak MACs of "
+                      f"{m.key} / {reference.key} in compute.simd.macs_per_context_cycle x {reference.throughput:g})",
+                      m.throughput)
+
+
+def _check_scale_unit(hw: HardwareConfig) -> None:
+    unit = hw.scale_unit
+    if unit.fallback == "simd" and hw.compute.simd is None:
+        _fail("scale_unit.fallback", "none (fallback simd needs a compute.simd unit)", "simd")
+    if unit.fallback == "simd" and unit.per_channel:
+        _fail("scale_unit.fallback", "none (a per-channel unit needs no fallback)", "simd")
+    if unit.shared_with_simd and hw.compute.simd is None:
+        _fail("scale_unit.shared_with_simd", "false (no compute.simd unit to share)", True)
+
+
+def _check_memories(hw: HardwareConfig) -> None:
+    if not hw.memories:
+        _fail("memories", "at least one on-chip level and a dram level", {})
+    names = list(hw.memories)
+    drams = [n for n in names if hw.memories[n].kind == "dram"]
+    if not drams:
+        _fail("memories", "exactly one level of kind dram, listed last", f"no dram level among {names}")
+    if len(drams) > 1:
+        _fail(f"memories.{drams[1]}.kind", f"one dram level only (already {drams[0]})", "dram")
+    if names[-1] != drams[0]:
+        _fail(f"memories.{drams[0]}", "the dram level listed last (levels go innermost first)",
+              f"followed by {names[names.index(drams[0]) + 1:]}")
+    if len(names) < 2:
+        _fail("memories", "at least one on-chip level before dram", names)
+    for name, level in hw.memories.items():
+        where = f"memories.{name}"
+        if level.is_onchip:
+            for key in ("size_kib", "bytes_per_cycle"):
+                if getattr(level, key) is None:
+                    _fail(f"{where}.{key}", f"a number > 0 for a {level.kind} level", None)
+            wrong = [k for k in _DRAM_ONLY if k in level.model_fields_set]
+            if wrong:
+                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on a {level.kind} level (dram only)", getattr(level, wrong[0]))
+        else:
+            if level.bandwidth_gb_s is None:
+                _fail(f"{where}.bandwidth_gb_s", "a number > 0 for the dram level", None)
+            if level.dram_type is None and level.energy_pj_per_bit is None:
+                _fail(f"{where}.dram_type", "a DRAM type (or an explicit energy_pj_per_bit)", None)
+            wrong = [k for k in _ONCHIP_ONLY if k in level.model_fields_set]
+            if wrong:
+                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on the dram level (on-chip only)", getattr(level, wrong[0]))
+        if len(set(level.operands)) != len(level.operands) or not level.operands:
+            _fail(f"{where}.operands", "a non-empty list of distinct operands (weights, inputs, outputs)",
+                  list(level.operands))
+        if not level.is_onchip and len(level.operands) != 3:
+            _fail(f"{where}.operands", "all of weights, inputs, outputs (DRAM backs every operand)",
+                  list(level.operands))
+    for operand in ("weights", "inputs", "outputs"):
+        if not any(operand in hw.memories[n].operands for n in names[:-1]):
+            _fail("memories", f"an on-chip level holding {operand}", "none")
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _set_path(data: Any, path: str, value: Any) -> None:
+    """Set ``value`` at a dotted key path with ``[i]`` list indices in nested dicts/lists (in place)."""
+    parts: list[Any] = [int(p) if p.isdigit() else p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+    node = data
+    try:
+        for part in parts[:-1]:
+            child = node[part]
+            if isinstance(child, tuple):
+                child = node[part] = list(child)
+            node = child
+        node[parts[-1]] = value  # a new, unknown key is reported by validation
+    except (KeyError, IndexError, TypeError):
+        raise ConfigError("", path, "an existing key path", value) from None
+
+
+def validate_hw(data: Any, file: str) -> HardwareConfig:
+    """Validate parsed YAML into a HardwareConfig; errors are ConfigErrors naming ``file`` and the key path."""
+    try:
+        return validate_model(HardwareConfig, data, file)
+    except ConfigError as exc:
+        if exc.file or not file:
+            raise
+        raise ConfigError(file, exc.key_path, exc.expected, exc.found) from None
+
+
+def load_hw(path: str | Path) -> HardwareConfig:
+    """Load and validate a hardware config YAML file.
+
+    A relative user energy-table path is resolved against the config file's folder and must exist.
+    """
+    path = Path(path)
+    hw = validate_hw(read_yaml(path), str(path))
+    table = hw.technology.energy_table
+    if hw.technology.is_builtin_table:
+        return hw
+    table_path = Path(table)
+    if not table_path.is_absolute():
+        table_path = (path.parent / table_path).resolve()
+    if not table_path.is_file():
+        raise ConfigError(str(path), "technology.energy_table", "an existing energy table file", table)
+    technology = hw.technology.model_copy(update={"energy_table": str(table_path)})
+    return hw.model_copy(update={"technology": technology})
+
+
+def hardware_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of hardware config files, with every key's description."""
+    schema = HardwareConfig.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "accelsim hardware config"
+    return schema
