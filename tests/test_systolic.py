@@ -1,0 +1,129 @@
+"""Systolic-array model against SCALE-Sim's published closed forms (peers.md §1) worked by hand."""
+from __future__ import annotations
+
+import pytest
+
+from accelsim.errors import UnsupportedError
+from accelsim.hw.layer import LayerShape
+from accelsim.hw.systolic import (
+    cycles_per_fold,
+    fold_counts,
+    gemm_shape,
+    packed_reduction,
+    spatial_temporal,
+    sram_traffic,
+    systolic_timing,
+)
+
+
+def conv(name="c", h=7, w=7, c=192, o=384, k=3, s=1, groups=1, batch=1) -> LayerShape:
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    return LayerShape(name, "Conv2D", batch, h, w, c, oh, ow, o, k, k, s, s, groups, weight_bits=8)
+
+
+def test_inc5b_on_32x32_ws_matches_scalesim_published_figure():
+    # SCALE-Sim's own test layer: M = 5·5 = 25, K = 3·3·192 = 1728, N = 384. WS: Sr = K -> 54 row folds,
+    # Sc = N -> 12 col folds; 648 folds x (2·32 + 32 + 25 − 2 = 119) − 1 = 77,111 reported cycles.
+    t = systolic_timing(conv(), 32, 32, "ws")
+    assert (t.gemm_m, t.gemm_n, t.gemm_k) == (25, 384, 1728)
+    assert (t.row_folds, t.col_folds, t.folds) == (54, 12, 648)
+    assert t.cycles_per_fold == 119
+    assert t.compute_cycles == 77_112
+    assert t.scalesim_total_cycles == 77_111
+    # SCALE-Sim's overall util = M·N·K / (cycles·R·C), on its own cycle count
+    assert t.macs == 25 * 384 * 1728
+    assert t.utilization == pytest.approx(25 * 384 * 1728 / (77_112 * 1024))
+
+
+@pytest.mark.parametrize("dataflow, expected", [("os", (25, 384, 1728)), ("ws", (1728, 384, 25)),
+                                                ("is", (1728, 25, 384))])
+def test_spatial_temporal_mapping(dataflow, expected):
+    assert spatial_temporal(25, 384, 1728, dataflow) == expected
+
+
+def test_cycles_per_fold_fill_and_drain():
+    # OS: R + C + T − 2; WS/IS: 2R + C + T − 2 (stationary operand preloaded over R cycles)
+    assert cycles_per_fold(8, 4, 10, "os") == 8 + 4 + 10 - 2
+    assert cycles_per_fold(8, 4, 10, "ws") == 16 + 4 + 10 - 2
+    assert cycles_per_fold(8, 4, 10, "is") == 16 + 4 + 10 - 2
+
+
+def test_partial_folds_cost_full_folds():
+    assert fold_counts(33, 32, 32, 32) == (2, 1)
+    assert fold_counts(1, 1, 32, 32) == (1, 1)
+    assert fold_counts(64, 65, 32, 16) == (2, 5)
+
+
+def test_os_non_square_array_hand_count():
+    # 1x1 conv 10x10x16 -> 40 filters on 8 rows x 16 cols, OS: Sr = M = 100 -> 13 folds, Sc = N = 40 -> 3 folds,
+    # T = K = 16: 39 folds x (8 + 16 + 16 − 2 = 38) = 1482 cycles.
+    t = systolic_timing(conv(h=10, w=10, c=16, o=40, k=1), 8, 16, "os")
+    assert (t.row_folds, t.col_folds, t.cycles_per_fold, t.compute_cycles) == (13, 3, 38, 1482)
+    assert t.scalesim_total_cycles == 1481
+
+
+def test_sram_traffic_per_dataflow():
+    m, n, k = 100, 40, 16
+    # OS: ifmap re-streamed per column fold, filter per row fold; each output written once
+    assert sram_traffic(m, n, k, 13, 3, "os") == (m * k * 3, k * n * 13, m * n, 0)
+    # WS: weights read once, ifmap per column fold, partial sums written per row fold and read back between them
+    assert sram_traffic(m, n, k, 2, 3, "ws") == (m * k * 3, k * n, m * n * 2, m * n)
+    # IS: inputs read once, filters per column fold
+    assert sram_traffic(m, n, k, 2, 4, "is") == (m * k, k * n * 4, m * n * 2, m * n)
+
+
+def test_fully_connected_is_a_batch_by_out_gemm():
+    fc = LayerShape("fc", "FullyConnected", 4, 1, 1, 512, 1, 1, 1000, weight_bits=8)
+    g = gemm_shape(fc)
+    assert (g.m, g.n, g.k, g.count) == (4, 1000, 512, 1)
+    # WS 32x32: Sr = 512 -> 16, Sc = 1000 -> 32 folds; (64 + 32 + 4 − 2 = 98) per fold
+    t = systolic_timing(fc, 32, 32, "ws")
+    assert t.compute_cycles == 16 * 32 * 98
+
+
+def test_depthwise_is_one_gemm_per_group():
+    # 3x3 depthwise, 16 channels, 10x10 -> 8x8: 16 GEMMs of M = 64, N = 1, K = 9.
+    # OS 8x8: 8 row folds x 1 col fold per group, (8 + 8 + 9 − 2 = 23) per fold -> 16·8·23 cycles
+    dw = conv(h=10, w=10, c=16, o=16, k=3, groups=16)
+    t = systolic_timing(dw, 8, 8, "os")
+    assert (t.gemm_m, t.gemm_n, t.gemm_k, t.groups) == (64, 1, 9, 16)
+    assert t.folds == 16 * 8
+    assert t.compute_cycles == 16 * 8 * 23
+    assert t.scalesim_total_cycles == t.compute_cycles - 16   # one SCALE-Sim layer per channel
+    assert t.ifmap_sram_reads == 16 * 64 * 9
+    assert t.macs == dw.macs
+
+
+def test_grouped_conv_splits_filters_and_channels():
+    g = gemm_shape(conv(h=5, w=5, c=32, o=64, k=3, groups=4))
+    assert (g.m, g.n, g.k, g.count) == (9, 16, 72, 4)
+
+
+def test_throughput_packs_the_reduction_dimension():
+    assert packed_reduction(1728, 1.0) == 1728
+    assert packed_reduction(1728, 4.0) == 432
+    assert packed_reduction(9, 2.0) == 5          # a partial pack costs a full PE-cycle
+    assert packed_reduction(100, 0.25) == 400
+    layer = conv()
+    base = systolic_timing(layer, 32, 32, "ws")
+    fast = systolic_timing(layer, 32, 32, "ws", throughput=4.0)
+    # WS: K on the rows: 1728/4 = 432 -> 14 row folds instead of 54; same per-fold cycles
+    assert fast.row_folds == 14 and fast.cycles_per_fold == base.cycles_per_fold
+    assert fast.compute_cycles == 14 * 12 * 119
+    # OS: K streamed: 4x shorter folds; 16-bit at 1/4 rate: 4x longer
+    os_slow = systolic_timing(layer, 32, 32, "os", throughput=0.25)
+    assert os_slow.cycles_per_fold == 32 + 32 + 4 * 1728 - 2
+    # SRAM counts are in real elements, independent of packing
+    assert fast.filter_sram_reads == base.filter_sram_reads
+    assert fast.utilization == pytest.approx(layer.macs / (fast.compute_cycles * 1024 * 4))
+
+
+def test_invalid_inputs():
+    with pytest.raises(UnsupportedError, match="dataflow"):
+        systolic_timing(conv(), 32, 32, "rs")
+    with pytest.raises(UnsupportedError, match="MaxPool"):
+        systolic_timing(LayerShape("p", "MaxPool", 1, 4, 4, 8, 2, 2, 8, 2, 2, 2, 2), 8, 8, "os")
+    with pytest.raises(ValueError):
+        systolic_timing(conv(), 0, 32, "os")
+    with pytest.raises(ValueError):
+        packed_reduction(10, 0.0)
