@@ -1,0 +1,75 @@
+"""Closed-form latency of a double-buffered tile pipeline: load -> compute -> scale -> store.
+
+Each tile ``i`` needs ``load_i`` cycles of DRAM reads, ``compute_i`` cycles on its compute unit, ``scale_i``
+cycles on the requantization unit and ``store_i`` cycles of DRAM writes; loads and stores share one DRAM
+channel. With double buffering every stage overlaps the others, so the layer takes as long as its busiest
+resource plus the pipeline fill before it and the drain after it (the classic bottleneck bound of a
+software-pipelined loop; the same ``max(compute, memory)`` per pass as Arm Vela's estimator):
+
+* compute-bound: ``load_0 + Σ compute_i + scale_last + store_last``
+* scale-bound:   ``load_0 + compute_0 + Σ scale_i + store_last``
+* DRAM-bound:    ``Σ (load_i + store_i) + max(0, compute_last + scale_last − store_{n−2} − store_{n−3})`` — the channel is
+  busy all the time except while the last tile is computed and scaled, when at most the stores of the two
+  previous tiles (two output buffer slots) can overlap it.
+
+The latency is the largest of the three. :mod:`accelsim.timing.events` simulates the same pipeline event by
+event; in each regime the two agree exactly for identical tiles (``tests/test_timing.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Stores of earlier tiles that can still be queued when the last tile's load completes: one per output
+#: buffer slot (double buffering).
+OVERLAPPING_STORES = 2
+
+
+@dataclass(frozen=True)
+class TileStep:
+    """Per-tile stage times in cycles."""
+
+    load_cycles: float
+    compute_cycles: float
+    scale_cycles: float
+    store_cycles: float
+
+
+@dataclass(frozen=True)
+class TileRun:
+    """``count`` consecutive identical tiles."""
+
+    count: int
+    step: TileStep
+
+
+def expand_totals(runs: tuple[TileRun, ...]) -> tuple[float, float, float, float]:
+    """Total load, compute, scale and store cycles over all runs."""
+    load = sum(r.count * r.step.load_cycles for r in runs)
+    compute = sum(r.count * r.step.compute_cycles for r in runs)
+    scale = sum(r.count * r.step.scale_cycles for r in runs)
+    store = sum(r.count * r.step.store_cycles for r in runs)
+    return load, compute, scale, store
+
+
+def _last_steps(runs: tuple[TileRun, ...], n: int) -> list[TileStep]:
+    """The last ``n`` tile steps (fewer if the pipeline is shorter), in order."""
+    steps: list[TileStep] = []
+    for run in reversed(runs):
+        steps[:0] = [run.step] * min(run.count, n - len(steps))
+        if len(steps) == n:
+            break
+    return steps
+
+
+def pipeline_latency_cycles(runs: tuple[TileRun, ...]) -> float:
+    """Latency in cycles of the tile pipeline ``runs`` (in execution order) by the bottleneck formula above."""
+    runs = tuple(r for r in runs if r.count > 0)
+    if not runs:
+        return 0.0
+    first, last = runs[0].step, runs[-1].step
+    load, compute, scale, store = expand_totals(runs)
+    compute_bound = first.load_cycles + compute + last.scale_cycles + last.store_cycles
+    scale_bound = first.load_cycles + first.compute_cycles + scale + last.store_cycles
+    overlap = sum(step.store_cycles for step in _last_steps(runs, OVERLAPPING_STORES + 1)[:-1])
+    dram_bound = load + store + max(0.0, last.compute_cycles + last.scale_cycles - overlap)
+    return max(compute_bound, scale_bound, dram_bound)
