@@ -143,8 +143,8 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
         top = left = 0
         stride, dilation, activation = (1, 1), (1, 1), node.op.activation
     mode = node.requant
-    if mode == "fixed_point" and x.dtype == "int16":
-        mode = "fixed_point_int64"  # TFLite 16x8 conv / depthwise / FC
+    if mode == "fixed_point" and max(x.bits, w.bits) >= 16:
+        mode = "fixed_point_int64"  # TFLite 16x8 conv / depthwise / FC: int64 accumulator, int64 requantizer
     requant = make_requant_params(x.quant.scale[0], w.quant.scale, out.quant.scale[0], mode).broadcast(out_channels)
     x_info = dtype_info(x.dtype)
     zero_in = int(x.quant.zero_point[0])
