@@ -489,6 +489,11 @@ def _check_scale_unit(hw: HardwareConfig) -> None:
         _fail("scale_unit.shared_with_simd", "false (no compute.simd unit to share)", True)
 
 
+def _is_set(level: MemoryLevel, key: str) -> bool:
+    """True if ``key`` holds a value other than its default."""
+    return getattr(level, key) != MemoryLevel.model_fields[key].default
+
+
 def _check_memories(hw: HardwareConfig) -> None:
     if not hw.memories:
         _fail("memories", "at least one on-chip level and a dram level", {})
@@ -509,7 +514,7 @@ def _check_memories(hw: HardwareConfig) -> None:
             for key in ("size_kib", "bytes_per_cycle"):
                 if getattr(level, key) is None:
                     _fail(f"{where}.{key}", f"a number > 0 for a {level.kind} level", None)
-            wrong = [k for k in _DRAM_ONLY if k in level.model_fields_set]
+            wrong = [k for k in _DRAM_ONLY if _is_set(level, k)]
             if wrong:
                 _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on a {level.kind} level (dram only)", getattr(level, wrong[0]))
         else:
@@ -517,7 +522,7 @@ def _check_memories(hw: HardwareConfig) -> None:
                 _fail(f"{where}.bandwidth_gb_s", "a number > 0 for the dram level", None)
             if level.dram_type is None and level.energy_pj_per_bit is None:
                 _fail(f"{where}.dram_type", "a DRAM type (or an explicit energy_pj_per_bit)", None)
-            wrong = [k for k in _ONCHIP_ONLY if k in level.model_fields_set]
+            wrong = [k for k in _ONCHIP_ONLY if _is_set(level, k)]
             if wrong:
                 _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on the dram level (on-chip only)", getattr(level, wrong[0]))
         if len(set(level.operands)) != len(level.operands) or not level.operands:
