@@ -1,0 +1,221 @@
+"""Write an 8-bit quantized accelsim graph as an ONNX QOperator graph that onnxruntime runs.
+
+Mapping (opset 21 + ``com.microsoft`` 1); the ONNX model keeps accelsim's NHWC integer interface (same input and
+output names, dtypes and shapes) and works in NCHW inside, with Transpose at the edges and around reshapes:
+
+| accelsim | ONNX | exact vs accelsim ``float32`` mode? |
+|---|---|---|
+| Conv2D (any groups, per-channel weights, int32 bias) | QLinearConv (+ Clip for RELU/RELU6) | yes |
+| FullyConnected | Reshape to (N, I, 1, 1), QLinearConv 1x1, Reshape: keeps the int32 bias | yes |
+| Add | com.microsoft QLinearAdd (+ Clip) | no: float-based, ±1 on a few outputs |
+| AvgPool | com.microsoft QLinearAveragePool (count_include_pad = 0) | no: float-based, ±1 |
+| GlobalAveragePool | com.microsoft QLinearGlobalAveragePool | no: float-based |
+| MaxPool | MaxPool on int8 / uint8 | yes |
+| Concat | Concat (shared quantization) or com.microsoft QLinearConcat | shared: yes |
+| Reshape / Flatten / Pad | Reshape / Pad with the zero point | yes |
+
+Int4 weights are written as int8 in [-8, 7], which QLinearConv runs exactly. 16-bit tensors are not supported
+(onnxruntime's QLinear ops are 8-bit only). With ``float_io=True`` the model takes float inputs through
+QuantizeLinear and returns float outputs through DequantizeLinear instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from accelsim.errors import UnsupportedError
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.shapes import resolve_padding
+from accelsim.quant.params import QuantParams
+from accelsim.quant.requant import activation_range
+
+OPSET = 21
+IR_VERSION = 10
+_ONNX_TYPES = {"int8": TensorProto.INT8, "uint8": TensorProto.UINT8}
+_TO_NCHW = (0, 3, 1, 2)
+_TO_NHWC = (0, 2, 3, 1)
+
+
+def export_onnx_qlinear(graph: Graph, *, float_io: bool = False) -> onnx.ModelProto:
+    """An ONNX QOperator model of an int8/uint8 graph (see the module docstring for the op mapping)."""
+    return _Writer(graph, float_io).model()
+
+
+class _Writer:
+    def __init__(self, graph: Graph, float_io: bool) -> None:
+        self.graph, self.float_io = graph, float_io
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.names: set[str] = set()
+        self.value: dict[str, str] = {}  # IR tensor -> ONNX value name (NCHW for 4-D activations)
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.names or name in self.graph.tensors:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def const(self, base: str, array: np.ndarray) -> str:
+        name = self.fresh(base)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def emit(self, op_type: str, inputs: list[str], base: str, domain: str = "", **attrs) -> str:
+        out = self.fresh(base)
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.fresh(f"{base}_{op_type}"),
+                                           domain=domain, **attrs))
+        return out
+
+    def qparams(self, t: Tensor, base: str) -> tuple[str, str]:
+        """(scale, zero point) initializers of an 8-bit tensor (vectors when per channel)."""
+        storage = np.uint8 if t.dtype == "uint8" else np.int8
+        q = t.quant
+        scale = q.scale if q.per_channel_quantized else q.scale[0]
+        zero = q.zero_point if q.per_channel_quantized else q.zero_point[0]
+        return (self.const(f"{base}_scale", np.asarray(scale, np.float32)),
+                self.const(f"{base}_zero_point", np.asarray(zero).astype(storage)))
+
+    def check(self, t: Tensor) -> None:
+        if t.dtype not in _ONNX_TYPES and not (t.dtype == "int4" and t.is_constant):
+            raise UnsupportedError(f"tensor {t.name!r} is {t.dtype}; the ONNX QLinear export supports int8 and "
+                                   f"uint8 activations and int4/int8/uint8 weights")
+
+    # ------------------------------------------------------------------------------------ ops
+    def node(self, node: Node) -> None:
+        g, op = self.graph, node.op
+        x = g.tensors[node.inputs[0]]
+        out = g.tensors[node.outputs[0]]
+        for name in (*node.inputs[:2], *node.outputs):
+            self.check(g.tensors[name])
+        if isinstance(op, O.Conv2D):
+            y = self.qlinear_conv(node, self.value[x.name], x, op)
+        elif isinstance(op, O.FullyConnected):
+            flat = self.nhwc_reshape(x, (x.shape[0], 1, 1, int(np.prod(x.shape[1:]))), f"{node.name}_in")
+            y4 = self.qlinear_conv(node, flat, x, O.Conv2D(activation=op.activation), fc=True)
+            y = self.emit("Reshape", [y4, self.const(f"{node.name}_shape", np.array(out.shape, np.int64))],
+                          node.name)
+        elif isinstance(op, O.Add):
+            a, b = (g.tensors[n] for n in node.inputs)
+            y = self.emit("QLinearAdd", [self.value[a.name], *self.qparams(a, a.name), self.value[b.name],
+                                         *self.qparams(b, b.name), *self.qparams(out, out.name)],
+                          node.name, domain="com.microsoft")
+            y = self.clip(y, op.activation, out, node.name)
+        elif isinstance(op, (O.AvgPool, O.MaxPool)):
+            top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
+            attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right])
+            if isinstance(op, O.MaxPool):
+                y = self.emit("MaxPool", [self.value[x.name]], node.name, **attrs)
+            else:
+                y = self.emit("QLinearAveragePool", [self.value[x.name], *self.qparams(x, x.name),
+                                                     *self.qparams(out, out.name)],
+                              node.name, domain="com.microsoft", count_include_pad=0, **attrs)
+            y = self.clip(y, op.activation, out, node.name)
+        elif isinstance(op, O.GlobalAveragePool):
+            y = self.emit("QLinearGlobalAveragePool", [self.value[x.name], *self.qparams(x, x.name),
+                                                       *self.qparams(out, out.name)],
+                          node.name, domain="com.microsoft", channels_last=0)
+        elif isinstance(op, O.Concat):
+            ins = [g.tensors[n] for n in node.inputs]
+            axis = op.axis % len(out.shape)
+            axis = _TO_NHWC[axis] if len(out.shape) == 4 else axis
+            if all(t.quant.same_as(out.quant) for t in ins):
+                y = self.emit("Concat", [self.value[t.name] for t in ins], node.name, axis=axis)
+            else:
+                parts = [*self.qparams(out, out.name)]
+                for t in ins:
+                    parts += [self.value[t.name], *self.qparams(t, t.name)]
+                y = self.emit("QLinearConcat", parts, node.name, domain="com.microsoft", axis=axis)
+        elif isinstance(op, (O.Reshape, O.Flatten)):
+            y = self.nhwc_reshape(x, out.shape, node.name)
+        elif isinstance(op, O.Pad):
+            pads = list(op.pads)
+            if len(pads) == 4:
+                pads = [pads[i] for i in _TO_NCHW]
+            pad_values = [p[0] for p in pads] + [p[1] for p in pads]
+            zero = np.asarray(x.quant.zero_point[0]).astype(np.uint8 if x.dtype == "uint8" else np.int8)
+            y = self.emit("Pad", [self.value[x.name], self.const(f"{node.name}_pads", np.array(pad_values, np.int64)),
+                                  self.const(f"{node.name}_value", zero)], node.name, mode="constant")
+        else:
+            raise UnsupportedError(f"node {node.name!r} ({node.kind}): no ONNX QLinear equivalent")
+        self.value[out.name] = y
+
+    def qlinear_conv(self, node: Node, x_value: str, x: Tensor, op: O.Conv2D, fc: bool = False) -> str:
+        g = self.graph
+        w = g.tensors[node.inputs[1]]
+        out = g.tensors[node.outputs[0]]
+        if w.data is None:
+            raise UnsupportedError(f"node {node.name!r}: weights {w.name!r} have no data (fill them first with "
+                                   f"accelsim.graph.synthetic)")
+        storage = np.uint8 if w.dtype == "uint8" else np.int8
+        weights = w.data.astype(storage)
+        weights = weights[:, :, None, None] if fc else weights.transpose(0, 3, 1, 2)
+        inputs = [x_value, *self.qparams(x, x.name), self.const(w.name, weights), *self.qparams(w, w.name),
+                  *self.qparams(out, out.name)]
+        if len(node.inputs) == 3:
+            inputs.append(self.const(node.inputs[2], g.tensors[node.inputs[2]].data.astype(np.int32)))
+        attrs = {}
+        if not fc:
+            kh, kw = w.shape[1:3]
+            top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], (kh, kw), op.stride, op.dilation)
+            attrs = dict(kernel_shape=[kh, kw], strides=list(op.stride), dilations=list(op.dilation),
+                         pads=[top, left, bottom, right], group=op.groups)
+        y = self.emit("QLinearConv", inputs, node.name, **attrs)
+        return self.clip(y, op.activation, out, node.name)
+
+    def clip(self, value: str, activation: str, out: Tensor, base: str) -> str:
+        """A fused activation as an integer Clip to the activation range (same clamp as accelsim)."""
+        if activation == "NONE":
+            return value
+        lo, hi = activation_range(activation, out.quant, out.dtype)
+        storage = np.uint8 if out.dtype == "uint8" else np.int8
+        return self.emit("Clip", [value, self.const(f"{base}_min", np.asarray(lo).astype(storage)),
+                                  self.const(f"{base}_max", np.asarray(hi).astype(storage))], f"{base}_clip")
+
+    def nhwc_reshape(self, x: Tensor, shape: tuple[int, ...], base: str) -> str:
+        """Reshape with NHWC element order: NCHW values go back to NHWC first; 4-D results go to NCHW."""
+        value = self.value[x.name]
+        if len(x.shape) == 4:
+            value = self.emit("Transpose", [value], f"{base}_nhwc", perm=list(_TO_NHWC))
+        value = self.emit("Reshape", [value, self.const(f"{base}_shape", np.array(shape, np.int64))], base)
+        if len(shape) == 4:
+            value = self.emit("Transpose", [value], f"{base}_nchw", perm=list(_TO_NCHW))
+        return value
+
+    # ------------------------------------------------------------------------------------ model
+    def model(self) -> onnx.ModelProto:
+        g = self.graph
+        if g.is_float:
+            raise UnsupportedError(f"graph {g.name!r} is a float graph; export_onnx_qlinear needs a quantized graph")
+        inputs, outputs = [], []
+        for name in g.inputs:
+            t = g.tensors[name]
+            self.check(t)
+            self.names.add(name)
+            elem = TensorProto.FLOAT if self.float_io else _ONNX_TYPES[t.dtype]
+            inputs.append(helper.make_tensor_value_info(name, elem, list(t.shape)))
+            value = self.emit("QuantizeLinear", [name, *self.qparams(t, name)], f"{name}_q") if self.float_io else name
+            if len(t.shape) == 4:
+                value = self.emit("Transpose", [value], f"{name}_nchw", perm=list(_TO_NCHW))
+            self.value[name] = value
+        for node in g.nodes:
+            self.node(node)
+        for name in g.outputs:
+            t = g.tensors[name]
+            value = self.value[name]
+            if len(t.shape) == 4:
+                value = self.emit("Transpose", [value], f"{name}_nhwc", perm=list(_TO_NHWC))
+            if self.float_io:
+                value = self.emit("DequantizeLinear", [value, *self.qparams(t, f"{name}_out")], f"{name}_dq")
+            self.nodes.append(helper.make_node("Identity", [value], [name], name=self.fresh(f"{name}_output")))
+            elem = TensorProto.FLOAT if self.float_io else _ONNX_TYPES[t.dtype]
+            outputs.append(helper.make_tensor_value_info(name, elem, list(t.shape)))
+        onnx_graph = helper.make_graph(self.nodes, g.name, inputs, outputs, self.initializers)
+        model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                             helper.make_opsetid("com.microsoft", 1)],
+                                  producer_name="accelsim")
+        model.ir_version = IR_VERSION
+        return model
