@@ -1,0 +1,222 @@
+"""Synthetic, deterministic weights and the activation / bias quantization parameters that go with them.
+
+Why synthetic weights: the simulator needs integer weights to execute a network and to cost weight
+compression, but the zoo's trained checkpoints are not shipped. The distribution is chosen to reproduce the two
+properties of trained, batch-norm-folded networks that matter for a fixed-point accelerator:
+
+* **Per-channel spread.** Folding BN multiplies each output channel's weights by ``γ/σ``, so channel ranges
+  differ widely; in MobileNets' depthwise layers by more than 100x (Krishnamoorthi 2018, App. A and Fig. 2;
+  Jacob et al. 2018 §3). Each output channel ``o`` gets a scale factor ``f_o = exp(σ_ln·z_o − σ_ln²)``,
+  ``z_o ~ N(0, 1)`` (log-normal, normalised so that ``E[f²] = 1``), with ``σ_ln`` = ``LOG_SPREAD_DEPTHWISE``
+  (1.5) for depthwise convs and ``LOG_SPREAD`` (1.0) for the others: the max/min range ratio over 32
+  channels is then typically several hundred (depthwise) and ~100 (conv). Per-tensor quantization of such
+  weights leaves most channels with a handful of levels, as on real MobileNets.
+* **Peaked, low-entropy values.** Within a channel weights are Laplace(0, b_o) — trained conv weights are
+  heavy-tailed and peaked at zero — so quantized weights are zero-heavy and entropy coders / zero-skipping
+  codecs have something to compress. ``b_o = f_o·sqrt(gain / fan_in) / sqrt(2)`` (He et al. 2015 scaling,
+  ``gain`` 2 before a ReLU, 1 otherwise), so activations keep a stable magnitude through depth.
+
+Weights are quantized per channel or per tensor as the weight tensor's existing quantization says,
+symmetric (narrow range, e.g. int8 in [−127, 127]) unless ``graph.metadata["symmetric_weights"]`` is False.
+Biases (``N(0, (b_scale·std_o)²)`` with ``BIAS_STD_RATIO`` = 0.5 of the channel's pre-bias output std, as
+BN-folded biases are of that order) are int32 / int64 with scale ``S_x·S_w[o]``.
+
+Activation scales are derived by propagating the mean square of each tensor through the graph: the input is
+taken as images scaled to [−1, 1] (mean square 1/3, TF-slim preprocessing); a conv / FC output channel has
+``E[y_o²] = Σ w_o² · E[x²] + bias_o²``; the tensor's range is ``±RANGE_STDS`` (4) standard deviations, ``[0, 4σ]``
+after a ReLU and ``[0, min(6, 4σ)]`` after ReLU6; Add sums mean squares; Concat averages them per channel.
+int8 activations are asymmetric, int16 symmetric (zero point 0, TFLite's 16x8 scheme).
+
+Determinism: every tensor draws from its own ``numpy.random.default_rng`` seeded with ``(seed, hash(name))``,
+so results do not depend on layer order or on which other layers exist.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import replace
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.quant.params import QuantParams, choose_quant_params, dtype_info
+
+LOG_SPREAD = 1.0
+LOG_SPREAD_DEPTHWISE = 1.5
+BIAS_STD_RATIO = 0.5
+RANGE_STDS = 4.0
+INPUT_RANGE = (-1.0, 1.0)
+INPUT_MEAN_SQUARE = 1.0 / 3.0
+
+
+def tensor_rng(seed: int, tensor_name: str) -> np.random.Generator:
+    """An independent random stream per (seed, tensor name)."""
+    digest = hashlib.sha256(tensor_name.encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def _is_depthwise(node: Node, w: Tensor, tensors: Mapping[str, Tensor]) -> bool:
+    return node.kind == "Conv2D" and node.op.groups > 1 and node.op.groups == tensors[node.inputs[0]].shape[-1]
+
+
+def _gain(node: Node) -> float:
+    return 2.0 if node.op.activation in ("RELU", "RELU6") else 1.0
+
+
+def draw_float_weights(w: Tensor, node: Node, depthwise: bool, seed: int) -> np.ndarray:
+    """Float32 weights of shape ``w.shape``: Laplace within a channel, log-normal scale across channels."""
+    rng = tensor_rng(seed, w.name)
+    out_channels = w.shape[0]
+    fan_in = w.size // out_channels
+    sigma = LOG_SPREAD_DEPTHWISE if depthwise else LOG_SPREAD
+    factor = np.exp(sigma * rng.standard_normal(out_channels) - sigma * sigma).astype(np.float32)
+    laplace_b = factor * np.float32(math.sqrt(_gain(node) / fan_in / 2.0))
+    magnitude = rng.standard_exponential((out_channels, fan_in), dtype=np.float32)
+    negative = rng.random((out_channels, fan_in), dtype=np.float32) < 0.5
+    np.negative(magnitude, out=magnitude, where=negative)
+    magnitude *= laplace_b[:, None]
+    return magnitude.reshape(w.shape)
+
+
+def quantize_weights(w: np.ndarray, dtype: str, per_channel: bool, symmetric: bool) -> tuple[np.ndarray, QuantParams]:
+    """Quantize float weights (axis 0 = output channel); symmetric uses the narrow range ``[−qmax, qmax]``."""
+    info = dtype_info(dtype)
+    flat = w.reshape(w.shape[0], -1)
+    if symmetric:
+        amax = np.abs(flat).max(axis=1) if per_channel else np.array([np.abs(flat).max()])
+        scale = (np.maximum(amax, 1e-12) / info.qmax).astype(np.float32)
+        qp = QuantParams.per_channel(scale, 0, axis=0) if per_channel else QuantParams.per_tensor(float(scale[0]))
+        s = scale[:, None] if per_channel else scale[0]
+        q = np.clip(np.rint(flat / s), -info.qmax, info.qmax)
+    else:
+        lo = flat.min(axis=1) if per_channel else flat.min()
+        hi = flat.max(axis=1) if per_channel else flat.max()
+        qp = choose_quant_params(lo, hi, dtype, axis=0 if per_channel else None)
+        s = qp.scale[:, None] if per_channel else qp.scale[0]
+        z = qp.zero_point[:, None] if per_channel else qp.zero_point[0]
+        q = np.clip(np.rint(flat / s) + z, info.qmin, info.qmax)
+    return q.astype(info.storage).reshape(w.shape), qp
+
+
+def activation_quant(mean_square: float, nonneg: bool, activation: str, dtype: str) -> QuantParams:
+    """Quantization of an activation with the given real mean square (see the module docstring)."""
+    rmax = RANGE_STDS * math.sqrt(max(mean_square, 1e-12))
+    if activation == "RELU6":
+        rmax = min(rmax, 6.0)
+    rmin = 0.0 if nonneg or activation in ("RELU", "RELU6") else -rmax
+    return choose_quant_params(rmin, rmax, dtype, symmetric=dtype == "int16")
+
+
+def _after_activation(mean_square: float, activation: str) -> tuple[float, bool]:
+    if activation == "RELU":
+        return mean_square / 2.0, True
+    if activation == "RELU6":
+        return min(mean_square / 2.0, 36.0), True
+    return mean_square, False
+
+
+def _weight_scale_column(qp: QuantParams, channels: int) -> np.ndarray:
+    return qp.scale.astype(np.float64) if qp.axis is not None else np.full(channels, float(qp.scale[0]))
+
+
+def assign_quant_params(
+    tensors: Mapping[str, Tensor], nodes: Sequence[Node], inputs: Sequence[str],
+    per_channel: Mapping[str, bool], symmetric: bool, seed: int | None,
+) -> dict[str, Tensor]:
+    """New tensors with quantization parameters (and, when ``seed`` is given, synthesized weights and biases).
+
+    With ``seed=None`` weights stay shape-only and get nominal parameters: every channel factor ``f_o = 1``,
+    weight range ``±RANGE_STDS·std``, zero biases. ``nodes`` must be in topological order.
+    """
+    out = dict(tensors)
+    mean_square: dict[str, float] = {}
+    nonneg: dict[str, bool] = {}
+    for name in inputs:
+        t = out[name]
+        out[name] = replace(t, quant=choose_quant_params(*INPUT_RANGE, t.dtype, symmetric=t.dtype == "int16"))
+        mean_square[name], nonneg[name] = INPUT_MEAN_SQUARE, False
+    for node in nodes:
+        y = out[node.outputs[0]]
+        xs = [out[i] for i in node.inputs]
+        kind = node.kind
+        if kind in O.MAC_OPS:
+            x, w = xs[0], xs[1]
+            channels = w.shape[0]
+            dw = _is_depthwise(node, w, out)
+            if seed is None:
+                fan_in = w.size // channels
+                std = math.sqrt(_gain(node) / fan_in)
+                info = dtype_info(w.dtype)
+                amax = np.full(channels if per_channel[node.name] else 1, RANGE_STDS * std)
+                w_qp = choose_quant_params(-amax, amax, w.dtype, symmetric=True, narrow_range=info.signed,
+                                           axis=0 if per_channel[node.name] else None)
+                out[w.name] = replace(w, quant=w_qp, data=None)
+                sum_sq = np.full(channels, _gain(node))
+            else:
+                wf = draw_float_weights(w, node, dw, seed)
+                q, w_qp = quantize_weights(wf, w.dtype, per_channel[node.name], symmetric)
+                out[w.name] = replace(w, quant=w_qp, data=q)
+                centered = q.reshape(channels, -1).astype(np.float32)
+                if w_qp.axis is None:
+                    centered -= np.float32(w_qp.zero_point[0])
+                else:
+                    centered -= w_qp.zero_point[:, None].astype(np.float32)
+                sum_sq = np.einsum("ij,ij->i", centered, centered).astype(np.float64)
+                sum_sq *= _weight_scale_column(w_qp, channels) ** 2
+            pre_ms = sum_sq * mean_square[x.name]  # one E[x²] for all input channels (depthwise included)
+            if len(xs) == 3:
+                bias = xs[2]
+                bias_scale = x.quant.scale.astype(np.float64)[0] * _weight_scale_column(w_qp, channels)
+                bias_qp = QuantParams.per_channel(bias_scale.astype(np.float32), 0, axis=0)
+                if seed is None:
+                    out[bias.name] = replace(bias, quant=bias_qp, data=None)
+                else:
+                    b_real = tensor_rng(seed, bias.name).standard_normal(channels) * BIAS_STD_RATIO * np.sqrt(pre_ms)
+                    info = dtype_info(bias.dtype)
+                    b_int = np.clip(np.rint(b_real / bias_scale), info.qmin, info.qmax).astype(info.storage)
+                    out[bias.name] = replace(bias, quant=bias_qp, data=b_int)
+                    pre_ms = pre_ms + (b_int.astype(np.float64) * bias_scale) ** 2
+            ms = float(np.mean(pre_ms))
+            out[y.name] = replace(y, quant=activation_quant(ms, False, node.op.activation, y.dtype))
+            mean_square[y.name], nonneg[y.name] = _after_activation(ms, node.op.activation)
+        elif kind == "Add":
+            ms = mean_square[xs[0].name] + mean_square[xs[1].name]
+            both = nonneg[xs[0].name] and nonneg[xs[1].name]
+            out[y.name] = replace(y, quant=activation_quant(ms, both, node.op.activation, y.dtype))
+            ms_after, relu = _after_activation(ms, node.op.activation)
+            mean_square[y.name], nonneg[y.name] = ms_after, relu or both
+        elif kind == "Concat":
+            weights = np.array([t.shape[node.op.axis] for t in xs], np.float64)
+            ms = float(np.dot(weights, [mean_square[t.name] for t in xs]) / weights.sum())
+            all_nonneg = all(nonneg[t.name] for t in xs)
+            out[y.name] = replace(y, quant=activation_quant(ms, all_nonneg, "NONE", y.dtype))
+            mean_square[y.name], nonneg[y.name] = ms, all_nonneg
+        else:  # pools, reshape, flatten, pad: the output shares the input's parameters
+            x = xs[0]
+            out[y.name] = replace(y, quant=x.quant)
+            activation = getattr(node.op, "activation", "NONE")
+            ms_after, relu = _after_activation(mean_square[x.name], activation)
+            mean_square[y.name], nonneg[y.name] = ms_after, relu or nonneg[x.name]
+    return out
+
+
+def nominal_quant_params(tensors: Mapping[str, Tensor], nodes: Sequence[Node], inputs: Sequence[str],
+                         per_channel: Mapping[str, bool], symmetric: bool) -> dict[str, Tensor]:
+    """Nominal quantization parameters for a shape-only graph (used by the workload builders)."""
+    return assign_quant_params(tensors, nodes, inputs, per_channel, symmetric, seed=None)
+
+
+def synthesize_weights(graph: Graph, seed: int = 0) -> Graph:
+    """A copy of ``graph`` with synthesized weights and biases for every conv / FC node and matching
+    activation quantization parameters; ``metadata["synthetic_weights"] = True``.
+
+    Existing weight data is replaced. Per-channel vs per-tensor follows each weight tensor's current
+    quantization; symmetric unless ``graph.metadata["symmetric_weights"]`` is False.
+    """
+    per_channel = {n.name: graph.tensors[n.inputs[1]].quant.per_channel_quantized
+                   for n in graph.nodes if n.kind in O.MAC_OPS}
+    symmetric = bool(graph.metadata.get("symmetric_weights", True))
+    tensors = assign_quant_params(graph.tensors, graph.nodes, graph.inputs, per_channel, symmetric, seed)
+    return graph.replace(tensors=tensors, metadata={"synthetic_weights": True, "synthetic_seed": seed})

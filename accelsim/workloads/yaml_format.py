@@ -1,0 +1,388 @@
+"""The workload YAML format: a pydantic schema, shape checking with key-path errors, and the graph builder.
+
+A workload file names a network, its NHWC input shape, a ``quant:`` block (bit widths, per-channel weights,
+requantization mode, per-layer overrides) and a list of layers. Each layer reads the previous layer unless it
+lists ``inputs:`` (names of earlier layers, or ``input`` for the network input). ``load_workload_yaml`` builds a
+quantized :class:`~accelsim.graph.ir.Graph` with shape-only weights; :func:`accelsim.graph.synthetic.
+synthesize_weights` fills them. The format is documented in ``docs/workloads.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from accelsim.config.loading import read_yaml, validate_model, validation_error_to_config_error
+from accelsim.errors import ConfigError
+from accelsim.graph import ops as O
+from accelsim.graph.builder import GraphBuilder
+from accelsim.graph.ir import Graph
+from accelsim.graph.shapes import infer_shape
+from accelsim.graph.synthetic import nominal_quant_params
+from accelsim.quant.requant import MODES
+
+#: Name by which layers refer to the network input.
+INPUT_NAME = "input"
+
+Pair = Union[int, tuple[int, int]]
+PaddingSpec = Union[Literal["same", "valid"], tuple[int, int, int, int]]
+ActivationSpec = Literal["none", "relu", "relu6"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerOverride(_Strict):
+    """Per-layer quantization settings that differ from the workload's defaults."""
+
+    weight_bits: Literal[4, 8, 16] | None = None
+    activation_bits: Literal[8, 16] | None = None
+    per_channel: bool | None = None
+
+
+class QuantSpec(_Strict):
+    """Workload-wide quantization defaults (the whitepaper's recommended scheme) and per-layer overrides."""
+
+    weight_bits: Literal[4, 8, 16] = 8
+    activation_bits: Literal[8, 16] = 8
+    per_channel: bool = True
+    symmetric_weights: bool = True
+    requant: str = "fixed_point"
+    overrides: dict[str, LayerOverride] = Field(default_factory=dict)
+
+    @field_validator("requant")
+    @classmethod
+    def _known_mode(cls, v: str) -> str:
+        if v not in MODES:
+            raise ValueError(f"a requantization mode, one of {', '.join(MODES)}")
+        return v
+
+
+class _Layer(_Strict):
+    name: str
+    inputs: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not v or v == INPUT_NAME:
+            raise ValueError(f"a non-empty layer name other than {INPUT_NAME!r}")
+        return v
+
+
+class ConvLayer(_Layer):
+    op: Literal["conv"]
+    out_channels: int = Field(gt=0)
+    kernel: Pair
+    stride: Pair = 1
+    padding: PaddingSpec = "same"
+    dilation: Pair = 1
+    groups: int = Field(1, gt=0)
+    activation: ActivationSpec = "none"
+    bias: bool = True
+
+
+class DepthwiseLayer(_Layer):
+    op: Literal["depthwise"]
+    kernel: Pair
+    stride: Pair = 1
+    padding: PaddingSpec = "same"
+    dilation: Pair = 1
+    depth_multiplier: int = Field(1, gt=0)
+    activation: ActivationSpec = "none"
+    bias: bool = True
+
+
+class FcLayer(_Layer):
+    op: Literal["fc"]
+    out_channels: int = Field(gt=0)
+    activation: ActivationSpec = "none"
+    bias: bool = True
+
+
+class AddLayer(_Layer):
+    op: Literal["add"]
+    activation: ActivationSpec = "none"
+
+
+class PoolLayer(_Layer):
+    op: Literal["avgpool", "maxpool"]
+    kernel: Pair
+    stride: Pair = 1
+    padding: PaddingSpec = "same"
+    activation: ActivationSpec = "none"
+
+
+class ReluLayer(_Layer):
+    """A standalone ReLU / ReLU6, lowered to a 1x1 stride-1 MaxPool with a fused clamp (the IR has no
+    separate activation op)."""
+
+    op: Literal["relu", "relu6"]
+
+
+class GapLayer(_Layer):
+    op: Literal["gap"]
+
+
+class ConcatLayer(_Layer):
+    op: Literal["concat"]
+    axis: int = -1
+
+
+class FlattenLayer(_Layer):
+    op: Literal["flatten"]
+
+
+class ReshapeLayer(_Layer):
+    op: Literal["reshape"]
+    shape: tuple[int, ...]
+
+
+class PadLayer(_Layer):
+    op: Literal["pad"]
+    pads: tuple[tuple[int, int], ...]
+
+
+LAYER_TYPES: dict[str, type[_Layer]] = {
+    "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
+    "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
+    "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
+}
+Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
+              FlattenLayer, ReshapeLayer, PadLayer]
+MAC_LAYER_OPS = ("conv", "depthwise", "fc")
+
+
+class _Header(_Strict):
+    name: str
+    description: str = ""
+    input_shape: tuple[int, int, int, int]
+    quant: QuantSpec = Field(default_factory=QuantSpec)
+    outputs: list[str] | None = None
+    layers: list[dict[str, Any]] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A validated workload file: header fields and typed layers (shapes not yet checked)."""
+
+    name: str
+    description: str
+    input_shape: tuple[int, int, int, int]
+    quant: QuantSpec
+    layers: tuple[Layer, ...]
+    outputs: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class LayerQuant:
+    """Resolved quantization settings of one layer."""
+
+    weight_bits: int
+    activation_bits: int
+    per_channel: bool
+
+
+# --------------------------------------------------------------------------------------------- parsing
+def parse_layer(data: Any, index: int, file: str) -> Layer:
+    """Validate one layer mapping; errors name ``layers[index].<key>``."""
+    where = f"layers[{index}]"
+    if not isinstance(data, dict):
+        raise ConfigError(file, where, "a mapping with name, op and the op's attributes", data)
+    op = data.get("op")
+    if op not in LAYER_TYPES:
+        raise ConfigError(file, f"{where}.op", f"one of {', '.join(LAYER_TYPES)}", op if op else "<missing>")
+    try:
+        return LAYER_TYPES[op].model_validate(data)
+    except ValidationError as exc:
+        err = validation_error_to_config_error(exc, file)
+        raise ConfigError(file, f"{where}.{err.key_path}" if err.key_path else where, err.expected,
+                          err.found) from None
+
+
+def parse_workload(data: Any, file: str) -> WorkloadSpec:
+    """Validate a parsed YAML document into a :class:`WorkloadSpec` (schema only; shapes are checked on build)."""
+    header = validate_model(_Header, data, file)
+    layers = tuple(parse_layer(d, i, file) for i, d in enumerate(header.layers))
+    seen: set[str] = set()
+    for i, layer in enumerate(layers):
+        if layer.name in seen:
+            raise ConfigError(file, f"layers[{i}].name", "a layer name used only once", layer.name)
+        seen.add(layer.name)
+    for name in header.quant.overrides:
+        if name not in seen:
+            raise ConfigError(file, f"quant.overrides.{name}", "the name of a layer", name)
+    return WorkloadSpec(header.name, header.description, header.input_shape, header.quant, layers,
+                        tuple(header.outputs) if header.outputs is not None else None)
+
+
+def read_workload_spec(path: str | Path) -> WorkloadSpec:
+    return parse_workload(read_yaml(path), str(path))
+
+
+# ----------------------------------------------------------------------------------------------- shapes
+def _pair(v: Pair) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _padding(p: PaddingSpec) -> O.Padding:
+    return p.upper() if isinstance(p, str) else tuple(int(x) for x in p)  # type: ignore[return-value]
+
+
+def _activation(a: str) -> O.Activation:
+    return a.upper()  # type: ignore[return-value]
+
+
+def layer_op(layer: Layer, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+    """The IR op of a layer and its weight shape (OHWI / (O, I)), given the input shapes."""
+    if isinstance(layer, ConvLayer):
+        kh, kw = _pair(layer.kernel)
+        c_in = in_shapes[0][-1]
+        if c_in % layer.groups:
+            raise ValueError(f"{c_in} input channels are not divisible by {layer.groups} groups")
+        op = O.Conv2D(_pair(layer.stride), _pair(layer.dilation), _padding(layer.padding), layer.groups,
+                      _activation(layer.activation))
+        return op, (layer.out_channels, kh, kw, c_in // layer.groups)
+    if isinstance(layer, DepthwiseLayer):
+        kh, kw = _pair(layer.kernel)
+        c_in = in_shapes[0][-1]
+        op = O.Conv2D(_pair(layer.stride), _pair(layer.dilation), _padding(layer.padding), c_in,
+                      _activation(layer.activation))
+        return op, (c_in * layer.depth_multiplier, kh, kw, 1)
+    if isinstance(layer, FcLayer):
+        features = 1
+        for d in in_shapes[0][1:]:
+            features *= d
+        return O.FullyConnected(_activation(layer.activation)), (layer.out_channels, features)
+    if isinstance(layer, AddLayer):
+        return O.Add(_activation(layer.activation)), None
+    if isinstance(layer, PoolLayer):
+        cls = O.AvgPool if layer.op == "avgpool" else O.MaxPool
+        return cls(_pair(layer.kernel), _pair(layer.stride), _padding(layer.padding),
+                   _activation(layer.activation)), None
+    if isinstance(layer, ReluLayer):
+        return O.MaxPool((1, 1), (1, 1), "VALID", _activation(layer.op)), None
+    if isinstance(layer, GapLayer):
+        return O.GlobalAveragePool(), None
+    if isinstance(layer, ConcatLayer):
+        return O.Concat(layer.axis), None
+    if isinstance(layer, FlattenLayer):
+        return O.Flatten(), None
+    if isinstance(layer, ReshapeLayer):
+        return O.Reshape(tuple(layer.shape)), None
+    if isinstance(layer, PadLayer):
+        return O.Pad(tuple(tuple(p) for p in layer.pads)), None
+    raise TypeError(f"unhandled layer type {type(layer).__name__}")
+
+
+_ARITY = {"add": (2, 2), "concat": (1, 64)}
+
+
+def _shape_error_key(layer: Layer, message: str) -> str:
+    if isinstance(layer, (AddLayer, ConcatLayer, FcLayer)):
+        return "inputs"
+    if isinstance(layer, ReshapeLayer):
+        return "shape"
+    if isinstance(layer, PadLayer):
+        return "pads"
+    if "channels" in message or "groups" in message:
+        return "groups"
+    return "kernel"
+
+
+def layer_shape(layer: Layer, in_shapes: list[tuple[int, ...]], index: int, file: str
+                ) -> tuple[O.Op, tuple[int, ...] | None, tuple[int, ...]]:
+    """Op, weight shape and output shape of a layer; a mismatch is a ConfigError naming ``layers[i].<key>``."""
+    lo, hi = _ARITY.get(layer.op, (1, 1))
+    if not lo <= len(in_shapes) <= hi:
+        raise ConfigError(file, f"layers[{index}].inputs", f"{lo}..{hi} input(s) for op {layer.op}",
+                          f"{len(in_shapes)} input(s)")
+    needs_4d = layer.op not in ("fc", "add", "concat", "flatten", "reshape", "pad")
+    try:
+        if needs_4d and len(in_shapes[0]) != 4:
+            raise ValueError(f"op {layer.op} needs a 4-D NHWC input")
+        op, w_shape = layer_op(layer, in_shapes)
+        out = infer_shape(op, in_shapes + ([w_shape] if w_shape else []))
+    except ValueError as exc:
+        key = _shape_error_key(layer, str(exc))
+        shapes = ", ".join(str(tuple(s)) for s in in_shapes)
+        raise ConfigError(file, f"layers[{index}].{key}", f"shapes that fit ({exc})",
+                          f"input shape(s) {shapes}") from None
+    return op, w_shape, out
+
+
+# --------------------------------------------------------------------------------------------- building
+def resolve_layer_quant(spec: WorkloadSpec, layer_name: str) -> LayerQuant:
+    q = spec.quant
+    o = q.overrides.get(layer_name, LayerOverride())
+    return LayerQuant(
+        weight_bits=o.weight_bits if o.weight_bits is not None else q.weight_bits,
+        activation_bits=o.activation_bits if o.activation_bits is not None else q.activation_bits,
+        per_channel=o.per_channel if o.per_channel is not None else q.per_channel,
+    )
+
+
+def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
+    """Build the quantized graph of a workload with shape-only weights and nominal quantization parameters.
+
+    Activations are int8 / int16 per ``activation_bits`` (only conv, depthwise and fc may change the width;
+    other ops keep their input's), weights int4 / int8 / int16 per ``weight_bits``, bias int32 (int64 for
+    16-bit activations). Quantization parameters are the nominal ones of
+    :func:`accelsim.graph.synthetic.nominal_quant_params`; :func:`~accelsim.graph.synthetic.synthesize_weights`
+    replaces them with those of the synthesized weights.
+    """
+    b = GraphBuilder(spec.name)
+    act_dtype = f"int{spec.quant.activation_bits}"
+    b.input(INPUT_NAME, spec.input_shape, act_dtype, None)
+    produced: dict[str, str] = {INPUT_NAME: INPUT_NAME}  # layer name -> its output tensor
+    last = INPUT_NAME
+    layer_quant: dict[str, LayerQuant] = {}
+    for i, layer in enumerate(spec.layers):
+        layer_inputs = layer.inputs if layer.inputs is not None else [last]
+        for j, name in enumerate(layer_inputs):
+            if name not in produced:
+                raise ConfigError(file, f"layers[{i}].inputs[{j}]",
+                                  "the name of an earlier layer (or 'input')", name)
+        input_names = [produced[n] for n in layer_inputs]
+        tensors = [b.tensors[n] for n in input_names]
+        op, w_shape, _ = layer_shape(layer, [t.shape for t in tensors], i, file)
+        lq = resolve_layer_quant(spec, layer.name)
+        layer_quant[layer.name] = lq
+        in_dtype = tensors[0].dtype
+        if layer.op in MAC_LAYER_OPS:
+            out_dtype = f"int{lq.activation_bits}"
+        else:
+            if any(t.dtype != in_dtype for t in tensors):
+                raise ConfigError(file, f"layers[{i}].inputs", "inputs of one activation width",
+                                  ", ".join(f"{t.name}: {t.dtype}" for t in tensors))
+            if layer.name in spec.quant.overrides and lq.activation_bits != int(in_dtype[3:]):
+                raise ConfigError(file, f"quant.overrides.{layer.name}.activation_bits",
+                                  f"{int(in_dtype[3:])} (only conv, depthwise and fc change the activation width; "
+                                  f"{layer.op} keeps its input's)", lq.activation_bits)
+            out_dtype = in_dtype
+        inputs = list(input_names)
+        if w_shape is not None:
+            inputs.append(b.constant(f"{layer.name}/weights", None, f"int{lq.weight_bits}", None, shape=w_shape))
+            if layer.bias:  # type: ignore[union-attr]
+                bias_dtype = "int64" if out_dtype == "int16" or in_dtype == "int16" else "int32"
+                inputs.append(b.constant(f"{layer.name}/bias", None, bias_dtype, None, shape=(w_shape[0],)))
+        produced[layer.name] = b.op(op, inputs, out_dtype, None, name=layer.name, requant=spec.quant.requant)
+        last = layer.name
+    output_layers = list(spec.outputs) if spec.outputs is not None else [last]
+    for j, name in enumerate(output_layers):
+        if name not in produced or name == INPUT_NAME:
+            raise ConfigError(file, f"outputs[{j}]", "the name of a layer", name)
+    outputs = [produced[n] for n in output_layers]
+    per_channel = {name: lq.per_channel for name, lq in layer_quant.items()}
+    tensors = nominal_quant_params(b.tensors, b.nodes, b.inputs, per_channel, spec.quant.symmetric_weights)
+    metadata = {"source": file or "<spec>", "synthetic_weights": False,
+                "symmetric_weights": spec.quant.symmetric_weights, "description": spec.description}
+    return Graph(spec.name, tensors, tuple(b.nodes), tuple(b.inputs), tuple(outputs), metadata)
+
+
+def load_workload_yaml(path: str | Path) -> Graph:
+    """Read, validate and build a workload YAML file (shape-only weights; see ``synthesize_weights``)."""
+    return build_graph(read_workload_spec(path), str(path))
