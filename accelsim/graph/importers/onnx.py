@@ -264,9 +264,12 @@ class _Importer:
 
     # -------------------------------------------------------------------------------- QDQ / Q / DQ pre-scan
     def _prescan_quantization(self) -> None:
-        """Fold Q/DQ nodes into tensor quantization parameters before converting the compute ops."""
+        """Fold Q/DQ nodes into tensor quantization parameters, and Identity / Dropout into aliases, before
+        converting the compute ops."""
         for node in self.model.graph.node:
-            if node.op_type == "QuantizeLinear":
+            if node.op_type in ("Identity", "Dropout"):
+                self._identity(node)
+            elif node.op_type == "QuantizeLinear":
                 self.done.add(id(node))
                 src = self.canon(node.input[0])
                 aq = self._q_params(node, node.input[1], node.input[2] if len(node.input) > 2 else "",
@@ -341,7 +344,6 @@ class _Importer:
             "Conv": self._conv, "Gemm": self._gemm, "MatMul": self._matmul, "Add": self._add,
             "MaxPool": self._pool, "AveragePool": self._pool, "GlobalAveragePool": self._global_pool,
             "Flatten": self._flatten, "Reshape": self._reshape, "Concat": self._concat, "Pad": self._pad,
-            "Identity": self._identity, "Dropout": self._identity,
             "QLinearConv": self._qlinear_conv, "QLinearMatMul": self._qlinear_matmul, "QLinearAdd": self._qlinear_add,
             "QLinearAveragePool": self._pool, "QLinearGlobalAveragePool": self._global_pool,
         }
@@ -732,13 +734,18 @@ class _Importer:
         self.emit(node, O.Pad(tuple(pairs)), [x.name], node.output[0], dtype, quant)
 
     def _identity(self, node) -> None:
+        """Identity / inference-mode Dropout: the output is another name of the input (folded in the pre-scan)."""
+        self.done.add(id(node))
+        if len(node.output) > 1 and node.output[1]:
+            raise self.unsupported(node, "the mask output of Dropout is not supported")
         self.alias[node.output[0]] = node.input[0]
         if node.output[0] in self.graph_outputs:
             src = self.canon(node.input[0])
+            if src in self.graph_outputs or src in self.consts or \
+                    src in (i.name for i in self.model.graph.input):
+                raise self.unsupported(node, "an Identity/Dropout output that is a graph output must come from an op "
+                                             "whose result is not itself a graph input or output")
             self.rename[src] = node.output[0]
-            if src in self.tensors:
-                raise self.unsupported(node, "a graph output through Identity/Dropout is supported only when the "
-                                             "Identity directly follows the producer")
 
     # ----------------------------------------------------------------------------------- QOperator form
     def _qlinear_out(self, node, scale_name: str, zp_name: str) -> _ActQuant:
