@@ -225,7 +225,7 @@ def load_energy_table(name_or_path: str | Path) -> EnergyTable:
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise ConfigError("", "energy_table", f"a built-in table ({', '.join(builtin_table_names())}) or a "
                           ".yaml file", text)
-    return _load_file(path, including=())
+    return _load_file(path)
 
 
 def _builtin_path(name: str) -> Path:
@@ -234,34 +234,37 @@ def _builtin_path(name: str) -> Path:
 
 @lru_cache(maxsize=None)
 def _load_builtin(name: str) -> EnergyTable:
-    table = _load_file(_builtin_path(name), including=(name,))
+    table = _load_file(_builtin_path(name))
     if table.name != name:
         raise ConfigError(str(_builtin_path(name)), "name", f"the file's stem {name!r}", table.name)
     return table
 
 
-def _load_file(path: Path, including: tuple[str, ...]) -> EnergyTable:
-    """Read, resolve ``{from_table: NAME}`` sections (``including``: the tables being loaded, against cycles),
-    validate."""
+def _load_file(path: Path) -> EnergyTable:
+    """Read, replace each ``{from_table: NAME}`` section by that built-in table's section, validate."""
     data = read_yaml(path)
     if isinstance(data, dict):
         data = dict(data)
         for key in _INCLUDABLE:
             section = data.get(key)
             if isinstance(section, dict) and set(section) == {"from_table"}:
-                data[key] = _borrowed_section(path, key, section["from_table"], including)
+                data[key] = _borrowed_section(path, key, section["from_table"], ())
     return validate_model(EnergyTable, data, str(path))
 
 
-def _borrowed_section(path: Path, key: str, source: object, including: tuple[str, ...]) -> dict[str, Any]:
+def _borrowed_section(path: Path, key: str, source: object, seen: tuple[str, ...]) -> dict[str, Any]:
+    """Section ``key`` of built-in table ``source`` (following its own ``from_table`` links), marked with the
+    table that holds the figures."""
     names = builtin_table_names()
-    if source not in names or source in including:
-        raise ConfigError(str(path), f"{key}.from_table", f"a built-in table ({', '.join(names)}) other than "
-                          "the ones being loaded", source)
-    section = getattr(_load_file(_builtin_path(source), (*including, source)), key)
-    if section is None:
+    if source not in names or source in seen:
+        raise ConfigError(str(path), f"{key}.from_table", f"a built-in table ({', '.join(names)}) with a {key} "
+                          "section (no cycles)", source)
+    section = (read_yaml(_builtin_path(source)) or {}).get(key)
+    if not isinstance(section, dict):
         raise ConfigError(str(path), f"{key}.from_table", f"a table with a {key} section", source)
-    return {**section.model_dump(), "from_table": section.from_table or source}
+    if set(section) == {"from_table"}:
+        return _borrowed_section(path, key, section["from_table"], (*seen, source))
+    return {**section, "from_table": source}
 
 
 def _require(table: EnergyTable, key: str, what: str) -> Any:
