@@ -2,6 +2,8 @@
 ``accelsim.execute`` in the ``float32`` requantization mode (onnxruntime's rule, quantized-arithmetic §3.1)."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,10 @@ from accelsim.graph.ir import Graph
 from accelsim.quant.params import QuantParams
 
 pt = QuantParams.per_tensor
+needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+                                  reason="the TFLite schema classes ship in ai-edge-litert (test extra)")
+needs_onnxruntime = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None,
+                                       reason="onnxruntime (test extra) is not installed")
 
 
 def mixed_graph(seed: int, requant: str = "fixed_point", act_dtype: str = "int8", w_dtype: str = "int8",
@@ -80,6 +86,7 @@ def test_pack_int4_low_nibble_first() -> None:
     assert unpack_int4(packed, 5).tolist() == [-1, 2, 7, -8, 3]
 
 
+@needs_litert
 @pytest.mark.parametrize("w_dtype", ["int8", "int4"])
 def test_tflite_round_trip_preserves_graph(w_dtype: str) -> None:
     graph = mixed_graph(1, w_dtype=w_dtype)
@@ -98,11 +105,13 @@ def test_tflite_round_trip_preserves_graph(w_dtype: str) -> None:
             assert np.array_equal(t.data, u.data), name
 
 
+@needs_litert
 def test_tflite_round_trip_of_imported_graph_is_identity() -> None:
     once = load_tflite(export_tflite(mixed_graph(2)))
     assert_same_graph(once, load_tflite(export_tflite(once)))
 
 
+@needs_litert
 def test_tflite_round_trip_keeps_float_interface_and_16x8() -> None:
     rng = np.random.default_rng(3)
     b = GraphBuilder("wide")
@@ -130,10 +139,9 @@ def test_export_tflite_rejects_float_graph() -> None:
 
 
 # ------------------------------------------------------------------------------------------ ONNX QLinear
-ort = pytest.importorskip("onnxruntime")
-
-
 def run_onnxruntime(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -141,6 +149,7 @@ def run_onnxruntime(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return session.run(None, inputs)
 
 
+@needs_onnxruntime
 @pytest.mark.parametrize("act_dtype,w_dtype", [("int8", "int8"), ("uint8", "int8"), ("int8", "int4")])
 def test_onnx_qlinear_equals_execute_float32_mode(act_dtype: str, w_dtype: str) -> None:
     graph = mixed_graph(4, requant="float32", act_dtype=act_dtype, w_dtype=w_dtype, n=16)
@@ -164,6 +173,7 @@ def test_onnx_qlinear_equals_execute_float32_mode(act_dtype: str, w_dtype: str) 
     assert compared == 16 * (20 * 20 * 16 + 10 * 10 * 32 + 10 * 10 * 24 + 10)
 
 
+@needs_onnxruntime
 def test_onnx_qlinear_float_io_and_pools() -> None:
     """MaxPool, Reshape and the QuantizeLinear/DequantizeLinear edges are exact; QLinearAveragePool is
     float-based in onnxruntime, so it is checked to within 1."""
