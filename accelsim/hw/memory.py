@@ -1,13 +1,13 @@
 """Memory levels as the mapper and the timing model see them: capacity, bandwidth and which operands they hold.
 
-A hardware config lists its memories innermost first, ending with one DRAM level. For each operand (weights,
-inputs, outputs) the *buffer* level is the outermost on-chip level holding it: tiles are staged there by DMA
-from DRAM, double buffered. Levels inside it (register files, accumulators) see the datapath's operand stream.
+A hardware config lists its memories innermost first, ending with one DRAM level. Each operand (weights, inputs,
+outputs) is staged by DMA through its SRAM levels, outermost first: DRAM -> outermost SRAM (staging depth 0) ->
+next SRAM (depth 1) ... Every staging boundary is tiled (double buffered); the innermost SRAM of an operand
+serves the datapath, and register files inside it see the datapath's operand traffic.
 Formulas and sources: ``docs/model.md`` §Memories.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from accelsim.config.hw import HardwareConfig
@@ -29,25 +29,45 @@ class OnChipLevel:
 
 @dataclass(frozen=True)
 class MemorySystem:
-    """The on-chip levels, the buffer level of each operand and the DRAM bandwidth of one config."""
+    """One staging boundary of a config: the buffer level of each operand and the bandwidth feeding them.
 
-    levels: tuple[OnChipLevel, ...]          # innermost first
-    buffer_of: dict[str, str]                # operand -> name of its outermost on-chip level
-    dram_name: str
-    dram_bytes_per_cycle: float
+    ``depth`` 0 is the DRAM boundary (buffers = the outermost on-chip SRAM of each operand, fed by DRAM); depth
+    ``d`` > 0 stages tiles from the level at depth ``d − 1`` into the next inner SRAM (e.g. L2 -> VTCM). An
+    operand with fewer SRAM levels than ``depth + 1`` has no buffer at that depth (``None``): it streams from
+    its outer buffer.
+    """
+
+    levels: tuple[OnChipLevel, ...]          # all on-chip levels, innermost first
+    buffer_of: dict[str, str | None]         # operand -> buffer level name at this depth
+    source_name: str                         # the level feeding the buffers (the DRAM level at depth 0)
+    source_bytes_per_cycle: float
+    depth: int = 0
     double_buffered: bool = True
 
     def level(self, name: str) -> OnChipLevel:
         return next(lv for lv in self.levels if lv.name == name)
 
     def buffer_levels(self) -> tuple[OnChipLevel, ...]:
-        """The distinct buffer levels (where tiles live), innermost first."""
-        names = set(self.buffer_of.values())
+        """The distinct buffer levels at this depth (where tiles live), innermost first."""
+        names = {n for n in self.buffer_of.values() if n is not None}
         return tuple(lv for lv in self.levels if lv.name in names)
 
     def usable_bytes(self, level_name: str) -> float:
         """Capacity available to one tile set in ``level_name`` (half the level when double buffered)."""
         return usable_capacity_bytes(self.level(level_name).size_bytes, self.double_buffered)
+
+
+def staging_chain(hw: HardwareConfig, operand: str) -> tuple[str, ...]:
+    """On-chip levels that stage ``operand`` by DMA, innermost first: its SRAM levels, or its register files
+    when it has no SRAM (register files inside an SRAM only see the datapath's operand stream)."""
+    holders = [(name, lv) for name, lv in hw.onchip_levels().items() if operand in lv.operands]
+    srams = tuple(name for name, lv in holders if lv.kind == "sram")
+    return srams or tuple(name for name, _ in holders)
+
+
+def staging_depths(hw: HardwareConfig) -> int:
+    """Number of staging boundaries (1 for a single SRAM level per operand)."""
+    return max(len(staging_chain(hw, op)) for op in OPERANDS)
 
 
 def dram_bytes_per_cycle(bandwidth_gb_s: float, clock_mhz: float) -> float:
@@ -73,30 +93,29 @@ def gb_per_s(nbytes: float, cycles: float, clock_mhz: float) -> float:
     return nbytes / (cycles / (clock_mhz * 1e6)) / 1e9
 
 
-def memory_system(hw: HardwareConfig, double_buffered: bool = True) -> MemorySystem:
-    """Build the :class:`MemorySystem` of a config (levels innermost first; one buffer level per operand)."""
+def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = True) -> MemorySystem:
+    """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM)."""
     levels = tuple(
         OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands))
         for name, lv in hw.onchip_levels().items()
     )
-    buffer_of = {}
+    buffer_of: dict[str, str | None] = {}
+    sources: dict[str, float] = {}
     for operand in OPERANDS:
-        holders = [lv.name for lv in levels if operand in lv.operands]
-        buffer_of[operand] = holders[-1]
-    return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, double_buffered)
-
-
-def inner_levels(mem: MemorySystem, operand: str) -> tuple[OnChipLevel, ...]:
-    """On-chip levels holding ``operand`` inside its buffer level (innermost first), e.g. a vector register file."""
-    holders = [lv for lv in mem.levels if operand in lv.operands]
-    return tuple(holders[:-1])
+        chain = staging_chain(hw, operand)
+        if len(chain) <= depth:
+            buffer_of[operand] = None
+            continue
+        buffer_of[operand] = chain[len(chain) - 1 - depth]
+        if depth:
+            parent = chain[len(chain) - depth]
+            sources[parent] = float(hw.memories[parent].bytes_per_cycle)
+    if depth == 0:
+        return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, double_buffered)
+    source = min(sources, key=sources.get)
+    return MemorySystem(levels, buffer_of, source, sources[source], depth, double_buffered)
 
 
 def ceil_div(a: int, b: int) -> int:
     """Integer ceiling of ``a / b``."""
     return -(-a // b)
-
-
-def fits(nbytes: float, capacity_bytes: float) -> bool:
-    """Whether ``nbytes`` fit in ``capacity_bytes`` (with a tolerance for float rounding)."""
-    return nbytes <= capacity_bytes * (1 + 1e-12) or math.isclose(nbytes, capacity_bytes)

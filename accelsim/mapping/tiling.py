@@ -36,9 +36,10 @@ OBJECTIVES = ("latency", "dram_bytes")
 #: Bytes per output channel of requantization parameters with per-channel scales: a 32-bit multiplier and an
 #: 8-bit shift (TFLite QuantizeMultiplier form, docs/arithmetic.md).
 SCALE_BYTES_PER_CHANNEL = 5
-#: Candidates whose primary objective is within this relative margin of the best are ranked by the secondary
-#: objective, then by fewer tiles (fewer DMA descriptors and pipeline restarts).
-TIE_TOLERANCE = 0.005
+#: Candidates whose primary objective is within this relative margin of the best count as equal and are ranked
+#: by the secondary objective, then by fewer tiles (fewer DMA descriptors and pipeline restarts, which the
+#: model does not cost; without this the search would shave fill/drain cycles with needlessly tiny tiles).
+TIE_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -55,35 +56,36 @@ class OperandBytes:
 
 @dataclass(frozen=True)
 class Tiling:
-    """The chosen tiling of one layer and its DRAM traffic per operand (bytes)."""
+    """The chosen tiling of one layer at one staging boundary and the bytes each operand moves across it
+    (fills into the buffer level, drains out of it; at depth 0 these are the DRAM reads and writes)."""
 
     loop_order: str
     tile_rows: int               # output rows per tile (per image)
     tile_out_channels: int
     tile_in_channels: int
     num_tiles: int
-    weight_dram_bytes: float
-    ifmap_dram_bytes: float
-    ofmap_dram_write_bytes: float    # final outputs + spilled partial sums
-    psum_dram_read_bytes: float      # partial sums read back
-    params_dram_bytes: float         # bias and per-channel scales
+    weight_fill_bytes: float
+    ifmap_fill_bytes: float
+    ofmap_drain_bytes: float    # final outputs + spilled partial sums
+    psum_fill_bytes: float      # partial sums read back
+    params_fill_bytes: float         # bias and per-channel scales
     first_tile_load_bytes: float     # what the pipeline must load before the first tile can start
     last_tile_store_bytes: float
-    weight_refetch_factor: float     # weight DRAM bytes / unique weight bytes (1 = loaded once)
-    ifmap_refetch_factor: float      # ifmap DRAM bytes / input bytes (>= 1: halos and refetches)
+    weight_refetch_factor: float     # weight fill bytes / weight bytes (1 = loaded once)
+    ifmap_refetch_factor: float      # ifmap fill bytes / input bytes (halos and refetches)
     tile_bytes_per_level: dict[str, float]   # bytes of one tile set in each buffer level (not doubled)
 
     @property
-    def dram_read_bytes(self) -> float:
-        return self.weight_dram_bytes + self.ifmap_dram_bytes + self.psum_dram_read_bytes + self.params_dram_bytes
+    def fill_bytes(self) -> float:
+        return self.weight_fill_bytes + self.ifmap_fill_bytes + self.psum_fill_bytes + self.params_fill_bytes
 
     @property
-    def dram_write_bytes(self) -> float:
-        return self.ofmap_dram_write_bytes
+    def drain_bytes(self) -> float:
+        return self.ofmap_drain_bytes
 
     @property
-    def dram_bytes(self) -> float:
-        return self.dram_read_bytes + self.dram_write_bytes
+    def boundary_bytes(self) -> float:
+        return self.fill_bytes + self.drain_bytes
 
 
 def candidate_sizes(extent: int, granule: int) -> np.ndarray:
@@ -146,9 +148,9 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
 
     capacity = {lv.name: mem.usable_bytes(lv.name) for lv in mem.buffer_levels()}
     per_level = {name: np.zeros(len(tr)) for name in capacity}
-    per_level[mem.buffer_of["inputs"]] = per_level[mem.buffer_of["inputs"]] + ifmap_tile
-    per_level[mem.buffer_of["weights"]] = per_level[mem.buffer_of["weights"]] + weight_tile + params_tile
-    per_level[mem.buffer_of["outputs"]] = per_level[mem.buffer_of["outputs"]] + ofmap_tile
+    for operand, tile in (("inputs", ifmap_tile), ("weights", weight_tile + params_tile), ("outputs", ofmap_tile)):
+        if mem.buffer_of[operand] is not None:
+            per_level[mem.buffer_of[operand]] = per_level[mem.buffer_of[operand]] + tile
     fit = np.ones(len(tr), dtype=bool)
     for name, cap in capacity.items():
         fit &= per_level[name] <= cap
@@ -174,8 +176,8 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
             "psum_read": psum, "ofmap": outputs * widths.output + psum, "w_factor": w_factor,
         }
         total = traffic["weights"] + traffic["ifmap"] + traffic["params"] + psum + traffic["ofmap"]
-        latency = (np.maximum(compute_cycles, total / mem.dram_bytes_per_cycle)
-                   + (first_load + last_store) / mem.dram_bytes_per_cycle)
+        latency = (np.maximum(compute_cycles, total / mem.source_bytes_per_cycle)
+                   + (first_load + last_store) / mem.source_bytes_per_cycle)
         rows.append((order_name, traffic, total, latency))
 
     primary = np.stack([r[3] if objective == "latency" else r[2] for r in rows])
@@ -188,9 +190,9 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     order_name, traffic, _, _ = rows[o]
     return Tiling(
         loop_order=order_name, tile_rows=int(tr[j]), tile_out_channels=int(tk[j]), tile_in_channels=int(tc[j]),
-        num_tiles=int(n_tiles[j]), weight_dram_bytes=float(traffic["weights"][j]),
-        ifmap_dram_bytes=float(traffic["ifmap"][j]), ofmap_dram_write_bytes=float(traffic["ofmap"][j]),
-        psum_dram_read_bytes=float(traffic["psum_read"][j]), params_dram_bytes=float(traffic["params"][j]),
+        num_tiles=int(n_tiles[j]), weight_fill_bytes=float(traffic["weights"][j]),
+        ifmap_fill_bytes=float(traffic["ifmap"][j]), ofmap_drain_bytes=float(traffic["ofmap"][j]),
+        psum_fill_bytes=float(traffic["psum_read"][j]), params_fill_bytes=float(traffic["params"][j]),
         first_tile_load_bytes=float(first_load[j]), last_tile_store_bytes=float(last_store[j]),
         weight_refetch_factor=float(traffic["w_factor"][j]),
         ifmap_refetch_factor=float(traffic["ifmap"][j] / layer.input_bytes) if layer.input_bytes else 1.0,

@@ -1,0 +1,112 @@
+"""Mapping of one layer onto a hardware config: unit, precision, tiling at every staging boundary, and the
+bytes read and written at every memory level.
+
+``map_layer(layer, hw)`` combines :mod:`accelsim.mapping.assign` (unit and compute cost) and
+:mod:`accelsim.mapping.tiling` (tile search per boundary) into a :class:`LayerMapping`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config.hw import HardwareConfig
+from accelsim.hw.layer import LayerShape
+from accelsim.hw.memory import OPERANDS, memory_system, staging_chain, staging_depths
+from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
+from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Tiling, search_tiling
+
+__all__ = ["LayerMapping", "map_layer", "assign_unit", "compute_cost", "precision_mode", "Tiling", "search_tiling"]
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """Everything the timing and energy models need about one layer on one config."""
+
+    layer: LayerShape
+    cost: ComputeCost
+    tilings: tuple[Tiling, ...]            # one per staging depth (0 = DRAM boundary); empty for free ops
+    source_bytes_per_cycle: tuple[float, ...]
+    weight_stored_bytes: float             # weight bytes as stored in DRAM (after compression)
+    codec: str                             # compression codec of the weights ("none" if uncompressed)
+    sram_read_bytes: dict[str, float]      # per on-chip level (SRAMs and register files)
+    sram_write_bytes: dict[str, float]
+    decompressed_bytes: float              # bytes produced by the decompression unit
+
+    @property
+    def dram(self) -> Tiling | None:
+        return self.tilings[0] if self.tilings else None
+
+    @property
+    def dram_read_bytes(self) -> float:
+        return self.dram.fill_bytes if self.dram else 0.0
+
+    @property
+    def dram_write_bytes(self) -> float:
+        return self.dram.drain_bytes if self.dram else 0.0
+
+
+def operand_bytes(layer: LayerShape, hw: HardwareConfig, compression_ratio: float = 1.0) -> OperandBytes:
+    """Bytes per element of each operand: weights at their stored width × compression ratio; per-channel
+    requantization parameters add :data:`SCALE_BYTES_PER_CHANNEL` per output channel to the bias."""
+    params = layer.bias_bits / 8 + (SCALE_BYTES_PER_CHANNEL if layer.per_channel else 0)
+    return OperandBytes(weight=layer.weight_bits / 8 * compression_ratio, activation=layer.activation_bits / 8,
+                        output=layer.output_bits / 8, accumulator=hw.precision.accumulator_bits / 8,
+                        params_per_channel=params if layer.has_weights else 0.0)
+
+
+def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: float | None = None,
+              codec: str = "none", objective: str = "latency", scalesim_compat: bool = False) -> LayerMapping:
+    """Map ``layer`` onto ``hw``: unit and compute cost, a tiling per staging depth, per-level traffic.
+
+    ``compressed_weight_bytes`` (from :mod:`accelsim.hw.compression` when the config has a decompression unit)
+    shrinks the weights' DRAM and SRAM traffic; they are decompressed between the innermost SRAM and the
+    datapath. Raises MappingError (naming the layer) when the layer cannot be mapped.
+    """
+    cost = compute_cost(layer, hw, scalesim_compat)
+    reads: dict[str, float] = {name: 0.0 for name in hw.onchip_levels()}
+    writes: dict[str, float] = dict(reads)
+    if cost.unit == "none":
+        return LayerMapping(layer, cost, (), (), 0.0, "none", reads, writes, 0.0)
+    ratio = 1.0
+    if compressed_weight_bytes is not None and layer.weight_bytes:
+        ratio = compressed_weight_bytes / layer.weight_bytes
+    widths = operand_bytes(layer, hw, ratio)
+    tilings, sources = [], []
+    for depth in range(staging_depths(hw)):
+        mem = memory_system(hw, depth)
+        # Each inner boundary is bandwidth-bound by its source; the compute estimate only ranks candidates.
+        tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
+                               cost.reduction_granule, objective)
+        tilings.append(tiling)
+        sources.append(mem.source_bytes_per_cycle)
+        _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)
+    # The datapath reads operands from (and writes results to) each operand's innermost staging level.
+    innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
+    for operand in OPERANDS:
+        reads[innermost[operand]] += cost.stream_read_bytes[operand]
+    writes[innermost["outputs"]] += cost.stream_write_bytes
+    rf = next((name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"), None)
+    if rf is not None and rf not in innermost.values():
+        reads[rf] += cost.operand_read_bytes
+        writes[rf] += cost.operand_write_bytes
+    decompressed = layer.weight_bytes if (hw.decompression is not None and ratio != 1.0) else 0.0
+    return LayerMapping(layer, cost, tuple(tilings), tuple(sources), layer.weight_bytes * ratio, codec,
+                        reads, writes, decompressed)
+
+
+def _charge_boundary(hw: HardwareConfig, buffer_of: dict[str, str | None], source: str, tiling: Tiling,
+                     reads: dict[str, float], writes: dict[str, float]) -> None:
+    """Add one boundary's fills (source read, buffer write) and drains (buffer read, source write)."""
+    fills = {"weights": tiling.weight_fill_bytes + tiling.params_fill_bytes, "inputs": tiling.ifmap_fill_bytes,
+             "outputs": tiling.psum_fill_bytes}
+    for operand, nbytes in fills.items():
+        buffer = buffer_of[operand]
+        if buffer is None or not nbytes:
+            continue
+        writes[buffer] += nbytes
+        if source in reads:
+            reads[source] += nbytes
+    out = buffer_of["outputs"]
+    if out is not None:
+        reads[out] += tiling.drain_bytes
+        if source in writes:
+            writes[source] += tiling.drain_bytes
