@@ -297,6 +297,9 @@ def test_config_hash_is_stable_and_content_based() -> None:
     bigger = a.with_values({"memories.buf.size_kib": 32})
     assert bigger.memories["buf"].size_kib == 32 and bigger.config_hash() != a.config_hash()
     assert _hw("tpu_v1").config_hash() == _hw("tpu_v1").config_hash()
+    two = _with(BASE, "memories", {"a": SRAM, "b": {**SRAM, "size_kib": 64}, "dram": DRAM})
+    swapped = _with(BASE, "memories", {"b": {**SRAM, "size_kib": 64}, "a": SRAM, "dram": DRAM})
+    assert validate_hw(two, "x").config_hash() != validate_hw(swapped, "y").config_hash()  # hierarchy order
 
 
 def test_with_values_revalidates_and_names_the_key() -> None:

@@ -394,8 +394,10 @@ class HardwareConfig(_Strict):
         return self.dram.bandwidth_gb_s * 1e3 / self.clock_mhz
 
     def config_hash(self) -> str:
-        """A stable 16-hex-digit hash of the validated content (defaults filled in; ``description`` excluded)."""
+        """A stable 16-hex-digit hash of the validated content (defaults filled in; ``description`` excluded;
+        the order of the memory levels counts)."""
         content = self.model_dump(mode="json", exclude={"description"})
+        content["memories"] = list(content["memories"].items())
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
