@@ -1,0 +1,53 @@
+"""Workloads: the workload YAML format, the network zoo and ``load_workload``.
+
+``load_workload(path)`` dispatches on the file suffix:
+
+* ``.yaml`` / ``.yml`` -> the workload YAML format (:mod:`accelsim.workloads.yaml_format`), shape-only weights;
+* ``.onnx`` -> :func:`accelsim.graph.importers.onnx.load_onnx`;
+* ``.tflite`` -> :func:`accelsim.graph.importers.tflite.load_tflite`;
+* a zoo name without suffix (``mobilenet_v2``, ``resnet_v1_50``, see :data:`accelsim.workloads.zoo.ZOO` and
+  ``ALIASES``) -> the generated network, as if loaded from ``workloads/<name>.yaml``.
+
+Shape-only graphs get weights from :func:`accelsim.graph.synthetic.synthesize_weights`.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from accelsim.errors import ConfigError
+from accelsim.graph.ir import Graph
+from accelsim.workloads.yaml_format import build_graph, load_workload_yaml
+from accelsim.workloads.zoo import ALIASES, ZOO, zoo_spec
+
+__all__ = ["load_workload", "load_workload_yaml", "zoo_names"]
+
+_IMPORTERS = {
+    ".onnx": ("accelsim.graph.importers.onnx", "load_onnx"),
+    ".tflite": ("accelsim.graph.importers.tflite", "load_tflite"),
+}
+
+
+def zoo_names() -> list[str]:
+    """Names accepted by ``load_workload`` besides file paths (zoo networks and their aliases)."""
+    return [*ZOO, *ALIASES]
+
+
+def load_workload(path: str | Path) -> Graph:
+    """Load a workload from a YAML, ONNX or TFLite file, or a zoo network by name (see the module docstring)."""
+    text = str(path)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise ConfigError(text, "", "an existing workload file", "no such file")
+        return load_workload_yaml(p)
+    if suffix in _IMPORTERS:
+        if not p.is_file():
+            raise ConfigError(text, "", "an existing model file", "no such file")
+        module_name, function = _IMPORTERS[suffix]
+        return getattr(import_module(module_name), function)(p)
+    if not p.exists() and (text in ZOO or text in ALIASES):
+        return build_graph(zoo_spec(text), f"zoo:{text}")
+    raise ConfigError(text, "", "a .yaml/.yml workload, an .onnx or .tflite model, or a zoo network name "
+                      f"({', '.join(zoo_names())})", "no such file" if not p.exists() else f"suffix {suffix!r}")

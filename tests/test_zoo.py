@@ -1,0 +1,114 @@
+"""The zoo networks against published parameter and multiply-accumulate counts.
+
+Counting convention (accelsim.graph.stats): BN folded into one bias per output channel, the classifier FC
+(or SqueezeNet's classifier conv) included, MACs of convs and FCs only. Published figures and sources:
+
+* Whitepaper = Krishnamoorthi, "Quantizing deep convolutional networks for efficient inference", 2018, Table 1.
+* Howard et al. 2017 (MobileNets), Table 1 / §4: 569 M mult-adds.
+* Sandler et al. 2018 (MobileNetV2), Table 4: 300 M (1.0), 585 M (1.4) multiply-adds.
+* TF-slim mobilenet README (tensorflow/models research/slim/nets/mobilenet): mobilenet_v2_1.0_224 300 M MACs,
+  3.47 M parameters.
+* Zoph et al. 2018 (NASNet), Table 2: Inception-v3 5.72 B mult-adds; Table 3: NASNet-A (4 @ 1056) 5.3 M
+  parameters, 564 M mult-adds.
+* torchvision model docs (weights IMAGENET1K_V1), whose "GFLOPS" are multiply-accumulates: ResNet-18 1.81 /
+  11,689,512 params, ResNet-50 4.09, ResNet-152 11.51, SqueezeNet-1.1 0.35 / 1,235,496 params. Our ResNets use
+  torchvision's stride placement (stride on the 3x3 conv); He et al.'s 3.8 / 11.3 G count the Caffe layout.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelsim.graph.stats import param_count, total_macs
+from accelsim.workloads import load_workload
+from accelsim.workloads.yaml_format import build_graph, load_workload_yaml
+from accelsim.workloads.zoo import ZOO, zoo_spec, zoo_yaml
+
+WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
+
+# name: (published params, source, published MACs, source)
+PUBLISHED = {
+    "mobilenet_v1_1.0_224": (4.25e6, "whitepaper Table 1", 569e6, "Howard et al. 2017"),
+    "mobilenet_v2_1.0_224": (3.47e6, "TF-slim mobilenet README", 300e6, "Sandler et al. 2018 Table 4"),
+    "mobilenet_v2_1.4_224": (6.06e6, "whitepaper Table 1", 585e6, "Sandler et al. 2018 Table 4"),
+    "nasnet_mobile": (5.3e6, "whitepaper Table 1 / Zoph et al. Table 3", 564e6, "Zoph et al. 2018 Table 3"),
+    "inception_v3": (23.9e6, "whitepaper Table 1", 5.72e9, "Zoph et al. 2018 Table 2"),
+    "resnet_v1_50": (25.6e6, "whitepaper Table 1", 4.09e9, "torchvision docs"),
+    "resnet_v2_50": (25.6e6, "whitepaper Table 1", 4.09e9, "torchvision docs (same conv layout)"),
+    "resnet_v1_152": (60.4e6, "whitepaper Table 1", 11.51e9, "torchvision docs"),
+    "resnet_v2_152": (60.4e6, "whitepaper Table 1", 11.51e9, "torchvision docs (same conv layout)"),
+    "resnet_18": (11.7e6, "torchvision docs / He et al. 2016", 1.81e9, "torchvision docs"),
+    "squeezenet_1.1": (1.24e6, "torchvision docs", 0.35e9, "torchvision docs"),
+}
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return {name: build_graph(zoo_spec(name)) for name in ZOO}
+
+
+def test_every_zoo_network_has_a_published_reference():
+    assert set(PUBLISHED) == set(ZOO)
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_params_and_macs_match_published_within_1_percent(graphs, name):
+    params, params_source, macs, macs_source = PUBLISHED[name]
+    g = graphs[name]
+    assert param_count(g) == pytest.approx(params, rel=0.01), params_source
+    assert total_macs(g) == pytest.approx(macs, rel=0.01), macs_source
+
+
+def test_exact_torchvision_parameter_counts(graphs):
+    # torchvision counts BN weight + bias (2 per channel) and no conv bias; folding leaves 1 per channel.
+    r18 = graphs["resnet_18"]
+    bn_channels = sum(r18.tensors[n.inputs[1]].shape[0] for n in r18.nodes if n.kind == "Conv2D")
+    assert param_count(r18) + bn_channels == 11_689_512
+    # SqueezeNet-1.1 has no BN: conv weights + biases, exactly torchvision's count.
+    assert param_count(graphs["squeezenet_1.1"]) == 1_235_496
+
+
+def test_mobilenet_v2_table1_figure_counts_bn_statistics(graphs):
+    """Table 1's 3.54 M is Keras' count: 1000 classes and four BN variables per channel (gamma, beta, moving
+    mean and variance) where folding leaves one bias. Converted to that convention we agree within 0.1 %."""
+    g = graphs["mobilenet_v2_1.0_224"]
+    bn_channels = sum(g.tensors[n.inputs[1]].shape[0] for n in g.nodes if n.kind == "Conv2D")
+    logits_weights = g.tensors[g.node("logits").inputs[1]].shape[1]
+    keras_convention = param_count(g) - (logits_weights + 1) + 3 * bn_channels
+    assert keras_convention == pytest.approx(3.54e6, rel=0.001)
+
+
+def test_checked_in_yaml_files_are_the_generators_output():
+    for name in ZOO:
+        path = WORKLOADS / f"{name}.yaml"
+        assert path.read_text() == zoo_yaml(name), f"{path.name} differs from the generator; rerun write_zoo"
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "nasnet_mobile", "resnet_v2_50"])
+def test_loading_the_yaml_file_gives_the_generator_counts(graphs, name):
+    g = load_workload_yaml(WORKLOADS / f"{name}.yaml")
+    assert param_count(g) == param_count(graphs[name])
+    assert total_macs(g) == total_macs(graphs[name])
+    assert [n.name for n in g.nodes] == [n.name for n in graphs[name].nodes]
+
+
+def test_zoo_names_and_aliases_load():
+    g = load_workload("mobilenet_v2")
+    assert g.name == "mobilenet_v2_1.0_224"
+    assert g.metadata["synthetic_weights"] is False
+
+
+def test_nasnet_cell_structure(graphs):
+    g = graphs["nasnet_mobile"]
+    # 2 stem reduction cells + 12 normal + 2 reduction cells; normal cells concat 6 branches, reductions 4.
+    concats = {n.name: n for n in g.nodes if n.name.endswith("/cell_output")}
+    assert len(concats) == 16
+    assert all(len(n.inputs) == 6 for name, n in concats.items() if name.startswith("cell_") and "stem" not in name)
+    assert all(len(n.inputs) == 4 for name, n in concats.items() if "reduction" in name or "stem" in name)
+    widths = {name: g.tensors[n.outputs[0]].shape for name, n in concats.items()}
+    assert widths["cell_3/cell_output"] == (1, 28, 28, 6 * 44)
+    assert widths["cell_7/cell_output"] == (1, 14, 14, 6 * 88)
+    assert widths["cell_11/cell_output"] == (1, 7, 7, 6 * 176)
+    # the final feature width is NASNet-A Mobile's "1056" penultimate filters
+    assert g.tensors[g.node("logits").inputs[0]].shape[-1] == 1056
