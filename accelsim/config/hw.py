@@ -341,7 +341,8 @@ class HardwareConfig(_Strict):
                 return m
         known = ", ".join(m.key for m in self.precision.modes)
         raise UnsupportedError(
-            f"hardware {self.name!r} has no precision mode {mode_key(weight_bits, activation_bits)}; it supports {known}"
+            f"hardware {self.name!r} has no precision mode {mode_key(weight_bits, activation_bits)}; "
+            f"it supports {known}"
         )
 
     def systolic_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
@@ -518,7 +519,8 @@ def _check_memories(hw: HardwareConfig) -> None:
                     _fail(f"{where}.{key}", f"a number > 0 for a {level.kind} level", None)
             wrong = [k for k in _DRAM_ONLY if _is_set(level, k)]
             if wrong:
-                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on a {level.kind} level (dram only)", getattr(level, wrong[0]))
+                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on a {level.kind} level (dram only)",
+                      getattr(level, wrong[0]))
         else:
             if level.bandwidth_gb_s is None:
                 _fail(f"{where}.bandwidth_gb_s", "a number > 0 for the dram level", None)
@@ -526,7 +528,8 @@ def _check_memories(hw: HardwareConfig) -> None:
                 _fail(f"{where}.dram_type", "a DRAM type (or an explicit energy_pj_per_bit)", None)
             wrong = [k for k in _ONCHIP_ONLY if _is_set(level, k)]
             if wrong:
-                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on the dram level (on-chip only)", getattr(level, wrong[0]))
+                _fail(f"{where}.{wrong[0]}", f"no {wrong[0]} on the dram level (on-chip only)",
+                      getattr(level, wrong[0]))
         if len(set(level.operands)) != len(level.operands) or not level.operands:
             _fail(f"{where}.operands", "a non-empty list of distinct operands (weights, inputs, outputs)",
                   list(level.operands))

@@ -275,22 +275,36 @@ def _require(table: EnergyTable, key: str, what: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------- arithmetic
+def _figure(table: EnergyTable, exact: WidthPoint | None, reference: WidthPoint, scale: float, field: str) -> float:
+    """``field`` of the tabulated point, else of the reference point times ``scale``."""
+    value = getattr(exact or reference, field)
+    if value is None:
+        raise UnsupportedError(f"energy table {table.name!r} gives no {field} for its {reference.bits}-bit operators")
+    return value if exact else value * scale
+
+
+def _adder(table: EnergyTable, bits: int, field: str) -> float:
+    section: IntOpSection = _require(table, "int_add", "integer adder")
+    return _figure(table, section.point(bits), section.reference, bits / section.reference_bits, field)
+
+
+def _multiplier(table: EnergyTable, weight_bits: int, activation_bits: int, field: str) -> float:
+    section: IntOpSection = _require(table, "int_mult", "integer multiplier")
+    exact = section.point(weight_bits) if weight_bits == activation_bits else None
+    scale = weight_bits * activation_bits / section.reference_bits**2
+    return _figure(table, exact, section.reference, scale, field)
+
+
 def add_energy_pj(table: EnergyTable, bits: int) -> float:
     """Energy of one integer add of ``bits`` width, in pJ: the tabulated figure, else linear in width from the
     table's reference width (Sze et al. 2017 §7.1.1; an assumption for untabulated widths)."""
-    section: IntOpSection = _require(table, "int_add", "integer adder")
-    point = section.point(bits)
-    return point.energy_pj if point else section.reference.energy_pj * bits / section.reference_bits
+    return _adder(table, bits, "energy_pj")
 
 
 def mult_energy_pj(table: EnergyTable, weight_bits: int, activation_bits: int) -> float:
     """Energy of one integer multiply, in pJ: the tabulated figure for a square width, else proportional to
     ``weight_bits * activation_bits`` from the reference width (an assumption; Sze et al. 2017 §7.1.1)."""
-    section: IntOpSection = _require(table, "int_mult", "integer multiplier")
-    point = section.point(weight_bits) if weight_bits == activation_bits else None
-    if point:
-        return point.energy_pj
-    return section.reference.energy_pj * weight_bits * activation_bits / section.reference_bits**2
+    return _multiplier(table, weight_bits, activation_bits, "energy_pj")
 
 
 def _pe_figure(table: EnergyTable, weight_bits: int, activation_bits: int, field: str) -> float | None:
@@ -328,28 +342,14 @@ def mac_energy_pj(table: EnergyTable, weight_bits: int, activation_bits: int, ac
     return mult_energy_pj(table, weight_bits, activation_bits) + add_energy_pj(table, accumulator_bits)
 
 
-def _op_area_um2(section: IntOpSection, table: EnergyTable, bits: float, scale: float) -> float:
-    point = section.point(int(bits)) if scale == 1.0 else None
-    area = point.area_um2 if point else section.reference.area_um2
-    if area is None:
-        raise UnsupportedError(f"energy table {table.name!r} gives no area for its {bits}-bit operators")
-    return area if point else area * scale
-
-
 def mac_area_um2(table: EnergyTable, weight_bits: int, activation_bits: int, accumulator_bits: int = 32) -> float:
     """Area of one MAC unit (one PE) in um^2: the PE's area with a ``mac`` section, else multiplier + adder,
-    scaled like their energies (product of widths, linear) from the reference width."""
+    scaled like their energies (product of widths, linear) from the reference widths."""
     pe = _pe_figure(table, weight_bits, activation_bits, "area_um2")
     if pe is not None:
         return pe
-    mult: IntOpSection = _require(table, "int_mult", "integer multiplier")
-    add: IntOpSection = _require(table, "int_add", "integer adder")
-    square = weight_bits == activation_bits and mult.point(weight_bits) is not None
-    mult_area = _op_area_um2(mult, table, weight_bits, 1.0) if square else _op_area_um2(
-        mult, table, mult.reference_bits, weight_bits * activation_bits / mult.reference_bits**2)
-    add_area = _op_area_um2(add, table, accumulator_bits, 1.0) if add.point(accumulator_bits) else _op_area_um2(
-        add, table, add.reference_bits, accumulator_bits / add.reference_bits)
-    return mult_area + add_area
+    return (_multiplier(table, weight_bits, activation_bits, "area_um2")
+            + _adder(table, accumulator_bits, "area_um2"))
 
 
 def requant_op_energy_pj(table: EnergyTable, mode: str) -> float:
