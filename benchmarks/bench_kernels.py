@@ -1,12 +1,13 @@
 """Kernel benchmark: MobileNet-v2 1.0/224 int8 (zoo layer shapes, synthetic weights), batch 1, in one process:
 
-(a) ``accelsim.execute`` (numba kernels): first call (JIT compile or numba cache load) and steady state;
+(a) ``accelsim.execute`` (numba kernels): first call (JIT compile or numba cache load), then steady state with
+    numba's default thread count (all cores) and with one numba thread;
 (b) onnxruntime on ``export_onnx_qlinear`` of the same graph, 1 intra-op thread and all threads
     (CPUExecutionProvider, default graph optimizations);
 (c) LiteRT ``BUILTIN_REF`` (the reference kernels, 1 thread) on ``export_tflite`` of the same graph.
 
-Prints images/s, the ratios and a Markdown table for docs/benchmarks.md. Goals: accelsim ≥ 0.5x onnxruntime
-(1 thread) and ≥ 10x LiteRT reference.
+Prints images/s, the ratios (like for like: 1 thread vs 1 thread, all vs all) and a Markdown table for
+docs/benchmarks.md. Goals: accelsim ≥ 0.5x onnxruntime and ≥ 10x LiteRT reference.
 
     python benchmarks/bench_kernels.py [--repeat 10] [--cold-cache] [--profile]
 
@@ -56,6 +57,7 @@ def main() -> int:
     if args.cold_cache:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="accelsim-numba-")
 
+    import numba
     import numpy as np
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -78,7 +80,11 @@ def main() -> int:
     start = time.perf_counter()
     ours = execute(graph, {input_name: x})[output_name]
     first_s = time.perf_counter() - start
-    accelsim_s = statistics.median(timed(lambda: execute(graph, {input_name: x}), args.repeat))
+    accelsim_s = {}
+    all_threads = numba.get_num_threads()
+    for threads in (1, all_threads):
+        numba.set_num_threads(threads)
+        accelsim_s[threads] = statistics.median(timed(lambda: execute(graph, {input_name: x}), args.repeat))
 
     # (b) onnxruntime
     onnx_bytes = export_onnx_qlinear(graph).SerializeToString()
@@ -112,33 +118,39 @@ def main() -> int:
     print(f"logits max |diff| vs accelsim: onnxruntime {diff(ort_out)} (float requantization), "
           f"LiteRT {diff(litert_out)}")
     print()
-    print("| engine | ms / image | images/s | accelsim speed-up |")
+    print("| engine | threads | ms / image | images/s |")
     print("|---|---|---|---|")
-    rows = [("accelsim.execute, first call (compile / cache load)", first_s),
-            ("accelsim.execute, steady state", accelsim_s),
-            ("onnxruntime QLinear, 1 thread", ort_s[1]),
-            (f"onnxruntime QLinear, all threads ({os.cpu_count()})", ort_s[0]),
-            ("LiteRT BUILTIN_REF, 1 thread", litert_s)]
-    for label, seconds in rows:
-        print(f"| {label} | {seconds * 1e3:.1f} | {ips(seconds):.2f} | {seconds / accelsim_s:.2f}x |")
+    rows = [("accelsim.execute, first call (compile or cache load)", all_threads, first_s),
+            ("accelsim.execute, steady state", 1, accelsim_s[1]),
+            ("accelsim.execute, steady state", all_threads, accelsim_s[all_threads]),
+            ("onnxruntime QLinear", 1, ort_s[1]),
+            ("onnxruntime QLinear", os.cpu_count(), ort_s[0]),
+            ("LiteRT BUILTIN_REF", 1, litert_s)]
+    for label, threads, seconds in rows:
+        print(f"| {label} | {threads} | {seconds * 1e3:.1f} | {ips(seconds):.2f} |")
     print()
-    print(f"accelsim / onnxruntime(1 thread) = {ort_s[1] / accelsim_s:.2f}x (goal >= 0.5x); "
-          f"accelsim / LiteRT reference = {litert_s / accelsim_s:.1f}x (goal >= 10x)")
+    print(f"accelsim / onnxruntime, 1 thread each: {ort_s[1] / accelsim_s[1]:.2f}x; all threads each: "
+          f"{ort_s[0] / accelsim_s[all_threads]:.2f}x (goal >= 0.5x)")
+    print(f"accelsim / LiteRT reference, 1 thread each: {litert_s / accelsim_s[1]:.2f}x; accelsim on all threads: "
+          f"{litert_s / accelsim_s[all_threads]:.2f}x (goal >= 10x)")
 
     if args.profile:
+        numba.set_num_threads(1)
         profile(graph, input_name, x, args.repeat)
     return 0
 
 
 def profile(graph, input_name: str, x, repeat: int) -> None:
-    """Steady-state seconds per op kind (and the slowest nodes), by executing one-node graphs."""
+    """Steady-state time and MAC rate per op kind (and the slowest nodes), 1 numba thread, one-node graphs."""
     import numpy as np
 
     from accelsim.execute import execute
     from accelsim.graph.ir import Graph
+    from accelsim.graph.stats import node_macs
 
     values = execute(graph, {input_name: x})
     per_kind: dict[str, float] = defaultdict(float)
+    macs_kind: dict[str, int] = defaultdict(int)
     per_node = []
     for node in graph.nodes:
         acts = [n for n in node.inputs if not graph.tensors[n].is_constant]
@@ -151,14 +163,18 @@ def profile(graph, input_name: str, x, repeat: int) -> None:
         if node.kind == "Conv2D":
             w = graph.tensors[node.inputs[1]]
             kind = "Depthwise" if node.op.groups > 1 else ("Conv 1x1" if w.shape[1:3] == (1, 1) else "Conv kxk")
+        macs = node_macs(graph, node)
         per_kind[kind] += seconds
-        per_node.append((seconds, node.name, kind))
-    print("\nsteady-state ms per op kind (one-node graphs):")
+        macs_kind[kind] += macs
+        per_node.append((seconds, node.name, kind, macs))
+    print("\nsteady state, 1 numba thread, one-node graphs:")
+    print("| op kind | ms | M MACs | GMAC/s |")
+    print("|---|---|---|---|")
     for kind, seconds in sorted(per_kind.items(), key=lambda kv: -kv[1]):
-        print(f"  {kind:18s} {seconds * 1e3:8.2f}")
+        print(f"| {kind} | {seconds * 1e3:.2f} | {macs_kind[kind] / 1e6:.1f} | {macs_kind[kind] / seconds / 1e9:.2f} |")
     print("slowest nodes:")
-    for seconds, name, kind in sorted(per_node, reverse=True)[:8]:
-        print(f"  {name:40s} {kind:12s} {seconds * 1e3:8.2f} ms")
+    for seconds, name, kind, macs in sorted(per_node, reverse=True)[:8]:
+        print(f"  {name:34s} {kind:10s} {seconds * 1e3:7.2f} ms  {macs / seconds / 1e9:5.2f} GMAC/s")
 
 
 if __name__ == "__main__":
