@@ -38,7 +38,8 @@ MAC_KINDS = ("Conv2D", "FullyConnected")
 
 @dataclass(frozen=True)
 class GemmShape:
-    """One im2col GEMM: ``m`` output pixels × ``n`` filters, ``k`` reduction taps; ``count`` identical GEMMs (groups)."""
+    """One im2col GEMM: ``m`` output pixels × ``n`` filters, ``k`` reduction taps; ``count`` identical GEMMs
+    (one per group)."""
 
     m: int
     n: int
