@@ -1,12 +1,13 @@
 """``simulate(workload, hw) -> Report``: map every node, time its tile pipeline, price its energy.
 
-Layers run one after another (no inter-layer overlap); every layer reads its inputs from and writes its outputs
-to DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile pipeline timed by the
+Layers run one after another (no inter-layer overlap). Intermediate activations stay in the on-chip activation
+level when they fit (:func:`plan_residency`); the others, and the graph's inputs and outputs, go through DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile pipeline timed by the
 simpy event model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_energy`.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
@@ -24,13 +25,16 @@ from accelsim.hw.energy_model import (
     layer_energy,
 )
 from accelsim.hw.layer import LayerShape, layer_shape
-from accelsim.hw.memory import gb_per_s
+from accelsim.hw.memory import activation_level, gb_per_s
 from accelsim.mapping import LayerMapping, map_layer
+from accelsim.mapping.assign import FREE_KINDS
 from accelsim.report import Report
 from accelsim.timing import TileRun, TileStep, event_latency_cycles, pipeline_latency_cycles
 
 TIMING_MODELS = ("event", "closed_form")
 ENERGY_COMPONENTS = ("mac", "rf", "dram", "scale", "alu", "decompression", "leakage")
+#: Share of the activation level that resident activations may occupy; the rest holds the double-buffered tiles.
+RESIDENT_FRACTION = 0.5
 
 
 def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, objective: str = "latency",
@@ -51,14 +55,16 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     table = energy_table_of(hw)
     sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
     rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
-    cache: dict[LayerShape, tuple] = {}
+    plan = plan_residency(graph, hw)
+    cache: dict[tuple, tuple] = {}
     rows = []
     for node in graph.nodes:
         layer = layer_shape(graph, node)
         compressed, codec = _compressed_weights(graph, node, layer, hw)
-        key = dataclasses.replace(layer, name="")
+        resident, reserved = plan.resident_operands(node), plan.reserved_bytes[node.name]
+        key = (dataclasses.replace(layer, name=""), resident, reserved)
         if compressed is not None or key not in cache:
-            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat)
+            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, resident, reserved)
             latency = _latency_cycles(mapping, hw, timing_model)
             if compressed is None:
                 cache[key] = (mapping, latency)
@@ -75,6 +81,66 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat,
     }
     return Report(layers=layers, totals=totals, metadata=metadata)
+
+
+# ------------------------------------------------------------------------------------------------- residency
+@dataclass(frozen=True)
+class ResidencyPlan:
+    """Which activation tensors stay in the on-chip activation level between layers, and how many bytes of it
+    resident tensors hold while each node runs."""
+
+    resident: frozenset[str]              # tensor names
+    reserved_bytes: dict[str, float]      # node name -> bytes held by live resident tensors
+    inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
+    output_of: dict[str, str]
+
+    def resident_operands(self, node) -> frozenset[str]:
+        ins = self.inputs_of[node.name]
+        operands = set()
+        if ins and all(t in self.resident for t in ins):
+            operands.add("inputs")
+        if self.output_of[node.name] in self.resident:
+            operands.add("outputs")
+        return frozenset(operands)
+
+
+def plan_residency(graph: Graph, hw: HardwareConfig) -> ResidencyPlan:
+    """Greedy first-fit in execution order: an intermediate activation stays on chip when it and the resident
+    tensors live at the same time fit in :data:`RESIDENT_FRACTION` of the activation level
+    (:func:`accelsim.hw.memory.activation_level`); graph inputs and outputs always go through DRAM. Reshape
+    and Flatten outputs are views of their input (same residency, no bytes)."""
+    level = activation_level(hw)
+    budget = RESIDENT_FRACTION * hw.memories[level].size_bytes if level is not None else 0.0
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    alias: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.kind in FREE_KINDS:
+            alias[n.outputs[0]] = alias.get(n.inputs[0], n.inputs[0])
+    last_use: dict[str, int] = {}
+    for n in graph.nodes:
+        for t in n.inputs:
+            base = alias.get(t, t)
+            last_use[base] = max(last_use.get(base, -1), order[n.name])
+    for t in graph.outputs:
+        last_use[alias.get(t, t)] = len(graph.nodes)
+    outputs = {alias.get(t, t) for t in graph.outputs}
+    resident: set[str] = set()
+    reserved: dict[str, float] = {}
+    live: dict[str, tuple[int, float]] = {}        # tensor -> (last use, bytes)
+    for i, n in enumerate(graph.nodes):
+        live = {t: v for t, v in live.items() if v[0] >= i}
+        out = n.outputs[0]
+        if n.kind not in FREE_KINDS and out not in outputs and level is not None:
+            size = graph.tensors[out].storage_bytes
+            if sum(v[1] for v in live.values()) + size <= budget:
+                resident.add(out)
+                live[out] = (last_use.get(out, i), size)
+        reserved[n.name] = sum(v[1] for v in live.values())
+    for view, base in alias.items():
+        if base in resident:
+            resident.add(view)
+    inputs_of = {n.name: tuple(t for t in n.inputs if not graph.tensors[t].is_constant) for n in graph.nodes}
+    return ResidencyPlan(frozenset(resident), reserved, inputs_of, {n.name: n.outputs[0] for n in graph.nodes})
 
 
 # ------------------------------------------------------------------------------------------------- inputs

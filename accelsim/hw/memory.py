@@ -43,6 +43,8 @@ class MemorySystem:
     source_bytes_per_cycle: float
     depth: int = 0
     double_buffered: bool = True
+    reserved_bytes: float = 0.0              # held by resident activations in the DRAM-boundary activation level
+    resident_level: str | None = None        # that level (see :func:`activation_level`)
 
     def level(self, name: str) -> OnChipLevel:
         return next(lv for lv in self.levels if lv.name == name)
@@ -53,8 +55,10 @@ class MemorySystem:
         return tuple(lv for lv in self.levels if lv.name in names)
 
     def usable_bytes(self, level_name: str) -> float:
-        """Capacity available to one tile set in ``level_name`` (half the level when double buffered)."""
-        return usable_capacity_bytes(self.level(level_name).size_bytes, self.double_buffered)
+        """Capacity available to one tile set in ``level_name``: the level minus resident activations, halved
+        when double buffered."""
+        reserved = self.reserved_bytes if level_name == self.resident_level else 0.0
+        return usable_capacity_bytes(self.level(level_name).size_bytes - reserved, self.double_buffered)
 
 
 def staging_chain(hw: HardwareConfig, operand: str) -> tuple[str, ...]:
@@ -93,8 +97,17 @@ def gb_per_s(nbytes: float, cycles: float, clock_mhz: float) -> float:
     return nbytes / (cycles / (clock_mhz * 1e6)) / 1e9
 
 
-def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = True) -> MemorySystem:
-    """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM)."""
+def activation_level(hw: HardwareConfig) -> str | None:
+    """The level where activations can stay between layers instead of going to DRAM: the outermost staging
+    level of inputs when it is also that of outputs (a unified buffer); None for split ifmap/ofmap SRAMs."""
+    inputs, outputs = staging_chain(hw, "inputs"), staging_chain(hw, "outputs")
+    return inputs[-1] if inputs[-1] == outputs[-1] else None
+
+
+def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = True,
+                  reserved_bytes: float = 0.0) -> MemorySystem:
+    """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM);
+    ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only)."""
     levels = tuple(
         OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands))
         for name, lv in hw.onchip_levels().items()
@@ -111,7 +124,8 @@ def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = Tr
             parent = chain[len(chain) - depth]
             sources[parent] = float(hw.memories[parent].bytes_per_cycle)
     if depth == 0:
-        return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, double_buffered)
+        return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, double_buffered,
+                            reserved_bytes, activation_level(hw))
     source = min(sources, key=sources.get)
     return MemorySystem(levels, buffer_of, source, sources[source], depth, double_buffered)
 

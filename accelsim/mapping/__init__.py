@@ -54,12 +54,15 @@ def operand_bytes(layer: LayerShape, hw: HardwareConfig, compression_ratio: floa
 
 
 def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: float | None = None,
-              codec: str = "none", objective: str = "latency", scalesim_compat: bool = False) -> LayerMapping:
+              codec: str = "none", objective: str = "latency", scalesim_compat: bool = False,
+              resident: frozenset[str] = frozenset(), reserved_bytes: float = 0.0) -> LayerMapping:
     """Map ``layer`` onto ``hw``: unit and compute cost, a tiling per staging depth, per-level traffic.
 
     ``compressed_weight_bytes`` (from :mod:`accelsim.hw.compression` when the config has a decompression unit)
     shrinks the weights' DRAM and SRAM traffic; they are decompressed between the innermost SRAM and the
-    datapath. Raises MappingError (naming the layer) when the layer cannot be mapped.
+    datapath. ``resident`` activation operands (``inputs``, ``outputs``) stay in the activation level instead of
+    DRAM; ``reserved_bytes`` of that level are taken by resident activations. Raises MappingError (naming the
+    layer) when the layer cannot be mapped.
     """
     cost = compute_cost(layer, hw, scalesim_compat)
     reads: dict[str, float] = {name: 0.0 for name in hw.onchip_levels()}
@@ -72,10 +75,9 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     widths = operand_bytes(layer, hw, ratio)
     tilings, sources = [], []
     for depth in range(staging_depths(hw)):
-        mem = memory_system(hw, depth)
-        # Each inner boundary is bandwidth-bound by its source; the compute estimate only ranks candidates.
+        mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
         tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
-                               cost.reduction_granule, objective)
+                               cost.reduction_granule, objective, resident if depth == 0 else frozenset())
         tilings.append(tiling)
         sources.append(mem.source_bytes_per_cycle)
         _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)

@@ -112,8 +112,12 @@ def _input_rows(tile_rows: np.ndarray, layer: LayerShape) -> np.ndarray:
 
 
 def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_cycles: float,
-                  channel_granule: int = 1, reduction_granule: int = 1, objective: str = "latency") -> Tiling:
+                  channel_granule: int = 1, reduction_granule: int = 1, objective: str = "latency",
+                  resident: frozenset[str] = frozenset()) -> Tiling:
     """Enumerate tile sizes x loop orders, keep those that fit, return the best for ``objective``.
+
+    ``resident`` names activation operands (``inputs``, ``outputs``) already held in their buffer level (they
+    stay on chip between layers): they move no bytes across this boundary and their tiles need no extra room.
 
     ``compute_cycles`` is the layer's compute time (cycles), used for the latency estimate; ``channel_granule``
     and ``reduction_granule`` round output / input channel tiles to the unit's width (array columns / rows,
@@ -142,6 +146,9 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
 
     # Bytes each operand moves once over the whole layer (ifmap: every row band with its halo rows).
     ifmap_once = n_in * trips_r * band_rows * layer.in_w * layer.in_channels * widths.activation
+    if "inputs" in resident:
+        ifmap_once, ifmap_tile = 0 * ifmap_once, 0 * ifmap_tile
+    final_out = 0.0 if "outputs" in resident else outputs_bytes(layer, widths)
     weight_once = layer.weight_count * widths.weight
     params_once = layer.out_channels * widths.params_per_channel
     outputs = layer.outputs
@@ -163,7 +170,7 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     trips = {"R": trips_r, "K": trips_k, "C": trips_c}
     n_tiles = trips_r * trips_k * trips_c
     first_load = ifmap_tile + weight_tile + params_tile
-    last_store = tr * layer.out_w * tk * widths.output
+    last_store = tr * layer.out_w * tk * widths.output * (0 if "outputs" in resident else 1)
     rows = []
     for order_name, order in LOOP_ORDERS.items():
         w_factor = _refetch(order, {"K"} if layer.is_depthwise else {"K", "C"}, trips)
@@ -173,7 +180,7 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
         psum = outputs * widths.accumulator * spills
         traffic = {
             "weights": weight_once * w_factor, "ifmap": ifmap_once * i_factor, "params": params_once * p_factor,
-            "psum_read": psum, "ofmap": outputs * widths.output + psum, "w_factor": w_factor,
+            "psum_read": psum, "ofmap": final_out + psum, "w_factor": w_factor,
         }
         total = traffic["weights"] + traffic["ifmap"] + traffic["params"] + psum + traffic["ofmap"]
         latency = (np.maximum(compute_cycles, total / mem.source_bytes_per_cycle)
@@ -198,6 +205,11 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
         ifmap_refetch_factor=float(traffic["ifmap"][j] / layer.input_bytes) if layer.input_bytes else 1.0,
         tile_bytes_per_level={name: float(per_level[name][j]) for name in capacity},
     )
+
+
+def outputs_bytes(layer: LayerShape, widths: OperandBytes) -> float:
+    """Bytes of the layer's final outputs."""
+    return layer.outputs * widths.output
 
 
 def _refetch(order: tuple[str, str, str], depends_on: set[str], trips: dict[str, np.ndarray]) -> np.ndarray:
