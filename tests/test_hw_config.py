@@ -6,14 +6,17 @@ Expected values are the closed forms and figures of the cited sources (hardware-
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from accelsim.cli.main import main as cli_main
-from accelsim.config.hw import HardwareConfig, hardware_json_schema, load_hw, validate_hw
+from accelsim.config.hw import HardwareConfig, RoundingMode, hardware_json_schema, load_hw, validate_hw
+from accelsim.energy.tables import REQUANT_MODES
 from accelsim.errors import ConfigError, UnsupportedError
+from accelsim.quant.requant import MODES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
@@ -336,3 +339,9 @@ def test_json_schema_accepts_shipped_configs_and_rejects_typos() -> None:
         validator.validate(yaml.safe_load(path.read_text()))
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(_with(BASE, "compute.systolic.colums", 4))
+
+
+def test_rounding_and_energy_modes_match_the_requantizer() -> None:
+    """The schema's rounding names (config layer) are exactly accelsim.quant.requant's modes, which the energy
+    layer also costs."""
+    assert set(typing.get_args(RoundingMode)) == set(MODES) == set(REQUANT_MODES)
