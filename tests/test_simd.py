@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
-from accelsim.config.hw import SimdMacRates, SimdResources, SimdUnit
+from accelsim.config.hw import SimdMacRates, SimdResources, SimdUnit, load_hw
 from accelsim.errors import UnsupportedError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import (
@@ -170,3 +171,13 @@ def test_maxpool_and_add_alu_counts():
 def test_unknown_kind():
     with pytest.raises(UnsupportedError, match="Softmax"):
         simd_timing(LayerShape("s", "Softmax", 1, 1, 1, 10, 1, 1, 10), hvx(1), 0, 8)
+
+
+def test_shipped_hvx_config_peak_agrees_with_the_schema():
+    # the schema's own peak (contexts x best class) for a conv, and half of it for depthwise (vv accumulate)
+    hw = load_hw(Path(__file__).parent.parent / "hw_configs" / "hvx_690.yaml")
+    conv = simd_timing(conv1x1(h=32, w=32, c=256, o=256), hw.compute.simd, 8, 8)
+    assert conv.peak_macs_per_cycle == hw.simd_peak_macs_per_cycle(8, 8) == 4 * 256
+    assert 0.9 < conv.utilization <= 1.0
+    dw = LayerShape("dw", "Conv2D", 1, 34, 34, 64, 32, 32, 64, 3, 3, groups=64, weight_bits=8)
+    assert simd_timing(dw, hw.compute.simd, 8, 8).peak_macs_per_cycle == hw.simd_peak_macs_per_cycle(8, 8) / 2
