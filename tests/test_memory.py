@@ -1,0 +1,68 @@
+"""Memory-system view of hardware configs: bandwidths, capacities, staging levels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelsim.config.hw import load_hw
+from accelsim.hw.memory import (
+    activation_level,
+    dram_bytes_per_cycle,
+    gb_per_s,
+    memory_system,
+    staging_chain,
+    staging_depths,
+    transfer_cycles,
+    usable_capacity_bytes,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
+
+
+def test_dram_bytes_per_cycle_from_gb_s_and_clock():
+    # SD855 LPDDR4X 34.1 GB/s at a 500 MHz clock: 34.1e9 / 500e6 = 68.2 bytes per cycle.
+    assert dram_bytes_per_cycle(34.1, 500) == pytest.approx(68.2)
+    assert load_hw(CONFIGS / "hvx_690.yaml").dram_bytes_per_cycle == pytest.approx(68.2)
+
+
+def test_gb_per_s_inverts_bytes_per_cycle():
+    assert gb_per_s(68.2 * 1000, 1000, 500) == pytest.approx(34.1)
+    assert gb_per_s(100, 0, 500) == 0.0
+
+
+def test_double_buffering_halves_the_usable_capacity():
+    assert usable_capacity_bytes(262144, double_buffered=True) == 131072
+    assert usable_capacity_bytes(262144, double_buffered=False) == 262144
+
+
+def test_transfer_cycles():
+    assert transfer_cycles(1024, 64) == 16
+    assert transfer_cycles(0, 64) == 0
+
+
+def test_hvx_stages_dram_to_l2_then_vtcm():
+    hw = load_hw(CONFIGS / "hvx_690.yaml")
+    assert staging_chain(hw, "weights") == ("vtcm", "l2")
+    assert staging_depths(hw) == 2
+    outer, inner = memory_system(hw, 0), memory_system(hw, 1)
+    assert set(outer.buffer_of.values()) == {"l2"}
+    assert outer.source_bytes_per_cycle == pytest.approx(68.2)
+    assert set(inner.buffer_of.values()) == {"vtcm"}
+    assert inner.source_name == "l2" and inner.source_bytes_per_cycle == 64
+    assert inner.usable_bytes("vtcm") == 256 * 1024 / 2
+    assert activation_level(hw) == "l2"
+
+
+def test_split_operand_srams_have_one_buffer_each_and_no_activation_residency():
+    hw = load_hw(CONFIGS / "scalesim_32x32_ws.yaml")
+    mem = memory_system(hw, 0)
+    assert mem.buffer_of == {"weights": "filter_sram", "inputs": "ifmap_sram", "outputs": "ofmap_sram"}
+    assert activation_level(hw) is None
+
+
+def test_reserved_bytes_shrink_only_the_activation_level():
+    hw = load_hw(CONFIGS / "hvx_690.yaml")
+    mem = memory_system(hw, 0, reserved_bytes=512 * 1024)
+    assert mem.usable_bytes("l2") == (1024 - 512) * 1024 / 2
+    assert mem.usable_bytes("vtcm") == 128 * 1024
