@@ -120,20 +120,23 @@ def uint8_conv_case(seed: int) -> Case:
     return Case(t.finish([ti], [to]), [x])
 
 
-def fc_case(seed: int, activation: str) -> Case:
-    """FULLY_CONNECTED int8, per-tensor weights, int32 bias."""
+def fc_case(seed: int, activation: str, x_dtype: str = "int8") -> Case:
+    """FULLY_CONNECTED, per-tensor weights; int8 with an int32 bias or 16x8 with an int64 bias."""
     rng = np.random.default_rng(seed)
+    wide = x_dtype == "int16"
     n, i, o = 96, 320, 160
-    x = act(rng, (n, i), "int8")
+    x = act(rng, (n, i), x_dtype)
     w = rng.integers(-127, 128, (o, i)).astype(np.int8)
-    sx, sw = 0.04, 0.006
-    bias = rng.integers(-30000, 30000, o).astype(np.int32)
+    sx, sw = (0.0005 if wide else 0.04), 0.006
+    bias_dtype = "int64" if wide else "int32"
+    bias = rng.integers(-30000, 30000, o).astype(bias_dtype)
     t = TFLiteModel()
-    ti = t.tensor("x", x.shape, "int8", sx, 11)
+    ti = t.tensor("x", x.shape, x_dtype, sx, 0 if wide else 11)
     tw = t.tensor("w", w.shape, "int8", sw, 0, 0, w)
-    tb = t.tensor("b", (o,), "int32", np.float32(sx) * np.float32(sw), 0, 0, bias)
-    to = t.tensor("y", (n, o), "int8", out_scale(i, sx, sw, 74.0, 74.0), -2)
-    t.fully_connected(ti, tw, tb, to, activation=activation)
+    tb = t.tensor("b", (o,), bias_dtype, np.float32(sx) * np.float32(sw), 0, 0, bias)
+    so = out_scale(i, sx, sw, 18900.0 if wide else 74.0, 74.0, 32767 if wide else 127)
+    to = t.tensor("y", (n, o), x_dtype, so, 0 if wide else -2)
+    t.fully_connected(ti, tw, tb, to, activation=activation, version=7 if wide else 4)
     return Case(t.finish([ti], [to]), [x])
 
 
@@ -240,6 +243,7 @@ CASES.update({
     "depthwise_m2_s2_SAME_RELU": lambda: depthwise_case(14, 2, 2, "SAME", "RELU"),
     "fc_NONE": lambda: fc_case(21, "NONE"),
     "fc_RELU": lambda: fc_case(22, "RELU"),
+    "fc16x8": lambda: fc_case(23, "NONE", "int16"),
     "add_NONE": lambda: add_case(31, "NONE"),
     "add_RELU": lambda: add_case(32, "RELU"),
     "avgpool_3_s2_SAME": lambda: pool_case(41, "AVERAGE_POOL_2D", 3, 2, "SAME"),

@@ -32,10 +32,11 @@ PADDINGS: dict[int, O.Padding] = {0: "SAME", 1: "VALID"}
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                  "MEAN", "CONCATENATION", "RESHAPE", "PAD", "QUANTIZE", "DEQUANTIZE")
 
-#: Requantization mode of 8-bit FULLY_CONNECTED nodes: LiteRT's reference FC kernel (ai-edge-litert 2.3, BUILTIN_REF)
-#: rounds once (3 of 15 360 int8 outputs differ by 1 under the double rounding its conv uses, 0 under single
-#: rounding). Conv and depthwise keep ``fixed_point``; 16-bit nodes use the executor's 16x8 rule.
-FC_8BIT_REQUANT = "fixed_point_single_round"
+#: Requantization mode of FULLY_CONNECTED nodes. LiteRT's reference FC kernel (ai-edge-litert 2.3, BUILTIN_REF)
+#: rounds once with the full 32-bit multiplier, for int8 and 16x8 alike: double rounding (its CONV_2D's rule)
+#: gave 3 of 15 360 int8 outputs off by 1, the 16x8 conv rule (multiplier cut to 16 bits) 68 of 640 int16 ones;
+#: single rounding 0. Conv and depthwise keep ``fixed_point``.
+FC_REQUANT = "fixed_point_single_round"
 
 #: ``graph.metadata`` keys for the float interface: quantized tensor name -> the float tensor's name.
 FLOAT_INPUTS_KEY = "tflite_float_inputs"
@@ -210,9 +211,7 @@ class _Importer:
                 nodes.append(Node(node_name, attrs[0], tuple(use(i) for i in node_inputs), (pooled.name,)))
                 nodes.append(Node(f"{node_name}_reshape", attrs[1], (pooled.name,), (use(out),)))
                 continue
-            requant = "fixed_point"
-            if op_name == "FULLY_CONNECTED" and self.raw[ins[0]].dtype in ("int8", "uint8"):
-                requant = FC_8BIT_REQUANT
+            requant = FC_REQUANT if op_name == "FULLY_CONNECTED" else "fixed_point"
             nodes.append(Node(node_name, attrs, tuple(use(i) for i in node_inputs), (use(out),), requant))
         for name in inputs:
             tensors.setdefault(name, next(r for r in self.raw if r.name == name))
