@@ -8,9 +8,10 @@ properties of trained, batch-norm-folded networks that matter for a fixed-point 
   differ widely; in MobileNets' depthwise layers by more than 100x (Krishnamoorthi 2018, App. A and Fig. 2;
   Jacob et al. 2018 §3). Each output channel ``o`` gets a scale factor ``f_o = exp(σ_ln·z_o − σ_ln²)``,
   ``z_o ~ N(0, 1)`` (log-normal, normalised so that ``E[f²] = 1``), with ``σ_ln`` = ``LOG_SPREAD_DEPTHWISE``
-  (1.5) for depthwise convs and ``LOG_SPREAD`` (1.0) for the others: the max/min range ratio over 32
-  channels is then typically several hundred (depthwise) and ~100 (conv). Per-tensor quantization of such
-  weights leaves most channels with a handful of levels, as on real MobileNets.
+  (1.2) for depthwise convs and ``LOG_SPREAD`` (0.8) for the others. In the zoo's MobileNet-v1 the max/min
+  channel range ratio is then 270-4500 in the 3x3 depthwise layers (the maximum of 9 samples adds to the
+  spread) and 27-250 in the others. Per-tensor quantization of such weights leaves most channels with a
+  small part of the levels, as on real MobileNets.
 * **Peaked, low-entropy values.** Within a channel weights are Laplace(0, b_o) — trained conv weights are
   heavy-tailed and peaked at zero — so quantized weights are zero-heavy and entropy coders / zero-skipping
   codecs have something to compress. ``b_o = f_o·sqrt(gain / fan_in) / sqrt(2)`` (He et al. 2015 scaling,
@@ -39,6 +40,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.quant.params import QuantParams, choose_quant_params, dtype_info
@@ -57,7 +59,7 @@ def tensor_rng(seed: int, tensor_name: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def _is_depthwise(node: Node, w: Tensor, tensors: Mapping[str, Tensor]) -> bool:
+def _is_depthwise(node: Node, tensors: Mapping[str, Tensor]) -> bool:
     return node.kind == "Conv2D" and node.op.groups > 1 and node.op.groups == tensors[node.inputs[0]].shape[-1]
 
 
@@ -102,7 +104,7 @@ def quantize_weights(w: np.ndarray, dtype: str, per_channel: bool, symmetric: bo
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     if not per_channel:
         lo, hi = lo.min(keepdims=True), hi.max(keepdims=True)
-    if symmetric:
+    if symmetric and info.signed:
         amax = np.maximum(np.maximum(-lo, hi), 1e-12)
         qp = choose_quant_params(-amax, amax, dtype, symmetric=True, narrow_range=True,
                                  axis=0 if per_channel else None)
@@ -163,7 +165,7 @@ def assign_quant_params(
         if kind in O.MAC_OPS:
             x, w = xs[0], xs[1]
             channels = w.shape[0]
-            dw = _is_depthwise(node, w, out)
+            dw = _is_depthwise(node, out)
             if seed is None:
                 fan_in = w.size // channels
                 std = math.sqrt(_gain(node) / fan_in)
@@ -229,6 +231,8 @@ def synthesize_weights(graph: Graph, seed: int = 0) -> Graph:
     Existing weight data is replaced. Per-channel vs per-tensor follows each weight tensor's current
     quantization; symmetric unless ``graph.metadata["symmetric_weights"]`` is False.
     """
+    if graph.is_float:
+        raise UnsupportedError(f"graph {graph.name!r} is a float graph; quantize it (accelsim.graph.ptq) first")
     per_channel = {n.name: graph.tensors[n.inputs[1]].quant.per_channel_quantized
                    for n in graph.nodes if n.kind in O.MAC_OPS}
     symmetric = bool(graph.metadata.get("symmetric_weights", True))
