@@ -12,8 +12,9 @@ Analytic traffic (the classic loop-nest reuse rule, e.g. Yang et al., "Interstel
 tile is fetched again whenever a loop it depends on advances, so its DRAM traffic is its unique bytes times the
 trip counts of the loops it does *not* depend on that sit outside its innermost dependent loop. Outputs split
 over ``C`` with ``C`` outside ``R``/``K`` spill partial sums (accumulator width) to DRAM and read them back.
-A tile set must fit in half of each buffer level when double buffered. Among the fitting candidates the search
-minimises the objective (``latency`` then DRAM bytes, or ``dram_bytes`` then latency) with the closed-form
+A tile set must fit in half of each buffer level when double buffered. When the whole weight tensor fits (with
+the other operands' tiles), only candidates that load the weights once compete. Among the fitting candidates the
+search minimises the objective (``latency`` then DRAM bytes, or ``dram_bytes`` then latency) with the closed-form
 pipeline estimate of :mod:`accelsim.timing.closed_form`.
 """
 from __future__ import annotations
@@ -145,7 +146,10 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     ofmap_tile = tr * layer.out_w * tk * np.where(trips_c > 1, widths.accumulator, widths.output)
 
     # Bytes each operand moves once over the whole layer (ifmap: every row band with its halo rows).
-    ifmap_once = n_in * trips_r * band_rows * layer.in_w * layer.in_channels * widths.activation
+    # Exact over ragged bands: full bands of ``tr`` rows plus a last band of ``out_h mod tr`` rows.
+    last_rows = layer.out_h % tr
+    rows_read = (layer.out_h // tr) * band_rows + np.where(last_rows > 0, _input_rows(np.maximum(last_rows, 1), layer), 0)
+    ifmap_once = n_in * layer.batch * rows_read * layer.in_w * layer.in_channels * widths.activation
     if "inputs" in resident:
         ifmap_once, ifmap_tile = 0 * ifmap_once, 0 * ifmap_tile
     final_out = 0.0 if "outputs" in resident else outputs_bytes(layer, widths)
@@ -189,7 +193,12 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
 
     primary = np.stack([r[3] if objective == "latency" else r[2] for r in rows])
     secondary = np.stack([r[2] if objective == "latency" else r[3] for r in rows])
-    primary = np.where(fit[None, :], primary, np.inf)
+    allowed = np.broadcast_to(fit, primary.shape)
+    whole_weights = fit & (tk == layer.out_channels) & (tc == layer.in_channels)
+    if layer.has_weights and whole_weights.any():
+        # Weights that fit on chip are loaded once: only candidates that never refetch them compete.
+        allowed = allowed & (np.stack([r[1]["w_factor"] for r in rows]) == 1)
+    primary = np.where(allowed, primary, np.inf)
     near = primary <= primary.min() * (1 + TIE_TOLERANCE)
     tiles = np.broadcast_to(n_tiles, primary.shape)
     flat = np.lexsort((tiles.ravel(), np.where(near, secondary, np.inf).ravel()))[0]
