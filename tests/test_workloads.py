@@ -109,6 +109,13 @@ def test_wrong_type_names_the_key_path(tmp_path):
     assert err.key_path == "layers[1].out_channels"
 
 
+def test_union_attribute_errors_name_the_attribute(tmp_path):
+    err = error_for(tmp_path, HEADER + "layers:\n  - {name: a, op: conv, out_channels: 2, kernel: 0}\n")
+    assert err.key_path == "layers[0].kernel" and "positive integer" in err.expected
+    err = error_for(tmp_path, HEADER + "layers:\n  - {name: a, op: maxpool, kernel: 2, padding: full}\n")
+    assert err.key_path == "layers[0].padding" and err.found == "full"
+
+
 def test_unknown_op_names_the_key_path(tmp_path):
     err = error_for(tmp_path, HEADER + "layers:\n  - {name: a, op: convolution, kernel: 1}\n")
     assert err.key_path == "layers[0].op" and "depthwise" in err.expected

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,8 +26,10 @@ from accelsim.quant.requant import MODES
 #: Name by which layers refer to the network input.
 INPUT_NAME = "input"
 
-Pair = Union[int, tuple[int, int]]
-PaddingSpec = Union[Literal["same", "valid"], tuple[int, int, int, int]]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Pair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
+PaddingSpec = Union[Literal["same", "valid"], tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]]
 ActivationSpec = Literal["none", "relu", "relu6"]
 
 
@@ -143,7 +145,7 @@ class ReshapeLayer(_Layer):
 
 class PadLayer(_Layer):
     op: Literal["pad"]
-    pads: tuple[tuple[int, int], ...]
+    pads: tuple[tuple[NonNegativeInt, NonNegativeInt], ...]
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
@@ -159,7 +161,7 @@ MAC_LAYER_OPS = ("conv", "depthwise", "fc")
 class _Header(_Strict):
     name: str
     description: str = ""
-    input_shape: tuple[int, int, int, int]
+    input_shape: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]
     quant: QuantSpec = Field(default_factory=QuantSpec)
     outputs: list[str] | None = None
     layers: list[dict[str, Any]] = Field(min_length=1)
@@ -187,6 +189,15 @@ class LayerQuant:
 
 
 # --------------------------------------------------------------------------------------------- parsing
+#: What the union-typed attributes accept (pydantic would report only one member of the union).
+_UNION_EXPECTED = {
+    "kernel": "a positive integer or a [h, w] pair of them",
+    "stride": "a positive integer or a [h, w] pair of them",
+    "dilation": "a positive integer or a [h, w] pair of them",
+    "padding": "'same', 'valid' or [top, bottom, left, right] (non-negative integers)",
+}
+
+
 def parse_layer(data: Any, index: int, file: str) -> Layer:
     """Validate one layer mapping; errors name ``layers[index].<key>``."""
     where = f"layers[{index}]"
@@ -195,10 +206,16 @@ def parse_layer(data: Any, index: int, file: str) -> Layer:
     op = data.get("op")
     if op not in LAYER_TYPES:
         raise ConfigError(file, f"{where}.op", f"one of {', '.join(LAYER_TYPES)}", op if op else "<missing>")
+    model = LAYER_TYPES[op]
     try:
-        return LAYER_TYPES[op].model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = validation_error_to_config_error(exc, file)
+        first = exc.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        if field in _UNION_EXPECTED:  # drop pydantic's union-member tags from the key path
+            key = field + "".join(f"[{p}]" for p in first["loc"][1:] if isinstance(p, int))
+            raise ConfigError(file, f"{where}.{key}", _UNION_EXPECTED[field], data.get(field)) from None
         raise ConfigError(file, f"{where}.{err.key_path}" if err.key_path else where, err.expected,
                           err.found) from None
 
