@@ -44,7 +44,7 @@ _SYM_PC = PTQSettings(weight_symmetric=True, weight_per_channel=True)
 
 #: The columns of the whitepaper's Tables 2-5, in order.
 COLUMNS: tuple[Column, ...] = (
-    Column("float", "float", "float", "float"),
+    Column("float", "float", "fp32", "float"),
     Column("w8_pt", "W8 weights only", "asym pt", "weights_only", _ASYM_PT),
     Column("w8_pc", "W8 weights only", "asym pc", "weights_only", _ASYM_PC),
     Column("w8a8_asym_pt", "W8A8", "asym pt", "integer", _ASYM_PT),

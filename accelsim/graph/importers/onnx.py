@@ -273,7 +273,7 @@ class _Importer:
                 self.done.add(id(node))
                 src = self.canon(node.input[0])
                 aq = self._q_params(node, node.input[1], node.input[2] if len(node.input) > 2 else "",
-                                    _attrs(node), node.output[0])
+                                    _attrs(node))
                 if src in self.consts:
                     raise self.unsupported(node, "quantizing a constant is not supported; store the integer "
                                                  "initializer and DequantizeLinear it")
@@ -296,10 +296,10 @@ class _Importer:
                         self.rename[src] = node.output[0]
                     if src not in self.act_quant:  # QOperator: the integer tensor comes from a QLinear op
                         self.act_quant[src] = self._q_params(node, node.input[1],
-                                                             node.input[2] if len(node.input) > 2 else "", attrs,
-                                                             None)
+                                                             node.input[2] if len(node.input) > 2 else "", attrs)
 
-    def _q_params(self, node, scale_name: str, zp_name: str, attrs: dict, _out: str | None) -> _ActQuant:
+    def _q_params(self, node, scale_name: str, zp_name: str, attrs: dict) -> _ActQuant:
+        """Per-tensor (S, Z, dtype) of an activation from a Q / DQ / QLinear node's scale and zero-point inputs."""
         scale = np.asarray(self.const(node, scale_name), np.float32)
         if scale.size != 1:
             raise self.unsupported(node, "per-axis quantization of an activation is not supported; activations are "
@@ -749,7 +749,7 @@ class _Importer:
 
     # ----------------------------------------------------------------------------------- QOperator form
     def _qlinear_out(self, node, scale_name: str, zp_name: str) -> _ActQuant:
-        return self._q_params(node, scale_name, zp_name, {}, None)
+        return self._q_params(node, scale_name, zp_name, {})
 
     def _qlinear_conv(self, node) -> None:
         x = self.act(node, node.input[0])
