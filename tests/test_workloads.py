@@ -2,6 +2,7 @@
 and ``accelsim info``."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import textwrap
 from pathlib import Path
@@ -175,6 +176,20 @@ def test_missing_file_and_unknown_suffix(tmp_path):
         load_workload(other)
     with pytest.raises(ConfigError):
         load_workload("not_a_network")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None, reason="TFLite schema needs ai-edge-litert")
+def test_tflite_suffix_dispatches_to_the_tflite_importer(tmp_path):
+    from accelsim.execute import execute
+    from accelsim.graph.exporters.tflite import export_tflite
+
+    g = synthesize_weights(load_workload("squeezenet"), seed=0)
+    path = tmp_path / "squeezenet.tflite"
+    path.write_bytes(export_tflite(g))
+    h = load_workload(path)
+    assert (total_macs(h), param_count(h), len(h.nodes)) == (total_macs(g), param_count(g), len(g.nodes))
+    x = np.random.default_rng(0).integers(-128, 128, g.tensors["input"].shape).astype(np.int8)
+    assert np.array_equal(execute(g, {"input": x})[g.outputs[0]], execute(h, {h.inputs[0]: x})[h.outputs[0]])
 
 
 # ----------------------------------------------------------------------------------------------- export
