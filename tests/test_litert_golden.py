@@ -184,6 +184,23 @@ def mean_case(seed: int, same_quant: bool) -> Case:
     return Case(t.finish([ti], [to]), [x])
 
 
+def concat_case(seed: int) -> Case:
+    """int8 concat of inputs quantized unlike the output, written by export_tflite as QUANTIZE (requantize)
+    + CONCATENATION, imported back as one rescaling Concat."""
+    from accelsim.graph.exporters.tflite import export_tflite
+
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("concat")
+    pt = QuantParams.per_tensor
+    shape = (4, 16, 16, 8)
+    a = b.input("a", shape, "int8", pt(0.031, -5))
+    c = b.input("c", shape, "int8", pt(0.047, 12))
+    d = b.input("d", shape, "int8", pt(0.06, 3))
+    y = b.concat([a, c, d], pt(0.06, 3), axis=3)
+    graph = b.build([y])
+    return Case(export_tflite(graph), [act(rng, shape, "int8") for _ in range(3)])
+
+
 def network_case(seed: int) -> Case:
     """A small MobileNet-v2-like int8 network built with GraphBuilder and written by export_tflite: conv,
     depthwise, pointwise, residual ADD, max pool, explicit-padding conv (PAD + VALID), concat, average pool,
@@ -259,6 +276,7 @@ CASES.update({
     "depthwise_int4": lambda: depthwise_case(63, 1, 1, "SAME", "NONE", w_dtype="int4"),
     "depthwise_int4_m2": lambda: depthwise_case(64, 2, 2, "SAME", "RELU", w_dtype="int4"),
     "conv_uint8_asymmetric_weights": lambda: uint8_conv_case(71),
+    "concat_rescaled": lambda: concat_case(95),
     "mean_same_quant": lambda: mean_case(91, True),
     "mean_rescaled": lambda: mean_case(92, False),
     "network": lambda: network_case(81),

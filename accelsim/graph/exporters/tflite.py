@@ -183,7 +183,7 @@ class _Writer:
         elif isinstance(op, O.Concat):
             opts = S.ConcatenationOptionsT()
             opts.axis = op.axis
-            self.operator("CONCATENATION", [self.tensor(n) for n in node.inputs], out, "ConcatenationOptions", opts,
+            self.operator("CONCATENATION", self.concat_inputs(node), out, "ConcatenationOptions", opts,
                           op_version("CONCATENATION", x.dtype, None))
         elif isinstance(op, (O.Reshape, O.Flatten)):
             shape = self.graph.tensors[node.outputs[0]].shape
@@ -197,6 +197,21 @@ class _Writer:
                           op_version("PAD", x.dtype, None))
         else:
             raise UnsupportedError(f"{where}: no TFLite equivalent")
+
+    def concat_inputs(self, node: Node) -> list[int]:
+        """Concat inputs; int8 ones quantized differently from the output are first requantized with QUANTIZE
+        (LiteRT's int8 CONCATENATION requires equal scales, as the TFLite converter arranges)."""
+        out = self.graph.tensors[node.outputs[0]]
+        indices = []
+        for name in node.inputs:
+            t = self.graph.tensors[name]
+            index = self.tensor(name)
+            if t.dtype == "int8" and not t.quant.same_as(out.quant):
+                moved = self._add_tensor(self._fresh(f"{name}_requantized"), t.shape, t.dtype, out.quant, None)
+                self.operator("QUANTIZE", [index], [moved], None, None, op_version("QUANTIZE", t.dtype, None))
+                index = moved
+            indices.append(index)
+        return indices
 
     def padding_code(self, padding: O.Padding, x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
                      dilation: tuple[int, int], where: str) -> int | None:

@@ -3,7 +3,8 @@
 ``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
 FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
-QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``). Types: int8,
+QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
+QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling). Types: int8,
 uint8, int16 activations (16x8, int64 bias), int4 weights (two per byte, low nibble first).
 
 The flatbuffer is decoded with the TFLite schema classes generated for the ``flatbuffers`` package, which ship
@@ -173,6 +174,7 @@ class _Importer:
         outputs = [self.names[i] for i in self.sub.outputs]
         float_inputs: dict[str, str] = {}
         float_outputs: dict[str, str] = {}
+        folded = self._requantize_into_concat()
 
         def use(index: int) -> str:
             t = self.raw[index]
@@ -186,9 +188,11 @@ class _Importer:
                 custom = f" ({code.customCode.decode()})" if code.customCode else ""
                 raise UnsupportedError(f"{self.source}: operator {op_index} is {op_name}{custom}, which accelsim "
                                        f"cannot import; supported: {', '.join(SUPPORTED_OPS)}")
-            ins = [i for i in op.inputs]
+            ins = [folded.get(i, i) for i in op.inputs]
             out = op.outputs[0]
             where = f"{self.source}: operator {op_index} ({op_name})"
+            if op_name == "QUANTIZE" and out in folded:
+                continue
             if op_name in ("QUANTIZE", "DEQUANTIZE"):
                 src, dst = self.raw[ins[0]], self.raw[out]
                 if op_name == "QUANTIZE" and src.dtype == "float32" and src.name in inputs:
@@ -225,6 +229,27 @@ class _Importer:
             return Graph(name, tensors, tuple(nodes), tuple(inputs), tuple(outputs), metadata)
         except GraphError as exc:
             raise GraphError(f"{self.source}: the imported graph is invalid: {exc}") from None
+
+    def _requantize_into_concat(self) -> dict[int, int]:
+        """Integer -> integer QUANTIZE ops that only feed CONCATENATIONs (how int8 concat inputs with other
+        scales are written): {requantized tensor: original tensor}; the Concat node does the rescaling."""
+        consumers: dict[int, list[str]] = {}
+        for op in self.sub.operators or []:
+            code = self.model.operatorCodes[op.opcodeIndex]
+            name = self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            for i in op.inputs:
+                consumers.setdefault(i, []).append(name)
+        folded = {}
+        for op in self.sub.operators or []:
+            code = self.model.operatorCodes[op.opcodeIndex]
+            if self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode)) != "QUANTIZE":
+                continue
+            src, dst = op.inputs[0], op.outputs[0]
+            if (self.raw[src].dtype != "float32" and self.raw[dst].dtype != "float32"
+                    and set(consumers.get(dst, [])) == {"CONCATENATION"}
+                    and self.names[dst] not in [self.names[i] for i in self.sub.outputs]):
+                folded[dst] = src
+        return folded
 
     def _activation(self, options, where: str) -> O.Activation:
         fused = int(getattr(options, "fusedActivationFunction", 0) or 0)
