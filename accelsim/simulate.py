@@ -23,6 +23,7 @@ from accelsim.hw.energy_model import (
     area_mm2,
     energy_table_of,
     layer_energy,
+    table_sources,
 )
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, gb_per_s
@@ -76,7 +77,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     totals = _totals(layers, hw, table, graph, sram_levels)
     metadata = {
         "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
-        "energy_table": table.name, "energy_table_sources": list(table.sources),
+        "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
         "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
         "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat,
     }

@@ -25,6 +25,10 @@ from accelsim.energy import (
 )
 
 UM2_PER_MM2 = 1e6
+#: Table that supplies integer add / multiply figures (requantization, vector ALU, decompression, scale-unit
+#: area) when the configured table has only whole-PE figures (the Bit Fusion tables); recorded in the report's
+#: ``energy_table_sources``.
+INT_OP_FALLBACK_TABLE = "horowitz45"
 #: Decompression energy when the config gives none (ASSUMPTION): one 8-bit add (symbol decode / accumulate)
 #: and one register-file write per output byte.
 DECOMPRESSION_ADDS_PER_BYTE = 1
@@ -77,6 +81,26 @@ def energy_table_of(hw: HardwareConfig) -> EnergyTable:
     return load_energy_table(hw.technology.energy_table)
 
 
+def int_op_table(table: EnergyTable) -> EnergyTable:
+    """``table`` if it has integer adder, multiplier and float32 multiplier figures, else
+    :data:`INT_OP_FALLBACK_TABLE` (for tables of whole PEs only)."""
+    if table.int_add is not None and table.int_mult is not None and table.float32_mult is not None:
+        return table
+    return load_energy_table(INT_OP_FALLBACK_TABLE)
+
+
+def int_op_area_table(table: EnergyTable) -> EnergyTable:
+    """The table for the area of separate multipliers and adders (scale unit, decompressor): ``table`` unless it
+    describes whole PEs (a ``mac`` section, whose areas are per-PE) or lacks operator figures."""
+    ops = int_op_table(table)
+    return ops if ops.mac is None else load_energy_table(INT_OP_FALLBACK_TABLE)
+
+
+def table_sources(table: EnergyTable) -> tuple[str, ...]:
+    """Every table the model draws figures from: ``table.sources`` plus the integer-op fallback if used."""
+    return tuple(dict.fromkeys((*table.sources, *int_op_table(table).sources, *int_op_area_table(table).sources)))
+
+
 def sram_energy_pj_per_byte(table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
     """(read, write) energy in pJ/byte of an on-chip level: the config's figures if given, else the table's
     register-file figure (register files) or its SRAM curve at ``size_kib``."""
@@ -102,7 +126,7 @@ def requant_pj_per_op(hw: HardwareConfig, table: EnergyTable, mode: str) -> floa
     """Energy of one requantization in pJ: ``scale_unit.energy_pj_per_op`` or the table's op count for ``mode``."""
     if hw.scale_unit.energy_pj_per_op is not None:
         return hw.scale_unit.energy_pj_per_op
-    return requant_op_energy_pj(table, mode)
+    return requant_op_energy_pj(int_op_table(table), mode)
 
 
 def decompression_pj_per_byte(hw: HardwareConfig, table: EnergyTable) -> float:
@@ -111,7 +135,7 @@ def decompression_pj_per_byte(hw: HardwareConfig, table: EnergyTable) -> float:
     unit = hw.decompression
     if unit is not None and unit.energy_pj_per_byte is not None:
         return unit.energy_pj_per_byte
-    return DECOMPRESSION_ADDS_PER_BYTE * add_energy_pj(table, 8) + register_file_energy_pj_per_byte(table)
+    return DECOMPRESSION_ADDS_PER_BYTE * add_energy_pj(int_op_table(table), 8) + register_file_energy_pj_per_byte(table)
 
 
 def peak_logic_pj_per_cycle(hw: HardwareConfig, table: EnergyTable) -> float:
@@ -148,7 +172,7 @@ def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> 
         sram[name] = act.sram_read_bytes.get(name, 0.0) * read + act.sram_write_bytes.get(name, 0.0) * write
     dram = act.dram_bytes * dram_pj_per_byte(hw)
     scale = act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode) if act.requant_ops else 0.0
-    alu = act.alu_ops * add_energy_pj(table, act.alu_bits) if act.alu_ops else 0.0
+    alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) if act.alu_ops else 0.0
     decompression = act.decompressed_bytes * decompression_pj_per_byte(hw, table) if act.decompressed_bytes else 0.0
     leak = leakage_pj(hw, table, act.latency_cycles)
     return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, leak)
@@ -192,10 +216,10 @@ def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
     elif unit.shared_with_simd:
         areas["scale_unit"] = 0.0          # requantization runs on the SIMD multipliers
     else:
-        areas["scale_unit"] = unit.lanes * mac_area_um2(table, 32, 32, 32) / UM2_PER_MM2
+        areas["scale_unit"] = unit.lanes * mac_area_um2(int_op_area_table(table), 32, 32, 32) / UM2_PER_MM2
     dec = hw.decompression
     if dec is not None:
         areas["decompressor"] = dec.area_mm2 if dec.area_mm2 is not None else (
             DECOMPRESSOR_MACS_PER_BYTE_PER_CYCLE * dec.output_bytes_per_cycle
-            * mac_area_um2(table, 8, 8, 8) / UM2_PER_MM2)
+            * mac_area_um2(int_op_area_table(table), 8, 8, 8) / UM2_PER_MM2)
     return areas

@@ -1,0 +1,197 @@
+"""simulate(): end-to-end figures against closed forms and published numbers."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import accelsim
+from accelsim.config.hw import load_hw, validate_hw
+from accelsim.errors import MappingError
+from accelsim.graph.builder import GraphBuilder
+from accelsim.quant.params import QuantParams
+from accelsim.report import LAYER_COLUMNS, Report
+from accelsim.simulate import simulate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
+Q = QuantParams.per_tensor(0.05, 0)
+DTYPE = {4: "int4", 8: "int8", 16: "int16"}
+
+
+def hw(name: str):
+    return load_hw(CONFIGS / f"{name}.yaml")
+
+
+def conv_graph(h=28, c=64, k=128, kernel=3, weight_bits=8, activation_bits=8, per_channel=False, name="conv"):
+    b = GraphBuilder("g")
+    x = b.input("x", (1, h, h, c), DTYPE[activation_bits], Q)
+    wq = QuantParams.per_channel(np.full(k, 0.01), 0, axis=0) if per_channel else QuantParams.per_tensor(0.01)
+    w = b.constant("w", None, DTYPE[weight_bits], wq, shape=(k, kernel, kernel, c))
+    y = b.conv2d(x, w, None, Q, padding="SAME", name=name)
+    return b.build([y])
+
+
+def fc_graph(inputs=4096, outputs=4096, weight_bits=8):
+    b = GraphBuilder("fc")
+    x = b.input("x", (1, inputs), "int8", Q)
+    w = b.constant("w", None, DTYPE[weight_bits], QuantParams.per_tensor(0.01), shape=(outputs, inputs))
+    y = b.fully_connected(x, w, None, Q, name="fc")
+    return b.build([y])
+
+
+# ---------------------------------------------------------------------------------------------- peak rates
+@pytest.mark.parametrize("config, weight_bits, activation_bits, peak", [
+    # HVX (hardware-facts §1.2): per context 256 8x8, 128 16x8, 64 16x16 MACs/cycle; the 690 has 4 contexts
+    ("hvx_690", 8, 8, 4 * 256), ("hvx_690", 8, 16, 4 * 128), ("hvx_690", 16, 16, 4 * 64),
+    ("hvx_690", 4, 8, 4 * 256),                       # int4 is storage-only: computes as 8x8
+    ("hvx_685", 8, 8, 2 * 256),                       # 685: 2 contexts
+    ("tpu_v1", 8, 8, 65536),                          # TPU v1: 256 x 256 int8 MACs
+    ("scalesim_32x32_ws", 8, 8, 1024),
+    ("bitfusion", 8, 8, 512), ("bitfusion", 4, 8, 1024),   # Bit Fusion bf_e: 512 FUs, 2 MACs/FU at 8b x 4b
+    ("nvdla_small", 8, 8, 64),                        # nv_small: Atomic-C 8 x Atomic-K 8
+])
+def test_peak_macs_per_cycle_per_precision_mode(config, weight_bits, activation_bits, peak):
+    report = simulate(conv_graph(weight_bits=weight_bits, activation_bits=activation_bits), hw(config))
+    assert report.totals["peak_macs_per_cycle"] == peak
+    row = report.layers.iloc[0]
+    assert 0 < row["utilization"] <= 1
+    assert row["compute_cycles"] >= row["macs"] / peak
+
+
+def test_unsupported_precision_is_a_mapping_error_naming_layer_and_modes():
+    with pytest.raises(MappingError, match=r"'myconv'.*W16A16.*W8A8"):
+        simulate(conv_graph(weight_bits=16, activation_bits=16, name="myconv"), hw("scalesim_32x32_ws"))
+
+
+def test_per_channel_on_a_per_tensor_scale_unit_without_fallback_is_a_mapping_error():
+    assert not hw("gemmini_default").scale_unit.per_channel
+    with pytest.raises(MappingError, match="'pc_conv'.*per-channel"):
+        simulate(conv_graph(per_channel=True, name="pc_conv"), hw("gemmini_default"))
+    assert simulate(conv_graph(per_channel=False), hw("gemmini_default")).totals["latency_cycles"] > 0
+
+
+def test_per_channel_fallback_runs_requantization_on_the_simd_unit():
+    data = hw("hvx_690").model_dump(mode="python")
+    data["compute"]["systolic"] = {"rows": 32, "cols": 32, "dataflow": "ws"}
+    data["precision"]["modes"] = [m for m in data["precision"]["modes"] if m["weight_bits"] == 8 and m["activation_bits"] == 8]
+    data["compute"]["simd"]["macs_per_context_cycle"] = {"W8A8": data["compute"]["simd"]["macs_per_context_cycle"]["W8A8"]}
+    data["scale_unit"].update(per_channel=False, fallback="simd", shared_with_simd=False)
+    row = simulate(conv_graph(per_channel=True), validate_hw(data, "")).layers.iloc[0]
+    assert row["unit"] == "systolic" and row["requant_unit"] == "simd"
+
+
+# ---------------------------------------------------------------------------------------------- traffic
+def test_4bit_weights_halve_weight_dram_bytes():
+    w8 = simulate(conv_graph(weight_bits=8), hw("hvx_690")).layers.iloc[0]
+    w4 = simulate(conv_graph(weight_bits=4), hw("hvx_690")).layers.iloc[0]
+    assert w8["weight_dram_bytes"] == 128 * 9 * 64            # loaded once, one byte each
+    assert w4["weight_dram_bytes"] == pytest.approx(w8["weight_dram_bytes"] / 2)
+
+
+def hvx_dma_to_vtcm():
+    """HVX 690 with DMA straight from DRAM into VTCM (no L2 staging level)."""
+    data = hw("hvx_690").model_dump(mode="python")
+    del data["memories"]["l2"]
+    return validate_hw(data, "")
+
+
+@pytest.mark.parametrize("config, clock_mhz, gb_s", [
+    ("tpu_v1", 700, 34.0),            # TPU v1: 34 GB/s DDR3 (hardware-facts §2)
+    ("hvx_dma_to_vtcm", 500, 34.1),   # SD855 LPDDR4X 34.1 GB/s at the 500 MHz assumption
+])
+def test_dram_bound_fc_runs_at_dram_bandwidth(config, clock_mhz, gb_s):
+    # Batch-1 FC 4096 x 4096 int8: 16 MiB of weights streamed once, 2 ops per byte: DRAM-bound.
+    h = hvx_dma_to_vtcm() if config == "hvx_dma_to_vtcm" else hw(config)
+    row = simulate(fc_graph(), h).layers.iloc[0]
+    assert row["weight_dram_bytes"] == 4096 * 4096
+    dram_bytes = row["dram_read_bytes"] + row["dram_write_bytes"]
+    assert row["latency_cycles"] == pytest.approx(dram_bytes / (gb_s * 1e9 / (clock_mhz * 1e6)), rel=0.03)
+    assert row["dram_gb_s"] == pytest.approx(gb_s, rel=0.03)
+    assert row["stall_cycles"] > 0.4 * row["latency_cycles"]
+
+
+def test_reshape_is_free_and_add_and_pools_are_costed():
+    b = GraphBuilder("ops")
+    x = b.input("x", (1, 16, 16, 32), "int8", Q)
+    y = b.add(x, x, Q, name="add")
+    p = b.max_pool(y, 2, 2, name="maxpool")
+    g = b.global_average_pool(p, name="gap")
+    f = b.flatten(g, name="flatten")
+    report = simulate(b.build([f]), hw("hvx_690"))
+    rows = report.layers.set_index("name")
+    for name in ("add", "maxpool", "gap"):
+        assert rows.loc[name, "latency_cycles"] > 0 and rows.loc[name, "energy_pj"] > 0
+        assert rows.loc[name, "unit"] == "simd"
+    assert rows.loc["add", "energy_scale_pj"] > 0          # Add rescales its inputs
+    assert rows.loc["flatten", "latency_cycles"] == 0 and rows.loc["flatten", "dram_read_bytes"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- networks
+@pytest.fixture(scope="module")
+def mobilenet_v2():
+    return accelsim.load_workload("mobilenet_v2")
+
+
+def test_mobilenet_v2_mac_count_and_speed(mobilenet_v2):
+    config = hw("hvx_690")
+    simulate(mobilenet_v2, config)                            # warm-up (numba/simpy imports, caches)
+    start = time.perf_counter()
+    report = simulate(mobilenet_v2, config)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0
+    # Sandler et al. 2018, Table 4 (MobileNetV2 1.0/224): 300M multiply-adds
+    assert report.totals["macs"] == pytest.approx(300e6, rel=0.01)
+    t = report.totals
+    assert t["latency_ms"] == pytest.approx(t["latency_cycles"] / 500e3)
+    assert 0 < t["utilization"] <= 1
+    assert t["dram_peak_gb_s"] <= 34.1 * 1.0001
+    assert t["dram_avg_gb_s"] <= t["dram_peak_gb_s"]
+    assert len(report.layers) == len(mobilenet_v2.nodes)
+
+
+def test_event_and_closed_form_timing_agree_on_a_network(mobilenet_v2):
+    config = hw("hvx_690")
+    event = simulate(mobilenet_v2, config, timing_model="event")
+    closed = simulate(mobilenet_v2, config, timing_model="closed_form")
+    assert closed.totals["latency_cycles"] <= event.totals["latency_cycles"] + 1e-6
+    assert closed.totals["latency_cycles"] == pytest.approx(event.totals["latency_cycles"], rel=0.02)
+
+
+def test_intermediate_activations_stay_on_chip_when_they_fit():
+    # Two 1x1 convs on an 8x8x64 map (4 KiB activations): the middle tensor never touches DRAM on HVX (1 MiB L2).
+    b = GraphBuilder("chain")
+    x = b.input("x", (1, 8, 8, 64), "int8", Q)
+    w1 = b.constant("w1", None, "int8", QuantParams.per_tensor(0.01), shape=(64, 1, 1, 64))
+    w2 = b.constant("w2", None, "int8", QuantParams.per_tensor(0.01), shape=(64, 1, 1, 64))
+    y = b.conv2d(b.conv2d(x, w1, None, Q, name="c1"), w2, None, Q, name="c2")
+    rows = simulate(b.build([y]), hw("hvx_690")).layers.set_index("name")
+    assert rows.loc["c1", "ofmap_dram_bytes"] == 0 and rows.loc["c2", "ifmap_dram_bytes"] == 0
+    assert rows.loc["c1", "ifmap_dram_bytes"] == 8 * 8 * 64 and rows.loc["c2", "ofmap_dram_bytes"] == 8 * 8 * 64
+
+
+# ---------------------------------------------------------------------------------------------- report
+def test_report_fields_and_serialisation(tmp_path):
+    report = simulate(conv_graph(), CONFIGS / "hvx_690.yaml")
+    assert isinstance(report, Report)
+    assert set(LAYER_COLUMNS) <= set(report.layers.columns)
+    for level in ("vtcm", "l2"):
+        assert f"energy_sram_{level}_pj" in report.layers.columns
+    for key in ("latency_cycles", "latency_ms", "energy_pj", "energy_mac_pj", "energy_dram_pj", "dram_read_bytes",
+                "dram_write_bytes", "dram_avg_gb_s", "dram_peak_gb_s", "area_mm2", "area_mac_array_mm2", "macs",
+                "peak_macs_per_cycle", "utilization"):
+        assert key in report.totals
+    for key in ("config_hash", "hw_name", "workload_name", "energy_table", "accelsim_version",
+                "synthetic_weights", "timing_model"):
+        assert key in report.metadata
+    assert report.metadata["hw_name"] == "hvx_690" and report.metadata["energy_table"] == "horowitz45"
+    report.to_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["layers"][0]["name"] == "conv" and data["totals"]["macs"] == report.totals["macs"]
+    report.to_csv(tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().splitlines()[0].startswith("name,kind,unit")
+    assert "latency [cyc]" in report.summary_table()
+    assert math.isfinite(report.totals["energy_pj"])
