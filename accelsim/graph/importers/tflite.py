@@ -182,9 +182,9 @@ class _Importer:
             return t.name
 
         for op_index, op in enumerate(self.sub.operators or []):
-            code = self.model.operatorCodes[op.opcodeIndex]
-            op_name = self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            op_name = self._op_name(op)
             if op_name not in SUPPORTED_OPS:
+                code = self.model.operatorCodes[op.opcodeIndex]
                 custom = f" ({code.customCode.decode()})" if code.customCode else ""
                 raise UnsupportedError(f"{self.source}: operator {op_index} is {op_name}{custom}, which accelsim "
                                        f"cannot import; supported: {', '.join(SUPPORTED_OPS)}")
@@ -230,19 +230,21 @@ class _Importer:
         except GraphError as exc:
             raise GraphError(f"{self.source}: the imported graph is invalid: {exc}") from None
 
+    def _op_name(self, op) -> str:
+        """The builtin operator name (both opcode fields: codes above 127 live only in ``builtinCode``)."""
+        code = self.model.operatorCodes[op.opcodeIndex]
+        return self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+
     def _requantize_into_concat(self) -> dict[int, int]:
         """Integer -> integer QUANTIZE ops that only feed CONCATENATIONs (how int8 concat inputs with other
         scales are written): {requantized tensor: original tensor}; the Concat node does the rescaling."""
         consumers: dict[int, list[str]] = {}
         for op in self.sub.operators or []:
-            code = self.model.operatorCodes[op.opcodeIndex]
-            name = self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
             for i in op.inputs:
-                consumers.setdefault(i, []).append(name)
+                consumers.setdefault(i, []).append(self._op_name(op))
         folded = {}
         for op in self.sub.operators or []:
-            code = self.model.operatorCodes[op.opcodeIndex]
-            if self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode)) != "QUANTIZE":
+            if self._op_name(op) != "QUANTIZE":
                 continue
             src, dst = op.inputs[0], op.outputs[0]
             if (self.raw[src].dtype != "float32" and self.raw[dst].dtype != "float32"
