@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from accelsim.hw.energy_model import (
     layer_energy,
     table_sources,
 )
+from accelsim.hw.compression import best_codec, decompression_cycles
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, gb_per_s
 from accelsim.mapping import LayerMapping, map_layer
@@ -166,17 +166,12 @@ def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, b
 
 
 def _compressed_weights(graph: Graph, node, layer: LayerShape, hw: HardwareConfig) -> tuple[float | None, str]:
-    """(compressed bytes, codec) of the node's weights with the best configured codec, or (None, "none") when
-    the config has no decompression unit or the codec module is not available."""
+    """(compressed bytes, codec) of the node's weights with the best configured codec
+    (:func:`accelsim.hw.compression.best_codec`), or (None, "none") without a decompression unit or a saving."""
     if hw.decompression is None or not layer.has_weights:
         return None, "none"
-    try:
-        compression = import_module("accelsim.hw.compression")
-    except ModuleNotFoundError:
-        return None, "none"
     weights = graph.tensors[node.inputs[1]].data
-    best = min((compression.compress_weights(np.asarray(weights), layer.weight_bits, codec)
-                for codec in hw.decompression.codecs), key=lambda r: r.compressed_bytes)
+    best = best_codec(np.asarray(weights), layer.weight_bits, hw.decompression.codecs)
     if best.compressed_bytes >= layer.weight_bytes:
         return None, "none"
     return float(best.compressed_bytes), best.codec
@@ -193,7 +188,8 @@ def tile_runs(mapping: LayerMapping, hw: HardwareConfig) -> tuple[TileRun, ...]:
         return ()
     bpc = hw.dram_bytes_per_cycle
     n = tiling.num_tiles
-    busy = max(mapping.cost.compute_cycles, onchip_port_cycles(mapping, hw), decompression_cycles(mapping, hw))
+    busy = max(mapping.cost.compute_cycles, onchip_port_cycles(mapping, hw),
+               layer_decompression_cycles(mapping, hw))
     compute, scale = busy / n, mapping.cost.scale_cycles / n
     store = tiling.drain_bytes / n / bpc
     first_load = min(tiling.first_tile_load_bytes, tiling.fill_bytes)
@@ -211,11 +207,11 @@ def onchip_port_cycles(mapping: LayerMapping, hw: HardwareConfig) -> float:
                 for name, lv in hw.onchip_levels().items() if lv.kind == "sram"), default=0.0)
 
 
-def decompression_cycles(mapping: LayerMapping, hw: HardwareConfig) -> float:
-    """Cycles of the decompression unit: decompressed bytes / ``output_bytes_per_cycle``."""
+def layer_decompression_cycles(mapping: LayerMapping, hw: HardwareConfig) -> float:
+    """Cycles of the decompression unit (:func:`accelsim.hw.compression.decompression_cycles`)."""
     if not mapping.decompressed_bytes or hw.decompression is None:
         return 0.0
-    return mapping.decompressed_bytes / hw.decompression.output_bytes_per_cycle
+    return float(decompression_cycles(mapping.decompressed_bytes, hw.decompression.output_bytes_per_cycle))
 
 
 def _latency_cycles(mapping: LayerMapping, hw: HardwareConfig, timing_model: str) -> float:

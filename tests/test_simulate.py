@@ -195,3 +195,24 @@ def test_report_fields_and_serialisation(tmp_path):
     assert (tmp_path / "r.csv").read_text().splitlines()[0].startswith("name,kind,unit")
     assert "latency [cyc]" in report.summary_table()
     assert math.isfinite(report.totals["energy_pj"])
+
+
+def test_compressed_weights_shrink_weight_traffic_and_cost_decompression():
+    # 75 % zero int8 weights: the bitmap format alone needs n/8 mask bytes + one byte per nonzero
+    # (docs/compression.md), so the best codec can be no larger.
+    rng = np.random.default_rng(0)
+    weights = rng.integers(-127, 128, size=(128, 3, 3, 64)).astype(np.int8)
+    weights[rng.random(weights.shape) < 0.75] = 0
+    b = GraphBuilder("sparse")
+    x = b.input("x", (1, 28, 28, 64), "int8", Q)
+    w = b.constant("w", weights, "int8", QuantParams.per_tensor(0.01))
+    y = b.conv2d(x, w, None, Q, padding="SAME", name="conv")
+    data = hw("hvx_690").model_dump(mode="python")
+    data["decompression"] = {"codecs": ["bitmap", "huffman"], "output_bytes_per_cycle": 64}
+    row = simulate(b.build([y]), validate_hw(data, "")).layers.iloc[0]
+    bitmap_bytes = math.ceil(weights.size / 8) + np.count_nonzero(weights)
+    assert row["codec"] in ("bitmap", "huffman")
+    assert row["weight_dram_bytes"] == row["weight_stored_bytes"] <= bitmap_bytes < weights.size
+    assert row["energy_decompression_pj"] > 0
+    plain = simulate(b.build([y]), hw("hvx_690")).layers.iloc[0]
+    assert plain["weight_dram_bytes"] == weights.size and plain["energy_decompression_pj"] == 0

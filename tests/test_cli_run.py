@@ -1,0 +1,111 @@
+"""`accelsim run` through the real CLI entry point: YAML mode and SCALE-Sim (.cfg + .csv) mode."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from accelsim.cli.main import main
+from accelsim.report import LAYER_COLUMNS
+
+CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
+
+
+# SCALE-Sim's bundled 32x32 WS config and its Inc5b_3x3 test layer (peers.md §1 gives its compute cycles:
+# M = 25, K = 1728, N = 384 -> 54 x 12 = 648 folds x (2·32 + 32 + 25 − 2 = 119) − 1 = 77,111).
+SCALESIM_CFG = """\
+[general]
+run_name = scale_example_run_32x32_ws
+
+[architecture_presets]
+ArrayHeight:    32
+ArrayWidth:     32
+IfmapSramSzkB:   64
+FilterSramSzkB:  64
+OfmapSramSzkB:   64
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
+Bandwidth : 10
+Dataflow : ws
+MemoryBanks:   1
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 10
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 10
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport : false
+SparseRep : ellpack_block
+OptimizedMapping : false
+BlockSize : 8
+RandomNumberGeneratorSeed : 40
+
+[run_presets]
+InterfaceBandwidth: CALC
+UseRamulatorTrace: False
+"""
+SCALESIM_TOPOLOGY = """\
+Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+Inc5b_3x3, 7, 7, 3, 3, 192, 384, 1,
+"""
+
+
+def test_run_yaml_config_on_a_zoo_network_writes_json_and_csv(tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    code = main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "--json", str(out_json),
+                 "--csv", str(out_csv)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "latency [cyc]" in printed and "energy [nJ]" in printed and "ms" in printed
+    data = json.loads(out_json.read_text())
+    assert set(data) == {"metadata", "totals", "layers"}
+    assert set(LAYER_COLUMNS) <= set(data["layers"][0])
+    for key in ("latency_cycles", "latency_ms", "energy_pj", "dram_read_bytes", "dram_write_bytes",
+                "dram_avg_gb_s", "dram_peak_gb_s", "area_mm2", "macs", "peak_macs_per_cycle", "utilization"):
+        assert key in data["totals"]
+    assert data["metadata"]["hw_name"] == "hvx_690"
+    assert data["metadata"]["timing_model"] == "event"
+    with out_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(data["layers"])
+    assert set(LAYER_COLUMNS) <= set(rows[0])
+    assert sum(float(r["latency_cycles"]) for r in rows) == pytest.approx(data["totals"]["latency_cycles"])
+
+
+def test_run_scalesim_cfg_and_topology_reports_scalesim_compute_cycles(tmp_path):
+    cfg, topo, out = tmp_path / "scale.cfg", tmp_path / "topology.csv", tmp_path / "r.json"
+    cfg.write_text(SCALESIM_CFG)
+    topo.write_text(SCALESIM_TOPOLOGY)
+    assert main(["run", str(cfg), str(topo), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    layer = data["layers"][0]
+    assert layer["name"] == "Inc5b_3x3"
+    assert layer["compute_cycles"] == 648 * 119 - 1
+    assert layer["stall_cycles"] == layer["latency_cycles"] - layer["compute_cycles"]
+    assert layer["stall_cycles"] >= 0
+    assert data["metadata"]["scalesim_compat"] is True
+
+
+def test_run_closed_form_timing_flag(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["run", str(CONFIGS / "scalesim_32x32_ws.yaml"), "mobilenet_v2", "--timing", "closed_form",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["metadata"]["timing_model"] == "closed_form"
+
+
+def test_mapping_error_exits_2_with_a_message(capsys):
+    # gemmini_default's scale unit is per-tensor without fallback; the zoo's MobileNet-v2 is per-channel.
+    assert main(["run", str(CONFIGS / "gemmini_default.yaml"), "mobilenet_v2"]) == 2
+    err = capsys.readouterr().err
+    assert "per-channel" in err and "Traceback" not in err
