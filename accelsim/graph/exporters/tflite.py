@@ -40,17 +40,25 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
     return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
 
 
+#: Operator versions LiteRT's reference resolver runs, by activation type (int4 weights: ``INT4_VERSIONS``).
+MAC_VERSIONS = {
+    "CONV_2D": {"int8": 3, "int16": 4, "uint8": 1},
+    "DEPTHWISE_CONV_2D": {"int8": 3, "int16": 5, "uint8": 1},
+    "FULLY_CONNECTED": {"int8": 4, "int16": 7, "uint8": 1},
+}
+INT4_VERSIONS = {"CONV_2D": 7, "DEPTHWISE_CONV_2D": 6, "FULLY_CONNECTED": 10}
+OTHER_VERSIONS = {"int8": 2, "int16": 3, "uint8": 1}
+
+
 def op_version(op_name: str, activation_dtype: str, weight_dtype: str | None) -> int:
-    """The operator version LiteRT expects for the type combination (versions that run with BUILTIN_REF)."""
-    if op_name == "CONV_2D":
-        return {"int4": 7}.get(weight_dtype, 4 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 3))
-    if op_name == "DEPTHWISE_CONV_2D":
-        return {"int4": 6}.get(weight_dtype, 5 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 3))
-    if op_name == "FULLY_CONNECTED":
-        return {"int4": 10}.get(weight_dtype, 7 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 4))
-    if op_name in ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"):
-        return 3 if activation_dtype == "int16" else (1 if activation_dtype == "uint8" else 2)
-    return 1
+    """The operator version to write for a type combination (RESHAPE: 1)."""
+    if op_name in MAC_VERSIONS:
+        if weight_dtype == "int4":
+            return INT4_VERSIONS[op_name]
+        return MAC_VERSIONS[op_name][activation_dtype]
+    if op_name == "RESHAPE":
+        return 1
+    return OTHER_VERSIONS[activation_dtype]
 
 
 def export_tflite(graph: Graph) -> bytes:
@@ -190,7 +198,8 @@ class _Writer:
             opts = S.ReshapeOptionsT()
             opts.newShape = list(shape)
             new_shape = self.constant_int32(f"{node.name}_shape", np.array(shape))
-            self.operator("RESHAPE", [self.tensor(x.name), new_shape], out, "ReshapeOptions", opts, 1)
+            self.operator("RESHAPE", [self.tensor(x.name), new_shape], out, "ReshapeOptions", opts,
+                          op_version("RESHAPE", x.dtype, None))
         elif isinstance(op, O.Pad):
             pads = self.constant_int32(f"{node.name}_pads", np.array(op.pads))
             self.operator("PAD", [self.tensor(x.name), pads], out, "PadOptions", S.PadOptionsT(),
