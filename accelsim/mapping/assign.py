@@ -29,9 +29,10 @@ from accelsim.hw.systolic import systolic_timing
 
 FREE_KINDS = ("Reshape", "Flatten")
 MAC_KINDS = ("Conv2D", "FullyConnected")
-#: Element operations per output of non-MAC ops on a scale unit's lanes (configs without SIMD; requantization is
+#: Element operations per output of non-MAC ops, priced as adds of the activation width (requantization is
 #: counted separately): Add: one add of the two rescaled inputs; MaxPool: one compare per window tap after the
-#: first; AvgPool / GlobalAveragePool: one add per window tap; Pad / Concat: one move per element.
+#: first; AvgPool / GlobalAveragePool: one add per window tap; Pad / Concat: one move per element. On a scale
+#: unit (configs without SIMD) they also set the cycles: one operation per lane per cycle.
 ALU_OPS_PER_OUTPUT = {"Add": lambda layer: 1, "MaxPool": lambda layer: layer.kernel_h * layer.kernel_w - 1,
                       "AvgPool": lambda layer: layer.kernel_h * layer.kernel_w,
                       "GlobalAveragePool": lambda layer: layer.kernel_h * layer.kernel_w,
@@ -97,10 +98,17 @@ def precision_mode(layer: LayerShape, hw: HardwareConfig) -> PrecisionMode | Non
     return None
 
 
+def element_ops(layer: LayerShape) -> int:
+    """Vector-ALU element operations of a non-MAC op (requantization excluded; 0 for MAC layers):
+    outputs × the per-output count of :data:`ALU_OPS_PER_OUTPUT`."""
+    per_output = ALU_OPS_PER_OUTPUT.get(layer.kind)
+    return layer.outputs * per_output(layer) if per_output is not None else 0
+
+
 def _scale_unit_alu(layer: LayerShape, hw: HardwareConfig) -> tuple[float, int]:
     """Cycles and element operations of a non-MAC op run on the scale unit's post-processing lanes (configs
     without a SIMD unit): one element operation per lane per cycle."""
-    ops = layer.outputs * ALU_OPS_PER_OUTPUT.get(layer.kind, lambda lv: 0)(layer)
+    ops = element_ops(layer)
     return ops / hw.scale_unit.lanes, ops
 
 
@@ -152,10 +160,8 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
                         requant_on_simd=requant_unit == "simd")
         vector_bytes = simd.vector_bits / 8
         computing = t.multiplies + t.shifts + t.permutes + t.alu
-        element_bits = max(layer.activation_bits, 8)
         cost.update(cycles=float(t.compute_cycles), peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
-                    alu_ops=int((t.alu + t.shifts) * simd.vector_bits // element_bits) if layer.kind not in MAC_KINDS
-                    else int(t.alu * simd.vector_bits // 32),
+                    alu_ops=element_ops(layer),
                     reads=_split_loads(layer, t.loads * vector_bytes), writes=t.stores * vector_bytes,
                     fetch_r=(2 * computing + t.stores) * vector_bytes,
                     fetch_w=(computing + t.loads) * vector_bytes,
