@@ -162,9 +162,8 @@ def test_onnx_qlinear_equals_execute_float32_mode(act_dtype: str, w_dtype: str) 
         assert int(np.count_nonzero(got != ours)) == 0
         compared += got.size
     # the intermediate conv outputs are compared too, through a graph cut after each MAC node
-    for node in graph.nodes[:-1]:
-        cut = graph.replace(nodes=[n for n in graph.nodes if graph.nodes.index(n) <= graph.nodes.index(node)])
-        cut = Graph(cut.name, cut.tensors, cut.nodes, cut.inputs, node.outputs, {})
+    for k, node in enumerate(graph.nodes[:-1]):
+        cut = Graph(f"{graph.name}_cut{k}", graph.tensors, graph.nodes[:k + 1], graph.inputs, node.outputs)
         (got,) = run_onnxruntime(export_onnx_qlinear(cut), inputs)
         ours = expected[node.outputs[0]]
         assert np.unique(ours).size > 16, node.name
