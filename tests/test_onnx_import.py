@@ -327,3 +327,44 @@ def test_cli_info_on_bad_onnx_exits_nonzero(tmp_path, capsys):
     bad.write_bytes(b"\x08\x07\x12\x04trun")
     assert main_mod.main(["info", str(bad)]) != 0
     assert "bad.onnx" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ models from onnxruntime's quantization tool
+class _Reader:
+    """onnxruntime CalibrationDataReader over NCHW float batches."""
+
+    def __init__(self, batches):
+        self._it = iter([{"input": b} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("name, exact", [("digits_cnn", True), ("digits_dsconv", False)])
+def test_models_from_onnxruntime_quantize_static(tmp_path, fmt, name, exact):
+    """The shipped digits models quantized by onnxruntime.quantization (pre-processed, BN folded by ORT,
+    per-channel int8 weights, uint8 activations) and imported: equal to ORT's integers on the 450 test images.
+    digits_cnn (QLinearConv, QLinearGlobalAveragePool, QGemm, or their QDQ fusions) matches exactly;
+    digits_dsconv adds QLinearAdd, which ORT computes in float (±1 LSB, quantized-arithmetic §4.3), so there the
+    outputs agree within 1 LSB."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    digits = pytest.importorskip("accelsim.workloads.digits")
+    split = digits.load_digits_split()
+    cal = np.ascontiguousarray(split.train_images[:64].transpose(0, 3, 1, 2))
+    pre, out = tmp_path / "pre.onnx", tmp_path / f"{name}_{fmt}.onnx"
+    quant_pre_process(str(digits.shipped_model_path(name, 0)), str(pre))
+    quantization.quantize_static(str(pre), str(out), _Reader(np.split(cal, 4)),
+                                 quant_format=getattr(quantization.QuantFormat, fmt), per_channel=True,
+                                 activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8)
+    x = np.ascontiguousarray(split.test_images.transpose(0, 3, 1, 2))
+    graph, ours, out_t = _run_quantized(out, x, "input")
+    ref = _ort_integers(_ort(out, {"input": x}, optimize=True)[0], out_t.quant.scale[0],
+                        int(out_t.quant.zero_point[0]))
+    if exact:
+        np.testing.assert_array_equal(ours, ref)
+    else:
+        assert np.abs(ours - ref).max() <= 1

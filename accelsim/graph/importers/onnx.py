@@ -36,7 +36,8 @@ from accelsim.quant.params import QuantParams, dtype_info
 #: ONNX op types the importer understands (default domain unless noted).
 FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
              "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant")
-QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd (com.microsoft)",
+QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
+             "QLinearAdd (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
 
@@ -344,7 +345,8 @@ class _Importer:
             "Conv": self._conv, "Gemm": self._gemm, "MatMul": self._matmul, "Add": self._add,
             "MaxPool": self._pool, "AveragePool": self._pool, "GlobalAveragePool": self._global_pool,
             "Flatten": self._flatten, "Reshape": self._reshape, "Concat": self._concat, "Pad": self._pad,
-            "QLinearConv": self._qlinear_conv, "QLinearMatMul": self._qlinear_matmul, "QLinearAdd": self._qlinear_add,
+            "QLinearConv": self._qlinear_conv, "QLinearMatMul": self._qlinear_matmul, "QGemm": self._qgemm,
+            "QLinearAdd": self._qlinear_add,
             "QLinearAveragePool": self._pool, "QLinearGlobalAveragePool": self._global_pool,
         }
         handler = handlers.get(node.op_type)
@@ -778,6 +780,28 @@ class _Importer:
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[6], node.input[7])
         w_int, w_quant = self._fc_weights(node, w_int, w_quant, 0)
         self._emit_fc(node, x, w_int, w_dtype, w_quant, None, "NONE", node.output[0])
+
+    def _qgemm(self, node) -> None:
+        """com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp) with a quantized output."""
+        attrs = _attrs(node)
+        if int(attrs.get("transA", 0)) or float(attrs.get("alpha", 1.0)) != 1.0:
+            raise self.unsupported(node, "transA=1 or alpha != 1 is not supported")
+        if len(node.input) < 9 or not node.input[7]:
+            raise self.unsupported(node, "a float output (no y_scale) is not supported; supported: quantized output")
+        x = self.act(node, node.input[0])
+        w_int = np.asarray(self.const(node, node.input[3]))
+        w_dtype = self._int_dtype(node, w_int)
+        w_scale = np.asarray(self.const(node, node.input[4]), np.float32).reshape(-1)
+        w_zp = np.asarray(self.const(node, node.input[5])).astype(np.int64).reshape(-1)
+        trans_b = int(attrs.get("transB", 0))
+        w_quant = (QuantParams.per_tensor(float(w_scale[0]), int(w_zp[0])) if w_scale.size == 1
+                   else QuantParams(w_scale, np.broadcast_to(w_zp, w_scale.shape), 0 if trans_b else 1))
+        self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[7], node.input[8])
+        w_int, w_quant = self._fc_weights(node, w_int, w_quant, trans_b)
+        bias = None
+        if node.input[6]:
+            bias = np.asarray(self.const(node, node.input[6])).astype(np.int32).reshape(-1)
+        self._emit_fc(node, x, w_int, w_dtype, w_quant, bias, "NONE", node.output[0])
 
     def _qlinear_add(self, node) -> None:
         a, b = self.act(node, node.input[0]), self.act(node, node.input[3])
