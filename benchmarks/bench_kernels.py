@@ -6,7 +6,7 @@
     (CPUExecutionProvider, default graph optimizations);
 (c) LiteRT ``BUILTIN_REF`` (the reference kernels, 1 thread) on ``export_tflite`` of the same graph.
 
-Prints images/s, the ratios (like for like: 1 thread vs 1 thread, all vs all) and a Markdown table for
+Times are the best of ``--repeat`` calls. Prints images/s, the ratios (like for like: 1 thread vs 1 thread, all vs all) and a Markdown table for
 docs/benchmarks.md. Goals: accelsim ≥ 0.5x onnxruntime and ≥ 10x LiteRT reference.
 
     python benchmarks/bench_kernels.py [--repeat 10] [--cold-cache] [--profile]
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import tempfile
 import time
@@ -39,7 +38,8 @@ def cpu_model() -> str:
 
 
 def timed(fn, repeat: int) -> list[float]:
-    """Wall-clock seconds of ``repeat`` calls."""
+    """Wall-clock seconds of ``repeat`` calls (callers keep the best, as timeit does: on a shared machine the
+    minimum is the figure least disturbed by other processes)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -70,6 +70,7 @@ def main() -> int:
     from accelsim.workloads.yaml_format import build_graph
     from accelsim.workloads.zoo import mobilenet_v2
 
+    load_before = f"{os.getloadavg()[0]:.2f}"
     graph = synthesize_weights(build_graph(mobilenet_v2()), seed=0)
     (input_name,) = graph.inputs
     (output_name,) = graph.outputs
@@ -84,7 +85,7 @@ def main() -> int:
     all_threads = numba.get_num_threads()
     for threads in (1, all_threads):
         numba.set_num_threads(threads)
-        accelsim_s[threads] = statistics.median(timed(lambda: execute(graph, {input_name: x}), args.repeat))
+        accelsim_s[threads] = min(timed(lambda: execute(graph, {input_name: x}), args.repeat))
 
     # (b) onnxruntime
     onnx_bytes = export_onnx_qlinear(graph).SerializeToString()
@@ -94,7 +95,7 @@ def main() -> int:
         options.intra_op_num_threads = threads
         session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         ort_out = session.run(None, {input_name: x})[0]
-        ort_s[threads] = statistics.median(timed(lambda: session.run(None, {input_name: x}), args.repeat))
+        ort_s[threads] = min(timed(lambda: session.run(None, {input_name: x}), args.repeat))
 
     # (c) LiteRT reference kernels
     interpreter = Interpreter(model_content=export_tflite(graph), num_threads=1,
@@ -109,10 +110,11 @@ def main() -> int:
 
     litert()
     litert_out = interpreter.get_tensor(out_index)
-    litert_s = statistics.median(timed(litert, max(2, args.repeat // 3)))
+    litert_s = min(timed(litert, max(2, args.repeat // 3)))
 
     diff = lambda other: int(np.abs(other.astype(np.int64) - ours.astype(np.int64)).max())  # noqa: E731
     ips = lambda s: 1.0 / s  # noqa: E731
+    print(f"load average before / after: {load_before} / {os.getloadavg()[0]:.2f}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; numba cache "
           f"{'cold (' + os.environ['NUMBA_CACHE_DIR'] + ')' if args.cold_cache else 'default (warm if run before)'}")
     print(f"logits max |diff| vs accelsim: onnxruntime {diff(ort_out)} (float requantization), "
@@ -158,7 +160,7 @@ def profile(graph, input_name: str, x, repeat: int) -> None:
                     tuple(acts), node.outputs, {})
         feeds = {n: np.asarray(values[n]) for n in acts}
         execute(sub, feeds)
-        seconds = statistics.median(timed(lambda: execute(sub, feeds), max(3, repeat // 2)))
+        seconds = min(timed(lambda: execute(sub, feeds), max(3, repeat // 2)))
         kind = node.kind
         if node.kind == "Conv2D":
             w = graph.tensors[node.inputs[1]]
