@@ -216,3 +216,11 @@ def test_compressed_weights_shrink_weight_traffic_and_cost_decompression():
     assert row["energy_decompression_pj"] > 0
     plain = simulate(b.build([y]), hw("hvx_690")).layers.iloc[0]
     assert plain["weight_dram_bytes"] == weights.size and plain["energy_decompression_pj"] == 0
+
+
+def test_public_api_works_after_the_module_is_imported():
+    import importlib
+
+    importlib.import_module("accelsim.simulate")          # binds the package attribute to the module
+    report = accelsim.simulate(conv_graph(), CONFIGS / "scalesim_32x32_ws.yaml")
+    assert report.totals["macs"] == 28 * 28 * 128 * 9 * 64
