@@ -38,10 +38,20 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _is_union_tag(part: int | str) -> bool:
+    """pydantic inserts the tried union member into error locations (``int``, ``literal['a','b']``,
+    ``function-after[...]``, ``tuple[int, int]``); they are not keys of the user's file."""
+    if not isinstance(part, str):
+        return False
+    return part in {"int", "float", "str", "bool", "list", "dict", "none"} or any(
+        part.startswith(prefix) for prefix in ("function-", "literal[", "tuple[", "list[", "dict[", "union[", "lax-or-strict")
+    )
+
+
 def validation_error_to_config_error(exc: ValidationError, file: str) -> ConfigError:
     """Convert the first error of a pydantic ValidationError to a ConfigError (file, key path, expected, found)."""
     first = exc.errors(include_url=False)[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = tuple(p for p in first["loc"] if not _is_union_tag(p))
     expected = first["msg"]
     if expected.startswith("Value error, "):
         expected = expected[len("Value error, "):]

@@ -5,6 +5,7 @@ the hardware model costs) or fully float (what the ONNX float importer returns a
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -139,35 +140,45 @@ class Graph:
 
 
 def _topological_order(nodes: Iterable[Node], inputs: tuple[str, ...], tensors: Mapping[str, Tensor]) -> tuple[Node, ...]:
+    """Kahn's algorithm, O(nodes + edges); ties keep the given order. Errors name the node at fault."""
     nodes = list(nodes)
-    names = [n.name for n in nodes]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise GraphError(f"duplicate node name(s): {sorted(dup)}")
-    producers: dict[str, str] = {}
+    seen: set[str] = set()
     for n in nodes:
+        if n.name in seen:
+            raise GraphError(f"duplicate node name: {n.name!r}")
+        seen.add(n.name)
+    producers: dict[str, int] = {}
+    for index, n in enumerate(nodes):
         for out in n.outputs:
             if out in producers:
-                raise GraphError(f"node {n.name!r}: tensor {out!r} is already produced by node {producers[out]!r}")
-            producers[out] = n.name
+                raise GraphError(f"node {n.name!r}: tensor {out!r} is already produced by node "
+                                 f"{nodes[producers[out]].name!r}")
+            producers[out] = index
     available = set(inputs) | {name for name, t in tensors.items() if t.is_constant}
+    waiting_on = [0] * len(nodes)
+    dependants: dict[int, list[int]] = {}
+    for index, n in enumerate(nodes):
+        for name in n.inputs:
+            if name in available:
+                continue
+            if name not in producers:
+                raise GraphError(f"node {n.name!r}: input tensor {name!r} is neither a graph input, "
+                                 f"a constant nor produced by any node")
+            waiting_on[index] += 1
+            dependants.setdefault(producers[name], []).append(index)
+    ready = [i for i, count in enumerate(waiting_on) if count == 0]
+    heapq.heapify(ready)
     ordered: list[Node] = []
-    pending = nodes
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.inputs)]
-        if not ready:
-            n = pending[0]
-            missing = [i for i in n.inputs if i not in available]
-            unknown = [i for i in missing if i not in producers]
-            if unknown:
-                raise GraphError(f"node {n.name!r}: input tensor(s) {unknown} are neither graph inputs, "
-                                 f"constants nor produced by any node")
-            raise GraphError(f"node {n.name!r}: the graph has a cycle through tensor(s) {missing}")
-        for n in ready:
-            available.update(n.outputs)
-        ordered += ready
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
+    while ready:
+        index = heapq.heappop(ready)
+        ordered.append(nodes[index])
+        for d in dependants.get(index, ()):
+            waiting_on[d] -= 1
+            if waiting_on[d] == 0:
+                heapq.heappush(ready, d)
+    if len(ordered) != len(nodes):
+        stuck = next(n for i, n in enumerate(nodes) if waiting_on[i] > 0)
+        raise GraphError(f"node {stuck.name!r}: the graph has a cycle through its inputs {list(stuck.inputs)}")
     return tuple(ordered)
 
 
