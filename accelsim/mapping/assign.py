@@ -105,11 +105,20 @@ def element_ops(layer: LayerShape) -> int:
     return layer.outputs * per_output(layer) if per_output is not None else 0
 
 
-def _scale_unit_alu(layer: LayerShape, hw: HardwareConfig) -> tuple[float, int]:
-    """Cycles and element operations of a non-MAC op run on the scale unit's post-processing lanes (configs
-    without a SIMD unit): one element operation per lane per cycle."""
-    ops = element_ops(layer)
-    return ops / hw.scale_unit.lanes, ops
+@dataclass(frozen=True)
+class _UnitWork:
+    """What one unit's model says about a layer (see :class:`ComputeCost` for the fields)."""
+
+    cycles: float
+    reads: dict[str, float]
+    writes: float
+    peak: float = 0.0
+    macs_issued: int = 0
+    alu_ops: int = 0
+    rf_reads: float = 0.0
+    rf_writes: float = 0.0
+    channel_granule: int = 1
+    reduction_granule: int = 1
 
 
 def _split_loads(layer: LayerShape, nbytes: float) -> dict[str, float]:
@@ -120,6 +129,52 @@ def _split_loads(layer: LayerShape, nbytes: float) -> dict[str, float]:
     return {"weights": w, "inputs": nbytes - w, "outputs": 0.0}
 
 
+def _systolic_work(layer: LayerShape, hw: HardwareConfig, mode: PrecisionMode, scalesim_compat: bool) -> _UnitWork:
+    """SCALE-Sim folds and SRAM element counts; partial sums move at accumulator width."""
+    array = hw.compute.systolic
+    executed = hw.precision.compute_mode_for(mode)
+    t = systolic_timing(layer, array.rows, array.cols, array.dataflow, executed.throughput)
+    act_b, w_b = layer.activation_bits / 8, layer.weight_bits / 8
+    acc_b = hw.precision.accumulator_bits / 8
+    cycles = float(t.scalesim_total_cycles if scalesim_compat else t.compute_cycles)
+    if mode.storage_only and mode.unpack_cycles_per_kib:
+        cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
+    return _UnitWork(
+        cycles=cycles,
+        reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
+               "outputs": t.ofmap_sram_reads * acc_b},
+        writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
+        peak=array.pe_count * executed.throughput, macs_issued=layer.macs,
+        channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)))
+
+
+def _simd_work(layer: LayerShape, hw: HardwareConfig, mode: PrecisionMode | None, requant_on_simd: bool) -> _UnitWork:
+    """Resource-bound VLIW packets; SRAM traffic = vector loads and stores; register-file traffic: each vector
+    instruction reads two source registers and writes one, a load writes one, a store reads one."""
+    simd = hw.compute.simd
+    executed = hw.precision.compute_mode_for(mode) if mode is not None else None
+    t = simd_timing(layer, simd, layer.weight_bits, layer.activation_bits,
+                    executed.throughput if executed is not None else 1.0,
+                    bool(mode is not None and mode.storage_only),
+                    (mode.unpack_cycles_per_kib or 0.0) if mode is not None else 0.0,
+                    requant_on_simd=requant_on_simd)
+    vector_bytes = simd.vector_bits / 8
+    computing = t.multiplies + t.shifts + t.permutes + t.alu
+    return _UnitWork(
+        cycles=float(t.compute_cycles), reads=_split_loads(layer, t.loads * vector_bytes),
+        writes=t.stores * vector_bytes, peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
+        alu_ops=element_ops(layer), rf_reads=(2 * computing + t.stores) * vector_bytes,
+        rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits))
+
+
+def _scale_unit_work(layer: LayerShape, hw: HardwareConfig) -> _UnitWork:
+    """A non-MAC op on the scale unit's post-processing lanes (configs without a SIMD unit): one element
+    operation per lane per cycle; it streams its inputs and outputs once."""
+    ops = element_ops(layer)
+    return _UnitWork(cycles=ops / hw.scale_unit.lanes, reads=_split_loads(layer, layer.input_bytes),
+                     writes=layer.output_bytes, alu_ops=ops)
+
+
 def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = False) -> ComputeCost:
     """Unit, cycles and datapath traffic of ``layer`` on ``hw`` (raises MappingError when it cannot map).
 
@@ -128,63 +183,39 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
     """
     unit = assign_unit(layer, hw)
     mode = precision_mode(layer, hw)
-    act_b, w_b = layer.activation_bits / 8, layer.weight_bits / 8
-    acc_b = hw.precision.accumulator_bits / 8
     n_requant = requant_ops(layer)
     requant_unit = "none"
     if n_requant and unit != "none":
         requant_unit = check_per_channel_support(layer, hw.scale_unit.per_channel, hw.scale_unit.fallback)
-        if hw.scale_unit.shared_with_simd or unit == "scale_unit":
-            requant_unit = "simd" if hw.scale_unit.shared_with_simd else "scale_unit"
-    executed = hw.precision.compute_mode_for(mode) if mode is not None else None
-    cost = dict(cycles=0.0, peak=0.0, alu_ops=0, macs_issued=layer.macs, reads=_split_loads(layer, 0.0),
-                writes=0.0, fetch_r=0.0,
-                fetch_w=0.0, cgran=1, rgran=1)
+        if hw.scale_unit.shared_with_simd:
+            requant_unit = "simd"
+        elif unit == "scale_unit":
+            requant_unit = "scale_unit"
     if unit == "systolic":
-        array = hw.compute.systolic
-        t = systolic_timing(layer, array.rows, array.cols, array.dataflow, executed.throughput)
-        cost.update(cycles=float(t.scalesim_total_cycles if scalesim_compat else t.compute_cycles),
-                    peak=array.pe_count * executed.throughput,
-                    reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
-                           "outputs": t.ofmap_sram_reads * acc_b},
-                    writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
-                    cgran=array.cols, rgran=max(1, array.rows // (layer.kernel_h * layer.kernel_w)))
-        if mode.storage_only and mode.unpack_cycles_per_kib:
-            cost["cycles"] += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
+        work = _systolic_work(layer, hw, mode, scalesim_compat)
     elif unit == "simd":
-        simd = hw.compute.simd
-        t = simd_timing(layer, simd, layer.weight_bits, layer.activation_bits,
-                        executed.throughput if executed is not None else 1.0,
-                        bool(mode is not None and mode.storage_only),
-                        (mode.unpack_cycles_per_kib or 0.0) if mode is not None else 0.0,
-                        requant_on_simd=requant_unit == "simd")
-        vector_bytes = simd.vector_bits / 8
-        computing = t.multiplies + t.shifts + t.permutes + t.alu
-        cost.update(cycles=float(t.compute_cycles), peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
-                    alu_ops=element_ops(layer),
-                    reads=_split_loads(layer, t.loads * vector_bytes), writes=t.stores * vector_bytes,
-                    fetch_r=(2 * computing + t.stores) * vector_bytes,
-                    fetch_w=(computing + t.loads) * vector_bytes,
-                    cgran=word_lanes(simd.vector_bits))
+        work = _simd_work(layer, hw, mode, requant_unit == "simd")
     elif unit == "scale_unit":
-        cycles, ops = _scale_unit_alu(layer, hw)
-        cost.update(cycles=cycles, alu_ops=ops, reads=_split_loads(layer, layer.input_bytes),
-                    writes=layer.output_bytes)
+        work = _scale_unit_work(layer, hw)
     elif unit == "dma":
-        cost.update(reads=_split_loads(layer, layer.input_bytes), writes=layer.output_bytes)
+        work = _UnitWork(cycles=0.0, reads=_split_loads(layer, layer.input_bytes), writes=layer.output_bytes)
+    else:
+        work = _UnitWork(cycles=0.0, reads=_split_loads(layer, 0.0), writes=0.0)
+    cycles = work.cycles
     scale_cycles = 0.0
     if requant_unit == "scale_unit":
         scale_cycles = float(scale_unit_cycles(n_requant, hw.scale_unit.lanes, hw.scale_unit.pipeline_latency_cycles))
         if unit == "scale_unit":          # the op itself runs on the scale unit: one busy resource
-            cost["cycles"], scale_cycles = cost["cycles"] + scale_cycles, 0.0
+            cycles, scale_cycles = cycles + scale_cycles, 0.0
     elif requant_unit == "simd" and unit != "simd":
         simd = hw.compute.simd            # per-channel fallback: the array's int32 results go through the SIMD
         scale_cycles = n_requant / (simd.contexts * simd.requant_outputs_per_context_cycle)
+    executed = hw.precision.compute_mode_for(mode) if mode is not None else None
     return ComputeCost(
-        unit=unit, requant_unit=requant_unit, compute_cycles=cost["cycles"], scale_cycles=scale_cycles,
-        macs=layer.macs, macs_issued=cost["macs_issued"], peak_macs_per_cycle=cost["peak"], requant_ops=n_requant,
-        alu_ops=cost["alu_ops"], stream_read_bytes=cost["reads"], stream_write_bytes=cost["writes"],
-        operand_read_bytes=cost["fetch_r"], operand_write_bytes=cost["fetch_w"],
-        channel_granule=cost["cgran"], reduction_granule=cost["rgran"],
+        unit=unit, requant_unit=requant_unit, compute_cycles=cycles, scale_cycles=scale_cycles,
+        macs=layer.macs, macs_issued=work.macs_issued, peak_macs_per_cycle=work.peak, requant_ops=n_requant,
+        alu_ops=work.alu_ops, stream_read_bytes=work.reads, stream_write_bytes=work.writes,
+        operand_read_bytes=work.rf_reads, operand_write_bytes=work.rf_writes,
+        channel_granule=work.channel_granule, reduction_granule=work.reduction_granule,
         compute_weight_bits=executed.weight_bits if executed is not None else 0,
     )
