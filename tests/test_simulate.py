@@ -224,3 +224,44 @@ def test_public_api_works_after_the_module_is_imported():
     importlib.import_module("accelsim.simulate")          # binds the package attribute to the module
     report = accelsim.simulate(conv_graph(), CONFIGS / "scalesim_32x32_ws.yaml")
     assert report.totals["macs"] == 28 * 28 * 128 * 9 * 64
+
+
+def hybrid_config():
+    """HVX 690 plus a 32x32 WS systolic array (W8A8 only)."""
+    data = hw("hvx_690").model_dump(mode="python")
+    data["compute"]["systolic"] = {"rows": 32, "cols": 32, "dataflow": "ws"}
+    data["precision"]["modes"] = [m for m in data["precision"]["modes"]
+                                  if m["weight_bits"] == 8 and m["activation_bits"] == 8]
+    simd = data["compute"]["simd"]
+    simd["macs_per_context_cycle"] = {"W8A8": simd["macs_per_context_cycle"]["W8A8"]}
+    return validate_hw(data, "")
+
+
+def block_graph():
+    b = GraphBuilder("block")
+    x = b.input("x", (1, 14, 14, 32), "int8", Q)
+    wd = b.constant("wd", None, "int8", QuantParams.per_tensor(0.01), shape=(32, 3, 3, 1))
+    wp = b.constant("wp", None, "int8", QuantParams.per_tensor(0.01), shape=(32, 1, 1, 32))
+    d = b.depthwise_conv2d(x, wd, None, Q, padding="SAME", name="dw")
+    p = b.conv2d(d, wp, None, Q, name="pw")
+    s = b.add(p, x, Q, name="add")
+    m = b.max_pool(s, 2, 2, name="pool")
+    return b.build([b.reshape(m, (1, 7 * 7 * 32), name="reshape")])
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("hybrid", {"dw": "simd", "pw": "systolic", "add": "simd", "pool": "simd", "reshape": "none"}),
+    ("hvx_690", {"dw": "simd", "pw": "simd", "add": "simd", "pool": "simd", "reshape": "none"}),
+    ("scalesim_32x32_ws", {"dw": "systolic", "pw": "systolic", "add": "scale_unit", "pool": "scale_unit",
+                           "reshape": "none"}),
+])
+def test_unit_assignment_rule(config, expected):
+    h = hybrid_config() if config == "hybrid" else hw(config)
+    units = simulate(block_graph(), h).layers.set_index("name")["unit"].to_dict()
+    assert units == expected
+
+
+def test_scale_unit_pooling_costs_one_element_op_per_lane_per_cycle():
+    # 2x2 max pool on a 14x14x32 map: 7*7*32 outputs x 3 compares on the 32-lane scale unit (no requantization)
+    row = simulate(block_graph(), hw("scalesim_32x32_ws")).layers.set_index("name").loc["pool"]
+    assert row["compute_cycles"] == pytest.approx(7 * 7 * 32 * 3 / 32)
