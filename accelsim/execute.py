@@ -124,7 +124,8 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
     centered = w_data - zero_w
     bias = (_constant(graph, node.inputs[2]).astype(np.int64) if len(node.inputs) == 3
             else np.zeros(out_channels, np.int64))
-    weight_storage = np.int16 if w.bits <= 8 else np.int32
+    # centered operands: 8-bit values minus a zero point fit int16; 16-bit ones need int32
+    operand_storage = np.int16 if max(x.bits, w.bits) <= 8 else np.int32
     if isinstance(node.op, O.Conv2D):
         op = node.op
         _, kh, kw, ci_g = w.shape
@@ -153,7 +154,7 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
     acc_bound = max(abs(int(b)) + x_abs_max * int(s) for b, s in zip(bias, weight_l1))
     return MacPlan(
         depthwise=depthwise,
-        weights=np.ascontiguousarray(packed.astype(weight_storage)),
+        weights=np.ascontiguousarray(packed.astype(operand_storage)),
         depth_multiplier=multiplier,
         bias=bias,
         stride=tuple(stride),
@@ -307,11 +308,11 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     acc_type, check = accumulator_dtype(plan.acc_bound, bits)
     acc_min, acc_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     rq = plan.requant
+    # operands and output in a few canonical types, so each kernel compiles only a handful of specialisations
+    x = x.astype(plan.weights.dtype, copy=False)
     if node.kind == "FullyConnected":
         x = x.reshape(x.shape[0], 1, 1, -1)
-        out = np.empty((x.shape[0], 1, 1, out_t.shape[1]), dtype_info(out_t.dtype).storage)
-    else:
-        out = np.empty(out_t.shape, dtype_info(out_t.dtype).storage)
+    out = np.empty(x.shape[:3] + out_t.shape[-1:] if node.kind == "FullyConnected" else out_t.shape, np.int32)
     common_tail = (np.empty(0, acc_type), check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
                    rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
     geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
@@ -320,7 +321,7 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
                                       *geometry, *common_tail)
     else:
         count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
-    return out.reshape(out_t.shape), int(count)
+    return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
 
 
 def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:
