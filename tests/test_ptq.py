@@ -176,6 +176,10 @@ def test_per_layer_overrides():
     conv2_out = g.nodes[1].outputs[0]
     assert q.tensors[conv2_out].dtype == "int16" and q.tensors[g.nodes[0].outputs[0]].dtype == "int8"
     assert q.tensors["gap"].dtype == "int16"  # pass-through ops inherit their input's width
+    x = np.random.default_rng(11).uniform(-1, 2, (8, 6, 6, 3)).astype(np.float32)
+    ref = run_float(g, {"x": x})[g.outputs[0]]
+    out = execute_float(with_batch_size(q, 8), {"x": x})[q.outputs[0]]
+    assert np.abs(out - ref).max() <= 0.10 * np.abs(ref).max()  # the mixed graph runs (bound as below)
     with pytest.raises(UnsupportedError, match="nope"):
         quantize_graph(g, CAL, PTQSettings(overrides=(LayerOverride("nope", weight_bits=4),)))
 
