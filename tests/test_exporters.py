@@ -194,3 +194,23 @@ def test_onnx_qlinear_float_io_and_pools() -> None:
     got_max = got.reshape(2, 6, 6, 16)[..., :8].reshape(2, -1)
     assert np.array_equal(got_max, (maxpool_part.astype(np.float32) + 3) * step)
     assert np.abs(got - ours_f).max() <= step * 1.0001
+
+
+@needs_litert
+def test_tflite_explicit_max_pool_padding_and_biasless_depthwise() -> None:
+    """MaxPool padding (1, 1, 1, 1) on 3x3/2 (torchvision's, not SAME) is written as PADV2 with -128 + VALID pool and
+    read back as the same MaxPool; a depthwise conv without bias gets an all-zero bias (LiteRT requires one)."""
+    rng = np.random.default_rng(6)
+    b = GraphBuilder("torchvision_style")
+    x = b.input("x", (1, 12, 12, 4), "int8", pt(0.05, 7))
+    y = b.max_pool(x, 3, 2, (1, 1, 1, 1))
+    sw = rng.uniform(0.01, 0.02, 4).astype(np.float32)
+    w = b.constant("w", rng.integers(-127, 128, (4, 3, 3, 1)).astype(np.int8), "int8",
+                   QuantParams.per_channel(sw, 0, 0))
+    y = b.depthwise_conv2d(y, w, None, pt(0.1, -2), padding="SAME")
+    graph = b.build([y])
+    back = load_tflite(export_tflite(graph))
+    assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
+    bias = back.tensors[back.nodes[1].inputs[2]]
+    assert bias.dtype == "int32" and not bias.data.any()
+    assert np.array_equal(bias.quant.scale, np.float32(0.05) * sw)

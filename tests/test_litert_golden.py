@@ -309,6 +309,29 @@ def compare(case: Case) -> int:
     return compared
 
 
+#: Zoo networks (accelsim.workloads.zoo, synthetic weights) compared up to their global average pool.
+ZOO_NETWORKS = ("mobilenet_v1", "mobilenet_v2", "squeezenet_1_1", "resnet_18", "nasnet_mobile")
+
+
+def zoo_case(name: str) -> Case:
+    """A whole zoo network at its standard input size, cut before the global average pool (see
+    KNOWN_MISMATCHES), written by export_tflite."""
+    from accelsim.graph.exporters.tflite import export_tflite
+    from accelsim.graph.ir import Graph
+    from accelsim.graph.synthetic import synthesize_weights
+    from accelsim.workloads import zoo
+    from accelsim.workloads.yaml_format import build_graph
+
+    graph = synthesize_weights(build_graph(getattr(zoo, name)()), seed=0)
+    gap = next(i for i, n in enumerate(graph.nodes) if n.kind == "GlobalAveragePool")
+    cut = Graph(graph.name, graph.tensors, graph.nodes[:gap], graph.inputs, graph.nodes[gap].inputs)
+    x = act(np.random.default_rng(len(name)), graph.tensors[graph.inputs[0]].shape, "int8")
+    return Case(export_tflite(cut), [x])
+
+
+CASES.update({f"zoo_{name}": (lambda name=name: zoo_case(name)) for name in ZOO_NETWORKS})
+
+
 @pytest.mark.parametrize("name", [
     pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[name]))
     if name in KNOWN_MISMATCHES else name for name in CASES

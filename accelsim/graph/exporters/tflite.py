@@ -22,7 +22,7 @@ from accelsim.graph.importers.tflite import (
 )
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
-from accelsim.quant.params import QuantParams
+from accelsim.quant.params import QuantParams, dtype_info
 
 _TYPE_CODES = {name: code for code, name in TENSOR_TYPES.items()}
 _ACTIVATION_CODES = {name: code for code, name in ACTIVATIONS.items()}
@@ -158,7 +158,7 @@ class _Writer:
         out = [self.tensor(node.outputs[0])]
         where = f"node {node.name!r} ({node.kind})"
         if isinstance(op, O.Conv2D):
-            self.conv(node, op, x, out, where)
+            self.conv(node, op, x, out)
         elif isinstance(op, O.FullyConnected):
             opts = S.FullyConnectedOptionsT()
             opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
@@ -176,12 +176,19 @@ class _Writer:
                           op_version("ADD", x.dtype, None))
         elif isinstance(op, (O.AvgPool, O.MaxPool)):
             opts = S.Pool2DOptionsT()
-            opts.padding = self.padding_code(op.padding, x, op.kernel, op.stride, (1, 1), where)
+            x_index = self.tensor(x.name)
+            opts.padding = self.padding_code(op.padding, x, op.kernel, op.stride, (1, 1))
+            if opts.padding is None and isinstance(op, O.AvgPool):
+                raise UnsupportedError(f"{where}: explicit padding {op.padding} is neither SAME nor VALID, which "
+                                       f"TFLite's AVERAGE_POOL_2D cannot express (it averages the valid taps only)")
+            if opts.padding is None:  # PADV2 with the type's minimum, then a VALID max pool: the same maximum
+                x_index = self.pad(node, x, x_index, op.padding, int(dtype_info(x.dtype).qmin))
+                opts.padding = _PADDING_CODES["VALID"]
             opts.strideH, opts.strideW = op.stride
             opts.filterHeight, opts.filterWidth = op.kernel
             opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
             name = "AVERAGE_POOL_2D" if isinstance(op, O.AvgPool) else "MAX_POOL_2D"
-            self.operator(name, [self.tensor(x.name)], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
+            self.operator(name, [x_index], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
         elif isinstance(op, O.GlobalAveragePool):
             opts = S.ReducerOptionsT()
             opts.keepDims = True
@@ -223,7 +230,7 @@ class _Writer:
         return indices
 
     def padding_code(self, padding: O.Padding, x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-                     dilation: tuple[int, int], where: str) -> int | None:
+                     dilation: tuple[int, int]) -> int | None:
         """TFLite SAME/VALID code of a padding, or None if explicit padding matches neither."""
         if isinstance(padding, str):
             return _PADDING_CODES[padding]
@@ -231,26 +238,22 @@ class _Writer:
         for name in ("VALID", "SAME"):
             if tuple(padding) == resolve_padding(name, hw, kernel, stride, dilation):
                 return _PADDING_CODES[name]
-        if where.endswith("(Conv2D)"):
-            return None
-        raise UnsupportedError(f"{where}: explicit padding {padding} is neither SAME nor VALID, which TFLite pools "
-                               f"cannot express")
+        return None
 
-    def conv(self, node: Node, op: O.Conv2D, x: Tensor, out: list[int], where: str) -> None:
+    def conv(self, node: Node, op: O.Conv2D, x: Tensor, out: list[int]) -> None:
         S = self.S
         w = self.graph.tensors[node.inputs[1]]
-        padding = self.padding_code(op.padding, x, w.shape[1:3], op.stride, op.dilation, where)
+        padding = self.padding_code(op.padding, x, w.shape[1:3], op.stride, op.dilation)
         x_index = self.tensor(x.name)
         if padding is None:  # explicit padding: PAD with the zero point, then a VALID conv
-            top, bottom, left, right = op.padding
-            padded_shape = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
-            padded = self._add_tensor(self._fresh(f"{node.name}_padded"), padded_shape, x.dtype, x.quant, None)
-            pads = self.constant_int32(f"{node.name}_pads", np.array([[0, 0], [top, bottom], [left, right], [0, 0]]))
-            self.operator("PAD", [x_index, pads], [padded], "PadOptions", S.PadOptionsT(),
-                          op_version("PAD", x.dtype, None))
-            x_index, padding = padded, _PADDING_CODES["VALID"]
+            x_index, padding = self.pad(node, x, x_index, op.padding, None), _PADDING_CODES["VALID"]
         depthwise = op.groups > 1 and op.groups == x.shape[3] and w.shape[3] == 1
-        bias = [self.tensor(node.inputs[2])] if len(node.inputs) == 3 else [-1]
+        if len(node.inputs) == 3:
+            bias = [self.tensor(node.inputs[2])]
+        elif depthwise:  # LiteRT's DEPTHWISE_CONV_2D requires a bias: write zeros
+            bias = [self.zero_bias(node, x, w)]
+        else:
+            bias = [-1]
         if depthwise:
             opts = S.DepthwiseConv2DOptionsT()
             opts.depthMultiplier = w.shape[0] // x.shape[3]
@@ -263,6 +266,33 @@ class _Writer:
         opts.dilationHFactor, opts.dilationWFactor = op.dilation
         opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
         self.operator(name, [x_index, weights, *bias], out, options_name, opts, op_version(name, x.dtype, w.dtype))
+
+    def pad(self, node: Node, x: Tensor, x_index: int, padding: tuple[int, int, int, int],
+            value: int | None) -> int:
+        """PAD (with the zero point, ``value=None``) or PADV2 (with ``value``) of an NHWC tensor by
+        (top, bottom, left, right); returns the padded tensor's index."""
+        top, bottom, left, right = padding
+        shape = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
+        padded = self._add_tensor(self._fresh(f"{node.name}_padded"), shape, x.dtype, x.quant, None)
+        pads = self.constant_int32(f"{node.name}_pads", np.array([[0, 0], [top, bottom], [left, right], [0, 0]]))
+        if value is None:
+            self.operator("PAD", [x_index, pads], [padded], "PadOptions", self.S.PadOptionsT(),
+                          op_version("PAD", x.dtype, None))
+        else:
+            fill = self._add_tensor(self._fresh(f"{node.name}_pad_value"), (), x.dtype, x.quant,
+                                    np.array(value, dtype_info(x.dtype).storage))
+            self.operator("PADV2", [x_index, pads, fill], [padded], "PadV2Options", self.S.PadV2OptionsT(),
+                          op_version("PADV2", x.dtype, None))
+        return padded
+
+    def zero_bias(self, node: Node, x: Tensor, w: Tensor) -> int:
+        """An all-zero bias at scale ``S_x·S_w[o]`` (int64 for 16-bit activations)."""
+        dtype = "int64" if x.bits == 16 else "int32"
+        scales = np.float32(x.quant.scale[0]) * w.quant.scale
+        quant = (QuantParams.per_channel(scales, 0, 0) if w.quant.per_channel_quantized
+                 else QuantParams.per_tensor(float(scales[0])))
+        return self._add_tensor(self._fresh(f"{node.name}_bias"), (w.shape[0],), dtype, quant,
+                                np.zeros(w.shape[0], dtype))
 
     # ------------------------------------------------------------------------------------ model
     def model_bytes(self) -> bytes:

@@ -4,7 +4,8 @@
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
 FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
-QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling). Types: int8,
+QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
+VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
 uint8, int16 activations (16x8, int64 bias), int4 weights (two per byte, low nibble first).
 
 The flatbuffer is decoded with the TFLite schema classes generated for the ``flatbuffers`` package, which ship
@@ -20,7 +21,7 @@ import numpy as np
 from accelsim.errors import AccelsimError, GraphError, ImportError_, UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
-from accelsim.quant.params import QuantParams
+from accelsim.quant.params import QuantParams, dtype_info
 
 #: TFLite TensorType enum value -> accelsim storage type name.
 TENSOR_TYPES: dict[int, str] = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 17: "int4"}
@@ -31,7 +32,7 @@ ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TAN
 PADDINGS: dict[int, O.Padding] = {0: "SAME", 1: "VALID"}
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "MEAN", "CONCATENATION", "RESHAPE", "PAD", "QUANTIZE", "DEQUANTIZE")
+                 "MEAN", "CONCATENATION", "RESHAPE", "PAD", "PADV2", "QUANTIZE", "DEQUANTIZE")
 
 #: Requantization mode of FULLY_CONNECTED nodes. LiteRT's reference FC kernel (ai-edge-litert 2.3, BUILTIN_REF)
 #: rounds once with the full 32-bit multiplier, for int8 and 16x8 alike: double rounding (its CONV_2D's rule)
@@ -175,6 +176,7 @@ class _Importer:
         float_inputs: dict[str, str] = {}
         float_outputs: dict[str, str] = {}
         folded = self._requantize_into_concat()
+        self.pool_pads = self._padv2_into_max_pool()
 
         def use(index: int) -> str:
             t = self.raw[index]
@@ -191,7 +193,7 @@ class _Importer:
             ins = [folded.get(i, i) for i in op.inputs]
             out = op.outputs[0]
             where = f"{self.source}: operator {op_index} ({op_name})"
-            if op_name == "QUANTIZE" and out in folded:
+            if (op_name == "QUANTIZE" and out in folded) or (op_name == "PADV2" and out in self.pool_pads):
                 continue
             if op_name in ("QUANTIZE", "DEQUANTIZE"):
                 src, dst = self.raw[ins[0]], self.raw[out]
@@ -253,6 +255,29 @@ class _Importer:
                 folded[dst] = src
         return folded
 
+    def _padv2_into_max_pool(self) -> dict[int, tuple[int, tuple[int, int, int, int]]]:
+        """PADV2 ops padding H and W with the type's minimum and feeding only VALID MAX_POOL_2Ds (how explicit
+        max-pool padding is written): {padded tensor: (source tensor, (top, bottom, left, right))}."""
+        consumers: dict[int, list] = {}
+        for op in self.sub.operators or []:
+            for i in op.inputs:
+                consumers.setdefault(i, []).append(op)
+        found = {}
+        for op in self.sub.operators or []:
+            if self._op_name(op) != "PADV2":
+                continue
+            src, pads_index, value_index = op.inputs[:3]
+            x, pads, value = self.raw[src], self.raw[pads_index].data, self.raw[value_index].data
+            users = consumers.get(op.outputs[0], [])
+            if (pads is None or value is None or x.dtype not in TENSOR_TYPES.values() or x.dtype == "float32"
+                    or pads.shape != (4, 2) or pads[0].any() or pads[3].any()):
+                continue
+            if int(value.reshape(-1)[0]) != dtype_info(x.dtype).qmin:
+                continue
+            if users and all(self._op_name(u) == "MAX_POOL_2D" and u.builtinOptions.padding == 1 for u in users):
+                found[op.outputs[0]] = (src, (int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])))
+        return found
+
     def _activation(self, options, where: str) -> O.Activation:
         fused = int(getattr(options, "fusedActivationFunction", 0) or 0)
         if fused not in ACTIVATIONS:
@@ -291,6 +316,10 @@ class _Importer:
             if self.raw[ins[0]].shape != self.raw[ins[1]].shape:
                 raise UnsupportedError(f"{where}: broadcasting ADD is not supported; supported: equal input shapes")
             return O.Add(self._activation(opts, where)), ins
+        if op_name == "MAX_POOL_2D" and ins[0] in self.pool_pads:
+            source, padding = self.pool_pads[ins[0]]
+            return O.MaxPool((opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW), padding,
+                             self._activation(opts, where)), [source]
         if op_name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             cls = O.AvgPool if op_name == "AVERAGE_POOL_2D" else O.MaxPool
             return cls((opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW), PADDINGS[opts.padding],
@@ -310,7 +339,13 @@ class _Importer:
             return O.Concat(int(opts.axis)), ins
         if op_name == "RESHAPE":
             return O.Reshape(self.raw[out].shape), ins[:1]
-        if op_name == "PAD":
+        if op_name == "PADV2":
+            x = self.raw[ins[0]]
+            value = int(self._const(ins[2], where).reshape(-1)[0])
+            if x.quant is None or value != int(x.quant.zero_point[0]):
+                raise UnsupportedError(f"{where}: PADV2 with the value {value} is supported only as padding with the "
+                                       f"zero point or, before a VALID MAX_POOL_2D, with the type's minimum")
+        if op_name in ("PAD", "PADV2"):
             pads = self._const(ins[1], where).reshape(-1, 2)
             return O.Pad(tuple((int(a), int(b)) for a, b in pads)), ins[:1]
         raise UnsupportedError(f"{where}: not supported")
