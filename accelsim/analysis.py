@@ -1,0 +1,110 @@
+"""Sweep results as DataFrames, and Pareto fronts.
+
+``load_results(dir)`` reads the ``points`` table of a results directory (one row per design point, parameters
+as typed columns named by their dotted paths, every report total, status); ``load_layers(dir, point_id)`` the
+per-layer rows of one point; ``pareto_front(df, objectives)`` the non-dominated rows.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accelsim.sweep.store import StoreError, connect, quote
+
+
+def load_meta(directory: str | Path) -> dict[str, object]:
+    """The sweep's recorded settings: ``name``, ``objectives``, ``parameters``, ``workloads``, ``fingerprint``."""
+    conn = connect(directory, create=False)
+    try:
+        rows = dict(conn.execute("SELECT key, value FROM meta"))
+    finally:
+        conn.close()
+    return {k: (v if k == "fingerprint" else json.loads(v)) for k, v in rows.items()}
+
+
+def load_results(directory: str | Path) -> pd.DataFrame:
+    """Every stored point, ordered as in the spec; parameter columns hold the values of the spec (bools stay
+    bools, mappings stay mappings) rather than SQLite's storage types."""
+    conn = connect(directory, create=False)
+    try:
+        df = pd.read_sql_query("SELECT * FROM points ORDER BY point_index, point_id", conn)
+    finally:
+        conn.close()
+    params = [json.loads(text) for text in df["parameters_json"]]
+    for name in dict.fromkeys(k for p in params for k in p):
+        df[name] = pd.Series([p.get(name) for p in params], index=df.index, dtype=object).infer_objects()
+    df["synthetic_weights"] = df["synthetic_weights"].astype("boolean")
+    return df
+
+
+def load_layers(directory: str | Path, point_id: str) -> pd.DataFrame:
+    """The per-layer rows of one point (as in :attr:`accelsim.report.Report.layers`), in execution order."""
+    conn = connect(directory, create=False)
+    try:
+        df = pd.read_sql_query(f"SELECT * FROM layers WHERE {quote('point_id')} = ? ORDER BY layer_index", conn,
+                               params=(point_id,))
+    finally:
+        conn.close()
+    if df.empty:
+        raise StoreError(f"{directory}: no per-layer rows for point {point_id!r} (unknown point, a failed point, "
+                         "or a sweep with store_layers: false)")
+    return df.drop(columns=["point_id", "layer_index"]).dropna(axis=1, how="all")
+
+
+# ------------------------------------------------------------------------------------------------ Pareto
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``values`` (n x k, every column minimized).
+
+    Row a dominates row b when a <= b in every column and a < b in at least one; equal rows do not dominate
+    each other. k = 2: sort by (x, y) and sweep once keeping rows whose y beats every earlier row's,
+    O(n log n). k >= 3: the simple filter comparing each row against all others, O(k n^2).
+    """
+    values = np.asarray(values, dtype=float)
+    n, k = values.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if k == 1:
+        return values[:, 0] == values[:, 0].min()
+    if k == 2:
+        return _pareto_mask_2d(values)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        le = np.all(values <= values[i], axis=1)
+        lt = np.any(values < values[i], axis=1)
+        mask[i] = not np.any(le & lt)
+    return mask
+
+
+def _pareto_mask_2d(values: np.ndarray) -> np.ndarray:
+    order = np.lexsort((values[:, 1], values[:, 0]))  # by x, then y
+    mask = np.zeros(len(values), dtype=bool)
+    best_y = np.inf
+    last: tuple[float, float] | None = None
+    for i in order:
+        x, y = values[i]
+        if y < best_y:
+            mask[i], best_y, last = True, y, (x, y)
+        elif last is not None and (x, y) == last:  # an exact duplicate of the last front point
+            mask[i] = True
+    return mask
+
+
+def pareto_front(df: pd.DataFrame, objectives: Sequence[str], minimize: bool | Sequence[bool] = True
+                 ) -> pd.DataFrame:
+    """The rows of ``df`` not dominated on ``objectives`` (2 or more columns), sorted by the first objective.
+
+    ``minimize`` is one flag or one per objective (False = maximize, e.g. ``utilization``). Rows with a
+    missing objective value or a ``status`` other than ``ok`` are left out.
+    """
+    objectives = list(objectives)
+    flags = [minimize] * len(objectives) if isinstance(minimize, bool) else list(minimize)
+    if len(flags) != len(objectives) or len(objectives) < 2:
+        raise ValueError("pareto_front needs at least 2 objectives and one minimize flag per objective")
+    ok = df if "status" not in df else df[df["status"] == "ok"]
+    ok = ok.dropna(subset=objectives)
+    values = ok[objectives].to_numpy(dtype=float) * np.where(flags, 1.0, -1.0)
+    return ok[pareto_mask(values)].sort_values(objectives[0], kind="stable")

@@ -1,0 +1,452 @@
+"""Sweep spec files (``sweeps/*.yaml``): schema, path and value validation, point generation.
+
+``load_spec(path)`` reads a spec and returns a :class:`SweepSpec` holding every design point that survives the
+constraints, or raises :class:`~accelsim.errors.ConfigError` naming the spec file and the key path *before*
+anything runs: an unknown parameter path, an empty grid, a value the hardware schema or the workload ``quant:``
+schema rejects (every point's config is validated), a constraint outside the whitelist, a constraint that drops
+every point. The format is documented in ``docs/sweeps.md``.
+"""
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accelsim.config.hw import HardwareConfig, load_hw
+from accelsim.config.loading import read_yaml, validate_model, validation_error_to_config_error
+from accelsim.errors import ConfigError
+from accelsim.sweep.points import (
+    ConstraintError, Point, canonical_json, deep_merge, evaluate_constraint, grid_points, nest,
+    parse_constraint, point_id, random_points, unique_points, zip_points,
+)
+from accelsim.workloads import zoo_names
+from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, read_workload_spec
+from accelsim.workloads.zoo import zoo_spec
+
+#: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``).
+TOTALS_METRICS = (
+    "latency_cycles", "latency_ms", "compute_cycles", "stall_cycles", "energy_pj", "dram_read_bytes",
+    "dram_write_bytes", "dram_avg_gb_s", "dram_peak_gb_s", "sram_read_bytes", "sram_write_bytes", "area_mm2",
+    "macs", "peak_macs_per_cycle", "utilization",
+)
+_COMPONENT_METRIC = re.compile(r"^(energy_\w+_pj|area_\w+_mm2)$")
+#: Suffixes of workload files; any other workload entry is a zoo network name.
+WORKLOAD_SUFFIXES = (".yaml", ".yml", ".onnx", ".tflite")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Distribution(_Strict):
+    """A random-sampling distribution: ``choices`` (uniform over a list) or ``low``/``high`` (uniform, or
+    log-uniform with ``log``; ``integer`` rounds)."""
+
+    choices: list[Any] | None = Field(None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Distribution:
+        ranged = self.low is not None or self.high is not None
+        if (self.choices is None) == (not ranged):
+            raise ValueError("either choices: [...] or low: and high:")
+        if ranged:
+            if self.low is None or self.high is None or self.low > self.high:
+                raise ValueError("low <= high")
+            if self.log and self.low <= 0:
+                raise ValueError("low > 0 for a log range")
+        return self
+
+
+class RandomSampling(_Strict):
+    """``samples`` points drawn with a fixed ``seed`` from one distribution per parameter."""
+
+    samples: int = Field(gt=0)
+    seed: int = 0
+    space: dict[str, Distribution] = Field(min_length=1)
+
+
+class Parameters(_Strict):
+    """Exactly one way of combining parameter values into points."""
+
+    grid: dict[str, list[Any]] | None = None
+    zip_: dict[str, list[Any]] | None = Field(None, alias="zip")
+    list_: list[dict[str, Any]] | None = Field(None, alias="list")
+    random: RandomSampling | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Parameters:
+        given = [k for k in ("grid", "zip_", "list_", "random") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of grid, zip, list, random")
+        return self
+
+
+class DaskSettings(_Strict):
+    """Run on a Dask distributed cluster: ``address`` of a scheduler, or ``local`` for a LocalCluster."""
+
+    address: str = "local"
+    workers: int = Field(2, gt=0, description="Worker processes of a local cluster.")
+
+
+class SimulationSettings(_Strict):
+    """Options passed to :func:`accelsim.simulate.simulate`."""
+
+    timing_model: Literal["event", "closed_form"] = "event"
+    tiling_objective: Literal["latency", "dram_bytes"] = "latency"
+
+
+class SweepFile(_Strict):
+    """The top level of a sweep spec file."""
+
+    name: str
+    description: str = ""
+    base: str = Field(description="Hardware config path, relative to the spec file.")
+    workloads: list[str] = Field(min_length=1, description="Workload paths (relative to the spec) or zoo names.")
+    quant: dict[str, Any] = Field(default_factory=dict, description="Fixed settings of the workloads' quant: block.")
+    parameters: Parameters
+    constraints: list[str] = Field(default_factory=list)
+    objectives: list[str] = Field(default_factory=lambda: ["latency_ms", "energy_pj", "area_mm2"], min_length=1)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    store_layers: bool = Field(True, description="Store the per-layer rows of every point.")
+    plots: bool = Field(False, description="accelsim sweep writes the plots into DIR/plots when done.")
+    dask: DaskSettings | None = None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One design point: a workload and the parameter values (dotted path -> value)."""
+
+    index: int
+    point_id: str
+    workload: str
+    parameters: dict[str, Any]
+
+    @property
+    def hw_values(self) -> dict[str, Any]:
+        """The hardware-config parameters (every path not under ``quant.``)."""
+        return {k: v for k, v in self.parameters.items() if not k.startswith("quant.")}
+
+    @property
+    def quant_values(self) -> dict[str, Any]:
+        """The quant parameters, keys without the ``quant.`` prefix."""
+        return {k[len("quant."):]: v for k, v in self.parameters.items() if k.startswith("quant.")}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the base config, workloads, fixed quant settings and every surviving design point."""
+
+    file: str
+    name: str
+    description: str
+    base_path: Path
+    base: HardwareConfig
+    workloads: dict[str, str]            # label in the spec -> absolute file path or zoo name
+    quant: dict[str, Any]
+    parameter_names: tuple[str, ...]
+    points: tuple[SweepPoint, ...]
+    dropped_points: int                  # removed by the constraints
+    objectives: tuple[str, ...]
+    simulation: SimulationSettings
+    store_layers: bool
+    plots: bool
+    dask: DaskSettings | None = None
+    constraints: tuple[str, ...] = field(default=())
+
+    def fingerprint(self) -> str:
+        """What every stored result depends on besides its point id: the base config's hash, the fixed quant
+        settings and the simulation options. A results directory only accepts points of the same fingerprint."""
+        return canonical_json({"base_config_hash": self.base.config_hash(), "quant": self.quant,
+                               "simulation": self.simulation.model_dump()})
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec; every error names the spec file and the key path."""
+    path = Path(path)
+    file = str(path)
+    raw = validate_model(SweepFile, read_yaml(path), file)
+    base_path = (path.parent / raw.base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(file, "base", "an existing hardware config file (relative to the spec)", raw.base)
+    base = load_hw(base_path)
+    workloads = _resolve_workloads(raw.workloads, path.parent, file)
+    mode, raw_points = _mode_of(raw.parameters), _raw_points(raw.parameters, file)
+    names = list(dict.fromkeys(k for p in raw_points for k in p))
+    quant_used = bool(raw.quant) or any(n.startswith("quant.") for n in names)
+    workload_specs = _workload_specs(workloads, quant_used, file)
+    for name in names:
+        problem = _path_problem(name, base, workload_specs)
+        if problem:
+            raise ConfigError(file, _param_key(raw.parameters, mode, name), problem, name)
+    _check_quant_block(raw.quant, workload_specs, file)
+    _check_objectives(raw.objectives, file)
+    kept = _apply_constraints(raw.constraints, raw_points, base, raw.quant, file)
+    if not kept:
+        raise ConfigError(file, "constraints", f"constraints that keep at least one of the {len(raw_points)} "
+                          "points", "every point dropped")
+    for p in kept:
+        _validate_point(p, base, raw.quant, workload_specs, raw.parameters, mode, file)
+    points = []
+    for label in workloads:
+        for params in kept:
+            points.append(SweepPoint(len(points), point_id(label, params), label, params))
+    return SweepSpec(
+        file=file, name=raw.name, description=raw.description, base_path=base_path, base=base,
+        workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=tuple(points),
+        dropped_points=len(raw_points) - len(kept), objectives=tuple(raw.objectives), simulation=raw.simulation,
+        store_layers=raw.store_layers, plots=raw.plots, dask=raw.dask, constraints=tuple(raw.constraints),
+    )
+
+
+def _resolve_workloads(entries: list[str], folder: Path, file: str) -> dict[str, str]:
+    """label -> absolute path (files, relative to the spec) or zoo name."""
+    out = {}
+    for i, entry in enumerate(entries):
+        if entry.lower().endswith(WORKLOAD_SUFFIXES):
+            p = (folder / entry).resolve()
+            if not p.is_file():
+                raise ConfigError(file, f"workloads[{i}]", "an existing workload file (relative to the spec)", entry)
+            out[entry] = str(p)
+        elif entry in zoo_names():
+            out[entry] = entry
+        else:
+            raise ConfigError(file, f"workloads[{i}]", "a workload file (.yaml, .onnx, .tflite) or a zoo name "
+                              f"({', '.join(zoo_names())})", entry)
+    return out
+
+
+def workload_spec_of(source: str) -> WorkloadSpec:
+    """The workload YAML spec of a YAML file path or a zoo name."""
+    if source.lower().endswith((".yaml", ".yml")):
+        return read_workload_spec(source)
+    return zoo_spec(source)
+
+
+def _workload_specs(workloads: dict[str, str], quant_used: bool, file: str) -> dict[str, WorkloadSpec]:
+    """The YAML specs of the workloads; with quant settings, every workload must be YAML or zoo."""
+    specs = {}
+    for i, (label, source) in enumerate(workloads.items()):
+        if source.lower().endswith((".onnx", ".tflite")):
+            if quant_used:
+                raise ConfigError(file, f"workloads[{i}]", "a YAML workload or zoo name (quant settings apply to "
+                                  "the workload YAML quant: block; imported models carry their own)", label)
+            continue
+        specs[label] = workload_spec_of(source)
+    return specs
+
+
+def _mode_of(parameters: Parameters) -> str:
+    return next(m for m in ("grid", "zip", "list", "random")
+                if getattr(parameters, {"zip": "zip_", "list": "list_"}.get(m, m)) is not None)
+
+
+def _raw_points(parameters: Parameters, file: str) -> list[Point]:
+    """The points before constraints (duplicates removed); empty value lists are errors."""
+    if parameters.grid is not None or parameters.zip_ is not None:
+        mode, axes = ("grid", parameters.grid) if parameters.grid is not None else ("zip", parameters.zip_)
+        if not axes:
+            raise ConfigError(file, f"parameters.{mode}", "at least one parameter", "an empty mapping")
+        for name, values in axes.items():
+            if not values:
+                raise ConfigError(file, f"parameters.{mode}.{name}", "a non-empty list of values", values)
+        if mode == "grid":
+            return unique_points(grid_points(axes))
+        try:
+            return unique_points(zip_points(axes))
+        except ValueError as exc:
+            raise ConfigError(file, "parameters.zip", str(exc), {k: len(v) for k, v in axes.items()}) from None
+    if parameters.list_ is not None:
+        if not parameters.list_ or not all(parameters.list_):
+            raise ConfigError(file, "parameters.list", "a non-empty list of non-empty points", parameters.list_)
+        return unique_points(parameters.list_)
+    sampling = parameters.random
+    space = {k: d.model_dump(exclude_none=True) for k, d in sampling.space.items()}
+    return unique_points(random_points(space, sampling.samples, sampling.seed))
+
+
+def _param_key(parameters: Parameters, mode: str, name: str) -> str:
+    """The spec key path where parameter ``name`` is set."""
+    if mode == "list":
+        index = next((i for i, p in enumerate(parameters.list_) if name in p), 0)
+        return f"parameters.list[{index}].{name}"
+    if mode == "random":
+        return f"parameters.random.space.{name}"
+    return f"parameters.{mode}.{name}"
+
+
+# ------------------------------------------------------------------------------------------------ paths
+_PATH_PART = re.compile(r"\.|\[(\d+)\]")
+
+
+def _split_path(path: str) -> list[str | int]:
+    return [int(p) if p.isdigit() else p for p in _PATH_PART.split(path) if p]
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap_optional(args[0])
+    return annotation
+
+
+def hw_path_problem(path: str, base: HardwareConfig) -> str | None:
+    """None if ``path`` addresses a field of the hardware schema (dictionary keys such as memory level names
+    must exist in ``base``), else what was expected."""
+    node_type: Any = HardwareConfig
+    node_data: Any = base.model_dump(mode="python")
+    parts = _split_path(path)
+    for i, part in enumerate(parts):
+        here = ".".join(str(p) for p in parts[:i]) or "the hardware config"
+        t = _unwrap_optional(node_type)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            if part not in t.model_fields:
+                return f"a key of {here} (one of {', '.join(t.model_fields)})"
+            node_type = t.model_fields[part].annotation
+        elif get_origin(t) is dict:
+            keys = list(node_data) if isinstance(node_data, dict) else []
+            if part not in keys:
+                return f"an existing key of {here} (one of {', '.join(map(str, keys))})"
+            node_type = get_args(t)[1]
+        elif get_origin(t) in (tuple, list):
+            size = len(node_data) if isinstance(node_data, (list, tuple)) else 0
+            if not isinstance(part, int) or part >= size:
+                return f"an index [0..{size - 1}] into {here}"
+            node_type = get_args(t)[0]
+        else:
+            return f"a path ending at {here} (it has no sub-keys)"
+        node_data = node_data[part] if isinstance(node_data, (dict, list, tuple)) else None
+    return None
+
+
+def quant_path_problem(path: str, workload_specs: dict[str, WorkloadSpec]) -> str | None:
+    """None if ``path`` (without ``quant.``) is a workload quant setting: a QuantSpec field, or
+    ``overrides.<layer>[.<field>]`` with a layer every workload has."""
+    parts = path.split(".")
+    if parts[0] != "overrides":
+        if len(parts) == 1 and parts[0] in QuantSpec.model_fields:
+            return None
+        return f"a quant setting (one of {', '.join(QuantSpec.model_fields)})"
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in LayerOverride.model_fields):
+        return f"quant.overrides.<layer>.<{'|'.join(LayerOverride.model_fields)}>"
+    for label, spec in workload_specs.items():
+        if parts[1] not in {layer.name for layer in spec.layers}:
+            return f"the name of a layer of every workload ({label} has no layer {parts[1]!r})"
+    return None
+
+
+def _path_problem(name: str, base: HardwareConfig, workload_specs: dict[str, WorkloadSpec]) -> str | None:
+    if name.startswith("quant."):
+        return quant_path_problem(name[len("quant."):], workload_specs)
+    return hw_path_problem(name, base)
+
+
+def _check_quant_block(quant: dict[str, Any], workload_specs: dict[str, WorkloadSpec], file: str) -> None:
+    try:
+        QuantSpec.model_validate(quant)
+    except ValidationError as exc:
+        err = validation_error_to_config_error(exc, file)
+        raise ConfigError(file, f"quant.{err.key_path}", err.expected, err.found) from None
+    for layer in quant.get("overrides", {}):
+        problem = quant_path_problem(f"overrides.{layer}", workload_specs)
+        if problem:
+            raise ConfigError(file, f"quant.overrides.{layer}", problem, layer)
+
+
+def _check_objectives(objectives: list[str], file: str) -> None:
+    for i, name in enumerate(objectives):
+        if name not in TOTALS_METRICS and not _COMPONENT_METRIC.match(name):
+            raise ConfigError(file, f"objectives[{i}]", f"a report total ({', '.join(TOTALS_METRICS)}, "
+                              "energy_<component>_pj, area_<component>_mm2)", name)
+
+
+# ------------------------------------------------------------------------------------------------ constraints
+def _lookup_in(base_dump: dict[str, Any], quant: dict[str, Any], point: Point):
+    """Name resolution for constraints: the point's parameters, then the base config (``memories.vtcm.size_kib``),
+    or for ``quant.*`` the spec's quant block over the QuantSpec defaults."""
+    quant_dump = deep_merge(QuantSpec().model_dump(), quant)
+
+    def lookup(name: str) -> Any:
+        if name in point:
+            return point[name]
+        node: Any = quant_dump if name.startswith("quant.") else base_dump
+        for part in _split_path(name.removeprefix("quant.") if name.startswith("quant.") else name):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                raise KeyError(name)
+        return node
+    return lookup
+
+
+def _apply_constraints(constraints: list[str], points: list[Point], base: HardwareConfig,
+                       quant: dict[str, Any], file: str) -> list[Point]:
+    """The points for which every constraint is true; a bad constraint is an error naming ``constraints[i]``."""
+    trees = []
+    for i, text in enumerate(constraints):
+        try:
+            trees.append(parse_constraint(text))
+        except ConstraintError as exc:
+            raise ConfigError(file, f"constraints[{i}]", f"a constraint expression ({exc})", text) from None
+    base_dump = base.model_dump(mode="python")
+    kept = []
+    for p in points:
+        lookup = _lookup_in(base_dump, quant, p)
+        ok = True
+        for i, tree in enumerate(trees):
+            try:
+                value = evaluate_constraint(tree, lookup)
+            except ConstraintError as exc:
+                raise ConfigError(file, f"constraints[{i}]", "names of parameters or base config keys "
+                                  f"({exc})", constraints[i]) from None
+            except (TypeError, ZeroDivisionError) as exc:
+                raise ConfigError(file, f"constraints[{i}]", f"an expression that evaluates ({exc})",
+                                  constraints[i]) from None
+            if not value:
+                ok = False
+                break
+        if ok:
+            kept.append(p)
+    return kept
+
+
+# ------------------------------------------------------------------------------------------------ values
+def point_quant(workload: WorkloadSpec, spec_quant: dict[str, Any], point_quant_values: dict[str, Any]) -> QuantSpec:
+    """The workload's quant block with the spec's fixed settings and then the point's values merged in."""
+    merged = deep_merge(workload.quant.model_dump(), deep_merge(spec_quant, nest(point_quant_values)))
+    return QuantSpec.model_validate(merged)
+
+
+def _validate_point(point: Point, base: HardwareConfig, quant: dict[str, Any],
+                    workload_specs: dict[str, WorkloadSpec], parameters: Parameters, mode: str,
+                    file: str) -> None:
+    """Build the point's hardware config and quant block; a rejected value names the parameter's key path."""
+    hw_values = {k: v for k, v in point.items() if not k.startswith("quant.")}
+    try:
+        base.with_values(hw_values)
+    except ConfigError as exc:
+        name = next((k for k in hw_values if exc.key_path == k or exc.key_path.startswith(k + ".")), None)
+        key = _param_key(parameters, mode, name) if name else exc.key_path
+        raise ConfigError(file, key, f"{exc.expected} (at point {point})", exc.found) from None
+    quant_values = {k[len("quant."):]: v for k, v in point.items() if k.startswith("quant.")}
+    if not quant_values:
+        return
+    for spec in workload_specs.values():
+        try:
+            point_quant(spec, quant, quant_values)
+        except ValidationError as exc:
+            err = validation_error_to_config_error(exc, file)
+            name = f"quant.{err.key_path}"
+            key = _param_key(parameters, mode, name) if name in point else name
+            raise ConfigError(file, key, f"{err.expected} (at point {point})", err.found) from None

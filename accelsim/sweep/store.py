@@ -1,0 +1,155 @@
+"""The sweep results store: one SQLite file per results directory, ``DIR/results.sqlite``, in WAL mode.
+
+Tables:
+
+* ``points`` — one row per design point, primary key ``point_id`` (hash of workload + parameters): the point's
+  index in the spec, workload, parameters (``parameters_json`` and one column per dotted parameter path), status
+  (``ok`` | ``error``), error message, provenance (config hash, accelsim version, energy table, synthetic-weights
+  flag, timing model), ``clock_mhz``, ``dram_bytes_per_cycle``, wall time, and one column per report total.
+* ``layers`` — one row per (point, layer) with every per-layer report column (when the spec stores layers).
+* ``meta`` — key/value: the spec's fingerprint, name, objectives and parameter names.
+
+Each point is written in its own transaction as it finishes, by the main process only: a SIGKILL loses at
+most the points still running, and a restart skips every stored ``point_id`` (``INSERT OR IGNORE`` keeps it
+idempotent). Columns are added as new names appear (totals and per-layer columns depend on the memory levels).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import AccelsimError
+
+STORE_FILE = "results.sqlite"
+
+#: Fixed columns of the ``points`` table (parameter and totals columns are added as they appear).
+POINT_COLUMNS = (
+    "point_id", "point_index", "workload", "parameters_json", "status", "error", "config_hash", "hw_name",
+    "workload_name", "accelsim_version", "energy_table", "synthetic_weights", "timing_model", "clock_mhz",
+    "dram_bytes_per_cycle", "wall_time_s",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS points (
+    point_id TEXT PRIMARY KEY, point_index INTEGER, workload TEXT, parameters_json TEXT, status TEXT, error TEXT,
+    config_hash TEXT, hw_name TEXT, workload_name TEXT, accelsim_version TEXT, energy_table TEXT,
+    synthetic_weights INTEGER, timing_model TEXT, clock_mhz REAL, dram_bytes_per_cycle REAL, wall_time_s REAL);
+CREATE TABLE IF NOT EXISTS layers (point_id TEXT NOT NULL, layer_index INTEGER NOT NULL,
+    PRIMARY KEY (point_id, layer_index));
+"""
+
+
+class StoreError(AccelsimError):
+    """A results directory holds results of a different sweep, or is not a results directory."""
+
+
+def quote(name: str) -> str:
+    """An SQL identifier for any column name (dotted parameter paths included)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_value(value: Any) -> Any:
+    """A value SQLite stores as is: numbers, text, NULL; mappings and lists as JSON text; numpy scalars unwrapped."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def store_path(directory: str | Path) -> Path:
+    """``DIR/results.sqlite``."""
+    return Path(directory) / STORE_FILE
+
+
+def connect(directory: str | Path, create: bool) -> sqlite3.Connection:
+    """Open (or create) the store of ``directory`` in WAL mode, autocommit (transactions are explicit)."""
+    path = store_path(directory)
+    if not create and not path.is_file():
+        raise StoreError(f"{directory}: no sweep results ({STORE_FILE} not found)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed point survives a process kill
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+class ResultStore:
+    """Writer of one results directory (used by the main process of a sweep only)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.conn = connect(directory, create=True)
+        self._columns = {table: self._table_columns(table) for table in ("points", "layers")}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- meta
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table as a dict."""
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    def prepare(self, fingerprint: str, info: Mapping[str, Any]) -> None:
+        """Claim the directory for a sweep of ``fingerprint`` (StoreError if it holds another sweep's results)
+        and record ``info`` (name, objectives, parameter names) as JSON values."""
+        stored = self.meta().get("fingerprint")
+        if stored is not None and stored != fingerprint:
+            raise StoreError(
+                f"{self.directory} holds results of a sweep with other fixed settings (base config, quant block "
+                f"or simulation options): stored {stored}, this spec {fingerprint}; use another --out directory"
+            )
+        rows = [("fingerprint", fingerprint), *((k, json.dumps(v)) for k, v in info.items())]
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
+        self.conn.execute("COMMIT")
+
+    # ---- points
+    def done_ids(self) -> set[str]:
+        """Point ids already stored (ok or error)."""
+        return {row[0] for row in self.conn.execute("SELECT point_id FROM points")}
+
+    def add(self, row: Mapping[str, Any], layers: Iterable[Mapping[str, Any]] = ()) -> bool:
+        """Store one point (``row`` has ``point_id`` and any other columns) and its per-layer rows in one
+        transaction; False if the point was already stored."""
+        layers = list(layers)
+        self._ensure_columns("points", row)
+        if layers:
+            self._ensure_columns("layers", layers[0])
+        names = list(row)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.conn.execute(
+                f"INSERT OR IGNORE INTO points ({', '.join(map(quote, names))}) "
+                f"VALUES ({', '.join('?' * len(names))})", [sql_value(row[n]) for n in names])
+            inserted = cur.rowcount == 1
+            if inserted and layers:
+                cols = ["point_id", "layer_index", *layers[0]]
+                self.conn.executemany(
+                    f"INSERT INTO layers ({', '.join(map(quote, cols))}) VALUES ({', '.join('?' * len(cols))})",
+                    [[row["point_id"], i, *(sql_value(layer[c]) for c in cols[2:])] for i, layer in enumerate(layers)])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def _table_columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+
+    def _ensure_columns(self, table: str, row: Mapping[str, Any]) -> None:
+        for name in row:
+            if name not in self._columns[table]:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)}")
+                self._columns[table].add(name)
