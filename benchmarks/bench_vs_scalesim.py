@@ -4,7 +4,8 @@
   traces): SCALE-Sim runs in a background process (several minutes) while the rest runs;
 - a few single layers in each dataflow (os, ws, is), each through both.
 
-For each: wall-clock seconds of both, the speed ratio, and per-layer agreement of our ``scalesim_total_cycles``
+For each: CPU seconds of both (the process's own CPU time, so other load on the machine does not inflate it;
+SCALE-Sim's wall time is printed too), the speed ratio, and per-layer agreement of our ``scalesim_total_cycles``
 with SCALE-Sim's Total Cycles minus Stall Cycles. Our time covers the per-layer model only (LayerShapes built
 beforehand), averaged over repeated calls; the topology load + LayerShape time is printed too.
 
@@ -46,8 +47,9 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_scalesim(topology: Path, rows: int, cols: int, dataflow: str) -> tuple[float, list[int]]:
-    """Run SCALE-Sim (CALC mode, no traces) in a temp dir: (wall seconds, per-layer Total − Stall cycles)."""
+def run_scalesim(topology: Path, rows: int, cols: int, dataflow: str) -> tuple[float, float, list[int]]:
+    """Run SCALE-Sim (CALC mode, no traces) in a temp dir: (CPU seconds, wall seconds, per-layer Total − Stall
+    cycles)."""
     from scalesim.scale_sim import scalesim
 
     cfg = configparser.ConfigParser()
@@ -57,37 +59,38 @@ def run_scalesim(topology: Path, rows: int, cols: int, dataflow: str) -> tuple[f
         cfg_path = Path(tmp) / "run.cfg"
         with open(cfg_path, "w") as f:
             cfg.write(f)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         sim = scalesim(save_disk_space=True, verbose=False, config=str(cfg_path), topology=str(topology),
                        layout=str(LAYOUT))
         sim.run_scale(top_path=tmp)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         with open(Path(tmp) / cfg["general"]["run_name"] / "COMPUTE_REPORT.csv") as f:
             rows_out = list(csv.reader(f))[1:]
-    return seconds, [int(r[2]) - int(r[3]) for r in rows_out]
+    return cpu_seconds, seconds, [int(r[2]) - int(r[3]) for r in rows_out]
 
 
 def ours(topology: Path, rows: int, cols: int, dataflow: str, repeat: int) -> tuple[float, float, list[int]]:
-    """(load + LayerShape seconds, model seconds per network evaluation, per-layer scalesim_total_cycles)."""
+    """(load + LayerShape CPU seconds, model CPU seconds per evaluation, per-layer scalesim_total_cycles)."""
     from accelsim.hw.layer import layer_shape
     from accelsim.hw.systolic import systolic_timing
     from accelsim.workloads.scalesim_topology import load_scalesim_topology
 
-    start = time.perf_counter()
+    start = time.process_time()
     graph = load_scalesim_topology(topology)
     shapes = [layer_shape(graph, node) for node in graph.nodes]
-    load_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    load_seconds = time.process_time() - start
+    start = time.process_time()
     for _ in range(repeat):
         timings = [systolic_timing(shape, rows, cols, dataflow) for shape in shapes]
-    model_seconds = (time.perf_counter() - start) / repeat
+    model_seconds = (time.process_time() - start) / repeat
     return load_seconds, model_seconds, [t.scalesim_total_cycles for t in timings]
 
 
-def report(label: str, scalesim_seconds: float, theirs: list[int], load_s: float, model_s: float,
-           mine: list[int]) -> None:
+def report(label: str, scalesim_seconds: float, wall_seconds: float, theirs: list[int], load_s: float,
+           model_s: float, mine: list[int]) -> None:
     agree = sum(a == b for a, b in zip(mine, theirs))
-    print(f"{label:<28} SCALE-Sim {scalesim_seconds:9.2f} s | accelsim model {model_s * 1e3:8.3f} ms "
+    print(f"{label:<22} SCALE-Sim {scalesim_seconds:8.2f} s CPU ({wall_seconds:.1f} s wall) | accelsim model "
+          f"{model_s * 1e3:7.3f} ms "
           f"(+ load {load_s * 1e3:.1f} ms) | ratio {scalesim_seconds / model_s:12,.0f}x | cycles "
           f"{sum(mine):,} vs {sum(theirs):,}, {agree}/{len(theirs)} layers equal", flush=True)
 
@@ -110,15 +113,15 @@ def main() -> int:
                 topology = Path(tmp) / f"{name}.csv"
                 topology.write_text(HEADER + row)
                 for dataflow in ("os", "ws", "is"):
-                    seconds, theirs = run_scalesim(topology, 32, 32, dataflow)
+                    cpu_s, wall_s, theirs = run_scalesim(topology, 32, 32, dataflow)
                     load_s, model_s, mine = ours(topology, 32, 32, dataflow, args.repeat * 10)
-                    report(f"{name} 32x32 {dataflow}", seconds, theirs, load_s, model_s, mine)
+                    report(f"{name} 32x32 {dataflow}", cpu_s, wall_s, theirs, load_s, model_s, mine)
         if network:
             load_s, model_s, mine = ours(resnet, 32, 32, "ws", args.repeat)
             print(f"ResNet-18 32x32 ws: accelsim model {model_s * 1e3:.3f} ms per network; waiting for SCALE-Sim",
                   flush=True)
-            seconds, theirs = network.result()
-            report("ResNet-18 32x32 ws", seconds, theirs, load_s, model_s, mine)
+            cpu_s, wall_s, theirs = network.result()
+            report("ResNet-18 32x32 ws", cpu_s, wall_s, theirs, load_s, model_s, mine)
             for i, (a, b) in enumerate(zip(mine, theirs)):
                 if a != b:
                     print(f"  layer {i}: accelsim {a} vs SCALE-Sim {b}")
