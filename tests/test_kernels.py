@@ -13,6 +13,7 @@ import int64_reference as ref
 from accelsim.errors import AccelsimError, GraphError, UnsupportedError
 from accelsim.execute import execute, execute_float
 from accelsim.graph.builder import GraphBuilder
+from accelsim.graph.ir import Graph, Tensor
 from accelsim.quant.params import DTYPES, QuantParams
 from accelsim.quant.requant import mbqm, quantize_multiplier, rdbpot, srdhm
 
@@ -313,6 +314,15 @@ def test_input_validation_names_the_tensor(inputs, message):
     with pytest.raises(AccelsimError) as info:
         execute(graph, inputs)
     assert message in str(info.value)
+
+
+def test_values_outside_a_sub_byte_type_are_rejected():
+    """int4 is held in np.int8: a 9 fits the container but not the type."""
+    x = Tensor("x", (1, 2), "int4", QuantParams.per_tensor(0.1, 0))
+    graph = Graph("identity", {"x": x}, (), ("x",), ("x",))
+    with pytest.raises(AccelsimError, match="'x'.*outside the int4 range"):
+        execute(graph, {"x": np.array([[1, 9]], np.int8)})
+    assert execute(graph, {"x": np.array([[-8, 7]], np.int8)})["x"].tolist() == [[-8, 7]]
 
 
 def test_shape_only_weights_point_to_synthetic():
