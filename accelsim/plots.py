@@ -108,8 +108,8 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
     if numeric:
         xs = values.astype(float) * unit_of(parameter)[1]
     else:
-        categories = list(dict.fromkeys(values.map(str)))
-        xs = values.map(str).map({c: i for i, c in enumerate(categories)})
+        categories = list(dict.fromkeys(values.map(_short)))
+        xs = values.map(_short).map({c: i for i, c in enumerate(categories)})
     ok["_x"], ok["_y"] = xs, scaled(ok, metric)
     fig = _figure()
     ax = fig.add_subplot()
