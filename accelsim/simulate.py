@@ -1,8 +1,9 @@
 """``simulate(workload, hw) -> Report``: map every node, time its tile pipeline, price its energy.
 
 Layers run one after another (no inter-layer overlap). Intermediate activations stay in the on-chip activation
-level when they fit (:func:`plan_residency`); the others, and the graph's inputs and outputs, go through DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile pipeline timed by the
-simpy event model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_energy`.
+level when they fit (:func:`plan_residency`); the others, and the graph's inputs and outputs, go through DRAM.
+Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile pipeline timed by the simpy event
+model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_energy`.
 """
 from __future__ import annotations
 

@@ -76,7 +76,8 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
 
 
 @pytest.mark.parametrize("size_kib", [512, 64, 24, 8])
-@pytest.mark.parametrize("layer", [conv(), conv(32, 32, 128, 256, kernel=3), conv(16, 16, 256, 512), conv(8, 8, 512, 64, 3)])
+@pytest.mark.parametrize("layer", [conv(), conv(32, 32, 128, 256, kernel=3), conv(16, 16, 256, 512),
+                                   conv(8, 8, 512, 64, 3)])
 def test_traffic_matches_a_literal_walk_of_the_chosen_loop_nest(layer, size_kib):
     hw = scratchpad(size_kib)
     try:

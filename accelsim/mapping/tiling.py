@@ -148,7 +148,8 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     # Bytes each operand moves once over the whole layer (ifmap: every row band with its halo rows).
     # Exact over ragged bands: full bands of ``tr`` rows plus a last band of ``out_h mod tr`` rows.
     last_rows = layer.out_h % tr
-    rows_read = (layer.out_h // tr) * band_rows + np.where(last_rows > 0, _input_rows(np.maximum(last_rows, 1), layer), 0)
+    last_band = np.where(last_rows > 0, _input_rows(np.maximum(last_rows, 1), layer), 0)
+    rows_read = (layer.out_h // tr) * band_rows + last_band
     ifmap_once = n_in * layer.batch * rows_read * layer.in_w * layer.in_channels * widths.activation
     if "inputs" in resident:
         ifmap_once, ifmap_tile = 0 * ifmap_once, 0 * ifmap_tile

@@ -8,9 +8,9 @@ software-pipelined loop; the same ``max(compute, memory)`` per pass as Arm Vela'
 
 * compute-bound: ``load_0 + Σ compute_i + scale_last + store_last``
 * scale-bound:   ``load_0 + compute_0 + Σ scale_i + store_last``
-* DRAM-bound:    ``Σ (load_i + store_i) + max(0, compute_last + scale_last − store_{n−2} − store_{n−3})`` — the channel is
-  busy all the time except while the last tile is computed and scaled, when at most the stores of the two
-  previous tiles (two output buffer slots) can overlap it.
+* DRAM-bound:    ``Σ (load_i + store_i) + max(0, compute_last + scale_last − store_{n−2} − store_{n−3})``:
+  the channel is busy all the time except while the last tile is computed and scaled, when at most the stores
+  of the two previous tiles (two output buffer slots) can overlap it.
 
 The latency is the largest of the three. :mod:`accelsim.timing.events` simulates the same pipeline event by
 event; in each regime the two agree exactly for identical tiles (``tests/test_timing.py``).
