@@ -30,7 +30,7 @@ from accelsim.hw.energy_model import (
 from accelsim.hw.compression import best_codec, decompression_cycles
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, gb_per_s
-from accelsim.mapping import LayerMapping, map_layer
+from accelsim.mapping import LayerMapping, Residency, map_layer
 from accelsim.mapping.assign import FREE_KINDS
 from accelsim.report import Report
 from accelsim.timing import TileRun, TileStep, event_latency_cycles, pipeline_latency_cycles
@@ -65,10 +65,10 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     for node in graph.nodes:
         layer = layer_shape(graph, node)
         compressed, codec = _compressed_weights(graph, node, layer, hw)
-        resident, reserved = plan.resident_operands(node), plan.reserved_bytes[node.name]
-        key = (dataclasses.replace(layer, name=""), resident, reserved)
+        residency, reserved = plan.residency(graph, node), plan.reserved_bytes[node.name]
+        key = (dataclasses.replace(layer, name=""), residency, reserved)
         if compressed is not None or key not in cache:
-            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, resident, reserved)
+            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, residency, reserved)
             latency = _latency_cycles(mapping, hw, timing_model)
             if compressed is None:
                 cache[key] = (mapping, latency)
@@ -98,14 +98,13 @@ class ResidencyPlan:
     inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
     output_of: dict[str, str]
 
-    def resident_operands(self, node) -> frozenset[str]:
+    def residency(self, graph: Graph, node) -> Residency:
+        """The node's :class:`Residency`: the byte share of its activation inputs not held on chip, and
+        whether its output stays on chip."""
         ins = self.inputs_of[node.name]
-        operands = set()
-        if ins and all(t in self.resident for t in ins):
-            operands.add("inputs")
-        if self.output_of[node.name] in self.resident:
-            operands.add("outputs")
-        return frozenset(operands)
+        total = sum(graph.tensors[t].storage_bytes for t in ins)
+        from_dram = sum(graph.tensors[t].storage_bytes for t in ins if t not in self.resident)
+        return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident)
 
 
 def plan_residency(graph: Graph, hw: HardwareConfig) -> ResidencyPlan:

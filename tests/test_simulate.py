@@ -264,3 +264,13 @@ def test_scale_unit_pooling_costs_one_element_op_per_lane_per_cycle():
     # 2x2 max pool on a 14x14x32 map: 7*7*32 outputs x 3 compares on the 32-lane scale unit (no requantization)
     row = simulate(block_graph(), hw("scalesim_32x32_ws")).layers.set_index("name").loc["pool"]
     assert row["compute_cycles"] == pytest.approx(7 * 7 * 32 * 3 / 32)
+
+
+def test_add_with_one_resident_input_reads_only_the_other_from_dram():
+    b = GraphBuilder("skip")
+    x = b.input("x", (1, 8, 8, 64), "int8", Q)
+    w = b.constant("w", None, "int8", QuantParams.per_tensor(0.01), shape=(64, 1, 1, 64))
+    y = b.conv2d(x, w, None, Q, name="c")               # y stays on chip; x is a graph input (DRAM)
+    s = b.add(y, x, Q, name="add")
+    row = simulate(b.build([s]), hw("hvx_690")).layers.set_index("name").loc["add"]
+    assert row["ifmap_dram_bytes"] == 8 * 8 * 64

@@ -12,9 +12,10 @@ from accelsim.config.hw import HardwareConfig
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import OPERANDS, memory_system, staging_chain, staging_depths
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
-from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Tiling, search_tiling
+from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling
 
-__all__ = ["LayerMapping", "map_layer", "assign_unit", "compute_cost", "precision_mode", "Tiling", "search_tiling"]
+__all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "compute_cost", "map_layer", "precision_mode",
+           "search_tiling"]
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ def operand_bytes(layer: LayerShape, hw: HardwareConfig, compression_ratio: floa
 
 def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: float | None = None,
               codec: str = "none", objective: str = "latency", scalesim_compat: bool = False,
-              resident: frozenset[str] = frozenset(), reserved_bytes: float = 0.0) -> LayerMapping:
+              residency: Residency = Residency(), reserved_bytes: float = 0.0) -> LayerMapping:
     """Map ``layer`` onto ``hw``: unit and compute cost, a tiling per staging depth, per-level traffic.
 
     ``compressed_weight_bytes`` (from :mod:`accelsim.hw.compression` when the config has a decompression unit)
     shrinks the weights' DRAM and SRAM traffic; they are decompressed between the innermost SRAM and the
-    datapath. ``resident`` activation operands (``inputs``, ``outputs``) stay in the activation level instead of
-    DRAM; ``reserved_bytes`` of that level are taken by resident activations. Raises MappingError (naming the
+    datapath. ``residency`` says which activations stay in the activation level instead of DRAM;
+    ``reserved_bytes`` of that level are taken by resident activations. Raises MappingError (naming the
     layer) when the layer cannot be mapped.
     """
     cost = compute_cost(layer, hw, scalesim_compat)
@@ -77,7 +78,7 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     for depth in range(staging_depths(hw)):
         mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
         tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
-                               cost.reduction_granule, objective, resident if depth == 0 else frozenset())
+                               cost.reduction_granule, objective, residency if depth == 0 else Residency())
         tilings.append(tiling)
         sources.append(mem.source_bytes_per_cycle)
         _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)

@@ -56,6 +56,16 @@ class OperandBytes:
 
 
 @dataclass(frozen=True)
+class Residency:
+    """Where a layer's activations live between layers: ``inputs_from_dram`` is the share (0..1) of its
+    activation-input bytes that come from DRAM (the rest is already in the activation level), and
+    ``output_on_chip`` whether its output stays there instead of going to DRAM."""
+
+    inputs_from_dram: float = 1.0
+    output_on_chip: bool = False
+
+
+@dataclass(frozen=True)
 class Tiling:
     """The chosen tiling of one layer at one staging boundary and the bytes each operand moves across it
     (fills into the buffer level, drains out of it; at depth 0 these are the DRAM reads and writes)."""
@@ -114,11 +124,11 @@ def _input_rows(tile_rows: np.ndarray, layer: LayerShape) -> np.ndarray:
 
 def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_cycles: float,
                   channel_granule: int = 1, reduction_granule: int = 1, objective: str = "latency",
-                  resident: frozenset[str] = frozenset()) -> Tiling:
+                  residency: Residency = Residency()) -> Tiling:
     """Enumerate tile sizes x loop orders, keep those that fit, return the best for ``objective``.
 
-    ``resident`` names activation operands (``inputs``, ``outputs``) already held in their buffer level (they
-    stay on chip between layers): they move no bytes across this boundary and their tiles need no extra room.
+    ``residency`` says which activations already sit in their buffer level (they stay on chip between layers):
+    those bytes do not cross this boundary and need no tile room.
 
     ``compute_cycles`` is the layer's compute time (cycles), used for the latency estimate; ``channel_granule``
     and ``reduction_granule`` round output / input channel tiles to the unit's width (array columns / rows,
@@ -151,9 +161,9 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     last_band = np.where(last_rows > 0, _input_rows(np.maximum(last_rows, 1), layer), 0)
     rows_read = (layer.out_h // tr) * band_rows + last_band
     ifmap_once = n_in * layer.batch * rows_read * layer.in_w * layer.in_channels * widths.activation
-    if "inputs" in resident:
-        ifmap_once, ifmap_tile = 0 * ifmap_once, 0 * ifmap_tile
-    final_out = 0.0 if "outputs" in resident else outputs_bytes(layer, widths)
+    ifmap_once = ifmap_once * residency.inputs_from_dram
+    ifmap_tile = ifmap_tile * residency.inputs_from_dram
+    final_out = 0.0 if residency.output_on_chip else outputs_bytes(layer, widths)
     weight_once = layer.weight_count * widths.weight
     params_once = layer.out_channels * widths.params_per_channel
     outputs = layer.outputs
@@ -175,7 +185,7 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     trips = {"R": trips_r, "K": trips_k, "C": trips_c}
     n_tiles = trips_r * trips_k * trips_c
     first_load = ifmap_tile + weight_tile + params_tile
-    last_store = tr * layer.out_w * tk * widths.output * (0 if "outputs" in resident else 1)
+    last_store = tr * layer.out_w * tk * widths.output * (0 if residency.output_on_chip else 1)
     rows = []
     for order_name, order in LOOP_ORDERS.items():
         w_factor = _refetch(order, {"K"} if layer.is_depthwise else {"K", "C"}, trips)
