@@ -97,3 +97,34 @@ def test_mac_array_area_is_pe_count_times_the_horowitz_mac_area():
 def test_hvx_multipliers_are_contexts_times_vrmpy_macs():
     # 4 contexts x 256 8x8 MACs per packet (vrmpy, hardware-facts §1.2)
     assert multiplier_count(load_hw(CONFIGS / "hvx_690.yaml")) == 4 * 256
+
+
+@pytest.mark.parametrize("weight_bits, activation_bits, pj_per_mac", [
+    (8, 8, 0.2 + 0.1),
+    # hardware-facts §3.2 (Sze et al. 2017 scaling of Horowitz): E_mult = 0.2 pJ · w·a / 64, plus the 32-bit add
+    (8, 16, 0.2 * 8 * 16 / 64 + 0.1),
+    (16, 16, 0.2 * 16 * 16 / 64 + 0.1),
+])
+def test_mac_energy_follows_the_precision_mode(weight_bits, activation_bits, pj_per_mac):
+    dtype = {8: "int8", 16: "int16"}
+    b = GraphBuilder("g")
+    x = b.input("x", (1, 14, 14, 64), dtype[activation_bits], Q)
+    w = b.constant("w", None, dtype[weight_bits], QuantParams.per_tensor(0.01), shape=(64, 3, 3, 64))
+    y = b.conv2d(x, w, None, Q, padding="SAME", name="conv")
+    row = simulate(b.build([y]), load_hw(CONFIGS / "tpu_v1.yaml")).layers.iloc[0]
+    assert row["energy_mac_pj"] / row["macs"] == pytest.approx(pj_per_mac)
+
+
+def test_storage_only_int4_weights_multiply_at_8_bits():
+    hvx = load_hw(CONFIGS / "hvx_690.yaml")
+    rows = {bits: simulate(conv_graph_bits(bits), hvx).layers.iloc[0] for bits in (4, 8)}
+    assert rows[4]["energy_mac_pj"] == pytest.approx(rows[8]["energy_mac_pj"])
+    assert rows[4]["compute_cycles"] > rows[8]["compute_cycles"]        # plus the unpacking cycles
+
+
+def conv_graph_bits(weight_bits):
+    b = GraphBuilder("g")
+    x = b.input("x", (1, 28, 28, 64), "int8", Q)
+    w = b.constant("w", None, {4: "int4", 8: "int8"}[weight_bits], QuantParams.per_tensor(0.01),
+                   shape=(128, 3, 3, 64))
+    return b.build([b.conv2d(x, w, None, Q, padding="SAME", name="conv")])
