@@ -112,3 +112,32 @@ def test_add_pool_concat_equal_reference(seed, shape, dtype, mode, kernel, strid
     from dataclasses import replace
     graph = graph.replace(nodes=[replace(n, requant=mode) for n in graph.nodes])
     assert_matches_reference(graph, rng)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), pixels=st.tuples(st.integers(1, 2), st.integers(1, 7), st.integers(1, 7)),
+       channels_in=st.integers(32, 96), channels_out=st.integers(1, 40), stride=st.integers(1, 2),
+       fully_connected=st.booleans(), x_dtype=st.sampled_from(["int8", "uint8"]),
+       w_dtype=st.sampled_from(["int4", "uint4", "int8", "uint8"]), mode=st.sampled_from(MODES),
+       accumulator_bits=st.sampled_from([None, None, 16, 20]))
+def test_pointwise_and_gemm_equal_reference(seed, pixels, channels_in, channels_out, stride, fully_connected,
+                                            x_dtype, w_dtype, mode, accumulator_bits):
+    """The dot-product kernel (1x1 conv without padding, FC; ≥ 32 input channels) with its zero-point expansion."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("pointwise")
+    sx = float(rng.uniform(0.005, 0.1))
+    shape = (pixels[0], channels_in) if fully_connected else (*pixels, channels_in)
+    x = b.input("x", shape, x_dtype, QuantParams.per_tensor(sx, zero_point(rng, x_dtype)))
+    sw = rng.uniform(0.001, 0.05, channels_out)
+    zw = [zero_point(rng, w_dtype) for _ in range(channels_out)]
+    w_shape = (channels_out, channels_in) if fully_connected else (channels_out, 1, 1, channels_in)
+    wt = b.constant("w", ints(rng, w_shape, w_dtype), w_dtype, QuantParams.per_channel(sw, zw, axis=0))
+    bias = b.constant("b", rng.integers(-30000, 30000, channels_out).astype(np.int32), "int32", None)
+    typical = (DTYPES[x_dtype].qmax - DTYPES[x_dtype].qmin) * (DTYPES[w_dtype].qmax - DTYPES[w_dtype].qmin) / 12
+    sy = math.sqrt(channels_in) * typical * sx * float(np.mean(sw)) / 128
+    yq = QuantParams.per_tensor(sy, zero_point(rng, x_dtype))
+    if fully_connected:
+        y = b.fully_connected(x, wt, bias, yq, requant=mode)
+    else:
+        y = b.conv2d(x, wt, bias, yq, stride=stride, requant=mode)
+    assert_matches_reference(b.build([y]), rng, accumulator_bits)
