@@ -3,15 +3,18 @@
 ``HW`` is a hardware YAML and ``WORKLOAD`` a workload YAML, an ONNX / TFLite model or a zoo name. A SCALE-Sim pair
 ``config.cfg topology.csv`` runs in SCALE-Sim mode: the ``.cfg`` becomes an accelsim config
 (:mod:`accelsim.config.scalesim`), the topology a graph, and systolic compute cycles are reported as SCALE-Sim
-counts them (its fold model), with stalls as the remaining cycles of each layer.
+counts them (its fold model), with stalls as the remaining cycles of each layer. A topology ``.csv`` may also be
+run on an accelsim YAML config.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from accelsim.simulate import TIMING_MODELS, simulate
+from accelsim.config.scalesim import load_scalesim_config
 from accelsim.mapping.tiling import OBJECTIVES
+from accelsim.simulate import TIMING_MODELS, simulate
+from accelsim.workloads.scalesim_topology import load_scalesim_topology
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,16 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     hw_path, workload_path = Path(args.hw), Path(args.workload)
-    if hw_path.suffix.lower() == ".cfg":
-        from accelsim.config.scalesim import load_scalesim_config
-        from accelsim.workloads.scalesim_topology import load_scalesim_topology
-
-        hw = load_scalesim_config(hw_path).to_hardware_config(clock_mhz=args.clock_mhz)
-        workload = load_scalesim_topology(workload_path) if workload_path.suffix.lower() == ".csv" \
-            else args.workload
-        report = simulate(workload, hw, objective=args.objective, timing_model=args.timing, scalesim_compat=True)
-    else:
-        report = simulate(args.workload, hw_path, objective=args.objective, timing_model=args.timing)
+    workload = args.workload
+    if workload_path.suffix.lower() == ".csv":
+        workload = load_scalesim_topology(workload_path)
+    scalesim_mode = hw_path.suffix.lower() == ".cfg"
+    hw = load_scalesim_config(hw_path).to_hardware_config(clock_mhz=args.clock_mhz) if scalesim_mode else hw_path
+    report = simulate(workload, hw, objective=args.objective, timing_model=args.timing, scalesim_compat=scalesim_mode)
     print(report.summary_table())
     if args.json:
         report.to_json(args.json)
