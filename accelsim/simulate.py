@@ -19,7 +19,8 @@ import pandas as pd
 from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.errors import MappingError
-from accelsim.graph.ir import Graph
+from accelsim.energy import EnergyTable
+from accelsim.graph.ir import Graph, Node
 from accelsim.hw.energy_model import (
     LayerActivity,
     area_mm2,
@@ -77,7 +78,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
             mapping = dataclasses.replace(mapping, layer=layer)
         rows.append(_layer_row(mapping, latency, hw, table, sram_levels, rf_levels))
     layers = pd.DataFrame(rows)
-    totals = _totals(layers, hw, table, graph, sram_levels)
+    totals = _totals(layers, hw, table, sram_levels)
     metadata = {
         "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
         "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
@@ -98,7 +99,7 @@ class ResidencyPlan:
     inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
     output_of: dict[str, str]
 
-    def residency(self, graph: Graph, node) -> Residency:
+    def residency(self, graph: Graph, node: Node) -> Residency:
         """The node's :class:`Residency`: the byte share of its activation inputs not held on chip, and
         whether its output stays on chip."""
         ins = self.inputs_of[node.name]
@@ -167,7 +168,7 @@ def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, b
     return graph, synthetic
 
 
-def _compressed_weights(graph: Graph, node, layer: LayerShape, hw: HardwareConfig) -> tuple[float | None, str]:
+def _compressed_weights(graph: Graph, node: Node, layer: LayerShape, hw: HardwareConfig) -> tuple[float | None, str]:
     """(compressed bytes, codec) of the node's weights with the best configured codec
     (:func:`accelsim.hw.compression.best_codec`), or (None, "none") without a decompression unit or a saving."""
     if hw.decompression is None or not layer.has_weights:
@@ -224,8 +225,9 @@ def _latency_cycles(mapping: LayerMapping, hw: HardwareConfig, timing_model: str
 
 
 # ------------------------------------------------------------------------------------------------- rows
-def _layer_row(mapping: LayerMapping, latency: float, hw: HardwareConfig, table, sram_levels: list[str],
-               rf_levels: list[str]) -> dict:
+def _layer_row(mapping: LayerMapping, latency: float, hw: HardwareConfig, table: EnergyTable,
+               sram_levels: list[str], rf_levels: list[str]) -> dict[str, object]:
+    """One row of ``Report.layers``: timing, energy by component, traffic, tiling."""
     layer, cost, tiling = mapping.layer, mapping.cost, mapping.dram
     dram_bytes = mapping.dram_read_bytes + mapping.dram_write_bytes
     activity = LayerActivity(
@@ -279,7 +281,8 @@ def _layer_row(mapping: LayerMapping, latency: float, hw: HardwareConfig, table,
     return row
 
 
-def _totals(layers: pd.DataFrame, hw: HardwareConfig, table, graph: Graph, sram_levels: list[str]) -> dict:
+def _totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable, sram_levels: list[str]) -> dict[str, float]:
+    """Network totals: sums over layers, bandwidths, area per component, peak rate and utilization."""
     latency = float(layers["latency_cycles"].sum())
     dram_read, dram_write = float(layers["dram_read_bytes"].sum()), float(layers["dram_write_bytes"].sum())
     macs = int(layers["macs"].sum())
