@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -74,7 +75,8 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> lis
     paths = []
     for fmt in formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(path, dpi=150)
+        with rc_context({"svg.fonttype": "none"}):  # SVG text stays text (searchable, editable)
+            fig.savefig(path, dpi=150)
         paths.append(path)
     return paths
 
@@ -111,14 +113,18 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
         categories = list(dict.fromkeys(values.map(_short)))
         xs = values.map(_short).map({c: i for i, c in enumerate(categories)})
     ok["_x"], ok["_y"] = xs, scaled(ok, metric)
-    fig = _figure()
+    keys = [f"_series{i}" for i in range(len(series))]
+    for key, name in zip(keys, series):
+        ok[key] = ok[name].map(_short)  # strings: hashable (mapping-valued parameters too) and printable
+    n_lines = min(max_series, len(ok.groupby(keys, sort=False)) if series else 1)
+    fig = _figure(6.4, 4.8 + (0.17 * n_lines if series else 0))
     ax = fig.add_subplot()
-    groups = ok.groupby(list(series), sort=False, dropna=False) if series else [((), ok)]
+    groups = ok.groupby(keys, sort=False) if series else [((), ok)]
     for i, (key, group) in enumerate(groups):
         if i == max_series:
             break
         key = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{s.split('.')[-1]}={_short(k)}" for s, k in zip(series, key)) or None
+        label = ", ".join(f"{s.split('.')[-1]}={k}" for s, k in zip(series, key)) or None
         group = group.sort_values("_x")
         ax.plot(group["_x"], group["_y"], "o-", ms=4, label=label)
     if not numeric:
@@ -130,7 +136,7 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
     ax.set_title(f"{axis_label(metric)} vs {parameter}")
     ax.grid(True, alpha=0.3)
     if series:
-        ax.legend(fontsize="small", ncols=2 if len(ax.lines) > 6 else 1)
+        fig.legend(loc="outside lower center", fontsize="x-small")
     return fig
 
 
