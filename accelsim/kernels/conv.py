@@ -137,19 +137,15 @@ def conv2d_pointwise(x, w, bias_eff, stride_h, stride_w, check, acc_min, acc_max
     for row in prange(rows):
         n = row // out_h
         oh = row % out_h
-        overflows = 0
+        acc = np.empty((out_w, channels), np.int64)
         for ow in range(out_w):
             x_px = x[n, oh * stride_h, ow * stride_w]
-            out_px = out[n, oh, ow]
             for o in range(channels):
                 w_row = w[o]
                 dot = np.int32(0)
                 for c in range(channels_in):
                     dot = np.int32(dot + np.int32(x_px[c]) * np.int32(w_row[c]))
-                a = np.int64(dot) + bias_eff[o]
-                if check:
-                    a, bad = saturate_accumulator(a, acc_min, acc_max)
-                    overflows += bad
-                out_px[o] = requantize_output(a, mode, m[o], shift[o], fmult[o], zero_out, act_min, act_max)
-        row_overflows[row] = overflows
+                acc[ow, o] = np.int64(dot) + bias_eff[o]
+        row_overflows[row] = _finish_row(acc, out[n, oh], check, acc_min, acc_max, mode, m, shift, fmult,
+                                         zero_out, act_min, act_max)
     return row_overflows.sum()
