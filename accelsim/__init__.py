@@ -1,26 +1,21 @@
 """accelsim: a cycle-approximate simulator and design-space explorer for fixed-point DNN accelerators.
 
-The public API is re-exported here lazily, so ``import accelsim`` stays fast and the layers stay one-way.
+Public API::
+
+    graph = accelsim.load_workload("workloads/mobilenet_v2_1.0_224.yaml")   # YAML, .onnx, .tflite or a zoo name
+    hw = accelsim.load_hw("hw_configs/hvx_690.yaml")
+    report = accelsim.simulate(graph, hw)          # latency, energy, bandwidth, area per layer and in total
+    result = accelsim.execute(graph, {"input": x}) # bit-exact integer execution
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "execute": "accelsim.execute",
-    "execute_float": "accelsim.execute",
-    "load_workload": "accelsim.workloads",
-    "load_hw": "accelsim.config.hw",
-    "simulate": "accelsim.simulate",
-}
+# Bound eagerly: two of these functions share their module's name (accelsim.execute, accelsim.simulate), and a
+# lazily bound package attribute would be replaced by the module the first time the module is imported.
+from accelsim.config.hw import load_hw  # noqa: E402
+from accelsim.execute import execute, execute_float  # noqa: E402
+from accelsim.simulate import simulate  # noqa: E402
+from accelsim.workloads import load_workload  # noqa: E402
 
-__all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
+__all__ = ["__version__", "execute", "execute_float", "load_hw", "load_workload", "simulate"]

@@ -8,8 +8,6 @@ model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_en
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -315,16 +313,3 @@ def _totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable, sram_l
     totals.update({"macs": macs, "peak_macs_per_cycle": float(peak),
                    "utilization": macs / (latency * peak) if latency and peak else 0.0})
     return totals
-
-
-class _CallableModule(types.ModuleType):
-    """The package exports the function ``simulate`` under the name of this module; once ``accelsim.simulate``
-    has been imported as a module, Python binds the package attribute to the module. Making the module callable
-    keeps ``accelsim.simulate(workload, hw)`` working in every import order."""
-
-    def __call__(self, workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, objective: str = "latency",
-                 timing_model: str = "event", scalesim_compat: bool = False) -> Report:
-        return simulate(workload, hw, objective=objective, timing_model=timing_model, scalesim_compat=scalesim_compat)
-
-
-sys.modules[__name__].__class__ = _CallableModule
