@@ -48,11 +48,13 @@ class PointTask:
 
 @dataclass(frozen=True)
 class PointResult:
-    """A worker's answer: the store row (totals and provenance) and the per-layer rows."""
+    """A worker's answer: the store row (totals and provenance) and the per-layer table (column names and one
+    tuple of plain Python values per layer; empty without ``store_layers``)."""
 
     point_id: str
     row: dict[str, Any]
-    layers: tuple[dict[str, Any], ...]
+    layer_columns: tuple[str, ...] = ()
+    layer_rows: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def evaluate_point(task: PointTask) -> PointResult:
     start = time.perf_counter()
     row: dict[str, Any] = {"point_id": task.point_id, "accelsim_version": __version__,
                            "timing_model": task.timing_model}
-    layers: tuple[dict[str, Any], ...] = ()
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
     try:
         hw = _base_config(task.base_path)
         hw = hw.with_values(dict(task.hw_values)) if task.hw_values else hw
@@ -117,11 +120,12 @@ def evaluate_point(task: PointTask) -> PointResult:
                    synthetic_weights=bool(meta["synthetic_weights"]))
         row.update({k: _plain(v) for k, v in report.totals.items()})
         if task.store_layers:
-            layers = tuple({k: _plain(v) for k, v in r.items()} for r in report.layers.to_dict(orient="records"))
+            columns = tuple(report.layers.columns)
+            rows = tuple(zip(*(report.layers[c].tolist() for c in columns)))  # tolist: plain Python scalars
     except Exception as exc:  # noqa: BLE001 - a failing point is recorded, the sweep goes on
         row.update(status="error", error=f"{type(exc).__name__}: {exc}")
     row["wall_time_s"] = time.perf_counter() - start
-    return PointResult(task.point_id, row, layers)
+    return PointResult(task.point_id, row, columns, rows)
 
 
 # ------------------------------------------------------------------------------------------------ executors
@@ -191,7 +195,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
                 point = index[result.point_id]
                 row = {**result.row, "point_index": point.index, "workload": point.workload,
                        "parameters_json": canonical_json(point.parameters), **point.parameters}
-                store.add(row, result.layers)
+                store.add(row, result.layer_columns, result.layer_rows)
                 errors += row["status"] != "ok"
                 bar.update(1)
     return SweepSummary(len(spec.points), len(spec.points) - len(todo), len(todo), errors,

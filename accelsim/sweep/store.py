@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,25 +120,26 @@ class ResultStore:
         """Point ids already stored (ok or error)."""
         return {row[0] for row in self.conn.execute("SELECT point_id FROM points")}
 
-    def add(self, row: Mapping[str, Any], layers: Iterable[Mapping[str, Any]] = ()) -> bool:
-        """Store one point (``row`` has ``point_id`` and any other columns) and its per-layer rows in one
-        transaction; False if the point was already stored."""
-        layers = list(layers)
+    def add(self, row: Mapping[str, Any], layer_columns: Sequence[str] = (),
+            layer_rows: Iterable[Sequence[Any]] = ()) -> bool:
+        """Store one point (``row`` has ``point_id`` and any other columns) and its per-layer rows (plain
+        numbers and text, one sequence per layer in ``layer_columns`` order) in one transaction; False if the
+        point was already stored."""
         self._ensure_columns("points", row)
-        if layers:
-            self._ensure_columns("layers", layers[0])
+        self._ensure_columns("layers", layer_columns)
         names = list(row)
+        layer_cols = ["point_id", "layer_index", *layer_columns]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             cur = self.conn.execute(
                 f"INSERT OR IGNORE INTO points ({', '.join(map(quote, names))}) "
                 f"VALUES ({', '.join('?' * len(names))})", [sql_value(row[n]) for n in names])
             inserted = cur.rowcount == 1
-            if inserted and layers:
-                cols = ["point_id", "layer_index", *layers[0]]
+            if inserted and layer_columns:
                 self.conn.executemany(
-                    f"INSERT INTO layers ({', '.join(map(quote, cols))}) VALUES ({', '.join('?' * len(cols))})",
-                    [[row["point_id"], i, *(sql_value(layer[c]) for c in cols[2:])] for i, layer in enumerate(layers)])
+                    f"INSERT INTO layers ({', '.join(map(quote, layer_cols))}) "
+                    f"VALUES ({', '.join('?' * len(layer_cols))})",
+                    ((row["point_id"], i, *values) for i, values in enumerate(layer_rows)))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -148,8 +149,8 @@ class ResultStore:
     def _table_columns(self, table: str) -> set[str]:
         return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
 
-    def _ensure_columns(self, table: str, row: Mapping[str, Any]) -> None:
-        for name in row:
+    def _ensure_columns(self, table: str, names: Iterable[str]) -> None:
+        for name in names:
             if name not in self._columns[table]:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)}")
                 self._columns[table].add(name)
