@@ -3,6 +3,7 @@ requantization modes and accumulator widths, the numba kernels equal the int64 r
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -45,7 +46,8 @@ padding_st = st.one_of(st.sampled_from(["SAME", "VALID"]), st.tuples(*[st.intege
 
 @SETTINGS
 @given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 12), w=st.integers(1, 12), batch=st.integers(1, 2),
-       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)), padding=padding_st,
        groups=st.integers(1, 4), ci_g=st.integers(1, 4), co_g=st.integers(1, 5),
        x_dtype=st.sampled_from(ACT_DTYPES), w_dtype=st.sampled_from(WEIGHT_DTYPES),
@@ -64,8 +66,11 @@ def test_conv_equals_reference(seed, h, w, batch, kernel, stride, dilation, padd
     sx = float(rng.uniform(0.005, 0.1))
     x = b.input("x", (batch, h, w, c), x_dtype, QuantParams.per_tensor(sx, zero_point(rng, x_dtype)))
     sw = rng.uniform(0.001, 0.05, o if per_channel else 1)
-    zw = [zero_point(rng, w_dtype) for _ in range(len(sw))] if rng.random() < 0.5 else 0
-    wq = QuantParams.per_channel(sw, zw, axis=0) if per_channel else QuantParams.per_tensor(float(sw[0]), zw[0] if zw else 0)
+    zw = [zero_point(rng, w_dtype) for _ in range(len(sw))] if rng.random() < 0.5 else [0] * len(sw)
+    if per_channel:
+        wq = QuantParams.per_channel(sw, zw, axis=0)
+    else:
+        wq = QuantParams.per_tensor(float(sw[0]), zw[0])
     wt = b.constant("w", ints(rng, (o, *kernel, ci_g), w_dtype), w_dtype, wq)
     bias = None
     if with_bias:
@@ -109,7 +114,6 @@ def test_add_pool_concat_equal_reference(seed, shape, dtype, mode, kernel, strid
     b.global_average_pool(a, quant() if rescale else None)
     joined = b.concat([a, c, s], qa if rescale else quant(), axis=int(rng.integers(0, 4)), requant=mode)
     graph = b.build([pooled, joined])
-    from dataclasses import replace
     graph = graph.replace(nodes=[replace(n, requant=mode) for n in graph.nodes])
     assert_matches_reference(graph, rng)
 
