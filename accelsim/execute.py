@@ -28,7 +28,7 @@ OnOverflow = Literal["raise", "report"]
 INT32_MAX = (1 << 31) - 1
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ExecutionResult(Mapping[str, np.ndarray]):
     """Every tensor of an executed graph by name (integer arrays, storage dtype, NHWC).
 
@@ -48,6 +48,9 @@ class ExecutionResult(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self.tensors)
+
+    def __repr__(self) -> str:
+        return f"ExecutionResult(graph={self.graph.name!r}, tensors={len(self.tensors)}, overflows={self.overflows})"
 
     @property
     def outputs(self) -> dict[str, np.ndarray]:
