@@ -18,10 +18,10 @@ from accelsim.errors import AccelsimError, AccumulatorOverflowError, GraphError,
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
-from accelsim.kernels import conv, elementwise, layout, pool
+from accelsim.kernels import conv, elementwise, gemm, layout, pool
 from accelsim.quant.params import dequantize, dtype_info, quantize
 from accelsim.quant.requant import (
-    RequantParams, activation_range, make_add_params, make_requant_params, make_rescale_params,
+    RequantParams, activation_range, make_add_params, make_mean_params, make_requant_params, make_rescale_params,
 )
 
 OnOverflow = Literal["raise", "report"]
@@ -63,11 +63,12 @@ class ExecutionResult(Mapping[str, np.ndarray]):
 class MacPlan:
     """Precomputed constants of a Conv2D / FullyConnected node."""
 
-    kernel: str                  # "grouped", "depthwise" or "pointwise" (see accelsim.kernels.conv)
-    weights: np.ndarray          # centered q_w − Z_w; grouped (G, KH, KW, CI/G, CO/G), depthwise (KH, KW, C·mult),
-                                 # pointwise (O, C)
+    kernel: str                  # "gemm" (accelsim.kernels.gemm), "grouped" or "depthwise" (accelsim.kernels.conv)
+    weights: np.ndarray          # centered q_w − Z_w; gemm (KH·KW·C, O) float32/float64, grouped
+                                 # (G, KH, KW, CI/G, CO/G), depthwise (KH, KW, C·mult)
     depth_multiplier: int
-    bias: np.ndarray             # int64 (O,), zeros when absent; pointwise: bias − Z_x·Σ_c w[o, c]
+    bias: np.ndarray             # int64 (O,), zeros when absent
+    kernel_hw: tuple[int, int]
     stride: tuple[int, int]
     dilation: tuple[int, int]
     pad_top_left: tuple[int, int]
@@ -132,8 +133,9 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
     operand_storage = np.int16 if max(x.bits, w.bits) <= 8 else np.int32
     x_info = dtype_info(x.dtype)
     zero_in = int(x.quant.zero_point[0])
+    x_abs_max = max(abs(x_info.qmin - zero_in), abs(x_info.qmax - zero_in))
     weight_l1 = np.abs(centered).reshape(out_channels, -1).sum(axis=1)
-    raw_bound = max(abs(x_info.qmin), abs(x_info.qmax)) * int(weight_l1.max())
+    float_type = gemm_float_type(x_abs_max * int(weight_l1.max()))
     if isinstance(node.op, O.Conv2D):
         op = node.op
         _, kh, kw, ci_g = w.shape
@@ -141,32 +143,33 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
         stride, dilation, activation = op.stride, op.dilation, op.activation
         multiplier = out_channels // x.shape[3]
         if op.groups > 1 and op.groups == x.shape[3] and ci_g == 1:
-            kernel, packed = "depthwise", centered[..., 0].transpose(1, 2, 0)
-        elif _pointwise_pays(op.groups, (kh, kw), (top, bottom, left, right), ci_g, raw_bound):
-            kernel, packed = "pointwise", centered.reshape(out_channels, ci_g)
+            kernel, packed = "depthwise", centered[..., 0].transpose(1, 2, 0).astype(operand_storage)
+        elif op.groups == 1 and float_type is not None:
+            kernel, packed = "gemm", centered.reshape(out_channels, -1).T.astype(float_type)
         else:
             co_g = out_channels // op.groups
             kernel = "grouped"
-            packed = centered.reshape(op.groups, co_g, kh, kw, ci_g).transpose(0, 2, 3, 4, 1)
+            packed = (centered.reshape(op.groups, co_g, kh, kw, ci_g).transpose(0, 2, 3, 4, 1)
+                      .astype(operand_storage))
     else:
-        multiplier, top, left = 1, 0, 0
+        multiplier, kh, kw, top, left = 1, 1, 1, 0, 0
         stride, dilation, activation = (1, 1), (1, 1), node.op.activation
-        if _pointwise_pays(1, (1, 1), (0, 0, 0, 0), w.shape[1], raw_bound):
-            kernel, packed = "pointwise", centered
+        if float_type is not None:
+            kernel, packed = "gemm", centered.T.astype(float_type)
         else:
-            kernel, packed = "grouped", centered.T.reshape(1, 1, 1, w.shape[1], out_channels)
-    kernel_bias = bias - zero_in * packed.sum(axis=1) if kernel == "pointwise" else bias
+            kernel = "grouped"
+            packed = centered.T.reshape(1, 1, 1, w.shape[1], out_channels).astype(operand_storage)
     mode = node.requant
     if mode == "fixed_point" and max(x.bits, w.bits) >= 16:
         mode = "fixed_point_int64"  # TFLite 16x8 conv / depthwise / FC: int64 accumulator, int64 requantizer
     requant = make_requant_params(x.quant.scale[0], w.quant.scale, out.quant.scale[0], mode).broadcast(out_channels)
-    x_abs_max = max(abs(x_info.qmin - zero_in), abs(x_info.qmax - zero_in))
     acc_bound = max(abs(int(b)) + x_abs_max * int(s) for b, s in zip(bias, weight_l1))
     return MacPlan(
         kernel=kernel,
-        weights=np.ascontiguousarray(packed.astype(operand_storage)),
+        weights=np.ascontiguousarray(packed),
         depth_multiplier=multiplier,
-        bias=kernel_bias,
+        bias=bias,
+        kernel_hw=(kh, kw),
         stride=tuple(stride),
         dilation=tuple(dilation),
         pad_top_left=(top, left),
@@ -179,28 +182,44 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
     )
 
 
-#: Input channels from which the dot-product (pointwise) kernel beats the outer-product loop (measured on
-#: MobileNet-v2 shapes: 2–4x faster from 32 channels, slower at 16–24).
-POINTWISE_MIN_CHANNELS = 32
+#: Largest integer magnitude up to which float32 / float64 represent every integer exactly (2^p, p the
+#: significand precision including the implicit bit).
+FLOAT32_EXACT_MAX = 1 << 24
+FLOAT64_EXACT_MAX = 1 << 53
 
 
-def _pointwise_pays(groups: int, kernel_hw: tuple[int, int], pads: tuple[int, int, int, int], channels_in: int,
-                    raw_bound: int) -> bool:
-    """Whether a MAC node runs on the pointwise kernel: a dense 1x1 conv without padding (or an FC) with enough
-    input channels, whose raw dot products ``max|q_x| · Σ|w|`` provably fit int32."""
-    return (groups == 1 and kernel_hw == (1, 1) and not any(pads) and channels_in >= POINTWISE_MIN_CHANNELS
-            and raw_bound <= INT32_MAX)
+def gemm_float_type(dot_bound: int) -> type[np.floating] | None:
+    """The float type in which a BLAS GEMM computes every dot product ``Σ_k (q_x − Z_x)·(q_w − Z_w)[o, k]``
+    exactly, or None when neither does (the node then runs on the integer kernels).
+
+    ``dot_bound = max|q_x − Z_x| · max_o Σ_k |q_w − Z_w|[o, k]`` bounds every product and every partial sum in any
+    summation order, so all of them are integers of magnitude ≤ ``dot_bound``; float32 represents every such
+    integer exactly when ``dot_bound ≤ 2^24``, float64 when ``≤ 2^53``, and then no addition, multiplication or
+    FMA rounds (proof in accelsim.kernels.gemm). float32 is preferred: sgemm is ~2x dgemm's throughput.
+    """
+    if dot_bound <= FLOAT32_EXACT_MAX:
+        return np.float32
+    if dot_bound <= FLOAT64_EXACT_MAX:
+        return np.float64
+    return None
 
 
 def _pool_plan(graph: Graph, node: Node) -> PoolPlan:
     x, out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     _, in_h, in_w, _ = x.shape
-    if isinstance(node.op, O.AvgPool):
-        kernel, stride = node.op.kernel, node.op.stride
-        top, bottom, left, right = resolve_padding(node.op.padding, (in_h, in_w), kernel, stride)
-        activation = node.op.activation
-    else:
-        kernel, stride, (top, bottom, left, right), activation = (in_h, in_w), (1, 1), (0, 0, 0, 0), "NONE"
+    if isinstance(node.op, O.GlobalAveragePool):
+        # TFLite MEAN: one window of n = H·W taps, 1/n folded into the multiplier (make_mean_params)
+        taps = in_h * in_w
+        mean = make_mean_params(x.quant.scale[0], out.quant.scale[0], taps, node.requant)
+        pad = lambda a: np.concatenate([np.zeros(taps - 1, a.dtype), a])  # noqa: E731  (indexed by taps − 1)
+        requant = RequantParams(mean.mode, pad(mean.multiplier), pad(mean.shift), pad(mean.float_multiplier),
+                                pad(mean.real_multiplier))
+        return PoolPlan(kernel=(in_h, in_w), stride=(1, 1), pad_top_left=(0, 0), same_quant=False,
+                        zero_in=int(x.quant.zero_point[0]), requant=requant, zero_out=int(out.quant.zero_point[0]),
+                        act_range=activation_range("NONE", out.quant, out.dtype))
+    kernel, stride = node.op.kernel, node.op.stride
+    top, bottom, left, right = resolve_padding(node.op.padding, (in_h, in_w), kernel, stride)
+    activation = node.op.activation
     same_quant = x.quant.same_as(out.quant)
     # real multipliers S_in / (n·S_out) for every tap count n a window can have
     counts = np.arange(1, kernel[0] * kernel[1] + 1)
@@ -331,22 +350,38 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     acc_type, check = accumulator_dtype(plan.acc_bound, bits)
     acc_min, acc_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     rq = plan.requant
-    # operands and output in a few canonical types, so each kernel compiles only a handful of specialisations
-    x = x.astype(plan.weights.dtype, copy=False)
+    out_shape = x.shape[:1] + (1, 1) + out_t.shape[-1:] if node.kind == "FullyConnected" else out_t.shape
     if node.kind == "FullyConnected":
         x = x.reshape(x.shape[0], 1, 1, -1)
-    out = np.empty(x.shape[:3] + out_t.shape[-1:] if node.kind == "FullyConnected" else out_t.shape, np.int32)
+    if plan.kernel == "gemm":
+        return _run_gemm(x, plan, out_t, out_shape, check, acc_min, acc_max)
+    # operands and output in a few canonical types, so each kernel compiles only a handful of specialisations
+    x = x.astype(plan.weights.dtype, copy=False)
+    out = np.empty(out_shape, np.int32)
     common_tail = (np.empty(0, acc_type), check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
                    rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
     geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
-    if plan.kernel == "pointwise":
-        count = conv.conv2d_pointwise(x, plan.weights, plan.bias, *plan.stride, *common_tail[1:])
-    elif plan.kernel == "depthwise":
+    if plan.kernel == "depthwise":
         count = conv.conv2d_depthwise(x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier,
                                       *geometry, *common_tail)
     else:
         count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
     return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
+
+
+def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int, ...], check: bool,
+              acc_min: int, acc_max: int) -> tuple[np.ndarray, int]:
+    """im2col (x − Z_x as floats), one exact float GEMM with the (KH·KW·C, O) weights, integer output stage."""
+    n_batch, out_h, out_w, channels = out_shape
+    patches = np.empty((n_batch * out_h * out_w, plan.weights.shape[0]), plan.weights.dtype)
+    gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
+                 out_h, out_w, patches)
+    acc = np.matmul(patches, plan.weights)
+    out = np.empty((patches.shape[0], channels), dtype_info(out_t.dtype).storage)
+    rq = plan.requant
+    count = gemm.requantize_rows(acc, plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
+                                 rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
+    return out.reshape(out_t.shape), int(count)
 
 
 def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:

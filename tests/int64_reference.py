@@ -203,6 +203,22 @@ def average(x, kernel, stride, pads, zero_in, scale_in, zero_out, scale_out, sam
     return np.clip(out, lo, hi)
 
 
+def global_mean(x, zero_in, scale_in, zero_out, scale_out, mode, lo, hi):
+    """GlobalAveragePool = TFLite int8 MEAN over H and W: with ``(m, e) = QuantizeMultiplier(S_in / S_out)`` and
+    ``k = min(floor(log2 n), 32)``, ``y = MBQM(Σ(q − Z_in), trunc(m·2^k / n), e − k) + Z_out`` in the node's
+    fixed-point rounding; float modes scale ``Σ(q − Z_in)`` by ``f32(S_in / (n·S_out))``."""
+    taps = x.shape[1] * x.shape[2]
+    sums = (np.asarray(x, np.int64) - zero_in).sum(axis=(1, 2), keepdims=True)
+    real = np.float64(np.float32(scale_in)) / np.float64(np.float32(scale_out))
+    if not mode.startswith("fixed_point"):
+        return np.clip(requantize(sums, mode, None, np.float32([real / taps])) + zero_out, lo, hi)
+    m, e = quantize_multiplier(real)
+    k = min(int(np.floor(np.log2(taps))), 32)
+    m_taps, shift = (m * 2**k) // taps, e - k  # positive: floor division truncates
+    step = {"fixed_point": mbqm, "fixed_point_single_round": mbqm_single, "fixed_point_int64": mbqm_int64}[mode]
+    return np.clip(step(sums, np.int64(m_taps), np.int64(shift)) + zero_out, lo, hi)
+
+
 # ------------------------------------------------------------------------------------- whole graphs
 def _zero(t) -> int:
     return int(t.quant.zero_point[0])
@@ -261,17 +277,16 @@ def run_graph(graph, inputs: dict[str, np.ndarray], accumulator_bits: int | None
             else:
                 vals[out.name] = add_float(x, _zero(a), _scale(a), vals[b.name], _zero(b), _scale(b), _scale(out),
                                            _zero(out), lo, hi)
-        elif kind in ("AvgPool", "GlobalAveragePool"):
-            if kind == "AvgPool":
-                kernel, stride = op.kernel, op.stride
-                pads = pads_of(op.padding, x.shape[1:3], kernel, stride)
-                lo, hi = act_range(op.activation, _scale(out), _zero(out), out.dtype)
-            else:
-                kernel, stride, pads = x.shape[1:3], (1, 1), (0, 0, 0, 0)
-                lo, hi = RANGES[out.dtype]
+        elif kind == "AvgPool":
+            pads = pads_of(op.padding, x.shape[1:3], op.kernel, op.stride)
+            lo, hi = act_range(op.activation, _scale(out), _zero(out), out.dtype)
             same = ins[0].quant.same_as(out.quant)
-            vals[out.name] = average(x, kernel, stride, pads, _zero(ins[0]), _scale(ins[0]), _zero(out), _scale(out),
-                                     same, node.requant, lo, hi)
+            vals[out.name] = average(x, op.kernel, op.stride, pads, _zero(ins[0]), _scale(ins[0]), _zero(out),
+                                     _scale(out), same, node.requant, lo, hi)
+        elif kind == "GlobalAveragePool":
+            lo, hi = RANGES[out.dtype]
+            vals[out.name] = global_mean(x, _zero(ins[0]), _scale(ins[0]), _zero(out), _scale(out), node.requant,
+                                         lo, hi)
         elif kind == "MaxPool":
             pads = pads_of(op.padding, x.shape[1:3], op.kernel, op.stride)
             best, _ = window_sums(x, op.kernel, op.stride, pads, lambda t: t.max(axis=1))

@@ -16,6 +16,7 @@ from tflite_builder import TFLiteModel, run_reference, same_out
 
 from accelsim.execute import execute
 from accelsim.graph.builder import GraphBuilder
+from accelsim.graph.ir import Graph
 from accelsim.graph.importers.tflite import load_tflite
 from accelsim.quant.params import QuantParams
 
@@ -283,13 +284,6 @@ CASES.update({
 })
 
 
-#: Cases where accelsim is known to differ from LiteRT (strict xfail: they fail loudly once fixed).
-KNOWN_MISMATCHES = {
-    name: "GlobalAveragePool differs from TFLite MEAN (int8, keep_dims) by 1 on ~5% of outputs"
-    for name in ("mean_same_quant", "mean_rescaled")
-}
-
-
 def compare(case: Case) -> int:
     """Run the case through LiteRT and accelsim; assert every output integer matches; return how many."""
     expected = run_reference(case.model, case.feeds)
@@ -309,33 +303,30 @@ def compare(case: Case) -> int:
     return compared
 
 
-#: Zoo networks (accelsim.workloads.zoo, synthetic weights) compared up to their global average pool.
+#: Zoo networks (accelsim.workloads.zoo, synthetic weights), compared whole: the feature map before the global
+#: average pool and the logits after it.
 ZOO_NETWORKS = ("mobilenet_v1", "mobilenet_v2", "squeezenet_1_1", "resnet_18", "nasnet_mobile")
 
 
 def zoo_case(name: str) -> Case:
-    """A whole zoo network at its standard input size, cut before the global average pool (see
-    KNOWN_MISMATCHES), written by export_tflite."""
+    """A whole zoo network at its standard input size, written by export_tflite; outputs: the input of the global
+    average pool (a large tensor) and the network's output."""
     from accelsim.graph.exporters.tflite import export_tflite
-    from accelsim.graph.ir import Graph
     from accelsim.graph.synthetic import synthesize_weights
     from accelsim.workloads import zoo
     from accelsim.workloads.yaml_format import build_graph
 
     graph = synthesize_weights(build_graph(getattr(zoo, name)()), seed=0)
-    gap = next(i for i, n in enumerate(graph.nodes) if n.kind == "GlobalAveragePool")
-    cut = Graph(graph.name, graph.tensors, graph.nodes[:gap], graph.inputs, graph.nodes[gap].inputs)
+    pool_input = next(n for n in graph.nodes if n.kind == "GlobalAveragePool").inputs[0]
+    whole = Graph(graph.name, graph.tensors, graph.nodes, graph.inputs, (pool_input, *graph.outputs))
     x = act(np.random.default_rng(len(name)), graph.tensors[graph.inputs[0]].shape, "int8")
-    return Case(export_tflite(cut), [x])
+    return Case(export_tflite(whole), [x])
 
 
 CASES.update({f"zoo_{name}": (lambda name=name: zoo_case(name)) for name in ZOO_NETWORKS})
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[name]))
-    if name in KNOWN_MISMATCHES else name for name in CASES
-])
+@pytest.mark.parametrize("name", list(CASES))
 def test_bit_exact_against_litert_reference(name: str) -> None:
     assert compare(CASES[name]()) > 0
 
@@ -344,9 +335,7 @@ def test_total_compared_outputs_reaches_one_million() -> None:
     """Counts the integers the cases above compare (the output sizes LiteRT reports for each model)."""
     interpreter = pytest.importorskip("ai_edge_litert.interpreter")
     total = 0
-    for name, make in CASES.items():
-        if name in KNOWN_MISMATCHES:
-            continue
+    for make in CASES.values():
         it = interpreter.Interpreter(model_content=make().model, num_threads=1,
                                      experimental_op_resolver_type=interpreter.OpResolverType.BUILTIN_REF)
         total += sum(int(np.prod(d["shape"])) for d in it.get_output_details())

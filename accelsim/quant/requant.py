@@ -129,6 +129,25 @@ def make_rescale_params(real: float | np.ndarray, mode: str) -> RequantParams:
     return RequantParams(mode, m, shift, real.astype(np.float32), real)
 
 
+def make_mean_params(scale_in: float, scale_out: float, taps: int, mode: str) -> RequantParams:
+    """Constants of TFLite's int8 MEAN over ``taps`` elements (GlobalAveragePool), for one tap count.
+
+    Fixed point: ``(m, e) = QuantizeMultiplier(f64(S_in) / f64(S_out))``, ``k = min(floor(log2 taps), 32)``, and the
+    division by ``taps`` folded into the multiplier with a truncating division: ``m' = m·2^k // taps``,
+    ``shift' = e − k``; applied to ``Σ(q − Z_in)`` (matches LiteRT ``BUILTIN_REF``, docs/arithmetic.md §5).
+    Float modes: ``f32(S_in / (taps·S_out))``.
+    """
+    mode_id(mode)
+    real = np.float64(np.float32(scale_in)) / np.float64(np.float32(scale_out))
+    if not mode.startswith("fixed_point"):
+        return make_rescale_params(real / taps, mode)
+    m, e = quantize_multiplier(float(real))
+    k = min(taps.bit_length() - 1, 32)
+    array = lambda v, dtype: np.array([v], dtype)  # noqa: E731
+    return RequantParams(mode, array((m << k) // taps, np.int64), array(e - k, np.int64),
+                         array(real / taps, np.float32), array(real / taps, np.float64))
+
+
 @dataclass(frozen=True)
 class AddParams:
     """TFLite ADD constants (quantized-arithmetic §2.9): both inputs moved to a common fixed-point scale."""

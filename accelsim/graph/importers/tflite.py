@@ -52,7 +52,7 @@ def tflite_schema() -> ModuleType:
     except ModuleNotFoundError as exc:
         raise UnsupportedError(
             "reading and writing .tflite files needs the TFLite schema classes shipped in the 'ai-edge-litert' "
-            f"package, which is not installed ({exc}); install it with 'pip install ai-edge-litert'"
+            f"package, which is not installed ({exc}); install it with: pip install 'accelsim[tflite]'"
         ) from None
     return schema_py_generated
 
