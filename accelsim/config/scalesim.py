@@ -87,7 +87,8 @@ class ScaleSimConfig:
                                "operands": ["inputs"]},
                 "filter_sram": {"kind": "sram", "size_kib": self.filter_sram_kib, "bytes_per_cycle": filter_port,
                                 "operands": ["weights"]},
-                "ofmap_sram": {"kind": "sram", "size_kib": self.ofmap_sram_kib, "bytes_per_cycle": cols,
+                # the ofmap buffer also holds the 32-bit partial sums of WS/IS row folds: one per column per cycle
+                "ofmap_sram": {"kind": "sram", "size_kib": self.ofmap_sram_kib, "bytes_per_cycle": cols * 4,
                                "operands": ["outputs"]},
                 "dram": {"kind": "dram", "dram_type": dram_type,
                          "bandwidth_gb_s": self.bandwidth_words_per_cycle[0] * clock_mhz / 1e3},
