@@ -2,7 +2,9 @@
 
 - ResNet-18 (SCALE-Sim's ``resnet18.csv``, 21 layers) on its bundled 32x32 config (WS, CALC bandwidth mode, no
   traces): SCALE-Sim runs in a background process (several minutes) while the rest runs;
-- a few single layers in each dataflow (os, ws, is), each through both.
+- a few single layers in each dataflow (os, ws, is), each through both;
+- ResNet-18 through the whole ``accelsim.simulate`` (memories, tiling, overlap, energy) in SCALE-Sim mode, and
+  MobileNet-v2 1.0/224 on ``hw_configs/hvx_690.yaml``.
 
 For each: CPU seconds of both (the process's own CPU time, so other load on the machine does not inflate it;
 SCALE-Sim's wall time is printed too), the speed ratio, and per-layer agreement of our ``scalesim_total_cycles``
@@ -86,6 +88,44 @@ def ours(topology: Path, rows: int, cols: int, dataflow: str, repeat: int) -> tu
     return load_seconds, model_seconds, [t.scalesim_total_cycles for t in timings]
 
 
+def ours_full(topology: Path, repeat: int) -> tuple[float, list[int]]:
+    """The whole accelsim simulation (memories, tiling, overlap model, energy) of a SCALE-Sim topology on the
+    bundled config, in SCALE-Sim compatibility mode: (CPU seconds per simulation, per-layer compute cycles)."""
+    import accelsim
+    from accelsim.config.scalesim import load_scalesim_config
+    from accelsim.workloads.scalesim_topology import load_scalesim_topology
+
+    graph = load_scalesim_topology(topology)
+    hw = load_scalesim_config(CONFIG).to_hardware_config()
+    accelsim.simulate(graph, hw, scalesim_compat=True)  # warm-up: imports, first numba/simpy use
+    start = time.process_time()
+    for _ in range(repeat):
+        result = accelsim.simulate(graph, hw, scalesim_compat=True)
+    seconds = (time.process_time() - start) / repeat
+    return seconds, [int(c) for c in result.layers["compute_cycles"]]
+
+
+def time_mobilenet_v2_on_hvx(repeat: int) -> None:
+    """CPU time of one full simulation of MobileNet-v2 1.0/224 on hw_configs/hvx_690.yaml (first call and steady)."""
+    import accelsim
+
+    root = Path(__file__).resolve().parent.parent
+    start = time.process_time()
+    graph = accelsim.load_workload(root / "workloads" / "mobilenet_v2_1.0_224.yaml")
+    hw = accelsim.load_hw(root / "hw_configs" / "hvx_690.yaml")
+    load_s = time.process_time() - start
+    start = time.process_time()
+    first = accelsim.simulate(graph, hw)
+    first_s = time.process_time() - start
+    start = time.process_time()
+    for _ in range(repeat):
+        accelsim.simulate(graph, hw)
+    steady_s = (time.process_time() - start) / repeat
+    print(f"MobileNet-v2 on hvx_690: load {load_s * 1e3:.0f} ms, first simulate {first_s * 1e3:.0f} ms, steady "
+          f"{steady_s * 1e3:.1f} ms per simulation ({len(graph.nodes)} layers, "
+          f"{first.totals['latency_ms']:.3f} ms simulated latency)", flush=True)
+
+
 def report(label: str, scalesim_seconds: float, wall_seconds: float, theirs: list[int], load_s: float,
            model_s: float, mine: list[int]) -> None:
     agree = sum(a == b for a, b in zip(mine, theirs))
@@ -120,11 +160,17 @@ def main() -> int:
             load_s, model_s, mine = ours(resnet, 32, 32, "ws", args.repeat)
             print(f"ResNet-18 32x32 ws: accelsim model {model_s * 1e3:.3f} ms per network; waiting for SCALE-Sim",
                   flush=True)
+            full_s, full_cycles = ours_full(resnet, max(args.repeat // 20, 3))
             cpu_s, wall_s, theirs = network.result()
             report("ResNet-18 32x32 ws", cpu_s, wall_s, theirs, load_s, model_s, mine)
             for i, (a, b) in enumerate(zip(mine, theirs)):
                 if a != b:
                     print(f"  layer {i}: accelsim {a} vs SCALE-Sim {b}")
+            agree = sum(a == b for a, b in zip(full_cycles, theirs))
+            print(f"ResNet-18 32x32 ws, full accelsim.simulate (memories, tiling, overlap, energy): "
+                  f"{full_s * 1e3:.1f} ms CPU | ratio {cpu_s / full_s:,.0f}x | compute cycles {agree}/{len(theirs)} "
+                  f"layers equal to SCALE-Sim's", flush=True)
+    time_mobilenet_v2_on_hvx(max(args.repeat // 20, 3))
     return 0
 
 
