@@ -369,18 +369,32 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
 
 
+#: Float elements of one GEMM block's accumulator / patch matrix: blocks of output pixels are converted,
+#: multiplied and requantized while they are still in the L2 cache (measured on MobileNet-v2 shapes).
+GEMM_BLOCK_ELEMENTS = 1 << 16
+
+
 def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int, ...], check: bool,
               acc_min: int, acc_max: int) -> tuple[np.ndarray, int]:
-    """im2col (x − Z_x as floats), one exact float GEMM with the (KH·KW·C, O) weights, integer output stage."""
+    """Blocks of output pixels: im2col (x − Z_x as floats), an exact float GEMM with the (KH·KW·C, O) weights,
+    the integer output stage."""
     n_batch, out_h, out_w, channels = out_shape
-    patches = np.empty((n_batch * out_h * out_w, plan.weights.shape[0]), plan.weights.dtype)
-    gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
-                 out_h, out_w, patches)
-    acc = np.matmul(patches, plan.weights)
-    out = np.empty((patches.shape[0], channels), dtype_info(out_t.dtype).storage)
+    pixels = n_batch * out_h * out_w
+    depth = plan.weights.shape[0]
+    block = min(pixels, max(1, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
+    patches = np.empty((block, depth), plan.weights.dtype)
+    acc = np.empty((block, channels), plan.weights.dtype)
+    out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
     rq = plan.requant
-    count = gemm.requantize_rows(acc, plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
-                                 rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
+    count = 0
+    for first in range(0, pixels, block):
+        rows = min(block, pixels - first)
+        gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
+                     out_h, out_w, first, patches[:rows])
+        np.matmul(patches[:rows], plan.weights, out=acc[:rows])
+        count += gemm.requantize_rows(acc[:rows], plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier,
+                                      rq.shift, rq.float_multiplier, plan.zero_out, plan.act_range[0],
+                                      plan.act_range[1], out[first:first + rows])
     return out.reshape(out_t.shape), int(count)
 
 

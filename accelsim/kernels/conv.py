@@ -1,5 +1,6 @@
-"""2-D convolution over NHWC activations: a grouped/dense kernel, a depthwise kernel, and a pointwise (1x1 conv /
-GEMM) kernel in dot-product form.
+"""2-D convolution over NHWC activations in integer arithmetic: a grouped/dense kernel and a depthwise kernel.
+(Dense convolutions and FullyConnected run as exact float GEMMs when a bound allows: ``accelsim.kernels.gemm``;
+the grouped kernel is their integer fallback.)
 
 All accumulate ``bias[o] + Σ (q_x − Z_x) · w_c`` exactly, where ``w_c = q_w − Z_w[o]`` is precomputed by the
 executor (``accelsim.execute``); taps in the padding contribute 0. The grouped and depthwise kernels take an
@@ -9,9 +10,7 @@ every final accumulator checked against ``[acc_min, acc_max]``, counted and satu
 
 Loop order (cache-friendly, no im2col): parallel over output rows ``(n, oh)``. Grouped and depthwise: per output
 pixel and tap the reduction runs over input channels, and the innermost loop runs over contiguous output
-channels of a pre-transposed weight layout (grouped ``(G, KH, KW, CI/G, CO/G)``, depthwise ``(KH, KW, C·mult)``),
-which suits few input channels. Pointwise: the innermost loop is the reduction over contiguous input channels
-(weights ``(O, C)``), which suits many input channels.
+channels of a pre-transposed weight layout (grouped ``(G, KH, KW, CI/G, CO/G)``, depthwise ``(KH, KW, C·mult)``).
 """
 from __future__ import annotations
 
@@ -115,37 +114,6 @@ def conv2d_depthwise(x, zero_in, w, bias, multiplier, stride_h, stride_w, dil_h,
                     else:
                         for o in range(channels):
                             acc_px[o] += (np.int32(x_px[o // multiplier]) - np.int32(zero_in)) * w_vec[o]
-        row_overflows[row] = _finish_row(acc, out[n, oh], check, acc_min, acc_max, mode, m, shift, fmult,
-                                         zero_out, act_min, act_max)
-    return row_overflows.sum()
-
-
-@njit(cache=True, parallel=True)
-def conv2d_pointwise(x, w, bias_eff, stride_h, stride_w, check, acc_min, acc_max, mode, m, shift, fmult,
-                     zero_out, act_min, act_max, out):
-    """1x1 convolution without padding, and FullyConnected (a GEMM): the dot-product form.
-
-    ``w`` (O, C) centered weights; ``bias_eff[o] = bias[o] − Z_x · Σ_c w[o, c]`` (the zero-point expansion, exact),
-    so the innermost loop is a plain int32 dot product of raw inputs and weights over contiguous channels, which
-    LLVM vectorises as a multiply-add reduction. The caller guarantees ``max|q_x| · Σ|w[o]|`` fits int32; the final
-    accumulator ``dot + bias_eff`` is formed in int64 and checked against ``[acc_min, acc_max]`` when ``check``.
-    """
-    n_batch, _, _, channels_in = x.shape
-    _, out_h, out_w, channels = out.shape
-    rows = n_batch * out_h
-    row_overflows = np.zeros(rows, np.int64)
-    for row in prange(rows):
-        n = row // out_h
-        oh = row % out_h
-        acc = np.empty((out_w, channels), np.int64)
-        for ow in range(out_w):
-            x_px = x[n, oh * stride_h, ow * stride_w]
-            for o in range(channels):
-                w_row = w[o]
-                dot = np.int32(0)
-                for c in range(channels_in):
-                    dot = np.int32(dot + np.int32(x_px[c]) * np.int32(w_row[c]))
-                acc[ow, o] = np.int64(dot) + bias_eff[o]
         row_overflows[row] = _finish_row(acc, out[n, oh], check, acc_min, acc_max, mode, m, shift, fmult,
                                          zero_out, act_min, act_max)
     return row_overflows.sum()

@@ -1,0 +1,171 @@
+"""The engine's fast paths equal the independent int64 reference (tests/int64_reference.py), including the
+boundaries of their exactness conditions.
+
+Exact float GEMM (accelsim.kernels.gemm): a dense conv / FC runs as im2col + float32 sgemm when
+``max|q_x − Z_x| · max_o Σ|q_w − Z_w|`` ≤ 2^24, float64 up to 2^53. The boundary cases put the dot product itself
+at (or one past) 2^24 and read it back through an identity requantization, so a single rounded accumulator
+would change an output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import int64_reference as ref
+from accelsim.execute import (
+    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _plans, execute, gemm_float_type,
+)
+from accelsim.graph.builder import GraphBuilder
+from accelsim.quant.params import DTYPES, QuantParams
+
+MODES = ["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
+IDENTITY = QuantParams.per_tensor(1.0, 0)  # S_x·S_w/S_y = 1: the output is the accumulator itself (clamped)
+
+
+def ints(rng, shape, dtype):
+    info = DTYPES[dtype]
+    return rng.integers(info.qmin, info.qmax + 1, shape).astype(info.storage)
+
+
+def assert_matches_reference(graph, inputs, accumulator_bits=None):
+    result = execute(graph, inputs, accumulator_bits=accumulator_bits, on_overflow="report")
+    want, overflows = ref.run_graph(graph, inputs, accumulator_bits)
+    assert list(result.overflows) == overflows
+    for node in graph.nodes:
+        name = node.outputs[0]
+        np.testing.assert_array_equal(result[name].astype(np.int64), want[name], err_msg=node.name)
+    return result
+
+
+def kernel_of(graph, node_index=0):
+    plan = _plans(graph)[graph.nodes[node_index].name]
+    return plan.kernel, plan.weights.dtype
+
+
+@pytest.mark.parametrize("bound, expected", [
+    (FLOAT32_EXACT_MAX - 1, np.float32), (FLOAT32_EXACT_MAX, np.float32), (FLOAT32_EXACT_MAX + 1, np.float64),
+    (FLOAT64_EXACT_MAX, np.float64), (FLOAT64_EXACT_MAX + 1, None),
+])
+def test_gemm_float_type_boundaries(bound, expected):
+    assert gemm_float_type(bound) is expected
+
+
+def test_exactness_limits_are_the_float_significands():
+    """2^24 (2^53) is the largest magnitude below which every integer is a float32 (float64): the next integer
+    rounds."""
+    assert int(np.float32(FLOAT32_EXACT_MAX)) == FLOAT32_EXACT_MAX
+    assert int(np.float32(FLOAT32_EXACT_MAX) + np.float32(1)) != FLOAT32_EXACT_MAX + 1
+    assert int(np.float64(FLOAT64_EXACT_MAX) + np.float64(1)) != FLOAT64_EXACT_MAX + 1
+
+
+def boundary_fc(extra_weight: int):
+    """FC, int8 x int8 with zero points 0, K = 1026 inputs; weights −128 (×1023), −127, −1 and
+    ``extra_weight`` (0 or −1). Bound = 128 · Σ|w| = 2^24 (extra 0) or 2^24 + 128 (extra −1).
+
+    Bias −2^24 and an identity requantization make output = dot − 2^24 (clamped to int8)."""
+    b = GraphBuilder("boundary")
+    k = 1026
+    x = b.input("x", (6, k), "int8", IDENTITY)
+    w = np.full((1, k), -128, np.int8)
+    w[0, 1023], w[0, 1024], w[0, 1025] = -127, -1, extra_weight
+    wt = b.constant("w", w, "int8", IDENTITY)
+    bias = b.constant("b", np.array([-(1 << 24)], np.int32), "int32", None)
+    y = b.fully_connected(x, wt, bias, IDENTITY)
+    graph = b.build([y])
+    bound = 128 * int(np.abs(w.astype(np.int64)).sum())
+    return graph, bound
+
+
+def boundary_inputs(last: int) -> np.ndarray:
+    """Rows whose dot products are 2^24 − {0, 1, 127, 128, 255} (all x = −128, then a few raised by one) and a
+    row with ``last`` in the extra input."""
+    x = np.full((6, 1026), -128, np.int8)
+    x[:, 1025] = 0
+    x[1, 1024] = -127            # − 1
+    x[2, 1023] = -127            # − 127
+    x[3, 0] = -127               # − 128
+    x[4, 1023], x[4, 0] = -127, -127  # − 255
+    x[5, 1025] = last
+    return x
+
+
+def test_float32_gemm_at_its_bound_is_exact():
+    graph, bound = boundary_fc(extra_weight=0)
+    assert bound == FLOAT32_EXACT_MAX
+    assert kernel_of(graph) == ("gemm", np.float32)
+    result = assert_matches_reference(graph, {"x": boundary_inputs(last=0)})
+    np.testing.assert_array_equal(result[graph.outputs[0]][:, 0], [0, -1, -127, -128, -128, 0])
+
+
+def test_just_above_the_float32_bound_runs_in_float64_and_is_exact():
+    graph, bound = boundary_fc(extra_weight=-1)
+    assert bound == FLOAT32_EXACT_MAX + 128
+    assert kernel_of(graph) == ("gemm", np.float64)
+    x = boundary_inputs(last=-1)            # row 5: dot = 2^24 + 1, not a float32
+    result = assert_matches_reference(graph, {"x": x})
+    np.testing.assert_array_equal(result[graph.outputs[0]][:, 0], [0, -1, -127, -128, -128, 1])
+    # the same product in float32 rounds: this row is the case the bound exists for
+    w = graph.tensors[graph.nodes[0].inputs[1]].data
+    dot32 = x[5].astype(np.float32) @ w[0].astype(np.float32)
+    assert int(dot32) != FLOAT32_EXACT_MAX + 1
+
+
+def conv_graph(rng, x_shape, out_channels, kernel, stride, dilation, padding, x_dtype="int8", w_dtype="int8",
+               mode="fixed_point", activation="NONE"):
+    b = GraphBuilder("gemm_conv")
+    info = DTYPES[x_dtype]
+    zero_x = 0 if x_dtype == "int16" else int(rng.integers(info.qmin, info.qmax + 1))
+    x = b.input("x", x_shape, x_dtype, QuantParams.per_tensor(0.05, zero_x))
+    w_info = DTYPES[w_dtype]
+    zw = [0 if w_dtype == "int16" else int(rng.integers(w_info.qmin, w_info.qmax + 1)) for _ in range(out_channels)]
+    w = b.constant("w", ints(rng, (out_channels, *kernel, x_shape[3]), w_dtype), w_dtype,
+                   QuantParams.per_channel(rng.uniform(0.002, 0.02, out_channels), zw, axis=0))
+    bias_type = "int64" if x_dtype == "int16" else "int32"
+    bias = b.constant("b", rng.integers(-20000, 20000, out_channels).astype(bias_type), bias_type, None)
+    fan_in = kernel[0] * kernel[1] * x_shape[3]
+    spread = (info.qmax - info.qmin) * (w_info.qmax - w_info.qmin) / 12
+    out_scale = 0.05 * 0.01 * spread * np.sqrt(fan_in) / (info.qmax - info.qmin) * 2
+    y = b.conv2d(x, w, bias, QuantParams.per_tensor(float(out_scale), 3 if x_dtype != "int16" else 0),
+                 stride=stride, dilation=dilation, padding=padding, activation=activation, requant=mode)
+    return b.build([y]), x_dtype
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", [
+    dict(x_shape=(2, 9, 11, 3), out_channels=16, kernel=(3, 3), stride=(2, 2), dilation=(1, 1), padding="SAME"),
+    dict(x_shape=(1, 10, 7, 5), out_channels=7, kernel=(3, 2), stride=(1, 2), dilation=(2, 1),
+         padding=(1, 0, 2, 1)),
+    dict(x_shape=(1, 6, 6, 40), out_channels=9, kernel=(1, 1), stride=(2, 2), dilation=(1, 1), padding="VALID"),
+])
+def test_im2col_gemm_geometry_and_modes(mode, case):
+    rng = np.random.default_rng(7)
+    graph, x_dtype = conv_graph(rng, mode=mode, activation="RELU6", **case)
+    assert kernel_of(graph) == ("gemm", np.float32)
+    assert_matches_reference(graph, {"x": ints(rng, case["x_shape"], x_dtype)})
+
+
+def test_several_gemm_blocks_with_a_partial_last_block():
+    rng = np.random.default_rng(3)
+    x_shape, channels = (2, 40, 61, 32), 24
+    pixels = x_shape[0] * x_shape[1] * x_shape[2]
+    block = GEMM_BLOCK_ELEMENTS // max(x_shape[3], channels)  # pixels per block (accelsim.execute._run_gemm)
+    assert pixels > 2 * block and pixels % block
+    graph, x_dtype = conv_graph(rng, x_shape, channels, (1, 1), (1, 1), (1, 1), "VALID")
+    assert kernel_of(graph) == ("gemm", np.float32)
+    assert_matches_reference(graph, {"x": ints(rng, x_shape, x_dtype)})
+
+
+def test_int16_activations_run_in_float64():
+    rng = np.random.default_rng(5)
+    graph, x_dtype = conv_graph(rng, (1, 7, 6, 12), 10, (3, 3), (1, 1), (1, 1), "SAME", x_dtype="int16")
+    assert kernel_of(graph) == ("gemm", np.float64)
+    assert_matches_reference(graph, {"x": ints(rng, (1, 7, 6, 12), x_dtype)})
+
+
+@pytest.mark.parametrize("bits", [14, 18])
+def test_gemm_overflow_counts_and_saturation(bits):
+    """Narrow accumulators: the final sums (GEMM + bias) are counted and saturated exactly as the reference does."""
+    rng = np.random.default_rng(11)
+    graph, x_dtype = conv_graph(rng, (1, 8, 8, 16), 12, (3, 3), (1, 1), (1, 1), "SAME", mode="float32")
+    result = assert_matches_reference(graph, {"x": ints(rng, (1, 8, 8, 16), x_dtype)}, accumulator_bits=bits)
+    assert result.overflows and result.overflows[0][1] > 0
