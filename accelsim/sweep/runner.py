@@ -12,14 +12,15 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
@@ -187,9 +188,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         todo = [p for p in spec.points if p.point_id not in done]
         index = {p.point_id: p for p in todo}
         tasks = [make_task(spec, p) for p in todo]
-        results = _executor(tasks, workers, dask, spec)
         errors = 0
-        with tqdm(total=len(spec.points), initial=len(spec.points) - len(todo), unit="pt", disable=not progress,
+        with closing(_executor(tasks, workers, dask, spec)) as results, tqdm(total=len(spec.points), initial=len(spec.points) - len(todo), unit="pt", disable=not progress,
                   desc=spec.name, dynamic_ncols=True) as bar:
             for result in results:
                 point = index[result.point_id]
@@ -203,13 +203,15 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
 
 
 def _executor(tasks: list[PointTask], workers: int | None, dask: str | None,
-              spec: SweepSpec) -> Iterable[PointResult]:
+              spec: SweepSpec) -> Generator[PointResult, None, None]:
+    """Results of ``tasks`` in completion order; closing the generator stops the workers."""
     if not tasks:
-        return ()
+        return
     if dask is None and spec.dask is not None:
         dask, workers = spec.dask.address, workers or spec.dask.workers
     if dask is not None:
-        return _dask(tasks, dask, workers or 2)
-    if workers == 0:
-        return _serial(tasks)
-    return _process_pool(tasks, min(workers or os.cpu_count() or 1, len(tasks)))
+        yield from _dask(tasks, dask, workers or 2)
+    elif workers == 0:
+        yield from _serial(tasks)
+    else:
+        yield from _process_pool(tasks, min(workers or os.cpu_count() or 1, len(tasks)))

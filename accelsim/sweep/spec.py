@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -159,7 +159,6 @@ class SweepSpec:
     store_layers: bool
     plots: bool
     dask: DaskSettings | None = None
-    constraints: tuple[str, ...] = field(default=())
 
     def fingerprint(self) -> str:
         """What every stored result depends on besides its point id: the base config's hash, the fixed quant
@@ -203,7 +202,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         file=file, name=raw.name, description=raw.description, base_path=base_path, base=base,
         workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=tuple(points),
         dropped_points=len(raw_points) - len(kept), objectives=tuple(raw.objectives), simulation=raw.simulation,
-        store_layers=raw.store_layers, plots=raw.plots, dask=raw.dask, constraints=tuple(raw.constraints),
+        store_layers=raw.store_layers, plots=raw.plots, dask=raw.dask,
     )
 
 
