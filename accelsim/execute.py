@@ -386,11 +386,19 @@ def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int,
     acc = np.empty((block, channels), plan.weights.dtype)
     out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
     rq = plan.requant
+    # a 1x1 stride-1 conv without padding (or an FC) reads the input pixels as they are: one vectorised subtract
+    same_pixels = (plan.kernel_hw == (1, 1) and plan.stride == (1, 1) and plan.pad_top_left == (0, 0)
+                   and x.shape[1:3] == (out_h, out_w))
+    x_rows = x.reshape(pixels, depth) if same_pixels else x
+    zero_in = plan.weights.dtype.type(plan.zero_in)
     count = 0
     for first in range(0, pixels, block):
         rows = min(block, pixels - first)
-        gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
-                     out_h, out_w, first, patches[:rows])
+        if same_pixels:
+            np.subtract(x_rows[first:first + rows], zero_in, out=patches[:rows], dtype=plan.weights.dtype)
+        else:
+            gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
+                         out_h, out_w, first, patches[:rows])
         np.matmul(patches[:rows], plan.weights, out=acc[:rows])
         count += gemm.requantize_rows(acc[:rows], plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier,
                                       rq.shift, rq.float_multiplier, plan.zero_out, plan.act_range[0],

@@ -17,21 +17,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from accelsim.kernels.common import requantize_output, saturate_accumulator
+from accelsim.kernels.output_rows import count_and_saturate, requantize_row
 
 
 @njit(cache=True, inline="always")
 def _finish_row(acc, out_row, check, acc_min, acc_max, mode, m, shift, fmult, zero_out, act_min, act_max):
-    """Requantize one output row ``acc[ow, o]`` into ``out_row``; returns the number of overflowing accumulators."""
+    """Requantize one output row ``acc[ow, o]`` into ``out_row``; returns the number of overflowing accumulators.
+    Pixel by pixel through an int64 channel vector and the vectorised row stage (``kernels.output_rows``)."""
     overflows = 0
     width, channels = acc.shape
+    a = np.empty(channels, np.int64)
     for ow in range(width):
+        acc_px = acc[ow]
         for o in range(channels):
-            a = np.int64(acc[ow, o])
-            if check:
-                a, bad = saturate_accumulator(a, acc_min, acc_max)
-                overflows += bad
-            out_row[ow, o] = requantize_output(a, mode, m[o], shift[o], fmult[o], zero_out, act_min, act_max)
+            a[o] = acc_px[o]
+        if check:
+            overflows += count_and_saturate(a, acc_min, acc_max)
+        requantize_row(a, mode, m, shift, fmult, zero_out, act_min, act_max, out_row[ow])
     return overflows
 
 

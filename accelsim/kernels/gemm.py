@@ -27,11 +27,10 @@ def patches(x, zero_in, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
     """
     _, in_h, in_w, channels = x.shape
     zero = out.dtype.type(zero_in)
+    ow = first_pixel % out_w
+    oh = (first_pixel // out_w) % out_h
+    n = first_pixel // (out_w * out_h)
     for p in range(out.shape[0]):
-        pixel = first_pixel + p
-        ow = pixel % out_w
-        oh = (pixel // out_w) % out_h
-        n = pixel // (out_w * out_h)
         dst = out[p]
         for kh in range(k_h):
             ih = oh * stride_h - pad_top + kh * dil_h
@@ -45,6 +44,13 @@ def patches(x, zero_in, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
                     src = x[n, ih, iw]
                     for c in range(channels):
                         dst[base + c] = src[c] - zero
+        ow += 1                      # next pixel: (n, oh, ow) in row-major order, no divisions
+        if ow == out_w:
+            ow = 0
+            oh += 1
+            if oh == out_h:
+                oh = 0
+                n += 1
 
 
 @njit(cache=True)
@@ -53,13 +59,13 @@ def requantize_rows(acc, bias, check, acc_min, acc_max, mode, m, shift, fmult, z
     check / saturation when ``check``, then requantization, ``+ Z_out`` and clamp into ``out[r, o]`` (any integer
     dtype). Returns the number of accumulators outside ``[acc_min, acc_max]``."""
     rows, channels = acc.shape
-    row_overflows = np.zeros(rows, np.int64)
+    overflows = 0
+    a = np.empty(channels, np.int64)
     for r in range(rows):
         acc_row = acc[r]
-        a = np.empty(channels, np.int64)
         for o in range(channels):
             a[o] = np.int64(acc_row[o]) + bias[o]
         if check:
-            row_overflows[r] = count_and_saturate(a, acc_min, acc_max)
+            overflows += count_and_saturate(a, acc_min, acc_max)
         requantize_row(a, mode, m, shift, fmult, zero_out, act_min, act_max, out[r])
-    return row_overflows.sum()
+    return overflows
