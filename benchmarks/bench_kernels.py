@@ -1,7 +1,8 @@
 """Kernel benchmark: MobileNet-v2 1.0/224 int8 (zoo layer shapes, synthetic weights), batch 1, in one process:
 
-(a) ``accelsim.execute`` (numba kernels): first call (JIT compile or numba cache load), then steady state with
-    numba's default thread count (all cores) and with one numba thread;
+(a) ``accelsim.execute`` (numba kernels + BLAS for the exact float GEMMs): first call (JIT compile or numba cache
+    load), then steady state with one thread and with all cores (numba's and the BLAS library's thread counts are
+    set together, with ``threadpoolctl``: without it, a "1-thread" run would still run sgemm on every core);
 (b) onnxruntime on ``export_onnx_qlinear`` of the same graph, 1 intra-op thread and all threads
     (CPUExecutionProvider, default graph optimizations);
 (c) LiteRT ``BUILTIN_REF`` (the reference kernels, 1 thread) on ``export_tflite`` of the same graph.
@@ -61,6 +62,7 @@ def main() -> int:
     import numpy as np
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from threadpoolctl import threadpool_limits
 
     from accelsim.execute import execute
     from accelsim.graph.exporters.onnx_qlinear import export_onnx_qlinear
@@ -85,7 +87,8 @@ def main() -> int:
     all_threads = numba.get_num_threads()
     for threads in (1, all_threads):
         numba.set_num_threads(threads)
-        accelsim_s[threads] = min(timed(lambda: execute(graph, {input_name: x}), args.repeat))
+        with threadpool_limits(limits=threads, user_api="blas"):
+            accelsim_s[threads] = min(timed(lambda: execute(graph, {input_name: x}), args.repeat))
 
     # (b) onnxruntime
     onnx_bytes = export_onnx_qlinear(graph).SerializeToString()
@@ -115,6 +118,8 @@ def main() -> int:
     diff = lambda other: int(np.abs(other.astype(np.int64) - ours.astype(np.int64)).max())  # noqa: E731
     ips = lambda s: 1.0 / s  # noqa: E731
     print(f"load average before / after: {load_before} / {os.getloadavg()[0]:.2f}")
+    print(f"numba threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+          f"BLAS {threadpool_info_line()}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; numba cache "
           f"{'cold (' + os.environ['NUMBA_CACHE_DIR'] + ')' if args.cold_cache else 'default (warm if run before)'}")
     print(f"logits max |diff| vs accelsim: onnxruntime {diff(ort_out)} (float requantization), "
@@ -138,12 +143,21 @@ def main() -> int:
 
     if args.profile:
         numba.set_num_threads(1)
-        profile(graph, input_name, x, args.repeat)
+        with threadpool_limits(limits=1, user_api="blas"):
+            profile(graph, input_name, x, args.repeat)
     return 0
 
 
+def threadpool_info_line() -> str:
+    """The BLAS library numpy uses (name, version, architecture) as threadpoolctl sees it."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in blas) or "none"
+
+
 def profile(graph, input_name: str, x, repeat: int) -> None:
-    """Steady-state time and MAC rate per op kind (and the slowest nodes), 1 numba thread, one-node graphs."""
+    """Steady-state time and MAC rate per op kind (and the slowest nodes), one-node graphs (the caller sets 1 thread)."""
     import numpy as np
 
     from accelsim.execute import execute
@@ -169,7 +183,7 @@ def profile(graph, input_name: str, x, repeat: int) -> None:
         per_kind[kind] += seconds
         macs_kind[kind] += macs
         per_node.append((seconds, node.name, kind, macs))
-    print("\nsteady state, 1 numba thread, one-node graphs:")
+    print("\nsteady state, 1 numba thread and 1 BLAS thread, one-node graphs:")
     print("| op kind | ms | M MACs | GMAC/s |")
     print("|---|---|---|---|")
     for kind, seconds in sorted(per_kind.items(), key=lambda kv: -kv[1]):

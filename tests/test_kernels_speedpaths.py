@@ -169,3 +169,26 @@ def test_gemm_overflow_counts_and_saturation(bits):
     graph, x_dtype = conv_graph(rng, (1, 8, 8, 16), 12, (3, 3), (1, 1), (1, 1), "SAME", mode="float32")
     result = assert_matches_reference(graph, {"x": ints(rng, (1, 8, 8, 16), x_dtype)}, accumulator_bits=bits)
     assert result.overflows and result.overflows[0][1] > 0
+
+
+def test_branch_free_fixed_point_equals_the_scalar_definition():
+    """``output_rows.mbqm_lanes`` (vectorised fixed_point) equals ``requant.mbqm`` on every accumulator the stage
+    feeds it (int32 after saturation) for multipliers from QuantizeMultiplier and shifts −31..+8, including the
+    extremes and exact rounding ties; and the int64 reference's transcription."""
+    from accelsim.kernels.output_rows import mbqm_lanes
+    from accelsim.quant.requant import INT32_MAX, INT32_MIN, mbqm, quantize_multiplier
+
+    rng = np.random.default_rng(13)
+    xs = [INT32_MIN, INT32_MIN + 1, -(1 << 24) - 1, -3, -2, -1, 0, 1, 2, 3, 1 << 24, INT32_MAX - 1, INT32_MAX]
+    xs += [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 40)]
+    reals = [2.0**-40, 1e-9, 2.0**-31, 0.5, 0.75, 1.0 - 2.0**-40, 1.0, 1.5, 7.9, 200.0]
+    reals += [float(v) for v in 10.0 ** rng.uniform(-9, 2, 30)]
+    for real in reals:
+        m, shift = quantize_multiplier(real)
+        assert 0 <= m < 1 << 31
+        for x in xs:
+            if shift > 0 and abs(x) << shift > INT32_MAX:
+                x >>= shift  # keep x·2^left within int32, as TFLite requires
+            want = int(mbqm.py_func(np.int64(x), np.int64(m), np.int64(shift)))
+            assert int(mbqm_lanes(np.int64(x), np.int64(m), np.int64(shift))) == want, (x, real)
+            assert int(ref.mbqm(x, m, shift)) == want
