@@ -213,6 +213,13 @@ def roofline(layers: pd.DataFrame, peak_macs_per_cycle: float, dram_bytes_per_cy
 
 
 # ------------------------------------------------------------------------------------------------ directory
+def _determined_by(df: pd.DataFrame, p: str, q: str) -> bool:
+    """True if each value of parameter ``p`` comes with a single value of ``q`` (e.g. a constraint ties cols
+    to rows): then ``q`` cannot separate lines of a plot against ``p``."""
+    keys = df[[p, q]].map(_short)
+    return bool(keys.groupby(p)[q].nunique().max() <= 1)
+
+
 def _file_stem(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text)
 
@@ -245,7 +252,7 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
     series_extra = ["workload"] if ok["workload"].nunique() > 1 else []
     metric = y or objectives[0]
     for p in parameters:
-        others = [q for q in parameters if q != p] + series_extra
+        others = [q for q in parameters if q != p and not _determined_by(ok, p, q)] + series_extra
         fig = metric_vs_parameter(ok, p, metric, series=others)
         paths += save(fig, out / _file_stem(f"{metric}_vs_{p}"))
     if point_id is None:
