@@ -381,7 +381,7 @@ def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int,
     n_batch, out_h, out_w, channels = out_shape
     pixels = n_batch * out_h * out_w
     depth = plan.weights.shape[0]
-    block = min(pixels, max(1, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
+    block = max(1, min(pixels, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
     patches = np.empty((block, depth), plan.weights.dtype)
     acc = np.empty((block, channels), plan.weights.dtype)
     out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
