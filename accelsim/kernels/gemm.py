@@ -8,6 +8,8 @@ form (in any order, blocked, with or without FMA) is an integer whose magnitude 
 represents every integer of magnitude ≤ 2^p exactly, and an IEEE addition, multiplication or fused multiply-add
 whose exact result is representable returns it unrounded. So if ``B ≤ 2^24`` (float32) or ``B ≤ 2^53`` (float64)
 no operation rounds and the float result equals the integer dot product. The bias is added afterwards in int64.
+This assumes a classical GEMM that only multiplies operand pairs and adds products (OpenBLAS, MKL, BLIS and
+Accelerate on CPU); a Strassen-type algorithm, which multiplies sums of operands, would need a larger margin.
 """
 from __future__ import annotations
 
