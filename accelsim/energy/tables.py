@@ -207,8 +207,9 @@ _INCLUDABLE = ("int_add", "int_mult", "mac", "float32_add", "float32_mult", "sra
 
 
 # ------------------------------------------------------------------------------------------------------ loading
+@lru_cache(maxsize=1)
 def builtin_table_names() -> tuple[str, ...]:
-    """Names of the tables shipped in ``accelsim/energy/tables/``."""
+    """Names of the tables shipped in ``accelsim/energy/tables/`` (listed once per process)."""
     folder = resources.files("accelsim.energy") / "tables"
     return tuple(sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")))
 
