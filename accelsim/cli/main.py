@@ -23,16 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accelsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="accelsim",
+        description="Cycle-approximate simulator and design-space explorer for fixed-point DNN accelerators, "
+                    "with bit-exact integer execution of quantized networks.",
+    )
     parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command not built yet
-            raise
+        module = import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(cmd)
         cmd.set_defaults(_handler=module.main)
