@@ -7,11 +7,16 @@ The semantics are in docs/arithmetic.md; usage, the accumulator model and the ke
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 
 from accelsim.errors import AccelsimError, AccumulatorOverflowError, GraphError, UnsupportedError
@@ -253,7 +258,7 @@ def _valid_taps(size: int, kernel: int, stride: int, pad_before: int, out_size: 
 
 # ------------------------------------------------------------------------------------------------ execution
 def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
-            on_overflow: OnOverflow = "raise") -> ExecutionResult:
+            on_overflow: OnOverflow = "raise", threads: int | None = None) -> ExecutionResult:
     """Run a quantized graph bit-exactly.
 
     ``inputs`` maps each graph input name to an integer NHWC array of the tensor's storage dtype.
@@ -261,6 +266,8 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
     or 64 when the activation or weight type is 16-bit). A final accumulator outside that width is never wrapped:
     ``on_overflow="raise"`` raises :class:`AccumulatorOverflowError` at the first such node; ``"report"``
     saturates it to the accumulator range, continues, and lists ``(node, count)`` in ``result.overflows``.
+    ``threads``: worker threads (default: the ``ACCELSIM_THREADS`` environment variable, else every core this
+    process may use); see :func:`engine_threads`.
     """
     if graph.is_float:
         raise UnsupportedError(
@@ -272,11 +279,20 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
     values: dict[str, np.ndarray] = {name: t.data for name, t in graph.tensors.items() if t.data is not None}
     values.update(_validated_inputs(graph, inputs))
     plans = _plans(graph)
+    workers = engine_threads(threads)
+    with _thread_limits(workers):
+        overflows = _run_nodes(graph, plans, values, accumulator_bits, on_overflow, workers)
+    return ExecutionResult(values, tuple(overflows), graph)
+
+
+def _run_nodes(graph: Graph, plans: dict[str, object], values: dict[str, np.ndarray], accumulator_bits: int | None,
+               on_overflow: OnOverflow, workers: int) -> list[tuple[str, int]]:
+    """Run every node in order, storing its output in ``values``; returns the reported overflows."""
     overflows: list[tuple[str, int]] = []
     for node in graph.nodes:
         out = graph.tensors[node.outputs[0]]
         if node.kind in O.MAC_OPS:
-            values[out.name], count = _run_mac(graph, node, plans[node.name], values, accumulator_bits)
+            values[out.name], count = _run_mac(graph, node, plans[node.name], values, accumulator_bits, workers)
             if count:
                 bits = accumulator_bits or plans[node.name].default_acc_bits
                 if on_overflow == "raise":
@@ -284,11 +300,11 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
                 overflows.append((node.name, count))
         else:
             values[out.name] = _run_other(graph, node, plans.get(node.name), values)
-    return ExecutionResult(values, tuple(overflows), graph)
+    return overflows
 
 
 def execute_float(graph: Graph, float_inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
-                  on_overflow: OnOverflow = "raise") -> dict[str, np.ndarray]:
+                  on_overflow: OnOverflow = "raise", threads: int | None = None) -> dict[str, np.ndarray]:
     """Quantize float inputs (TFLite rounding: half away from zero), execute, dequantize the graph outputs."""
     missing = [name for name in graph.inputs if name not in float_inputs]
     if missing:
@@ -300,8 +316,82 @@ def execute_float(graph: Graph, float_inputs: Mapping[str, np.ndarray], *, accum
         if x.shape != t.shape:
             raise AccelsimError(f"input tensor {name!r} has shape {x.shape}, expected {t.shape}")
         quantized[name] = quantize(x, t.quant, t.dtype, rounding="half_away_from_zero")
-    result = execute(graph, quantized, accumulator_bits=accumulator_bits, on_overflow=on_overflow)
+    result = execute(graph, quantized, accumulator_bits=accumulator_bits, on_overflow=on_overflow, threads=threads)
     return {name: dequantize(result[name], graph.tensors[name].quant) for name in graph.outputs}
+
+
+# ------------------------------------------------------------------------------------------------ threads
+def engine_threads(threads: int | None = None) -> int:
+    """The number of worker threads an ``execute`` call uses: ``threads`` if given, else the ``ACCELSIM_THREADS``
+    environment variable, else the number of cores this process may run on (``os.sched_getaffinity``)."""
+    if threads is None:
+        env = os.environ.get("ACCELSIM_THREADS")
+        if env:
+            threads = int(env)
+        else:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if int(threads) < 1:
+        raise AccelsimError(f"threads must be at least 1, found {threads!r}")
+    return int(threads)
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's engine thread pool, created on first use (grown when more workers are asked for)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="accelsim")
+        return _POOL
+
+
+def _in_parallel(tasks: list[Callable[[], int]]) -> int:
+    """Run the tasks (each returns an overflow count) on the engine's pool, the first on the calling thread;
+    returns the sum of their counts."""
+    if len(tasks) == 1:
+        return tasks[0]()
+    futures = [_worker_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
+    total = tasks[0]()
+    return total + sum(f.result() for f in futures)
+
+
+def _split(count: int, parts: int) -> list[tuple[int, int]]:
+    """``range(count)`` cut into at most ``parts`` contiguous, near-equal, non-empty ``(start, end)`` ranges."""
+    parts = max(1, min(parts, count))
+    bounds = [count * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+@contextlib.contextmanager
+def _thread_limits(workers: int) -> Iterator[None]:
+    """For one ``execute`` call: BLAS runs single-threaded (the engine's own threads parallelise the GEMM blocks,
+    so OpenBLAS's pool and ours never compete for the cores) and numba's ``prange`` kernels use ``workers``
+    threads. Without threadpoolctl the BLAS library keeps its own setting."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with _blas_limit(1):
+            yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+_BLAS_CONTROLLER: object | None = None
+
+
+def _blas_limit(limit: int) -> contextlib.AbstractContextManager:
+    """A context limiting numpy's BLAS to ``limit`` threads (threadpoolctl; a no-op when it is not installed)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return contextlib.nullcontext()
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=limit, user_api="blas")
 
 
 def _validated_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -343,7 +433,7 @@ def accumulator_dtype(acc_bound: int, accumulator_bits: int) -> tuple[type[np.si
 
 
 def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarray],
-             accumulator_bits: int | None) -> tuple[np.ndarray, int]:
+             accumulator_bits: int | None, workers: int) -> tuple[np.ndarray, int]:
     x = values[node.inputs[0]]
     out_t = graph.tensors[node.outputs[0]]
     bits = int(accumulator_bits or plan.default_acc_bits)
@@ -354,7 +444,7 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     if node.kind == "FullyConnected":
         x = x.reshape(x.shape[0], 1, 1, -1)
     if plan.kernel == "gemm":
-        return _run_gemm(x, plan, out_t, out_shape, check, acc_min, acc_max)
+        return _run_gemm(x, plan, out_t, out_shape, check, acc_min, acc_max, workers)
     # operands and output in a few canonical types, so each kernel compiles only a handful of specialisations
     x = x.astype(plan.weights.dtype, copy=False)
     out = np.empty(out_shape, np.int32)
@@ -362,8 +452,12 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
                    rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
     geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
     if plan.kernel == "depthwise":
-        count = conv.conv2d_depthwise(x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier,
-                                      *geometry, *common_tail)
+        rows = out_shape[0] * out_shape[1]
+        parts = workers if out.size * plan.kernel_hw[0] * plan.kernel_hw[1] >= PARALLEL_MIN_MACS else 1
+        count = _in_parallel([
+            lambda first=first, end=end: conv.conv2d_depthwise(
+                x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier, *geometry, *common_tail, first, end)
+            for first, end in _split(rows, parts)])
     else:
         count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
     return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
@@ -373,27 +467,43 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
 #: multiplied and requantized while they are still in the L2 cache (measured on MobileNet-v2 shapes).
 GEMM_BLOCK_ELEMENTS = 1 << 16
 
+#: Smallest layer (MACs) whose work is split over the engine's threads: below it, handing a task to a worker
+#: thread (tens of µs) costs more than it saves.
+PARALLEL_MIN_MACS = 1 << 20
+
 
 def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int, ...], check: bool,
-              acc_min: int, acc_max: int) -> tuple[np.ndarray, int]:
-    """Blocks of output pixels: im2col (x − Z_x as floats), an exact float GEMM with the (KH·KW·C, O) weights,
-    the integer output stage."""
+              acc_min: int, acc_max: int, workers: int) -> tuple[np.ndarray, int]:
+    """im2col (x − Z_x as floats), an exact float GEMM with the (KH·KW·C, O) weights, the integer output stage;
+    the output pixels split into one contiguous range per worker thread, each worked through in L2-sized blocks."""
     n_batch, out_h, out_w, channels = out_shape
     pixels = n_batch * out_h * out_w
     depth = plan.weights.shape[0]
-    block = max(1, min(pixels, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
+    out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
+    parts = workers if pixels * depth * channels >= PARALLEL_MIN_MACS else 1
+    count = _in_parallel([lambda first=first, end=end: _gemm_pixels(x, plan, out_h, out_w, check, acc_min, acc_max,
+                                                                     out, first, end)
+                          for first, end in _split(pixels, parts)])
+    return out.reshape(out_t.shape), int(count)
+
+
+def _gemm_pixels(x: np.ndarray, plan: MacPlan, out_h: int, out_w: int, check: bool, acc_min: int, acc_max: int,
+                 out: np.ndarray, first_pixel: int, end_pixel: int) -> int:
+    """Output pixels ``first_pixel ≤ p < end_pixel`` of a GEMM node into ``out`` (pixels, O), in blocks of
+    ``GEMM_BLOCK_ELEMENTS``; returns the overflow count. The kernels and matmul release the GIL."""
+    depth, channels = plan.weights.shape
+    block = max(1, min(end_pixel - first_pixel, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
     patches = np.empty((block, depth), plan.weights.dtype)
     acc = np.empty((block, channels), plan.weights.dtype)
-    out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
     rq = plan.requant
     # a 1x1 stride-1 conv without padding (or an FC) reads the input pixels as they are: one vectorised subtract
     same_pixels = (plan.kernel_hw == (1, 1) and plan.stride == (1, 1) and plan.pad_top_left == (0, 0)
                    and x.shape[1:3] == (out_h, out_w))
-    x_rows = x.reshape(pixels, depth) if same_pixels else x
+    x_rows = x.reshape(-1, depth) if same_pixels else x
     zero_in = plan.weights.dtype.type(plan.zero_in)
     count = 0
-    for first in range(0, pixels, block):
-        rows = min(block, pixels - first)
+    for first in range(first_pixel, end_pixel, block):
+        rows = min(block, end_pixel - first)
         if same_pixels:
             np.subtract(x_rows[first:first + rows], zero_in, out=patches[:rows], dtype=plan.weights.dtype)
         else:
@@ -403,7 +513,7 @@ def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int,
         count += gemm.requantize_rows(acc[:rows], plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier,
                                       rq.shift, rq.float_multiplier, plan.zero_out, plan.act_range[0],
                                       plan.act_range[1], out[first:first + rows])
-    return out.reshape(out_t.shape), int(count)
+    return count
 
 
 def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import int64_reference as ref
+from accelsim.errors import AccelsimError
 from accelsim.execute import (
-    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _plans, execute, gemm_float_type,
+    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _plans, _split, engine_threads, execute,
+    gemm_float_type,
 )
 from accelsim.graph.builder import GraphBuilder
 from accelsim.quant.params import DTYPES, QuantParams
@@ -27,8 +29,8 @@ def ints(rng, shape, dtype):
     return rng.integers(info.qmin, info.qmax + 1, shape).astype(info.storage)
 
 
-def assert_matches_reference(graph, inputs, accumulator_bits=None):
-    result = execute(graph, inputs, accumulator_bits=accumulator_bits, on_overflow="report")
+def assert_matches_reference(graph, inputs, accumulator_bits=None, threads=None):
+    result = execute(graph, inputs, accumulator_bits=accumulator_bits, on_overflow="report", threads=threads)
     want, overflows = ref.run_graph(graph, inputs, accumulator_bits)
     assert list(result.overflows) == overflows
     for node in graph.nodes:
@@ -192,3 +194,69 @@ def test_branch_free_fixed_point_equals_the_scalar_definition():
             want = int(mbqm.py_func(np.int64(x), np.int64(m), np.int64(shift)))
             assert int(mbqm_lanes(np.int64(x), np.int64(m), np.int64(shift))) == want, (x, real)
             assert int(ref.mbqm(x, m, shift)) == want
+
+
+# ------------------------------------------------------------------------------------------------ threads
+def conv_depthwise_graph(rng, x_shape, mid_channels, multiplier, mode):
+    """3x3 stride-2 conv (im2col GEMM) → depthwise 3x3 with a channel multiplier → 1x1 conv (plain GEMM)."""
+    b = GraphBuilder("threads")
+    q = lambda scale, zero: QuantParams.per_tensor(scale, zero)  # noqa: E731
+    x = b.input("x", x_shape, "int8", q(0.05, -3))
+    w1 = b.constant("w1", ints(rng, (mid_channels, 3, 3, x_shape[3]), "int8"), "int8", q(0.01, 0))
+    y = b.conv2d(x, w1, None, q(0.4, 2), stride=2, padding="SAME", activation="RELU6", requant=mode)
+    wd = b.constant("wd", ints(rng, (mid_channels * multiplier, 3, 3, 1), "int8"), "int8", q(0.02, 1))
+    bd = b.constant("bd", rng.integers(-3000, 3000, mid_channels * multiplier).astype(np.int32), "int32", None)
+    y = b.depthwise_conv2d(y, wd, bd, q(0.6, -1), padding="SAME", requant=mode)
+    w2 = b.constant("w2", ints(rng, (24, 1, 1, mid_channels * multiplier), "int8"), "int8", q(0.01, 0))
+    y = b.conv2d(y, w2, None, q(2.0, 0), requant=mode)
+    return b.build([y])
+
+
+@pytest.mark.parametrize("mode", ["fixed_point", "float32"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_split_over_threads_equals_the_reference(monkeypatch, mode, threads):
+    """Every layer split over 1–3 worker threads (threshold lowered so even small layers split; the 1x1 conv
+    has several L2 blocks per thread) gives the reference's outputs."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("accelsim.execute"), "PARALLEL_MIN_MACS", 0)
+    rng = np.random.default_rng(17)
+    x_shape = (2, 75, 61, 5)
+    graph = conv_depthwise_graph(rng, x_shape, 48, 2, mode)
+    pixels = 2 * 38 * 31
+    assert pixels // threads > GEMM_BLOCK_ELEMENTS // 96
+    assert [kernel_of(graph, i)[0] for i in range(3)] == ["gemm", "depthwise", "gemm"]
+    assert_matches_reference(graph, {"x": ints(rng, x_shape, "int8")}, threads=threads)
+
+
+def test_overflow_counts_add_up_over_threads(monkeypatch):
+    """Narrow accumulators: the per-thread overflow counts sum to the reference's count."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("accelsim.execute"), "PARALLEL_MIN_MACS", 0)
+    rng = np.random.default_rng(19)
+    graph = conv_depthwise_graph(rng, (1, 30, 30, 8), 16, 1, "fixed_point")
+    result = assert_matches_reference(graph, {"x": ints(rng, (1, 30, 30, 8), "int8")}, accumulator_bits=12,
+                                      threads=2)
+    assert len(result.overflows) == 3 and all(count > 0 for _, count in result.overflows)
+
+
+def test_split_ranges_cover_every_index_once():
+    for count, parts in [(1, 2), (7, 2), (10, 3), (3, 8), (100, 1)]:
+        ranges = _split(count, parts)
+        assert len(ranges) == min(count, parts)
+        assert [i for a, b in ranges for i in range(a, b)] == list(range(count))
+        assert max(b - a for a, b in ranges) - min(b - a for a, b in ranges) <= 1
+
+
+def test_thread_count_knob(monkeypatch):
+    import os
+
+    monkeypatch.delenv("ACCELSIM_THREADS", raising=False)
+    assert engine_threads() == len(os.sched_getaffinity(0))
+    assert engine_threads(3) == 3
+    monkeypatch.setenv("ACCELSIM_THREADS", "1")
+    assert engine_threads() == 1
+    assert engine_threads(2) == 2
+    with pytest.raises(AccelsimError, match="threads"):
+        engine_threads(0)

@@ -8,7 +8,8 @@ accumulator buffer dtype chosen by the caller: int32 when a static bound proves 
 configured accumulator (then no check is needed and the loops vectorise on 32-bit lanes), otherwise int64 with
 every final accumulator checked against ``[acc_min, acc_max]``, counted and saturated.
 
-Loop order (cache-friendly, no im2col): parallel over output rows ``(n, oh)``. Grouped and depthwise: per output
+Loop order (cache-friendly, no im2col): over output rows ``(n, oh)`` (grouped: ``prange``; depthwise: a row range
+the executor splits over its worker threads). Grouped and depthwise: per output
 pixel and tap the reduction runs over input channels, and the innermost loop runs over contiguous output
 channels of a pre-transposed weight layout (grouped ``(G, KH, KW, CI/G, CO/G)``, depthwise ``(KH, KW, C·mult)``).
 """
@@ -81,20 +82,21 @@ def conv2d_grouped(x, zero_in, w, bias, stride_h, stride_w, dil_h, dil_w, pad_to
     return row_overflows.sum()
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def conv2d_depthwise(x, zero_in, w, bias, multiplier, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                     acc_proto, check, acc_min, acc_max, mode, m, shift, fmult, zero_out, act_min, act_max, out):
-    """Depthwise convolution: output channel ``o`` reads input channel ``o // multiplier`` (TFLite order).
-    ``w`` (KH, KW, C·multiplier) centered weights; other arguments as :func:`conv2d_grouped`."""
-    n_batch, in_h, in_w, _ = x.shape
+                     acc_proto, check, acc_min, acc_max, mode, m, shift, fmult, zero_out, act_min, act_max, out,
+                     first_row, end_row):
+    """Depthwise convolution of output rows ``first_row ≤ (n·OH + oh) < end_row``: output channel ``o`` reads
+    input channel ``o // multiplier`` (TFLite order). ``w`` (KH, KW, C·multiplier) centered weights; other
+    arguments as :func:`conv2d_grouped`. Serial and GIL-free: the executor splits the rows over its threads."""
+    _, in_h, in_w, _ = x.shape
     k_h, k_w, channels = w.shape
     _, out_h, out_w, _ = out.shape
-    rows = n_batch * out_h
-    row_overflows = np.zeros(rows, np.int64)
-    for row in prange(rows):
+    overflows = 0
+    acc = np.empty((out_w, channels), acc_proto.dtype)
+    for row in range(first_row, end_row):
         n = row // out_h
         oh = row % out_h
-        acc = np.empty((out_w, channels), acc_proto.dtype)
         for ow in range(out_w):
             for o in range(channels):
                 acc[ow, o] = bias[o]
@@ -116,6 +118,6 @@ def conv2d_depthwise(x, zero_in, w, bias, multiplier, stride_h, stride_w, dil_h,
                     else:
                         for o in range(channels):
                             acc_px[o] += (np.int32(x_px[o // multiplier]) - np.int32(zero_in)) * w_vec[o]
-        row_overflows[row] = _finish_row(acc, out[n, oh], check, acc_min, acc_max, mode, m, shift, fmult,
-                                         zero_out, act_min, act_max)
-    return row_overflows.sum()
+        overflows += _finish_row(acc, out[n, oh], check, acc_min, acc_max, mode, m, shift, fmult, zero_out,
+                                 act_min, act_max)
+    return overflows

@@ -10,6 +10,8 @@ whose exact result is representable returns it unrounded. So if ``B ≤ 2^24`` (
 no operation rounds and the float result equals the integer dot product. The bias is added afterwards in int64.
 This assumes a classical GEMM that only multiplies operand pairs and adds products (OpenBLAS, MKL, BLIS and
 Accelerate on CPU); a Strassen-type algorithm, which multiplies sums of operands, would need a larger margin.
+
+Both kernels release the GIL (``nogil``): the executor runs blocks of output pixels on several Python threads.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from numba import njit
 from accelsim.kernels.output_rows import count_and_saturate, requantize_row
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def patches(x, zero_in, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, first_pixel,
             out):
     """im2col rows of NHWC ``x`` for output pixels ``first_pixel ... first_pixel + len(out) − 1`` (pixels numbered
@@ -55,7 +57,7 @@ def patches(x, zero_in, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
                 n += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def requantize_rows(acc, bias, check, acc_min, acc_max, mode, m, shift, fmult, zero_out, act_min, act_max, out):
     """Output stage of a float GEMM: ``a = int64(acc[r, o]) + bias[o]`` (exact: ``acc`` holds integers), range
     check / saturation when ``check``, then requantization, ``+ Z_out`` and clamp into ``out[r, o]`` (any integer
