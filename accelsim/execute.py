@@ -280,7 +280,7 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
     values.update(_validated_inputs(graph, inputs))
     plans = _plans(graph)
     workers = engine_threads(threads)
-    with _thread_limits(workers):
+    with _thread_limits():
         overflows = _run_nodes(graph, plans, values, accumulator_bits, on_overflow, workers)
     return ExecutionResult(values, tuple(overflows), graph)
 
@@ -348,30 +348,36 @@ def _worker_pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def _in_parallel(tasks: list[Callable[[], int]]) -> int:
-    """Run the tasks (each returns an overflow count) on the engine's pool, the first on the calling thread;
-    returns the sum of their counts."""
-    if len(tasks) == 1:
-        return tasks[0]()
-    futures = [_worker_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
-    total = tasks[0]()
+def _chunks(count: int, chunk: int) -> list[tuple[int, int]]:
+    """``range(count)`` as consecutive ``(start, end)`` ranges of ``chunk`` indices (the last may be shorter)."""
+    return [(start, min(start + chunk, count)) for start in range(0, count, chunk)]
+
+
+def _in_parallel(make_worker: Callable[[Iterator[tuple[int, int]]], int], chunks: list[tuple[int, int]],
+                 workers: int) -> int:
+    """Work through ``chunks`` on up to ``workers`` threads (the calling thread and the engine pool's); returns
+    the sum of the workers' overflow counts.
+
+    ``make_worker(ranges)`` processes every ``(start, end)`` it takes from the shared iterator ``ranges`` and
+    returns its count. Threads take the next chunk when they finish one, so a thread slowed down by another
+    process on its core simply does fewer chunks.
+    """
+    ranges = iter(chunks)            # next() on a list iterator is atomic: each chunk goes to exactly one thread
+    helpers = min(workers, len(chunks)) - 1
+    futures = [_worker_pool(helpers).submit(make_worker, ranges) for _ in range(helpers)]
+    total = make_worker(ranges)
     return total + sum(f.result() for f in futures)
 
 
-def _split(count: int, parts: int) -> list[tuple[int, int]]:
-    """``range(count)`` cut into at most ``parts`` contiguous, near-equal, non-empty ``(start, end)`` ranges."""
-    parts = max(1, min(parts, count))
-    bounds = [count * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
 @contextlib.contextmanager
-def _thread_limits(workers: int) -> Iterator[None]:
-    """For one ``execute`` call: BLAS runs single-threaded (the engine's own threads parallelise the GEMM blocks,
-    so OpenBLAS's pool and ours never compete for the cores) and numba's ``prange`` kernels use ``workers``
-    threads. Without threadpoolctl the BLAS library keeps its own setting."""
+def _thread_limits() -> Iterator[None]:
+    """For one ``execute`` call, the engine's own threads are the only parallelism: BLAS runs single-threaded
+    (each worker multiplies its own pixel blocks) and numba's ``prange`` kernels (Add, pools, grouped conv) run
+    on one thread. Mixing pools made them starve each other on a busy machine: libgomp's workers spin-wait
+    after each parallel region (~100 ms per image instead of ~20). Without threadpoolctl, BLAS keeps its own
+    setting."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(1)
     try:
         with _blas_limit(1):
             yield
@@ -453,11 +459,14 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
     if plan.kernel == "depthwise":
         rows = out_shape[0] * out_shape[1]
-        parts = workers if out.size * plan.kernel_hw[0] * plan.kernel_hw[1] >= PARALLEL_MIN_MACS else 1
-        count = _in_parallel([
-            lambda first=first, end=end: conv.conv2d_depthwise(
-                x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier, *geometry, *common_tail, first, end)
-            for first, end in _split(rows, parts)])
+        parallel = workers > 1 and out.size * plan.kernel_hw[0] * plan.kernel_hw[1] >= PARALLEL_MIN_MACS
+        chunk = -(-rows // (CHUNKS_PER_THREAD * workers)) if parallel else rows
+
+        def depthwise_rows(ranges: Iterator[tuple[int, int]]) -> int:
+            return sum(conv.conv2d_depthwise(x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier,
+                                             *geometry, *common_tail, first, end) for first, end in ranges)
+
+        count = _in_parallel(depthwise_rows, _chunks(rows, chunk), workers)
     else:
         count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
     return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
@@ -467,53 +476,52 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
 #: multiplied and requantized while they are still in the L2 cache (measured on MobileNet-v2 shapes).
 GEMM_BLOCK_ELEMENTS = 1 << 16
 
-#: Smallest layer (MACs) whose work is split over the engine's threads: below it, handing a task to a worker
+#: Smallest layer (MACs) whose work is split over the engine's threads: below it, handing work to a worker
 #: thread (tens of µs) costs more than it saves.
 PARALLEL_MIN_MACS = 1 << 20
+
+#: Depthwise layers are cut into this many row chunks per thread (dynamic load balance on a shared machine).
+CHUNKS_PER_THREAD = 4
 
 
 def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int, ...], check: bool,
               acc_min: int, acc_max: int, workers: int) -> tuple[np.ndarray, int]:
-    """im2col (x − Z_x as floats), an exact float GEMM with the (KH·KW·C, O) weights, the integer output stage;
-    the output pixels split into one contiguous range per worker thread, each worked through in L2-sized blocks."""
+    """Blocks of output pixels: im2col (x − Z_x as floats), an exact float GEMM with the (KH·KW·C, O) weights,
+    the integer output stage. Blocks are L2-sized (``GEMM_BLOCK_ELEMENTS``), and small enough that every worker
+    thread gets one; each thread takes the next block when it finishes one."""
     n_batch, out_h, out_w, channels = out_shape
     pixels = n_batch * out_h * out_w
     depth = plan.weights.shape[0]
+    parallel = workers > 1 and pixels * depth * channels >= PARALLEL_MIN_MACS
+    block = max(1, min(-(-pixels // workers) if parallel else pixels, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
     out = np.empty((pixels, channels), dtype_info(out_t.dtype).storage)
-    parts = workers if pixels * depth * channels >= PARALLEL_MIN_MACS else 1
-    count = _in_parallel([lambda first=first, end=end: _gemm_pixels(x, plan, out_h, out_w, check, acc_min, acc_max,
-                                                                     out, first, end)
-                          for first, end in _split(pixels, parts)])
-    return out.reshape(out_t.shape), int(count)
-
-
-def _gemm_pixels(x: np.ndarray, plan: MacPlan, out_h: int, out_w: int, check: bool, acc_min: int, acc_max: int,
-                 out: np.ndarray, first_pixel: int, end_pixel: int) -> int:
-    """Output pixels ``first_pixel ≤ p < end_pixel`` of a GEMM node into ``out`` (pixels, O), in blocks of
-    ``GEMM_BLOCK_ELEMENTS``; returns the overflow count. The kernels and matmul release the GIL."""
-    depth, channels = plan.weights.shape
-    block = max(1, min(end_pixel - first_pixel, GEMM_BLOCK_ELEMENTS // max(depth, channels)))
-    patches = np.empty((block, depth), plan.weights.dtype)
-    acc = np.empty((block, channels), plan.weights.dtype)
     rq = plan.requant
     # a 1x1 stride-1 conv without padding (or an FC) reads the input pixels as they are: one vectorised subtract
     same_pixels = (plan.kernel_hw == (1, 1) and plan.stride == (1, 1) and plan.pad_top_left == (0, 0)
                    and x.shape[1:3] == (out_h, out_w))
-    x_rows = x.reshape(-1, depth) if same_pixels else x
+    x_rows = x.reshape(pixels, depth) if same_pixels else x
     zero_in = plan.weights.dtype.type(plan.zero_in)
-    count = 0
-    for first in range(first_pixel, end_pixel, block):
-        rows = min(block, end_pixel - first)
-        if same_pixels:
-            np.subtract(x_rows[first:first + rows], zero_in, out=patches[:rows], dtype=plan.weights.dtype)
-        else:
-            gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
-                         out_h, out_w, first, patches[:rows])
-        np.matmul(patches[:rows], plan.weights, out=acc[:rows])
-        count += gemm.requantize_rows(acc[:rows], plan.bias, check, acc_min, acc_max, rq.mode_id, rq.multiplier,
-                                      rq.shift, rq.float_multiplier, plan.zero_out, plan.act_range[0],
-                                      plan.act_range[1], out[first:first + rows])
-    return count
+
+    def gemm_blocks(ranges: Iterator[tuple[int, int]]) -> int:
+        """One thread's share: its own patch and accumulator buffers, blocks taken from ``ranges``."""
+        patches = np.empty((block, depth), plan.weights.dtype)
+        acc = np.empty((block, channels), plan.weights.dtype)
+        count = 0
+        for first, end in ranges:
+            rows = end - first
+            if same_pixels:
+                np.subtract(x_rows[first:end], zero_in, out=patches[:rows], dtype=plan.weights.dtype)
+            else:
+                gemm.patches(x, plan.zero_in, *plan.kernel_hw, *plan.stride, *plan.dilation, *plan.pad_top_left,
+                             out_h, out_w, first, patches[:rows])
+            np.matmul(patches[:rows], plan.weights, out=acc[:rows])
+            count += gemm.requantize_rows(acc[:rows], plan.bias, check, acc_min, acc_max, rq.mode_id,
+                                          rq.multiplier, rq.shift, rq.float_multiplier, plan.zero_out,
+                                          plan.act_range[0], plan.act_range[1], out[first:end])
+        return count
+
+    count = _in_parallel(gemm_blocks, _chunks(pixels, block), workers)
+    return out.reshape(out_t.shape), int(count)
 
 
 def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:

@@ -1,13 +1,14 @@
 """Kernel benchmark: MobileNet-v2 1.0/224 int8 (zoo layer shapes, synthetic weights), batch 1, in one process:
 
 (a) ``accelsim.execute`` (numba kernels + BLAS for the exact float GEMMs): first call (JIT compile or numba cache
-    load), then steady state with one thread and with all cores (numba's and the BLAS library's thread counts are
-    set together, with ``threadpoolctl``: without it, a "1-thread" run would still run sgemm on every core);
+    load), then steady state with ``threads=1`` and with all cores (the engine's own worker threads; BLAS and
+    numba's ``prange`` kernels are held at one thread inside ``execute``), the two timed in alternation so a
+    change of machine load hits both alike;
 (b) onnxruntime on ``export_onnx_qlinear`` of the same graph, 1 intra-op thread and all threads
     (CPUExecutionProvider, default graph optimizations);
 (c) LiteRT ``BUILTIN_REF`` (the reference kernels, 1 thread) on ``export_tflite`` of the same graph.
 
-Times are the best of ``--repeat`` calls. Prints images/s, the ratios (like for like: 1 thread vs 1 thread, all vs all) and a Markdown table for
+Times are the best (and the median) of ``--repeat`` calls. Prints images/s, the ratios (like for like: 1 thread vs 1 thread, all vs all) and a Markdown table for
 docs/benchmarks.md. Goals: accelsim ≥ 0.5x onnxruntime and ≥ 10x LiteRT reference.
 
     python benchmarks/bench_kernels.py [--repeat 10] [--cold-cache] [--profile]
@@ -62,9 +63,7 @@ def main() -> int:
     import numpy as np
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    from threadpoolctl import threadpool_limits
-
-    from accelsim.execute import execute
+    from accelsim.execute import engine_threads, execute
     from accelsim.graph.exporters.onnx_qlinear import export_onnx_qlinear
     from accelsim.graph.exporters.tflite import export_tflite
     from accelsim.graph.stats import total_macs
@@ -83,12 +82,13 @@ def main() -> int:
     start = time.perf_counter()
     ours = execute(graph, {input_name: x})[output_name]
     first_s = time.perf_counter() - start
-    accelsim_s = {}
-    all_threads = numba.get_num_threads()
-    for threads in (1, all_threads):
-        numba.set_num_threads(threads)
-        with threadpool_limits(limits=threads, user_api="blas"):
-            accelsim_s[threads] = min(timed(lambda: execute(graph, {input_name: x}), args.repeat))
+    all_threads = engine_threads()
+    samples: dict[int, list[float]] = {1: [], all_threads: []}
+    for _ in range(args.repeat):
+        for threads in samples:
+            samples[threads] += timed(lambda: execute(graph, {input_name: x}, threads=threads), 1)
+    accelsim_s = {threads: min(times) for threads, times in samples.items()}
+    median_s = {threads: float(np.median(times)) for threads, times in samples.items()}
 
     # (b) onnxruntime
     onnx_bytes = export_onnx_qlinear(graph).SerializeToString()
@@ -135,6 +135,8 @@ def main() -> int:
             ("LiteRT BUILTIN_REF", 1, litert_s)]
     for label, threads, seconds in rows:
         print(f"| {label} | {threads} | {seconds * 1e3:.1f} | {ips(seconds):.2f} |")
+    print(f"accelsim steady state, median of {args.repeat}: 1 thread {median_s[1] * 1e3:.1f} ms, "
+          f"{all_threads} threads {median_s[all_threads] * 1e3:.1f} ms")
     print()
     print(f"accelsim / onnxruntime, 1 thread each: {ort_s[1] / accelsim_s[1]:.2f}x; all threads each: "
           f"{ort_s[0] / accelsim_s[all_threads]:.2f}x (goal >= 0.5x)")
@@ -142,9 +144,7 @@ def main() -> int:
           f"{litert_s / accelsim_s[all_threads]:.2f}x (goal >= 10x)")
 
     if args.profile:
-        numba.set_num_threads(1)
-        with threadpool_limits(limits=1, user_api="blas"):
-            profile(graph, input_name, x, args.repeat)
+        profile(graph, input_name, x, args.repeat)
     return 0
 
 
@@ -157,7 +157,7 @@ def threadpool_info_line() -> str:
 
 
 def profile(graph, input_name: str, x, repeat: int) -> None:
-    """Steady-state time and MAC rate per op kind (and the slowest nodes), one-node graphs (the caller sets 1 thread)."""
+    """Steady-state time and MAC rate per op kind (and the slowest nodes), one-node graphs, ``threads=1``."""
     import numpy as np
 
     from accelsim.execute import execute
@@ -173,8 +173,8 @@ def profile(graph, input_name: str, x, repeat: int) -> None:
         sub = Graph(node.name, {n: graph.tensors[n] for n in (*node.inputs, *node.outputs)}, (node,),
                     tuple(acts), node.outputs, {})
         feeds = {n: np.asarray(values[n]) for n in acts}
-        execute(sub, feeds)
-        seconds = min(timed(lambda: execute(sub, feeds), max(3, repeat // 2)))
+        execute(sub, feeds, threads=1)
+        seconds = min(timed(lambda: execute(sub, feeds, threads=1), max(3, repeat // 2)))
         kind = node.kind
         if node.kind == "Conv2D":
             w = graph.tensors[node.inputs[1]]
@@ -183,7 +183,7 @@ def profile(graph, input_name: str, x, repeat: int) -> None:
         per_kind[kind] += seconds
         macs_kind[kind] += macs
         per_node.append((seconds, node.name, kind, macs))
-    print("\nsteady state, 1 numba thread and 1 BLAS thread, one-node graphs:")
+    print("\nsteady state, threads=1, one-node graphs:")
     print("| op kind | ms | M MACs | GMAC/s |")
     print("|---|---|---|---|")
     for kind, seconds in sorted(per_kind.items(), key=lambda kv: -kv[1]):
