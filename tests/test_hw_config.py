@@ -193,7 +193,7 @@ def test_base_config_is_valid(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "path, value, key_path, expected_part, found",
     [
-        ("compute.systolic.colums", 4, "compute.systolic.colums", "Extra inputs are not permitted", 4),
+        ("compute.systolic.colums", 4, "compute.systolic.colums", "a known key", 4),
         ("compute.systolic.rows", "thirty-two", "compute.systolic.rows", "valid integer", "thirty-two"),
         ("compute.systolic.rows", -4, "compute.systolic.rows", "greater than 0", -4),
         ("compute.systolic.dataflow", "rs", "compute.systolic.dataflow", "'os', 'ws' or 'is'", "rs"),

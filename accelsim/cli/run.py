@@ -5,15 +5,25 @@
 (:mod:`accelsim.config.scalesim`), the topology a graph, and systolic compute cycles are reported as SCALE-Sim
 counts them (its fold model), with stalls as the remaining cycles of each layer. A topology ``.csv`` may also be
 run on an accelsim YAML config.
+
+``--quant KEY=VALUE`` (repeatable) changes a YAML or zoo workload's ``quant:`` block, e.g. ``--quant
+per_channel=false`` for accelerators whose scale unit holds one multiplier per tensor, ``--quant weight_bits=4``,
+or ``--quant overrides.conv1.weight_bits=8``; values are read as YAML scalars.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from accelsim.config.loading import nest
 from accelsim.config.scalesim import load_scalesim_config
+from accelsim.errors import ConfigError
 from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.simulate import TIMING_MODELS, simulate
+from accelsim.workloads import load_workload
 from accelsim.workloads.scalesim_topology import load_scalesim_topology
 
 
@@ -28,13 +38,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tiling objective (default: latency, then DRAM bytes)")
     parser.add_argument("--clock-mhz", type=float, default=1000.0,
                         help="clock for SCALE-Sim configs, which have none (default 1000 MHz)")
+    parser.add_argument("--quant", metavar="KEY=VALUE", action="append", default=[],
+                        help="set a key of a YAML/zoo workload's quant: block, e.g. per_channel=false, "
+                             "weight_bits=4, overrides.conv1.weight_bits=8 (repeatable)")
+
+
+def parse_quant_settings(items: list[str]) -> dict[str, Any]:
+    """``["per_channel=false", "overrides.conv1.weight_bits=8"]`` -> a nested quant mapping (YAML scalars)."""
+    flat = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--quant", item, "KEY=VALUE (e.g. per_channel=false)", item)
+        flat[key.strip()] = yaml.safe_load(value)
+    return nest(flat)
 
 
 def main(args: argparse.Namespace) -> int:
     hw_path, workload_path = Path(args.hw), Path(args.workload)
-    workload = args.workload
+    quant = parse_quant_settings(args.quant)
     if workload_path.suffix.lower() == ".csv":
         workload = load_scalesim_topology(workload_path)
+    else:
+        workload = load_workload(args.workload, quant=quant or None)
     scalesim_mode = hw_path.suffix.lower() == ".cfg"
     hw = load_scalesim_config(hw_path).to_hardware_config(clock_mhz=args.clock_mhz) if scalesim_mode else hw_path
     report = simulate(workload, hw, objective=args.objective, timing_model=args.timing, scalesim_compat=scalesim_mode)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
@@ -56,6 +57,8 @@ def validation_error_to_config_error(exc: ValidationError, file: str) -> ConfigE
     if expected.startswith("Value error, "):
         expected = expected[len("Value error, "):]
     found = first.get("input", "<missing>") if first["type"] != "missing" else "<missing>"
+    if first["type"] == "extra_forbidden":
+        expected = "a known key (this one is not in the schema: a typo?)"
     if isinstance(found, dict):
         found = f"a mapping with keys {sorted(found)}"
     err = ConfigError(file, key_path(loc), expected, found)
@@ -76,3 +79,27 @@ def validate_model(model: type[ModelT], data: Any, file: str) -> ModelT:
 def load_model(model: type[ModelT], path: str | Path) -> ModelT:
     """Read a YAML file and validate it into ``model``."""
     return validate_model(model, read_yaml(path), str(path))
+
+
+# ------------------------------------------------------------------------------------------ dotted key paths
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"overrides.conv1.weight_bits": 4}`` -> ``{"overrides": {"conv1": {"weight_bits": 4}}}``."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` merged in; nested mappings merge, other values of ``top`` win."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -7,7 +7,6 @@ as it arrives, with a tqdm progress bar. A point that raises is stored with stat
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -26,11 +25,11 @@ from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.graph.ir import Graph
 from accelsim.simulate import simulate
-from accelsim.sweep.points import canonical_json, deep_merge, nest
-from accelsim.sweep.spec import SweepPoint, SweepSpec, workload_spec_of
+from accelsim.config.loading import deep_merge, nest
+from accelsim.sweep.points import canonical_json
+from accelsim.sweep.spec import SweepPoint, SweepSpec
 from accelsim.sweep.store import ResultStore
 from accelsim.workloads import load_workload
-from accelsim.workloads.yaml_format import QuantSpec, build_graph
 
 
 @dataclass(frozen=True)
@@ -91,11 +90,7 @@ def _base_config(path: str) -> HardwareConfig:
 @lru_cache(maxsize=32)
 def _graph(source: str, quant_json: str) -> Graph:
     """The workload graph with the quant settings merged into its YAML ``quant:`` block (cached per process)."""
-    if not quant_json:
-        return load_workload(source)
-    spec = workload_spec_of(source)
-    quant = QuantSpec.model_validate(deep_merge(spec.quant.model_dump(), json.loads(quant_json)))
-    return build_graph(dataclasses.replace(spec, quant=quant), source)
+    return load_workload(source, quant=json.loads(quant_json) if quant_json else None)
 
 
 def _plain(value: Any) -> Any:

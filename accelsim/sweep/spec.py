@@ -17,15 +17,14 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accelsim.config.hw import HardwareConfig, load_hw
-from accelsim.config.loading import read_yaml, validate_model, validation_error_to_config_error
+from accelsim.config.loading import deep_merge, nest, read_yaml, validate_model, validation_error_to_config_error
 from accelsim.errors import ConfigError
 from accelsim.sweep.points import (
-    ConstraintError, Point, canonical_json, deep_merge, evaluate_constraint, grid_points, nest,
+    ConstraintError, Point, canonical_json, evaluate_constraint, grid_points,
     parse_constraint, point_id, random_points, unique_points, zip_points,
 )
-from accelsim.workloads import zoo_names
-from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, read_workload_spec
-from accelsim.workloads.zoo import zoo_spec
+from accelsim.workloads import workload_spec, zoo_names
+from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec
 
 #: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``).
 TOTALS_METRICS = (
@@ -223,13 +222,6 @@ def _resolve_workloads(entries: list[str], folder: Path, file: str) -> dict[str,
     return out
 
 
-def workload_spec_of(source: str) -> WorkloadSpec:
-    """The workload YAML spec of a YAML file path or a zoo name."""
-    if source.lower().endswith((".yaml", ".yml")):
-        return read_workload_spec(source)
-    return zoo_spec(source)
-
-
 def _workload_specs(workloads: dict[str, str], quant_used: bool, file: str) -> dict[str, WorkloadSpec]:
     """The YAML specs of the workloads; with quant settings, every workload must be YAML or zoo."""
     specs = {}
@@ -239,7 +231,7 @@ def _workload_specs(workloads: dict[str, str], quant_used: bool, file: str) -> d
                 raise ConfigError(file, f"workloads[{i}]", "a YAML workload or zoo name (quant settings apply to "
                                   "the workload YAML quant: block; imported models carry their own)", label)
             continue
-        specs[label] = workload_spec_of(source)
+        specs[label] = workload_spec(source)
     return specs
 
 

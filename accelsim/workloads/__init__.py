@@ -12,15 +12,17 @@ Shape-only graphs get weights from :func:`accelsim.graph.synthetic.synthesize_we
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from accelsim.errors import ConfigError
 from accelsim.graph.ir import Graph
-from accelsim.workloads.yaml_format import build_graph, load_workload_yaml
+from accelsim.workloads.yaml_format import WorkloadSpec, build_graph, load_workload_yaml, read_workload_spec, with_quant
 from accelsim.workloads.zoo import ALIASES, ZOO, zoo_spec
 
-__all__ = ["load_workload", "load_workload_yaml", "zoo_names"]
+__all__ = ["load_workload", "load_workload_yaml", "workload_spec", "zoo_names"]
 
 _IMPORTERS = {
     ".onnx": ("accelsim.graph.importers.onnx", "load_onnx"),
@@ -33,8 +35,28 @@ def zoo_names() -> list[str]:
     return [*ZOO, *ALIASES]
 
 
-def load_workload(path: str | Path) -> Graph:
-    """Load a workload from a YAML, ONNX or TFLite file, or a zoo network by name (see the module docstring)."""
+def workload_spec(source: str | Path) -> WorkloadSpec:
+    """The workload YAML spec of a YAML file or a zoo name (imported .onnx/.tflite models have none)."""
+    text, p = str(source), Path(source)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        if not p.is_file():
+            raise ConfigError(text, "", "an existing workload file", "no such file")
+        return read_workload_spec(p)
+    if not p.exists() and (text in ZOO or text in ALIASES):
+        return zoo_spec(text)
+    raise ConfigError(text, "", "a .yaml/.yml workload or a zoo network name (quantization settings apply to the "
+                      "workload's quant: block; imported models carry their own)", text)
+
+
+def load_workload(path: str | Path, quant: Mapping[str, Any] | None = None) -> Graph:
+    """Load a workload from a YAML, ONNX or TFLite file, or a zoo network by name (see the module docstring).
+
+    ``quant`` (YAML and zoo workloads only) is merged into the workload's ``quant:`` block, e.g.
+    ``{"per_channel": False}`` or ``{"weight_bits": 4, "overrides": {"conv1": {"weight_bits": 8}}}``.
+    """
+    if quant:
+        label = str(path) if Path(path).suffix else f"zoo:{path}"
+        return build_graph(with_quant(workload_spec(path), quant, label), label)
     text = str(path)
     p = Path(path)
     suffix = p.suffix.lower()

@@ -8,13 +8,15 @@ synthesize_weights` fills them. The format is documented in ``docs/workloads.md`
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from accelsim.config.loading import read_yaml, validate_model, validation_error_to_config_error
+from accelsim.config.loading import deep_merge, read_yaml, validate_model, validation_error_to_config_error
 from accelsim.errors import ConfigError
 from accelsim.graph import ops as O
 from accelsim.graph.builder import GraphBuilder
@@ -340,6 +342,18 @@ def resolve_layer_quant(spec: WorkloadSpec, layer_name: str) -> LayerQuant:
         activation_bits=o.activation_bits if o.activation_bits is not None else q.activation_bits,
         per_channel=o.per_channel if o.per_channel is not None else q.per_channel,
     )
+
+
+def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> WorkloadSpec:
+    """``spec`` with ``settings`` merged into its ``quant:`` block (nested: ``{"overrides": {"conv1":
+    {"weight_bits": 4}}}`` changes one layer); the result is validated, errors name ``quant.<key path>``."""
+    merged = deep_merge(spec.quant.model_dump(exclude_none=True), settings)
+    try:
+        quant = QuantSpec.model_validate(merged)
+    except ValidationError as exc:
+        error = validation_error_to_config_error(exc, file)
+        raise ConfigError(file, f"quant.{error.key_path}", error.expected, error.found) from None
+    return dataclasses.replace(spec, quant=quant)
 
 
 def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
