@@ -8,11 +8,11 @@ The semantics are in docs/arithmetic.md; usage, the accumulator model and the ke
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -335,38 +335,112 @@ def engine_threads(threads: int | None = None) -> int:
     return int(threads)
 
 
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _worker_pool(workers: int) -> ThreadPoolExecutor:
-    """The process's engine thread pool, created on first use (grown when more workers are asked for)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="accelsim")
-        return _POOL
-
-
 def _chunks(count: int, chunk: int) -> list[tuple[int, int]]:
     """``range(count)`` as consecutive ``(start, end)`` ranges of ``chunk`` indices (the last may be shorter)."""
     return [(start, min(start + chunk, count)) for start in range(0, count, chunk)]
 
 
+
+_sched_yield = ctypes.CDLL(None).sched_yield      # POSIX sched_yield(): give the core away for one poll
+_sched_yield.restype = ctypes.c_int
+_sched_yield.argtypes = []
+
+#: Polls of a waiting thread before it sleeps (each poll yields the core; ~0.3–1 µs when nothing else runs).
+SPIN_POLLS = 4000
+
+
+@numba.njit(nogil=True)
+def _spin_until(counter, value, polls):
+    """Whether ``counter[0]`` reached ``value`` within ``polls`` polls, the GIL released throughout. The opaque
+    ``sched_yield`` call between polls makes LLVM reload ``counter[0]`` and lets other processes run."""
+    for _ in range(polls):
+        if counter[0] == value:
+            return True
+        _sched_yield()
+    return counter[0] == value
+
+
+class _Worker:
+    """A helper thread of the engine. Handing it a task costs ~1 µs while it spin-waits (for ``SPIN_POLLS`` polls
+    after its last task, i.e. between the layers of a network), against ~50–150 µs to wake a sleeping thread
+    (a blocked Python thread, as in ``concurrent.futures``) on the 2-core VM: at ~60 fork/joins per image the
+    latter ate the whole gain of a second core."""
+
+    def __init__(self) -> None:
+        self.posted = np.zeros(1, np.int64)      # sequence number of the last task handed over (caller writes)
+        self.finished = np.zeros(1, np.int64)    # sequence number of the last task completed (worker writes)
+        self.task: tuple[Callable, object] | None = None
+        self.result: int = 0
+        self.error: BaseException | None = None
+        self.sleeping = False
+        self.wake = threading.Event()
+        threading.Thread(target=self._loop, name="accelsim-worker", daemon=True).start()
+
+    def _loop(self) -> None:
+        seen = 0
+        while True:
+            if not _spin_until(self.posted, seen + 1, SPIN_POLLS):
+                self.sleeping = True
+                if self.posted[0] != seen + 1:   # re-checked under the GIL: a post after this sets `wake`
+                    self.wake.wait()
+                self.wake.clear()
+                self.sleeping = False
+                continue
+            seen += 1
+            fn, arg = self.task
+            try:
+                self.result, self.error = fn(arg), None
+            except BaseException as exc:  # re-raised in the calling thread by join()
+                self.result, self.error = 0, exc
+            self.finished[0] = seen
+
+    def post(self, fn: Callable[[object], int], arg: object) -> None:
+        self.task = (fn, arg)
+        self.posted[0] += 1
+        if self.sleeping:
+            self.wake.set()
+
+    def join(self) -> int:
+        target = self.posted[0]
+        while not _spin_until(self.finished, target, SPIN_POLLS):
+            pass
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+_WORKERS_LOCK = threading.Lock()
+_WORKERS: list[_Worker] = []
+_WORKERS_PID = os.getpid()
+
+
 def _in_parallel(make_worker: Callable[[Iterator[tuple[int, int]]], int], chunks: list[tuple[int, int]],
                  workers: int) -> int:
-    """Work through ``chunks`` on up to ``workers`` threads (the calling thread and the engine pool's); returns
-    the sum of the workers' overflow counts.
+    """Work through ``chunks`` on up to ``workers`` threads (the calling thread and the engine's helpers);
+    returns the sum of the threads' overflow counts.
 
     ``make_worker(ranges)`` processes every ``(start, end)`` it takes from the shared iterator ``ranges`` and
     returns its count. Threads take the next chunk when they finish one, so a thread slowed down by another
-    process on its core simply does fewer chunks.
+    process on its core simply does fewer chunks. Helpers are started on first use (again after a fork); a
+    second ``execute`` running concurrently in another thread runs its layers on its own thread.
     """
+    global _WORKERS_PID
     ranges = iter(chunks)            # next() on a list iterator is atomic: each chunk goes to exactly one thread
     helpers = min(workers, len(chunks)) - 1
-    futures = [_worker_pool(helpers).submit(make_worker, ranges) for _ in range(helpers)]
-    total = make_worker(ranges)
-    return total + sum(f.result() for f in futures)
+    if helpers <= 0 or not _WORKERS_LOCK.acquire(blocking=False):
+        return make_worker(ranges)
+    try:
+        if _WORKERS_PID != os.getpid():  # a forked child has the list but not the threads
+            _WORKERS.clear()
+            _WORKERS_PID = os.getpid()
+        while len(_WORKERS) < helpers:
+            _WORKERS.append(_Worker())
+        for worker in _WORKERS[:helpers]:
+            worker.post(make_worker, ranges)
+        total = make_worker(ranges)
+        return total + sum(worker.join() for worker in _WORKERS[:helpers])
+    finally:
+        _WORKERS_LOCK.release()
 
 
 @contextlib.contextmanager
