@@ -525,25 +525,29 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
         x = x.reshape(x.shape[0], 1, 1, -1)
     if plan.kernel == "gemm":
         return _run_gemm(x, plan, out_t, out_shape, check, acc_min, acc_max, workers)
-    # operands and output in a few canonical types, so each kernel compiles only a handful of specialisations
-    x = x.astype(plan.weights.dtype, copy=False)
-    out = np.empty(out_shape, np.int32)
-    common_tail = (np.empty(0, acc_type), check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift,
-                   rq.float_multiplier, plan.zero_out, plan.act_range[0], plan.act_range[1], out)
+    storage = dtype_info(out_t.dtype).storage
     geometry = (*plan.stride, *plan.dilation, *plan.pad_top_left)
+    rq_tail = (check, acc_min, acc_max, rq.mode_id, rq.multiplier, rq.shift, rq.float_multiplier, plan.zero_out,
+               plan.act_range[0], plan.act_range[1])
     if plan.kernel == "depthwise":
+        # reads x and writes the output in their storage types: no conversion passes around the split kernel
+        out = np.empty(out_shape, storage)
         rows = out_shape[0] * out_shape[1]
         parallel = workers > 1 and out.size * plan.kernel_hw[0] * plan.kernel_hw[1] >= PARALLEL_MIN_MACS
         chunk = -(-rows // (CHUNKS_PER_THREAD * workers)) if parallel else rows
 
         def depthwise_rows(ranges: Iterator[tuple[int, int]]) -> int:
             return sum(conv.conv2d_depthwise(x, plan.zero_in, plan.weights, plan.bias, plan.depth_multiplier,
-                                             *geometry, *common_tail, first, end) for first, end in ranges)
+                                             *geometry, np.empty(0, acc_type), *rq_tail, out, first, end)
+                       for first, end in ranges)
 
-        count = _in_parallel(depthwise_rows, _chunks(rows, chunk), workers)
-    else:
-        count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, *common_tail)
-    return out.reshape(out_t.shape).astype(dtype_info(out_t.dtype).storage), int(count)
+        return out, int(_in_parallel(depthwise_rows, _chunks(rows, chunk), workers))
+    # operands and output in a few canonical types, so the kernel compiles only a handful of specialisations
+    x = x.astype(plan.weights.dtype, copy=False)
+    out = np.empty(out_shape, np.int32)
+    count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, np.empty(0, acc_type),
+                                *rq_tail, out)
+    return out.reshape(out_t.shape).astype(storage), int(count)
 
 
 #: Float elements of one GEMM block's accumulator / patch matrix: blocks of output pixels are converted,
