@@ -14,7 +14,7 @@ import pytest
 import int64_reference as ref
 from accelsim.errors import AccelsimError
 from accelsim.execute import (
-    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _chunks, _plans, engine_threads, execute,
+    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _chunks, _in_parallel, _plans, engine_threads, execute,
     gemm_float_type,
 )
 from accelsim.graph.builder import GraphBuilder
@@ -259,3 +259,21 @@ def test_thread_count_knob(monkeypatch):
     assert engine_threads(2) == 2
     with pytest.raises(AccelsimError, match="threads"):
         engine_threads(0)
+
+
+def test_helper_thread_errors_reach_the_caller_and_helpers_stay_usable():
+    import threading
+    import time
+
+    caller = threading.current_thread()
+
+    def fail_off_the_calling_thread(ranges):
+        for _ in ranges:
+            if threading.current_thread() is not caller:
+                raise ValueError("helper failed")
+            time.sleep(0.005)  # leave chunks for the helper
+        return 0
+
+    with pytest.raises(ValueError, match="helper failed"):
+        _in_parallel(fail_off_the_calling_thread, _chunks(20, 1), 2)
+    assert _in_parallel(lambda ranges: sum(end - start for start, end in ranges), _chunks(1000, 7), 2) == 1000
