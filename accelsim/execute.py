@@ -340,24 +340,30 @@ def _chunks(count: int, chunk: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk, count)) for start in range(0, count, chunk)]
 
 
-
-_sched_yield = ctypes.CDLL(None).sched_yield      # POSIX sched_yield(): give the core away for one poll
-_sched_yield.restype = ctypes.c_int
-_sched_yield.argtypes = []
-
 #: Polls of a waiting thread before it sleeps (each poll yields the core; ~0.3–1 µs when nothing else runs).
 SPIN_POLLS = 4000
 
+try:
+    _sched_yield = ctypes.CDLL(None).sched_yield  # POSIX sched_yield(): give the core away for one poll
+    _sched_yield.restype = ctypes.c_int
+    _sched_yield.argtypes = []
+except (OSError, AttributeError, TypeError):      # not POSIX (e.g. Windows): waiting threads sleep at once
+    _sched_yield = None
 
-@numba.njit(nogil=True)
-def _spin_until(counter, value, polls):
-    """Whether ``counter[0]`` reached ``value`` within ``polls`` polls, the GIL released throughout. The opaque
-    ``sched_yield`` call between polls makes LLVM reload ``counter[0]`` and lets other processes run."""
-    for _ in range(polls):
-        if counter[0] == value:
-            return True
-        _sched_yield()
-    return counter[0] == value
+if _sched_yield is not None:
+    @numba.njit(nogil=True)
+    def _spin_until(counter, value, polls):
+        """Whether ``counter[0]`` reached ``value`` within ``polls`` polls, the GIL released throughout. The
+        opaque ``sched_yield`` call between polls makes LLVM reload ``counter[0]`` and lets other processes run."""
+        for _ in range(polls):
+            if counter[0] == value:
+                return True
+            _sched_yield()
+        return counter[0] == value
+else:
+    def _spin_until(counter, value, polls):
+        """No spinning without sched_yield: report the current state; the caller then sleeps."""
+        return counter[0] == value
 
 
 class _Worker:
