@@ -20,11 +20,12 @@ import configparser
 import csv
 import datetime
 import platform
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from machine import cpu_model  # benchmarks/machine.py
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "scalesim"
 CONFIG = DATA / "scale_bundled_32x32_ws.cfg"
@@ -35,18 +36,6 @@ SINGLE_LAYERS = {   # ResNet-18 rows and SCALE-Sim's own Inception test layer
     "Conv5_s": "Conv5_s,14,14,1,1,256,512,2,\n",
     "Inc5b_3x3": "Inc5b_3x3, 7, 7, 3, 3, 192, 384, 1,\n",
 }
-
-
-def cpu_model() -> str:
-    """The CPU model name from lscpu (falls back to platform.processor())."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_scalesim(topology: Path, rows: int, cols: int, dataflow: str) -> tuple[float, float, list[int]]:

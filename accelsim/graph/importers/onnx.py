@@ -753,14 +753,19 @@ class _Importer:
     def _qlinear_out(self, node, scale_name: str, zp_name: str) -> _ActQuant:
         return self._q_params(node, scale_name, zp_name, {})
 
-    def _qlinear_conv(self, node) -> None:
-        x = self.act(node, node.input[0])
+    def _qlinear_weights(self, node, channel_axis: int) -> tuple[np.ndarray, str, QuantParams]:
+        """The integer weights (input 3), their dtype and (scale, zero point) from inputs 4 and 5 of a
+        QLinearConv / QLinearMatMul; per-channel scales run along ``channel_axis`` of the ONNX weight layout."""
         w_int = np.asarray(self.const(node, node.input[3]))
-        w_dtype = self._int_dtype(node, w_int)
         w_scale = np.asarray(self.const(node, node.input[4]), np.float32).reshape(-1)
         w_zp = np.asarray(self.const(node, node.input[5])).astype(np.int64).reshape(-1)
         w_quant = (QuantParams.per_tensor(float(w_scale[0]), int(w_zp[0])) if w_scale.size == 1
-                   else QuantParams.per_channel(w_scale, w_zp, 0))
+                   else QuantParams(w_scale, np.broadcast_to(w_zp, w_scale.shape), channel_axis))
+        return w_int, self._int_dtype(node, w_int), w_quant
+
+    def _qlinear_conv(self, node) -> None:
+        x = self.act(node, node.input[0])
+        w_int, w_dtype, w_quant = self._qlinear_weights(node, channel_axis=0)
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[6], node.input[7])
         stride, dilation, padding, group = self._conv_attrs(node, w_int.shape[2:], x.shape[1:3])
         bias = None
@@ -771,12 +776,7 @@ class _Importer:
 
     def _qlinear_matmul(self, node) -> None:
         x = self.act(node, node.input[0])
-        w_int = np.asarray(self.const(node, node.input[3]))
-        w_dtype = self._int_dtype(node, w_int)
-        w_scale = np.asarray(self.const(node, node.input[4]), np.float32).reshape(-1)
-        w_zp = np.asarray(self.const(node, node.input[5])).astype(np.int64).reshape(-1)
-        w_quant = (QuantParams.per_tensor(float(w_scale[0]), int(w_zp[0])) if w_scale.size == 1
-                   else QuantParams(w_scale, np.broadcast_to(w_zp, w_scale.shape), 1))
+        w_int, w_dtype, w_quant = self._qlinear_weights(node, channel_axis=1)
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[6], node.input[7])
         w_int, w_quant = self._fc_weights(node, w_int, w_quant, 0)
         self._emit_fc(node, x, w_int, w_dtype, w_quant, None, "NONE", node.output[0])
