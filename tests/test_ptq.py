@@ -215,3 +215,27 @@ def test_quantized_graph_tracks_float(observer):
     err = np.abs(out - ref)
     assert err.mean() <= 2 * step
     assert err.max() <= 0.10 * np.abs(ref).max()
+
+
+def test_add_of_16bit_branches_is_calibrated_as_int16():
+    """An Add keeps its inputs' width (16 bits when both producers are overridden to 16): the MSE observer must
+    search the int16 symmetric range, not the global 8-bit one (the reference is mse_range on the float values)."""
+    from accelsim.graph.ptq import activation_widths, calibrate
+
+    rng = np.random.default_rng(4)
+    b = GraphBuilder("branches")
+    x = b.input("x", (4, 6, 6, 3), "float32", None)
+    wa = b.constant("wa", (rng.standard_normal((4, 1, 1, 3)) * 0.5).astype(np.float32), "float32", None)
+    wb = b.constant("wb", (rng.standard_normal((4, 1, 1, 3)) * 0.5).astype(np.float32), "float32", None)
+    ya = b.conv2d(x, wa, None, None, name="ca")
+    yb = b.conv2d(x, wb, None, None, name="cb")
+    s = b.add(ya, yb, None, name="sum")
+    g = b.build([s])
+    settings = PTQSettings(activation_observer="mse", overrides=(LayerOverride("ca", activation_bits=16),
+                                                                 LayerOverride("cb", activation_bits=16)))
+    assert activation_widths(g, settings)[s] == 16
+    cal = {"x": rng.standard_normal((16, 6, 6, 3)).astype(np.float32)}
+    values = run_float(g, cal)[s]
+    assert calibrate(g, cal, settings)[s] == pytest.approx(mse_range(values, "int16", symmetric=True))
+    q = quantize_graph(g, cal, settings)
+    assert q.tensors[s].dtype == "int16" and q.tensors[s].quant.zero_point[0] == 0

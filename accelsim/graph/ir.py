@@ -239,5 +239,9 @@ def _validate_node(graph: Graph, node: Node, float_graph: bool) -> None:
             raise fail(f"bias {ins[2].name!r} is {ins[2].dtype}; supported: {', '.join(BIAS_DTYPES)}")
     if node.kind in ("MaxPool", "Reshape", "Flatten", "Pad") and not ins[0].quant.same_as(out.quant):
         raise fail("input and output must share scale and zero point")
-    if ins[0].dtype != out.dtype and node.kind not in O.MAC_OPS:
-        raise fail(f"input {ins[0].name!r} is {ins[0].dtype} but output {out.name!r} is {out.dtype}")
+    # Concat rescales each input into the output's type; every other non-MAC op keeps the type of all its inputs
+    same_type_inputs = ins[:n_act] if node.kind == "Add" else ins[:1]
+    if node.kind not in (*O.MAC_OPS, "Concat"):
+        for t in same_type_inputs:
+            if t.dtype != out.dtype:
+                raise fail(f"input {t.name!r} is {t.dtype} but output {out.name!r} is {out.dtype}")

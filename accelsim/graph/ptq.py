@@ -292,6 +292,29 @@ def quantize_weights_only(float_graph: Graph, settings: PTQSettings) -> Graph:
 
 
 # ---------------------------------------------------------------------------------------------- the graph
+def activation_widths(float_graph: Graph, settings: PTQSettings) -> dict[str, int]:
+    """The bit width every activation tensor will get: graph inputs ``settings.activation_bits``, Conv2D / FC
+    outputs their node's (override-aware) width, Add / Concat the common width of their inputs, other ops their
+    input's. Used by calibration (observer type) and quantization alike."""
+    widths = {name: settings.activation_bits for name in float_graph.inputs}
+    for node in float_graph.nodes:
+        if node.kind in O.MAC_OPS:
+            bits = settings.activation_bits_of(node.name)
+        elif node.kind in ("Add", "Concat"):
+            in_bits = {widths[i] for i in node.inputs}
+            if len(in_bits) != 1:
+                raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) has inputs of different widths "
+                                       f"{sorted(in_bits)}; give its producers the same activation_bits")
+            bits = in_bits.pop()
+            if settings.activation_bits_of(node.name) != bits and any(o.node == node.name for o in settings.overrides):
+                raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) keeps its inputs' {bits}-bit width; "
+                                       f"an activation_bits override applies to Conv2D / FullyConnected only")
+        else:
+            bits = widths[node.inputs[0]]
+        widths[node.outputs[0]] = bits
+    return widths
+
+
 def calibrate(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarray], settings: PTQSettings
               ) -> dict[str, tuple[float, float]]:
     """Observed float range ``(lo, hi)`` of every tensor that gets its own quantization parameters."""
@@ -300,8 +323,8 @@ def calibrate(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarray], 
     for node in float_graph.nodes:
         if node.kind in _CALIBRATED_OPS:
             targets[node.outputs[0]] = node.name
-    observers = {t: make_observer(settings, activation_dtype(settings.activation_bits_of(n)))
-                 for t, n in targets.items()}
+    widths = activation_widths(float_graph, settings)
+    observers = {t: make_observer(settings, activation_dtype(widths[t])) for t in targets}
     count = _batch_count(float_graph, calibration_inputs)
     for start in range(0, count, settings.calibration_batch_size):
         batch = {k: np.asarray(v)[start:start + settings.calibration_batch_size]
@@ -318,11 +341,12 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
 
     Returns a quantized graph with the float graph's shapes (see :func:`with_batch_size` to change N).
     """
-    ranges = calibrate(float_graph, calibration_inputs, settings)
     known = {n.name for n in float_graph.nodes}
     unknown = [o.node for o in settings.overrides if o.node not in known]
     if unknown:
         raise UnsupportedError(f"PTQ overrides name unknown node(s) {unknown}; graph nodes: {sorted(known)}")
+    widths = activation_widths(float_graph, settings)
+    ranges = calibrate(float_graph, calibration_inputs, settings)
     tensors: dict[str, Tensor] = {}
     for name, t in float_graph.tensors.items():
         if not t.is_constant:
@@ -335,19 +359,10 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
         x = tensors[node.inputs[0]]
         inputs = list(node.inputs)
         if node.kind in O.MAC_OPS:
-            bits = settings.activation_bits_of(node.name)
-            out_t = _activation_tensor(out, ranges[out.name], bits)
+            out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
             inputs[1:] = _quantize_mac_constants(float_graph, node, x, settings, tensors)
         elif node.kind in ("Add", "Concat"):
-            dtypes = {tensors[i].dtype for i in node.inputs}
-            if len(dtypes) != 1:
-                raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) has inputs of different widths "
-                                       f"{sorted(dtypes)}; give its producers the same activation_bits")
-            bits = dtype_info(dtypes.pop()).bits
-            if settings.activation_bits_of(node.name) != bits and any(o.node == node.name for o in settings.overrides):
-                raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) keeps its inputs' {bits}-bit width; "
-                                       f"an activation_bits override applies to Conv2D / FullyConnected only")
-            out_t = _activation_tensor(out, ranges[out.name], bits)
+            out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
         else:
             out_t = replace(out, dtype=x.dtype, quant=x.quant)
         tensors[out.name] = out_t
