@@ -20,7 +20,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from accelsim.config.loading import read_yaml, validate_model
+from accelsim.config.loading import read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
 
 #: Built-in technology energy tables (files ``accelsim/energy/tables/<name>.yaml``). Listed here, not imported,
@@ -544,7 +544,7 @@ def _check_memories(hw: HardwareConfig) -> None:
 # ---------------------------------------------------------------------------------------------------- loading
 def _set_path(data: Any, path: str, value: Any) -> None:
     """Set ``value`` at a dotted key path with ``[i]`` list indices in nested dicts/lists (in place)."""
-    parts: list[Any] = [int(p) if p.isdigit() else p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+    parts = split_key_path(path)
     node = data
     try:
         for part in parts[:-1]:

@@ -1,8 +1,9 @@
 """Loading YAML files and turning pydantic validation errors into messages that name file and key path."""
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -76,12 +77,15 @@ def validate_model(model: type[ModelT], data: Any, file: str) -> ModelT:
         raise validation_error_to_config_error(exc, file) from None
 
 
-def load_model(model: type[ModelT], path: str | Path) -> ModelT:
-    """Read a YAML file and validate it into ``model``."""
-    return validate_model(model, read_yaml(path), str(path))
-
-
 # ------------------------------------------------------------------------------------------ dotted key paths
+_KEY_PATH_PART = re.compile(r"\.|\[(\d+)\]")
+
+
+def split_key_path(path: str) -> list[str | int]:
+    """``memories[2].size_kib`` -> ``["memories", 2, "size_kib"]`` (``[i]`` and all-digit parts become ints)."""
+    return [int(p) if p.isdigit() else p for p in _KEY_PATH_PART.split(path) if p]
+
+
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     """``{"overrides.conv1.weight_bits": 4}`` -> ``{"overrides": {"conv1": {"weight_bits": 4}}}``."""
     out: dict[str, Any] = {}

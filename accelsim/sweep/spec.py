@@ -17,7 +17,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accelsim.config.hw import HardwareConfig, load_hw
-from accelsim.config.loading import deep_merge, nest, read_yaml, validate_model, validation_error_to_config_error
+from accelsim.config.loading import (
+    deep_merge, nest, read_yaml, split_key_path, validate_model, validation_error_to_config_error,
+)
 from accelsim.errors import ConfigError
 from accelsim.sweep.points import (
     ConstraintError, Point, canonical_json, evaluate_constraint, grid_points,
@@ -275,13 +277,6 @@ def _param_key(parameters: Parameters, mode: str, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ paths
-_PATH_PART = re.compile(r"\.|\[(\d+)\]")
-
-
-def _split_path(path: str) -> list[str | int]:
-    return [int(p) if p.isdigit() else p for p in _PATH_PART.split(path) if p]
-
-
 def _unwrap_optional(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
@@ -295,7 +290,7 @@ def hw_path_problem(path: str, base: HardwareConfig) -> str | None:
     must exist in ``base``), else what was expected."""
     node_type: Any = HardwareConfig
     node_data: Any = base.model_dump(mode="python")
-    parts = _split_path(path)
+    parts = split_key_path(path)
     for i, part in enumerate(parts):
         here = ".".join(str(p) for p in parts[:i]) or "the hardware config"
         t = _unwrap_optional(node_type)
@@ -370,7 +365,7 @@ def _lookup_in(base_dump: dict[str, Any], quant: dict[str, Any], point: Point):
         if name in point:
             return point[name]
         node: Any = quant_dump if name.startswith("quant.") else base_dump
-        for part in _split_path(name.removeprefix("quant.") if name.startswith("quant.") else name):
+        for part in split_key_path(name.removeprefix("quant.") if name.startswith("quant.") else name):
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node):
