@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +15,7 @@ from accelsim.errors import AccelsimError, GraphError, UnsupportedError
 from accelsim.execute import execute, execute_float
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph, Tensor
-from accelsim.quant.params import DTYPES, QuantParams
+from accelsim.quant.params import DTYPES, QuantParams, quantize
 from accelsim.quant.requant import mbqm, quantize_multiplier, rdbpot, srdhm
 
 MODES = ("fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip")
@@ -346,6 +347,16 @@ def test_execute_float_quantizes_half_away_from_zero_and_dequantizes():
     out = execute_float(b.build([y]), {"x": np.array([0.25, -0.25, 0.75, 100.0], np.float32).reshape(1, 1, 4, 1)})
     # 0.25/0.5 = 0.5 -> 1 (+Z = 2); −0.5 -> −1 (0); 1.5 -> 2 (3); 200 saturates at 127
     np.testing.assert_array_equal(out[y].reshape(-1), np.float32([0.5, -0.5, 1.0, 63.0]))
+
+
+def test_quantize_rounds_half_away_from_zero_exactly_below_one_half():
+    """C std::round on the exact float32 value (a Fraction): 0.49999997 is below 1/2 and rounds to 0."""
+    values = np.float32([0.49999997, -0.49999997, 0.5, -0.5, 1.5, -2.5, 2.4999998, 8388607.5, -1.0e-30])
+    exact = [Fraction(float(v)) for v in values]
+    expected = [int(math.copysign(math.floor(abs(f) + Fraction(1, 2)), f)) for f in exact]
+    assert expected[:2] == [0, 0]
+    q = quantize(values, QuantParams.per_tensor(1.0), "int32")
+    np.testing.assert_array_equal(q, np.array(expected, np.int32))
 
 
 def test_result_is_a_mapping_of_every_tensor_and_repeatable():

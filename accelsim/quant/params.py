@@ -132,8 +132,12 @@ Rounding = Literal["half_away_from_zero", "half_to_even"]
 
 
 def round_half_away_from_zero(v: np.ndarray) -> np.ndarray:
-    """C ``std::round`` / TFLite ``TfLiteRound``: nearest, ties away from zero."""
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+    """C ``std::round`` / TFLite ``TfLiteRound``: nearest, ties away from zero (float64 result).
+
+    ``trunc(v + copysign(0.5, v))`` in float64, where the addition is exact for every float32 ``v`` (so e.g.
+    0.49999997 rounds to 0; the same sum in float32 rounds up to 1.0 and gives 1)."""
+    v64 = np.asarray(v, np.float64)
+    return np.trunc(v64 + np.copysign(0.5, v64))
 
 
 def quantize(
