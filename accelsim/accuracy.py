@@ -18,9 +18,8 @@ from accelsim.graph.importers.onnx import load_onnx
 from accelsim.graph.ir import Graph
 from accelsim.graph.ptq import PTQSettings, quantize_graph, quantize_weights_only, with_batch_size
 from accelsim.quant.params import quantize
-
-MODELS = ("digits_cnn", "digits_dsconv")
-SEEDS = (0, 1, 2)
+from accelsim.workloads.digits import MODEL_NAMES as MODELS
+from accelsim.workloads.digits import SEEDS, load_digits_split, shipped_model_path
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,6 @@ class AccuracyTable:
 
 def load_digits_data(calibration_count: int = 200) -> DigitsData:
     """The shipped digits split as model inputs; calibration = the first ``calibration_count`` training images."""
-    from accelsim.workloads.digits import load_digits_split
-
     split = load_digits_split()
     train, test = np.asarray(split.train_images, np.float32), np.asarray(split.test_images, np.float32)
     if not 1 <= calibration_count <= len(train):
@@ -158,13 +155,9 @@ def evaluate_graph(float_graph: Graph, data: DigitsData, columns: tuple[Column, 
 def accuracy_table(models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = SEEDS,
                    columns: tuple[Column, ...] = COLUMNS, calibration_count: int = 200) -> AccuracyTable:
     """Evaluate every shipped model and seed (the ONNX files in ``accelsim/workloads/digits``)."""
-    from accelsim.workloads.digits import shipped_model_path
-
     data = load_digits_data(calibration_count)
     results = []
     for model in models:
-        if model not in MODELS:
-            raise UnsupportedError(f"unknown digits model {model!r}; shipped: {', '.join(MODELS)}")
         for seed in seeds:
             graph = load_onnx(shipped_model_path(model, seed), batch_size=1)
             results.append(ModelResult(model, seed, len(data.test_labels), evaluate_graph(graph, data, columns)))
