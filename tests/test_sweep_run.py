@@ -147,3 +147,15 @@ def test_store_layers_false_keeps_totals_only(tmp_path):
     assert df.loc[0, "macs"] == TINY_MACS
     with pytest.raises(StoreError):
         load_layers(tmp_path / "out", df.loc[0, "point_id"])
+
+
+def test_workers_zero_runs_in_process_even_with_a_dask_block(tmp_path, monkeypatch):
+    from accelsim.sweep import runner
+
+    def no_dask(*args):
+        raise AssertionError("workers=0 must not start a Dask cluster")
+    monkeypatch.setattr(runner, "_dask", no_dask)
+    spec = load_spec(write_spec(tmp_path, {"grid": {"compute.systolic.rows": [8]}}, quant={"per_channel": False},
+                                dask={"address": "local", "workers": 2}))
+    summary = run_sweep(spec, tmp_path / "out", workers=0)
+    assert summary.evaluated == 1 and summary.errors == 0

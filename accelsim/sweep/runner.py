@@ -93,10 +93,6 @@ def _graph(source: str, quant_json: str) -> Graph:
     return load_workload(source, quant=json.loads(quant_json) if quant_json else None)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def evaluate_point(task: PointTask) -> PointResult:
     """Simulate one point; any exception becomes a row with status ``error`` and the message."""
     start = time.perf_counter()
@@ -114,7 +110,7 @@ def evaluate_point(task: PointTask) -> PointResult:
         meta = report.metadata
         row.update(status="ok", error="", workload_name=meta["workload_name"], energy_table=meta["energy_table"],
                    synthetic_weights=bool(meta["synthetic_weights"]))
-        row.update({k: _plain(v) for k, v in report.totals.items()})
+        row.update(report.totals)  # numpy scalars are unwrapped by the store (sql_value)
         if task.store_layers:
             columns = tuple(report.layers.columns)
             rows = tuple(zip(*(report.layers[c].tolist() for c in columns)))  # tolist: plain Python scalars
@@ -203,7 +199,10 @@ def _executor(tasks: list[PointTask], workers: int | None, dask: str | None,
     if not tasks:
         return
     if dask is None and spec.dask is not None:
-        dask, workers = spec.dask.address, workers or spec.dask.workers
+        if workers == 0:  # an explicit "run in this process" wins over the spec's dask: block
+            yield from _serial(tasks)
+            return
+        dask, workers = spec.dask.address, workers if workers is not None else spec.dask.workers
     if dask is not None:
         yield from _dask(tasks, dask, workers or 2)
     elif workers == 0:
