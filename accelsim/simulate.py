@@ -8,6 +8,7 @@ model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_en
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
-from accelsim.errors import MappingError
+from accelsim.errors import UnsupportedError
 from accelsim.energy import EnergyTable
 from accelsim.graph.ir import Graph, Node
 from accelsim.hw.energy_model import (
@@ -26,11 +27,12 @@ from accelsim.hw.energy_model import (
     layer_energy,
     table_sources,
 )
-from accelsim.hw.compression import best_codec, decompression_cycles
+from accelsim.hw.compression import CompressionResult, best_codec, decompression_cycles
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, gb_per_s
 from accelsim.mapping import LayerMapping, Residency, map_layer
 from accelsim.mapping.assign import FREE_KINDS
+from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.report import Report
 from accelsim.timing import TileRun, TileStep, event_latency_cycles, pipeline_latency_cycles
 
@@ -46,11 +48,13 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
 
     ``objective`` ranks tilings (``latency`` then DRAM bytes, or ``dram_bytes`` then latency);
     ``timing_model`` is ``event`` (simpy) or ``closed_form``; ``scalesim_compat`` reports systolic compute
-    cycles as SCALE-Sim does (its one-cycle-per-layer offset). Raises MappingError naming the layer when a node
-    cannot run on ``hw``.
+    cycles as SCALE-Sim does (its one-cycle-per-layer offset). Raises UnsupportedError for an unknown
+    ``objective`` or ``timing_model``, MappingError naming the layer when a node cannot run on ``hw``.
     """
     if timing_model not in TIMING_MODELS:
-        raise MappingError(f"unknown timing model {timing_model!r}; use one of {', '.join(TIMING_MODELS)}")
+        raise UnsupportedError(f"unknown timing model {timing_model!r}; use one of {', '.join(TIMING_MODELS)}")
+    if objective not in OBJECTIVES:
+        raise UnsupportedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
     if not isinstance(hw, HardwareConfig):
         hw = load_hw(hw)
     graph = workload if isinstance(workload, Graph) else _load_workload(workload)
@@ -152,8 +156,17 @@ def _load_workload(path: str | Path) -> Graph:
     return load_workload(path)
 
 
+#: Synthesized-weight graph of each shape-only graph, kept while the original lives (a sweep simulates one
+#: workload on many configs: synthesize once).
+_SYNTHESIZED: weakref.WeakKeyDictionary[Graph, Graph] = weakref.WeakKeyDictionary()
+#: Best-codec result per weight tensor (by identity) and (storage bits, codecs), kept while the tensor lives.
+_COMPRESSED: weakref.WeakKeyDictionary[object, dict[tuple[int, tuple[str, ...]], CompressionResult]] = (
+    weakref.WeakKeyDictionary())
+
+
 def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, bool]:
-    """The graph with weight values when a decompression unit needs them (synthesized if shape-only)."""
+    """The graph with weight values when a decompression unit needs them (synthesized if shape-only, once per
+    graph)."""
     synthetic = bool(graph.metadata.get("synthetic_weights", False))
     if hw.decompression is None:
         return graph, synthetic
@@ -162,17 +175,25 @@ def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, b
     if shape_only:
         from accelsim.graph.synthetic import synthesize_weights
 
-        return synthesize_weights(graph, seed=0), True
+        synthesized = _SYNTHESIZED.get(graph)
+        if synthesized is None:
+            synthesized = _SYNTHESIZED[graph] = synthesize_weights(graph, seed=0)
+        return synthesized, True
     return graph, synthetic
 
 
 def _compressed_weights(graph: Graph, node: Node, layer: LayerShape, hw: HardwareConfig) -> tuple[float | None, str]:
     """(compressed bytes, codec) of the node's weights with the best configured codec
-    (:func:`accelsim.hw.compression.best_codec`), or (None, "none") without a decompression unit or a saving."""
+    (:func:`accelsim.hw.compression.best_codec`, memoized per weight tensor), or (None, "none") without a
+    decompression unit or a saving."""
     if hw.decompression is None or not layer.has_weights:
         return None, "none"
-    weights = graph.tensors[node.inputs[1]].data
-    best = best_codec(np.asarray(weights), layer.weight_bits, hw.decompression.codecs)
+    tensor = graph.tensors[node.inputs[1]]
+    results = _COMPRESSED.setdefault(tensor, {})
+    key = (layer.weight_bits, tuple(hw.decompression.codecs))
+    best = results.get(key)
+    if best is None:
+        best = results[key] = best_codec(np.asarray(tensor.data), layer.weight_bits, hw.decompression.codecs)
     if best.compressed_bytes >= layer.weight_bytes:
         return None, "none"
     return float(best.compressed_bytes), best.codec

@@ -11,7 +11,7 @@ import pytest
 
 import accelsim
 from accelsim.config.hw import load_hw, validate_hw
-from accelsim.errors import MappingError
+from accelsim.errors import MappingError, UnsupportedError
 from accelsim.graph.builder import GraphBuilder
 from accelsim.quant.params import QuantParams
 from accelsim.report import LAYER_COLUMNS, Report
@@ -215,6 +215,51 @@ def test_compressed_weights_shrink_weight_traffic_and_cost_decompression():
     assert row["energy_decompression_pj"] > 0
     plain = simulate(b.build([y]), hw("hvx_690")).layers.iloc[0]
     assert plain["weight_dram_bytes"] == weights.size and plain["energy_decompression_pj"] == 0
+
+
+def test_shape_only_weights_are_synthesized_and_compressed_once_per_graph(monkeypatch):
+    import importlib
+
+    import accelsim.graph.synthetic as synthetic
+
+    sim = importlib.import_module("accelsim.simulate")      # the module (the package attribute is the function)
+
+    calls = {"synth": 0, "codec": 0}
+    real_synth, real_codec = synthetic.synthesize_weights, sim.best_codec
+
+    def counting_synth(graph, seed):
+        calls["synth"] += 1
+        return real_synth(graph, seed=seed)
+
+    def counting_codec(weights, bits, codecs):
+        calls["codec"] += 1
+        return real_codec(weights, bits, codecs)
+
+    monkeypatch.setattr(synthetic, "synthesize_weights", counting_synth)
+    monkeypatch.setattr(sim, "best_codec", counting_codec)
+    data = hw("hvx_690").model_dump(mode="python")
+    data["decompression"] = {"codecs": ["bitmap", "huffman"], "output_bytes_per_cycle": 64}
+    config = validate_hw(data, "")
+    graph = conv_graph()
+    first = simulate(graph, config)
+    second = simulate(graph, config)
+    assert calls == {"synth": 1, "codec": 1}
+    assert first.metadata["synthetic_weights"] and second.metadata["synthetic_weights"]
+    assert first.layers.equals(second.layers)
+    data["decompression"]["codecs"] = ["bitpack"]             # another codec set is a new compression result
+    simulate(graph, validate_hw(data, ""))
+    assert calls == {"synth": 1, "codec": 2}
+
+
+def test_unknown_objective_or_timing_model_is_unsupported_before_any_layer():
+    b = GraphBuilder("views")
+    x = b.input("x", (1, 4, 4, 8), "int8", Q)
+    free_ops_only = b.build([b.flatten(x, name="flatten")])
+    for graph in (conv_graph(), free_ops_only):
+        with pytest.raises(UnsupportedError, match=r"objective 'speed'.*latency, dram_bytes"):
+            simulate(graph, hw("hvx_690"), objective="speed")
+        with pytest.raises(UnsupportedError, match=r"timing model 'exact'.*event, closed_form"):
+            simulate(graph, hw("hvx_690"), timing_model="exact")
 
 
 def test_public_api_works_after_the_module_is_imported():
