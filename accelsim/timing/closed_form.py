@@ -33,6 +33,12 @@ class TileStep:
     scale_cycles: float
     store_cycles: float
 
+    @property
+    def bottleneck_cycles(self) -> float:
+        """The steady-state cycles per tile of a run of identical tiles: the busiest resource,
+        ``max(load + store, compute, scale)`` (loads and stores share the one DRAM channel)."""
+        return max(self.load_cycles + self.store_cycles, self.compute_cycles, self.scale_cycles)
+
 
 @dataclass(frozen=True)
 class TileRun:

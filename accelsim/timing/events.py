@@ -6,9 +6,9 @@ engine (output buffer -> DRAM). Both DMA engines share one DRAM channel (a simpy
 served), so reads and writes compete for bandwidth. Stall cycles are cycles the compute unit is not computing.
 
 Runs of identical tiles are collapsed: each long run is simulated with ``k``, ``k + 1`` and ``k + 2`` tiles;
-once the pipeline is periodic (equal increments) the latency of ``count`` tiles is extrapolated linearly,
-which is exact for a periodic steady state. If the increments are not yet equal, ``k`` is doubled (up to the
-full run). A whole network therefore costs a few short simulations per layer.
+once both increments equal the run's bottleneck period (the pipeline runs at its busiest resource's rate) the
+latency of ``count`` tiles is extrapolated linearly. Otherwise ``k`` is doubled, up to simulating the full run.
+A whole network therefore costs a few short simulations per layer.
 """
 from __future__ import annotations
 
@@ -79,19 +79,31 @@ def _expand(runs: tuple[TileRun, ...], counts: tuple[int, ...]) -> tuple[TileSte
     return tuple(step for run, n in zip(runs, counts) for step in (run.step,) * n)
 
 
-def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int) -> float:
-    """Latency with run ``i`` at its full count and the others at ``counts``, by periodic extrapolation."""
+def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int, base: float) -> float:
+    """Latency with run ``i`` at its full count and the others at ``counts`` (``base`` is the latency at
+    ``counts``), by periodic extrapolation.
+
+    Extrapolation needs the run to have reached its steady state. Equal increments alone are not proof: while
+    buffered loads hide a DRAM limit slightly above the compute time, the increment stays at the compute time for
+    a few tiles before it grows. So the last two increments must both equal the run's bottleneck period
+    (``TileStep.bottleneck_cycles``), a lower bound on the cycles per tile that a saturated resource then
+    sustains; otherwise ``k`` doubles, up to simulating the full run.
+    """
     full = runs[i].count
+    period = runs[i].step.bottleneck_cycles
 
     def sim(m: int) -> float:
         return simulate_steps(_expand(runs, counts[:i] + (m,) + counts[i + 1:]))
 
     k = counts[i]
+    l0 = base
     while full - k > 2:
-        l0, l1, l2 = sim(k), sim(k + 1), sim(k + 2)
-        if abs((l1 - l0) - (l2 - l1)) <= 1e-9 * max(1.0, l2):
-            return l0 + (full - k) * (l2 - l1)
+        l1, l2 = sim(k + 1), sim(k + 2)
+        tolerance = 1e-9 * max(1.0, l2)
+        if abs((l1 - l0) - period) <= tolerance and abs((l2 - l1) - period) <= tolerance:
+            return l0 + (full - k) * period
         k = min(2 * k, full - 2)
+        l0 = sim(k)
     return sim(full)
 
 
@@ -101,5 +113,5 @@ def event_latency_cycles(runs: tuple[TileRun, ...]) -> float:
     runs = tuple(r for r in runs if r.count > 0)
     counts = tuple(min(r.count, STEADY_TILES) for r in runs)
     base = simulate_steps(_expand(runs, counts))
-    return base + sum(_latency_with_run(runs, counts, i) - base
+    return base + sum(_latency_with_run(runs, counts, i, base) - base
                       for i, r in enumerate(runs) if r.count > counts[i])
