@@ -54,22 +54,15 @@ def load_workload(path: str | Path, quant: Mapping[str, Any] | None = None) -> G
     ``quant`` (YAML and zoo workloads only) is merged into the workload's ``quant:`` block, e.g.
     ``{"per_channel": False}`` or ``{"weight_bits": 4, "overrides": {"conv1": {"weight_bits": 8}}}``.
     """
-    if quant:
-        label = str(path) if Path(path).suffix else f"zoo:{path}"
-        return build_graph(with_quant(workload_spec(path), quant, label), label)
-    text = str(path)
-    p = Path(path)
+    text, p = str(path), Path(path)
     suffix = p.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        if not p.is_file():
-            raise ConfigError(text, "", "an existing workload file", "no such file")
-        return load_workload_yaml(p)
-    if suffix in _IMPORTERS:
+    if suffix in _IMPORTERS and not quant:
         if not p.is_file():
             raise ConfigError(text, "", "an existing model file", "no such file")
         module_name, function = _IMPORTERS[suffix]
         return getattr(import_module(module_name), function)(p)
-    if not p.exists() and (text in ZOO or text in ALIASES):
-        return build_graph(zoo_spec(text), f"zoo:{text}")
+    if quant or suffix in (".yaml", ".yml") or (not p.exists() and (text in ZOO or text in ALIASES)):
+        label = text if suffix in (".yaml", ".yml") else f"zoo:{text}"
+        return build_graph(with_quant(workload_spec(p), quant or {}, label), label)
     raise ConfigError(text, "", "a .yaml/.yml workload, an .onnx or .tflite model, or a zoo network name "
                       f"({', '.join(zoo_names())})", "no such file" if not p.exists() else f"suffix {suffix!r}")
