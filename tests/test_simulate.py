@@ -83,6 +83,19 @@ def test_per_channel_fallback_runs_requantization_on_the_simd_unit():
     assert row["scale_cycles"] == pytest.approx(28 * 28 * 128 / (4 * 16))
 
 
+def test_shared_with_simd_requantizes_per_channel_layers_whatever_the_scale_unit_flags():
+    # HVX requantization is SIMD code (hardware-facts §1.2): the scale_unit's per_channel / fallback / lanes
+    # describe no hardware there, so they must neither reject a per-channel layer nor change its cost.
+    base = hw("hvx_685")
+    data = base.model_dump(mode="python")
+    data["scale_unit"].update(per_channel=False, fallback="none", lanes=1)
+    graph = conv_graph(per_channel=True)
+    reference = simulate(graph, base).layers.iloc[0]
+    row = simulate(graph, validate_hw(data, "")).layers.iloc[0]
+    assert row["requant_unit"] == reference["requant_unit"] == "simd"
+    assert row["latency_cycles"] == reference["latency_cycles"]
+
+
 # ---------------------------------------------------------------------------------------------- traffic
 def test_4bit_weights_halve_weight_dram_bytes():
     w8 = simulate(conv_graph(weight_bits=8), hw("hvx_690")).layers.iloc[0]

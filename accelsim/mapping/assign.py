@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.config.hw import HardwareConfig, PrecisionMode
-from accelsim.errors import MappingError
+from accelsim.errors import MappingError, UnsupportedError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
 from accelsim.hw.simd import simd_timing, word_lanes
@@ -77,24 +77,23 @@ def assign_unit(layer: LayerShape, hw: HardwareConfig) -> str:
 
 
 def precision_mode(layer: LayerShape, hw: HardwareConfig) -> PrecisionMode | None:
-    """The config's mode for a MAC layer's (weight, activation) bits; MappingError naming the layer and the
-    supported modes otherwise. Non-MAC layers need a mode with their activation width (None = no mode used)."""
-    modes = hw.precision.modes
-    supported = ", ".join(m.key for m in modes)
+    """The config's mode for a MAC layer's (weight, activation) bits (:meth:`HardwareConfig.mode`); MappingError
+    naming the layer and the supported modes otherwise. Non-MAC layers need a mode with their activation width
+    (None = no mode used)."""
     if layer.kind in MAC_KINDS:
-        for m in modes:
-            if m.weight_bits == layer.weight_bits and m.activation_bits == layer.activation_bits:
-                return m
-        raise MappingError(
-            f"layer {layer.name!r} ({layer.kind}) needs W{layer.weight_bits}A{layer.activation_bits} "
-            f"(weight bits {layer.weight_bits}, activation bits {layer.activation_bits}), but hardware "
-            f"{hw.name!r} supports only {supported}")
+        try:
+            return hw.mode(layer.weight_bits, layer.activation_bits)
+        except UnsupportedError as error:
+            raise MappingError(
+                f"layer {layer.name!r} ({layer.kind}) needs weight bits {layer.weight_bits}, activation bits "
+                f"{layer.activation_bits}: {error}") from error
     if layer.kind in FREE_KINDS:
         return None
+    modes = hw.precision.modes
     if not any(m.activation_bits == layer.activation_bits for m in modes):
         raise MappingError(
             f"layer {layer.name!r} ({layer.kind}) has {layer.activation_bits}-bit activations, but hardware "
-            f"{hw.name!r} supports only {supported}")
+            f"{hw.name!r} supports only {', '.join(m.key for m in modes)}")
     return None
 
 
@@ -186,11 +185,12 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
     n_requant = requant_ops(layer)
     requant_unit = "none"
     if n_requant and unit != "none":
-        requant_unit = check_per_channel_support(layer, hw.scale_unit.per_channel, hw.scale_unit.fallback)
-        if hw.scale_unit.shared_with_simd:
+        if hw.scale_unit.shared_with_simd:       # requantization is SIMD code: any scale granularity works
             requant_unit = "simd"
-        elif unit == "scale_unit":
-            requant_unit = "scale_unit"
+        else:
+            requant_unit = check_per_channel_support(layer, hw.scale_unit.per_channel, hw.scale_unit.fallback)
+            if unit == "scale_unit":
+                requant_unit = "scale_unit"
     if unit == "systolic":
         work = _systolic_work(layer, hw, mode, scalesim_compat)
     elif unit == "simd":
