@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from accelsim.analysis import load_layers, load_meta, load_results, pareto_front
+from accelsim.errors import AccelsimError
+from accelsim.sweep.spec import minimized
 from accelsim.sweep.store import StoreError
 
 #: Unit suffix of a column name -> (unit shown, factor from the stored unit to the shown one).
@@ -82,15 +84,20 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> lis
 
 
 # ------------------------------------------------------------------------------------------------ sweep figures
-def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] = (True, True),
+def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] | None = None,
                    title: str = "") -> Figure:
-    """Every ``ok`` point of ``df`` on objectives ``x`` and ``y``, the Pareto front highlighted and joined."""
+    """Every ``ok`` point of ``df`` on objectives ``x`` and ``y``, the Pareto front highlighted and joined.
+
+    ``minimize``: one flag per axis; None = each metric's own direction (:func:`accelsim.sweep.spec.minimized`:
+    ``utilization`` and ``peak_macs_per_cycle`` are maximized, every other total minimized)."""
     ok = df[df["status"] == "ok"] if "status" in df else df
-    front = pareto_front(ok, [x, y], minimize=list(minimize))
+    flags = [minimized(x), minimized(y)] if minimize is None else list(minimize)
+    front = pareto_front(ok, [x, y], minimize=flags)
     fig = _figure()
     ax = fig.add_subplot()
     ax.scatter(scaled(ok, x), scaled(ok, y), s=14, color="0.65", label=f"design points ({len(ok)})")
-    ax.plot(scaled(front, x), scaled(front, y), "o-", color="tab:red", ms=5, drawstyle="steps-post",
+    ax.plot(scaled(front, x), scaled(front, y), "o-", color="tab:red", ms=5,
+            drawstyle="steps-post" if flags[0] else "steps-pre",  # the staircase bounding what the front dominates
             label=f"Pareto front ({len(front)})")
     ax.set_xlabel(axis_label(x))
     ax.set_ylabel(axis_label(y))
@@ -230,12 +237,16 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
 
     Pareto scatter of ``x`` vs ``y`` (default: the first two objectives, plus first vs third when there are
     three); the first objective against every parameter; the per-layer breakdown and roofline of ``point_id``
-    (default: the point best on the first objective) when per-layer rows are stored.
+    (default: the point best on the first objective) when per-layer rows are stored. An ``x`` or ``y`` that is
+    not a column of the results is an :class:`~accelsim.errors.AccelsimError`.
     """
     directory = Path(directory)
     out = directory / "plots"
     meta = load_meta(directory)
     df = load_results(directory)
+    for axis, column in (("x", x), ("y", y)):
+        if column is not None and column not in df.columns:
+            raise AccelsimError(f"{directory}: no column {column!r} in the results (plot {axis} axis)")
     ok = df[df["status"] == "ok"]
     if ok.empty:
         return []
@@ -250,13 +261,14 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
         fig = pareto_scatter(ok, px, py, title=f"{name}: {axis_label(py)} vs {axis_label(px)}")
         paths += save(fig, out / _file_stem(f"pareto_{px}_vs_{py}"))
     series_extra = ["workload"] if ok["workload"].nunique() > 1 else []
-    metric = y or objectives[0]
+    metric = objectives[0]
     for p in parameters:
         others = [q for q in parameters if q != p and not _determined_by(ok, p, q)] + series_extra
         fig = metric_vs_parameter(ok, p, metric, series=others)
         paths += save(fig, out / _file_stem(f"{metric}_vs_{p}"))
     if point_id is None:
-        best = ok.loc[ok[objectives[0]].astype(float).idxmin()]
+        values = ok[objectives[0]].astype(float)
+        best = ok.loc[values.idxmin() if minimized(objectives[0]) else values.idxmax()]
     elif (ok["point_id"] == point_id).any():
         best = ok[ok["point_id"] == point_id].iloc[0]
     else:

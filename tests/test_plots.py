@@ -2,6 +2,8 @@
 config's peak and DRAM bandwidth, and the accelsim plot command."""
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +69,11 @@ def test_figure_axes_and_roofs(results):
     lat_ax, en_ax = fig.axes
     assert lat_ax.get_ylabel() == "latency [cycles]" and en_ax.get_ylabel() == "energy [µJ]"
     assert len(lat_ax.containers[0]) == len(layers)
-    # stacked latency bars add up to each layer's latency
-    heights = np.array([a.get_height() for a in lat_ax.containers[0]]) + \
-        np.array([b.get_height() for b in lat_ax.containers[1]])
-    np.testing.assert_allclose(heights, layers["latency_cycles"].astype(float))
+    # the stall bars are the stored stall cycles, stacked on a non-negative busy part
+    busy = np.array([a.get_height() for a in lat_ax.containers[0]])
+    stall = np.array([b.get_height() for b in lat_ax.containers[1]])
+    np.testing.assert_allclose(stall, layers["stall_cycles"].astype(float))
+    assert np.all(busy >= 0) and layers["stall_cycles"].astype(float).sum() > 0
     fig = roofline(layers, peak_macs_per_cycle=row["peak_macs_per_cycle"], dram_bytes_per_cycle=16.0)
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("arithmetic intensity [ops/byte]")
@@ -88,3 +91,34 @@ def test_plot_command(results, capsys):
     assert (results / "plots" / "pareto_area_mm2_vs_latency_ms.png").stat().st_size > 5000
     assert "wrote" in capsys.readouterr().out
     assert cli_main(["plot", str(results), "--x", "no_such_metric"]) == 2
+
+
+def _dominated(values: np.ndarray, i: int) -> bool:
+    """Brute force: is row i dominated (every column minimized)?"""
+    le = np.all(values <= values[i], axis=1)
+    lt = np.any(values < values[i], axis=1)
+    return bool(np.any(le & lt))
+
+
+def test_higher_is_better_objectives_are_maximized(results, tmp_path):
+    df = load_results(results)
+    fig = pareto_scatter(df, "latency_ms", "utilization")
+    front_x, front_y = fig.axes[0].lines[0].get_data()
+    signed = np.column_stack([df["latency_ms"].astype(float), -df["utilization"].astype(float)])
+    expected = sorted(float(x) for i, x in enumerate(df["latency_ms"].astype(float)) if not _dominated(signed, i))
+    assert sorted(front_x) == pytest.approx(expected)
+    assert max(front_y) == pytest.approx(df["utilization"].max())   # the best-utilized point is on the front
+    # a sweep whose first objective is utilization: the per-layer plots show the best-utilized point
+    copy = tmp_path / "out"
+    shutil.copytree(results, copy, ignore=shutil.ignore_patterns("plots"))
+    with sqlite3.connect(copy / "results.sqlite") as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'objectives'", ('["utilization", "latency_ms"]',))
+    names = {p.name for p in write_sweep_plots(copy)}
+    best = df.loc[df["utilization"].astype(float).idxmax(), "point_id"]
+    assert f"layers_{best}.png" in names
+
+
+def test_unknown_plot_column_is_an_accelsim_error(results):
+    from accelsim.errors import AccelsimError
+    with pytest.raises(AccelsimError, match="no_such_metric"):
+        write_sweep_plots(results, y="no_such_metric")

@@ -34,7 +34,16 @@ TOTALS_METRICS = (
     "dram_write_bytes", "dram_avg_gb_s", "dram_peak_gb_s", "sram_read_bytes", "sram_write_bytes", "area_mm2",
     "macs", "peak_macs_per_cycle", "utilization",
 )
+#: The totals where more is better (throughput, fraction of peak); every other objective is minimized.
+HIGHER_IS_BETTER = frozenset({"peak_macs_per_cycle", "utilization"})
 _COMPONENT_METRIC = re.compile(r"^(energy_\w+_pj|area_\w+_mm2)$")
+
+
+def minimized(metric: str) -> bool:
+    """True if lower values of the report total ``metric`` are better (latency, energy, area, bytes)."""
+    return metric not in HIGHER_IS_BETTER
+
+
 #: Suffixes of workload files; any other workload entry is a zoo network name.
 WORKLOAD_SUFFIXES = (".yaml", ".yml", ".onnx", ".tflite")
 
