@@ -28,6 +28,7 @@ import numpy as np
 
 from accelsim.errors import GraphError, ImportError_, UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import infer_shape
 from accelsim.quant.bnfold import fold_batch_norm
@@ -424,18 +425,17 @@ class _Importer:
         return out, w, b, act
 
     # --------------------------------------------------------------------------------------------- ops
-    def _conv_attrs(self, node, kernel_hw: tuple[int, int], in_hw: tuple[int, int]
-                    ) -> tuple[tuple[int, int], tuple[int, int], O.Padding, int]:
+    def _conv_attrs(self, node) -> tuple[tuple[int, int], tuple[int, int], O.Padding, int]:
         attrs = _attrs(node)
         strides = tuple(int(s) for s in attrs.get("strides", (1, 1)))
         dilations = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
         group = int(attrs.get("group", 1))
         if len(strides) != 2 or len(dilations) != 2:
             raise self.unsupported(node, "only 2-D convolutions (4-D NCHW input) are supported")
-        padding = self._padding(node, attrs, kernel_hw, strides, dilations)
+        padding = self._padding(node, attrs)
         return strides, dilations, padding, group
 
-    def _padding(self, node, attrs: dict, kernel_hw, strides, dilations) -> O.Padding:
+    def _padding(self, node, attrs: dict) -> O.Padding:
         auto_pad = attrs.get("auto_pad", b"NOTSET")
         auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
         if auto_pad == "SAME_UPPER":
@@ -461,7 +461,7 @@ class _Importer:
         if w.ndim != 4:
             raise self.unsupported(node, "only 2-D convolutions (4-D OIHW weights) are supported")
         b = np.asarray(self.const(node, node.input[2]), np.float32) if len(node.input) > 2 and node.input[2] else None
-        stride, dilation, padding, group = self._conv_attrs(node, w.shape[2:], x.shape[1:3])
+        stride, dilation, padding, group = self._conv_attrs(node)
         out, w, b, act = self._follow_mac_chain(node.output[0], w, b, w.shape[0], True)
         w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
         inputs = [x.name, self.add_const(f"{node.name or 'conv'}_weights", w_ohwi, "float32", None)]
@@ -476,7 +476,7 @@ class _Importer:
             raise self.unsupported(node, "in a quantized model the conv weights must be a DequantizeLinear of an "
                                          "integer initializer")
         w_int, w_dtype, w_quant = wq
-        stride, dilation, padding, group = self._conv_attrs(node, w_int.shape[2:], x.shape[1:3])
+        stride, dilation, padding, group = self._conv_attrs(node)
         out, act = self._follow_activation(onnx_out)
         bias = self._quant_bias(node, b_name, x.quant, w_quant, w_int.shape[0]) if b_name else None
         self._emit_quant_conv(node, x, w_int, w_dtype, w_quant, bias, stride, dilation, padding, group, act, out)
@@ -490,7 +490,7 @@ class _Importer:
         inputs = [x.name, self.add_const(f"{node.name or 'conv'}_weights", w_ohwi, w_dtype, w_quant)]
         if bias is not None:
             inputs.append(self.add_const(f"{node.name or 'conv'}_bias", bias, "int32",
-                                         _bias_quant(x.quant, w_quant)))
+                                         bias_quant_params(x.quant, w_quant)))
         dtype, quant = self.out_quant(node, out)
         self.emit(node, O.Conv2D(stride, dilation, padding, group, act), inputs, out, dtype, quant)
 
@@ -501,7 +501,7 @@ class _Importer:
             data = np.asarray(bq[0]).astype(np.int64).reshape(-1)
         else:
             b = np.asarray(self.const(node, b_name), np.float64).reshape(-1)
-            scale = _bias_quant(x_quant, w_quant).scale.astype(np.float64)
+            scale = bias_quant_params(x_quant, w_quant).scale.astype(np.float64)
             data = np.rint(b / scale)
         if data.shape[0] != channels:
             raise self.unsupported(node, f"bias has {data.shape[0]} values for {channels} output channels")
@@ -599,7 +599,8 @@ class _Importer:
         w_int = self._reorder_fc_columns(x.name, w_int).astype(dtype_info(w_dtype).storage)
         inputs = [x.name, self.add_const(f"{node.name or 'fc'}_weights", w_int, w_dtype, w_quant)]
         if bias is not None:
-            inputs.append(self.add_const(f"{node.name or 'fc'}_bias", bias, "int32", _bias_quant(x.quant, w_quant)))
+            inputs.append(self.add_const(f"{node.name or 'fc'}_bias", bias, "int32",
+                                         bias_quant_params(x.quant, w_quant)))
         dtype, quant = self.out_quant(node, out)
         self.emit(node, O.FullyConnected(act), inputs, out, dtype, quant)
 
@@ -625,7 +626,7 @@ class _Importer:
             raise self.unsupported(node, "only 2-D pooling of a 4-D NCHW input is supported")
         if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
             raise self.unsupported(node, "dilations other than 1 are not supported")
-        padding = self._padding(node, attrs, kernel, strides, (1, 1))
+        padding = self._padding(node, attrs)
         is_max = node.op_type == "MaxPool"
         if len(node.output) > 1 and node.output[1]:
             raise self.unsupported(node, "the Indices output of MaxPool is not supported")
@@ -767,7 +768,7 @@ class _Importer:
         x = self.act(node, node.input[0])
         w_int, w_dtype, w_quant = self._qlinear_weights(node, channel_axis=0)
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[6], node.input[7])
-        stride, dilation, padding, group = self._conv_attrs(node, w_int.shape[2:], x.shape[1:3])
+        stride, dilation, padding, group = self._conv_attrs(node)
         bias = None
         if len(node.input) > 8 and node.input[8]:
             bias = np.asarray(self.const(node, node.input[8])).astype(np.int32).reshape(-1)
@@ -789,13 +790,9 @@ class _Importer:
         if len(node.input) < 9 or not node.input[7]:
             raise self.unsupported(node, "a float output (no y_scale) is not supported; supported: quantized output")
         x = self.act(node, node.input[0])
-        w_int = np.asarray(self.const(node, node.input[3]))
-        w_dtype = self._int_dtype(node, w_int)
-        w_scale = np.asarray(self.const(node, node.input[4]), np.float32).reshape(-1)
-        w_zp = np.asarray(self.const(node, node.input[5])).astype(np.int64).reshape(-1)
         trans_b = int(attrs.get("transB", 0))
-        w_quant = (QuantParams.per_tensor(float(w_scale[0]), int(w_zp[0])) if w_scale.size == 1
-                   else QuantParams(w_scale, np.broadcast_to(w_zp, w_scale.shape), 0 if trans_b else 1))
+        # B is (N, K) with transB=1, (K, N) otherwise: the output channel is axis 0 or 1
+        w_int, w_dtype, w_quant = self._qlinear_weights(node, channel_axis=0 if trans_b else 1)
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[7], node.input[8])
         w_int, w_quant = self._fc_weights(node, w_int, w_quant, trans_b)
         bias = None
@@ -810,14 +807,6 @@ class _Importer:
         self.act_quant[node.output[0]] = self._qlinear_out(node, node.input[6], node.input[7])
         dtype, quant = self.out_quant(node, node.output[0])
         self.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], dtype, quant)
-
-
-def _bias_quant(x_quant: QuantParams, w_quant: QuantParams) -> QuantParams:
-    """Bias quantization ``S_b[c] = S_x · S_w[c]``, ``Z_b = 0`` (quantized-arithmetic §1)."""
-    scale = np.float32(x_quant.scale[0]) * w_quant.scale
-    if w_quant.per_channel_quantized:
-        return QuantParams.per_channel(scale, 0, 0)
-    return QuantParams.per_tensor(float(scale[0]), 0)
 
 
 def _ceil_changes(size: int, k: int, s: int, p0: int, p1: int) -> bool:
