@@ -8,12 +8,10 @@ import pytest
 from accelsim.config.hw import load_hw
 from accelsim.hw.memory import (
     activation_level,
-    dram_bytes_per_cycle,
     gb_per_s,
     memory_system,
     staging_chain,
     staging_depths,
-    transfer_cycles,
     usable_capacity_bytes,
 )
 
@@ -22,8 +20,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 
 def test_dram_bytes_per_cycle_from_gb_s_and_clock():
     # SD855 LPDDR4X 34.1 GB/s at a 500 MHz clock: 34.1e9 / 500e6 = 68.2 bytes per cycle.
-    assert dram_bytes_per_cycle(34.1, 500) == pytest.approx(68.2)
-    assert load_hw(CONFIGS / "hvx_690.yaml").dram_bytes_per_cycle == pytest.approx(68.2)
+    hvx = load_hw(CONFIGS / "hvx_690.yaml")
+    assert (hvx.dram.bandwidth_gb_s, hvx.clock_mhz) == (34.1, 500)
+    assert hvx.dram_bytes_per_cycle == pytest.approx(68.2)
 
 
 def test_gb_per_s_inverts_bytes_per_cycle():
@@ -34,11 +33,6 @@ def test_gb_per_s_inverts_bytes_per_cycle():
 def test_double_buffering_halves_the_usable_capacity():
     assert usable_capacity_bytes(262144, double_buffered=True) == 131072
     assert usable_capacity_bytes(262144, double_buffered=False) == 262144
-
-
-def test_transfer_cycles():
-    assert transfer_cycles(1024, 64) == 16
-    assert transfer_cycles(0, 64) == 0
 
 
 def test_hvx_stages_dram_to_l2_then_vtcm():

@@ -23,6 +23,7 @@ from accelsim.energy import (
     sram_read_energy_pj_per_byte,
     sram_write_energy_pj_per_byte,
 )
+from accelsim.hw.compression import decompression_energy_pj
 
 UM2_PER_MM2 = 1e6
 #: Table that supplies integer add / multiply figures (requantization, vector ALU, decompression, scale-unit
@@ -173,7 +174,8 @@ def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> 
     dram = act.dram_bytes * dram_pj_per_byte(hw)
     scale = act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode) if act.requant_ops else 0.0
     alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) if act.alu_ops else 0.0
-    decompression = act.decompressed_bytes * decompression_pj_per_byte(hw, table) if act.decompressed_bytes else 0.0
+    decompression = (decompression_energy_pj(act.decompressed_bytes, decompression_pj_per_byte(hw, table))
+                     if act.decompressed_bytes else 0.0)
     leak = leakage_pj(hw, table, act.latency_cycles)
     return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, leak)
 

@@ -42,7 +42,6 @@ class MemorySystem:
     source_name: str                         # the level feeding the buffers (the DRAM level at depth 0)
     source_bytes_per_cycle: float
     depth: int = 0
-    double_buffered: bool = True
     reserved_bytes: float = 0.0              # held by resident activations in the DRAM-boundary activation level
     resident_level: str | None = None        # that level (see :func:`activation_level`)
 
@@ -56,9 +55,9 @@ class MemorySystem:
 
     def usable_bytes(self, level_name: str) -> float:
         """Capacity available to one tile set in ``level_name``: the level minus resident activations, halved
-        when double buffered."""
+        (every staging boundary is double buffered)."""
         reserved = self.reserved_bytes if level_name == self.resident_level else 0.0
-        return usable_capacity_bytes(self.level(level_name).size_bytes - reserved, self.double_buffered)
+        return usable_capacity_bytes(self.level(level_name).size_bytes - reserved, double_buffered=True)
 
 
 def staging_chain(hw: HardwareConfig, operand: str) -> tuple[str, ...]:
@@ -74,20 +73,10 @@ def staging_depths(hw: HardwareConfig) -> int:
     return max(len(staging_chain(hw, op)) for op in OPERANDS)
 
 
-def dram_bytes_per_cycle(bandwidth_gb_s: float, clock_mhz: float) -> float:
-    """DRAM bytes per compute cycle: ``bandwidth_gb_s · 1e9 / (clock_mhz · 1e6)`` (1 GB = 1e9 bytes)."""
-    return bandwidth_gb_s * 1e3 / clock_mhz
-
-
 def usable_capacity_bytes(size_bytes: float, double_buffered: bool) -> float:
     """Bytes one set of tiles may occupy: the whole level, or half of it when double buffered (the other half
     receives the next tiles while the datapath works on these)."""
     return size_bytes / 2 if double_buffered else float(size_bytes)
-
-
-def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> float:
-    """Cycles to move ``nbytes`` over a port of ``bytes_per_cycle`` (fractional: DMA bursts pipeline)."""
-    return nbytes / bytes_per_cycle if nbytes > 0 else 0.0
 
 
 def gb_per_s(nbytes: float, cycles: float, clock_mhz: float) -> float:
@@ -104,8 +93,7 @@ def activation_level(hw: HardwareConfig) -> str | None:
     return inputs[-1] if inputs[-1] == outputs[-1] else None
 
 
-def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = True,
-                  reserved_bytes: float = 0.0) -> MemorySystem:
+def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.0) -> MemorySystem:
     """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM);
     ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only)."""
     levels = tuple(
@@ -124,10 +112,10 @@ def memory_system(hw: HardwareConfig, depth: int = 0, double_buffered: bool = Tr
             parent = chain[len(chain) - depth]
             sources[parent] = float(hw.memories[parent].bytes_per_cycle)
     if depth == 0:
-        return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, double_buffered,
-                            reserved_bytes, activation_level(hw))
+        return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, reserved_bytes,
+                            activation_level(hw))
     source = min(sources, key=sources.get)
-    return MemorySystem(levels, buffer_of, source, sources[source], depth, double_buffered)
+    return MemorySystem(levels, buffer_of, source, sources[source], depth)
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -25,7 +25,6 @@ class LayerMapping:
     layer: LayerShape
     cost: ComputeCost
     tilings: tuple[Tiling, ...]            # one per staging depth (0 = DRAM boundary); empty for free ops
-    source_bytes_per_cycle: tuple[float, ...]
     weight_stored_bytes: float             # weight bytes as stored in DRAM (after compression)
     codec: str                             # compression codec of the weights ("none" if uncompressed)
     sram_read_bytes: dict[str, float]      # per on-chip level (SRAMs and register files)
@@ -69,18 +68,17 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     reads: dict[str, float] = {name: 0.0 for name in hw.onchip_levels()}
     writes: dict[str, float] = dict(reads)
     if cost.unit == "none":
-        return LayerMapping(layer, cost, (), (), 0.0, "none", reads, writes, 0.0)
+        return LayerMapping(layer, cost, (), 0.0, "none", reads, writes, 0.0)
     ratio = 1.0
     if compressed_weight_bytes is not None and layer.weight_bytes:
         ratio = compressed_weight_bytes / layer.weight_bytes
     widths = operand_bytes(layer, hw, ratio)
-    tilings, sources = [], []
+    tilings = []
     for depth in range(staging_depths(hw)):
         mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
         tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
                                cost.reduction_granule, objective, residency if depth == 0 else Residency())
         tilings.append(tiling)
-        sources.append(mem.source_bytes_per_cycle)
         _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)
     # The datapath reads operands from (and writes results to) each operand's innermost staging level.
     innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
@@ -92,7 +90,7 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
         reads[rf] += cost.operand_read_bytes
         writes[rf] += cost.operand_write_bytes
     decompressed = layer.weight_bytes if (hw.decompression is not None and ratio != 1.0) else 0.0
-    return LayerMapping(layer, cost, tuple(tilings), tuple(sources), layer.weight_bytes * ratio, codec,
+    return LayerMapping(layer, cost, tuple(tilings), layer.weight_bytes * ratio, codec,
                         reads, writes, decompressed)
 
 

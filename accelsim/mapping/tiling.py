@@ -81,9 +81,7 @@ class Tiling:
     psum_fill_bytes: float      # partial sums read back
     params_fill_bytes: float         # bias and per-channel scales
     first_tile_load_bytes: float     # what the pipeline must load before the first tile can start
-    last_tile_store_bytes: float
     weight_refetch_factor: float     # weight fill bytes / weight bytes (1 = loaded once)
-    ifmap_refetch_factor: float      # ifmap fill bytes / input bytes (halos and refetches)
     tile_bytes_per_level: dict[str, float]   # bytes of one tile set in each buffer level (not doubled)
 
     @property
@@ -220,9 +218,7 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
         num_tiles=int(n_tiles[j]), weight_fill_bytes=float(traffic["weights"][j]),
         ifmap_fill_bytes=float(traffic["ifmap"][j]), ofmap_drain_bytes=float(traffic["ofmap"][j]),
         psum_fill_bytes=float(traffic["psum_read"][j]), params_fill_bytes=float(traffic["params"][j]),
-        first_tile_load_bytes=float(first_load[j]), last_tile_store_bytes=float(last_store[j]),
-        weight_refetch_factor=float(traffic["w_factor"][j]),
-        ifmap_refetch_factor=float(traffic["ifmap"][j] / layer.input_bytes) if layer.input_bytes else 1.0,
+        first_tile_load_bytes=float(first_load[j]), weight_refetch_factor=float(traffic["w_factor"][j]),
         tile_bytes_per_level={name: float(per_level[name][j]) for name in capacity},
     )
 
