@@ -14,8 +14,11 @@ trip counts of the loops it does *not* depend on that sit outside its innermost 
 over ``C`` with ``C`` outside ``R``/``K`` spill partial sums (accumulator width) to DRAM and read them back.
 A tile set must fit in half of each buffer level when double buffered. When the whole weight tensor fits (with
 the other operands' tiles), only candidates that load the weights once compete. Among the fitting candidates the
-search minimises the objective (``latency`` then DRAM bytes, or ``dram_bytes`` then latency) with the closed-form
-pipeline estimate of :mod:`accelsim.timing.closed_form`.
+search minimises the objective (``latency`` then DRAM bytes, or ``dram_bytes`` then latency) with the ranking
+estimate ``max(compute, bytes / B) + (first tile load + last tile store) / B`` (``B`` = source bytes/cycle;
+``docs/model.md`` §4). It is a proxy, not the pipeline model of :mod:`accelsim.timing` that prices the chosen
+tiling: when the layer is DRAM-bound it counts the first load and last store on top of the bytes they are part
+of, so it leans towards smaller first and last tiles a little more than the pipeline would.
 """
 from __future__ import annotations
 
