@@ -25,7 +25,6 @@ from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.graph.ir import Graph
 from accelsim.simulate import simulate
-from accelsim.config.loading import deep_merge, nest
 from accelsim.sweep.points import canonical_json
 from accelsim.sweep.spec import SweepPoint, SweepSpec
 from accelsim.sweep.store import ResultStore
@@ -71,8 +70,7 @@ class SweepSummary:
 
 def make_task(spec: SweepSpec, point: SweepPoint) -> PointTask:
     """The worker task of one point of ``spec``."""
-    quant_values = point.quant_values
-    quant = deep_merge(spec.quant, nest(quant_values)) if (spec.quant or quant_values) else {}
+    quant = spec.quant_settings(point)
     return PointTask(
         point_id=point.point_id, base_path=str(spec.base_path), workload_source=spec.workloads[point.workload],
         quant_json=canonical_json(quant) if quant else "", hw_values=tuple(point.hw_values.items()),

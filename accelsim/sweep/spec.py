@@ -14,19 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accelsim.config.hw import HardwareConfig, load_hw
-from accelsim.config.loading import (
-    deep_merge, nest, read_yaml, split_key_path, validate_model, validation_error_to_config_error,
-)
+from accelsim.config.loading import deep_merge, nest, read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError
 from accelsim.sweep.points import (
     ConstraintError, Point, canonical_json, evaluate_constraint, grid_points,
     parse_constraint, point_id, random_points, unique_points, zip_points,
 )
 from accelsim.workloads import workload_spec, zoo_names
-from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec
+from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, with_quant
 
 #: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``).
 TOTALS_METRICS = (
@@ -170,6 +168,10 @@ class SweepSpec:
     plots: bool
     dask: DaskSettings | None = None
 
+    def quant_settings(self, point: SweepPoint) -> dict[str, Any]:
+        """The settings merged into the workload's ``quant:`` block for ``point`` ({} = the workload's own)."""
+        return quant_settings(self.quant, point.quant_values)
+
     def fingerprint(self) -> str:
         """What every stored result depends on besides its point id: the base config's hash, the fixed quant
         settings and the simulation options. A results directory only accepts points of the same fingerprint."""
@@ -202,12 +204,12 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not kept:
         raise ConfigError(file, "constraints", f"constraints that keep at least one of the {len(raw_points)} "
                           "points", "every point dropped")
-    for p in kept:
-        _validate_point(p, base, raw.quant, workload_specs, raw.parameters, mode, file)
     points = []
     for label in workloads:
         for params in kept:
             points.append(SweepPoint(len(points), point_id(label, params), label, params))
+    for p in points[:len(kept)]:  # the parameter values are the same for every workload
+        _validate_point(p, base, raw.quant, workload_specs, raw.parameters, mode, file)
     return SweepSpec(
         file=file, name=raw.name, description=raw.description, base_path=base_path, base=base,
         workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=tuple(points),
@@ -346,11 +348,8 @@ def _path_problem(name: str, base: HardwareConfig, workload_specs: dict[str, Wor
 
 
 def _check_quant_block(quant: dict[str, Any], workload_specs: dict[str, WorkloadSpec], file: str) -> None:
-    try:
-        QuantSpec.model_validate(quant)
-    except ValidationError as exc:
-        err = validation_error_to_config_error(exc, file)
-        raise ConfigError(file, f"quant.{err.key_path}", err.expected, err.found) from None
+    for spec in workload_specs.values():
+        with_quant(spec, quant, file)  # the merge load_workload(quant=...) does; errors name quant.<key path>
     for layer in quant.get("overrides", {}):
         problem = quant_path_problem(f"overrides.{layer}", workload_specs)
         if problem:
@@ -365,10 +364,9 @@ def _check_objectives(objectives: list[str], file: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ constraints
-def _lookup_in(base_dump: dict[str, Any], quant: dict[str, Any], point: Point):
+def _lookup_in(base_dump: dict[str, Any], quant_dump: dict[str, Any], point: Point):
     """Name resolution for constraints: the point's parameters, then the base config (``memories.vtcm.size_kib``),
-    or for ``quant.*`` the spec's quant block over the QuantSpec defaults."""
-    quant_dump = deep_merge(QuantSpec().model_dump(), quant)
+    or for ``quant.*`` ``quant_dump`` (the spec's quant block over the QuantSpec defaults)."""
 
     def lookup(name: str) -> Any:
         if name in point:
@@ -395,9 +393,10 @@ def _apply_constraints(constraints: list[str], points: list[Point], base: Hardwa
         except ConstraintError as exc:
             raise ConfigError(file, f"constraints[{i}]", f"a constraint expression ({exc})", text) from None
     base_dump = base.model_dump(mode="python")
+    quant_dump = deep_merge(QuantSpec().model_dump(), quant)
     kept = []
     for p in points:
-        lookup = _lookup_in(base_dump, quant, p)
+        lookup = _lookup_in(base_dump, quant_dump, p)
         ok = True
         for i, tree in enumerate(trees):
             try:
@@ -417,31 +416,30 @@ def _apply_constraints(constraints: list[str], points: list[Point], base: Hardwa
 
 
 # ------------------------------------------------------------------------------------------------ values
-def point_quant(workload: WorkloadSpec, spec_quant: dict[str, Any], point_quant_values: dict[str, Any]) -> QuantSpec:
-    """The workload's quant block with the spec's fixed settings and then the point's values merged in."""
-    merged = deep_merge(workload.quant.model_dump(), deep_merge(spec_quant, nest(point_quant_values)))
-    return QuantSpec.model_validate(merged)
+def quant_settings(spec_quant: dict[str, Any], point_quant_values: dict[str, Any]) -> dict[str, Any]:
+    """The spec's fixed quant settings with a point's ``quant.*`` values (keys without the prefix) merged in:
+    what is merged into each workload's ``quant:`` block (:func:`accelsim.workloads.yaml_format.with_quant`)."""
+    return deep_merge(spec_quant, nest(point_quant_values))
 
 
-def _validate_point(point: Point, base: HardwareConfig, quant: dict[str, Any],
+def _validate_point(point: SweepPoint, base: HardwareConfig, quant: dict[str, Any],
                     workload_specs: dict[str, WorkloadSpec], parameters: Parameters, mode: str,
                     file: str) -> None:
     """Build the point's hardware config and quant block; a rejected value names the parameter's key path."""
-    hw_values = {k: v for k, v in point.items() if not k.startswith("quant.")}
+    where = f"(at point {point.parameters})"
+    hw_values = point.hw_values
     try:
         base.with_values(hw_values)
     except ConfigError as exc:
         name = next((k for k in hw_values if exc.key_path == k or exc.key_path.startswith(k + ".")), None)
         key = _param_key(parameters, mode, name) if name else exc.key_path
-        raise ConfigError(file, key, f"{exc.expected} (at point {point})", exc.found) from None
-    quant_values = {k[len("quant."):]: v for k, v in point.items() if k.startswith("quant.")}
-    if not quant_values:
+        raise ConfigError(file, key, f"{exc.expected} {where}", exc.found) from None
+    if not point.quant_values:
         return
+    settings = quant_settings(quant, point.quant_values)
     for spec in workload_specs.values():
         try:
-            point_quant(spec, quant, quant_values)
-        except ValidationError as exc:
-            err = validation_error_to_config_error(exc, file)
-            name = f"quant.{err.key_path}"
-            key = _param_key(parameters, mode, name) if name in point else name
-            raise ConfigError(file, key, f"{err.expected} (at point {point})", err.found) from None
+            with_quant(spec, settings, file)
+        except ConfigError as exc:  # key path quant.<...>: the parameter's own path when the point sets it
+            key = _param_key(parameters, mode, exc.key_path) if exc.key_path in point.parameters else exc.key_path
+            raise ConfigError(file, key, f"{exc.expected} {where}", exc.found) from None
