@@ -5,8 +5,8 @@ import argparse
 import json
 
 from accelsim.graph import ops as O
-from accelsim.graph.ir import Graph
-from accelsim.graph.stats import node_macs, node_params, param_count, total_macs
+from accelsim.graph.ir import Graph, Node
+from accelsim.graph.stats import is_depthwise, node_macs, node_params, param_count, total_macs
 from accelsim.workloads import load_workload, zoo_names
 
 
@@ -16,10 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the table and totals as JSON")
 
 
-def _op_label(graph: Graph, node_kind: str, op: O.Op, input_channels: int) -> str:
-    if isinstance(op, O.Conv2D) and op.groups > 1 and op.groups == input_channels:
-        return "DepthwiseConv2D"
-    return node_kind
+def _op_label(node: Node, input_channels: int) -> str:
+    return "DepthwiseConv2D" if is_depthwise(node.op, input_channels) else node.kind
 
 
 def workload_info(graph: Graph) -> dict[str, object]:
@@ -37,7 +35,8 @@ def workload_info(graph: Graph) -> dict[str, object]:
             bias_bytes += sum(graph.tensors[b].storage_bytes for b in node.inputs[2:])
         layers.append({
             "name": node.name,
-            "op": _op_label(graph, node.kind, node.op, graph.tensors[node.inputs[0]].shape[-1]), "output_shape": list(out.shape), "weight_bits": weight_bits,
+            "op": _op_label(node, graph.tensors[node.inputs[0]].shape[-1]), "output_shape": list(out.shape),
+            "weight_bits": weight_bits,
             "activation_bits": out.bits, "params": node_params(graph, node), "macs": node_macs(graph, node),
         })
     totals = {"layers": len(layers), "params": param_count(graph), "macs": total_macs(graph),

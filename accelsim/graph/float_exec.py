@@ -16,6 +16,7 @@ import numpy as np
 from accelsim.errors import GraphError, UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
+from accelsim.graph.stats import is_depthwise
 from accelsim.graph.shapes import resolve_padding, window_output_size
 
 
@@ -99,7 +100,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, op: O.Conv2D) 
             r0, c0 = i * op.dilation[0], j * op.dilation[1]
             patch = xp[:, r0:r0 + (oh - 1) * op.stride[0] + 1:op.stride[0],
                        c0:c0 + (ow - 1) * op.stride[1] + 1:op.stride[1], :]
-            if ci == 1 and groups == c:  # depthwise: output channel o reads input channel o // multiplier
+            if is_depthwise(op, c):  # depthwise: output channel o reads input channel o // multiplier
                 out += patch[..., np.arange(o) // per_group] * w64[:, i, j, 0]
                 continue
             for g in range(groups):

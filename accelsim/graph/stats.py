@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import math
 
+from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
+
+
+def is_depthwise(op: O.Op, input_channels: int) -> bool:
+    """Whether ``op`` is a depthwise convolution: a Conv2D with one group per input channel (so each filter
+    reads one input channel; ``groups > 1`` keeps a 1-channel plain conv out)."""
+    return isinstance(op, O.Conv2D) and op.groups > 1 and op.groups == input_channels
 
 
 def node_macs(graph: Graph, node: Node) -> int:

@@ -43,6 +43,7 @@ import numpy as np
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.stats import is_depthwise
 from accelsim.quant.params import QuantParams, choose_quant_params, dtype_info
 
 LOG_SPREAD = 0.8
@@ -57,10 +58,6 @@ def tensor_rng(seed: int, tensor_name: str) -> np.random.Generator:
     """An independent random stream per (seed, tensor name)."""
     digest = hashlib.sha256(tensor_name.encode()).digest()
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
-
-
-def _is_depthwise(node: Node, tensors: Mapping[str, Tensor]) -> bool:
-    return node.kind == "Conv2D" and node.op.groups > 1 and node.op.groups == tensors[node.inputs[0]].shape[-1]
 
 
 def _gain(node: Node) -> float:
@@ -165,7 +162,7 @@ def assign_quant_params(
         if kind in O.MAC_OPS:
             x, w = xs[0], xs[1]
             channels = w.shape[0]
-            dw = _is_depthwise(node, out)
+            dw = is_depthwise(node.op, x.shape[-1])
             if seed is None:
                 fan_in = w.size // channels
                 std = math.sqrt(_gain(node) / fan_in)

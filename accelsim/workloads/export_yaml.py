@@ -13,6 +13,7 @@ import yaml
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
+from accelsim.graph.stats import is_depthwise
 from accelsim.workloads.yaml_format import (
     INPUT_NAME, LAYER_TYPES, Layer, LayerOverride, QuantSpec, WorkloadSpec,
 )
@@ -64,7 +65,7 @@ def _node_layer(graph: Graph, node: Node, layer_name: dict[str, str], previous: 
     if isinstance(op, O.Conv2D):
         w = graph.tensors[node.inputs[1]]
         c_in = graph.tensors[node.inputs[0]].shape[-1]
-        depthwise = op.groups > 1 and op.groups == c_in and w.shape[-1] == 1
+        depthwise = is_depthwise(op, c_in)
         data.update(op="depthwise" if depthwise else "conv", kernel=[w.shape[1], w.shape[2]],
                     stride=list(op.stride), padding=_padding(op.padding), dilation=list(op.dilation),
                     activation=_activation(op), bias=len(node.inputs) == 3)

@@ -22,6 +22,7 @@ from accelsim.graph.importers.tflite import (
 )
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
+from accelsim.graph.stats import is_depthwise
 from accelsim.quant.params import QuantParams, dtype_info
 
 _TYPE_CODES = {name: code for code, name in TENSOR_TYPES.items()}
@@ -247,7 +248,7 @@ class _Writer:
         x_index = self.tensor(x.name)
         if padding is None:  # explicit padding: PAD with the zero point, then a VALID conv
             x_index, padding = self.pad(node, x, x_index, op.padding, None), _PADDING_CODES["VALID"]
-        depthwise = op.groups > 1 and op.groups == x.shape[3] and w.shape[3] == 1
+        depthwise = is_depthwise(op, x.shape[3])
         if len(node.inputs) == 3:
             bias = [self.tensor(node.inputs[2])]
         elif depthwise:  # LiteRT's DEPTHWISE_CONV_2D requires a bias: write zeros
