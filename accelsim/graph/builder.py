@@ -8,8 +8,6 @@
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from accelsim.graph import ops as O
@@ -108,9 +106,6 @@ class GraphBuilder:
 
     def pad(self, x: str, pads: tuple[tuple[int, int], ...], name: str | None = None) -> str:
         return self.op(O.Pad(tuple(pads)), [x], self.tensors[x].dtype, self.tensors[x].quant, name)
-
-    def set_quant(self, tensor: str, quant: QuantParams) -> None:
-        self.tensors[tensor] = replace(self.tensors[tensor], quant=quant)
 
     def build(self, outputs: list[str], metadata: dict[str, object] | None = None) -> Graph:
         return Graph(self.name, self.tensors, tuple(self.nodes), tuple(self.inputs), tuple(outputs), metadata or {})
