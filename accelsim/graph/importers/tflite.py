@@ -175,8 +175,9 @@ class _Importer:
         outputs = [self.names[i] for i in self.sub.outputs]
         float_inputs: dict[str, str] = {}
         float_outputs: dict[str, str] = {}
-        folded = self._requantize_into_concat()
-        self.pool_pads = self._padv2_into_max_pool()
+        consumers = self._consumers()
+        folded = self._requantize_into_concat(consumers)
+        self.pool_pads = self._padv2_into_max_pool(consumers)
 
         def use(index: int) -> str:
             t = self.raw[index]
@@ -237,31 +238,31 @@ class _Importer:
         code = self.model.operatorCodes[op.opcodeIndex]
         return self.op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
 
-    def _requantize_into_concat(self) -> dict[int, int]:
-        """Integer -> integer QUANTIZE ops that only feed CONCATENATIONs (how int8 concat inputs with other
-        scales are written): {requantized tensor: original tensor}; the Concat node does the rescaling."""
-        consumers: dict[int, list[str]] = {}
+    def _consumers(self) -> dict[int, list]:
+        """{tensor index: the operators reading it}."""
+        consumers: dict[int, list] = {}
         for op in self.sub.operators or []:
             for i in op.inputs:
-                consumers.setdefault(i, []).append(self._op_name(op))
+                consumers.setdefault(i, []).append(op)
+        return consumers
+
+    def _requantize_into_concat(self, consumers: dict[int, list]) -> dict[int, int]:
+        """Integer -> integer QUANTIZE ops that only feed CONCATENATIONs (how int8 concat inputs with other
+        scales are written): {requantized tensor: original tensor}; the Concat node does the rescaling."""
         folded = {}
         for op in self.sub.operators or []:
             if self._op_name(op) != "QUANTIZE":
                 continue
             src, dst = op.inputs[0], op.outputs[0]
             if (self.raw[src].dtype != "float32" and self.raw[dst].dtype != "float32"
-                    and set(consumers.get(dst, [])) == {"CONCATENATION"}
+                    and {self._op_name(u) for u in consumers.get(dst, [])} == {"CONCATENATION"}
                     and self.names[dst] not in [self.names[i] for i in self.sub.outputs]):
                 folded[dst] = src
         return folded
 
-    def _padv2_into_max_pool(self) -> dict[int, tuple[int, tuple[int, int, int, int]]]:
+    def _padv2_into_max_pool(self, consumers: dict[int, list]) -> dict[int, tuple[int, tuple[int, int, int, int]]]:
         """PADV2 ops padding H and W with the type's minimum and feeding only VALID MAX_POOL_2Ds (how explicit
         max-pool padding is written): {padded tensor: (source tensor, (top, bottom, left, right))}."""
-        consumers: dict[int, list] = {}
-        for op in self.sub.operators or []:
-            for i in op.inputs:
-                consumers.setdefault(i, []).append(op)
         found = {}
         for op in self.sub.operators or []:
             if self._op_name(op) != "PADV2":
