@@ -13,16 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from accelsim.sweep.store import StoreError, connect, quote
+from accelsim.sweep.store import ResultStore, StoreError, connect, quote
 
 
 def load_meta(directory: str | Path) -> dict[str, object]:
     """The sweep's recorded settings: ``name``, ``objectives``, ``parameters``, ``workloads``, ``fingerprint``."""
-    conn = connect(directory, create=False)
-    try:
-        rows = dict(conn.execute("SELECT key, value FROM meta"))
-    finally:
-        conn.close()
+    with ResultStore(directory, create=False) as store:
+        rows = store.meta()
     return {k: (v if k == "fingerprint" else json.loads(v)) for k, v in rows.items()}
 
 
@@ -61,7 +58,8 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 
     Row a dominates row b when a <= b in every column and a < b in at least one; equal rows do not dominate
     each other. k = 2: sort by (x, y) and sweep once keeping rows whose y beats every earlier row's,
-    O(n log n). k >= 3: the simple filter comparing each row against all others, O(k n^2).
+    O(n log n). k >= 3: sort lexicographically (a dominating row always comes first) and compare each row only
+    against the front kept so far, O(k n f) for a front of f rows.
     """
     values = np.asarray(values, dtype=float)
     n, k = values.shape
@@ -71,12 +69,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
         return values[:, 0] == values[:, 0].min()
     if k == 2:
         return _pareto_mask_2d(values)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        le = np.all(values <= values[i], axis=1)
-        lt = np.any(values < values[i], axis=1)
-        mask[i] = not np.any(le & lt)
-    return mask
+    return _pareto_mask_nd(values)
 
 
 def _pareto_mask_2d(values: np.ndarray) -> np.ndarray:
@@ -90,6 +83,23 @@ def _pareto_mask_2d(values: np.ndarray) -> np.ndarray:
             mask[i], best_y, last = True, y, (x, y)
         elif last is not None and (x, y) == last:  # an exact duplicate of the last front point
             mask[i] = True
+    return mask
+
+
+def _pareto_mask_nd(values: np.ndarray) -> np.ndarray:
+    """k >= 3. A row dominated by any earlier row is dominated by a front row too (dominance is transitive),
+    so the kept front is the only thing each row is compared with."""
+    order = np.lexsort(values.T[::-1])  # by the first column, then the second, ...
+    mask = np.zeros(len(values), dtype=bool)
+    front = np.empty_like(values)
+    size = 0
+    for i in order:
+        row = values[i]
+        kept = front[:size]
+        if not np.any(np.all(kept <= row, axis=1) & np.any(kept < row, axis=1)):
+            mask[i] = True
+            front[size] = row
+            size += 1
     return mask
 
 

@@ -54,3 +54,9 @@ def test_pareto_front_skips_failed_and_missing_rows():
     assert pareto_front(df, ["a", "b"]).index.tolist() == [0, 3]
     with pytest.raises(ValueError):
         pareto_front(df, ["a"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.int64, st.tuples(st.integers(0, 40), st.sampled_from([3, 4, 5])), elements=st.integers(0, 4)))
+def test_pareto_mask_nd_equals_brute_force_with_ties(values):
+    np.testing.assert_array_equal(pareto_mask(values), brute_force_front(values))

@@ -82,9 +82,10 @@ def connect(directory: str | Path, create: bool) -> sqlite3.Connection:
 class ResultStore:
     """Writer of one results directory (used by the main process of a sweep only)."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, create: bool = True) -> None:
+        """Open the store of ``directory``; ``create=False``: a missing store is a StoreError."""
         self.directory = Path(directory)
-        self.conn = connect(directory, create=True)
+        self.conn = connect(directory, create=create)
         self._columns = {table: self._table_columns(table) for table in ("points", "layers")}
 
     def close(self) -> None:
