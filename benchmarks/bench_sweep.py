@@ -32,6 +32,7 @@ import yaml
 import accelsim
 from accelsim.analysis import load_results
 from accelsim.sweep import load_spec, run_sweep
+from machine import cpu_model  # benchmarks/machine.py
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ def main() -> None:
             print(runs[-1], flush=True)
     rate = {r["run"]: r["points_per_s"] for r in runs}
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": cpu_model(),
         "cpus": os.cpu_count(), "python": platform.python_version(), "timing_model": args.timing,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "bare_ms_per_point": bare_ms, "serial_sweep_ms_per_point": serial_ms, "overhead_ms_per_point": overhead_ms,
