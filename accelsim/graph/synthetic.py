@@ -42,6 +42,7 @@ import numpy as np
 
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.stats import is_depthwise
 from accelsim.quant.params import QuantParams, choose_quant_params, dtype_info
@@ -135,7 +136,8 @@ def _after_activation(mean_square: float, activation: str) -> tuple[float, bool]
     return mean_square, False
 
 
-def _weight_scale_column(qp: QuantParams, channels: int) -> np.ndarray:
+def _scale_column(qp: QuantParams, channels: int) -> np.ndarray:
+    """Per-channel scales as float64, a per-tensor scale repeated ``channels`` times."""
     return qp.scale.astype(np.float64) if qp.axis is not None else np.full(channels, float(qp.scale[0]))
 
 
@@ -181,8 +183,8 @@ def assign_quant_params(
             pre_ms = sum_sq * mean_square[x.name]  # one E[x²] for all input channels (depthwise included)
             if len(xs) == 3:
                 bias = xs[2]
-                bias_scale = x.quant.scale.astype(np.float64)[0] * _weight_scale_column(w_qp, channels)
-                bias_qp = QuantParams.per_channel(bias_scale.astype(np.float32), 0, axis=0)
+                bias_qp = bias_quant_params(x.quant, w_qp)
+                bias_scale = _scale_column(bias_qp, channels)
                 if seed is None:
                     out[bias.name] = replace(bias, quant=bias_qp, data=None)
                 else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_dtype, bias_quant_params
 from accelsim.graph.importers.tflite import (
     ACTIVATIONS, FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, TENSOR_TYPES, tflite_schema,
 )
@@ -287,11 +288,9 @@ class _Writer:
         return padded
 
     def zero_bias(self, node: Node, x: Tensor, w: Tensor) -> int:
-        """An all-zero bias at scale ``S_x·S_w[o]`` (int64 for 16-bit activations)."""
-        dtype = "int64" if x.bits == 16 else "int32"
-        scales = np.float32(x.quant.scale[0]) * w.quant.scale
-        quant = (QuantParams.per_channel(scales, 0, 0) if w.quant.per_channel_quantized
-                 else QuantParams.per_tensor(float(scales[0])))
+        """An all-zero bias at scale ``S_x·S_w[o]`` (int64 for 16-bit input activations)."""
+        dtype = bias_dtype(x.dtype)
+        quant = bias_quant_params(x.quant, w.quant)
         return self._add_tensor(self._fresh(f"{node.name}_bias"), (w.shape[0],), dtype, quant,
                                 np.zeros(w.shape[0], dtype))
 
