@@ -26,7 +26,7 @@ from accelsim.graph.shapes import resolve_padding
 from accelsim.kernels import conv, elementwise, gemm, layout, pool
 from accelsim.quant.params import dequantize, dtype_info, quantize
 from accelsim.quant.requant import (
-    RequantParams, activation_range, make_add_params, make_mean_params, make_requant_params, make_rescale_params,
+    AddParams, RequantParams, activation_range, make_add_params, make_mean_params, make_requant_params, make_rescale_params,
 )
 
 OnOverflow = Literal["raise", "report"]
@@ -87,7 +87,10 @@ class MacPlan:
 
 @dataclass(frozen=True, eq=False)
 class PoolPlan:
-    """Precomputed constants of an AvgPool / GlobalAveragePool node (rescale tables indexed by tap count − 1)."""
+    """Precomputed constants of an AvgPool / GlobalAveragePool / MaxPool node.
+
+    ``requant`` holds one rescale entry per tap count ``n`` at index ``n − first_count`` (empty when
+    ``same_quant`` or for MaxPool, which do not rescale)."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
@@ -95,8 +98,31 @@ class PoolPlan:
     same_quant: bool
     zero_in: int
     requant: RequantParams
+    first_count: int
     zero_out: int
     act_range: tuple[int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class AddPlan:
+    """Precomputed constants of an Add node: TFLite fixed-point constants, or the float form's 1/S_out."""
+
+    zero_a: int
+    zero_b: int
+    zero_out: int
+    act_range: tuple[int, int]
+    fixed_point: AddParams | None    # None: float form
+    kernel_mode: int                 # fixed point: 0 double rounding, 1 single rounding
+    scale_a: np.float32              # float form: S_a, S_b, f32(1/S_out)
+    scale_b: np.float32
+    inv_scale_out: np.float32
+
+
+@dataclass(frozen=True, eq=False)
+class ConcatPlan:
+    """Per Concat input: its rescale to the output's quantization, or None when it passes through unchanged."""
+
+    rescales: tuple[RequantParams | None, ...]
 
 
 _PLANS: weakref.WeakKeyDictionary[Graph, dict[str, object]] = weakref.WeakKeyDictionary()
@@ -110,8 +136,12 @@ def _plans(graph: Graph) -> dict[str, object]:
         for node in graph.nodes:
             if node.kind in O.MAC_OPS:
                 plans[node.name] = _mac_plan(graph, node)
-            elif node.kind in ("AvgPool", "GlobalAveragePool"):
+            elif node.kind in ("AvgPool", "GlobalAveragePool", "MaxPool"):
                 plans[node.name] = _pool_plan(graph, node)
+            elif node.kind == "Add":
+                plans[node.name] = _add_plan(graph, node)
+            elif node.kind == "Concat":
+                plans[node.name] = _concat_plan(graph, node)
         _PLANS[graph] = plans
     return plans
 
@@ -212,41 +242,57 @@ def gemm_float_type(dot_bound: int) -> type[np.floating] | None:
 def _pool_plan(graph: Graph, node: Node) -> PoolPlan:
     x, out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     _, in_h, in_w, _ = x.shape
+    zero_in, zero_out = int(x.quant.zero_point[0]), int(out.quant.zero_point[0])
+    no_rescale = make_rescale_params(np.zeros(0), node.requant)
     if isinstance(node.op, O.GlobalAveragePool):
         # TFLite MEAN: one window of n = H·W taps, 1/n folded into the multiplier (make_mean_params)
         taps = in_h * in_w
         mean = make_mean_params(x.quant.scale[0], out.quant.scale[0], taps, node.requant)
-        pad = lambda a: np.concatenate([np.zeros(taps - 1, a.dtype), a])  # noqa: E731  (indexed by taps − 1)
-        requant = RequantParams(mean.mode, pad(mean.multiplier), pad(mean.shift), pad(mean.float_multiplier),
-                                pad(mean.real_multiplier))
-        return PoolPlan(kernel=(in_h, in_w), stride=(1, 1), pad_top_left=(0, 0), same_quant=False,
-                        zero_in=int(x.quant.zero_point[0]), requant=requant, zero_out=int(out.quant.zero_point[0]),
+        return PoolPlan(kernel=(in_h, in_w), stride=(1, 1), pad_top_left=(0, 0), same_quant=False, zero_in=zero_in,
+                        requant=mean, first_count=taps, zero_out=zero_out,
                         act_range=activation_range("NONE", out.quant, out.dtype))
-    kernel, stride = node.op.kernel, node.op.stride
+    kernel, stride = tuple(node.op.kernel), tuple(node.op.stride)
     top, bottom, left, right = resolve_padding(node.op.padding, (in_h, in_w), kernel, stride)
-    activation = node.op.activation
+    act_range = activation_range(node.op.activation, out.quant, out.dtype)
     same_quant = x.quant.same_as(out.quant)
+    if isinstance(node.op, O.MaxPool) or same_quant:
+        return PoolPlan(kernel=kernel, stride=stride, pad_top_left=(top, left), same_quant=same_quant,
+                        zero_in=zero_in, requant=no_rescale, first_count=1, zero_out=zero_out, act_range=act_range)
     # real multipliers S_in / (n·S_out) for every tap count n a window can have
-    counts = np.arange(1, kernel[0] * kernel[1] + 1)
-    if same_quant:
-        real = np.ones(len(counts))
-    else:
-        out_h, out_w = out.shape[1:3]
-        real = np.zeros(len(counts))
-        used = {h * w for h in _valid_taps(in_h, kernel[0], stride[0], top, out_h)
-                for w in _valid_taps(in_w, kernel[1], stride[1], left, out_w)}
-        for n in used:
-            real[n - 1] = np.float64(x.quant.scale[0]) / (n * np.float64(out.quant.scale[0]))
-    return PoolPlan(
-        kernel=tuple(kernel),
-        stride=tuple(stride),
-        pad_top_left=(top, left),
-        same_quant=same_quant,
-        zero_in=int(x.quant.zero_point[0]),
-        requant=make_rescale_params(real, node.requant),
-        zero_out=int(out.quant.zero_point[0]),
-        act_range=activation_range(activation, out.quant, out.dtype),
+    out_h, out_w = out.shape[1:3]
+    real = np.zeros(kernel[0] * kernel[1])
+    used = {h * w for h in _valid_taps(in_h, kernel[0], stride[0], top, out_h)
+            for w in _valid_taps(in_w, kernel[1], stride[1], left, out_w)}
+    for n in used:
+        real[n - 1] = np.float64(x.quant.scale[0]) / (n * np.float64(out.quant.scale[0]))
+    return PoolPlan(kernel=kernel, stride=stride, pad_top_left=(top, left), same_quant=False, zero_in=zero_in,
+                    requant=make_rescale_params(real, node.requant), first_count=1, zero_out=zero_out,
+                    act_range=act_range)
+
+
+def _add_plan(graph: Graph, node: Node) -> AddPlan:
+    a, b, out = (graph.tensors[name] for name in (*node.inputs, node.outputs[0]))
+    fixed_point = node.requant.startswith("fixed_point")
+    return AddPlan(
+        zero_a=int(a.quant.zero_point[0]), zero_b=int(b.quant.zero_point[0]), zero_out=int(out.quant.zero_point[0]),
+        act_range=activation_range(node.op.activation, out.quant, out.dtype),
+        fixed_point=(make_add_params(a.quant.scale[0], b.quant.scale[0], out.quant.scale[0], a.dtype)
+                     if fixed_point else None),
+        kernel_mode=1 if node.requant == "fixed_point_single_round" else 0,
+        scale_a=a.quant.scale[0], scale_b=b.quant.scale[0],
+        inv_scale_out=np.float32(np.float32(1.0) / out.quant.scale[0]),
     )
+
+
+def _concat_plan(graph: Graph, node: Node) -> ConcatPlan:
+    out = graph.tensors[node.outputs[0]]
+    rescales = []
+    for name in node.inputs:
+        t = graph.tensors[name]
+        same = t.quant.same_as(out.quant) and t.dtype == out.dtype
+        rescales.append(None if same else make_rescale_params(
+            np.float64(t.quant.scale[0]) / np.float64(out.quant.scale[0]), node.requant))
+    return ConcatPlan(tuple(rescales))
 
 
 def _valid_taps(size: int, kernel: int, stride: int, pad_before: int, out_size: int) -> set[int]:
@@ -299,23 +345,17 @@ def _run_nodes(graph: Graph, plans: dict[str, object], values: dict[str, np.ndar
                     raise AccumulatorOverflowError(node.name, count, bits)
                 overflows.append((node.name, count))
         else:
-            values[out.name] = _run_other(graph, node, plans.get(node.name), values)
+            values[out.name] = _run_other(graph, node, plans.get(node.name), values, workers)
     return overflows
 
 
 def execute_float(graph: Graph, float_inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
                   on_overflow: OnOverflow = "raise", threads: int | None = None) -> dict[str, np.ndarray]:
     """Quantize float inputs (TFLite rounding: half away from zero), execute, dequantize the graph outputs."""
-    missing = [name for name in graph.inputs if name not in float_inputs]
-    if missing:
-        raise AccelsimError(f"graph {graph.name!r}: missing float input(s) {missing}")
-    quantized = {}
-    for name in graph.inputs:
-        t = graph.tensors[name]
-        x = np.asarray(float_inputs[name], np.float32)
-        if x.shape != t.shape:
-            raise AccelsimError(f"input tensor {name!r} has shape {x.shape}, expected {t.shape}")
-        quantized[name] = quantize(x, t.quant, t.dtype, rounding="half_away_from_zero")
+    # names that are not graph inputs are passed on unchanged: execute's validation rejects them
+    quantized = {name: (quantize(np.asarray(x, np.float32), graph.tensors[name].quant, graph.tensors[name].dtype,
+                                 rounding="half_away_from_zero") if name in graph.inputs else x)
+                 for name, x in float_inputs.items()}
     result = execute(graph, quantized, accumulator_bits=accumulator_bits, on_overflow=on_overflow, threads=threads)
     return {name: dequantize(result[name], graph.tensors[name].quant) for name in graph.outputs}
 
@@ -452,17 +492,11 @@ def _in_parallel(make_worker: Callable[[Iterator[tuple[int, int]]], int], chunks
 @contextlib.contextmanager
 def _thread_limits() -> Iterator[None]:
     """For one ``execute`` call, the engine's own threads are the only parallelism: BLAS runs single-threaded
-    (each worker multiplies its own pixel blocks) and numba's ``prange`` kernels (Add, pools, grouped conv) run
-    on one thread. Mixing pools made them starve each other on a busy machine: libgomp's workers spin-wait
-    after each parallel region (~100 ms per image instead of ~20). Without threadpoolctl, BLAS keeps its own
-    setting."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with _blas_limit(1):
-            yield
-    finally:
-        numba.set_num_threads(previous)
+    (each worker multiplies its own pixel blocks; the numba kernels are serial). Mixing thread pools made them
+    starve each other on a busy machine: their workers spin-wait after each parallel region (~100 ms per image
+    instead of ~20). Without threadpoolctl, BLAS keeps its own setting."""
+    with _blas_limit(1):
+        yield
 
 
 _BLAS_CONTROLLER: object | None = None
@@ -608,7 +642,7 @@ def _run_gemm(x: np.ndarray, plan: MacPlan, out_t: Tensor, out_shape: tuple[int,
     return out.reshape(out_t.shape), int(count)
 
 
-def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str, np.ndarray]) -> np.ndarray:
+def _run_other(graph: Graph, node: Node, plan: object, values: dict[str, np.ndarray], workers: int) -> np.ndarray:
     ins = [graph.tensors[name] for name in node.inputs]
     out_t = graph.tensors[node.outputs[0]]
     storage = dtype_info(out_t.dtype).storage
@@ -620,49 +654,56 @@ def _run_other(graph: Graph, node: Node, plan: PoolPlan | None, values: dict[str
         return layout.pad_with_zero_point(x, op.pads, int(ins[0].quant.zero_point[0]))
     if isinstance(op, O.MaxPool):
         out = np.empty(out_t.shape, storage)
-        top, _, left, _ = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
-        lo, hi = activation_range(op.activation, out_t.quant, out_t.dtype)
-        pool.max_pool(x, *op.kernel, *op.stride, top, left, lo, hi, out)
+        pool.max_pool(x, *plan.kernel, *plan.stride, *plan.pad_top_left, *plan.act_range, out)
         return out
     if isinstance(op, (O.AvgPool, O.GlobalAveragePool)):
         out = np.empty(out_t.shape, storage)
         rq = plan.requant
         pool.avg_pool(x, *plan.kernel, *plan.stride, *plan.pad_top_left, plan.same_quant, plan.zero_in,
-                      rq.mode_id, rq.multiplier, rq.shift, rq.float_multiplier, plan.zero_out,
+                      rq.mode_id, rq.multiplier, rq.shift, rq.float_multiplier, plan.first_count, plan.zero_out,
                       plan.act_range[0], plan.act_range[1], out)
         return out
     if isinstance(op, O.Add):
-        return _run_add(node, ins, out_t, values)
+        return _run_add(plan, values[node.inputs[0]], values[node.inputs[1]], out_t, workers)
     if isinstance(op, O.Concat):
-        parts = [_rescaled(values[t.name], t, out_t, node.requant) for t in ins]
+        parts = [values[t.name] if rq is None else _rescaled(values[t.name], t, out_t, rq)
+                 for t, rq in zip(ins, plan.rescales)]
         return layout.concatenate(parts, op.axis, storage)
     raise UnsupportedError(f"node {node.name!r}: the engine has no kernel for op {node.kind}")
 
 
-def _run_add(node: Node, ins: list[Tensor], out_t: Tensor, values: dict[str, np.ndarray]) -> np.ndarray:
-    a, b = (values[t.name].reshape(-1) for t in ins)
+#: Smallest Add (elements) split over the engine's threads (~1 ns per element, against tens of µs per hand-off).
+PARALLEL_MIN_ELEMENTS = 1 << 17
+
+
+def _run_add(plan: AddPlan, a: np.ndarray, b: np.ndarray, out_t: Tensor, workers: int) -> np.ndarray:
+    """Elementwise Add over element ranges split over the engine's threads (large tensors only)."""
+    a, b = a.reshape(-1), b.reshape(-1)
     out = np.empty(a.shape, dtype_info(out_t.dtype).storage)
-    za, zb, zo = (int(t.quant.zero_point[0]) for t in (*ins, out_t))
-    lo, hi = activation_range(node.op.activation, out_t.quant, out_t.dtype)
-    if node.requant.startswith("fixed_point"):
-        p = make_add_params(ins[0].quant.scale[0], ins[1].quant.scale[0], out_t.quant.scale[0], ins[0].dtype)
-        kernel_mode = 1 if node.requant == "fixed_point_single_round" else 0
-        elementwise.add_fixed_point(a, za, b, zb, p.left_shift, kernel_mode, p.input1_multiplier, p.input1_shift,
-                                    p.input2_multiplier, p.input2_shift, p.output_multiplier, p.output_shift,
-                                    zo, lo, hi, out)
-    else:
-        inv_scale_out = np.float32(np.float32(1.0) / out_t.quant.scale[0])
-        elementwise.add_float(a, za, ins[0].quant.scale[0], b, zb, ins[1].quant.scale[0], inv_scale_out,
-                              zo, lo, hi, out)
+    lo, hi = plan.act_range
+    p = plan.fixed_point
+    parallel = workers > 1 and out.size >= PARALLEL_MIN_ELEMENTS
+    chunk = max(1, -(-out.size // (CHUNKS_PER_THREAD * workers)) if parallel else out.size)
+
+    def add_ranges(ranges: Iterator[tuple[int, int]]) -> int:
+        for first, end in ranges:
+            if p is not None:
+                elementwise.add_fixed_point(a, plan.zero_a, b, plan.zero_b, p.left_shift, plan.kernel_mode,
+                                            p.input1_multiplier, p.input1_shift, p.input2_multiplier, p.input2_shift,
+                                            p.output_multiplier, p.output_shift, plan.zero_out, lo, hi, out,
+                                            first, end)
+            else:
+                elementwise.add_float(a, plan.zero_a, plan.scale_a, b, plan.zero_b, plan.scale_b, plan.inv_scale_out,
+                                      plan.zero_out, lo, hi, out, first, end)
+        return 0
+
+    _in_parallel(add_ranges, _chunks(out.size, chunk), workers)
     return out.reshape(out_t.shape)
 
 
-def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, mode: str) -> np.ndarray:
-    """A Concat input moved to the output's quantization (a copy-free pass-through when they agree)."""
-    if t.quant.same_as(out_t.quant) and t.dtype == out_t.dtype:
-        return x
+def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, rq: RequantParams) -> np.ndarray:
+    """A Concat input moved to the output's quantization with its precomputed rescale constants."""
     info = dtype_info(out_t.dtype)
-    rq = make_rescale_params(np.float64(t.quant.scale[0]) / np.float64(out_t.quant.scale[0]), mode)
     out = np.empty(x.size, info.storage)
     elementwise.rescale(x.reshape(-1), int(t.quant.zero_point[0]), rq.mode_id, rq.multiplier[0], rq.shift[0],
                         rq.float_multiplier[0], int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)

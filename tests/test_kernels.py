@@ -3,6 +3,7 @@
 (quantized-arithmetic §2.1–2.3) and the executor's input validation."""
 from __future__ import annotations
 
+import importlib
 import math
 from fractions import Fraction
 from dataclasses import replace
@@ -225,6 +226,43 @@ def test_add(mode, dtype):
     y = b.add(x1, x2, QuantParams.per_tensor(0.12, int(act_quant(rng, dtype, zero).zero_point[0])),
               activation="RELU", requant=mode)
     compare(b.build([y]), rng)
+
+
+@pytest.mark.parametrize("mode", ["fixed_point", "float32"])
+def test_add_split_over_threads(mode, monkeypatch):
+    """An Add above the engine's split threshold, run over element ranges on two threads."""
+    monkeypatch.setenv("ACCELSIM_THREADS", "2")
+    rng = np.random.default_rng(41 + MODES.index(mode))
+    shape = (1, 64, 64, 40)
+    assert math.prod(shape) >= importlib.import_module("accelsim.execute").PARALLEL_MIN_ELEMENTS
+    b = GraphBuilder("add_split")
+    x1 = b.input("a", shape, "int8", act_quant(rng, "int8"))
+    x2 = b.input("b", shape, "int8", act_quant(rng, "int8"))
+    y = b.add(x1, x2, QuantParams.per_tensor(0.12, 3), activation="RELU6", requant=mode)
+    compare(b.build([y]), rng)
+
+
+@pytest.mark.parametrize("fully_connected", [False, True])
+def test_dense_integer_fallback_without_exact_float_gemm(fully_connected, monkeypatch):
+    """With no float type exact for the bound (gemm_float_type None, a bound above 2^53), dense conv and FC run
+    on the integer grouped kernel, still bit-exact."""
+    engine = importlib.import_module("accelsim.execute")
+    monkeypatch.setattr(engine, "gemm_float_type", lambda dot_bound: None)
+    rng = np.random.default_rng(17 + fully_connected)
+    if fully_connected:
+        b = GraphBuilder("fc_fallback")
+        xq = act_quant(rng, "int8")
+        x = b.input("x", (3, 40), "int8", xq)
+        sw = rng.uniform(0.002, 0.02, 12)
+        w = b.constant("w", random_ints(rng, (12, 40), "int8"), "int8", QuantParams.per_channel(sw, 0, 0))
+        bias = b.constant("bias", rng.integers(-2000, 2000, 12).astype(np.int32), "int32", None)
+        sy = output_scale(float(xq.scale[0]), sw, "int8", "int8", 40, "int8")
+        graph = b.build([b.fully_connected(x, w, bias, QuantParams.per_tensor(sy, 2))])
+    else:
+        graph = conv_graph(rng)
+    assert [engine._plans(graph)[n.name].kernel for n in graph.nodes if n.kind in ("Conv2D", "FullyConnected")] \
+        == ["grouped"]
+    compare(graph, rng)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -8,15 +8,15 @@ accumulator buffer dtype chosen by the caller: int32 when a static bound proves 
 configured accumulator (then no check is needed and the loops vectorise on 32-bit lanes), otherwise int64 with
 every final accumulator checked against ``[acc_min, acc_max]``, counted and saturated.
 
-Loop order (cache-friendly, no im2col): over output rows ``(n, oh)`` (grouped: ``prange``; depthwise: a row range
-the executor splits over its worker threads). Grouped and depthwise: per output
+Loop order (cache-friendly, no im2col): over output rows ``(n, oh)`` (grouped: all of them, serially; depthwise:
+a row range the executor splits over its worker threads). Grouped and depthwise: per output
 pixel and tap the reduction runs over input channels, and the innermost loop runs over contiguous output
 channels of a pre-transposed weight layout (grouped ``(G, KH, KW, CI/G, CO/G)``, depthwise ``(KH, KW, C·mult)``).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from accelsim.kernels.output_rows import count_and_saturate, requantize_row
 
@@ -38,7 +38,7 @@ def _finish_row(acc, out_row, check, acc_min, acc_max, mode, m, shift, fmult, ze
     return overflows
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def conv2d_grouped(x, zero_in, w, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
                    acc_proto, check, acc_min, acc_max, mode, m, shift, fmult, zero_out, act_min, act_max, out):
     """Dense or grouped convolution. ``x`` (N, H, W, C) raw integers; ``w`` (G, KH, KW, CI/G, CO/G) centered
@@ -52,7 +52,7 @@ def conv2d_grouped(x, zero_in, w, bias, stride_h, stride_w, dil_h, dil_w, pad_to
     _, out_h, out_w, channels = out.shape
     rows = n_batch * out_h
     row_overflows = np.zeros(rows, np.int64)
-    for row in prange(rows):
+    for row in range(rows):
         n = row // out_h
         oh = row % out_h
         acc = np.empty((out_w, channels), acc_proto.dtype)

@@ -44,7 +44,7 @@ def count_and_saturate(acc, acc_min, acc_max):
 def requantize_row(acc, mode, m, shift, fmult, zero_out, act_min, act_max, out_row):
     """``out_row[o] = clamp(requantize(acc[o]) + Z_out, act_min, act_max)`` for an int64 accumulator row.
 
-    The 32-bit fixed-point modes (0 and 1) saturate the accumulator to int32 first, as ``requantize_output`` does.
+    The 32-bit fixed-point modes (0 and 1) saturate the accumulator to int32 first (TFLite int32 accumulators).
     """
     channels = acc.shape[0]
     if mode == 0:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from accelsim.quant.requant import requantize_scalar
 
@@ -15,18 +15,19 @@ def divide_round_away(total: np.int64, count: np.int64) -> np.int64:
     return -((-total + count // 2) // count)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def avg_pool(x, k_h, k_w, stride_h, stride_w, pad_top, pad_left, same_quant, zero_in,
-             mode, m, shift, fmult, zero_out, act_min, act_max, out):
+             mode, m, shift, fmult, first_count, zero_out, act_min, act_max, out):
     """Average over the valid (non-padding) taps of each window.
 
     ``same_quant``: TFLite form, the raw sum of stored values divided by the tap count ``n`` (ties away from zero).
-    Otherwise ``Σ(q − Z_in)`` is requantized with the constants at index ``n − 1`` of ``m``/``shift``/``fmult``
-    (real multiplier ``S_in / (n·S_out)``) and ``Z_out`` is added. Then the activation clamp.
+    Otherwise ``Σ(q − Z_in)`` is requantized with the constants at index ``n − first_count`` of
+    ``m``/``shift``/``fmult`` (real multiplier ``S_in / (n·S_out)``; a global average has the one count
+    ``first_count = H·W``) and ``Z_out`` is added. Then the activation clamp.
     """
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
-    for row in prange(n_batch * out_h):
+    for row in range(n_batch * out_h):
         n = row // out_h
         oh = row % out_h
         acc = np.empty(channels, np.int64)
@@ -49,16 +50,17 @@ def avg_pool(x, k_h, k_w, stride_h, stride_w, pad_top, pad_left, same_quant, zer
                     v = divide_round_away(acc[c], count)
                 else:
                     centered = acc[c] - count * zero_in
-                    v = requantize_scalar(centered, mode, m[count - 1], shift[count - 1], fmult[count - 1]) + zero_out
+                    k = count - first_count
+                    v = requantize_scalar(centered, mode, m[k], shift[k], fmult[k]) + zero_out
                 out[n, oh, ow, c] = min(max(v, act_min), act_max)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def max_pool(x, k_h, k_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max, out):
     """Maximum over the valid taps of each window, then the activation clamp (quantized-arithmetic §2.11)."""
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
-    for row in prange(n_batch * out_h):
+    for row in range(n_batch * out_h):
         n = row // out_h
         oh = row % out_h
         best = np.empty(channels, np.int64)

@@ -59,13 +59,6 @@ def dtype_info(name: str) -> DType:
         raise UnsupportedError(f"unknown data type {name!r}; supported: {', '.join(DTYPES)}") from None
 
 
-def integer_dtype(bits: int, signed: bool) -> str:
-    """The storage type name for a width and signedness, e.g. (8, True) -> 'int8'."""
-    name = f"{'' if signed else 'u'}int{bits}"
-    dtype_info(name)
-    return name
-
-
 @dataclass(frozen=True, eq=False)
 class QuantParams:
     """Scale(s) and zero point(s) of a quantized tensor.

@@ -65,15 +65,13 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 class RequantParams:
     """Per-output-channel requantization constants of one node.
 
-    ``multiplier``/``shift`` (int64) feed the fixed-point modes, ``float_multiplier`` (float32) the float modes;
-    ``real_multiplier`` (float64) is kept for reports and validation.
+    ``multiplier``/``shift`` (int64) feed the fixed-point modes, ``float_multiplier`` (float32) the float modes.
     """
 
     mode: str
     multiplier: np.ndarray
     shift: np.ndarray
     float_multiplier: np.ndarray
-    real_multiplier: np.ndarray
 
     @property
     def mode_id(self) -> int:
@@ -90,8 +88,7 @@ class RequantParams:
         if self.num_channels != 1:
             raise ValueError(f"cannot broadcast {self.num_channels} multipliers to {channels} channels")
         rep = lambda a: np.repeat(a, channels)  # noqa: E731
-        return RequantParams(self.mode, rep(self.multiplier), rep(self.shift), rep(self.float_multiplier),
-                             rep(self.real_multiplier))
+        return RequantParams(self.mode, rep(self.multiplier), rep(self.shift), rep(self.float_multiplier))
 
 
 def _fixed_point_parts(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +115,7 @@ def make_requant_params(
     else:
         fmult = (sx * sw).astype(np.float32) / sy
     m, shift = _fixed_point_parts(real)
-    return RequantParams(mode, m, shift, fmult.astype(np.float32), real)
+    return RequantParams(mode, m, shift, fmult.astype(np.float32))
 
 
 def make_rescale_params(real: float | np.ndarray, mode: str) -> RequantParams:
@@ -126,7 +123,7 @@ def make_rescale_params(real: float | np.ndarray, mode: str) -> RequantParams:
     mode_id(mode)
     real = np.atleast_1d(np.asarray(real, np.float64))
     m, shift = _fixed_point_parts(real)
-    return RequantParams(mode, m, shift, real.astype(np.float32), real)
+    return RequantParams(mode, m, shift, real.astype(np.float32))
 
 
 def make_mean_params(scale_in: float, scale_out: float, taps: int, mode: str) -> RequantParams:
@@ -145,7 +142,7 @@ def make_mean_params(scale_in: float, scale_out: float, taps: int, mode: str) ->
     k = min(taps.bit_length() - 1, 32)
     array = lambda v, dtype: np.array([v], dtype)  # noqa: E731
     return RequantParams(mode, array((m << k) // taps, np.int64), array(e - k, np.int64),
-                         array(real / taps, np.float32), array(real / taps, np.float64))
+                         array(real / taps, np.float32))
 
 
 @dataclass(frozen=True)
@@ -242,19 +239,3 @@ def requantize_scalar(acc: np.int64, mode: np.int64, m: np.int64, shift: np.int6
         return mbqm_int64(acc, m, shift)
     # float modes: f32 conversion and f32 product round half-even; then rint (half-even)
     return np.int64(np.rint(np.float32(acc) * fmult))
-
-
-@njit(cache=True)
-def requantize_channels(
-    acc: np.ndarray, mode: np.int64, m: np.ndarray, shift: np.ndarray, fmult: np.ndarray,
-    zero_out: np.int64, act_min: np.int64, act_max: np.int64,
-) -> np.ndarray:
-    """Requantize an int64 accumulator array whose last axis is the output channel; returns int64."""
-    flat = acc.reshape(-1, acc.shape[-1])
-    out = np.empty(flat.shape, np.int64)
-    channels = flat.shape[1]
-    for i in range(flat.shape[0]):
-        for c in range(channels):
-            v = requantize_scalar(flat[i, c], mode, m[c], shift[c], fmult[c]) + zero_out
-            out[i, c] = min(max(v, act_min), act_max)
-    return out.reshape(acc.shape)
