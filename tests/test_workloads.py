@@ -74,7 +74,8 @@ def test_tiny_workload_shapes_counts_and_dtypes(tmp_path):
     assert t["c1/weights"].dtype == "int8" and t["c1/weights"].quant.per_channel_quantized
     assert t["c2/weights"].dtype == "int4" and not t["c2/weights"].quant.per_channel_quantized
     assert t["head/weights"].dtype == "int16" and t["head"].dtype == "int16"
-    assert t["head/bias"].dtype == "int64" and t["c1/bias"].dtype == "int32"
+    # bias width follows the input activations (TFLite 16x8: int64 only for int16 inputs); head reads int8
+    assert t["head/bias"].dtype == "int32" and t["c1/bias"].dtype == "int32"
     assert t["c1/weights"].data is None and g.metadata["synthetic_weights"] is False
 
 
@@ -85,7 +86,26 @@ def test_overrides_survive_synthesis(tmp_path):
     assert np.abs(t["c2/weights"].data).max() == 7 and t["c2/weights"].data.min() >= -7  # narrow-range int4
     assert np.abs(t["head/weights"].data).max() == 32767
     assert t["head"].quant.zero_point[0] == 0  # int16 activations are symmetric
-    assert t["head/bias"].data.dtype == np.int64
+    assert t["head/bias"].data.dtype == np.int32
+
+
+def test_bias_is_int64_exactly_when_the_input_activations_are_16_bit(tmp_path):
+    """TFLite 16x8 (and PTQ): int16 input activations -> int64 bias; an int16 output alone does not widen it."""
+    g = synthesize_weights(load_workload(write(tmp_path, HEADER + """\
+quant:
+  activation_bits: 16
+  overrides:
+    a: {activation_bits: 8}
+    c: {activation_bits: 16}
+layers:
+  - {name: a, op: conv, out_channels: 4, kernel: 1}
+  - {name: b, op: conv, out_channels: 4, kernel: 1}
+  - {name: c, op: conv, out_channels: 4, kernel: 1}
+""")), seed=0)
+    t = g.tensors
+    assert [t[f"{n}/bias"].dtype for n in "abc"] == ["int64", "int32", "int64"]
+    assert [g.tensors[n].dtype for n in "abc"] == ["int8", "int16", "int16"]
+    assert t["b/bias"].data.dtype == np.int32 and t["a/bias"].data.dtype == np.int64
 
 
 def test_defaults_and_requant_mode(tmp_path):

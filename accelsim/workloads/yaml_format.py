@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from accelsim.config.loading import deep_merge, read_yaml, validate_model, validation_error_to_config_error
 from accelsim.errors import ConfigError
 from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_dtype
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
 from accelsim.graph.shapes import infer_shape
@@ -361,7 +362,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
 
     Activations are int8 / int16 per ``activation_bits`` (only conv, depthwise and fc may change the width;
     other ops keep their input's), weights int4 / int8 / int16 per ``weight_bits``, bias int32 (int64 for
-    16-bit activations). Quantization parameters are the nominal ones of
+    16-bit input activations). Quantization parameters are the nominal ones of
     :func:`accelsim.graph.synthetic.nominal_quant_params`; :func:`~accelsim.graph.synthetic.synthesize_weights`
     replaces them with those of the synthesized weights.
     """
@@ -398,8 +399,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
         if w_shape is not None:
             inputs.append(b.constant(f"{layer.name}/weights", None, f"int{lq.weight_bits}", None, shape=w_shape))
             if layer.bias:  # type: ignore[union-attr]
-                bias_dtype = "int64" if out_dtype == "int16" or in_dtype == "int16" else "int32"
-                inputs.append(b.constant(f"{layer.name}/bias", None, bias_dtype, None, shape=(w_shape[0],)))
+                inputs.append(b.constant(f"{layer.name}/bias", None, bias_dtype(in_dtype), None, shape=(w_shape[0],)))
         produced[layer.name] = b.op(op, inputs, out_dtype, None, name=layer.name, requant=spec.quant.requant)
         last = layer.name
     output_layers = list(spec.outputs) if spec.outputs is not None else [last]
