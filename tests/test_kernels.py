@@ -397,6 +397,19 @@ def test_quantize_rounds_half_away_from_zero_exactly_below_one_half():
     np.testing.assert_array_equal(q, np.array(expected, np.int32))
 
 
+@pytest.mark.parametrize("inputs, message", [
+    ({}, "missing"),
+    ({"x": np.zeros((1, 1, 4, 1), np.float32), "typo": np.zeros(1, np.float32)}, "no input"),
+    ({"x": np.zeros((1, 1, 3, 1), np.float32)}, "shape"),
+])
+def test_execute_float_validates_like_execute(inputs, message):
+    b = GraphBuilder("f")
+    x = b.input("x", (1, 1, 4, 1), "int8", QuantParams.per_tensor(0.5, 1))
+    graph = b.build([b.max_pool(x, 1)])
+    with pytest.raises(AccelsimError, match=message):
+        execute_float(graph, inputs)
+
+
 def test_result_is_a_mapping_of_every_tensor_and_repeatable():
     graph, y = tiny_graph()
     x = np.arange(32, dtype=np.int8).reshape(1, 4, 4, 2)

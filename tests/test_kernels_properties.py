@@ -126,7 +126,8 @@ def test_add_pool_concat_equal_reference(seed, shape, dtype, mode, kernel, strid
        accumulator_bits=st.sampled_from([None, None, 16, 20]))
 def test_pointwise_and_gemm_equal_reference(seed, pixels, channels_in, channels_out, stride, fully_connected,
                                             x_dtype, w_dtype, mode, accumulator_bits):
-    """The dot-product kernel (1x1 conv without padding, FC; ≥ 32 input channels) with its zero-point expansion."""
+    """1x1 convs and FC on the exact float GEMM path (stride 1 reads the pixel rows as they are, stride 2 through
+    im2col), with per-channel weight zero points and narrow accumulators."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder("pointwise")
     sx = float(rng.uniform(0.005, 0.1))
