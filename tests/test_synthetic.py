@@ -106,3 +106,19 @@ def test_resnet152_synthesis_covers_60m_parameters():
     weights = [g.tensors[n.inputs[1]] for n in g.nodes if n.kind in O.MAC_OPS]
     assert sum(w.data.size for w in weights) > 60_000_000
     assert all(w.data is not None and w.data.dtype == np.int8 for w in weights)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_nominal_weight_quant_honours_symmetric_weights(symmetric):
+    """Shape-only workloads: nominal weight range ±4·sqrt(gain / fan_in) (gain 2 before a ReLU). Symmetric:
+    narrow int8, S = amax / 127, Z = 0 (whitepaper eq. 10-11); asymmetric: S = 2·amax / 255,
+    Z = round(−128 + amax / S) = round(−0.5) (eq. 1-3)."""
+    graph = load_workload("mobilenet_v1", {"symmetric_weights": symmetric})
+    assert graph.metadata["symmetric_weights"] is symmetric
+    node = next(n for n in graph.nodes if n.kind == "Conv2D" and n.op.activation in ("RELU", "RELU6"))
+    w = graph.tensors[node.inputs[1]]
+    fan_in = w.size // w.shape[0]
+    amax = 4.0 * np.sqrt(2.0 / fan_in)
+    expected_scale = amax / 127 if symmetric else 2 * amax / 255
+    np.testing.assert_allclose(w.quant.scale, expected_scale, rtol=1e-6)
+    assert (w.quant.zero_point == (0 if symmetric else np.rint(-128 + amax / expected_scale))).all()

@@ -148,7 +148,7 @@ def assign_quant_params(
     """New tensors with quantization parameters (and, when ``seed`` is given, synthesized weights and biases).
 
     With ``seed=None`` weights stay shape-only and get nominal parameters: every channel factor ``f_o = 1``,
-    weight range ``±RANGE_STDS·std``, zero biases. ``nodes`` must be in topological order.
+    weight range ``±RANGE_STDS·std`` (symmetric narrow range or asymmetric per ``symmetric``), zero biases. ``nodes`` must be in topological order.
     """
     out = dict(tensors)
     mean_square: dict[str, float] = {}
@@ -170,7 +170,8 @@ def assign_quant_params(
                 std = math.sqrt(_gain(node) / fan_in)
                 info = dtype_info(w.dtype)
                 amax = np.full(channels if per_channel[node.name] else 1, RANGE_STDS * std)
-                w_qp = choose_quant_params(-amax, amax, w.dtype, symmetric=True, narrow_range=info.signed,
+                narrow = symmetric and info.signed  # as quantize_weights: symmetric narrow, else asymmetric
+                w_qp = choose_quant_params(-amax, amax, w.dtype, symmetric=symmetric, narrow_range=narrow,
                                            axis=0 if per_channel[node.name] else None)
                 out[w.name] = replace(w, quant=w_qp, data=None)
                 sum_sq = np.full(channels, _gain(node))
