@@ -2,6 +2,7 @@
 and ``accelsim info``."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import textwrap
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from accelsim.cli.main import main as cli_main
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, UnsupportedError
 from accelsim.graph.stats import node_macs, param_count, total_macs
 from accelsim.graph.synthetic import synthesize_weights
 from accelsim.workloads import load_workload
@@ -226,6 +227,16 @@ def test_graph_to_yaml_keeps_overrides(tmp_path):
     spec = graph_to_spec(g)
     assert spec.quant.overrides["c2"].weight_bits == 4 and spec.quant.overrides["c2"].per_channel is False
     assert spec.quant.overrides["head"].activation_bits == 16
+
+
+def test_graph_to_yaml_refuses_mixed_requant_modes(tmp_path):
+    """quant.requant is one mode for the whole workload: a graph whose nodes differ cannot be written."""
+    g = load_workload(write(tmp_path, TINY))
+    assert graph_to_spec(g).quant.requant == "fixed_point"
+    mixed = g.replace(nodes=[dataclasses.replace(n, requant="fixed_point_single_round") if n.name == "head" else n
+                             for n in g.nodes])
+    with pytest.raises(UnsupportedError, match="fixed_point, fixed_point_single_round"):
+        graph_to_spec(mixed)
 
 
 # ------------------------------------------------------------------------------------------ accelsim info

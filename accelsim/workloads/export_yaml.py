@@ -105,7 +105,8 @@ def graph_to_spec(graph: Graph) -> WorkloadSpec:
     """The workload spec of a quantized graph with one NHWC input: layers, inputs and per-layer bit widths.
 
     The most common weight / activation widths and per-channel setting become the defaults; layers that differ
-    get ``quant.overrides``. Weights are not kept (a YAML workload has shape-only weights).
+    get ``quant.overrides``. Weights are not kept (a YAML workload has shape-only weights). Every node must use
+    the same requantization mode (``quant.requant``); mixed modes raise ``UnsupportedError``.
     """
     if len(graph.inputs) != 1 or len(graph.tensor(graph.inputs[0]).shape) != 4:
         raise UnsupportedError(f"graph {graph.name!r}: only graphs with one 4-D NHWC input can be written as YAML")
@@ -140,7 +141,11 @@ def graph_to_spec(graph: Graph) -> WorkloadSpec:
             fields["per_channel"] = pc
         if fields:
             overrides[name] = LayerOverride(**fields)
-    requant = graph.nodes[0].requant if graph.nodes else "fixed_point"
+    modes = sorted({n.requant for n in graph.nodes})
+    if len(modes) > 1:
+        raise UnsupportedError(f"graph {graph.name!r}: its nodes use requantization modes {', '.join(modes)}; a "
+                               f"YAML workload has one quant.requant for every layer")
+    requant = modes[0] if modes else "fixed_point"
     quant = QuantSpec(weight_bits=weight_bits, activation_bits=activation_bits, per_channel=per_channel,
                       symmetric_weights=bool(graph.metadata.get("symmetric_weights", True)), requant=requant,
                       overrides=overrides)
