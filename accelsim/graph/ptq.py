@@ -19,6 +19,7 @@ import numpy as np
 
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.float_exec import run_float
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.quant.params import QuantParams, choose_quant_params, dequantize, dtype_info, quantize
@@ -272,9 +273,7 @@ def quantize_bias(b: np.ndarray, x_scale: float, w_quant: QuantParams, dtype: st
     scale = np.float64(np.float32(x_scale)) * w_quant.scale.astype(np.float64)
     info = dtype_info(dtype)
     q = np.clip(np.rint(np.asarray(b, np.float64) / scale), info.qmin, info.qmax).astype(info.storage)
-    qp = (QuantParams.per_channel(scale.astype(np.float32), 0, 0) if w_quant.per_channel_quantized
-          else QuantParams.per_tensor(float(scale[0]), 0))
-    return q, qp
+    return q, bias_quant_params(QuantParams.per_tensor(x_scale), w_quant)
 
 
 def quantize_weights_only(float_graph: Graph, settings: PTQSettings) -> Graph:
