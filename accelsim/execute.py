@@ -23,6 +23,7 @@ from accelsim.errors import AccelsimError, AccumulatorOverflowError, GraphError,
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
+from accelsim.graph.stats import is_depthwise
 from accelsim.kernels import conv, elementwise, gemm, layout, pool
 from accelsim.quant.params import dequantize, dtype_info, quantize
 from accelsim.quant.requant import (
@@ -177,7 +178,7 @@ def _mac_plan(graph: Graph, node: Node) -> MacPlan:
         top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], (kh, kw), op.stride, op.dilation)
         stride, dilation, activation = op.stride, op.dilation, op.activation
         multiplier = out_channels // x.shape[3]
-        if op.groups > 1 and op.groups == x.shape[3] and ci_g == 1:
+        if is_depthwise(op, x.shape[3]):
             kernel, packed = "depthwise", centered[..., 0].transpose(1, 2, 0).astype(operand_storage)
         elif op.groups == 1 and float_type is not None:
             kernel, packed = "gemm", centered.reshape(out_channels, -1).T.astype(float_type)
