@@ -106,8 +106,7 @@ def main() -> int:
     diff = lambda other: int(np.abs(other.astype(np.int64) - ours.astype(np.int64)).max())  # noqa: E731
     ips = lambda s: 1.0 / s  # noqa: E731
     print(f"load average before / after: {load_before} / {os.getloadavg()[0]:.2f}")
-    print(f"numba threading layer {numba.threading_layer()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
-          f"BLAS {threadpool_info_line()}")
+    print(f"numba {numba.__version__} (serial kernels; accelsim's own engine threads), BLAS {threadpool_info_line()}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs; numba cache "
           f"{'cold (' + os.environ['NUMBA_CACHE_DIR'] + ')' if args.cold_cache else 'default (warm if run before)'}")
     print(f"logits max |diff| vs accelsim: onnxruntime {diff(ort_out)} (float requantization), "
