@@ -52,3 +52,7 @@ class AccumulatorOverflowError(AccelsimError):
 
 class MappingError(AccelsimError):
     """A workload cannot be mapped onto the hardware (e.g. per-channel scales without support)."""
+
+
+class ModelWarning(UserWarning):
+    """A result is valid but the model leaves part of the configuration out (e.g. a level it does not price yet)."""

@@ -8,6 +8,7 @@ model (default) or the closed form, and :func:`accelsim.hw.energy_model.layer_en
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ import pandas as pd
 
 from accelsim import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
-from accelsim.errors import UnsupportedError
+from accelsim.errors import ModelWarning, UnsupportedError
 from accelsim.energy import EnergyTable
 from accelsim.graph.ir import Graph, Node
+from accelsim.graph.stats import op_label
 from accelsim.hw.energy_model import (
     LayerActivity,
     area_mm2,
@@ -78,14 +80,18 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         else:
             mapping, latency = cache[key]
             mapping = dataclasses.replace(mapping, layer=layer)
-        rows.append(_layer_row(mapping, latency, hw, table, sram_levels, rf_levels))
+        rows.append(_layer_row(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels))
     layers = pd.DataFrame(rows)
     totals = _totals(layers, hw, table, sram_levels)
+    notes = unused_register_file_notes(layers, hw, rf_levels)
+    for note in notes:
+        warnings.warn(note, ModelWarning, stacklevel=2)
     metadata = {
         "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
         "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
         "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
         "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat,
+        "warnings": notes,
     }
     return Report(layers=layers, totals=totals, metadata=metadata)
 
@@ -244,9 +250,24 @@ def _latency_cycles(mapping: LayerMapping, hw: HardwareConfig, timing_model: str
 
 
 # ------------------------------------------------------------------------------------------------- rows
-def _layer_row(mapping: LayerMapping, latency: float, hw: HardwareConfig, table: EnergyTable,
+def unused_register_file_notes(layers: pd.DataFrame, hw: HardwareConfig, rf_levels: list[str]) -> list[str]:
+    """One note per register-file level that no layer read or wrote: it counts in the area, but its energy and
+    traffic are 0 because only the SIMD unit's instructions are charged to register files so far."""
+    units = sorted(set(layers["unit"]) - {"none", "dma"})
+    notes = []
+    for name in rf_levels:
+        if layers[f"sram_{name}_read_bytes"].sum() + layers[f"sram_{name}_write_bytes"].sum() == 0:
+            notes.append(
+                f"hardware {hw.name!r}: register-file level {name!r} is counted in the area but reports zero "
+                f"energy and traffic: nothing in the model uses a register file on the unit(s) that ran this "
+                f"workload ({', '.join(units) or 'none'}) yet (only SIMD instructions are charged to it)")
+    return notes
+
+
+def _layer_row(kind: str, mapping: LayerMapping, latency: float, hw: HardwareConfig, table: EnergyTable,
                sram_levels: list[str], rf_levels: list[str]) -> dict[str, object]:
-    """One row of ``Report.layers``: timing, energy by component, traffic, tiling."""
+    """One row of ``Report.layers``: timing, energy by component, traffic, tiling; ``kind`` is the node's
+    :func:`accelsim.graph.stats.op_label` (``DepthwiseConv2D`` for depthwise convolutions)."""
     layer, cost, tiling = mapping.layer, mapping.cost, mapping.dram
     dram_bytes = mapping.dram_read_bytes + mapping.dram_write_bytes
     activity = LayerActivity(
@@ -261,7 +282,7 @@ def _layer_row(mapping: LayerMapping, latency: float, hw: HardwareConfig, table:
     energy = layer_energy(hw, table, activity)
     peak = cost.peak_macs_per_cycle
     row = {
-        "name": layer.name, "kind": layer.kind, "unit": cost.unit, "requant_unit": cost.requant_unit,
+        "name": layer.name, "kind": kind, "unit": cost.unit, "requant_unit": cost.requant_unit,
         "macs": layer.macs, "weight_bits": layer.weight_bits, "activation_bits": layer.activation_bits,
         "output_bits": layer.output_bits, "latency_cycles": latency, "compute_cycles": cost.compute_cycles,
         "scale_cycles": cost.scale_cycles, "stall_cycles": max(0.0, latency - cost.compute_cycles),

@@ -332,3 +332,60 @@ def test_add_with_one_resident_input_reads_only_the_other_from_dram():
     s = b.add(y, x, Q, name="add")
     row = simulate(b.build([s]), hw("hvx_690")).layers.set_index("name").loc["add"]
     assert row["ifmap_dram_bytes"] == 8 * 8 * 64
+
+
+# ---------------------------------------------------------------------------------------------- kind labels
+@pytest.mark.parametrize("config", ["hybrid", "hvx_690", "scalesim_32x32_ws"])
+def test_kind_column_names_depthwise_layers_and_costs_them_as_before(config):
+    """The report labels a depthwise conv ``DepthwiseConv2D`` while the IR op stays Conv2D; its MACs are the
+    depthwise closed form 14·14·32·3·3 and its unit and compute cycles are those of the cost model applied to
+    the layer's IR shape (kind Conv2D, groups = channels)."""
+    from accelsim.hw.layer import layer_shape
+    from accelsim.mapping.assign import compute_cost
+
+    h = hybrid_config() if config == "hybrid" else hw(config)
+    graph = block_graph()
+    assert [n.kind for n in graph.nodes][:2] == ["Conv2D", "Conv2D"]
+    layers = simulate(graph, h).layers.set_index("name")
+    assert layers["kind"].to_dict() == {"dw": "DepthwiseConv2D", "pw": "Conv2D", "add": "Add", "pool": "MaxPool",
+                                        "reshape": "Reshape"}
+    assert layers.loc["dw", "macs"] == 14 * 14 * 32 * 3 * 3 and layers.loc["pw", "macs"] == 14 * 14 * 32 * 32
+    for node in graph.nodes[:2]:
+        shape = layer_shape(graph, node)
+        assert shape.kind == "Conv2D" and shape.is_depthwise == (node.name == "dw")
+        cost = compute_cost(shape, h)
+        assert (cost.unit, cost.compute_cycles) == (layers.loc[node.name, "unit"],
+                                                    layers.loc[node.name, "compute_cycles"])
+
+
+# ---------------------------------------------------------------------------------------------- warnings
+def test_unused_register_file_level_warns_and_is_noted_in_the_metadata():
+    """Eyeriss's PE scratchpads (a register-file level) cost area but no unit the model prices uses them on a
+    systolic config: simulate warns (ModelWarning) naming the level; the note is in metadata["warnings"]."""
+    from accelsim.errors import ModelWarning
+
+    eyeriss = hw("eyeriss_v1")
+    graph = conv_graph(h=14, c=16, k=16, weight_bits=16, activation_bits=16)
+    with pytest.warns(ModelWarning, match="'pe_spads'") as caught:
+        report = simulate(graph, eyeriss)
+    assert len([w for w in caught if issubclass(w.category, ModelWarning)]) == 1
+    notes = report.metadata["warnings"]
+    assert len(notes) == 1 and "pe_spads" in notes[0] and "systolic" in notes[0]
+    assert report.layers["rf_read_bytes"].sum() == 0 and report.layers["energy_rf_pj"].sum() == 0
+    assert report.totals["area_pe_spads_mm2"] > 0
+    assert json.loads(json.dumps(report.to_dict()))["metadata"]["warnings"] == notes
+
+
+@pytest.mark.parametrize("config", ["tpu_v1", "hvx_690"])
+def test_no_register_file_warning_without_an_unused_level(config):
+    """tpu_v1 has no register-file level; hvx_690's vector register file carries the SIMD operand traffic."""
+    import warnings
+
+    from accelsim.errors import ModelWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelWarning)
+        report = simulate(conv_graph(), hw(config))
+    assert report.metadata["warnings"] == []
+    if config == "hvx_690":
+        assert report.layers["rf_read_bytes"].sum() > 0

@@ -5,8 +5,8 @@ import argparse
 import json
 
 from accelsim.graph import ops as O
-from accelsim.graph.ir import Graph, Node
-from accelsim.graph.stats import is_depthwise, node_macs, node_params, param_count, total_macs
+from accelsim.graph.ir import Graph
+from accelsim.graph.stats import node_macs, node_params, op_label, param_count, total_macs
 from accelsim.workloads import load_workload, zoo_names
 
 
@@ -14,10 +14,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workload", help="a workload .yaml, an .onnx / .tflite model, or a zoo name "
                                          f"({', '.join(zoo_names())})")
     parser.add_argument("--json", action="store_true", help="print the table and totals as JSON")
-
-
-def _op_label(node: Node, input_channels: int) -> str:
-    return "DepthwiseConv2D" if is_depthwise(node.op, input_channels) else node.kind
 
 
 def workload_info(graph: Graph) -> dict[str, object]:
@@ -35,7 +31,7 @@ def workload_info(graph: Graph) -> dict[str, object]:
             bias_bytes += sum(graph.tensors[b].storage_bytes for b in node.inputs[2:])
         layers.append({
             "name": node.name,
-            "op": _op_label(node, graph.tensors[node.inputs[0]].shape[-1]), "output_shape": list(out.shape),
+            "op": op_label(graph, node), "output_shape": list(out.shape),
             "weight_bits": weight_bits,
             "activation_bits": out.bits, "params": node_params(graph, node), "macs": node_macs(graph, node),
         })

@@ -13,6 +13,14 @@ def is_depthwise(op: O.Op, input_channels: int) -> bool:
     return isinstance(op, O.Conv2D) and op.groups > 1 and op.groups == input_channels
 
 
+def op_label(graph: Graph, node: Node) -> str:
+    """The node's op as reports and ``accelsim info`` name it: ``DepthwiseConv2D`` for a depthwise Conv2D
+    (:func:`is_depthwise`), else ``node.kind``. The IR kind stays ``Conv2D``; only the label differs."""
+    if is_depthwise(node.op, graph.tensors[node.inputs[0]].shape[-1]):
+        return "DepthwiseConv2D"
+    return node.kind
+
+
 def node_macs(graph: Graph, node: Node) -> int:
     """Multiply-accumulates of one node (batch included).
 
