@@ -32,6 +32,7 @@ from accelsim.quant.requant import (
 
 OnOverflow = Literal["raise", "report"]
 INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -316,13 +317,7 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
     ``threads``: worker threads (default: the ``ACCELSIM_THREADS`` environment variable, else every core this
     process may use); see :func:`engine_threads`.
     """
-    if graph.is_float:
-        raise UnsupportedError(
-            f"graph {graph.name!r} is a float graph; quantize it first (accelsim.graph.ptq.quantize_graph)")
-    if on_overflow not in ("raise", "report"):
-        raise AccelsimError(f"on_overflow must be 'raise' or 'report', found {on_overflow!r}")
-    if accumulator_bits is not None and not 8 <= int(accumulator_bits) <= 64:
-        raise AccelsimError(f"accumulator_bits must be between 8 and 64, found {accumulator_bits!r}")
+    _check_options(graph, accumulator_bits, on_overflow)
     values: dict[str, np.ndarray] = {name: t.data for name, t in graph.tensors.items() if t.data is not None}
     values.update(_validated_inputs(graph, inputs))
     plans = _plans(graph)
@@ -330,6 +325,26 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
     with _thread_limits():
         overflows = _run_nodes(graph, plans, values, accumulator_bits, on_overflow, workers)
     return ExecutionResult(values, tuple(overflows), graph)
+
+
+def _check_options(graph: Graph, accumulator_bits: int | None, on_overflow: OnOverflow) -> None:
+    """AccelsimError for a non-graph, an invalid ``accumulator_bits`` or ``on_overflow``; UnsupportedError for a
+    float graph."""
+    if not isinstance(graph, Graph):
+        raise AccelsimError(f"execute: graph must be an accelsim.graph.Graph, found {type(graph).__name__}")
+    if graph.is_float:
+        raise UnsupportedError(
+            f"graph {graph.name!r} is a float graph; quantize it first (accelsim.graph.ptq.quantize_graph)")
+    if not isinstance(on_overflow, str) or on_overflow not in ("raise", "report"):
+        raise AccelsimError(f"on_overflow must be 'raise' or 'report', found {on_overflow!r}")
+    if accumulator_bits is not None and not (_is_int(accumulator_bits) and 8 <= accumulator_bits <= 64):
+        raise AccelsimError(f"accumulator_bits must be an integer from 8 to 64 (or None: 32, or 64 for 16-bit "
+                            f"operands), found {accumulator_bits!r}")
+
+
+def _is_int(value: object) -> bool:
+    """A Python or numpy integer, booleans excluded."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _run_nodes(graph: Graph, plans: dict[str, object], values: dict[str, np.ndarray], accumulator_bits: int | None,
@@ -353,6 +368,8 @@ def _run_nodes(graph: Graph, plans: dict[str, object], values: dict[str, np.ndar
 def execute_float(graph: Graph, float_inputs: Mapping[str, np.ndarray], *, accumulator_bits: int | None = None,
                   on_overflow: OnOverflow = "raise", threads: int | None = None) -> dict[str, np.ndarray]:
     """Quantize float inputs (TFLite rounding: half away from zero), execute, dequantize the graph outputs."""
+    _check_options(graph, accumulator_bits, on_overflow)
+    _check_mapping(graph, float_inputs, "float32")
     # names that are not graph inputs are passed on unchanged: execute's validation rejects them
     quantized = {name: (quantize(np.asarray(x, np.float32), graph.tensors[name].quant, graph.tensors[name].dtype,
                                  rounding="half_away_from_zero") if name in graph.inputs else x)
@@ -368,11 +385,14 @@ def engine_threads(threads: int | None = None) -> int:
     if threads is None:
         env = os.environ.get("ACCELSIM_THREADS")
         if env:
-            threads = int(env)
-        else:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if int(threads) < 1:
-        raise AccelsimError(f"threads must be at least 1, found {threads!r}")
+            try:
+                return engine_threads(int(env))
+            except (ValueError, AccelsimError):
+                raise AccelsimError(f"environment variable ACCELSIM_THREADS: expected an integer of at least 1, "
+                                    f"found {env!r}") from None
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not _is_int(threads) or threads < 1:
+        raise AccelsimError(f"threads must be an integer of at least 1 (or None), found {threads!r}")
     return int(threads)
 
 
@@ -515,14 +535,32 @@ def _blas_limit(limit: int) -> contextlib.AbstractContextManager:
     return _BLAS_CONTROLLER.limit(limits=limit, user_api="blas")
 
 
+def describe_inputs(graph: Graph, element: str | None = None) -> str:
+    """The graph's inputs as ``'x': (1, 28, 28, 1) numpy int8 array`` items (``element`` replaces the dtype)."""
+    return ", ".join(f"{name!r}: {graph.tensors[name].shape} numpy "
+                     f"{element or np.dtype(dtype_info(graph.tensors[name].dtype).storage)} array"
+                     for name in graph.inputs)
+
+
+def _check_mapping(graph: Graph, inputs: object, element: str | None = None) -> None:
+    """AccelsimError unless ``inputs`` is a mapping (e.g. a dict) from input name to array."""
+    if not isinstance(inputs, Mapping):
+        raise AccelsimError(
+            f"graph {graph.name!r}: inputs must be a mapping from input name to array, found "
+            f"{type(inputs).__name__}; pass {{{describe_inputs(graph, element)}}}")
+
+
 def _validated_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    _check_mapping(graph, inputs)
     unknown = [name for name in inputs if name not in graph.inputs]
     if unknown:
-        raise AccelsimError(f"graph {graph.name!r} has no input(s) {unknown}; its inputs are {list(graph.inputs)}")
+        raise AccelsimError(f"graph {graph.name!r} has no input(s) {unknown}; its inputs are "
+                            f"{{{describe_inputs(graph)}}}")
     checked = {}
     for name in graph.inputs:
         if name not in inputs:
-            raise AccelsimError(f"graph {graph.name!r}: input tensor {name!r} is missing")
+            raise AccelsimError(f"graph {graph.name!r}: input tensor {name!r} is missing; its inputs are "
+                                f"{{{describe_inputs(graph)}}}")
         t = graph.tensors[name]
         info = dtype_info(t.dtype)
         x = inputs[name]
@@ -548,7 +586,7 @@ def accumulator_dtype(acc_bound: int, accumulator_bits: int) -> tuple[type[np.si
     acc_max = (1 << (accumulator_bits - 1)) - 1
     if acc_bound <= min(acc_max, INT32_MAX):
         return np.int32, False
-    if acc_bound > (1 << 63) - 1:
+    if acc_bound > INT64_MAX:
         raise UnsupportedError(f"accumulations up to {acc_bound} do not fit the engine's 64-bit accumulator")
     return np.int64, acc_bound > acc_max
 
@@ -558,12 +596,14 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     x = values[node.inputs[0]]
     out_t = graph.tensors[node.outputs[0]]
     bits = int(accumulator_bits or plan.default_acc_bits)
-    acc_type, check = accumulator_dtype(plan.acc_bound, bits)
     acc_min, acc_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     rq = plan.requant
     out_shape = x.shape[:1] + (1, 1) + out_t.shape[-1:] if node.kind == "FullyConnected" else out_t.shape
     if node.kind == "FullyConnected":
         x = x.reshape(x.shape[0], 1, 1, -1)
+    if plan.acc_bound > INT64_MAX:
+        return _run_mac_exact(graph, node, plan, x, out_t, out_shape, acc_min, acc_max)
+    acc_type, check = accumulator_dtype(plan.acc_bound, bits)
     if plan.kernel == "gemm":
         return _run_gemm(x, plan, out_t, out_shape, check, acc_min, acc_max, workers)
     storage = dtype_info(out_t.dtype).storage
@@ -589,6 +629,49 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
     count = conv.conv2d_grouped(x, plan.zero_in, plan.weights, plan.bias, *geometry, np.empty(0, acc_type),
                                 *rq_tail, out)
     return out.reshape(out_t.shape).astype(storage), int(count)
+
+
+def _run_mac_exact(graph: Graph, node: Node, plan: MacPlan, x: np.ndarray, out_t: Tensor,
+                   out_shape: tuple[int, ...], acc_min: int, acc_max: int) -> tuple[np.ndarray, int]:
+    """A MAC node whose partial sums may exceed int64 (``plan.acc_bound > 2^63 − 1``, e.g. an int64 bias near its
+    limit): exact accumulators as Python integers, then the usual count / saturation and output stage. Slow
+    (object arrays); only such nodes take it."""
+    acc = exact_accumulators(graph, node, plan, x, out_shape)
+    count = int(np.count_nonzero((acc < acc_min) | (acc > acc_max)))
+    saturated = np.minimum(np.maximum(acc, acc_min), acc_max).astype(np.int64)
+    out = np.empty(saturated.shape, dtype_info(out_t.dtype).storage)
+    rq = plan.requant
+    gemm.requantize_rows(saturated, np.zeros(saturated.shape[1], np.int64), False, acc_min, acc_max, rq.mode_id,
+                         rq.multiplier, rq.shift, rq.float_multiplier, plan.zero_out, plan.act_range[0],
+                         plan.act_range[1], out)
+    return out.reshape(out_t.shape), count
+
+
+def exact_accumulators(graph: Graph, node: Node, plan: MacPlan, x: np.ndarray,
+                       out_shape: tuple[int, ...]) -> np.ndarray:
+    """``bias[o] + Σ (q_x − Z_x)·(q_w − Z_w)[o]`` of every output as Python integers: an object array of shape
+    ``(N·OH·OW, O)``. ``x`` is NHWC (an FC input as ``(N, 1, 1, K)``); padding taps hold the zero point."""
+    w_t = graph.tensors[node.inputs[1]]
+    w = _constant(graph, w_t.name).astype(np.int64)
+    w = (w - w_t.quant.zero_point.reshape((-1,) + (1,) * (w.ndim - 1))).astype(object)
+    w = w.reshape(w.shape[0], 1, 1, -1) if w.ndim == 2 else w
+    out_channels, k_h, k_w, ci_g = w.shape
+    n, in_h, in_w, channels = x.shape
+    groups, co_g = channels // ci_g, out_channels // (channels // ci_g)
+    _, out_h, out_w, _ = out_shape
+    (s_h, s_w), (d_h, d_w), (top, left) = plan.stride, plan.dilation, plan.pad_top_left
+    padded = np.zeros((n, max(top + in_h, (out_h - 1) * s_h + (k_h - 1) * d_h + 1),
+                       max(left + in_w, (out_w - 1) * s_w + (k_w - 1) * d_w + 1), channels), object)
+    padded[:, top:top + in_h, left:left + in_w] = x.astype(np.int64) - plan.zero_in
+    acc = np.tile(plan.bias.astype(object), (n * out_h * out_w, 1))
+    for i in range(k_h):
+        for j in range(k_w):
+            taps = padded[:, i * d_h:i * d_h + (out_h - 1) * s_h + 1:s_h,
+                          j * d_w:j * d_w + (out_w - 1) * s_w + 1:s_w].reshape(-1, channels)
+            for g in range(groups):
+                acc[:, g * co_g:(g + 1) * co_g] += (taps[:, g * ci_g:(g + 1) * ci_g]
+                                                    .dot(w[g * co_g:(g + 1) * co_g, i, j].T))
+    return acc
 
 
 #: Float elements of one GEMM block's accumulator / patch matrix: blocks of output pixels are converted,

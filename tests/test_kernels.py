@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from fractions import Fraction
 from dataclasses import replace
 
@@ -16,7 +17,7 @@ from accelsim.errors import AccelsimError, GraphError, UnsupportedError
 from accelsim.execute import execute, execute_float
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph, Tensor
-from accelsim.quant.params import DTYPES, QuantParams, quantize
+from accelsim.quant.params import DTYPES, QuantParams, dtype_info, quantize
 from accelsim.quant.requant import mbqm, quantize_multiplier, rdbpot, srdhm
 
 MODES = ("fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip")
@@ -353,6 +354,71 @@ def test_input_validation_names_the_tensor(inputs, message):
     with pytest.raises(AccelsimError) as info:
         execute(graph, inputs)
     assert message in str(info.value)
+
+
+def two_input_graph():
+    b = GraphBuilder("two")
+    x = b.input("x", (1, 4, 4, 2), "int8", QuantParams.per_tensor(0.1, 0))
+    r = b.input("r", (1, 4, 4, 5), "int8", QuantParams.per_tensor(0.1, 3))
+    return b.build([b.concat([x, r], QuantParams.per_tensor(0.2, 0))])
+
+
+@pytest.mark.parametrize("make_graph", [lambda: tiny_graph()[0], two_input_graph])
+@pytest.mark.parametrize("inputs", [np.zeros((1, 4, 4, 2), np.int8), [np.zeros((1, 4, 4, 2), np.int8)], None])
+def test_inputs_that_are_not_a_mapping_list_the_graph_inputs(make_graph, inputs):
+    """An array (or a list, or None) instead of {name: array}: an AccelsimError that lists every input's name,
+    shape and numpy dtype (the same holds for execute_float, with float32 arrays)."""
+    graph = make_graph()
+    with pytest.raises(AccelsimError) as info:
+        execute(graph, inputs)
+    message = str(info.value)
+    assert "mapping from input name to array" in message and type(inputs).__name__ in message
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        assert f"{name!r}: {t.shape} numpy {np.dtype(dtype_info(t.dtype).storage)} array" in message
+    with pytest.raises(AccelsimError, match=r"'x': \(1, 4, 4, 2\) numpy float32 array"):
+        execute_float(graph, inputs)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"accumulator_bits": 32.5}, "accumulator_bits must be an integer from 8 to 64"),
+    ({"accumulator_bits": "32"}, "found '32'"),
+    ({"accumulator_bits": True}, "found True"),
+    ({"accumulator_bits": 7}, "found 7"),
+    ({"accumulator_bits": 65}, "found 65"),
+    ({"on_overflow": "warn"}, "on_overflow must be 'raise' or 'report', found 'warn'"),
+    ({"on_overflow": None}, "found None"),
+    ({"threads": 0}, "threads must be an integer of at least 1"),
+    ({"threads": 1.5}, "found 1.5"),
+    ({"threads": "2"}, "found '2'"),
+])
+def test_invalid_options_are_rejected_before_running(options, message):
+    graph, _ = tiny_graph()
+    x = {"x": np.zeros((1, 4, 4, 2), np.int8)}
+    with pytest.raises(AccelsimError, match=re.escape(message)):
+        execute(graph, x, **options)
+    with pytest.raises(AccelsimError, match=re.escape(message)):
+        execute_float(graph, {"x": np.zeros((1, 4, 4, 2), np.float32)}, **options)
+
+
+def test_integer_options_accept_numpy_integers_and_bad_thread_variables_are_named(monkeypatch):
+    """accumulator_bits / threads accept numpy integers; an 8-bit accumulator overflows on a closed form (each
+    of the 4·4·3 outputs sums 2 taps of 127·1 = 254 > 2^7 − 1)."""
+    graph, _ = tiny_graph()
+    x = {"x": np.full((1, 4, 4, 2), 127, np.int8)}
+    result = execute(graph, x, accumulator_bits=np.int64(8), on_overflow="report", threads=np.int32(1))
+    assert result.overflows == ((graph.nodes[0].name, 4 * 4 * 3),)
+    monkeypatch.setenv("ACCELSIM_THREADS", "two")
+    with pytest.raises(AccelsimError, match="ACCELSIM_THREADS.*found 'two'"):
+        execute(graph, x)
+    monkeypatch.setenv("ACCELSIM_THREADS", "0")
+    with pytest.raises(AccelsimError, match="ACCELSIM_THREADS.*found '0'"):
+        execute(graph, x)
+
+
+def test_a_graph_argument_that_is_not_a_graph_is_an_accelsim_error():
+    with pytest.raises(AccelsimError, match="graph must be an accelsim.graph.Graph, found str"):
+        execute("mobilenet_v2", {})
 
 
 def test_values_outside_a_sub_byte_type_are_rejected():

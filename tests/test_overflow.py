@@ -80,3 +80,78 @@ def test_narrow_accumulator_on_an_8_bit_network():
     assert 288 * 127 * 127 > 2**19 - 1  # every one of the 3 x 3 x 4 accumulators
     assert result.overflows == (("c", 3 * 3 * 4),)
     assert execute(graph, {"x": xs}).overflows == ()  # the default 32 bits fit
+
+
+# ------------------------------------------------------------------------------------ 64-bit accumulators
+INT64_MAX = (1 << 63) - 1
+
+
+def int64_bias_graph(bias0: int, op: str = "conv", requant: str = "float32"):
+    """int16 x int16 with an int64 bias: channel 0's bias is ``bias0``, so its partial sums can leave int64."""
+    b = GraphBuilder("huge_bias")
+    shapes = {"conv": ((1, 5, 5, 4), (4, 3, 3, 4), {}), "depthwise": ((1, 5, 5, 4), (8, 3, 3, 1), {"groups": 4}),
+              "grouped": ((1, 5, 5, 4), (6, 3, 3, 2), {"groups": 2}), "fc": ((2, 12), (5, 12), None)}
+    x_shape, w_shape, conv_args = shapes[op]
+    rng = np.random.default_rng(7)
+    x = b.input("x", x_shape, "int16", QuantParams.per_tensor(0.01, 0))
+    w = b.constant("w", rng.integers(-30000, 30000, w_shape).astype(np.int16), "int16",
+                   QuantParams.per_tensor(1e-3))
+    bias_data = rng.integers(-10**6, 10**6, w_shape[0]).astype(np.int64)
+    bias_data[0] = bias0
+    bias = b.constant("b", bias_data, "int64", None)
+    out_q = QuantParams.per_tensor(10.0, 0)
+    if conv_args is None:
+        y = b.fully_connected(x, w, bias, out_q, name="big", requant=requant)
+    else:
+        y = b.conv2d(x, w, bias, out_q, stride=2, padding="SAME", name="big", requant=requant, **conv_args)
+    return b.build([y]), y, rng
+
+
+def test_accumulations_beyond_int64_are_counted_named_and_reported():
+    """Channel 0 holds INT64_MAX − 10^6 + 36·30000·30000 (Python ints: > 2^63 − 1; int64 numpy wraps it to a
+    negative number): every one of its 9 outputs overflows the 64-bit accumulator. "raise" names the node,
+    "report" saturates to INT64_MAX (requantized, the float32 mode gives f32(2^63)·S_x·S_w/S_y ≈ 9.2e12, clamped to
+    32767) and the other channels keep their exact values."""
+    graph, y, _ = int64_bias_graph(INT64_MAX - 10**6, "conv")
+    w = graph.tensors["w"]
+    w.data[0] = 30000
+    bias = graph.tensors["b"].data
+    xs = np.full((1, 5, 5, 4), 30000, np.int16)
+    center = 36 * 30000 * 30000 + int(bias[0])          # the centre output: all 3x3x4 taps in the image
+    assert center > INT64_MAX
+    wrapped = np.array([bias[0]], np.int64) + np.array([36 * 30000 * 30000], np.int64)
+    assert wrapped[0] < 0                               # what an unchecked int64 accumulator would hold
+    with pytest.raises(AccumulatorOverflowError) as info:
+        execute(graph, {"x": xs})
+    assert (info.value.node, info.value.count, info.value.accumulator_bits) == ("big", 9, 64)
+    assert "big" in str(info.value)
+    result = execute(graph, {"x": xs}, on_overflow="report")
+    assert result.overflows == (("big", 9),)
+    out = result[y].astype(np.int64)
+    assert np.all(out[..., 0] == 32767)
+    # channels 1..3: exact sums (well inside int64) through the same float32 requantization, computed here
+    real = np.float32(np.float32(0.01) * np.float32(1e-3)) / np.float32(10.0)
+    pads = np.zeros((1, 7, 7, 4), np.int64)
+    pads[:, 1:6, 1:6] = 30000
+    for o in (1, 2, 3):
+        for oh in range(3):
+            for ow in range(3):
+                acc = int(bias[o]) + int(np.sum(pads[0, 2 * oh:2 * oh + 3, 2 * ow:2 * ow + 3] *
+                                                w.data[o].astype(np.int64)))
+                want = min(max(int(np.rint(np.float32(acc) * real)), -32768), 32767)
+                assert out[0, oh, ow, o] == want
+
+
+@pytest.mark.parametrize("op", ["conv", "depthwise", "grouped", "fc"])
+def test_a_bound_beyond_int64_still_computes_exactly_when_the_sums_fit(op):
+    """A bias near INT64_MAX makes the static bound exceed int64 (the node runs on exact Python integers), but
+    the actual sums fit: every output equals the independent int64 reference, no overflow is reported."""
+    graph, y, rng = int64_bias_graph(INT64_MAX - (1 << 45), op)
+    x_t = graph.tensors["x"]
+    xs = rng.integers(-32768, 32767, x_t.shape).astype(np.int16)
+    result = execute(graph, {"x": xs})
+    assert result.overflows == ()
+    want, ref_overflows = ref.run_graph(graph, {"x": xs})
+    assert ref_overflows == []
+    np.testing.assert_array_equal(result[y].astype(np.int64), want[y])
+    assert len(set(result[y][..., 1:].ravel().tolist())) > 1   # the other channels are not all clamped
