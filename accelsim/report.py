@@ -48,13 +48,21 @@ class Report:
         return {"metadata": {k: _plain(v) for k, v in self.metadata.items()},
                 "totals": {k: _plain(v) for k, v in self.totals.items()}, "layers": rows}
 
+    def json_text(self) -> str:
+        """:meth:`to_dict` as indented JSON text (ends with a newline)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def csv_text(self) -> str:
+        """The per-layer table as CSV text (one row per node, columns as in ``layers``)."""
+        return self.layers.to_csv(index=False)
+
     def to_json(self, path: str | Path) -> None:
-        """Write :meth:`to_dict` as indented JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write :meth:`json_text` to ``path``."""
+        Path(path).write_text(self.json_text())
 
     def to_csv(self, path: str | Path) -> None:
-        """Write the per-layer table as CSV (one row per node, columns as in ``layers``)."""
-        self.layers.to_csv(path, index=False)
+        """Write :meth:`csv_text` to ``path``."""
+        Path(path).write_text(self.csv_text())
 
     def summary_table(self) -> str:
         """A fixed-width per-layer table followed by the totals, units in the headers."""

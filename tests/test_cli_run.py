@@ -119,3 +119,76 @@ def test_run_scalesim_topology_on_a_yaml_config(tmp_path):
         (row,) = list(csv.DictReader(f))
     # accelsim's own count (no SCALE-Sim off-by-one): 648 folds x 119 cycles
     assert row["name"] == "Inc5b_3x3" and float(row["compute_cycles"]) == 648 * 119
+
+
+# ---------------------------------------------------------------------------------------------- stdout outputs
+def in_process_report():
+    from accelsim.simulate import simulate
+    from accelsim.workloads import load_workload
+
+    return simulate(load_workload("mobilenet_v2"), CONFIGS / "hvx_690.yaml")
+
+
+def test_json_dash_writes_the_report_to_stdout_and_the_table_to_stderr(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)                     # stdout is exactly one JSON document
+    assert not (tmp_path / "-").exists()
+    assert "latency [cyc]" in captured.err and "wrote" not in captured.err
+    report = in_process_report()
+    assert data["totals"] == json.loads(report.json_text())["totals"]
+    assert data["totals"]["latency_cycles"] == report.totals["latency_cycles"]
+    assert [row["name"] for row in data["layers"]] == report.layers["name"].tolist()
+    assert [row["kind"] for row in data["layers"]] == report.layers["kind"].tolist()
+    assert [row["energy_pj"] for row in data["layers"]] == report.layers["energy_pj"].tolist()
+
+
+def test_csv_dash_writes_the_layer_table_to_stdout(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out_json = tmp_path / "r.json"
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "--csv", "-", "--json", str(out_json)]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(captured.out.splitlines()))
+    assert not (tmp_path / "-").exists() and out_json.exists()
+    assert f"wrote {out_json}" in captured.err and "latency [cyc]" in captured.err
+    layers = in_process_report().layers
+    assert [r["name"] for r in rows] == layers["name"].tolist()
+    assert list(rows[0]) == list(layers.columns)
+    assert [float(r["latency_cycles"]) for r in rows] == layers["latency_cycles"].tolist()
+    assert [int(r["macs"]) for r in rows] == layers["macs"].tolist()
+
+
+def test_quiet_prints_only_the_data(tmp_path, capsys):
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    out_json = tmp_path / "r.json"
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "-q", "--json", str(out_json)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert json.loads(out_json.read_text())["metadata"]["hw_name"] == "hvx_690"
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "-q", "--csv", "-"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("name,kind,unit")
+
+
+def test_both_outputs_on_stdout_or_an_unwritable_file_exit_2(tmp_path, capsys):
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "--json", "-", "--csv", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "both write to stdout" in err and "Traceback" not in err
+    missing = tmp_path / "no_such_dir" / "r.json"
+    assert main(["run", str(CONFIGS / "hvx_690.yaml"), "mobilenet_v2", "-q", "--json", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {missing}" in err and "Traceback" not in err
+
+
+def test_model_warnings_go_to_stderr_even_when_quiet(capsys):
+    args = ["run", str(CONFIGS / "eyeriss_v1.yaml"), "mobilenet_v2", "--quant", "per_channel=false",
+            "--quant", "weight_bits=16", "--quant", "activation_bits=16"]
+    assert main([*args, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("accelsim run: warning:") and "'pe_spads'" in line
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "'pe_spads'" in captured.err and "latency [cyc]" in captured.out and "pe_spads" not in captured.out

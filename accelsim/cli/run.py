@@ -6,6 +6,10 @@
 counts them (its fold model), with stalls as the remaining cycles of each layer. A topology ``.csv`` may also be
 run on an accelsim YAML config.
 
+``--json -`` / ``--csv -`` write to stdout instead of a file (not both); the summary table and the "wrote"
+lines then go to stderr, so stdout carries only the data. ``--quiet`` prints neither the table nor the "wrote"
+lines; errors and the report's model warnings (``metadata["warnings"]``) always go to stderr.
+
 ``--quant KEY=VALUE`` (repeatable) changes a YAML or zoo workload's ``quant:`` block, e.g. ``--quant
 per_channel=false`` for accelerators whose scale unit holds one multiplier per tensor, ``--quant weight_bits=4``,
 or ``--quant overrides.conv1.weight_bits=8``; values are read as YAML scalars.
@@ -13,14 +17,16 @@ or ``--quant overrides.conv1.weight_bits=8``; values are read as YAML scalars.
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from accelsim.config.loading import nest
 from accelsim.config.scalesim import load_scalesim_config
-from accelsim.errors import ConfigError
+from accelsim.errors import AccelsimError, ConfigError, ModelWarning
 from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.simulate import TIMING_MODELS, simulate
 from accelsim.workloads import load_workload
@@ -30,8 +36,10 @@ from accelsim.workloads.scalesim_topology import load_scalesim_topology
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("hw", help="hardware config (.yaml) or SCALE-Sim config (.cfg)")
     parser.add_argument("workload", help="workload (.yaml, .onnx, .tflite, zoo name) or SCALE-Sim topology (.csv)")
-    parser.add_argument("--json", metavar="OUT", type=Path, help="write the full report as JSON")
-    parser.add_argument("--csv", metavar="OUT", type=Path, help="write the per-layer table as CSV")
+    parser.add_argument("--json", metavar="OUT", help="write the full report as JSON (- = stdout)")
+    parser.add_argument("--csv", metavar="OUT", help="write the per-layer table as CSV (- = stdout)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print no summary table and no 'wrote' lines (errors and warnings still go to stderr)")
     parser.add_argument("--timing", choices=TIMING_MODELS, default="event",
                         help="timing model: simpy event model (default) or the closed form")
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency",
@@ -63,12 +71,37 @@ def main(args: argparse.Namespace) -> int:
         workload = load_workload(args.workload, quant=quant or None)
     scalesim_mode = hw_path.suffix.lower() == ".cfg"
     hw = load_scalesim_config(hw_path).to_hardware_config(clock_mhz=args.clock_mhz) if scalesim_mode else hw_path
-    report = simulate(workload, hw, objective=args.objective, timing_model=args.timing, scalesim_compat=scalesim_mode)
-    print(report.summary_table())
-    if args.json:
-        report.to_json(args.json)
-        print(f"wrote {args.json}")
-    if args.csv:
-        report.to_csv(args.csv)
-        print(f"wrote {args.csv}")
+    if args.json == STDOUT and args.csv == STDOUT:
+        raise AccelsimError("--json - and --csv - would both write to stdout; write one of them to a file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)  # printed below from the report's metadata
+        report = simulate(workload, hw, objective=args.objective, timing_model=args.timing,
+                          scalesim_compat=scalesim_mode)
+    for note in report.metadata.get("warnings", []):
+        print(f"accelsim run: warning: {note}", file=sys.stderr)
+    info = sys.stderr if STDOUT in (args.json, args.csv) else sys.stdout
+    if not args.quiet:
+        print(report.summary_table(), file=info)
+    for target, text in ((args.json, report.json_text), (args.csv, report.csv_text)):
+        if target is not None:
+            write_output(target, text(), None if args.quiet else info)
     return 0
+
+
+#: The ``--json`` / ``--csv`` value that means standard output.
+STDOUT = "-"
+
+
+def write_output(target: str, text: str, info: TextIO | None) -> None:
+    """Write ``text`` to stdout (``target == "-"``) or to the file ``target``, then say so on ``info``;
+    AccelsimError naming the file when it cannot be written."""
+    if target == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        Path(target).write_text(text)
+    except OSError as exc:
+        raise AccelsimError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if info is not None:
+        print(f"wrote {target}", file=info)
