@@ -8,6 +8,8 @@ integer kernels, argmax of the final integer output). Activations are calibrated
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,12 +138,20 @@ def integer_predictions(qgraph: Graph, images: np.ndarray) -> np.ndarray:
     return out.reshape(out.shape[0], -1).argmax(axis=1)
 
 
-def evaluate_graph(float_graph: Graph, data: DigitsData, columns: tuple[Column, ...] = COLUMNS) -> dict[str, float]:
-    """Test accuracy (%) of one float graph under each column's evaluation."""
+#: Progress callback of :func:`accuracy_table`: ``(step, total, what)`` before each evaluation, step from 1.
+Progress = Callable[[int, int, str], None]
+
+
+def evaluate_graph(float_graph: Graph, data: DigitsData, columns: tuple[Column, ...] = COLUMNS,
+                   before_column: Callable[[Column], None] | None = None) -> dict[str, float]:
+    """Test accuracy (%) of one float graph under each column's evaluation; ``before_column(column)`` is called
+    before each one."""
     labels = data.test_labels
     cal = {float_graph.inputs[0]: data.calibration_images}
     accuracy: dict[str, float] = {}
     for col in columns:
+        if before_column is not None:
+            before_column(col)
         if col.kind == "float":
             pred = float_predictions(float_graph, data.test_images)
         elif col.kind == "weights_only":
@@ -153,14 +163,27 @@ def evaluate_graph(float_graph: Graph, data: DigitsData, columns: tuple[Column, 
 
 
 def accuracy_table(models: tuple[str, ...] = MODELS, seeds: tuple[int, ...] = SEEDS,
-                   columns: tuple[Column, ...] = COLUMNS, calibration_count: int = 200) -> AccuracyTable:
-    """Evaluate every shipped model and seed (the ONNX files in ``accelsim/workloads/digits``)."""
+                   columns: tuple[Column, ...] = COLUMNS, calibration_count: int = 200,
+                   progress: Progress | None = None) -> AccuracyTable:
+    """Evaluate every shipped model and seed (the ONNX files in ``accelsim/workloads/digits``).
+
+    ``progress(step, total, what)`` is called before each of the ``len(models)·len(seeds)·len(columns)``
+    evaluations, ``what`` naming the model, seed and column (e.g. ``digits_cnn seed 0: W8A8 asym pt``)."""
     data = load_digits_data(calibration_count)
+    total = len(models) * len(seeds) * len(columns)
+    steps = itertools.count(1)
     results = []
     for model in models:
         for seed in seeds:
             graph = load_onnx(shipped_model_path(model, seed), batch_size=1)
-            results.append(ModelResult(model, seed, len(data.test_labels), evaluate_graph(graph, data, columns)))
+
+            def announce(col: Column, model: str = model, seed: int = seed) -> None:
+                step = next(steps)
+                if progress is not None:
+                    progress(step, total, f"{model} seed {seed}: {col.group} {col.title}")
+
+            results.append(ModelResult(model, seed, len(data.test_labels),
+                                       evaluate_graph(graph, data, columns, announce)))
     return AccuracyTable(tuple(columns), tuple(results), calibration_count)
 
 

@@ -66,3 +66,28 @@ def test_cli_accuracy_json(capsys):
     assert data["results"][0]["model"] == "digits_cnn" and data["results"][0]["seed"] == 0
     assert main(["accuracy", "--models", "resnet50", "--seeds", "0"]) == 2
     assert "resnet50" in capsys.readouterr().err
+
+
+def test_progress_callback_counts_every_evaluation_in_order(table):
+    calls = []
+    one = accuracy_table(("digits_cnn",), (1,), progress=lambda step, total, what: calls.append((step, total, what)))
+    assert calls == [(i + 1, len(COLUMNS), f"digits_cnn seed 1: {c.group} {c.title}") for i, c in enumerate(COLUMNS)]
+    # the callback changes nothing: the same accuracies as the module table's digits_cnn seed 1 row
+    (row,) = [r for r in table.results if (r.model, r.seed) == ("digits_cnn", 1)]
+    assert one.results[0].accuracy_pct == row.accuracy_pct
+
+
+def test_cli_accuracy_progress_on_stderr_table_alone_on_stdout(table, capsys):
+    from accelsim.accuracy import AccuracyTable
+    from accelsim.cli.main import main
+
+    expected = format_table(AccuracyTable(COLUMNS, tuple(r for r in table.results if r.model == "digits_dsconv"
+                                                         and r.seed == 2), 200))
+    assert main(["accuracy", "--models", "digits_dsconv", "--seeds", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == expected + "\n"
+    lines = captured.err.splitlines()
+    assert lines == [f"accelsim accuracy: [{i + 1}/{len(COLUMNS)}] digits_dsconv seed 2: {c.group} {c.title}"
+                     for i, c in enumerate(COLUMNS)]
+    assert main(["accuracy", "--models", "digits_dsconv", "--seeds", "2", "--quiet"]) == 0
+    assert capsys.readouterr() == (expected + "\n", "")
