@@ -309,11 +309,14 @@ def execute(graph: Graph, inputs: Mapping[str, np.ndarray], *, accumulator_bits:
             on_overflow: OnOverflow = "raise", threads: int | None = None) -> ExecutionResult:
     """Run a quantized graph bit-exactly.
 
-    ``inputs`` maps each graph input name to an integer NHWC array of the tensor's storage dtype.
-    ``accumulator_bits`` sets the accumulator width of every Conv2D / FullyConnected node (default per node: 32,
-    or 64 when the activation or weight type is 16-bit). A final accumulator outside that width is never wrapped:
-    ``on_overflow="raise"`` raises :class:`AccumulatorOverflowError` at the first such node; ``"report"``
-    saturates it to the accumulator range, continues, and lists ``(node, count)`` in ``result.overflows``.
+    ``inputs`` maps each graph input name to an integer NHWC array of the tensor's storage dtype (a mapping
+    also for a single-input graph; anything else is an AccelsimError listing the expected inputs).
+    ``accumulator_bits`` (an integer, 8..64) sets the accumulator width of every Conv2D / FullyConnected node
+    (default per node: 32, or 64 when the activation or weight type is 16-bit). A final accumulator outside that
+    width is never wrapped, 64 bits included (a node whose sums may exceed int64 is computed exactly in Python
+    integers): ``on_overflow="raise"`` raises :class:`AccumulatorOverflowError` naming the first such node;
+    ``"report"`` saturates it to the accumulator range, continues, and lists ``(node, count)`` in
+    ``result.overflows``.
     ``threads``: worker threads (default: the ``ACCELSIM_THREADS`` environment variable, else every core this
     process may use); see :func:`engine_threads`.
     """
@@ -662,7 +665,7 @@ def exact_accumulators(graph: Graph, node: Node, plan: MacPlan, x: np.ndarray,
     (s_h, s_w), (d_h, d_w), (top, left) = plan.stride, plan.dilation, plan.pad_top_left
     padded = np.zeros((n, max(top + in_h, (out_h - 1) * s_h + (k_h - 1) * d_h + 1),
                        max(left + in_w, (out_w - 1) * s_w + (k_w - 1) * d_w + 1), channels), object)
-    padded[:, top:top + in_h, left:left + in_w] = x.astype(np.int64) - plan.zero_in
+    padded[:, top:top + in_h, left:left + in_w] = (x.astype(np.int64) - plan.zero_in).astype(object)
     acc = np.tile(plan.bias.astype(object), (n * out_h * out_w, 1))
     for i in range(k_h):
         for j in range(k_w):
