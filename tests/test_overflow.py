@@ -155,3 +155,17 @@ def test_a_bound_beyond_int64_still_computes_exactly_when_the_sums_fit(op):
     assert ref_overflows == []
     np.testing.assert_array_equal(result[y].astype(np.int64), want[y])
     assert len(set(result[y][..., 1:].ravel().tolist())) > 1   # the other channels are not all clamped
+
+
+def test_48_bit_accumulators_saturate_before_the_16x8_requantizer():
+    """A bias of 2^50 (the bound fits int64, so the normal kernels run) in TFLite's 16x8 mode: with
+    accumulator_bits=48 each of channel 0's 9 sums is counted and saturated to 2^47 − 1, inside the requantizer's
+    range; every output equals the independent reference run at 48 bits (saturated channel: clamped to 32767)."""
+    graph, y, rng = int64_bias_graph(1 << 50, "conv", requant="fixed_point")
+    xs = rng.integers(-32768, 32767, graph.tensors["x"].shape).astype(np.int16)
+    result = execute(graph, {"x": xs}, accumulator_bits=48, on_overflow="report")
+    assert result.overflows == (("big", 9),)
+    want, ref_overflows = ref.run_graph(graph, {"x": xs}, accumulator_bits=48)
+    assert ref_overflows == [("big", 9)]
+    np.testing.assert_array_equal(result[y].astype(np.int64), want[y])
+    assert np.all(result[y][..., 0] == 32767)
