@@ -33,6 +33,10 @@ from accelsim.quant.requant import (
 OnOverflow = Literal["raise", "report"]
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
+#: Input width of TFLite's int64 ``MultiplyByQuantizedMultiplier`` (the ``fixed_point_int64`` requantizer of 16x8
+#: ops): tensorflow/lite/kernels/internal/common.h asserts ``-2^47 <= x < 2^47``; beyond it the int64 product
+#: ``x · m16`` wraps. Accumulators of such nodes are checked (and saturated on report) at this width at most.
+REQUANT_INT64_INPUT_BITS = 48
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -85,6 +89,12 @@ class MacPlan:
     act_range: tuple[int, int]
     acc_bound: int               # max |partial sum| over all channels and inputs (exact, Python int)
     default_acc_bits: int        # 32, or 64 when an operand is 16-bit
+
+    def accumulator_bits(self, requested: int | None) -> int:
+        """The width final sums are checked against: ``requested`` (default :attr:`default_acc_bits`), at most
+        :data:`REQUANT_INT64_INPUT_BITS` for the ``fixed_point_int64`` requantizer, whose input range it is."""
+        bits = int(requested or self.default_acc_bits)
+        return min(bits, REQUANT_INT64_INPUT_BITS) if self.requant.mode == "fixed_point_int64" else bits
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,7 +369,7 @@ def _run_nodes(graph: Graph, plans: dict[str, object], values: dict[str, np.ndar
         if node.kind in O.MAC_OPS:
             values[out.name], count = _run_mac(graph, node, plans[node.name], values, accumulator_bits, workers)
             if count:
-                bits = accumulator_bits or plans[node.name].default_acc_bits
+                bits = plans[node.name].accumulator_bits(accumulator_bits)
                 if on_overflow == "raise":
                     raise AccumulatorOverflowError(node.name, count, bits)
                 overflows.append((node.name, count))
@@ -598,7 +608,7 @@ def _run_mac(graph: Graph, node: Node, plan: MacPlan, values: dict[str, np.ndarr
              accumulator_bits: int | None, workers: int) -> tuple[np.ndarray, int]:
     x = values[node.inputs[0]]
     out_t = graph.tensors[node.outputs[0]]
-    bits = int(accumulator_bits or plan.default_acc_bits)
+    bits = plan.accumulator_bits(accumulator_bits)
     acc_min, acc_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     rq = plan.requant
     out_shape = x.shape[:1] + (1, 1) + out_t.shape[-1:] if node.kind == "FullyConnected" else out_t.shape

@@ -169,3 +169,18 @@ def test_48_bit_accumulators_saturate_before_the_16x8_requantizer():
     assert ref_overflows == [("big", 9)]
     np.testing.assert_array_equal(result[y].astype(np.int64), want[y])
     assert np.all(result[y][..., 0] == 32767)
+
+
+def test_16x8_sums_beyond_the_requantizer_range_are_overflows_by_default():
+    """The same 2^50 bias with the default accumulator (64 bits for 16-bit operands): the fixed_point_int64
+    requantizer only takes [-2^47, 2^47) (TFLite common.h), so the sums are checked at 48 bits, never wrapped
+    in its int64 product: "raise" names the node, "report" equals the 48-bit reference."""
+    graph, y, rng = int64_bias_graph(1 << 50, "conv", requant="fixed_point")
+    xs = rng.integers(-32768, 32767, graph.tensors["x"].shape).astype(np.int16)
+    with pytest.raises(AccumulatorOverflowError) as info:
+        execute(graph, {"x": xs})
+    assert (info.value.node, info.value.count, info.value.accumulator_bits) == ("big", 9, 48)
+    result = execute(graph, {"x": xs}, accumulator_bits=64, on_overflow="report")
+    assert result.overflows == (("big", 9),)
+    want, _ = ref.run_graph(graph, {"x": xs}, accumulator_bits=48)
+    np.testing.assert_array_equal(result[y].astype(np.int64), want[y])
