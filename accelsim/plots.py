@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -126,13 +127,20 @@ def point_label(row: pd.Series, order: Sequence[str] = ()) -> str:
 def point_stem(kind: str, row: pd.Series, order: Sequence[str] = (), max_chars: int = 100) -> str:
     """File name stem of a per-point figure: ``<kind>_<workload and parameters>_<point_id>``, file-name safe,
     the descriptive part cut to ``max_chars``; the point id at the end keeps stems unique."""
-    text = _file_stem(point_label(row, order).replace(", ", "_").replace("=", "-"))
+    text = _file_stem(point_label(row, order).replace(", ", "_").replace("=", "-").replace("...", "_"))
+    text = re.sub(r"_{2,}", "_", text).replace("-_", "-")
     return f"{kind}_{text[:max_chars].rstrip('_.-')}_{row['point_id']}"
 
 
 def _short(value: object) -> str:
     text = str(value)
     return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _fit(fig: Figure, title: str) -> str:
+    """``title`` wrapped at spaces to the figure's width (about 7.5 pt a character at the default 12 pt)."""
+    width = max(20, int(fig.get_figwidth() * 72 / 7.5))
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
 
 
 def _tick_text(value: float) -> str:
@@ -182,7 +190,7 @@ def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] | 
             ax.legend(fontsize="small")
     for ax in axes[len(groups):]:
         ax.set_visible(False)
-    fig.suptitle(title or f"{axis_label(y)} vs {axis_label(x)}")
+    fig.suptitle(_fit(fig, title or f"{axis_label(y)} vs {axis_label(x)}"))
     return fig
 
 
@@ -237,7 +245,7 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
         else:
             if xs.min() > 0 and xs.max() / xs.min() >= 8:
                 ax.set_xscale("log", base=2)
-            distinct = sorted(set(xs))
+            distinct = sorted({float(v) for v in xs if np.isfinite(v)})
             if len(distinct) <= 12:
                 ax.set_xticks(distinct, [_tick_text(v) for v in distinct])
                 ax.set_xticks([], minor=True)
@@ -300,7 +308,7 @@ def layer_breakdown(layers: pd.DataFrame, title: str = "") -> Figure:
     ax_en.set_xlabel("layer (execution order)")
     for ax in (ax_lat, ax_en):
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(title or "per-layer latency and energy")
+    fig.suptitle(_fit(fig, title or "per-layer latency and energy"))
     return fig
 
 
@@ -335,7 +343,7 @@ def roofline(layers: pd.DataFrame, peak_macs_per_cycle: float, dram_bytes_per_cy
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity [ops/byte] (2·MACs / DRAM bytes)")
     ax.set_ylabel("achieved throughput [ops/cycle] (2·MACs / latency)")
-    ax.set_title(title or "roofline (per layer)")
+    ax.set_title(_fit(fig, title or "roofline (per layer)"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -433,11 +441,12 @@ def write_front_csv(df: pd.DataFrame, objectives: Sequence[str], path: str | Pat
                     by: Sequence[str] = ()) -> Path:
     """Write the Pareto front of ``df`` on ``objectives`` (each metric in its own direction, per workload and
     ``by`` value, as :func:`~accelsim.analysis.pareto_front`) as CSV: the group columns, the objectives in
-    their stored units, the other parameters, ``point_id``. Returns the path."""
+    their stored units, the other parameters (mapping values as JSON), ``point_id``. Returns the path."""
     objectives = list(objectives)
     front = pareto_front(df, objectives, minimize=[minimized(o) for o in objectives], by=by)
     columns = list(dict.fromkeys([*group_columns(df, by), *objectives, *parameters, "point_id"]))
+    table = front[columns].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)  # mappings as JSON
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    front[columns].to_csv(path, index=False)
+    table.to_csv(path, index=False)
     return path

@@ -266,3 +266,11 @@ def test_point_stems_are_safe_bounded_and_unique(quickstart):
     stem = point_stem("roofline", row)
     assert re.fullmatch(r"[\w.-]+", stem) and stem.endswith(f"_{row['point_id']}")
     assert len(stem) <= len("roofline_") + 100 + 1 + 16
+
+
+def test_short_names_stay_distinct():
+    from accelsim.plots import short_names
+    assert short_names(["memories.l2.size_kib", "memories.vtcm.size_kib", "quant.weight_bits", "workload"]) == {
+        "memories.l2.size_kib": "l2.size_kib", "memories.vtcm.size_kib": "vtcm.size_kib",
+        "quant.weight_bits": "weight_bits", "workload": "workload"}
+    assert short_names(["a.b", "b"]) == {"a.b": "a.b", "b": "b"}
