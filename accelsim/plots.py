@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,11 @@ UNITS = {
     "_bits": ("bits", 1.0), "_macs_per_cycle": ("MAC/cycle", 1.0),
 }
 FORMATS = ("png", "svg")
+#: Most panels in one Pareto figure of :func:`write_sweep_plots` (a 3 x 3 grid), and most such figures.
+PARETO_PANELS = 9
+PARETO_FIGURES = 10
+#: Most panels of one :func:`metric_vs_parameter` figure; more lines than fit are drawn as unjoined points.
+MAX_PANELS = 12
 
 
 def unit_of(name: str) -> tuple[str, float]:
@@ -167,6 +173,9 @@ def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] | 
     flags = [minimized(x), minimized(y)] if minimize is None else list(minimize)
     columns = group_columns(ok, by)
     groups = split_groups(ok, columns) or [({}, ok)]
+    if len(groups) > MAX_PANELS * 3:
+        raise AccelsimError(f"pareto_scatter: {len(groups)} groups (workload{', ' + ', '.join(by) if by else ''}); "
+                            f"at most {MAX_PANELS * 3} panels fit one figure: plot subsets of the rows")
     rows, cols = _grid(len(groups), 3)
     fig = _figure((6.4 if cols == 1 else 4.6 * cols) + (3.0 * cols if annotate else 0.0),
                   4.8 if rows == 1 else 3.9 * rows)
@@ -214,7 +223,9 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
     (consecutive values of the first series column kept together where they fit), each with its own legend
     and distinct colours (tab10, or tab20 above 10 lines per panel), titled with the first series column's
     values it shows. A numeric parameter with at most 12 distinct values gets ticks at exactly those values;
-    text, bool and mapping values are categories in order of appearance."""
+    text, bool and mapping values are categories in order of appearance. More lines than ``MAX_PANELS`` panels
+    hold (a random sweep, say) are drawn as unjoined points of one colour, with a warning and a note in the
+    title."""
     if not 1 <= max_series_per_panel <= 20:
         raise ValueError("max_series_per_panel must be between 1 and 20 (colours must stay distinct)")
     ok = (df[df["status"] == "ok"] if "status" in df else df).copy()
@@ -227,9 +238,15 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
         xs = values.map(_short).map({c: i for i, c in enumerate(categories)})
     ok["_x"], ok["_y"] = xs, scaled(ok, metric)
     series = list(series)
-    lines = split_groups(ok, series) if series else [({}, ok)]
-    panels = _pack_panels(lines, max_series_per_panel)
     names = short_names(series)
+    lines = split_groups(ok, series) if series else [({}, ok)]
+    note = ""
+    if len(lines) > MAX_PANELS * max_series_per_panel:  # e.g. a random sweep: every line a single point
+        note = (f"{len(lines)} combinations of {', '.join(names.values())} exceed {MAX_PANELS} panels of "
+                f"{max_series_per_panel} lines: all {len(ok)} points shown unjoined, not told apart")
+        warnings.warn(note, stacklevel=2)
+        series, lines = [], [({}, ok)]
+    panels = _pack_panels(lines, max_series_per_panel)
     rows, cols = _grid(len(panels), 1 if len(panels) <= 2 else 2)
     legend_in = 2.6 if series else 0.0
     fig = _figure((6.0 + legend_in) * cols, max(4.8 if rows == 1 else 3.2, 0.19 * max(map(len, panels)) + 1.4)
@@ -239,7 +256,8 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
     for ax, panel in zip(axes, panels):
         for colour, (key, group) in zip(colours, panel):
             group = group.sort_values("_x")
-            ax.plot(group["_x"], group["_y"], "o-", ms=4, color=colour, label=values_label(key, names) or None)
+            ax.plot(group["_x"], group["_y"], marker="o", ls="none" if note else "-", ms=4, color=colour,
+                    label=values_label(key, names) or None)
         if not numeric:
             ax.set_xticks(range(len(categories)), categories)
         else:
@@ -260,7 +278,7 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{axis_label(metric)} vs {parameter}")
+    fig.suptitle(_fit(fig, f"{axis_label(metric)} vs {parameter}" + (f"\n({note})" if note else "")))
     return fig
 
 
@@ -396,6 +414,11 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
         pairs.append((objectives[0], objectives[2]))
     paths: list[Path] = []
     groups = split_groups(ok, group_columns(ok, by))
+    if len(groups) > PARETO_PANELS * PARETO_FIGURES:
+        raise AccelsimError(f"{directory}: the Pareto fronts per workload{' and ' + ', '.join(by) if by else ''} "
+                            f"make {len(groups)} groups; at most {PARETO_PANELS * PARETO_FIGURES} "
+                            f"({PARETO_FIGURES} figures of {PARETO_PANELS} panels) are plotted: --by a column "
+                            "with fewer distinct values")
     chunks = [groups[i:i + PARETO_PANELS] for i in range(0, len(groups), PARETO_PANELS)]
     for px, py in pairs:
         stem = _file_stem(f"pareto_{px}_vs_{py}")
@@ -431,10 +454,6 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
     paths += save(roofline(layers, float(best["peak_macs_per_cycle"]), float(best["dram_bytes_per_cycle"]),
                            title=f"roofline\n{label}"), out / point_stem("roofline", best, parameters))
     return paths
-
-
-#: Most panels in one Pareto figure of :func:`write_sweep_plots` (a 3 x 3 grid).
-PARETO_PANELS = 9
 
 
 def write_front_csv(df: pd.DataFrame, objectives: Sequence[str], path: str | Path, parameters: Sequence[str] = (),

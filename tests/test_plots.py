@@ -274,3 +274,23 @@ def test_short_names_stay_distinct():
         "memories.l2.size_kib": "l2.size_kib", "memories.vtcm.size_kib": "vtcm.size_kib",
         "quant.weight_bits": "weight_bits", "workload": "workload"}
     assert short_names(["a.b", "b"]) == {"a.b": "a.b", "b": "b"}
+
+
+def test_too_many_series_are_points_with_a_note_and_too_many_groups_an_error(two_workloads, monkeypatch, tmp_path):
+    from accelsim.errors import AccelsimError
+    rng = np.random.default_rng(5)                     # a random sweep: 150 distinct (a, b), each one point
+    df = pd.DataFrame({"p_kib": rng.choice([32, 64, 128], 150), "a": rng.random(150), "b": rng.random(150),
+                       "latency_ms": rng.random(150), "status": "ok"})
+    with pytest.warns(UserWarning, match="150 combinations of a, b"):
+        fig = metric_vs_parameter(df, "p_kib", "latency_ms", series=["a", "b"])
+    (line,) = fig.axes[0].get_lines()                  # every point drawn, none joined
+    assert len(line.get_xdata()) == 150 and line.get_linestyle() == "None"
+    assert "all 150 points shown unjoined" in fig._suptitle.get_text().replace("\n", " ")
+    copy = tmp_path / "out"
+    shutil.copytree(two_workloads, copy, ignore=shutil.ignore_patterns("plots"))
+    names = {p.name for p in write_sweep_plots(copy, by=["latency_ms"])}   # one group per point: 12 groups
+    assert {f"pareto_latency_ms_vs_energy_pj_part{i}of2.png" for i in (1, 2)} <= names
+    assert "pareto_latency_ms_vs_energy_pj.png" not in names
+    monkeypatch.setattr("accelsim.plots.PARETO_FIGURES", 1)
+    with pytest.raises(AccelsimError, match="make 12 groups; at most 9"):
+        write_sweep_plots(copy, by=["latency_ms"])
