@@ -2,7 +2,8 @@
 
 ``load_results(dir)`` reads the ``points`` table of a results directory (one row per design point, parameters
 as typed columns named by their dotted paths, every report total, status); ``load_layers(dir, point_id)`` the
-per-layer rows of one point; ``pareto_front(df, objectives)`` the non-dominated rows.
+per-layer rows of one point; ``pareto_front(df, objectives, by=...)`` the non-dominated rows of each
+workload (and of each value of the ``by`` columns).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from accelsim.errors import AccelsimError
 from accelsim.sweep.store import ResultStore, StoreError, connect, quote
 
 
@@ -103,12 +105,37 @@ def _pareto_mask_nd(values: np.ndarray) -> np.ndarray:
     return mask
 
 
-def pareto_front(df: pd.DataFrame, objectives: Sequence[str], minimize: bool | Sequence[bool] = True
-                 ) -> pd.DataFrame:
-    """The rows of ``df`` not dominated on ``objectives`` (2 or more columns), sorted by the first objective.
+def group_columns(df: pd.DataFrame, by: Sequence[str] | None = None) -> list[str]:
+    """The columns fronts are computed per: ``workload`` (when ``df`` has it; fronts never mix networks)
+    followed by the columns of ``by``. A column ``df`` lacks is an :class:`~accelsim.errors.AccelsimError`."""
+    columns = (["workload"] if "workload" in df.columns else []) + [c for c in (by or ()) if c != "workload"]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise AccelsimError(f"no column {missing[0]!r} to group by (columns: {', '.join(map(str, df.columns))})")
+    return list(dict.fromkeys(columns))
 
-    ``minimize`` is one flag or one per objective (False = maximize, e.g. ``utilization``). Rows with a
-    missing objective value or a ``status`` other than ``ok`` are left out.
+
+def split_groups(df: pd.DataFrame, columns: Sequence[str]) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    """``df`` split by the values of ``columns``, as (column -> value, rows) in order of first appearance.
+
+    Values are compared by their text, so mapping-valued parameters and missing values form groups too."""
+    columns = list(columns)
+    if not columns or df.empty:
+        return [({}, df)] if not df.empty else []
+    keys = [df[c].map(str).rename(c) for c in columns]
+    return [({c: group[c].iloc[0] for c in columns}, group)
+            for _, group in df.groupby(keys, sort=False, dropna=False)]
+
+
+def pareto_front(df: pd.DataFrame, objectives: Sequence[str], minimize: bool | Sequence[bool] = True,
+                 by: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` not dominated on ``objectives`` (2 or more columns) within their group.
+
+    Groups (:func:`group_columns`): one per ``workload`` — points of different networks are never compared —
+    and per value of each column of ``by`` (e.g. ``["quant.weight_bits"]``: one front per workload and weight
+    width). The result holds each group's front sorted by the first objective, groups in order of first
+    appearance. ``minimize`` is one flag or one per objective (False = maximize, e.g. ``utilization``). Rows
+    with a missing objective value or a ``status`` other than ``ok`` are left out.
     """
     objectives = list(objectives)
     flags = [minimize] * len(objectives) if isinstance(minimize, bool) else list(minimize)
@@ -116,5 +143,8 @@ def pareto_front(df: pd.DataFrame, objectives: Sequence[str], minimize: bool | S
         raise ValueError("pareto_front needs at least 2 objectives and one minimize flag per objective")
     ok = df if "status" not in df else df[df["status"] == "ok"]
     ok = ok.dropna(subset=objectives)
-    values = ok[objectives].to_numpy(dtype=float) * np.where(flags, 1.0, -1.0)
-    return ok[pareto_mask(values)].sort_values(objectives[0], kind="stable")
+    signs = np.where(flags, 1.0, -1.0)
+    fronts = [group[pareto_mask(group[objectives].to_numpy(dtype=float) * signs)]
+              .sort_values(objectives[0], kind="stable")
+              for _, group in split_groups(ok, group_columns(ok, by))]
+    return pd.concat(fronts) if fronts else ok.iloc[:0]

@@ -1,26 +1,32 @@
 """Matplotlib figures of simulation and sweep results (Agg canvas; no pyplot, no global backend change).
 
-* :func:`pareto_scatter` — two objectives of every point, the Pareto front highlighted;
+* :func:`pareto_scatter` — two objectives of every point, the Pareto front highlighted, a panel per workload;
 * :func:`layer_breakdown` — per-layer latency (compute vs stall) and energy (by component) stacked bars;
 * :func:`roofline` — per-layer arithmetic intensity vs achieved ops/cycle under the compute and DRAM roofs;
-* :func:`metric_vs_parameter` — a metric against one parameter, one line per combination of the others;
-* :func:`write_sweep_plots` — all of them for a results directory, as PNG and SVG in ``DIR/plots``.
+* :func:`metric_vs_parameter` — a metric against one parameter, one line per combination of the others
+  (at most 10 lines a panel, more panels beyond);
+* :func:`write_sweep_plots` — all of them for a results directory, as PNG and SVG in ``DIR/plots``, and the
+  Pareto fronts as CSV tables.
 
 Axis labels carry units; energies are shown in µJ and byte counts in MiB.
 """
 from __future__ import annotations
 
+import json
 import re
+import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from accelsim.analysis import load_layers, load_meta, load_results, pareto_front
+from accelsim.analysis import group_columns, load_layers, load_meta, load_results, pareto_front, split_groups
 from accelsim.errors import AccelsimError
 from accelsim.sweep.spec import minimized
 from accelsim.sweep.store import StoreError
@@ -32,6 +38,11 @@ UNITS = {
     "_bits": ("bits", 1.0), "_macs_per_cycle": ("MAC/cycle", 1.0),
 }
 FORMATS = ("png", "svg")
+#: Most panels in one Pareto figure of :func:`write_sweep_plots` (a 3 x 3 grid), and most such figures.
+PARETO_PANELS = 9
+PARETO_FIGURES = 10
+#: Most panels of one :func:`metric_vs_parameter` figure; more lines than fit are drawn as unjoined points.
+MAX_PANELS = 12
 
 
 def unit_of(name: str) -> tuple[str, float]:
@@ -83,34 +94,140 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> lis
     return paths
 
 
+# ------------------------------------------------------------------------------------------------ labels
+def short_names(columns: Sequence[str]) -> dict[str, str]:
+    """Each dotted column name shortened to its shortest trailing part that no other column ends with:
+    ``memories.vtcm.size_kib`` -> ``size_kib``, or ``vtcm.size_kib`` when ``memories.l2.size_kib`` is there too."""
+    columns = list(dict.fromkeys(columns))
+    short = {}
+    for c in columns:
+        parts = c.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if not any(o != c and (o == tail or o.endswith("." + tail)) for o in columns):
+                break
+        short[c] = tail
+    return short
+
+
+def values_label(values: dict[str, object], names: dict[str, str] | None = None) -> str:
+    """``{"quant.weight_bits": 4, ...}`` -> ``weight_bits=4, ...`` (names shortened by :func:`short_names`;
+    ``workload`` shows as its bare value)."""
+    names = names or short_names(list(values))
+    return ", ".join(_short(v) if c == "workload" else f"{names.get(c, c)}={_short(v)}" for c, v in values.items())
+
+
+def point_parameters(row: pd.Series, order: Sequence[str] = ()) -> dict[str, object]:
+    """The parameter values of one stored point (its ``parameters_json``; {} without one), the names of
+    ``order`` (the sweep's parameter order) first."""
+    text = row.get("parameters_json")
+    values = json.loads(text) if isinstance(text, str) else {}
+    return {k: values[k] for k in dict.fromkeys([*order, *values]) if k in values}
+
+
+def point_label(row: pd.Series, order: Sequence[str] = ()) -> str:
+    """``mobilenet_v2, size_kib=512, bandwidth_gb_s=34.1, weight_bits=4``: a point's workload and parameters."""
+    return values_label({"workload": row["workload"], **point_parameters(row, order)})
+
+
+def point_stem(kind: str, row: pd.Series, order: Sequence[str] = (), max_chars: int = 100) -> str:
+    """File name stem of a per-point figure: ``<kind>_<workload and parameters>_<point_id>``, file-name safe,
+    the descriptive part cut to ``max_chars``; the point id at the end keeps stems unique."""
+    text = _file_stem(point_label(row, order).replace(", ", "_").replace("=", "-").replace("...", "_"))
+    text = re.sub(r"_{2,}", "_", text).replace("-_", "-")
+    return f"{kind}_{text[:max_chars].rstrip('_.-')}_{row['point_id']}"
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _fit(fig: Figure, title: str) -> str:
+    """``title`` wrapped at spaces to the figure's width (about 7.5 pt a character at the default 12 pt)."""
+    width = max(20, int(fig.get_figwidth() * 72 / 7.5))
+    return "\n".join(textwrap.fill(line, width) for line in title.split("\n"))
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:g}"
+
+
 # ------------------------------------------------------------------------------------------------ sweep figures
-def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] | None = None,
-                   title: str = "") -> Figure:
-    """Every ``ok`` point of ``df`` on objectives ``x`` and ``y``, the Pareto front highlighted and joined.
+def _grid(n: int, max_cols: int) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return -(-n // cols), cols
+
+
+def pareto_scatter(df: pd.DataFrame, x: str, y: str, minimize: Sequence[bool] | None = None, title: str = "",
+                   by: Sequence[str] | None = None, annotate: bool | Sequence[str] = False) -> Figure:
+    """Every ``ok`` point of ``df`` on objectives ``x`` and ``y``, the Pareto front highlighted and joined; one
+    panel per group of :func:`accelsim.analysis.pareto_front` (per workload, and per value of the ``by``
+    columns), titled with the group's values, each with its own front and axes.
 
     ``minimize``: one flag per axis; None = each metric's own direction (:func:`accelsim.sweep.spec.minimized`:
-    ``utilization`` and ``peak_macs_per_cycle`` are maximized, every other total minimized)."""
+    ``utilization`` and ``peak_macs_per_cycle`` are maximized, every other total minimized). ``annotate``:
+    True numbers each front point and lists its parameters (``parameters_json``) in the legend, a list of
+    columns lists those columns' values instead; the group's own columns are left out of the labels."""
     ok = df[df["status"] == "ok"] if "status" in df else df
     flags = [minimized(x), minimized(y)] if minimize is None else list(minimize)
-    front = pareto_front(ok, [x, y], minimize=flags)
-    fig = _figure()
-    ax = fig.add_subplot()
-    ax.scatter(scaled(ok, x), scaled(ok, y), s=14, color="0.65", label=f"design points ({len(ok)})")
-    ax.plot(scaled(front, x), scaled(front, y), "o-", color="tab:red", ms=5,
-            drawstyle="steps-post" if flags[0] else "steps-pre",  # the staircase bounding what the front dominates
-            label=f"Pareto front ({len(front)})")
-    ax.set_xlabel(axis_label(x))
-    ax.set_ylabel(axis_label(y))
-    ax.set_title(title or f"{axis_label(y)} vs {axis_label(x)}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    columns = group_columns(ok, by)
+    groups = split_groups(ok, columns) or [({}, ok)]
+    if len(groups) > MAX_PANELS * 3:
+        raise AccelsimError(f"pareto_scatter: {len(groups)} groups (workload{', ' + ', '.join(by) if by else ''}); "
+                            f"at most {MAX_PANELS * 3} panels fit one figure: plot subsets of the rows")
+    rows, cols = _grid(len(groups), 3)
+    fig = _figure((6.4 if cols == 1 else 4.6 * cols) + (3.0 * cols if annotate else 0.0),
+                  4.8 if rows == 1 else 3.9 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (key, group) in zip(axes, groups):
+        front = pareto_front(group, [x, y], minimize=flags, by=by)
+        ax.scatter(scaled(group, x), scaled(group, y), s=14, color="0.65", label=f"design points ({len(group)})")
+        ax.plot(scaled(front, x), scaled(front, y), "o-", color="tab:red", ms=5,
+                drawstyle="steps-post" if flags[0] else "steps-pre",  # the staircase bounding what it dominates
+                label=f"Pareto front ({len(front)})")
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
+        ax.locator_params(nbins=5)  # close values in a small panel: few ticks, full numbers (no offset)
+        ax.ticklabel_format(useOffset=False)
+        if len(groups) > 1 or len(key) > 1:
+            ax.set_title(values_label(key), fontsize="medium")
+        ax.grid(True, alpha=0.3)
+        if annotate:
+            _annotate(ax, front, x, y, annotate, set(key))
+        else:
+            ax.legend(fontsize="small")
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    fig.suptitle(_fit(fig, title or f"{axis_label(y)} vs {axis_label(x)}"))
     return fig
 
 
+def _annotate(ax, front: pd.DataFrame, x: str, y: str, annotate: bool | Sequence[str], skip: set[str]) -> None:
+    """Number the front points (1, 2, ... in order of ``x``) and list each number's parameter values in the
+    legend, which then sits right of the panel: numbers stay legible where front points crowd."""
+    for i, (_, row) in enumerate(front.iterrows(), start=1):
+        values = point_parameters(row) if annotate is True else {c: row[c] for c in annotate}
+        values = {c: v for c, v in values.items() if c not in skip}
+        ax.annotate(str(i), (float(row[x]) * unit_of(x)[1], float(row[y]) * unit_of(y)[1]), xytext=(4, 3),
+                    textcoords="offset points", fontsize=7, color="tab:red", fontweight="bold")
+        ax.plot([], [], " ", label=f"{i}: {values_label(values) or row['point_id']}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0)
+
+
 def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: Sequence[str] = (),
-                        max_series: int = 12) -> Figure:
-    """``metric`` against ``parameter``, one line per combination of the ``series`` columns (at most
-    ``max_series`` lines, the first ones in the data's order)."""
+                        max_series_per_panel: int = 10) -> Figure:
+    """``metric`` against ``parameter``, one line per combination of the ``series`` columns.
+
+    Every series is drawn: beyond ``max_series_per_panel`` (at most 20) lines the figure gets more panels
+    (consecutive values of the first series column kept together where they fit), each with its own legend
+    and distinct colours (tab10, or tab20 above 10 lines per panel), titled with the first series column's
+    values it shows. A numeric parameter with at most 12 distinct values gets ticks at exactly those values;
+    text, bool and mapping values are categories in order of appearance. More lines than ``MAX_PANELS`` panels
+    hold (a random sweep, say) are drawn as unjoined points of one colour, with a warning and a note in the
+    title."""
+    if not 1 <= max_series_per_panel <= 20:
+        raise ValueError("max_series_per_panel must be between 1 and 20 (colours must stay distinct)")
     ok = (df[df["status"] == "ok"] if "status" in df else df).copy()
     values = ok[parameter]
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -120,36 +237,67 @@ def metric_vs_parameter(df: pd.DataFrame, parameter: str, metric: str, series: S
         categories = list(dict.fromkeys(values.map(_short)))
         xs = values.map(_short).map({c: i for i, c in enumerate(categories)})
     ok["_x"], ok["_y"] = xs, scaled(ok, metric)
-    keys = [f"_series{i}" for i in range(len(series))]
-    for key, name in zip(keys, series):
-        ok[key] = ok[name].map(_short)  # strings: hashable (mapping-valued parameters too) and printable
-    n_lines = min(max_series, len(ok.groupby(keys, sort=False)) if series else 1)
-    fig = _figure(6.4, 4.8 + (0.17 * n_lines if series else 0))
-    ax = fig.add_subplot()
-    groups = ok.groupby(keys, sort=False) if series else [((), ok)]
-    for i, (key, group) in enumerate(groups):
-        if i == max_series:
-            break
-        key = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{s.split('.')[-1]}={k}" for s, k in zip(series, key)) or None
-        group = group.sort_values("_x")
-        ax.plot(group["_x"], group["_y"], "o-", ms=4, label=label)
-    if not numeric:
-        ax.set_xticks(range(len(categories)), categories)
-    elif xs.min() > 0 and xs.max() / xs.min() >= 8:
-        ax.set_xscale("log", base=2)
-    ax.set_xlabel(axis_label(parameter))
-    ax.set_ylabel(axis_label(metric))
-    ax.set_title(f"{axis_label(metric)} vs {parameter}")
-    ax.grid(True, alpha=0.3)
-    if series:
-        fig.legend(loc="outside lower center", fontsize="x-small")
+    series = list(series)
+    names = short_names(series)
+    lines = split_groups(ok, series) if series else [({}, ok)]
+    note = ""
+    if len(lines) > MAX_PANELS * max_series_per_panel:  # e.g. a random sweep: every line a single point
+        note = (f"{len(lines)} combinations of {', '.join(names.values())} exceed {MAX_PANELS} panels of "
+                f"{max_series_per_panel} lines: all {len(ok)} points shown unjoined, not told apart")
+        warnings.warn(note, stacklevel=2)
+        series, lines = [], [({}, ok)]
+    panels = _pack_panels(lines, max_series_per_panel)
+    rows, cols = _grid(len(panels), 1 if len(panels) <= 2 else 2)
+    legend_in = 2.6 if series else 0.0
+    fig = _figure((6.0 + legend_in) * cols, max(4.8 if rows == 1 else 3.2, 0.19 * max(map(len, panels)) + 1.4)
+                  * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
+    colours = matplotlib.colormaps["tab10" if max_series_per_panel <= 10 else "tab20"].colors
+    for ax, panel in zip(axes, panels):
+        for colour, (key, group) in zip(colours, panel):
+            group = group.sort_values("_x")
+            ax.plot(group["_x"], group["_y"], marker="o", ls="none" if note else "-", ms=4, color=colour,
+                    label=values_label(key, names) or None)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+        else:
+            if xs.min() > 0 and xs.max() / xs.min() >= 8:
+                ax.set_xscale("log", base=2)
+            distinct = sorted({float(v) for v in xs if np.isfinite(v)})
+            if len(distinct) <= 12:
+                ax.set_xticks(distinct, [_tick_text(v) for v in distinct])
+                ax.set_xticks([], minor=True)
+        ax.set_xlabel(axis_label(parameter))
+        ax.set_ylabel(axis_label(metric))
+        ax.grid(True, alpha=0.3)
+        if len(panels) > 1:
+            first = series[0]
+            shown = list(dict.fromkeys(_short(k[first]) for k, _ in panel))
+            ax.set_title(f"{names[first]} = {', '.join(shown)}", fontsize="medium")
+        if series:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(_fit(fig, f"{axis_label(metric)} vs {parameter}" + (f"\n({note})" if note else "")))
     return fig
 
 
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 24 else text[:21] + "..."
+def _pack_panels(lines: list[tuple[dict[str, object], pd.DataFrame]], size: int
+                 ) -> list[list[tuple[dict[str, object], pd.DataFrame]]]:
+    """Lines split into panels of at most ``size``: runs of lines sharing the first series value are packed
+    whole into a panel while they fit; a run longer than ``size`` is cut."""
+    runs: dict[str, list[tuple[dict[str, object], pd.DataFrame]]] = {}
+    for key, group in lines:
+        runs.setdefault(str(next(iter(key.values()), "")), []).append((key, group))
+    panels: list[list[tuple[dict[str, object], pd.DataFrame]]] = [[]]
+    for run in runs.values():
+        if panels[-1] and len(panels[-1]) + len(run) > size:
+            panels.append([])
+        for line in run:
+            if len(panels[-1]) == size:
+                panels.append([])
+            panels[-1].append(line)
+    return panels
 
 
 # ------------------------------------------------------------------------------------------------ layer figures
@@ -178,7 +326,7 @@ def layer_breakdown(layers: pd.DataFrame, title: str = "") -> Figure:
     ax_en.set_xlabel("layer (execution order)")
     for ax in (ax_lat, ax_en):
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(title or "per-layer latency and energy")
+    fig.suptitle(_fit(fig, title or "per-layer latency and energy"))
     return fig
 
 
@@ -213,7 +361,7 @@ def roofline(layers: pd.DataFrame, peak_macs_per_cycle: float, dram_bytes_per_cy
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity [ops/byte] (2·MACs / DRAM bytes)")
     ax.set_ylabel("achieved throughput [ops/cycle] (2·MACs / latency)")
-    ax.set_title(title or "roofline (per layer)")
+    ax.set_title(_fit(fig, title or "roofline (per layer)"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -232,21 +380,29 @@ def _file_stem(text: str) -> str:
 
 
 def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None = None,
-                      point_id: str | None = None) -> list[Path]:
-    """Write the plots of a results directory into ``DIR/plots`` (PNG and SVG) and return their paths.
+                      point_id: str | None = None, by: Sequence[str] = (), annotate: bool = False) -> list[Path]:
+    """Write the plots of a results directory into ``DIR/plots`` and return the path of every file written.
 
-    Pareto scatter of ``x`` vs ``y`` (default: the first two objectives, plus first vs third when there are
-    three); the first objective against every parameter; the per-layer breakdown and roofline of ``point_id``
-    (default: the point best on the first objective) when per-layer rows are stored. An ``x`` or ``y`` that is
-    not a column of the results is an :class:`~accelsim.errors.AccelsimError`.
+    * Pareto scatter of ``x`` vs ``y`` (default: the first two objectives, plus first vs third when there are
+      three), one panel per workload and value of the ``by`` columns (at most 9 panels a figure; more make
+      ``_part<i>of<n>`` figures), front points labelled with their parameters when ``annotate``; each front
+      also as a CSV table ``pareto_<x>_vs_<y>.csv``, and with three or more objectives the front on all of
+      them as ``pareto_<o1>_<o2>_<o3>....csv`` (group columns, objectives, parameters, point_id);
+    * the first objective against every parameter;
+    * the per-layer breakdown and roofline of ``point_id`` (default: the point best on the first objective)
+      when per-layer rows are stored, titled and named by the point's workload and parameters.
+
+    An ``x``, ``y`` or ``by`` column that is not in the results is an :class:`~accelsim.errors.AccelsimError`.
     """
     directory = Path(directory)
     out = directory / "plots"
     meta = load_meta(directory)
     df = load_results(directory)
-    for axis, column in (("x", x), ("y", y)):
+    by = list(by)
+    for what, column in [("plot x axis", x), ("plot y axis", y)] + [("--by", c) for c in by]:
         if column is not None and column not in df.columns:
-            raise AccelsimError(f"{directory}: no column {column!r} in the results (plot {axis} axis)")
+            raise AccelsimError(f"{directory}: no column {column!r} in the results ({what}); parameters: "
+                                f"{', '.join(map(str, meta.get('parameters', []))) or 'none'}")
     ok = df[df["status"] == "ok"]
     if ok.empty:
         return []
@@ -257,9 +413,24 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
     if x is None and y is None and len(objectives) > 2:
         pairs.append((objectives[0], objectives[2]))
     paths: list[Path] = []
+    groups = split_groups(ok, group_columns(ok, by))
+    if len(groups) > PARETO_PANELS * PARETO_FIGURES:
+        raise AccelsimError(f"{directory}: the Pareto fronts per workload{' and ' + ', '.join(by) if by else ''} "
+                            f"make {len(groups)} groups; at most {PARETO_PANELS * PARETO_FIGURES} "
+                            f"({PARETO_FIGURES} figures of {PARETO_PANELS} panels) are plotted: --by a column "
+                            "with fewer distinct values")
+    chunks = [groups[i:i + PARETO_PANELS] for i in range(0, len(groups), PARETO_PANELS)]
     for px, py in pairs:
-        fig = pareto_scatter(ok, px, py, title=f"{name}: {axis_label(py)} vs {axis_label(px)}")
-        paths += save(fig, out / _file_stem(f"pareto_{px}_vs_{py}"))
+        stem = _file_stem(f"pareto_{px}_vs_{py}")
+        for i, chunk in enumerate(chunks):
+            fig = pareto_scatter(pd.concat([g for _, g in chunk]), px, py, by=by,
+                                 annotate=parameters if annotate else False,
+                                 title=f"{name}: {axis_label(py)} vs {axis_label(px)}")
+            paths += save(fig, out / (stem if len(chunks) == 1 else f"{stem}_part{i + 1}of{len(chunks)}"))
+        paths.append(write_front_csv(ok, [px, py], out / f"{stem}.csv", parameters, by))
+    if len(objectives) > 2 and x is None and y is None:
+        paths.append(write_front_csv(ok, objectives, out / f"{_file_stem('pareto_' + '_'.join(objectives))}.csv",
+                                     parameters, by))
     series_extra = ["workload"] if ok["workload"].nunique() > 1 else []
     metric = objectives[0]
     for p in parameters:
@@ -277,9 +448,24 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
         layers = load_layers(directory, str(best["point_id"]))
     except StoreError:  # the sweep stored no per-layer rows
         return paths
-    label = f"{name}, point {best['point_id']} ({best['workload']})"
-    paths += save(layer_breakdown(layers, title=f"per-layer latency and energy: {label}"),
-                  out / f"layers_{best['point_id']}")
+    label = f"{name}: {point_label(best, parameters)}"
+    paths += save(layer_breakdown(layers, title=f"per-layer latency and energy\n{label}"),
+                  out / point_stem("layers", best, parameters))
     paths += save(roofline(layers, float(best["peak_macs_per_cycle"]), float(best["dram_bytes_per_cycle"]),
-                           title=f"roofline: {label}"), out / f"roofline_{best['point_id']}")
+                           title=f"roofline\n{label}"), out / point_stem("roofline", best, parameters))
     return paths
+
+
+def write_front_csv(df: pd.DataFrame, objectives: Sequence[str], path: str | Path, parameters: Sequence[str] = (),
+                    by: Sequence[str] = ()) -> Path:
+    """Write the Pareto front of ``df`` on ``objectives`` (each metric in its own direction, per workload and
+    ``by`` value, as :func:`~accelsim.analysis.pareto_front`) as CSV: the group columns, the objectives in
+    their stored units, the other parameters (mapping values as JSON), ``point_id``. Returns the path."""
+    objectives = list(objectives)
+    front = pareto_front(df, objectives, minimize=[minimized(o) for o in objectives], by=by)
+    columns = list(dict.fromkeys([*group_columns(df, by), *objectives, *parameters, "point_id"]))
+    table = front[columns].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)  # mappings as JSON
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path
