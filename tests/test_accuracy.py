@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-digits = pytest.importorskip("accelsim.workloads.digits")
-
-from accelsim.accuracy import COLUMNS, accuracy_table, format_table  # noqa: E402
+from accelsim.accuracy import COLUMNS, accuracy_table, format_table
+from accelsim.workloads import digits
 
 
 @pytest.fixture(scope="module")
