@@ -2,7 +2,7 @@
 onnxruntime's integers (accelsim.execute), and the error messages.
 
 Golden: onnxruntime 1.32 CPU. QLinearConv / QLinearMatMul requantize as ``rne(f32(acc) · f32(f32(Sx·Sw)/Sy))``
-(quantized-arithmetic §3.1), which accelsim's ``float32`` mode reproduces bit for bit; a QDQ model is run with
+([ref:ORT]), which accelsim's ``float32`` mode reproduces bit for bit; a QDQ model is run with
 ORT's graph optimizations on so that its Q/DQ pairs are fused into those integer ops.
 """
 from __future__ import annotations
@@ -345,7 +345,7 @@ def test_models_from_onnxruntime_quantize_static(tmp_path, fmt, name, exact):
     """The shipped digits models quantized by onnxruntime.quantization (pre-processed, BN folded by ORT,
     per-channel int8 weights, uint8 activations) and imported: equal to ORT's integers on the 450 test images.
     digits_cnn (QLinearConv, QLinearGlobalAveragePool, QGemm, or their QDQ fusions) matches exactly;
-    digits_dsconv adds QLinearAdd, which ORT computes in float (±1 LSB, quantized-arithmetic §4.3), so there the
+    digits_dsconv adds QLinearAdd, which ORT computes in float (±1 LSB, [ref:ORT]), so there the
     outputs agree within 1 LSB."""
     split = digits.load_digits_split()
     cal = np.ascontiguousarray(split.train_images[:64].transpose(0, 3, 1, 2))
