@@ -13,7 +13,7 @@ from accelsim.report import LAYER_COLUMNS
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 
 
-# SCALE-Sim's bundled 32x32 WS config and its Inc5b_3x3 test layer (peers.md §1 gives its compute cycles:
+# SCALE-Sim's bundled 32x32 WS config and its Inc5b_3x3 test layer ([ref:ScaleSim] gives its compute cycles:
 # M = 25, K = 1728, N = 384 -> 54 x 12 = 648 folds x (2·32 + 32 + 25 − 2 = 119) − 1 = 77,111).
 SCALESIM_CFG = """\
 [general]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -34,15 +35,6 @@ def _import_train_script():
 @pytest.fixture(scope="module")
 def split() -> digits.DigitsSplit:
     return digits.load_digits_split()
-
-
-@pytest.fixture
-def restore_torch_state():
-    """train_model switches on deterministic algorithms and sets the thread count; undo it for other tests."""
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
 
 
 def test_shipped_split_equals_fresh_sklearn_split(split):
@@ -126,18 +118,52 @@ def test_unknown_model_or_seed_is_an_accelsim_error():
         digits.shipped_model_path("digits_cnn", 7)
 
 
-@pytest.mark.slow
-def test_retraining_reproduces_shipped_digits_cnn_seed0(restore_torch_state, split, tmp_path):
+ACCURACY_TOLERANCE_PT = 1.5
+"""Retrained float test accuracy vs the shipped sidecar's: 1.5 pt = 6.75 of the 450 test images. On the machine
+that trained the shipped files the difference is 0; elsewhere float rounding changes the weights (max 0.035 on an
+Intel Xeon with the same torch) and so a few borderline test images."""
+CONFIG_KEYS = ("model", "seed", "epochs", "batch_size", "learning_rate", "optimizer", "input_scaling", "split_seed",
+               "test_count", "param_count", "num_threads", "onnx_exporter", "onnx_opset")
+"""Sidecar keys that describe the training recipe and the architecture; they must not depend on the machine."""
+
+
+@pytest.fixture(scope="module")
+def retrained_cnn_seed0():
+    """digits_cnn seed 0 retrained with the shipped sidecar's hyper-parameters (torch state restored after)."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     train_digits = _import_train_script()
     info = digits.shipped_model_info("digits_cnn", 0)
     config = train_digits.TrainConfig("digits_cnn", seed=0, epochs=info["epochs"], batch_size=info["batch_size"],
                                       learning_rate=info["learning_rate"])
-    result = train_digits.train_model(config, train_digits.make_digits_data(info["split_seed"]))
+    data = train_digits.make_digits_data(info["split_seed"])
+    try:
+        result = train_digits.train_model(config, data)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+    return train_digits, result, data
 
-    assert abs(result.test_accuracy_pct - info["test_accuracy_pct"]) <= 1.5
+
+@pytest.mark.slow
+def test_retraining_reproduces_shipped_digits_cnn_behaviour(retrained_cnn_seed0, split, tmp_path):
+    """Any machine: same recipe and architecture, accuracy within ACCURACY_TOLERANCE_PT, ONNX export = torch."""
+    train_digits, result, data = retrained_cnn_seed0
+    info = digits.shipped_model_info("digits_cnn", 0)
+
+    assert abs(result.test_accuracy_pct - info["test_accuracy_pct"]) <= ACCURACY_TOLERANCE_PT
+    assert result.test_accuracy_pct >= 95.0
+    sidecar = train_digits.sidecar(result, data)
+    assert {key: sidecar[key] for key in CONFIG_KEYS} == {key: info[key] for key in CONFIG_KEYS}
+
+    retrained = train_digits.state_dict_arrays(result.model)
+    with np.load(digits.shipped_weights_path("digits_cnn", 0)) as shipped:
+        assert {key: shipped[key].shape for key in shipped.files} == {key: v.shape for key, v in retrained.items()}
 
     onnx_path = tmp_path / "retrained.onnx"
     train_digits.export_onnx(result.model, onnx_path)
+    retrained_ops = [node.op_type for node in onnx.load(str(onnx_path)).graph.node]
+    shipped_ops = [node.op_type for node in onnx.load(str(digits.shipped_model_path("digits_cnn", 0))).graph.node]
+    assert retrained_ops == shipped_ops
     nchw = np.ascontiguousarray(split.test_images.transpose(0, 3, 1, 2))
     (ort_logits,) = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"input": nchw})
     with torch.no_grad():
@@ -145,12 +171,39 @@ def test_retraining_reproduces_shipped_digits_cnn_seed0(restore_torch_state, spl
     np.testing.assert_allclose(ort_logits, torch_logits, rtol=1e-4, atol=1e-4)
     assert int((ort_logits.argmax(axis=1) == split.test_labels).sum()) == result.test_correct
 
-    same_platform = (torch.__version__ == info["torch_version"]
-                     and torch.backends.cpu.get_cpu_capability() == info["torch_cpu_capability"])
-    if same_platform:  # float reductions differ across CPU families; bit-identity is only promised on one
-        retrained = train_digits.state_dict_arrays(result.model)
-        with np.load(digits.shipped_weights_path("digits_cnn", 0)) as shipped:
-            assert set(shipped.files) == set(retrained)
-            for key in shipped.files:
-                np.testing.assert_array_equal(retrained[key], shipped[key], err_msg=key)
-        assert result.test_correct == info["test_correct"]
+
+def _fingerprint_mismatch(train_digits) -> str | None:
+    """Why bit-identity cannot be expected here (None when this machine's fingerprint is the recorded one)."""
+    path = digits.DATA_DIR / train_digits.FINGERPRINT_FILE
+    if not path.exists():
+        return f"the shipped digits models record no training-machine fingerprint ({path.name} is absent)"
+    recorded, here = json.loads(path.read_text()), train_digits.machine_fingerprint()
+    differing = sorted(key for key in recorded.keys() | here.keys() if recorded.get(key) != here.get(key))
+    if differing:
+        return (f"this machine's fingerprint differs from the training machine's in {', '.join(differing)} "
+                f"(recorded CPU {recorded.get('cpu_model')!r}, here {here.get('cpu_model')!r})")
+    return None
+
+
+def test_machine_fingerprint_names_cpu_and_libraries():
+    train_digits = _import_train_script()
+    fingerprint = train_digits.machine_fingerprint()
+    assert fingerprint["torch_version"] == torch.__version__
+    assert fingerprint["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert len(fingerprint["cpu_flags_sha256"]) == 64 and fingerprint["cpu_model"]
+    assert fingerprint["num_threads"] == str(train_digits.NUM_THREADS)
+
+
+@pytest.mark.slow
+def test_retraining_is_bit_identical_on_the_training_machine(retrained_cnn_seed0):
+    """Only where the recorded fingerprint matches: torch promises no bit-identical float training across CPUs."""
+    train_digits, result, _ = retrained_cnn_seed0
+    reason = _fingerprint_mismatch(train_digits)
+    if reason is not None:
+        pytest.skip(f"bit-identity not checked: {reason}")
+    retrained = train_digits.state_dict_arrays(result.model)
+    with np.load(digits.shipped_weights_path("digits_cnn", 0)) as shipped:
+        assert set(shipped.files) == set(retrained)
+        for key in shipped.files:
+            np.testing.assert_array_equal(retrained[key], shipped[key], err_msg=key)
+    assert result.test_correct == digits.shipped_model_info("digits_cnn", 0)["test_correct"]

@@ -1,4 +1,4 @@
-"""Energy and area model against published per-event figures (hardware-facts §3) and closed-form counts."""
+"""Energy and area model against published per-event figures (docs/references.md) and closed-form counts."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +15,12 @@ from accelsim.simulate import simulate
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 Q = QuantParams.per_tensor(0.05, 0)
 
-# Horowitz ISSCC 2014, 45 nm (hardware-facts §3.1): 8b mult 0.2 pJ / 282 um2, 32b add 0.1 pJ / 137 um2.
+# Horowitz ISSCC 2014, 45 nm [ref:Horowitz14]: 8b mult 0.2 pJ / 282 um2, 32b add 0.1 pJ / 137 um2.
 HOROWITZ_MAC_W8A8_ACC32_PJ = 0.2 + 0.1
 HOROWITZ_MAC_W8A8_ACC32_UM2 = 282 + 137
-# Accelergy CACTI plug-in (hardware-facts §3.5): LPDDR4 8 pJ/bit.
+# Accelergy CACTI plug-in [ref:AccelergyPlugins]: LPDDR4 8 pJ/bit.
 LPDDR4_PJ_PER_BYTE = 8 * 8
-# Bit Fusion fixed 8-bit 4x4 array synthesis: leakage 257.7 uW of 1885.2 uW total (hardware-facts §3.3 source).
+# Bit Fusion fixed 8-bit 4x4 array synthesis: leakage 257.7 uW of 1885.2 uW total ([ref:BitFusionRepo]).
 BITFUSION_LEAKAGE_FRACTION = 257700 / 1885200
 
 
@@ -95,13 +95,13 @@ def test_mac_array_area_is_pe_count_times_the_horowitz_mac_area():
 
 
 def test_hvx_multipliers_are_contexts_times_vrmpy_macs():
-    # 4 contexts x 256 8x8 MACs per packet (vrmpy, hardware-facts §1.2)
+    # 4 contexts x 256 8x8 MACs per packet (vrmpy, [ref:QEMUHexagon])
     assert multiplier_count(load_hw(CONFIGS / "hvx_690.yaml")) == 4 * 256
 
 
 @pytest.mark.parametrize("weight_bits, activation_bits, pj_per_mac", [
     (8, 8, 0.2 + 0.1),
-    # hardware-facts §3.2 (Sze et al. 2017 scaling of Horowitz): E_mult = 0.2 pJ · w·a / 64, plus the 32-bit add
+    # [ref:Sze17] (Sze et al. 2017 scaling of Horowitz): E_mult = 0.2 pJ · w·a / 64, plus the 32-bit add
     (8, 16, 0.2 * 8 * 16 / 64 + 0.1),
     (16, 16, 0.2 * 16 * 16 / 64 + 0.1),
 ])

@@ -85,7 +85,7 @@ def test_horowitz_arithmetic_figures(h45) -> None:
     assert [add_energy_pj(h45, b) for b in (8, 16, 32)] == [0.03, 0.05, 0.1]
     assert mult_energy_pj(h45, 8, 8) == 0.2 and mult_energy_pj(h45, 32, 32) == 3.1
     assert h45.float32_add.energy_pj == 0.9 and h45.float32_mult.energy_pj == 3.7
-    # int8 MAC: 0.2 + 0.03 = 0.23 pJ; 0.3 pJ with a 32-bit accumulator add (hardware-facts §3.1).
+    # int8 MAC: 0.2 + 0.03 = 0.23 pJ; 0.3 pJ with a 32-bit accumulator add ([ref:Horowitz14]).
     assert mac_energy_pj(h45, 8, 8, 8) == pytest.approx(0.23)
     assert mac_energy_pj(h45, 8, 8, 32) == pytest.approx(0.3)
     assert h45.sources[0] == "horowitz45"
@@ -149,7 +149,7 @@ def test_aladdin_intmac_matches_the_plugin() -> None:
     [(2, 0.044, 81), (4, 0.093, 192), (8, 0.236, 511), (16, 0.717, 1679)],
 )
 def test_bitfusion_fixed_pe_figures(bits: int, pj_per_mac: float, area_um2: float) -> None:
-    """hardware-facts §3.3 from systolic_array_synth.csv: pJ/MAC and um^2 per fixed-precision PE at 45 nm."""
+    """[ref:BitFusionRepo] systolic_array_synth.csv: pJ/MAC and um^2 per fixed-precision PE at 45 nm."""
     table = load_energy_table("bitfusion45")
     assert mac_energy_pj(table, bits, bits, 32) == pytest.approx(pj_per_mac, abs=1e-3)
     assert mac_area_um2(table, bits, bits) == pytest.approx(area_um2, abs=1)
@@ -177,7 +177,7 @@ def test_bitfusion_fusion_unit_energy_per_mac() -> None:
 
 
 # --------------------------------------------------------------------------------------------- CACTI SRAM
-CACTI_POINTS = [  # size KiB, read pJ, write pJ per 32-bit access (hardware-facts §3.4)
+CACTI_POINTS = [  # size KiB, read pJ, write pJ per 32-bit access ([ref:BitFusionRepo] cacti_sweep.csv)
     (0.125, 0.68, 0.93), (0.5, 1.06, 2.34), (1, 1.13, 3.30), (2, 1.90, 3.64), (4, 3.43, 4.31), (8, 6.39, 5.56),
     (16, 9.98, 8.42),
 ]

@@ -1,5 +1,5 @@
 """Exporters: export_tflite -> load_tflite round trip, and export_onnx_qlinear run by onnxruntime against
-``accelsim.execute`` in the ``float32`` requantization mode (onnxruntime's rule, quantized-arithmetic §3.1)."""
+``accelsim.execute`` in the ``float32`` requantization mode (onnxruntime's rule, [ref:ORT])."""
 from __future__ import annotations
 
 import importlib.util

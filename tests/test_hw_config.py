@@ -1,6 +1,6 @@
 """Hardware config schema: shipped configs against published figures, key-path errors, JSON Schema, hashing.
 
-Expected values are the closed forms and figures of the cited sources (hardware-facts §1-2, SCALE-Sim's bundled
+Expected values are the closed forms and figures of the cited sources (docs/references.md, SCALE-Sim's bundled
 32x32 config), written out here, never computed by the code under test.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_shipped_config_loads_and_names_its_sources(path: Path) -> None:
 # --------------------------------------------------------------------------- peak MACs against the closed forms
 @pytest.mark.parametrize("name, contexts", [("hvx_685", 2), ("hvx_690", 4)])
 def test_hvx_peak_macs_per_context(name: str, contexts: int) -> None:
-    """hardware-facts §1.2: per 1024-bit context 8x8 = 256, 16x8 = 128, 16x16 = 64 MAC/cycle; vector x vector
+    """[ref:QEMUHexagon] (DERIVED): per 1024-bit context 8x8 = 256, 16x8 = 128, 16x16 = 64 MAC/cycle; vector x vector
     accumulate 128; int4 weights are storage-only, so W4A8 runs at the 8x8 rate."""
     hw = _hw(name)
     assert hw.compute.simd.contexts == contexts and hw.compute.simd.vector_bits == 1024
@@ -60,7 +60,7 @@ def test_hvx_peak_macs_per_context(name: str, contexts: int) -> None:
     assert hw.peak_macs_per_cycle(16, 16) == 64 * contexts
     assert hw.peak_macs_per_cycle(4, 8) == 256 * contexts
     assert hw.compute.simd.macs_per_context_cycle["W8A8"].vector_vector == 128
-    # Peak 8-bit TOPS at the assumed 500 MHz: 680/685 ~0.51, 690 ~1.02 (hardware-facts §1.3).
+    # Peak 8-bit TOPS at the assumed 500 MHz: 680/685 ~0.51, 690 ~1.02 (DERIVED: contexts x 256 MAC x 2 ops x 500 MHz).
     tops = hw.peak_gmac_s(8, 8) * 2 / 1e3
     assert tops == pytest.approx(0.512 if contexts == 2 else 1.024)
     # requantization on the SIMD unit: 32 int32 outputs per ~2 packets per context (§1.2).

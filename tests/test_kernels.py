@@ -1,6 +1,6 @@
 """Every op and requantization mode of the engine against the independent int64 reference
 (tests/int64_reference.py), plus the published check values of the fixed-point primitives
-(quantized-arithmetic §2.1–2.3) and the executor's input validation."""
+(gemmlowp / TFLite, [ref:gemmlowp], [ref:TFLiteRef]) and the executor's input validation."""
 from __future__ import annotations
 
 import importlib
@@ -110,14 +110,14 @@ def test_quantize_multiplier_check_values():
     (-(1 << 31), -(1 << 31), (1 << 31) - 1),
 ])
 def test_srdhm_check_values(a, b, expected):
-    """Ties toward +infinity; the one overflow case saturates (quantized-arithmetic §2.2)."""
+    """Ties toward +infinity; the one overflow case saturates (gemmlowp SRDHM, [ref:gemmlowp])."""
     assert srdhm(a, b) == expected
     assert srdhm.py_func(a, b) == expected
 
 
 @pytest.mark.parametrize("x, e, expected", [(5, 1, 3), (-5, 1, -3), (6, 2, 2), (-6, 2, -2), (7, 2, 2), (-7, 2, -2)])
 def test_rdbpot_check_values(x, e, expected):
-    """Round half away from zero (quantized-arithmetic §2.3)."""
+    """Round half away from zero (gemmlowp RoundingDivideByPOT, [ref:gemmlowp])."""
     assert rdbpot(x, e) == expected
 
 

@@ -2,22 +2,25 @@
 onnxruntime's integers (accelsim.execute), and the error messages.
 
 Golden: onnxruntime 1.32 CPU. QLinearConv / QLinearMatMul requantize as ``rne(f32(acc) · f32(f32(Sx·Sw)/Sy))``
-(quantized-arithmetic §3.1), which accelsim's ``float32`` mode reproduces bit for bit; a QDQ model is run with
+([ref:ORT]), which accelsim's ``float32`` mode reproduces bit for bit; a QDQ model is run with
 ORT's graph optimizations on so that its Q/DQ pairs are fused into those integer ops.
 """
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime import quantization
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-from accelsim.errors import ImportError_, UnsupportedError  # noqa: E402
-from accelsim.execute import execute  # noqa: E402
-from accelsim.graph.float_exec import run_float  # noqa: E402
-from accelsim.graph.importers.onnx import load_onnx  # noqa: E402
+from accelsim.cli import main as main_mod
+from accelsim.errors import ImportError_, UnsupportedError
+from accelsim.execute import execute
+from accelsim.graph.float_exec import run_float
+from accelsim.graph.importers.onnx import load_onnx
+from accelsim.workloads import digits
 from accelsim.quant.params import quantize  # noqa: E402
 
 OPSET = 21
@@ -151,7 +154,6 @@ def test_flatten_of_spatial_tensor_reorders_fc_columns(tmp_path):
 
 
 def test_shipped_digits_models_match_ort():
-    digits = pytest.importorskip("accelsim.workloads.digits")
     x = digits.load_digits_split().test_images[:16]
     for name in ("digits_cnn", "digits_dsconv"):
         _assert_float_matches_ort(digits.shipped_model_path(name, 0), np.ascontiguousarray(x.transpose(0, 3, 1, 2)),
@@ -305,7 +307,6 @@ def test_unsupported_op_or_attribute_names_it(tmp_path, node, expected):
 
 
 def test_truncated_and_non_onnx_files(tmp_path):
-    digits = pytest.importorskip("accelsim.workloads.digits")
     data = digits.shipped_model_path("digits_cnn", 0).read_bytes()
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(data[: len(data) // 2])
@@ -321,8 +322,6 @@ def test_truncated_and_non_onnx_files(tmp_path):
 
 
 def test_cli_info_on_bad_onnx_exits_nonzero(tmp_path, capsys):
-    main_mod = pytest.importorskip("accelsim.cli.main")
-    pytest.importorskip("accelsim.cli.info", reason="the 'info' command is not built yet")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07\x12\x04trun")
     assert main_mod.main(["info", str(bad)]) != 0
@@ -346,12 +345,8 @@ def test_models_from_onnxruntime_quantize_static(tmp_path, fmt, name, exact):
     """The shipped digits models quantized by onnxruntime.quantization (pre-processed, BN folded by ORT,
     per-channel int8 weights, uint8 activations) and imported: equal to ORT's integers on the 450 test images.
     digits_cnn (QLinearConv, QLinearGlobalAveragePool, QGemm, or their QDQ fusions) matches exactly;
-    digits_dsconv adds QLinearAdd, which ORT computes in float (±1 LSB, quantized-arithmetic §4.3), so there the
+    digits_dsconv adds QLinearAdd, which ORT computes in float (±1 LSB, [ref:ORT]), so there the
     outputs agree within 1 LSB."""
-    quantization = pytest.importorskip("onnxruntime.quantization")
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    digits = pytest.importorskip("accelsim.workloads.digits")
     split = digits.load_digits_split()
     cal = np.ascontiguousarray(split.train_images[:64].transpose(0, 3, 1, 2))
     pre, out = tmp_path / "pre.onnx", tmp_path / f"{name}_{fmt}.onnx"

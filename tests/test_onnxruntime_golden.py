@@ -1,5 +1,5 @@
 """Bit-exactness against onnxruntime QLinearConv / QLinearMatMul, the golden for the ``float32`` requantization
-mode (quantized-arithmetic §3.1, §4.3): ``y = clamp(rne(f32(acc) · f32(f32(S_x·S_w[c]) / S_y)) + Z_y)``.
+mode ([ref:ORT]): ``y = clamp(rne(f32(acc) · f32(f32(S_x·S_w[c]) / S_y)) + Z_y)``.
 
 Each case is built with ``onnx.helper`` (opset 21, IR version 10), run on the CPU provider with all graph
 optimizations off and one thread, and compared integer by integer with ``accelsim.execute`` on the same

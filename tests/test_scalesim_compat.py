@@ -78,7 +78,7 @@ def compare(tmp_path: Path, rows: int, cols: int, dataflow: str, topology_text: 
             expected_util = 100 * ours.macs / (ours.scalesim_total_cycles * rows * cols)
             assert float(theirs[0][4]) == pytest.approx(expected_util, rel=1e-9)
         # DETAILED_ACCESS_REPORT: SRAM IFMAP reads (col 3), Filter reads (col 6), OFMAP writes (col 9).
-        # SCALE-Sim over-counts OS ofmap writes by R + C per fold (peers.md §1); ours are M·N.
+        # SCALE-Sim over-counts OS ofmap writes by R + C per fold ([ref:ScaleSim]); ours are M·N.
         overcount = (rows + cols) * ours.folds if dataflow == "os" else 0
         assert ours.ifmap_sram_reads == sum(int(r[3]) for r in access), node.name
         assert ours.filter_sram_reads == sum(int(r[6]) for r in access), node.name
@@ -99,7 +99,7 @@ def test_gemm_layers_match_scalesim(tmp_path, dataflow):
 
 
 def test_sample_inc5b_published_cycles():
-    # peers.md §1: Inc5b_3x3 on SCALE-Sim's bundled 32x32 WS config reports 77,111 cycles
+    # [ref:ScaleSim]: Inc5b_3x3 on SCALE-Sim's bundled 32x32 WS config reports 77,111 cycles
     graph = load_scalesim_topology(DATA / "conv_inc5b_3x3.csv")
     cfg = load_scalesim_config(DATA / "scale_bundled_32x32_ws.cfg")
     t = systolic_timing(layer_shape(graph, graph.nodes[0]), cfg.array_height, cfg.array_width, cfg.dataflow)

@@ -1,4 +1,4 @@
-"""HVX-like SIMD model against closed forms from the HVX instruction rates (hardware-facts §1.2)."""
+"""HVX-like SIMD model against closed forms from the HVX instruction rates ([ref:QEMUHexagon])."""
 from __future__ import annotations
 
 import math
@@ -27,7 +27,7 @@ from accelsim.hw.simd import (
     unpack_cycles,
 )
 
-# HVX 1024-bit, per hardware-facts §1.2: 8x8 vrmpy 256 MAC/packet, vv accumulate 128, 16x8 128, 16x16 64.
+# HVX 1024-bit, per [ref:QEMUHexagon] (DERIVED): 8x8 vrmpy 256 MAC/packet, vv accumulate 128, 16x8 128, 16x16 64.
 RATES = {
     "W8A8": SimdMacRates(scalar_broadcast=256, vector_vector=128, widening=128),
     "W8A16": SimdMacRates(scalar_broadcast=128, vector_vector=64, widening=64),
@@ -84,7 +84,7 @@ def test_depthwise_vector_vector_rate():
 
 
 def test_requant_on_simd_costs_two_packets_per_32_outputs():
-    # hardware-facts §1.2: ~2 packets per output vector of 32 int32 values (two double-resource multiplies)
+    # [ref:QEMUHexagon]: ~2 packets per output vector of 32 int32 values (two double-resource multiplies)
     counts = output_counts(100, 100 * 32, 32, 1024, requant_on_simd=True)
     assert resource_bound_packets(counts, hvx()) == 200
     packed = output_counts(100, 100 * 32, 8, 1024, requant_on_simd=True)

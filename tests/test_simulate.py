@@ -45,7 +45,7 @@ def fc_graph(inputs=4096, outputs=4096, weight_bits=8):
 
 # ---------------------------------------------------------------------------------------------- peak rates
 @pytest.mark.parametrize("config, weight_bits, activation_bits, peak", [
-    # HVX (hardware-facts §1.2): per context 256 8x8, 128 16x8, 64 16x16 MACs/cycle; the 690 has 4 contexts
+    # HVX ([ref:QEMUHexagon], DERIVED): per context 256 8x8, 128 16x8, 64 16x16 MACs/cycle; the 690 has 4 contexts
     ("hvx_690", 8, 8, 4 * 256), ("hvx_690", 8, 16, 4 * 128), ("hvx_690", 16, 16, 4 * 64),
     ("hvx_690", 4, 8, 4 * 256),                       # int4 is storage-only: computes as 8x8
     ("hvx_685", 8, 8, 2 * 256),                       # 685: 2 contexts
@@ -79,12 +79,12 @@ def test_per_channel_fallback_runs_requantization_on_the_simd_unit():
     data["scale_unit"].update(per_channel=False, fallback="simd", shared_with_simd=False)
     row = simulate(conv_graph(per_channel=True), validate_hw(data, "")).layers.iloc[0]
     assert row["unit"] == "systolic" and row["requant_unit"] == "simd"
-    # the array's int32 results go through the SIMD unit: 16 outputs per cycle per context (hardware-facts §1.2)
+    # the array's int32 results go through the SIMD unit: 16 outputs per cycle per context ([ref:QEMUHexagon], DERIVED)
     assert row["scale_cycles"] == pytest.approx(28 * 28 * 128 / (4 * 16))
 
 
 def test_shared_with_simd_requantizes_per_channel_layers_whatever_the_scale_unit_flags():
-    # HVX requantization is SIMD code (hardware-facts §1.2): the scale_unit's per_channel / fallback / lanes
+    # HVX requantization is SIMD code ([ref:QEMUHexagon]): the scale_unit's per_channel / fallback / lanes
     # describe no hardware there, so they must neither reject a per-channel layer nor change its cost.
     base = hw("hvx_685")
     data = base.model_dump(mode="python")
@@ -112,7 +112,7 @@ def hvx_dma_to_vtcm():
 
 
 @pytest.mark.parametrize("config, clock_mhz, gb_s", [
-    ("tpu_v1", 700, 34.0),            # TPU v1: 34 GB/s DDR3 (hardware-facts §2)
+    ("tpu_v1", 700, 34.0),            # TPU v1: 34 GB/s DDR3 ([ref:Jouppi17])
     ("hvx_dma_to_vtcm", 500, 34.1),   # SD855 LPDDR4X 34.1 GB/s at the 500 MHz assumption
 ])
 def test_dram_bound_fc_runs_at_dram_bandwidth(config, clock_mhz, gb_s):

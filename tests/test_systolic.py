@@ -1,4 +1,4 @@
-"""Systolic-array model against SCALE-Sim's published closed forms (peers.md §1) worked by hand."""
+"""Systolic-array model against SCALE-Sim's closed forms ([ref:ScaleSim]) worked by hand."""
 from __future__ import annotations
 
 import pytest

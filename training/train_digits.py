@@ -10,8 +10,11 @@ Models (BatchNorm after every conv, ReLU6 activations, 8x8 input):
 * ``digits_dsconv``: conv3x3(1->32) stem -> three depthwise-separable blocks (dw3x3 + pw1x1: 32->32, 32->64 with
   stride 2, 64->64), the stride-1 blocks with a residual Add -> global average pool -> FC(64->10)
 
-Training is deterministic for a given ``--seed`` on one machine type (2 torch threads, deterministic
-algorithms); bit-identical weights across CPU families (AVX2 vs AVX-512) are not guaranteed.
+Training is deterministic for a given ``--seed`` on one machine (2 torch threads, deterministic algorithms);
+torch does not promise bit-identical float training across CPUs (even two AVX-512 CPUs of different vendors
+round some reductions differently), so the script records the training machine's fingerprint (CPU model, a
+hash of its CPU flags, torch / MKL / oneDNN versions) in ``training_fingerprint.json``; the test suite checks
+bit-identity only on a machine with that fingerprint.
 
 Usage (regenerates the files shipped in ``accelsim/workloads/digits/``)::
 
@@ -19,11 +22,13 @@ Usage (regenerates the files shipped in ``accelsim/workloads/digits/``)::
 
 For each model and seed the script writes ``<model>_seed<k>.onnx`` (eval mode, BatchNorm not folded),
 ``<model>_seed<k>.npz`` (the float state dict) and ``<model>_seed<k>.json`` (test accuracy, seed, epochs,
-versions, training time); it also writes ``digits_split.npz`` (uint8 images, labels, split indices).
+versions, training time); it also writes ``digits_split.npz`` (uint8 images, labels, split indices) and
+``training_fingerprint.json`` (``machine_fingerprint()`` of the machine that trained them).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
@@ -46,6 +51,9 @@ PIXEL_LEVELS = 16.0
 NUM_CLASSES = 10
 NUM_THREADS = 2
 ONNX_OPSET = 17
+FINGERPRINT_FILE = "training_fingerprint.json"
+"""Written next to the models: the ``machine_fingerprint()`` of the machine that trained them (the test suite
+checks bit-identical retraining only on a machine with this fingerprint)."""
 MODEL_NAMES = ("digits_cnn", "digits_dsconv")
 ALLOWED_ONNX_OPS = frozenset(
     {"Conv", "BatchNormalization", "Relu", "Clip", "Constant", "MaxPool", "AveragePool", "GlobalAveragePool",
@@ -292,6 +300,48 @@ def sidecar(result: TrainResult, data: DigitsData) -> dict[str, object]:
     }
 
 
+def _cpuinfo_field(name: str) -> str:
+    """First value of ``name`` in /proc/cpuinfo (Linux), or "" where there is none."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return ""
+
+
+def _torch_build_line(marker: str) -> str:
+    """The line of ``torch.__config__.show()`` that contains ``marker`` (library versions), or ""."""
+    return next((line.strip(" -") for line in torch.__config__.show().splitlines() if marker in line), "")
+
+
+def machine_fingerprint() -> dict[str, str]:
+    """What float training results depend on beyond the seed: CPU model and flags, torch and its math libraries.
+
+    Two machines with equal fingerprints are expected (not guaranteed) to train bit-identical weights; machines
+    with different ones are not (torch makes no cross-CPU promise for float reductions).
+    """
+    flags = " ".join(sorted(_cpuinfo_field("flags").split()))
+    return {
+        "cpu_model": _cpuinfo_field("model name") or platform.processor() or platform.machine(),
+        "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest(),
+        "machine": platform.machine(),
+        "torch_version": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "mkl": _torch_build_line("Math Kernel Library"),
+        "onednn": _torch_build_line("MKL-DNN"),
+        "num_threads": str(NUM_THREADS),
+    }
+
+
+def save_fingerprint(path: Path) -> None:
+    """Write ``machine_fingerprint()`` of this machine to ``path`` (JSON)."""
+    path.write_text(json.dumps(machine_fingerprint(), indent=2) + "\n")
+
+
 def save_split(data: DigitsData, path: Path) -> None:
     """Write the images (uint8 levels 0..16), labels and split indices so accelsim needs no scikit-learn."""
     np.savez_compressed(
@@ -328,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     data = make_digits_data()
     save_split(data, args.out_dir / "digits_split.npz")
+    save_fingerprint(args.out_dir / FINGERPRINT_FILE)
     for model_name in args.models:
         for seed in args.seeds:
             config = TrainConfig(model_name, seed, args.epochs, args.batch_size, args.learning_rate)

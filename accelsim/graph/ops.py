@@ -2,7 +2,7 @@
 
 Layouts: activations NHWC; conv weights OHWI with I = C_in / groups (depthwise: ``(C_in·mult, KH, KW, 1)``,
 output channel ``o`` reads input channel ``o // mult``, TFLite order); FC weights ``(O, I)``.
-Fused activations are clamps on the requantized integer (quantized-arithmetic §2.8).
+Fused activations are clamps on the requantized integer (TFLite, [ref:TFLiteRef]).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ def resolve_padding(
     """Explicit (top, bottom, left, right) padding.
 
     SAME follows TFLite: ``out = ceil(in / s)``, ``total = max((out − 1)·s + K_eff − in, 0)``, ``before = total // 2``
-    (quantized-arithmetic §2.7), with the effective kernel ``K_eff = (K − 1)·d + 1``.
+    (TFLite SAME padding, [ref:TFLiteRef]), with the effective kernel ``K_eff = (K − 1)·d + 1``.
     """
     if padding == "VALID":
         return (0, 0, 0, 0)

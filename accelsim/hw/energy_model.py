@@ -150,7 +150,7 @@ def peak_logic_pj_per_cycle(hw: HardwareConfig, table: EnergyTable) -> float:
 def leakage_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> float:
     """Leakage energy in pJ = leakage power × time. The table's ``fraction`` f is leakage's share of logic
     energy at full activity, so leakage power = f / (1 − f) × peak dynamic logic power (Bit Fusion synthesis:
-    total vs dynamic power of its PEs, hardware-facts §3.3)."""
+    total vs dynamic power of its PEs, [ref:BitFusionRepo])."""
     f = leakage_fraction(table)
     return f / (1 - f) * peak_logic_pj_per_cycle(hw, table) * latency_cycles
 

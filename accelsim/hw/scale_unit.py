@@ -1,7 +1,7 @@
 """Requantization (scale) unit: how many rescale operations a layer needs, how long they take, and where they run.
 
 A scale unit is a pipelined vector of ``lanes`` fixed-point multiply-shift-round-clamp lanes that turns int32
-accumulators into narrow outputs (TFLite's MultiplyByQuantizedMultiplier, quantized-arithmetic §2). A unit that
+accumulators into narrow outputs (TFLite's MultiplyByQuantizedMultiplier, [ref:TFLiteRef]). A unit that
 holds one multiplier per tensor cannot requantize a layer with per-channel weight scales; such a layer either falls
 back to the SIMD unit or cannot be mapped.
 """
@@ -19,7 +19,7 @@ def requant_ops(layer: LayerShape) -> int:
     """Rescale operations (one fixed-point multiply + rounding shift each) the layer's outputs need.
 
     One per output for Conv2D, FullyConnected, Concat, AvgPool and GlobalAveragePool (the average's divide is a
-    rescale); Add rescales each input and then the sum (TFLite ADD, quantized-arithmetic §2.9): ``inputs + 1`` per
+    rescale); Add rescales each input and then the sum (TFLite ADD, [ref:TFLiteRef]): ``inputs + 1`` per
     output. Ops that keep their input's quantization (MaxPool, Reshape, ...) need none.
     """
     if not layer.needs_requant:

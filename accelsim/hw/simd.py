@@ -4,7 +4,7 @@ Each hardware context issues one VLIW packet per cycle. A packet holds at most `
 most ``resources.<class>`` instructions of each non-multiply class (load, store, shift, permute, alu) and
 ``multiply_resources`` multiply resources, where a multiply instruction takes one resource (scalar-broadcast
 ``vrmpy``) or two (vector×vector accumulate, widening, 16×16, the 32×16 requantization multiplies). Source:
-hardware-facts §1.1-1.2 (Qualcomm HVX PRM 80-N2040-61; qemu ``target/hexagon/imported/mmvec/ext.idef``).
+[ref:HVXPRM] (Qualcomm HVX PRM 80-N2040-61) and [ref:QEMUHexagon] (qemu ``target/hexagon/imported/mmvec/ext.idef``).
 
 A kernel's packet count is the resource bound over its instruction counts (a perfectly software-pipelined loop)
 plus a fixed per-tile loop overhead. The kernels:
@@ -20,7 +20,7 @@ plus a fixed per-tile loop overhead. The kernels:
 - Add, pools, Concat, Pad: ALU work on ``vector_bits / activation_bits`` elements per instruction.
 - Output: with requantization on the SIMD unit, each vector of 32 int32 results takes two double-resource 32×16
   multiplies (``vmpye``/``vmpyo``), one rounding shift and three ALU ops (zero point, min, max) — about two packets
-  (hardware-facts §1.2) — then saturating packs (permutes) to the output width; otherwise the int32 vectors are
+  ([ref:QEMUHexagon]) — then saturating packs (permutes) to the output width; otherwise the int32 vectors are
   stored for the scale unit.
 - Storage-only 4-bit weights are unpacked to 8 bits at ``unpack_cycles_per_kib`` per KiB of packed weights.
 
@@ -48,7 +48,7 @@ TILE_OVERHEAD_PACKETS = 2
 #: Multiply resources taken by a double-vector multiply (HVX PRM: both of the two).
 DOUBLE_VECTOR_RESOURCES = 2
 #: Per 32-lane int32 vector, requantization on the SIMD unit: vmpye + vmpyo (double-vector), a rounding shift,
-#: zero-point add, min and max (hardware-facts §1.2: about 2 packets per vector).
+#: zero-point add, min and max ([ref:QEMUHexagon]: about 2 packets per vector).
 REQUANT_MULTIPLIES_PER_VECTOR = 2
 REQUANT_SHIFTS_PER_VECTOR = 1
 REQUANT_ALU_PER_VECTOR = 3

@@ -77,7 +77,7 @@ class SystolicTiming:
 
 
 def gemm_shape(layer: LayerShape) -> GemmShape:
-    """The per-group im2col GEMM of a Conv2D / FullyConnected layer (SCALE-Sim's lowering, peers.md §1)."""
+    """The per-group im2col GEMM of a Conv2D / FullyConnected layer (SCALE-Sim's lowering, [ref:ScaleSim])."""
     if layer.kind not in MAC_KINDS:
         raise UnsupportedError(f"layer {layer.name!r}: a systolic array runs {' and '.join(MAC_KINDS)} layers, "
                                f"not {layer.kind}")
@@ -99,7 +99,7 @@ def packed_reduction(k: int, throughput: float) -> int:
 
 
 def spatial_temporal(m: int, n: int, k: int, dataflow: str) -> tuple[int, int, int]:
-    """``(Sr, Sc, T)``: GEMM dims mapped on array rows, array columns and time (SCALE-Sim, peers.md §1)."""
+    """``(Sr, Sc, T)``: GEMM dims mapped on array rows, array columns and time (SCALE-Sim, [ref:ScaleSim])."""
     check_dataflow(dataflow)
     return {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}[dataflow]
 
@@ -123,7 +123,7 @@ def cycles_per_fold(rows: int, cols: int, temporal: int, dataflow: str) -> int:
 def sram_traffic(m: int, n: int, k: int, row_folds: int, col_folds: int, dataflow: str) -> tuple[int, int, int, int]:
     """``(ifmap reads, filter reads, ofmap writes, ofmap reads)`` in elements for one GEMM.
 
-    SCALE-Sim's counts (peers.md §1), except two fidelity fixes: OS ofmap writes are ``M·N`` (SCALE-Sim adds
+    SCALE-Sim's counts ([ref:ScaleSim]), except two fidelity fixes: OS ofmap writes are ``M·N`` (SCALE-Sim adds
     ``R + C`` per fold), and WS/IS partial sums written after every row fold are read back before the next one
     (``M·N·(row_folds − 1)`` reads; SCALE-Sim counts none).
 

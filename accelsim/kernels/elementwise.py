@@ -15,7 +15,7 @@ from accelsim.quant.requant import requantize_scalar
 @njit(cache=True, nogil=True)
 def add_fixed_point(a, zero_a, b, zero_b, left_shift, mode, m_a, shift_a, m_b, shift_b, m_out, shift_out,
                     zero_out, act_min, act_max, out, first, end):
-    """TFLite ADD (quantized-arithmetic §2.9) of elements ``first ≤ i < end``: both inputs shifted left by
+    """TFLite ADD ([ref:TFLiteRef]) of elements ``first ≤ i < end``: both inputs shifted left by
     ``left_shift``, scaled to a common fixed-point scale, summed, scaled to the output. ``mode`` is 0 (double
     rounding) or 1 (single rounding)."""
     a, b, out = a[first:end], b[first:end], out[first:end]  # views: from 0, so the loop compiles tight
@@ -28,7 +28,7 @@ def add_fixed_point(a, zero_a, b, zero_b, left_shift, mode, m_a, shift_a, m_b, s
 
 @njit(cache=True, nogil=True)
 def add_float(a, zero_a, scale_a, b, zero_b, scale_b, inv_scale_out, zero_out, act_min, act_max, out, first, end):
-    """Float-formula Add (quantized-arithmetic §3.2, torch fbgemm) of elements ``first ≤ i < end``:
+    """Float-formula Add (torch fbgemm, [ref:PyTorchQ]) of elements ``first ≤ i < end``:
     ``rne((f32(q_a − Z_a)·S_a + f32(q_b − Z_b)·S_b) · f32(1/S_out)) + Z_out``, every operation in float32."""
     a, b, out = a[first:end], b[first:end], out[first:end]
     for i in range(out.shape[0]):

@@ -9,7 +9,7 @@ from accelsim.quant.requant import requantize_scalar
 
 @njit(cache=True, inline="always")
 def divide_round_away(total: np.int64, count: np.int64) -> np.int64:
-    """``total / count`` to nearest, ties away from zero, with C truncating division (quantized-arithmetic §2.10)."""
+    """``total / count`` to nearest, ties away from zero, with C truncating division (TFLite, [ref:TFLiteRef])."""
     if total > 0:
         return (total + count // 2) // count
     return -((-total + count // 2) // count)
@@ -57,7 +57,7 @@ def avg_pool(x, k_h, k_w, stride_h, stride_w, pad_top, pad_left, same_quant, zer
 
 @njit(cache=True, nogil=True)
 def max_pool(x, k_h, k_w, stride_h, stride_w, pad_top, pad_left, act_min, act_max, out):
-    """Maximum over the valid taps of each window, then the activation clamp (quantized-arithmetic §2.11)."""
+    """Maximum over the valid taps of each window, then the activation clamp (TFLite, [ref:TFLiteRef])."""
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
     for row in range(n_batch * out_h):

@@ -139,7 +139,7 @@ def quantize(
 ) -> np.ndarray:
     """``q = clamp(round(x / S) + Z, qmin, qmax)`` in float32 with the named rounding.
 
-    ``half_to_even`` with a true float32 division is onnxruntime QuantizeLinear (quantized-arithmetic §3.4);
+    ``half_to_even`` with a true float32 division is onnxruntime QuantizeLinear ([ref:ORT]);
     ``half_away_from_zero`` is TFLite's activation-range quantization.
     """
     info = dtype_info(dtype)

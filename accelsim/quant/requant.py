@@ -1,7 +1,7 @@
 """Requantization: scaling an integer accumulator to the output's quantization, as a scale unit does.
 
 The rounding is a hardware design choice, so it is selected by name (see ``MODES``). Formulas and their
-goldens are in docs/arithmetic.md; the fixed-point ones are TFLite / gemmlowp's (quantized-arithmetic §2),
+goldens are in docs/arithmetic.md; the fixed-point ones are TFLite / gemmlowp's ([ref:TFLiteRef], [ref:gemmlowp]),
 the float ones onnxruntime's and PyTorch's (§3).
 
 The scalar functions are numba-jitted so kernels can call them inline; they also run as plain Python
@@ -46,7 +46,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: ``real ≈ m · 2^(shift − 31)`` with m an int32 in [2^30, 2^31).
 
     frexp in float64, mantissa rounded half away from zero; m = 2^31 renormalises; exponents below −31
-    flush to zero (quantized-arithmetic §2.1). Check values: 0.5 -> (2^30, 0), 1.0 -> (2^30, 1).
+    flush to zero (TFLite QuantizeMultiplier, [ref:TFLiteRef]). Check values: 0.5 -> (2^30, 0), 1.0 -> (2^30, 1).
     """
     if real == 0.0:
         return 0, 0
@@ -147,7 +147,7 @@ def make_mean_params(scale_in: float, scale_out: float, taps: int, mode: str) ->
 
 @dataclass(frozen=True)
 class AddParams:
-    """TFLite ADD constants (quantized-arithmetic §2.9): both inputs moved to a common fixed-point scale."""
+    """TFLite ADD constants ([ref:TFLiteRef]): both inputs moved to a common fixed-point scale."""
 
     left_shift: int
     input1_multiplier: int
@@ -171,7 +171,7 @@ def make_add_params(scale1: float, scale2: float, scale_out: float, input_dtype:
 
 
 def activation_range(activation: str, out_qp: QuantParams, dtype: str) -> tuple[int, int]:
-    """Fused activation as a clamp on the requantized integer (quantized-arithmetic §2.8).
+    """Fused activation as a clamp on the requantized integer (TFLite, [ref:TFLiteRef]).
 
     RELU: ``[max(qmin, Z), qmax]``; RELU6: ``[max(qmin, Z), min(qmax, Z + rhaz(6 / S))]`` with the division in float32.
     """

@@ -108,12 +108,6 @@ def mobilenet_v2(multiplier: float = 1.0) -> WorkloadSpec:
 
 
 # --------------------------------------------------------------------------------------------- ResNets
-def _conv_same_explicit(kernel: int) -> list[int]:
-    """TF-slim ``conv2d_same`` for stride > 1: symmetric-ish explicit padding of ``kernel − 1`` then VALID."""
-    total = kernel - 1
-    return [total // 2, total - total // 2, total // 2, total - total // 2]
-
-
 def _resnet_stem(net: NetSpecBuilder, bn_relu: bool) -> None:
     net.layer("conv", "conv1", out_channels=64, kernel=7, stride=2, padding=[3, 3, 3, 3],
               activation="relu" if bn_relu else "none")

@@ -6,7 +6,7 @@ transposed on import; axis attributes (Concat, Pad, Flatten) are mapped accordin
 Float models become float graphs: BatchNormalization is folded into the preceding Conv / Gemm / MatMul
 (``accelsim.quant.bnfold``), a constant Add after MatMul becomes its bias, Relu and Clip(0, 6) become the
 producer's fused activation. Quantized models become quantized graphs with the model's exact scales and zero
-points and requantization mode ``float32`` (onnxruntime semantics, quantized-arithmetic §3.1):
+points and requantization mode ``float32`` (onnxruntime semantics, [ref:ORT]):
 
 * QDQ form: each QuantizeLinear -> DequantizeLinear pair on an activation gives that tensor its (S, Z, dtype);
   DequantizeLinear of an integer initializer gives a constant integer tensor (per-tensor or per-axis, int4 ok).
