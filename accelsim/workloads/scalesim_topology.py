@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from accelsim.config.loading import read_text_file
 from accelsim.errors import ConfigError, UnsupportedError
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
@@ -51,15 +52,13 @@ def scalesim_pad_after(size: int, kernel: int, stride: int) -> int:
 def load_scalesim_topology(path: str | Path) -> Graph:
     """Read a SCALE-Sim topology CSV (conv or GEMM form) into a Graph; errors name the file, line and column."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(str(path), "", "a readable SCALE-Sim topology CSV", exc.strerror or str(exc)) from None
+    lines = read_text_file(path, "a SCALE-Sim topology CSV").splitlines()
     if not lines:
         raise ConfigError(str(path), "", "a header line", "an empty file")
     header = _fields(lines[0])
     gemm = len(header) >= 2 and header[1].upper() == "M"
     columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
+    _check_header(f"{path}, line 1", header, columns)
     builder = GraphBuilder(path.stem)
     outputs: list[str] = []
     seen: dict[str, int] = {}
@@ -86,6 +85,18 @@ def load_scalesim_topology(path: str | Path) -> Graph:
         raise ConfigError(str(path), "rows", "at least one layer row", "none")
     return builder.build(outputs, metadata={"source": "scalesim", "topology": path.name,
                                             "form": "gemm" if gemm else "conv"})
+
+
+def _check_header(where: str, header: list[str], columns: tuple[str, ...]) -> None:
+    """The header must start with SCALE-Sim's column names (case and spacing aside); one more column may follow."""
+    for i, column in enumerate(columns):
+        found = header[i] if i < len(header) else "<missing>"
+        if " ".join(found.lower().split()) != column.lower():
+            raise ConfigError(where, f"column {i + 1}", f"the SCALE-Sim header {column!r} (header: "
+                              f"{', '.join(columns)},)", found)
+    if len(header) > len(columns) + 1:
+        raise ConfigError(where, f"column {len(columns) + 2}", f"at most {len(columns) + 1} columns (the last an "
+                          "optional sparsity ratio)", header[len(columns) + 1])
 
 
 def _fields(line: str) -> list[str]:
