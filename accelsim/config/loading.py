@@ -30,6 +30,10 @@ MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 100
 #: Prefix of the YAML core tags (``!!str`` is ``tag:yaml.org,2002:str``).
 _YAML_CORE = "tag:yaml.org,2002:"
+#: Tags a config may hold: those plain YAML resolves to (and ``<<`` merge keys). Explicit tags of any other
+#: kind (``!!python/object``, ``!!binary``, ``!!set``, ``!custom``) are refused.
+_ALLOWED_TAGS = frozenset(_YAML_CORE + t for t in ("null", "bool", "int", "float", "str", "timestamp", "seq",
+                                                   "map", "merge"))
 
 
 def read_text_file(path: str | Path, what: str) -> str:
@@ -69,7 +73,7 @@ def _tag_name(tag: str) -> str:
 class BoundedSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses, while composing and before constructing anything: more than
     ``MAX_YAML_NODES`` nodes (aliases counted at their full expanded size), nesting deeper than
-    ``MAX_YAML_DEPTH``, recursive aliases, duplicate keys and tags SafeLoader does not construct.
+    ``MAX_YAML_DEPTH``, recursive aliases, duplicate keys and explicit tags (``!!python/object``).
     Errors are ConfigErrors naming ``file``, the key path and the line."""
 
     def __init__(self, stream: str, file: str) -> None:
@@ -119,7 +123,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if self._composed > MAX_YAML_NODES:
             raise self._refuse(f"a document of at most {MAX_YAML_NODES} nodes",
                                f"more (at line {node.start_mark.line + 1})")
-        if node.tag not in self.yaml_constructors and node.tag != _YAML_CORE + "merge":
+        if node.tag not in _ALLOWED_TAGS:
             raise self._refuse("no YAML tags (plain values, lists and mappings only)",
                                f"tag {_tag_name(node.tag)} at line {node.start_mark.line + 1}")
         size = 1
@@ -139,6 +143,11 @@ class BoundedSafeLoader(yaml.SafeLoader):
                 lines[(key.tag, key.value)] = line
         self._expanded[id(node)] = size
         return size
+
+
+# YAML 1.1 reads 1e3 (no dot) as a string; read it as the number YAML 1.2 and JSON make of it.
+BoundedSafeLoader.add_implicit_resolver(_YAML_CORE + "float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                        list("-+0123456789"))
 
 
 def read_yaml(path: str | Path) -> Any:
