@@ -36,6 +36,9 @@ def bounded_repr(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     return "".join(parts)
 
 
+_BRACKETS = {dict: ("{", "}"), tuple: ("(", ")"), list: ("[", "]")}
+
+
 def _emit(value: object, parts: list[str], budget: list[int], depth: int) -> None:
     if isinstance(value, str):
         keep = max(budget[0], 20)
@@ -45,7 +48,7 @@ def _emit(value: object, parts: list[str], budget: list[int], depth: int) -> Non
         budget[0] -= len(text)
         return
     if isinstance(value, (list, tuple, dict)):
-        opening, closing = ("{", "}") if isinstance(value, dict) else ("(", ")") if isinstance(value, tuple) else ("[", "]")
+        opening, closing = _BRACKETS[type(value) if type(value) in _BRACKETS else list]
         if depth >= 20:
             parts.append(f"{opening}…{closing}")
             return

@@ -148,8 +148,9 @@ def corpus() -> list[pytest.param]:
                                    "compute.systolic.rows", "twice, on lines 5 and 5")),
         ("workload-duplicate-flow", Case("workload", _replace("workload", "kernel: 3}", "kernel: 3, kernel: 5}"),
                                          "layers[0].kernel", "twice")),
-        ("sweep-duplicate-flow", Case("sweep", _replace("sweep", "    compute.systolic.rows: [16, 32]",
-                                                        "    {compute.systolic.rows: [16], compute.systolic.rows: [32]}"),
+        ("sweep-duplicate-flow", Case("sweep", _replace("sweep", "  grid:\n    compute.systolic.rows: [16, 32]",
+                                                        "  grid: {compute.systolic.rows: [16], "
+                                                        "compute.systolic.rows: [32]}"),
                                       "parameters.grid.compute.systolic.rows", "twice")),
         # 3. values accepted silently before: bools for ints, non-finite and absurd numbers, strings for numbers
         ("hw-bool-rows", Case("hw", _replace("hw", "rows: 32", "rows: true"), "compute.systolic.rows",

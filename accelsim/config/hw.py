@@ -124,29 +124,34 @@ class SystolicArray(_Strict):
         return self.rows * self.cols
 
 
+def _per_packet(default: int, what: str) -> Any:
+    """A strict per-packet resource count field (1..MAX_SLOTS)."""
+    return Field(default, gt=0, le=MAX_SLOTS, strict=True,
+                 description=f"{what} per packet per context (at most {MAX_SLOTS}).")
+
+
+def _mac_rate(what: str) -> Any:
+    """A strict MACs/cycle/context field (1..MAX_COUNT)."""
+    return Field(gt=0, le=MAX_COUNT, strict=True, description=f"{what}: MACs/cycle/context (at most {MAX_COUNT}).")
+
+
 class SimdResources(_Strict):
     """Non-multiply issue resources per VLIW packet per context (HVX PRM: load, store, shift, permute)."""
 
-    load: int = Field(1, gt=0, le=MAX_SLOTS, strict=True, description="Vector loads per packet per context (at most 1024).")
-    store: int = Field(1, gt=0, le=MAX_SLOTS, strict=True, description="Vector stores per packet per context (at most 1024).")
-    shift: int = Field(1, gt=0, le=MAX_SLOTS, strict=True, description="Vector shift instructions per packet per context (at most 1024).")
-    permute: int = Field(1, gt=0, le=MAX_SLOTS, strict=True, description="Vector permute instructions per packet per context (at most 1024).")
-    alu: int = Field(2, gt=0, le=MAX_SLOTS, strict=True, description="Vector ALU instructions per packet per context (at most 1024).")
+    load: int = _per_packet(1, "Vector loads")
+    store: int = _per_packet(1, "Vector stores")
+    shift: int = _per_packet(1, "Vector shift instructions")
+    permute: int = _per_packet(1, "Vector permute instructions")
+    alu: int = _per_packet(2, "Vector ALU instructions")
 
 
 class SimdMacRates(_Strict):
     """MACs per cycle per context of each multiply instruction class, for one precision mode."""
 
-    scalar_broadcast: int = Field(
-        gt=0, le=MAX_COUNT, strict=True, description="At most 65536. ""Vector x scalar-broadcast dot products (HVX vrmpy(Vu.ub,Rt.b)): MACs/cycle/context."
-    )
-    vector_vector: int = Field(
-        gt=0, le=MAX_COUNT, strict=True, description="At most 65536. ""Vector x vector accumulate (HVX Vx+=vrmpy(Vu,Vv), both multiply resources): "
-        "MACs/cycle/context; what depthwise and elementwise kernels get.",
-    )
-    widening: int = Field(
-        gt=0, le=MAX_COUNT, strict=True, description="At most 65536. ""Widening element-wise multiplies (HVX vmpy(Vu.b,Vv.b) -> i16): MACs/cycle/context."
-    )
+    scalar_broadcast: int = _mac_rate("Vector x scalar-broadcast dot products (HVX vrmpy(Vu.ub,Rt.b))")
+    vector_vector: int = _mac_rate("Vector x vector accumulate (HVX Vx+=vrmpy(Vu,Vv), both multiply resources; "
+                                   "what depthwise and elementwise kernels get)")
+    widening: int = _mac_rate("Widening element-wise multiplies (HVX vmpy(Vu.b,Vv.b) -> i16)")
 
     @property
     def peak(self) -> int:
@@ -158,13 +163,14 @@ class SimdUnit(_Strict):
     """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
 
     vector_bits: Literal[512, 1024] = Field(1024, description="Vector register width in bits (HVX 64 B or 128 B).")
-    contexts: int = Field(gt=0, le=MAX_SLOTS, strict=True,
-                          description="Hardware vector contexts running concurrently (HVX 685: 2, 690: 4), at most 1024.")
+    contexts: int = Field(gt=0, le=MAX_SLOTS, strict=True, description="Hardware vector contexts running "
+                          "concurrently (HVX 685: 2, 690: 4), at most 1024.")
     multiply_resources: int = Field(
         2, gt=0, le=MAX_SLOTS, strict=True,
         description="Multiply resources per packet per context; double-vector multiplies take two (at most 1024)."
     )
-    vliw_slots: int = Field(4, gt=0, le=MAX_SLOTS, strict=True, description="Instructions per VLIW packet (at most 1024).")
+    vliw_slots: int = Field(4, gt=0, le=MAX_SLOTS, strict=True,
+                            description="Instructions per VLIW packet (at most 1024).")
     resources: SimdResources = Field(default_factory=SimdResources, description="Other per-packet resources.")
     macs_per_context_cycle: dict[str, SimdMacRates] = Field(
         description='MACs per cycle per context of each instruction class, per precision "W{w}A{a}" '
@@ -186,7 +192,8 @@ class SimdUnit(_Strict):
         """int32 outputs requantized per cycle per context by SIMD instructions.
 
         DERIVED (Qualcomm Hexagon HVX Programmer's Reference Manual, vmpye/vmpyo): they requantize one vector
-        of ``vector_bits / 32`` int32 values in about two packets, so ``vector_bits / 64`` outputs per cycle (16 at 1024 bits).
+        of ``vector_bits / 32`` int32 values in about two packets, so ``vector_bits / 64`` outputs per cycle (16 at
+        1024 bits).
         """
         return self.vector_bits // 64
 
@@ -231,7 +238,8 @@ class PrecisionMode(_Strict):
 class Precision(_Strict):
     """Accumulator width and the supported precision modes."""
 
-    accumulator_bits: int = Field(32, ge=8, le=64, strict=True, description="Accumulator width in bits (>= w + a of every mode).")
+    accumulator_bits: int = Field(32, ge=8, le=64, strict=True,
+                                  description="Accumulator width in bits (>= w + a of every mode).")
     modes: tuple[PrecisionMode, ...] = Field(min_length=1, description="Supported (weight, activation) pairs.")
 
     def compute_modes(self) -> tuple[PrecisionMode, ...]:

@@ -24,8 +24,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 #: before they are read.
 MAX_FILE_BYTES = 16 * 2**20
 #: A YAML document may hold at most this many nodes, counting every use of an alias in full (alias bombs);
-#: the largest shipped workload has about 6,000. Composing 200,000 nodes takes about 140 MB.
-MAX_YAML_NODES = 200_000
+#: the largest shipped workload has about 6,000. Composing 100,000 nodes takes about 65 MB.
+MAX_YAML_NODES = 100_000
 #: Lists and mappings may nest at most this deep in a YAML document.
 MAX_YAML_DEPTH = 100
 #: Prefix of the YAML core tags (``!!str`` is ``tag:yaml.org,2002:str``).

@@ -3,8 +3,9 @@
 Conv form: header ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
 Strides,`` and one layer per row. GEMM form: header ``Layer Name, M, N, K,``; a GEMM row is an FC layer with
 ``M`` input rows of ``K`` features and ``N`` outputs (SCALE-Sim runs it as the conv H=M, W=K, Fh=1, Fw=K, C=1,
-stride 1, which is the same GEMM). Rows end with a comma (mandatory in SCALE-Sim, optional here); an optional
-extra column holds a sparsity ratio ``N:M``, of which only the dense ``1:1`` is supported.
+stride 1, which is the same GEMM). The header's column names are checked (case and spacing aside). Rows end
+with a comma (mandatory in SCALE-Sim, optional here); an optional extra column holds a sparsity ratio ``N:M``, of
+which only the dense ``1:1`` is supported.
 
 Semantics kept from SCALE-Sim 3.0.0 (``scalesim/topology_utils.py``), so that accelsim's systolic model
 reproduces its cycles on the loaded graph:
