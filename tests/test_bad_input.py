@@ -16,7 +16,7 @@ import pytest
 
 from accelsim.cli.main import main as cli_main
 from accelsim.config.hw import load_hw
-from accelsim.config.loading import MAX_FILE_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, read_yaml
+from accelsim.config.loading import MAX_FILE_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml, read_yaml
 from accelsim.config.scalesim import load_scalesim_config
 from accelsim.errors import MISSING, MAX_LISTED_ERRORS, ConfigError, bounded_repr
 from accelsim.sweep import load_spec
@@ -331,6 +331,27 @@ def test_every_validation_error_is_listed(files: Path) -> None:
     assert lines[2].startswith("  compute.systolic.rows: expected ") and lines[2].endswith("found True")
     assert lines[3] == "  compute.systolic.cols: expected Input should be greater than 0, found -1"
     assert "Field required" not in str(err) and "more error" not in str(err)
+
+
+def test_errors_of_every_layer_are_listed(files: Path) -> None:
+    path = files / "wl.yaml"
+    path.write_text(WORKLOAD.replace("out_channels: 4, kernel: 3}", "out_channels: -4, kernel: 3, stride: 0}")
+                    .replace("op: fc,", "op: fcc,"))
+    with pytest.raises(ConfigError) as info:
+        load_workload(path)
+    assert [(i.key_path, i.found) for i in info.value.issues] == [
+        ("layers[0].out_channels", -4), ("layers[0].stride", 0), ("layers[1].op", "fcc")]
+    assert info.value.issues[1].expected == "a positive integer or a [h, w] pair of them"  # one per union key
+
+
+def test_parse_yaml_text_is_checked_like_a_file() -> None:
+    """For values given on a command line: tags and syntax errors are ConfigErrors naming the source."""
+    assert parse_yaml("1e3", "--quant weight_bits") == 1000.0
+    with pytest.raises(ConfigError, match="--quant weight_bits: <top level>: expected no YAML tags .* found "
+                                          "'tag !!python/object:os.system at line 1'"):
+        parse_yaml("!!python/object:os.system", "--quant weight_bits")
+    with pytest.raises(ConfigError, match="a syntax error at line 1, column 2"):
+        parse_yaml("[", "--quant weight_bits")
 
 
 def test_error_list_is_bounded(files: Path) -> None:

@@ -152,20 +152,23 @@ BoundedSafeLoader.add_implicit_resolver(_YAML_CORE + "float", re.compile(r"^[-+]
 
 def read_yaml(path: str | Path) -> Any:
     """Read a YAML file with :class:`BoundedSafeLoader` (a SafeLoader); every problem is a ConfigError."""
-    path = Path(path)
-    text = read_text_file(path, "a YAML file")
-    loader = BoundedSafeLoader(text, str(path))
+    return parse_yaml(read_text_file(path, "a YAML file"), str(path))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text (e.g. a command-line value) as :func:`read_yaml` does; errors name ``source``."""
+    loader = BoundedSafeLoader(text, source)
     try:
         return loader.get_single_data()
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(str(path), "", "YAML text", f"the non-printable character #x{exc.character:04x} at "
+        raise ConfigError(source, "", "YAML text", f"the non-printable character #x{exc.character:04x} at "
                           f"line {line}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None)
-        raise ConfigError(str(path), "", "valid YAML", f"a syntax error at {where}"
+        raise ConfigError(source, "", "valid YAML", f"a syntax error at {where}"
                           + (f" ({problem})" if problem else "")) from None
     finally:
         loader.dispose()

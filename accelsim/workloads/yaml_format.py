@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.config.loading import deep_merge, read_yaml, validate_model, validation_error_to_config_error
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, ConfigIssue
 from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_dtype
 from accelsim.graph.builder import GraphBuilder
@@ -213,20 +213,32 @@ def parse_layer(data: Any, index: int, file: str) -> Layer:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = validation_error_to_config_error(exc, file).moved(prefix=where)
-        first = exc.errors(include_url=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        if field in _UNION_EXPECTED:  # drop pydantic's union-member tags from the key path
-            key = field + "".join(f"[{p}]" for p in first["loc"][1:] if isinstance(p, int))
-            raise ConfigError(file, f"{where}.{key}", _UNION_EXPECTED[field], data.get(field),
-                              err.issues[1:]) from None
-        raise err from None
+        moved = validation_error_to_config_error(exc, file).moved(prefix=where).issues
+        issues: dict[str, ConfigIssue] = {}
+        for error, issue in zip(exc.errors(include_url=False), moved):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field in _UNION_EXPECTED:  # one issue per union attribute, without pydantic's member tags
+                key = f"{where}.{field}" + "".join(f"[{p}]" for p in error["loc"][1:] if isinstance(p, int))
+                issue = ConfigIssue(key, _UNION_EXPECTED[field], data.get(field))
+            issues.setdefault(f"{issue.key_path}\0{issue.expected}", issue)
+        first, *more = issues.values()
+        raise ConfigError(file, first.key_path, first.expected, first.found, more) from None
 
 
 def parse_workload(data: Any, file: str) -> WorkloadSpec:
     """Validate a parsed YAML document into a :class:`WorkloadSpec` (schema only; shapes are checked on build)."""
     header = validate_model(_Header, data, file)
-    layers = tuple(parse_layer(d, i, file) for i, d in enumerate(header.layers))
+    parsed: list[Layer] = []
+    errors: list[ConfigError] = []
+    for i, d in enumerate(header.layers):
+        try:
+            parsed.append(parse_layer(d, i, file))
+        except ConfigError as exc:  # report the errors of every layer together
+            errors.append(exc)
+    if errors:
+        issues = [issue for exc in errors for issue in exc.issues]
+        raise ConfigError(file, issues[0].key_path, issues[0].expected, issues[0].found, issues[1:])
+    layers = tuple(parsed)
     seen: set[str] = set()
     for i, layer in enumerate(layers):
         if layer.name in seen:
