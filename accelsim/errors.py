@@ -25,6 +25,11 @@ class _Missing:
 MISSING = _Missing()
 
 
+def bounded_text(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, ending "… (N more characters)" where cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
 def bounded_repr(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     """``repr(value)`` cut to about ``limit`` characters, ending "… (N more)" where cut.
 
@@ -85,10 +90,11 @@ class ConfigIssue:
     found: object
 
     def __str__(self) -> str:
-        key = self.key_path or "<top level>"
+        key = bounded_text(self.key_path or "<top level>")
+        expected = bounded_text(self.expected, 3 * MAX_QUOTED_CHARS)
         if self.found is MISSING:
-            return f"{key}: missing required key, expected {self.expected}"
-        return f"{key}: expected {self.expected}, found {bounded_repr(self.found)}"
+            return f"{key}: missing required key, expected {expected}"
+        return f"{key}: expected {expected}, found {bounded_repr(self.found)}"
 
 
 class AccelsimError(Exception):

@@ -132,6 +132,8 @@ def corpus() -> list[pytest.param]:
             (f"{kind}-deep-flow", Case(kind, _scalar(kind, "[" * 20_000 + "]" * 20_000), "", "levels of nesting")),
             (f"{kind}-deep-block", Case(kind, (BASE[kind] + nested_block(MAX_YAML_DEPTH + 5)).encode(),
                                         "k.k.k", "levels of nesting", True)),
+            (f"{kind}-deep-block-sequence", Case(kind, _scalar(kind, "\n" + "- " * 20_000 + "x"), key,
+                                                 "levels of nesting", True)),
             (f"{kind}-recursive-alias", Case(kind, _scalar(kind, "&r [1, *r]"), f"{key}[1]", "recursive")),
             # 3. duplicate keys, block style
             (f"{kind}-duplicate-block", Case(kind, (BASE[kind] + f"{key}: again\n").encode(), key,
@@ -306,6 +308,22 @@ def test_node_limit_counts_aliases_in_full(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"at most {MAX_YAML_NODES} nodes .aliases counted in full., found "
                                           f"'{level_nodes(5)} nodes at line 1'"):
         read_yaml(path)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_device_without_size_is_read_bounded() -> None:
+    with pytest.raises(ConfigError, match="/dev/zero: <top level>: expected a YAML file of at most 16 MiB"):
+        read_yaml("/dev/zero")
+
+
+def test_long_keys_are_quoted_bounded(files: Path) -> None:
+    path = files / "hw.yaml"
+    path.write_text(HW + "? " + "k" * 1_000_000 + "\n: 1\n")  # an explicit key: no 1024-character limit
+    with pytest.raises(ConfigError) as info:
+        load_hw(path)
+    assert info.value.key_path == "k" * 1_000_000
+    assert str(info.value) == (f"{path}: {'k' * 300}… (999700 more characters): expected a known key (this one is "
+                               "not in the schema: a typo?), found 1")
 
 
 def test_merge_keys_and_a_utf8_bom_are_fine(tmp_path: Path) -> None:

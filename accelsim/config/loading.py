@@ -37,22 +37,25 @@ _ALLOWED_TAGS = frozenset(_YAML_CORE + t for t in ("null", "bool", "int", "float
 
 
 def read_text_file(path: str | Path, what: str) -> str:
-    """The UTF-8 text of a config or workload-input file (``what``, e.g. "a YAML file", names it in errors).
+    """The UTF-8 text of a config or workload-input file (``what``, e.g. "YAML file", names it in errors).
 
     Refuses, with a ConfigError naming the file: a missing or unreadable file, one over ``MAX_FILE_BYTES``,
     UTF-16/UTF-32 text (byte-order mark), binary data (NUL bytes) and bytes that are not UTF-8.
     A UTF-8 byte-order mark is dropped.
     """
     path = Path(path)
-    expected = f"{what} (UTF-8 text)"
+    expected = f"a {what} (UTF-8 text)"
+    too_big = f"a {what} of at most {MAX_FILE_BYTES // 2**20} MiB"
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ConfigError(str(path), "", f"{what} of at most {MAX_FILE_BYTES // 2**20} MiB",
-                              f"{size} bytes")
-        data = path.read_bytes()
+            raise ConfigError(str(path), "", too_big, f"{size} bytes")
+        with path.open("rb") as f:  # a device or pipe has no size: read one byte more than allowed
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), "", f"a readable {what}", exc.strerror or str(exc)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(str(path), "", too_big, "more (a device or a pipe?)")
     for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
                           (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
         if data.startswith(bom):
@@ -152,7 +155,7 @@ BoundedSafeLoader.add_implicit_resolver(_YAML_CORE + "float", re.compile(r"^[-+]
 
 def read_yaml(path: str | Path) -> Any:
     """Read a YAML file with :class:`BoundedSafeLoader` (a SafeLoader); every problem is a ConfigError."""
-    return parse_yaml(read_text_file(path, "a YAML file"), str(path))
+    return parse_yaml(read_text_file(path, "YAML file"), str(path))
 
 
 def parse_yaml(text: str, source: str) -> Any:

@@ -102,7 +102,7 @@ def load_scalesim_config(path: str | Path) -> ScaleSimConfig:
     """Read a SCALE-Sim ``.cfg`` file; a missing or malformed key is a ConfigError naming the file and the key."""
     path = Path(path)
     parser = configparser.ConfigParser()
-    text = read_text_file(path, "a SCALE-Sim .cfg file")
+    text = read_text_file(path, "SCALE-Sim .cfg file")
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:

@@ -53,7 +53,7 @@ def scalesim_pad_after(size: int, kernel: int, stride: int) -> int:
 def load_scalesim_topology(path: str | Path) -> Graph:
     """Read a SCALE-Sim topology CSV (conv or GEMM form) into a Graph; errors name the file, line and column."""
     path = Path(path)
-    lines = read_text_file(path, "a SCALE-Sim topology CSV").splitlines()
+    lines = read_text_file(path, "SCALE-Sim topology CSV").splitlines()
     if not lines:
         raise ConfigError(str(path), "", "a header line", "an empty file")
     header = _fields(lines[0])
