@@ -191,9 +191,8 @@ class SimdUnit(_Strict):
     def requant_outputs_per_context_cycle(self) -> int:
         """int32 outputs requantized per cycle per context by SIMD instructions.
 
-        DERIVED (Qualcomm Hexagon HVX Programmer's Reference Manual, vmpye/vmpyo): they requantize one vector
-        of ``vector_bits / 32`` int32 values in about two packets, so ``vector_bits / 64`` outputs per cycle (16 at
-        1024 bits).
+        DERIVED (hardware-facts §1.2): vmpye/vmpyo requantize one vector of ``vector_bits / 32`` int32 values in
+        about two packets, so ``vector_bits / 64`` outputs per cycle (16 at 1024 bits).
         """
         return self.vector_bits // 64
 

@@ -1,6 +1,6 @@
 """Reading SCALE-Sim ``.cfg`` files (INI) and mapping them onto accelsim's hardware config.
 
-Keys and defaults follow SCALE-Sim 3.0.0's ``scale_config.read_conf_file``. SCALE-Sim words are
+Keys and defaults follow SCALE-Sim 3.0.0's ``scale_config.read_conf_file`` (peers.md §1). SCALE-Sim words are
 one byte and it has no clock; ``to_hardware_config`` therefore takes a clock and maps the config onto three
 single-operand SRAMs (ifmap → inputs, filter → weights, ofmap → outputs) and one DRAM channel of ``Bandwidth``
 words per cycle. Differences from SCALE-Sim's own memory model: SCALE-Sim gives each SRAM a private DRAM port (in
