@@ -415,6 +415,11 @@ def test_unknown_override_layer_is_refused_everywhere(files: Path, capsys: pytes
                      "overrides.nosuchlayer.weight_bits=4"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(wl) in err and "quant.overrides.nosuchlayer" in err
+    spec = files / "spec.yaml"
+    spec.write_text(SWEEP + "quant: {overrides: {nosuchlayer: {weight_bits: 4}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_spec(spec)
+    assert (info.value.file, info.value.key_path, info.value.expected) == (str(spec), api.key_path, api.expected)
 
 
 def test_unknown_override_layer_of_a_zoo_network_lists_names_bounded() -> None:
