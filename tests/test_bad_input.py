@@ -134,6 +134,8 @@ def corpus() -> list[pytest.param]:
                                         "k.k.k", "levels of nesting", True)),
             (f"{kind}-deep-block-sequence", Case(kind, _scalar(kind, "\n" + "- " * 20_000 + "x"), key,
                                                  "levels of nesting", True)),
+            (f"{kind}-deep-complex-keys", Case(kind, _scalar(kind, "\n  " + "? " * 3_000 + "x"), key,
+                                               "levels of nesting", True)),
             (f"{kind}-recursive-alias", Case(kind, _scalar(kind, "&r [1, *r]"), f"{key}[1]", "recursive")),
             # 3. duplicate keys, block style
             (f"{kind}-duplicate-block", Case(kind, (BASE[kind] + f"{key}: again\n").encode(), key,

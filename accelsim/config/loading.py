@@ -85,6 +85,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         self._expanded: dict[int, int] = {}  # id(node) -> node count with aliases expanded
         self._composed = 0
         self._path: list[str | int] = []
+        self._depth = 0  # nodes being composed (keys that are lists or mappings count, unlike in _path)
 
     def _refuse(self, expected: str, found: str) -> ConfigError:
         return ConfigError(self.file, key_path(tuple(self._path)), expected, found)
@@ -103,10 +104,12 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if pushed:
             self._path.append(part)
         line = self.peek_event().start_mark.line + 1
-        if len(self._path) > MAX_YAML_DEPTH:
+        if self._depth >= MAX_YAML_DEPTH:
             raise self._refuse(f"at most {MAX_YAML_DEPTH} levels of nesting", f"deeper nesting at line {line}")
         alias = self.check_event(AliasEvent)
+        self._depth += 1
         node = super().compose_node(parent, index)
+        self._depth -= 1
         if alias:
             size = self._expanded.get(id(node))
             if size is None:
