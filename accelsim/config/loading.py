@@ -50,12 +50,17 @@ def read_text_file(path: str | Path, what: str) -> str:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ConfigError(str(path), "", too_big, f"{size} bytes")
-        with path.open("rb") as f:  # a device or pipe has no size: read one byte more than allowed
-            data = f.read(MAX_FILE_BYTES + 1)
+        with path.open("rb") as f:  # a device or pipe has no size: read in chunks, to one byte over the limit
+            chunks: list[bytes] = []
+            read = 0
+            while read <= MAX_FILE_BYTES and (chunk := f.read(min(2**16, MAX_FILE_BYTES + 1 - read))):
+                chunks.append(chunk)
+                read += len(chunk)
     except OSError as exc:
         raise ConfigError(str(path), "", f"a readable {what}", exc.strerror or str(exc)) from None
-    if len(data) > MAX_FILE_BYTES:
+    if read > MAX_FILE_BYTES:
         raise ConfigError(str(path), "", too_big, "more (a device or a pipe?)")
+    data = b"".join(chunks)
     for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
                           (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
         if data.startswith(bom):
