@@ -184,7 +184,7 @@ def test_topology_duplicate_names_sparsity_and_layout_files(tmp_path):
     path.write_text(CONV_TOPOLOGY.splitlines()[0] + "\nL1, 10, 9, 3, 3, 5, 40, 2, 2:4,\n")
     with pytest.raises(UnsupportedError, match="sparsity"):
         load_scalesim_topology(path)
-    with pytest.raises(ConfigError, match="layout_dummy.csv, line 2"):   # a layout file is not a topology
+    with pytest.raises(ConfigError, match="layout_dummy.csv, line 1: column 2"):   # a layout file is not a topology
         load_scalesim_topology(DATA / "layout_dummy.csv")
 
 

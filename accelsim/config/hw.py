@@ -50,6 +50,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Upper bounds of the schema's numbers: far beyond any real design, they only refuse typos and absurd values
+# (an SRAM of 1e300 KiB). Integers and booleans are strict (``rows: true`` is an error); floats accept integers.
+#: PE rows/columns, banks, lanes, MAC rates: at most 65536 (2^16).
+MAX_COUNT = 65_536
+#: Issue slots and resources of a VLIW packet, SIMD contexts: at most 1024.
+MAX_SLOTS = 1024
+#: MACs per cycle per PE of a precision mode: at most 1024 (binary operands on a 32x32-bit datapath).
+MAX_THROUGHPUT = 1024.0
+#: Clock: at most 100 GHz.
+MAX_CLOCK_MHZ = 100_000.0
+#: On-chip memory: at most 1 TiB.
+MAX_SIZE_KIB = float(2**30)
+#: On-chip or decompressor bandwidth: at most 1 MiB per cycle.
+MAX_BYTES_PER_CYCLE = float(2**20)
+#: DRAM bandwidth: at most 100 TB/s.
+MAX_BANDWIDTH_GB_S = 100_000.0
+#: Energies per operation, byte or bit: at most 1 µJ.
+MAX_ENERGY_PJ = 1e6
+#: Areas: at most 100,000 mm² (a whole 300 mm wafer is 70,686 mm²).
+MAX_AREA_MM2 = 1e5
+#: Cycle counts (pipeline latency, unpacking 1 KiB): at most 1e6.
+MAX_CYCLES = 1e6
+AREA_DESCRIPTION = "Area in mm^2 (at most 1e5, more than a 300 mm wafer); null = derived from the energy table."
+
+
 # --------------------------------------------------------------------------------------------------- technology
 class Technology(_Strict):
     """Process technology and the energy/area table used for every derived energy and area."""
@@ -61,9 +86,10 @@ class Technology(_Strict):
         "See docs/energy-tables.md.",
     )
     node_nm: float | None = Field(
-        None, gt=0,
-        description="Process node of the design in nm, recorded in reports. accelsim does not scale energies "
-        "across nodes: figures are those of the energy table at its own node. null = the table's node.",
+        None, gt=0, le=10_000, strict=True, allow_inf_nan=False,
+        description="Process node of the design in nm (at most 10000 nm), recorded in reports. accelsim does not "
+        "scale energies across nodes: figures are those of the energy table at its own node. null = the table's "
+        "node.",
     )
 
     @field_validator("energy_table")
@@ -85,8 +111,9 @@ class Technology(_Strict):
 class SystolicArray(_Strict):
     """A rows x cols array of processing elements, each doing 1 MAC/cycle at throughput 1.0."""
 
-    rows: int = Field(gt=0, description="PE rows (SCALE-Sim ArrayHeight).")
-    cols: int = Field(gt=0, description="PE columns (SCALE-Sim ArrayWidth).")
+    rows: int = Field(gt=0, le=MAX_COUNT, strict=True, description="PE rows (SCALE-Sim ArrayHeight), at most 65536.")
+    cols: int = Field(gt=0, le=MAX_COUNT, strict=True,
+                      description="PE columns (SCALE-Sim ArrayWidth), at most 65536.")
     dataflow: Dataflow = Field(
         "ws", description="os = output stationary, ws = weight stationary, is = input stationary."
     )
@@ -97,29 +124,34 @@ class SystolicArray(_Strict):
         return self.rows * self.cols
 
 
+def _per_packet(default: int, what: str) -> Any:
+    """A strict per-packet resource count field (1..MAX_SLOTS)."""
+    return Field(default, gt=0, le=MAX_SLOTS, strict=True,
+                 description=f"{what} per packet per context (at most {MAX_SLOTS}).")
+
+
+def _mac_rate(what: str) -> Any:
+    """A strict MACs/cycle/context field (1..MAX_COUNT)."""
+    return Field(gt=0, le=MAX_COUNT, strict=True, description=f"{what}: MACs/cycle/context (at most {MAX_COUNT}).")
+
+
 class SimdResources(_Strict):
     """Non-multiply issue resources per VLIW packet per context (HVX PRM: load, store, shift, permute)."""
 
-    load: int = Field(1, gt=0, description="Vector loads per packet per context.")
-    store: int = Field(1, gt=0, description="Vector stores per packet per context.")
-    shift: int = Field(1, gt=0, description="Vector shift instructions per packet per context.")
-    permute: int = Field(1, gt=0, description="Vector permute instructions per packet per context.")
-    alu: int = Field(2, gt=0, description="Vector ALU instructions per packet per context.")
+    load: int = _per_packet(1, "Vector loads")
+    store: int = _per_packet(1, "Vector stores")
+    shift: int = _per_packet(1, "Vector shift instructions")
+    permute: int = _per_packet(1, "Vector permute instructions")
+    alu: int = _per_packet(2, "Vector ALU instructions")
 
 
 class SimdMacRates(_Strict):
     """MACs per cycle per context of each multiply instruction class, for one precision mode."""
 
-    scalar_broadcast: int = Field(
-        gt=0, description="Vector x scalar-broadcast dot products (HVX vrmpy(Vu.ub,Rt.b)): MACs/cycle/context."
-    )
-    vector_vector: int = Field(
-        gt=0, description="Vector x vector accumulate (HVX Vx+=vrmpy(Vu,Vv), both multiply resources): "
-        "MACs/cycle/context; what depthwise and elementwise kernels get.",
-    )
-    widening: int = Field(
-        gt=0, description="Widening element-wise multiplies (HVX vmpy(Vu.b,Vv.b) -> i16): MACs/cycle/context."
-    )
+    scalar_broadcast: int = _mac_rate("Vector x scalar-broadcast dot products (HVX vrmpy(Vu.ub,Rt.b))")
+    vector_vector: int = _mac_rate("Vector x vector accumulate (HVX Vx+=vrmpy(Vu,Vv), both multiply resources; "
+                                   "what depthwise and elementwise kernels get)")
+    widening: int = _mac_rate("Widening element-wise multiplies (HVX vmpy(Vu.b,Vv.b) -> i16)")
 
     @property
     def peak(self) -> int:
@@ -131,11 +163,14 @@ class SimdUnit(_Strict):
     """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
 
     vector_bits: Literal[512, 1024] = Field(1024, description="Vector register width in bits (HVX 64 B or 128 B).")
-    contexts: int = Field(gt=0, description="Hardware vector contexts running concurrently (HVX 685: 2, 690: 4).")
+    contexts: int = Field(gt=0, le=MAX_SLOTS, strict=True, description="Hardware vector contexts running "
+                          "concurrently (HVX 685: 2, 690: 4), at most 1024.")
     multiply_resources: int = Field(
-        2, gt=0, description="Multiply resources per packet per context; double-vector multiplies take two."
+        2, gt=0, le=MAX_SLOTS, strict=True,
+        description="Multiply resources per packet per context; double-vector multiplies take two (at most 1024)."
     )
-    vliw_slots: int = Field(4, gt=0, description="Instructions per VLIW packet.")
+    vliw_slots: int = Field(4, gt=0, le=MAX_SLOTS, strict=True,
+                            description="Instructions per VLIW packet (at most 1024).")
     resources: SimdResources = Field(default_factory=SimdResources, description="Other per-packet resources.")
     macs_per_context_cycle: dict[str, SimdMacRates] = Field(
         description='MACs per cycle per context of each instruction class, per precision "W{w}A{a}" '
@@ -173,22 +208,24 @@ class Compute(_Strict):
 class PrecisionMode(_Strict):
     """One (weight bits, activation bits) pair the datapath supports."""
 
-    weight_bits: int = Field(ge=1, le=32, description="Weight operand width in bits.")
-    activation_bits: int = Field(ge=1, le=32, description="Activation operand width in bits.")
+    weight_bits: int = Field(ge=1, le=32, strict=True, description="Weight operand width in bits.")
+    activation_bits: int = Field(ge=1, le=32, strict=True, description="Activation operand width in bits.")
     throughput: float | None = Field(
-        None, gt=0,
-        description="MACs per cycle per processing element in this mode, relative to one MAC per PE per cycle "
+        None, gt=0, le=MAX_THROUGHPUT, strict=True, allow_inf_nan=False,
+        description="MACs per cycle per processing element in this mode (at most 1024), relative to one MAC per "
+        "PE per cycle "
         "(the 8x8 rate where the datapath has one): 0.25 = four cycles per MAC, 16 = sixteen MACs per cycle. "
         "Required for compute modes; for a storage_only mode null means that of the mode it computes in.",
     )
     storage_only: bool = Field(
-        False,
+        False, strict=True,
         description="Weights are stored (and moved) at weight_bits but unpacked to the next wider compute mode "
         "with the same activation bits before the multiply (int4 on HVX).",
     )
     unpack_cycles_per_kib: float | None = Field(
-        None, ge=0,
-        description="storage_only modes: cycles to unpack 1 KiB of stored weights to the compute width.",
+        None, ge=0, le=MAX_CYCLES, strict=True, allow_inf_nan=False,
+        description="storage_only modes: cycles to unpack 1 KiB of stored weights to the compute width (at most "
+        "1e6).",
     )
 
     @property
@@ -200,7 +237,8 @@ class PrecisionMode(_Strict):
 class Precision(_Strict):
     """Accumulator width and the supported precision modes."""
 
-    accumulator_bits: int = Field(32, ge=8, le=64, description="Accumulator width in bits (>= w + a of every mode).")
+    accumulator_bits: int = Field(32, ge=8, le=64, strict=True,
+                                  description="Accumulator width in bits (>= w + a of every mode).")
     modes: tuple[PrecisionMode, ...] = Field(min_length=1, description="Supported (weight, activation) pairs.")
 
     def compute_modes(self) -> tuple[PrecisionMode, ...]:
@@ -221,26 +259,29 @@ class Precision(_Strict):
 class ScaleUnit(_Strict):
     """The requantization unit: int32 accumulators -> scaled, rounded, clamped narrow outputs."""
 
-    lanes: int = Field(gt=0, description="Outputs requantized per cycle.")
-    per_channel: bool = Field(True, description="Supports one multiplier/shift per output channel.")
+    lanes: int = Field(gt=0, le=MAX_COUNT, strict=True, description="Outputs requantized per cycle (at most 65536).")
+    per_channel: bool = Field(True, strict=True, description="Supports one multiplier/shift per output channel.")
     rounding: RoundingMode = Field(
         "fixed_point", description="Rounding arithmetic (accelsim.quant.requant mode name)."
     )
-    pipeline_latency_cycles: int = Field(4, ge=0, description="Pipeline latency in cycles (fill/drain cost).")
+    pipeline_latency_cycles: int = Field(4, ge=0, le=int(MAX_CYCLES), strict=True,
+                                         description="Pipeline latency in cycles (fill/drain cost), at most 1e6.")
     fallback: Literal["none", "simd"] = Field(
         "none",
         description="none: a per-channel workload on a per-tensor unit is a mapping error; simd: run per-channel "
         "requantization on the SIMD unit instead (needs compute.simd).",
     )
     shared_with_simd: bool = Field(
-        False,
+        False, strict=True,
         description="true when requantization runs as SIMD instructions (HVX has no separate unit): its cycles "
         "add to the SIMD unit's instead of overlapping with them (needs compute.simd).",
     )
     energy_pj_per_op: float | None = Field(
-        None, ge=0, description="Energy per requantized output in pJ; null = derived from the energy table."
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="Energy per requantized output in pJ (at most 1e6); null = derived from the energy table."
     )
-    area_mm2: float | None = Field(None, ge=0, description="Area in mm^2; null = derived from the energy table.")
+    area_mm2: float | None = Field(None, ge=0, le=MAX_AREA_MM2, strict=True, allow_inf_nan=False,
+                                   description=AREA_DESCRIPTION)
 
 
 # ----------------------------------------------------------------------------------------------------- memories
@@ -248,10 +289,12 @@ class MemoryLevel(_Strict):
     """One level of the memory hierarchy. On-chip kinds use size/banks/bytes_per_cycle, ``dram`` uses bandwidth."""
 
     kind: Literal["register_file", "sram", "dram"] = Field(description="register_file | sram | dram.")
-    size_kib: float | None = Field(None, gt=0, description="On-chip: capacity in KiB (1 KiB = 1024 bytes).")
-    banks: int = Field(1, gt=0, description="On-chip: independent banks.")
+    size_kib: float | None = Field(None, gt=0, le=MAX_SIZE_KIB, strict=True, allow_inf_nan=False,
+                                   description="On-chip: capacity in KiB (1 KiB = 1024 bytes), at most 1 TiB.")
+    banks: int = Field(1, gt=0, le=MAX_COUNT, strict=True, description="On-chip: independent banks (at most 65536).")
     bytes_per_cycle: float | None = Field(
-        None, gt=0, description="On-chip: bytes per cycle the level delivers (all banks together)."
+        None, gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
+        description="On-chip: bytes per cycle the level delivers (all banks together), at most 1 MiB."
     )
     operands: tuple[Operand, ...] = Field(
         ("weights", "inputs", "outputs"),
@@ -259,16 +302,21 @@ class MemoryLevel(_Strict):
         "filter and ofmap SRAMs, or Gemmini's accumulator (outputs only).",
     )
     read_energy_pj_per_byte: float | None = Field(
-        None, ge=0, description="On-chip: read energy in pJ/byte; null = from the energy table by kind and size."
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="On-chip: read energy in pJ/byte (at most 1e6); null = from the energy table by kind and size."
     )
     write_energy_pj_per_byte: float | None = Field(
-        None, ge=0, description="On-chip: write energy in pJ/byte; null = from the energy table by kind and size."
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="On-chip: write energy in pJ/byte (at most 1e6); null = from the energy table by kind and size."
     )
-    area_mm2: float | None = Field(None, ge=0, description="On-chip: area in mm^2; null = from the energy table.")
-    bandwidth_gb_s: float | None = Field(None, gt=0, description="dram: bandwidth in GB/s (1e9 bytes/s).")
+    area_mm2: float | None = Field(None, ge=0, le=MAX_AREA_MM2, strict=True, allow_inf_nan=False,
+                                   description="On-chip: " + AREA_DESCRIPTION)
+    bandwidth_gb_s: float | None = Field(None, gt=0, le=MAX_BANDWIDTH_GB_S, strict=True, allow_inf_nan=False,
+                                         description="dram: bandwidth in GB/s (1e9 bytes/s), at most 100 TB/s.")
     dram_type: DramType | None = Field(None, description="dram: memory type (selects the energy per bit).")
     energy_pj_per_bit: float | None = Field(
-        None, ge=0, description="dram: access energy in pJ/bit; null = the dram_types table figure for dram_type."
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="dram: access energy in pJ/bit (at most 1e6); null = the dram_types table figure for dram_type."
     )
 
     @property
@@ -294,11 +342,14 @@ class Decompression(_Strict):
     """On-the-fly weight decompression between a memory level and the compute units."""
 
     codecs: tuple[Codec, ...] = Field(min_length=1, description="Codecs the unit decodes.")
-    output_bytes_per_cycle: float = Field(gt=0, description="Decompressed bytes produced per cycle.")
+    output_bytes_per_cycle: float = Field(gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
+                                          description="Decompressed bytes produced per cycle (at most 1 MiB).")
     energy_pj_per_byte: float | None = Field(
-        None, ge=0, description="Energy per decompressed byte in pJ; null = derived from the energy table."
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="Energy per decompressed byte in pJ (at most 1e6); null = derived from the energy table."
     )
-    area_mm2: float | None = Field(None, ge=0, description="Area in mm^2; null = derived from the energy table.")
+    area_mm2: float | None = Field(None, ge=0, le=MAX_AREA_MM2, strict=True, allow_inf_nan=False,
+                                   description=AREA_DESCRIPTION)
 
     @field_validator("codecs")
     @classmethod
@@ -314,7 +365,9 @@ class HardwareConfig(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Identifier used in reports.")
     description: str = Field("", description="Free text (not part of config_hash).")
-    clock_mhz: float = Field(gt=0, description="Clock frequency in MHz of the compute units and on-chip memories.")
+    clock_mhz: float = Field(gt=0, le=MAX_CLOCK_MHZ, strict=True, allow_inf_nan=False,
+                             description="Clock frequency in MHz of the compute units and on-chip memories (at "
+                             "most 100 GHz).")
     technology: Technology = Field(default_factory=Technology, description="Energy table and node.")
     compute: Compute = Field(description="Compute units: systolic and/or simd.")
     precision: Precision = Field(description="Accumulator width and supported precision modes.")
@@ -564,7 +617,7 @@ def validate_hw(data: Any, file: str) -> HardwareConfig:
     except ConfigError as exc:
         if exc.file or not file:
             raise
-        raise ConfigError(file, exc.key_path, exc.expected, exc.found) from None
+        raise exc.moved(file=file) from None
 
 
 def load_hw(path: str | Path) -> HardwareConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelsim.config.hw import HardwareConfig, validate_hw
+from accelsim.config.loading import read_text_file
 from accelsim.errors import ConfigError
 
 ARCH = "architecture_presets"
@@ -101,10 +102,9 @@ def load_scalesim_config(path: str | Path) -> ScaleSimConfig:
     """Read a SCALE-Sim ``.cfg`` file; a missing or malformed key is a ConfigError naming the file and the key."""
     path = Path(path)
     parser = configparser.ConfigParser()
+    text = read_text_file(path, "SCALE-Sim .cfg file")
     try:
-        parser.read_string(path.read_text(), source=str(path))
-    except OSError as exc:
-        raise ConfigError(str(path), "", "a readable SCALE-Sim .cfg file", exc.strerror or str(exc)) from None
+        parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ConfigError(str(path), "", "a SCALE-Sim .cfg (INI) file", str(exc).splitlines()[0]) from None
     reader = _Reader(parser, str(path))

@@ -3,8 +3,9 @@
 Conv form: header ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
 Strides,`` and one layer per row. GEMM form: header ``Layer Name, M, N, K,``; a GEMM row is an FC layer with
 ``M`` input rows of ``K`` features and ``N`` outputs (SCALE-Sim runs it as the conv H=M, W=K, Fh=1, Fw=K, C=1,
-stride 1, which is the same GEMM). Rows end with a comma (mandatory in SCALE-Sim, optional here); an optional
-extra column holds a sparsity ratio ``N:M``, of which only the dense ``1:1`` is supported.
+stride 1, which is the same GEMM). The header's column names are checked (case and spacing aside). Rows end
+with a comma (mandatory in SCALE-Sim, optional here); an optional extra column holds a sparsity ratio ``N:M``, of
+which only the dense ``1:1`` is supported.
 
 Semantics kept from SCALE-Sim 3.0.0 (``scalesim/topology_utils.py``), so that accelsim's systolic model
 reproduces its cycles on the loaded graph:
@@ -27,6 +28,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from accelsim.config.loading import read_text_file
 from accelsim.errors import ConfigError, UnsupportedError
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
@@ -51,15 +53,13 @@ def scalesim_pad_after(size: int, kernel: int, stride: int) -> int:
 def load_scalesim_topology(path: str | Path) -> Graph:
     """Read a SCALE-Sim topology CSV (conv or GEMM form) into a Graph; errors name the file, line and column."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(str(path), "", "a readable SCALE-Sim topology CSV", exc.strerror or str(exc)) from None
+    lines = read_text_file(path, "SCALE-Sim topology CSV").splitlines()
     if not lines:
         raise ConfigError(str(path), "", "a header line", "an empty file")
     header = _fields(lines[0])
     gemm = len(header) >= 2 and header[1].upper() == "M"
     columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
+    _check_header(f"{path}, line 1", header, columns)
     builder = GraphBuilder(path.stem)
     outputs: list[str] = []
     seen: dict[str, int] = {}
@@ -86,6 +86,18 @@ def load_scalesim_topology(path: str | Path) -> Graph:
         raise ConfigError(str(path), "rows", "at least one layer row", "none")
     return builder.build(outputs, metadata={"source": "scalesim", "topology": path.name,
                                             "form": "gemm" if gemm else "conv"})
+
+
+def _check_header(where: str, header: list[str], columns: tuple[str, ...]) -> None:
+    """The header must start with SCALE-Sim's column names (case and spacing aside); one more column may follow."""
+    for i, column in enumerate(columns):
+        found = header[i] if i < len(header) else "<missing>"
+        if " ".join(found.lower().split()) != column.lower():
+            raise ConfigError(where, f"column {i + 1}", f"the SCALE-Sim header {column!r} (header: "
+                              f"{', '.join(columns)},)", found)
+    if len(header) > len(columns) + 1:
+        raise ConfigError(where, f"column {len(columns) + 2}", f"at most {len(columns) + 1} columns (the last an "
+                          "optional sparsity ratio)", header[len(columns) + 1])
 
 
 def _fields(line: str) -> list[str]:

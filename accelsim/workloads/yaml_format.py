@@ -9,7 +9,7 @@ synthesize_weights` fills them. The format is documented in ``docs/workloads.md`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.config.loading import deep_merge, read_yaml, validate_model, validation_error_to_config_error
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, ConfigIssue
 from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_dtype
 from accelsim.graph.builder import GraphBuilder
@@ -213,30 +213,50 @@ def parse_layer(data: Any, index: int, file: str) -> Layer:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = validation_error_to_config_error(exc, file)
-        first = exc.errors(include_url=False)[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        if field in _UNION_EXPECTED:  # drop pydantic's union-member tags from the key path
-            key = field + "".join(f"[{p}]" for p in first["loc"][1:] if isinstance(p, int))
-            raise ConfigError(file, f"{where}.{key}", _UNION_EXPECTED[field], data.get(field)) from None
-        raise ConfigError(file, f"{where}.{err.key_path}" if err.key_path else where, err.expected,
-                          err.found) from None
+        moved = validation_error_to_config_error(exc, file).moved(prefix=where).issues
+        issues: dict[str, ConfigIssue] = {}
+        for error, issue in zip(exc.errors(include_url=False), moved):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field in _UNION_EXPECTED:  # one issue per union attribute, without pydantic's member tags
+                key = f"{where}.{field}" + "".join(f"[{p}]" for p in error["loc"][1:] if isinstance(p, int))
+                issue = ConfigIssue(key, _UNION_EXPECTED[field], data.get(field))
+            issues.setdefault(f"{issue.key_path}\0{issue.expected}", issue)
+        first, *more = issues.values()
+        raise ConfigError(file, first.key_path, first.expected, first.found, more) from None
 
 
 def parse_workload(data: Any, file: str) -> WorkloadSpec:
     """Validate a parsed YAML document into a :class:`WorkloadSpec` (schema only; shapes are checked on build)."""
     header = validate_model(_Header, data, file)
-    layers = tuple(parse_layer(d, i, file) for i, d in enumerate(header.layers))
+    parsed: list[Layer] = []
+    errors: list[ConfigError] = []
+    for i, d in enumerate(header.layers):
+        try:
+            parsed.append(parse_layer(d, i, file))
+        except ConfigError as exc:  # report the errors of every layer together
+            errors.append(exc)
+    if errors:
+        issues = [issue for exc in errors for issue in exc.issues]
+        raise ConfigError(file, issues[0].key_path, issues[0].expected, issues[0].found, issues[1:])
+    layers = tuple(parsed)
     seen: set[str] = set()
     for i, layer in enumerate(layers):
         if layer.name in seen:
             raise ConfigError(file, f"layers[{i}].name", "a layer name used only once", layer.name)
         seen.add(layer.name)
-    for name in header.quant.overrides:
-        if name not in seen:
-            raise ConfigError(file, f"quant.overrides.{name}", "the name of a layer", name)
+    check_override_layers(header.quant, [layer.name for layer in layers], file)
     return WorkloadSpec(header.name, header.description, header.input_shape, header.quant, layers,
                         tuple(header.outputs) if header.outputs is not None else None)
+
+
+def check_override_layers(quant: QuantSpec, layer_names: Sequence[str], file: str) -> None:
+    """Every ``quant.overrides`` key must name a layer; the error lists the layer names (at most 20)."""
+    known = set(layer_names)
+    for name in quant.overrides:
+        if name not in known:
+            listed = ", ".join(layer_names[:20]) + (f", … and {len(layer_names) - 20} more"
+                                                   if len(layer_names) > 20 else "")
+            raise ConfigError(file, f"quant.overrides.{name}", f"the name of a layer ({listed})", name)
 
 
 def read_workload_spec(path: str | Path) -> WorkloadSpec:
@@ -352,8 +372,8 @@ def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> Wo
     try:
         quant = QuantSpec.model_validate(merged)
     except ValidationError as exc:
-        error = validation_error_to_config_error(exc, file)
-        raise ConfigError(file, f"quant.{error.key_path}", error.expected, error.found) from None
+        raise validation_error_to_config_error(exc, file).moved(prefix="quant") from None
+    check_override_layers(quant, [layer.name for layer in spec.layers], file)
     return dataclasses.replace(spec, quant=quant)
 
 
