@@ -192,3 +192,13 @@ def test_model_warnings_go_to_stderr_even_when_quiet(capsys):
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "'pe_spads'" in captured.err and "latency [cyc]" in captured.out and "pe_spads" not in captured.out
+
+
+def test_quant_values_are_read_by_the_bounded_yaml_loader(capsys):
+    """A --quant value is YAML read like a file's: a tag (here a Python object constructor) is refused by name,
+    exit 2 without a traceback."""
+    code = main(["run", str(CONFIGS / "hvx_690.yaml"), "squeezenet_1.1", "--quant",
+                 "weight_bits=!!python/object/apply:os.system [echo]"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "--quant weight_bits" in err and "python/object/apply" in err and "tags" in err

@@ -22,9 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from accelsim.config.loading import nest
+from accelsim.config.loading import nest, parse_yaml
 from accelsim.config.scalesim import load_scalesim_config
 from accelsim.errors import AccelsimError, ConfigError, ModelWarning
 from accelsim.mapping.tiling import OBJECTIVES
@@ -58,7 +56,7 @@ def parse_quant_settings(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError("--quant", item, "KEY=VALUE (e.g. per_channel=false)", item)
-        flat[key.strip()] = yaml.safe_load(value)
+        flat[key.strip()] = parse_yaml(value, f"--quant {key.strip()}")
     return nest(flat)
 
 
