@@ -268,3 +268,15 @@ def test_info_weight_bytes_follow_bit_widths(tmp_path, capsys):
 def test_info_error_exit_code(tmp_path, capsys):
     assert cli_main(["info", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_exported_names_that_look_like_numbers_read_back_as_names(tmp_path):
+    """accelsim's loader reads a plain 1e5 as a number (YAML 1.2); the exporter quotes such names, so a workload
+    whose layers are named 1e5 / 2E-3 / 7 round-trips unchanged."""
+    text = HEADER + ("layers:\n  - {name: '1e5', op: conv, out_channels: 2, kernel: 1}\n"
+                     "  - {name: '2E-3', op: conv, out_channels: 2, kernel: 1}\n"
+                     "  - {name: '7', op: conv, out_channels: 2, kernel: 1}\n")
+    spec = read_workload_spec(write(tmp_path, text))
+    exported = spec_to_yaml(spec)
+    again = read_workload_spec(write(tmp_path, exported, "again.yaml"))
+    assert [layer.name for layer in again.layers] == ["1e5", "2E-3", "7"]

@@ -156,9 +156,16 @@ class BoundedSafeLoader(yaml.SafeLoader):
         return size
 
 
-# YAML 1.1 reads 1e3 (no dot) as a string; read it as the number YAML 1.2 and JSON make of it.
-BoundedSafeLoader.add_implicit_resolver(_YAML_CORE + "float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
-                                        list("-+0123456789"))
+class SafeDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` that quotes every string :class:`BoundedSafeLoader` would read as another type (e.g. a
+    layer named ``1e5``), so what accelsim writes it reads back unchanged."""
+
+
+# YAML 1.1 reads 1e3 (no dot) as a string; read it as the number YAML 1.2 and JSON make of it (and quote such
+# strings when writing).
+for _cls in (BoundedSafeLoader, SafeDumper):
+    _cls.add_implicit_resolver(_YAML_CORE + "float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                               list("-+0123456789"))
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from accelsim.config.loading import SafeDumper
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
@@ -42,10 +43,10 @@ def spec_to_yaml(spec: WorkloadSpec) -> str:
     header["quant"]["overrides"] = {k: v.model_dump(exclude_none=True) for k, v in spec.quant.overrides.items()}
     if spec.outputs is not None:
         header["outputs"] = list(spec.outputs)
-    text = yaml.safe_dump(header, sort_keys=False, default_flow_style=None, width=120)
+    text = yaml.dump(header, Dumper=SafeDumper, sort_keys=False, default_flow_style=None, width=120)
     lines = [text.rstrip("\n"), "layers:"]
     for layer in spec.layers:
-        flow = yaml.safe_dump(layer_to_dict(layer), sort_keys=False, default_flow_style=True, width=10_000)
+        flow = yaml.dump(layer_to_dict(layer), Dumper=SafeDumper, sort_keys=False, default_flow_style=True, width=10_000)
         lines.append(f"- {flow.strip()}")
     return "\n".join(lines) + "\n"
 
