@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -298,7 +299,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         counts = {"total": 0, "done": 0, "repeats": 0, "evaluated": 0, "errors": 0}
         in_flight: dict[str, SweepPoint] = {}
         first_error = ""
-        with tqdm(total=spec.point_count().total, unit="pt", disable=not progress, desc=spec.name,
+        with tqdm(total=spec.point_count().total if progress else None, unit="pt", disable=not progress, desc=spec.name,
                   dynamic_ncols=True) as bar:
             tasks = _todo(spec, store, in_flight, counts, lambda: bar.update(1))
             with closing(_executor(tasks, workers, dask, spec)) as results:
@@ -333,4 +334,5 @@ def _executor(tasks: Iterator[PointTask], workers: int | None, dask: str | None,
     elif workers == 0:
         yield from _serial(tasks)
     else:
-        yield from _process_pool(tasks, workers or os.cpu_count() or 1)
+        known = spec.point_count(limit=0).total  # free without constraints; a small sweep needs few workers
+        yield from _process_pool(tasks, min(workers or os.cpu_count() or 1, known or sys.maxsize))

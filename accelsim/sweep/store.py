@@ -118,8 +118,12 @@ def lock_directory(directory: Path) -> int:
     StoreError naming the directory and the holder's PID if another process holds it."""
     if directory.exists() and not directory.is_dir():
         raise StoreError(f"{directory}: expected a results directory, found a file; use another --out")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{directory}: cannot create the results directory or its lock file ({exc.strerror})"
+                         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
