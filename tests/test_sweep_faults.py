@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +63,29 @@ def test_out_that_is_a_file_is_a_clean_error(tmp_path):
 
 
 def test_second_sweep_on_a_locked_directory_is_refused_and_kill_leaves_no_stale_lock(tmp_path):
+    (tmp_path / "long").mkdir()
+    long_spec = write_spec(tmp_path / "long", {"grid": {"compute.systolic.rows": list(range(1, 201)),
+                                                        "compute.systolic.cols": list(range(1, 201))}})
     spec, out = write_spec(tmp_path, GRID8), tmp_path / "out"
-    holder = subprocess.Popen(  # a second real process holding the directory like a running sweep
-        [sys.executable, "-c", "import sys, time; from accelsim.sweep.store import ResultStore; "
-         "s = ResultStore(sys.argv[1]); print('locked', flush=True); time.sleep(600)", str(out)],
-        stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen([*CLI, "sweep", str(long_spec), "--out", str(out), "--workers", "1", "--no-progress"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert_clean_error(sweep(spec, out, "--workers", "0"), str(out), f"PID {holder.pid}", "in use")
-        with pytest.raises(StoreError, match=f"PID {holder.pid}"):
+        deadline = time.monotonic() + 120
+        while not ((out / LOCK_FILE).exists() and (out / LOCK_FILE).read_text().strip() == str(first.pid)):
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        assert_clean_error(sweep(spec, out, "--workers", "0"), str(out), f"PID {first.pid}", "in use")
+        with pytest.raises(StoreError, match=f"PID {first.pid}"):
             ResultStore(out)
+        assert first.poll() is None  # the first sweep was running all along
     finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=30)
+        os.killpg(first.pid, signal.SIGKILL)  # the sweep and its pool worker
+        first.wait(timeout=30)
     assert (out / LOCK_FILE).exists()  # the file stays; the lock went with the process
     done = sweep(spec, out, "--workers", "0")
     assert done.returncode == 0, done.stderr
-    assert len(load_results(out)) == 8
+    stored = set(load_results(out)["point_id"])
+    assert {p.point_id for p in load_spec(spec).points} <= stored
 
 
 def test_columns_added_meanwhile_are_not_added_twice(tmp_path):

@@ -259,20 +259,35 @@ def _dask(tasks: Iterable[PointTask], address: str, workers: int) -> Iterator[Po
             cluster.close()
 
 
-def _todo(spec: SweepSpec, store: ResultStore, in_flight: dict[str, SweepPoint], counts: dict[str, int],
+@dataclass
+class _Tally:
+    """Running counts of a sweep (the main process's only state besides the points in flight)."""
+
+    total: int = 0
+    done: int = 0
+    repeats: int = 0
+    evaluated: int = 0
+    errors: int = 0
+    first_error: str = ""
+
+
+def _todo(spec: SweepSpec, store: ResultStore, in_flight: dict[str, SweepPoint], tally: _Tally,
           skipped: Callable[[], None]) -> Iterator[PointTask]:
     """The tasks of the spec's points that are neither stored, in flight nor repeated, in spec order. Done ids
     are looked up :data:`DONE_CHUNK` points at a time; every yielded point goes into ``in_flight`` (the caller
-    removes it once stored). ``counts`` collects ``total``, ``done`` and ``repeats``; ``skipped()`` is called
+    removes it once stored). ``tally`` counts ``total``, ``done`` and ``repeats``; ``skipped()`` is called
     for each point not yielded."""
     points = iter(spec.points)
     while chunk := list(itertools.islice(points, DONE_CHUNK)):
-        counts["total"] += len(chunk)
+        tally.total += len(chunk)
         done = store.done_among([p.point_id for p in chunk])
         seen = set(in_flight)
         for point in chunk:
+            if point.point_id in done:
+                tally.done += 1
+            elif point.point_id in seen:
+                tally.repeats += 1
             if point.point_id in done or point.point_id in seen:
-                counts["done" if point.point_id in done else "repeats"] += 1
                 skipped()
                 continue
             seen.add(point.point_id)
@@ -296,25 +311,24 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
             "name": spec.name, "spec_file": Path(spec.file).name, "objectives": list(spec.objectives),
             "parameters": list(spec.parameter_names), "workloads": list(spec.workloads),
         })
-        counts = {"total": 0, "done": 0, "repeats": 0, "evaluated": 0, "errors": 0}
+        tally = _Tally()
         in_flight: dict[str, SweepPoint] = {}
-        first_error = ""
-        with tqdm(total=spec.point_count().total if progress else None, unit="pt", disable=not progress, desc=spec.name,
-                  dynamic_ncols=True) as bar:
-            tasks = _todo(spec, store, in_flight, counts, lambda: bar.update(1))
+        total = spec.point_count().total if progress else None
+        with tqdm(total=total, unit="pt", disable=not progress, desc=spec.name, dynamic_ncols=True) as bar:
+            tasks = _todo(spec, store, in_flight, tally, lambda: bar.update(1))
             with closing(_executor(tasks, workers, dask, spec)) as results:
                 for result in results:
                     point = in_flight.pop(result.point_id)
                     row = {**result.row, "point_index": point.index, "workload": point.workload,
                            "parameters_json": canonical_json(point.parameters), **point.parameters}
                     store.add(row, result.layer_columns, result.layer_rows)
-                    counts["evaluated"] += 1
+                    tally.evaluated += 1
                     if row["status"] != "ok":
-                        counts["errors"] += 1
-                        first_error = first_error or f"{row['point_id']}: {row['error']}"
+                        tally.errors += 1
+                        tally.first_error = tally.first_error or f"{row['point_id']}: {row['error']}"
                     bar.update(1)
-    return SweepSummary(counts["total"], counts["done"], counts["evaluated"], counts["errors"],
-                        time.perf_counter() - start, out_dir / "results.sqlite", counts["repeats"], first_error)
+    return SweepSummary(tally.total, tally.done, tally.evaluated, tally.errors, time.perf_counter() - start,
+                        out_dir / "results.sqlite", tally.repeats, tally.first_error)
 
 
 def _executor(tasks: Iterator[PointTask], workers: int | None, dask: str | None,
