@@ -183,27 +183,36 @@ def _process_pool(tasks: Iterable[PointTask], workers: int) -> Iterator[PointRes
     tasks = iter(tasks)
     window = WINDOW_PER_WORKER * workers
     pending: dict[Future, PointTask] = {}
-    retry: deque[PointTask] = deque()
-    isolated = False  # the one pending task is a retry running alone
+    retry: deque[PointTask] = deque()  # were in flight when a worker died: run again, each alone
+    carry: deque[PointTask] = deque()  # never ran (a submit the broken pool refused): run first
+    isolated = False                   # the one pending task is a retry running alone
     pool = _new_pool(workers)
     try:
         while True:
             if not pending:
                 isolated = bool(retry)
-                if isolated:
-                    task = retry.popleft()
+            if isolated:
+                batch = [retry.popleft()] if not pending else []
+            else:
+                batch = [carry.popleft() for _ in range(min(len(carry), window - len(pending)))]
+                batch += itertools.islice(tasks, window - len(pending) - len(batch))
+            broken = False
+            for i, task in enumerate(batch):
+                try:
                     pending[pool.submit(_pool_evaluate, task)] = task
-            if not isolated:
-                for task in itertools.islice(tasks, window - len(pending)):
-                    pending[pool.submit(_pool_evaluate, task)] = task
-            if not pending:
-                return
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            if not any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-                for future in done:
-                    del pending[future]
-                    yield future.result()
-                continue
+                except BrokenProcessPool:  # a worker died since the last wait
+                    (retry if isolated else carry).extendleft(reversed(batch[i:]))
+                    broken = True
+                    break
+            if not broken:
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                if not any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    for future in done:
+                        del pending[future]
+                        yield future.result()
+                    continue
             for future, task in pending.items():  # the pool is broken: every pending future has an outcome
                 if future.exception() is None:
                     yield future.result()
