@@ -1,6 +1,6 @@
 """Sweep faults: an --out that is a file, two sweeps on one directory (an flock naming the holder's PID, no stale
 lock after SIGKILL), damaged stores (truncated, overwritten pages) refused by sweep and plot with exit code 2,
-a pool worker killed mid-point (the sweep goes on, the point is stored as failed), exit code 3 when points
+a pool or Dask worker killed mid-point (the sweep goes on, the point is stored as failed), exit code 3 when points
 failed, and a closed stdout pipe ending the command quietly."""
 from __future__ import annotations
 
@@ -182,3 +182,15 @@ def test_closed_stdout_pipe_ends_quietly(tmp_path):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_killed_dask_worker_fails_its_point_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    spec = load_spec(write_spec(tmp_path, GRID8))
+    victim = list(spec.points)[2]
+    monkeypatch.setenv("ACCELSIM_TEST_KILL_POINT", victim.point_id)  # inherited by the cluster's workers
+    summary = run_sweep(spec, tmp_path / "dask", dask="local", workers=2)
+    assert (summary.evaluated, summary.errors) == (8, 1)
+    df = load_results(tmp_path / "dask").set_index("point_id")
+    assert df.loc[victim.point_id, "error"] == WORKER_DIED
+    assert (df.drop(index=victim.point_id)["status"] == "ok").all()

@@ -8,7 +8,7 @@ keeps at most a window of tasks in flight (:data:`WINDOW_PER_WORKER` per worker)
 tqdm progress bar: its memory does not grow with the number of points. A point that raises is stored with
 status ``error`` and its message. A pool worker that dies (SIGKILL, the OOM killer) breaks the pool: the points
 in flight are retried once, one at a time on a new pool, and a point whose worker dies again is stored with
-status ``error`` and :data:`WORKER_DIED`.
+status ``error`` and :data:`WORKER_DIED`; on Dask, a task the scheduler gives up on (``KilledWorker``) too.
 """
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ WINDOW_PER_WORKER = 4
 DONE_CHUNK = 500
 #: The error message stored for a point whose worker process died twice while evaluating it.
 WORKER_DIED = "worker process died (killed or out of memory)"
-#: Test hook, read once per worker process: the worker that gets this point id kills itself with SIGKILL.
+#: Test hook, read once per process at import: a pool or Dask worker that gets this point id kills itself with
+#: SIGKILL (never the main process: ``workers=0`` runs :func:`evaluate_point` directly).
 KILL_POINT_ENV = "ACCELSIM_TEST_KILL_POINT"
 
 
@@ -114,17 +115,11 @@ def _graph(source: str, quant_json: str) -> Graph:
     return load_workload(source, quant=json.loads(quant_json) if quant_json else None)
 
 
-_kill_point: str | None = None
+_kill_point = os.environ.get(KILL_POINT_ENV) or None
 
 
-def _init_worker() -> None:
-    """Pool worker start-up: read the test hook (:data:`KILL_POINT_ENV`) once."""
-    global _kill_point
-    _kill_point = os.environ.get(KILL_POINT_ENV) or None
-
-
-def _pool_evaluate(task: PointTask) -> PointResult:
-    """:func:`evaluate_point` in a pool worker (where the test hook applies)."""
+def _worker_evaluate(task: PointTask) -> PointResult:
+    """:func:`evaluate_point` in a pool or Dask worker (where the test hook applies)."""
     if _kill_point is not None and task.point_id == _kill_point:
         os.kill(os.getpid(), signal.SIGKILL)
     return evaluate_point(task)
@@ -171,8 +166,7 @@ def _serial(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _process_pool(tasks: Iterable[PointTask], workers: int) -> Iterator[PointResult]:
@@ -199,7 +193,7 @@ def _process_pool(tasks: Iterable[PointTask], workers: int) -> Iterator[PointRes
             broken = False
             for i, task in enumerate(batch):
                 try:
-                    pending[pool.submit(_pool_evaluate, task)] = task
+                    pending[pool.submit(_worker_evaluate, task)] = task
                 except BrokenProcessPool:  # a worker died since the last wait
                     (retry if isolated else carry).extendleft(reversed(batch[i:]))
                     broken = True
@@ -247,7 +241,7 @@ def _dask(tasks: Iterable[PointTask], address: str, workers: int) -> Iterator[Po
 
     def submit(more: int) -> None:
         for task in itertools.islice(tasks, more):
-            future = client.submit(evaluate_point, task, pure=False)
+            future = client.submit(_worker_evaluate, task, pure=False)
             owner[future.key] = task
             completed.add(future)
 
