@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from accelsim.errors import AccelsimError
-from accelsim.sweep.store import ResultStore, StoreError, connect, quote
+from accelsim.sweep.store import ResultStore, StoreError, connect, quote, sqlite_errors
 
 
 def load_meta(directory: str | Path) -> dict[str, object]:
@@ -25,14 +25,23 @@ def load_meta(directory: str | Path) -> dict[str, object]:
     return {k: (v if k == "fingerprint" else json.loads(v)) for k, v in rows.items()}
 
 
+def _read_sql(directory: str | Path, query: str, params: tuple[object, ...] = ()) -> pd.DataFrame:
+    """``query`` on the store of ``directory`` (checked on open); SQLite errors become StoreErrors."""
+    conn = connect(directory, create=False)
+    try:
+        with sqlite_errors(directory):
+            try:
+                return pd.read_sql_query(query, conn, params=params)
+            except pd.errors.DatabaseError as exc:  # pandas wraps the sqlite3 error
+                raise (exc.__cause__ or exc) from None
+    finally:
+        conn.close()
+
+
 def load_results(directory: str | Path) -> pd.DataFrame:
     """Every stored point, ordered as in the spec; parameter columns hold the values of the spec (bools stay
     bools, mappings stay mappings) rather than SQLite's storage types."""
-    conn = connect(directory, create=False)
-    try:
-        df = pd.read_sql_query("SELECT * FROM points ORDER BY point_index, point_id", conn)
-    finally:
-        conn.close()
+    df = _read_sql(directory, "SELECT * FROM points ORDER BY point_index, point_id")
     params = [json.loads(text) for text in df["parameters_json"]]
     for name in dict.fromkeys(k for p in params for k in p):
         df[name] = pd.Series([p.get(name) for p in params], index=df.index, dtype=object).infer_objects()
@@ -42,12 +51,8 @@ def load_results(directory: str | Path) -> pd.DataFrame:
 
 def load_layers(directory: str | Path, point_id: str) -> pd.DataFrame:
     """The per-layer rows of one point (as in :attr:`accelsim.report.Report.layers`), in execution order."""
-    conn = connect(directory, create=False)
-    try:
-        df = pd.read_sql_query(f"SELECT * FROM layers WHERE {quote('point_id')} = ? ORDER BY layer_index", conn,
-                               params=(point_id,))
-    finally:
-        conn.close()
+    df = _read_sql(directory, f"SELECT * FROM layers WHERE {quote('point_id')} = ? ORDER BY layer_index",
+                   (point_id,))
     if df.empty:
         raise StoreError(f"{directory}: no per-layer rows for point {point_id!r} (unknown point, a failed point, "
                          "or a sweep with store_layers: false)")

@@ -1,11 +1,13 @@
 """Entry point of the ``accelsim`` command: dispatches to one module per command.
 
 Each command module defines ``add_arguments(parser)`` and ``main(args) -> int``. User errors
-(:class:`accelsim.errors.AccelsimError`) are printed without a traceback and give exit code 2.
+(:class:`accelsim.errors.AccelsimError`) are printed without a traceback and give exit code 2; output cut short
+by a closed pipe (``accelsim sweep ... --check | head``) ends quietly with exit code 141 (128 + SIGPIPE).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -52,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accelsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away: send the rest of stdout (and the flush at exit) to devnull, per the Python docs'
+        # "Note on SIGPIPE".
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

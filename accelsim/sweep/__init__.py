@@ -3,6 +3,6 @@ Dask cluster (``runner``) and the resumable SQLite results store (``store``). Gu
 from __future__ import annotations
 
 from accelsim.sweep.runner import SweepSummary, run_sweep
-from accelsim.sweep.spec import SweepSpec, load_spec
+from accelsim.sweep.spec import PointCount, PointSet, SweepSpec, load_spec
 
-__all__ = ["SweepSpec", "SweepSummary", "load_spec", "run_sweep"]
+__all__ = ["PointCount", "PointSet", "SweepSpec", "SweepSummary", "load_spec", "run_sweep"]

@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,24 @@ Point = dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------------ combination
-def grid_points(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
-    """Cartesian product of the value lists, the last parameter varying fastest."""
+def unique_values(values: Sequence[Any]) -> list[Any]:
+    """``values`` without repeats (first occurrence kept), compared by their canonical JSON."""
+    first: dict[str, Any] = {}
+    for v in values:
+        first.setdefault(canonical_json(v), v)
+    return list(first.values())
+
+
+def grid_count(axes: Mapping[str, Sequence[Any]]) -> int:
+    """The number of points of :func:`grid_points` (the product of the axis lengths)."""
+    return math.prod(len(v) for v in axes.values())
+
+
+def grid_points(axes: Mapping[str, Sequence[Any]]) -> Iterator[Point]:
+    """Cartesian product of the value lists, the last parameter varying fastest (generated one at a time)."""
     names = list(axes)
-    return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
+    for values in itertools.product(*(axes[n] for n in names)):
+        yield dict(zip(names, values))
 
 
 def zip_points(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
@@ -35,20 +49,20 @@ def zip_points(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
     return [dict(zip(names, values)) for values in zip(*(axes[n] for n in names))]
 
 
-def random_points(space: Mapping[str, Mapping[str, Any]], samples: int, seed: int) -> list[Point]:
-    """``samples`` points drawn with ``numpy.random.default_rng(seed)``.
+def random_points(space: Mapping[str, Mapping[str, Any]], samples: int, seed: int) -> Iterator[Point]:
+    """``samples`` points drawn with ``numpy.random.default_rng(seed)``, generated one at a time (repeated
+    draws are not removed: that would need a set of every point drawn).
 
     Each entry of ``space`` is ``{"choices": [...]}`` (uniform over the list) or ``{"low", "high", "integer",
     "log"}`` (uniform, or log-uniform, on [low, high]; ``integer`` rounds to the nearest integer). Parameters
     are drawn in the order given, one point after another, so a seed always gives the same points.
     """
     rng = np.random.default_rng(seed)
-    points = []
     for _ in range(samples):
         point: Point = {}
         for name, dist in space.items():
             if "choices" in dist:
-                choices = list(dist["choices"])
+                choices = dist["choices"]
                 point[name] = choices[int(rng.integers(len(choices)))]
                 continue
             low, high = float(dist["low"]), float(dist["high"])
@@ -57,12 +71,12 @@ def random_points(space: Mapping[str, Mapping[str, Any]], samples: int, seed: in
             else:
                 value = float(rng.uniform(low, high))
             point[name] = int(round(value)) if dist.get("integer") else value
-        points.append(point)
-    return points
+        yield point
 
 
-def unique_points(points: Sequence[Point]) -> list[Point]:
-    """``points`` without repeats (first occurrence kept), compared by their canonical JSON."""
+def unique_points(points: Iterable[Point]) -> list[Point]:
+    """``points`` without repeats (first occurrence kept), compared by their canonical JSON (for the zip and
+    list modes, whose points are written out in the spec file)."""
     seen: set[str] = set()
     out = []
     for p in points:
@@ -96,8 +110,33 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
+#: Longest string or list a constraint may build with ``+`` (sequence repetition ``*`` and ``%`` formatting of
+#: strings are refused outright), and the most bits of an integer it may compute: no constraint can exhaust memory.
+MAX_SEQUENCE_LEN = 10_000
+MAX_INT_BITS = 4096
+_SEQUENCES = (str, bytes, list, tuple, dict)
+
+
 class ConstraintError(ValueError):
-    """A constraint uses syntax outside the whitelist, or a name that is neither a parameter nor a config key."""
+    """A constraint uses syntax outside the whitelist, or a value it may not compute."""
+
+
+class UnknownNameError(ConstraintError):
+    """A constraint names something that is neither a parameter nor a config key."""
+
+
+def _binary(op: ast.operator, left: Any, right: Any) -> Any:
+    """``left op right`` for a whitelisted operator, refusing results that could exhaust memory."""
+    if isinstance(op, ast.Mult) and (isinstance(left, _SEQUENCES) or isinstance(right, _SEQUENCES)):
+        raise ConstraintError("sequence repetition (a string or list times a number) is not allowed")
+    if isinstance(op, ast.Mod) and isinstance(left, _SEQUENCES):
+        raise ConstraintError("string formatting with % is not allowed")
+    value = _BINARY[type(op)](left, right)
+    if isinstance(value, _SEQUENCES) and len(value) > MAX_SEQUENCE_LEN:
+        raise ConstraintError(f"a string or list longer than {MAX_SEQUENCE_LEN}")
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise ConstraintError(f"an integer wider than {MAX_INT_BITS} bits")
+    return value
 
 
 def _dotted_name(node: ast.expr) -> str | None:
@@ -158,9 +197,9 @@ def evaluate_constraint(tree: ast.expr, lookup: Callable[[str], Any]) -> Any:
             try:
                 return lookup(name)
             except KeyError:
-                raise ConstraintError(f"unknown name {name!r}") from None
+                raise UnknownNameError(f"unknown name {name!r}") from None
         if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+            return _binary(node.op, ev(node.left), ev(node.right))
         if isinstance(node, ast.UnaryOp):
             value = ev(node.operand)
             return (not value) if isinstance(node.op, ast.Not) else (-value if isinstance(node.op, ast.USub)

@@ -2,17 +2,27 @@
 
 Workers evaluate :class:`PointTask` s with :func:`evaluate_point` (a top-level function, so it pickles for
 spawned processes and Dask); each worker process loads the base config and builds each (workload, quant)
-graph once. The main process writes each :class:`PointResult` to the :class:`~accelsim.sweep.store.ResultStore`
-as it arrives, with a tqdm progress bar. A point that raises is stored with status ``error`` and its message.
+graph once. The main process streams the spec's points (checking the store for done ids a chunk at a time),
+keeps at most a window of tasks in flight (:data:`WINDOW_PER_WORKER` per worker), writes each
+:class:`PointResult` to the :class:`~accelsim.sweep.store.ResultStore` as it arrives and then drops it, with a
+tqdm progress bar: its memory does not grow with the number of points. A point that raises is stored with
+status ``error`` and its message. A pool worker that dies (SIGKILL, the OOM killer) breaks the pool: the points
+in flight are retried once, one at a time on a new pool, and a point whose worker dies again is stored with
+status ``error`` and :data:`WORKER_DIED`; on Dask, a task the scheduler gives up on (``KilledWorker``) too.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import time
-from collections.abc import Generator, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +39,17 @@ from accelsim.sweep.points import canonical_json
 from accelsim.sweep.spec import SweepPoint, SweepSpec
 from accelsim.sweep.store import ResultStore
 from accelsim.workloads import load_workload
+
+
+#: Tasks in flight per worker: enough to keep every worker busy, few enough that memory stays bounded.
+WINDOW_PER_WORKER = 4
+#: Points whose done status is looked up in the store with one query.
+DONE_CHUNK = 500
+#: The error message stored for a point whose worker process died twice while evaluating it.
+WORKER_DIED = "worker process died (killed or out of memory)"
+#: Test hook, read once per process at import: a pool or Dask worker that gets this point id kills itself with
+#: SIGKILL (never the main process: ``workers=0`` runs :func:`evaluate_point` directly).
+KILL_POINT_ENV = "ACCELSIM_TEST_KILL_POINT"
 
 
 @dataclass(frozen=True)
@@ -58,7 +79,8 @@ class PointResult:
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What a run did: points in the spec, already stored before this run, evaluated now, errors among them."""
+    """What a run did: points in the spec, already stored before this run, evaluated now, errors among them,
+    and repeats (a random draw equal to an earlier point: stored once, not counted as evaluated)."""
 
     total_points: int
     already_done: int
@@ -66,6 +88,8 @@ class SweepSummary:
     errors: int
     elapsed_s: float
     store: Path
+    repeats: int = 0
+    first_error: str = ""                     # "<point_id>: <message>" of the first point that failed
 
 
 def make_task(spec: SweepSpec, point: SweepPoint) -> PointTask:
@@ -89,6 +113,23 @@ def _base_config(path: str) -> HardwareConfig:
 def _graph(source: str, quant_json: str) -> Graph:
     """The workload graph with the quant settings merged into its YAML ``quant:`` block (cached per process)."""
     return load_workload(source, quant=json.loads(quant_json) if quant_json else None)
+
+
+_kill_point = os.environ.get(KILL_POINT_ENV) or None
+
+
+def _worker_evaluate(task: PointTask) -> PointResult:
+    """:func:`evaluate_point` in a pool or Dask worker (where the test hook applies)."""
+    if _kill_point is not None and task.point_id == _kill_point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return evaluate_point(task)
+
+
+def died_result(task: PointTask) -> PointResult:
+    """The error row of a point whose worker process died."""
+    return PointResult(task.point_id, {"point_id": task.point_id, "accelsim_version": __version__,
+                                       "timing_model": task.timing_model, "status": "error",
+                                       "error": WORKER_DIED, "wall_time_s": None})
 
 
 def evaluate_point(task: PointTask) -> PointResult:
@@ -119,25 +160,72 @@ def evaluate_point(task: PointTask) -> PointResult:
 
 
 # ------------------------------------------------------------------------------------------------ executors
-def _serial(tasks: list[PointTask]) -> Iterator[PointResult]:
+def _serial(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
     for task in tasks:
         yield evaluate_point(task)
 
 
-def _process_pool(tasks: list[PointTask], workers: int) -> Iterator[PointResult]:
-    """A spawn-context process pool (no fork of a threaded parent); results in completion order."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(evaluate_point, t) for t in tasks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _dask(tasks: list[PointTask], address: str, workers: int) -> Iterator[PointResult]:
-    """``address`` of a Dask scheduler, or ``local`` for a LocalCluster of ``workers`` single-threaded processes."""
+def _process_pool(tasks: Iterable[PointTask], workers: int) -> Iterator[PointResult]:
+    """A spawn-context process pool (no fork of a threaded parent) with at most ``WINDOW_PER_WORKER * workers``
+    tasks in flight; results in completion order. When a worker dies the pool is replaced and the tasks that
+    were in flight are retried once, each alone on the new pool; a task whose worker dies on its retry gets
+    :func:`died_result`."""
+    tasks = iter(tasks)
+    window = WINDOW_PER_WORKER * workers
+    pending: dict[Future, PointTask] = {}
+    retry: deque[PointTask] = deque()  # were in flight when a worker died: run again, each alone
+    carry: deque[PointTask] = deque()  # never ran (a submit the broken pool refused): run first
+    isolated = False                   # the one pending task is a retry running alone
+    pool = _new_pool(workers)
+    try:
+        while True:
+            if not pending:
+                isolated = bool(retry)
+            if isolated:
+                batch = [retry.popleft()] if not pending else []
+            else:
+                batch = [carry.popleft() for _ in range(min(len(carry), window - len(pending)))]
+                batch += itertools.islice(tasks, window - len(pending) - len(batch))
+            broken = False
+            for i, task in enumerate(batch):
+                try:
+                    pending[pool.submit(_worker_evaluate, task)] = task
+                except BrokenProcessPool:  # a worker died since the last wait
+                    (retry if isolated else carry).extendleft(reversed(batch[i:]))
+                    broken = True
+                    break
+            if not broken:
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                if not any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    for future in done:
+                        del pending[future]
+                        yield future.result()
+                    continue
+            for future, task in pending.items():  # the pool is broken: every pending future has an outcome
+                if future.exception() is None:
+                    yield future.result()
+                elif isolated:
+                    yield died_result(task)
+                else:
+                    retry.append(task)
+            pending.clear()
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = _new_pool(workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: Iterable[PointTask], address: str, workers: int) -> Iterator[PointResult]:
+    """``address`` of a Dask scheduler, or ``local`` for a LocalCluster of ``workers`` single-threaded processes.
+    At most ``WINDOW_PER_WORKER * workers`` tasks are submitted at a time; each future is released once its
+    result is taken. A task Dask gives up on (its workers died repeatedly: ``KilledWorker``) gets
+    :func:`died_result`."""
     from dask.distributed import Client, LocalCluster
     from dask.distributed import as_completed as dask_as_completed
 
@@ -147,15 +235,67 @@ def _dask(tasks: list[PointTask], address: str, workers: int) -> Iterator[PointR
         client = Client(cluster)
     else:
         client = Client(address)
+    tasks = iter(tasks)
+    owner: dict[str, PointTask] = {}  # future key -> task, for the futures in flight
+    completed = dask_as_completed()
+
+    def submit(more: int) -> None:
+        for task in itertools.islice(tasks, more):
+            future = client.submit(_worker_evaluate, task, pure=False)
+            owner[future.key] = task
+            completed.add(future)
+
     try:
-        futures = client.map(evaluate_point, tasks, pure=False)
-        for future in dask_as_completed(futures):
-            yield future.result()
+        submit(WINDOW_PER_WORKER * workers)
+        for future in completed:
+            task = owner.pop(future.key)
+            try:
+                result = future.result()
+            except Exception:  # noqa: BLE001 - the scheduler gave up on the task (KilledWorker)
+                result = died_result(task)
             future.release()
+            yield result
+            submit(1)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@dataclass
+class _Tally:
+    """Running counts of a sweep (the main process's only state besides the points in flight)."""
+
+    total: int = 0
+    done: int = 0
+    repeats: int = 0
+    evaluated: int = 0
+    errors: int = 0
+    first_error: str = ""
+
+
+def _todo(spec: SweepSpec, store: ResultStore, in_flight: dict[str, SweepPoint], tally: _Tally,
+          skipped: Callable[[], None]) -> Iterator[PointTask]:
+    """The tasks of the spec's points that are neither stored, in flight nor repeated, in spec order. Done ids
+    are looked up :data:`DONE_CHUNK` points at a time; every yielded point goes into ``in_flight`` (the caller
+    removes it once stored). ``tally`` counts ``total``, ``done`` and ``repeats``; ``skipped()`` is called
+    for each point not yielded."""
+    points = iter(spec.points)
+    while chunk := list(itertools.islice(points, DONE_CHUNK)):
+        tally.total += len(chunk)
+        done = store.done_among([p.point_id for p in chunk])
+        seen = set(in_flight)
+        for point in chunk:
+            if point.point_id in done:
+                tally.done += 1
+            elif point.point_id in seen:
+                tally.repeats += 1
+            if point.point_id in done or point.point_id in seen:
+                skipped()
+                continue
+            seen.add(point.point_id)
+            in_flight[point.point_id] = point
+            yield make_task(spec, point)
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = None, dask: str | None = None,
@@ -164,7 +304,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
 
     ``dask``: a scheduler address or ``local`` (LocalCluster); None = the spec's ``dask:`` block if any, else a
     local process pool of ``workers`` processes (default: all cores). ``workers=0`` runs in this process.
-    ``progress`` shows a tqdm bar (points done, rate, time left).
+    ``progress`` shows a tqdm bar (points done, rate, time left). Memory stays bounded whatever the number of
+    points: points are generated, submitted and stored as a stream.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -173,29 +314,33 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
             "name": spec.name, "spec_file": Path(spec.file).name, "objectives": list(spec.objectives),
             "parameters": list(spec.parameter_names), "workloads": list(spec.workloads),
         })
-        done = store.done_ids()
-        todo = [p for p in spec.points if p.point_id not in done]
-        index = {p.point_id: p for p in todo}
-        tasks = [make_task(spec, p) for p in todo]
-        errors = 0
-        with closing(_executor(tasks, workers, dask, spec)) as results, tqdm(total=len(spec.points), initial=len(spec.points) - len(todo), unit="pt", disable=not progress,
-                  desc=spec.name, dynamic_ncols=True) as bar:
-            for result in results:
-                point = index[result.point_id]
-                row = {**result.row, "point_index": point.index, "workload": point.workload,
-                       "parameters_json": canonical_json(point.parameters), **point.parameters}
-                store.add(row, result.layer_columns, result.layer_rows)
-                errors += row["status"] != "ok"
-                bar.update(1)
-    return SweepSummary(len(spec.points), len(spec.points) - len(todo), len(todo), errors,
-                        time.perf_counter() - start, out_dir / "results.sqlite")
+        tally = _Tally()
+        in_flight: dict[str, SweepPoint] = {}
+        total = spec.point_count().total if progress else None
+        with tqdm(total=total, unit="pt", disable=not progress, desc=spec.name, dynamic_ncols=True) as bar:
+            tasks = _todo(spec, store, in_flight, tally, lambda: bar.update(1))
+            with closing(_executor(tasks, workers, dask, spec)) as results:
+                for result in results:
+                    point = in_flight.pop(result.point_id)
+                    row = {**result.row, "point_index": point.index, "workload": point.workload,
+                           "parameters_json": canonical_json(point.parameters), **point.parameters}
+                    store.add(row, result.layer_columns, result.layer_rows)
+                    tally.evaluated += 1
+                    if row["status"] != "ok":
+                        tally.errors += 1
+                        tally.first_error = tally.first_error or f"{row['point_id']}: {row['error']}"
+                    bar.update(1)
+    return SweepSummary(tally.total, tally.done, tally.evaluated, tally.errors, time.perf_counter() - start,
+                        out_dir / "results.sqlite", tally.repeats, tally.first_error)
 
 
-def _executor(tasks: list[PointTask], workers: int | None, dask: str | None,
+def _executor(tasks: Iterator[PointTask], workers: int | None, dask: str | None,
               spec: SweepSpec) -> Generator[PointResult, None, None]:
     """Results of ``tasks`` in completion order; closing the generator stops the workers."""
-    if not tasks:
+    first = next(tasks, None)
+    if first is None:
         return
+    tasks = itertools.chain([first], tasks)
     if dask is None and spec.dask is not None:
         if workers == 0:  # an explicit "run in this process" wins over the spec's dask: block
             yield from _serial(tasks)
@@ -206,4 +351,5 @@ def _executor(tasks: list[PointTask], workers: int | None, dask: str | None,
     elif workers == 0:
         yield from _serial(tasks)
     else:
-        yield from _process_pool(tasks, min(workers or os.cpu_count() or 1, len(tasks)))
+        known = spec.point_count(limit=0).total  # free without constraints; a small sweep needs few workers
+        yield from _process_pool(tasks, min(workers or os.cpu_count() or 1, known or sys.maxsize))

@@ -1,16 +1,21 @@
 """Sweep spec files (``sweeps/*.yaml``): schema, path and value validation, point generation.
 
-``load_spec(path)`` reads a spec and returns a :class:`SweepSpec` holding every design point that survives the
-constraints, or raises :class:`~accelsim.errors.ConfigError` naming the spec file and the key path *before*
-anything runs: an unknown parameter path, an empty grid, a value the hardware schema or the workload ``quant:``
-schema rejects (every point's config is validated), a constraint outside the whitelist, a constraint that drops
-every point. The format is documented in ``docs/sweeps.md``.
+``load_spec(path)`` reads a spec and returns a :class:`SweepSpec` whose :class:`PointSet` generates the design
+points that survive the constraints on demand (constant memory, however many points), or raises
+:class:`~accelsim.errors.ConfigError` naming the spec file and the key path *before* anything runs: an unknown
+parameter path, an empty grid, a value the hardware schema or the workload ``quant:`` schema rejects (each
+distinct parameter value is validated alone, and the first :data:`VALIDATED_POINTS` points in full), a
+constraint outside the whitelist, constraints that drop every point (known when the raw points number at most
+:data:`COUNT_SCAN_LIMIT`). The format is documented in ``docs/sweeps.md``.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -20,8 +25,8 @@ from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.config.loading import deep_merge, nest, read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError
 from accelsim.sweep.points import (
-    ConstraintError, Point, canonical_json, evaluate_constraint, grid_points,
-    parse_constraint, point_id, random_points, unique_points, zip_points,
+    ConstraintError, Point, UnknownNameError, canonical_json, evaluate_constraint, grid_count, grid_points,
+    parse_constraint, point_id, random_points, unique_points, unique_values, zip_points,
 )
 from accelsim.workloads import workload_spec, zoo_names
 from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, with_quant
@@ -41,6 +46,11 @@ def minimized(metric: str) -> bool:
     """True if lower values of the report total ``metric`` are better (latency, energy, area, bytes)."""
     return metric not in HIGHER_IS_BETTER
 
+
+#: Points whose full config load_spec validates (besides every distinct parameter value, validated alone).
+VALIDATED_POINTS = 100
+#: Most raw points (before constraints) scanned to count the points a spec keeps; past it the count is a bound.
+COUNT_SCAN_LIMIT = 200_000
 
 #: Suffixes of workload files; any other workload entry is a zoo network name.
 WORKLOAD_SUFFIXES = (".yaml", ".yml", ".onnx", ".tflite")
@@ -149,8 +159,100 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class PointCount:
+    """How many points a spec has: ``raw`` parameter points before the constraints (closed form), ``kept`` of
+    the first ``scanned`` of them pass the constraints, times ``workloads``. Exact when every raw point was
+    scanned."""
+
+    raw: int
+    scanned: int
+    kept: int
+    workloads: int
+
+    @property
+    def exact(self) -> bool:
+        return self.scanned >= self.raw
+
+    @property
+    def total(self) -> int | None:
+        """Points (workloads x kept parameter points), None when not every raw point was scanned."""
+        return self.kept * self.workloads if self.exact else None
+
+    @property
+    def dropped(self) -> int | None:
+        """Parameter points dropped by the constraints, None when not known."""
+        return self.raw - self.kept if self.exact else None
+
+    def describe(self) -> str:
+        """One line for ``accelsim sweep --check``."""
+        w = self.workloads
+        if self.exact:
+            return (f"{self.total} points ({w} workload(s) x {self.kept} parameter points; {self.raw - self.kept} "
+                    "dropped by constraints)")
+        return (f"at least {self.kept * w}, at most {self.raw * w} points ({w} workload(s) x {self.raw} parameter "
+                f"points before constraints; the constraints keep {self.kept} of the first {self.scanned}; not "
+                f"counted further, past {COUNT_SCAN_LIMIT} raw points)")
+
+
+class PointSet:
+    """The design points of a spec, generated on demand in spec order: every workload (outer) times every raw
+    parameter point that passes the constraints. Re-iterable; holds the generator recipe, never the points."""
+
+    def __init__(self, raw: Callable[[], Iterator[Point]], raw_count: int, workloads: tuple[str, ...],
+                 keep: Callable[[Point], bool] | None) -> None:
+        self._raw, self.raw_count, self.workloads, self._keep = raw, raw_count, workloads, keep
+        self._counts: dict[int, PointCount] = {}
+
+    def parameter_points(self) -> Iterator[Point]:
+        """The raw parameter points that pass the constraints, in spec order."""
+        return self._raw() if self._keep is None else filter(self._keep, self._raw())
+
+    def __iter__(self) -> Iterator[SweepPoint]:
+        index = 0
+        for label in self.workloads:
+            for params in self.parameter_points():
+                yield SweepPoint(index, point_id(label, params), label, params)
+                index += 1
+
+    def count(self, limit: int | None = COUNT_SCAN_LIMIT) -> PointCount:
+        """Count the points: closed form without constraints, else a scan of at most ``limit`` raw points
+        (None: all of them; constant memory, time linear in the points)."""
+        if self._keep is None:
+            return PointCount(self.raw_count, self.raw_count, self.raw_count, len(self.workloads))
+        key = self.raw_count if limit is None else min(limit, self.raw_count)
+        if key not in self._counts:
+            kept = sum(1 for p in itertools.islice(self._raw(), key) if self._keep(p))
+            self._counts[key] = PointCount(self.raw_count, key, kept, len(self.workloads))
+        return self._counts[key]
+
+    def __len__(self) -> int:
+        """The exact number of points (with constraints: a full scan, time linear in the raw points)."""
+        return self.count(limit=None).kept * len(self.workloads)
+
+    def __getitem__(self, item: int | slice) -> SweepPoint | tuple[SweepPoint, ...]:
+        """``points[i]`` or a slice (a tuple); non-negative indexes only, generated up to the last one taken."""
+        if isinstance(item, slice):
+            return tuple(itertools.islice(self, item.start, item.stop, item.step))
+        if item < 0:
+            raise IndexError("PointSet takes non-negative indexes")
+        found = next(itertools.islice(self, item, None), None)
+        if found is None:
+            raise IndexError(item)
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when both generate the same points (a full comparison: meant for small sets and tests)."""
+        if not isinstance(other, (PointSet, tuple)):
+            return NotImplemented
+        return all(a == b for a, b in itertools.zip_longest(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: the base config, workloads, fixed quant settings and every surviving design point."""
+    """A validated sweep: the base config, workloads, fixed quant settings and its design points (a lazy
+    :class:`PointSet`, or any tuple of :class:`SweepPoint` put in with ``dataclasses.replace``)."""
 
     file: str
     name: str
@@ -160,13 +262,24 @@ class SweepSpec:
     workloads: dict[str, str]            # label in the spec -> absolute file path or zoo name
     quant: dict[str, Any]
     parameter_names: tuple[str, ...]
-    points: tuple[SweepPoint, ...]
-    dropped_points: int                  # removed by the constraints
+    points: PointSet | tuple[SweepPoint, ...]
     objectives: tuple[str, ...]
     simulation: SimulationSettings
     store_layers: bool
     plots: bool
     dask: DaskSettings | None = None
+
+    def point_count(self, limit: int | None = COUNT_SCAN_LIMIT) -> PointCount:
+        """How many points (see :meth:`PointSet.count`); a tuple of points counts as one list."""
+        if isinstance(self.points, PointSet):
+            return self.points.count(limit)
+        n = len(self.points)
+        return PointCount(n, n, n, 1)
+
+    @property
+    def dropped_points(self) -> int | None:
+        """Parameter points removed by the constraints (None when not counted exactly)."""
+        return self.point_count().dropped
 
     def quant_settings(self, point: SweepPoint) -> dict[str, Any]:
         """The settings merged into the workload's ``quant:`` block for ``point`` ({} = the workload's own)."""
@@ -190,8 +303,9 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise ConfigError(file, "base", "an existing hardware config file (relative to the spec)", raw.base)
     base = load_hw(base_path)
     workloads = _resolve_workloads(raw.workloads, path.parent, file)
-    mode, raw_points = _mode_of(raw.parameters), _raw_points(raw.parameters, file)
-    names = list(dict.fromkeys(k for p in raw_points for k in p))
+    mode = _mode_of(raw.parameters)
+    source, raw_count, values = _raw_source(raw.parameters, file)
+    names = list(values)
     quant_used = bool(raw.quant) or any(n.startswith("quant.") for n in names)
     workload_specs = _workload_specs(workloads, quant_used, file)
     for name in names:
@@ -200,22 +314,24 @@ def load_spec(path: str | Path) -> SweepSpec:
             raise ConfigError(file, _param_key(raw.parameters, mode, name), problem, name)
     _check_quant_block(raw.quant, workload_specs, file)
     _check_objectives(raw.objectives, file)
-    kept = _apply_constraints(raw.constraints, raw_points, base, raw.quant, file)
-    if not kept:
-        raise ConfigError(file, "constraints", f"constraints that keep at least one of the {len(raw_points)} "
+    keep = _constraint_filter(raw.constraints, base, raw.quant, file)
+    points = PointSet(source, raw_count, tuple(workloads), keep)
+    scanned = min(raw_count, COUNT_SCAN_LIMIT)
+    first = list(itertools.islice(_kept(itertools.islice(source(), scanned), keep), VALIDATED_POINTS))
+    if not first and scanned == raw_count:
+        raise ConfigError(file, "constraints", f"constraints that keep at least one of the {raw_count} "
                           "points", "every point dropped")
-    points = []
-    for label in workloads:
-        for params in kept:
-            points.append(SweepPoint(len(points), point_id(label, params), label, params))
-    for p in points[:len(kept)]:  # the parameter values are the same for every workload
-        _validate_point(p, base, raw.quant, workload_specs, raw.parameters, mode, file)
+    _validate_values(values, first, base, raw.quant, workload_specs, raw.parameters, mode, file)
     return SweepSpec(
         file=file, name=raw.name, description=raw.description, base_path=base_path, base=base,
-        workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=tuple(points),
-        dropped_points=len(raw_points) - len(kept), objectives=tuple(raw.objectives), simulation=raw.simulation,
-        store_layers=raw.store_layers, plots=raw.plots, dask=raw.dask,
+        workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=points,
+        objectives=tuple(raw.objectives), simulation=raw.simulation, store_layers=raw.store_layers,
+        plots=raw.plots, dask=raw.dask,
     )
+
+
+def _kept(points: Iterator[Point], keep: Callable[[Point], bool] | None) -> Iterator[Point]:
+    return points if keep is None else filter(keep, points)
 
 
 def _resolve_workloads(entries: list[str], folder: Path, file: str) -> dict[str, str]:
@@ -253,8 +369,12 @@ def _mode_of(parameters: Parameters) -> str:
                 if getattr(parameters, {"zip": "zip_", "list": "list_"}.get(m, m)) is not None)
 
 
-def _raw_points(parameters: Parameters, file: str) -> list[Point]:
-    """The points before constraints (duplicates removed); empty value lists are errors."""
+def _raw_source(parameters: Parameters, file: str
+                ) -> tuple[Callable[[], Iterator[Point]], int, dict[str, list[Any]]]:
+    """The raw points (before constraints) as a re-callable generator, their number, and every parameter's
+    distinct values (a random range: its two ends). Grid values are deduplicated per axis (so grid points are
+    distinct); zip and list points, written out in the spec, are deduplicated whole; random draws are not.
+    Empty value lists are errors."""
     if parameters.grid is not None or parameters.zip_ is not None:
         mode, axes = ("grid", parameters.grid) if parameters.grid is not None else ("zip", parameters.zip_)
         if not axes:
@@ -262,19 +382,26 @@ def _raw_points(parameters: Parameters, file: str) -> list[Point]:
         for name, values in axes.items():
             if not values:
                 raise ConfigError(file, f"parameters.{mode}.{name}", "a non-empty list of values", values)
+        distinct = {name: unique_values(values) for name, values in axes.items()}
         if mode == "grid":
-            return unique_points(grid_points(axes))
+            return partial(grid_points, distinct), grid_count(distinct), distinct
         try:
-            return unique_points(zip_points(axes))
+            fixed = tuple(unique_points(zip_points(axes)))
         except ValueError as exc:
             raise ConfigError(file, "parameters.zip", str(exc), {k: len(v) for k, v in axes.items()}) from None
+        return partial(iter, fixed), len(fixed), distinct
     if parameters.list_ is not None:
         if not parameters.list_ or not all(parameters.list_):
             raise ConfigError(file, "parameters.list", "a non-empty list of non-empty points", parameters.list_)
-        return unique_points(parameters.list_)
+        fixed = tuple(unique_points(parameters.list_))
+        names = dict.fromkeys(k for p in fixed for k in p)
+        return partial(iter, fixed), len(fixed), {n: unique_values([p[n] for p in fixed if n in p]) for n in names}
     sampling = parameters.random
     space = {k: d.model_dump(exclude_none=True) for k, d in sampling.space.items()}
-    return unique_points(random_points(space, sampling.samples, sampling.seed))
+    ends = {name: unique_values(d.choices if d.choices is not None else
+                                [round(x) if d.integer else x for x in (d.low, d.high)])
+            for name, d in sampling.space.items()}
+    return partial(random_points, space, sampling.samples, sampling.seed), sampling.samples, ends
 
 
 def _param_key(parameters: Parameters, mode: str, name: str) -> str:
@@ -383,36 +510,36 @@ def _lookup_in(base_dump: dict[str, Any], quant_dump: dict[str, Any], point: Poi
     return lookup
 
 
-def _apply_constraints(constraints: list[str], points: list[Point], base: HardwareConfig,
-                       quant: dict[str, Any], file: str) -> list[Point]:
-    """The points for which every constraint is true; a bad constraint is an error naming ``constraints[i]``."""
+def _constraint_filter(constraints: list[str], base: HardwareConfig, quant: dict[str, Any],
+                       file: str) -> Callable[[Point], bool] | None:
+    """A predicate true for the points where every constraint holds (None without constraints); a bad
+    constraint is a ConfigError naming ``constraints[i]``, at parse time or when a point evaluates it."""
     trees = []
     for i, text in enumerate(constraints):
         try:
             trees.append(parse_constraint(text))
         except ConstraintError as exc:
             raise ConfigError(file, f"constraints[{i}]", f"a constraint expression ({exc})", text) from None
+    if not trees:
+        return None
     base_dump = base.model_dump(mode="python")
     quant_dump = deep_merge(QuantSpec().model_dump(), quant)
-    kept = []
-    for p in points:
-        lookup = _lookup_in(base_dump, quant_dump, p)
-        ok = True
+
+    def keep(point: Point) -> bool:
+        lookup = _lookup_in(base_dump, quant_dump, point)
         for i, tree in enumerate(trees):
             try:
                 value = evaluate_constraint(tree, lookup)
-            except ConstraintError as exc:
+            except UnknownNameError as exc:
                 raise ConfigError(file, f"constraints[{i}]", "names of parameters or base config keys "
                                   f"({exc})", constraints[i]) from None
-            except (TypeError, ZeroDivisionError) as exc:
+            except (ConstraintError, TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
                 raise ConfigError(file, f"constraints[{i}]", f"an expression that evaluates ({exc})",
                                   constraints[i]) from None
             if not value:
-                ok = False
-                break
-        if ok:
-            kept.append(p)
-    return kept
+                return False
+        return True
+    return keep
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -422,24 +549,42 @@ def quant_settings(spec_quant: dict[str, Any], point_quant_values: dict[str, Any
     return deep_merge(spec_quant, nest(point_quant_values))
 
 
-def _validate_point(point: SweepPoint, base: HardwareConfig, quant: dict[str, Any],
+def _validate_values(values: dict[str, list[Any]], first: list[Point], base: HardwareConfig,
+                     quant: dict[str, Any], workload_specs: dict[str, WorkloadSpec], parameters: Parameters,
+                     mode: str, file: str) -> None:
+    """Validate the first kept points in full, and each distinct parameter value set alone on the base config
+    and quant block (a value rejected alone passes if one of the full points holds it)."""
+    in_full: set[tuple[str, str]] = set()
+    for params in first:
+        _validate_point(params, f"(at point {params})", base, quant, workload_specs, parameters, mode, file)
+        in_full.update((k, canonical_json(v)) for k, v in params.items())
+    for name, distinct in values.items():
+        for value in distinct:
+            if (name, canonical_json(value)) in in_full:
+                continue
+            _validate_point({name: value}, f"(value {value!r} set alone on the base config)", base, quant,
+                            workload_specs, parameters, mode, file)
+
+
+def _validate_point(params: Point, where: str, base: HardwareConfig, quant: dict[str, Any],
                     workload_specs: dict[str, WorkloadSpec], parameters: Parameters, mode: str,
                     file: str) -> None:
-    """Build the point's hardware config and quant block; a rejected value names the parameter's key path."""
-    where = f"(at point {point.parameters})"
-    hw_values = point.hw_values
+    """Build the hardware config and quant block of ``params``; a rejected value names the parameter's key
+    path."""
+    hw_values = {k: v for k, v in params.items() if not k.startswith("quant.")}
+    quant_values = {k[len("quant."):]: v for k, v in params.items() if k.startswith("quant.")}
     try:
         base.with_values(hw_values)
     except ConfigError as exc:
         name = next((k for k in hw_values if exc.key_path == k or exc.key_path.startswith(k + ".")), None)
         key = _param_key(parameters, mode, name) if name else exc.key_path
         raise ConfigError(file, key, f"{exc.expected} {where}", exc.found) from None
-    if not point.quant_values:
+    if not quant_values:
         return
-    settings = quant_settings(quant, point.quant_values)
+    settings = quant_settings(quant, quant_values)
     for spec in workload_specs.values():
         try:
             with_quant(spec, settings, file)
         except ConfigError as exc:  # key path quant.<...>: the parameter's own path when the point sets it
-            key = _param_key(parameters, mode, exc.key_path) if exc.key_path in point.parameters else exc.key_path
+            key = _param_key(parameters, mode, exc.key_path) if exc.key_path in params else exc.key_path
             raise ConfigError(file, key, f"{exc.expected} {where}", exc.found) from None
