@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from accelsim.analysis import load_results
 from accelsim.sweep import load_spec, run_sweep
 from accelsim.sweep.runner import WORKER_DIED
 from accelsim.sweep.store import LOCK_FILE, ResultStore, StoreError
+from sweep_testing import write_tiny_spec
 
-REPO = Path(__file__).resolve().parents[1]
-GEMMINI = REPO / "hw_configs" / "gemmini_default.yaml"
 TINY = {"name": "tiny", "input_shape": [1, 8, 8, 4],
         "layers": [{"name": "conv", "op": "conv", "out_channels": 8, "kernel": 3},
                    {"name": "fc", "op": "fc", "out_channels": 4}]}
@@ -31,12 +29,7 @@ CLI = [sys.executable, "-m", "accelsim.cli.main"]
 
 
 def write_spec(folder: Path, parameters: dict, **extra) -> Path:
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
-    data = {"name": "faults", "base": str(GEMMINI), "workloads": ["tiny.yaml"], "quant": {"per_channel": False},
-            "parameters": parameters, **extra}
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return write_tiny_spec(folder, "faults", TINY, parameters, **extra)
 
 
 def sweep(spec: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from accelsim.analysis import load_results
 from accelsim.errors import ConfigError
@@ -21,9 +20,8 @@ from accelsim.sweep import load_spec, run_sweep
 from accelsim.sweep.points import ConstraintError, evaluate_constraint, parse_constraint
 from accelsim.sweep.spec import COUNT_SCAN_LIMIT
 from accelsim.sweep.store import IDS_PER_QUERY, ResultStore
+from sweep_testing import write_tiny_spec
 
-REPO = Path(__file__).resolve().parents[1]
-GEMMINI = REPO / "hw_configs" / "gemmini_default.yaml"
 TINY = {"name": "tiny", "input_shape": [1, 4, 4, 4], "layers": [{"name": "fc", "op": "fc", "out_channels": 4}]}
 # 10 x 10 x 10 x 10 x 10 x 10 x 10 = 10^7 grid points over cheap hardware parameters (distinct values).
 BIG_GRID = {
@@ -38,12 +36,7 @@ BIG_GRID = {
 
 
 def write_spec(folder: Path, parameters: dict, **extra) -> Path:
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
-    data = {"name": "scale", "base": str(GEMMINI), "workloads": ["tiny.yaml"], "quant": {"per_channel": False},
-            "parameters": parameters, **extra}
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return write_tiny_spec(folder, "scale", TINY, parameters, **extra)
 
 
 def bounded(fn, max_bytes: int, max_s: float):
