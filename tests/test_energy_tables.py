@@ -279,3 +279,19 @@ def test_user_table_errors_name_file_and_key(tmp_path: Path, data: dict, key_pat
 def test_unknown_table_name() -> None:
     with pytest.raises(ConfigError, match="horowitz45"):
         load_energy_table("horowitz99")
+
+
+@pytest.mark.parametrize("old, new, key, expected", [
+    ("{bits: 8, energy_pj: 0.03,", "{bits: 8, energy_pj: .inf,", "energy_pj", "finite number"),
+    ("{bits: 8, energy_pj: 0.03,", "{bits: 8, energy_pj: 1e300,", "energy_pj", "less than or equal to 1000000"),
+    ("{bits: 8, energy_pj: 0.03,", "{bits: true, energy_pj: 0.03,", "bits", "valid integer"),
+])
+def test_a_user_table_with_absurd_values_is_refused(tmp_path, old, new, key, expected) -> None:
+    """A table given by path is validated like a hardware config: finite, bounded energies, strict integers."""
+    text = (Path(load_energy_table.__code__.co_filename).parent / "tables" / "horowitz45.yaml").read_text()
+    assert old in text
+    path = tmp_path / "mine.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_energy_table(path)
+    assert str(path) in str(info.value) and key in info.value.key_path and expected in str(info.value)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from accelsim.config.hw import MAX_ENERGY_PJ
 from accelsim.config.loading import read_yaml, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
 
@@ -27,8 +28,14 @@ Status = Literal["published", "derived", "unconfirmed", "assumption"]
 REQUANT_MODES = ("fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip")
 
 
+#: Widest operand a table may tabulate (bits; strict integers: ``bits: true`` is an error).
+MAX_BITS = 64
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, no unknown keys, finite floats (an .inf or .nan energy is an error naming its key path)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class _Section(_Strict):
@@ -38,8 +45,8 @@ class _Section(_Strict):
 class WidthPoint(_Strict):
     """One operator width with its published energy (and area)."""
 
-    bits: int = Field(gt=0)
-    energy_pj: float = Field(ge=0)
+    bits: int = Field(gt=0, le=MAX_BITS, strict=True)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     area_um2: float | None = Field(None, ge=0)
     status: Status
     source: str
@@ -48,7 +55,7 @@ class WidthPoint(_Strict):
 class IntOpSection(_Section):
     """An integer adder or multiplier: tabulated widths plus the scaling rule for the others."""
 
-    reference_bits: int = Field(gt=0, description="The tabulated width other widths are scaled from.")
+    reference_bits: int = Field(gt=0, le=MAX_BITS, strict=True, description="The tabulated width other widths are scaled from.")
     scaling_source: str = Field(description="Why the scaling law holds (and whether it is an assumption).")
     points: tuple[WidthPoint, ...] = Field(min_length=1)
 
@@ -74,9 +81,9 @@ class IntOpSection(_Section):
 class MacPoint(_Strict):
     """A whole processing element at one precision: energy per MAC (accumulator included) and PE area."""
 
-    weight_bits: int = Field(gt=0)
-    activation_bits: int = Field(gt=0)
-    energy_pj: float = Field(ge=0, description="Energy per MAC in pJ.")
+    weight_bits: int = Field(gt=0, le=MAX_BITS, strict=True)
+    activation_bits: int = Field(gt=0, le=MAX_BITS, strict=True)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ, description="Energy per MAC in pJ.")
     area_um2: float | None = Field(None, ge=0, description="Area of one PE in um^2.")
     status: Status
     source: str
@@ -96,7 +103,7 @@ class MacSection(_Section):
 class OpFigure(_Section):
     """One operator (float32 add or multiply)."""
 
-    energy_pj: float = Field(ge=0)
+    energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
     area_um2: float | None = Field(None, ge=0)
     status: Status
     source: str
@@ -106,9 +113,9 @@ class SramPoint(_Strict):
     """An SRAM of one capacity: energy per access of ``access_bits``."""
 
     size_kib: float = Field(gt=0)
-    access_bits: int = Field(gt=0)
-    read_energy_pj: float = Field(ge=0)
-    write_energy_pj: float | None = Field(None, ge=0, description="null: writes cost a read (an assumption).")
+    access_bits: int = Field(gt=0, le=MAX_BITS, strict=True)
+    read_energy_pj: float = Field(ge=0, le=MAX_ENERGY_PJ)
+    write_energy_pj: float | None = Field(None, ge=0, le=MAX_ENERGY_PJ, description="null: writes cost a read (an assumption).")
     status: Status
     source: str
 
@@ -152,7 +159,7 @@ class SramAreaSection(_SizeCurve):
 class RegisterFileFigure(_Section):
     """Register file access energy (and area) per bit."""
 
-    energy_pj_per_bit: float = Field(ge=0)
+    energy_pj_per_bit: float = Field(ge=0, le=MAX_ENERGY_PJ)
     area_um2_per_bit: float | None = Field(None, ge=0)
     status: Status
     source: str
@@ -169,7 +176,7 @@ class LeakageFigure(_Section):
 class DramFigure(_Strict):
     """DRAM access energy of one memory type."""
 
-    energy_pj_per_bit: float = Field(gt=0)
+    energy_pj_per_bit: float = Field(gt=0, le=MAX_ENERGY_PJ)
     status: Status
     source: str
 
