@@ -151,7 +151,7 @@ def test_several_gemm_blocks_with_a_partial_last_block():
     rng = np.random.default_rng(3)
     x_shape, channels = (2, 40, 61, 32), 24
     pixels = x_shape[0] * x_shape[1] * x_shape[2]
-    block = GEMM_BLOCK_ELEMENTS // max(x_shape[3], channels)  # pixels per block (accelsim.execute._run_gemm)
+    block = GEMM_BLOCK_ELEMENTS // max(x_shape[3], channels)  # pixels per block (accelsim.engine.mac._run_gemm)
     assert pixels > 2 * block and pixels % block
     graph, x_dtype = conv_graph(rng, x_shape, channels, (1, 1), (1, 1), (1, 1), "VALID")
     assert kernel_of(graph) == ("gemm", np.float32)
