@@ -158,7 +158,6 @@ LAYER_TYPES: dict[str, type[_Layer]] = {
 }
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
               FlattenLayer, ReshapeLayer, PadLayer]
-MAC_LAYER_OPS = ("conv", "depthwise", "fc")
 
 
 class _Header(_Strict):
@@ -404,7 +403,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
         lq = resolve_layer_quant(spec, layer.name)
         layer_quant[layer.name] = lq
         in_dtype = tensors[0].dtype
-        if layer.op in MAC_LAYER_OPS:
+        if O.op_def_of(op).ptq == "weights":  # MAC ops set their output width; other ops keep their input's
             out_dtype = f"int{lq.activation_bits}"
         else:
             if any(t.dtype != in_dtype for t in tensors):

@@ -6,7 +6,10 @@ from typing import Literal, Union
 
 import numpy as np
 
-Activation = Literal["NONE", "RELU", "RELU6"]
+from accelsim.quant.requant import Activation
+
+__all__ = ["Activation", "Padding", "apply_activation", "as_nhwc", "resolve_padding", "window_output_size",
+           "yaml_activation", "yaml_padding"]
 #: "SAME" (TFLite: pad_before = total // 2), "VALID", or explicit (top, bottom, left, right).
 Padding = Union[Literal["SAME", "VALID"], tuple[int, int, int, int]]
 
