@@ -417,6 +417,6 @@ def with_batch_size(graph: Graph, batch: int) -> Graph:
     """The same graph with leading (batch) dimension ``batch`` on every activation tensor and Reshape target."""
     tensors = {name: t if t.is_constant else replace(t, shape=(batch, *t.shape[1:]))
                for name, t in graph.tensors.items()}
-    nodes = [replace(n, op=O.Reshape((batch, *n.op.shape[1:]))) if isinstance(n.op, O.Reshape) else n
+    nodes = [n if (rule := O.op_def(n.kind).with_batch) is None else replace(n, op=rule(n.op, batch))
              for n in graph.nodes]
     return graph.replace(tensors=tensors, nodes=nodes)

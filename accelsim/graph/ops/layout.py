@@ -89,6 +89,10 @@ def _pad_float(op: Pad, args: list[np.ndarray]) -> np.ndarray:
     return np.pad(args[0], op.pads)
 
 
+def _reshape_with_batch(op: Reshape, batch: int) -> Reshape:
+    return Reshape((batch, *op.shape[1:]))
+
+
 def _concat_yaml(graph: Graph, node: Node) -> dict[str, Any]:
     return dict(op="concat", axis=node.op.axis)
 
@@ -118,7 +122,7 @@ CONCAT = register_op(OpDef(
     activation_inputs=None, keeps_dtype=False, to_yaml=_concat_yaml))
 RESHAPE = register_op(OpDef(
     attrs=Reshape, arity=(1, 1), infer_shape=_reshape_shape, float_ref=_reshape_float, engine=_ENGINE,
-    ptq="inherit", cost=_VIEW_COST, to_yaml=_reshape_yaml))
+    ptq="inherit", cost=_VIEW_COST, to_yaml=_reshape_yaml, with_batch=_reshape_with_batch))
 FLATTEN = register_op(OpDef(
     attrs=Flatten, arity=(1, 1), infer_shape=_flatten_shape, float_ref=_flatten_float, engine=_ENGINE,
     ptq="inherit", cost=_VIEW_COST, to_yaml=_flatten_yaml))

@@ -121,6 +121,10 @@ def _pool_yaml(graph: Graph, node: Node) -> dict[str, Any]:
                 stride=list(op.stride), padding=yaml_padding(op.padding), activation=yaml_activation(op))
 
 
+def _gap_yaml(graph: Graph, node: Node) -> dict[str, Any]:
+    return {"op": "gap"}
+
+
 _ENGINE = EngineModule("accelsim.engine.pool")
 
 AVG_POOL = register_op(OpDef(
@@ -136,4 +140,4 @@ GLOBAL_AVERAGE_POOL = register_op(OpDef(
     attrs=GlobalAveragePool, arity=(1, 1), infer_shape=_gap_shape, float_ref=_gap_float, engine=_ENGINE,
     ptq="inherit",
     cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_gap_extents),
-    to_yaml=lambda graph, node: {"op": "gap"}))
+    to_yaml=_gap_yaml))

@@ -129,6 +129,7 @@ class OpDef:
     has_weights: bool = False
     keeps_dtype: bool = True
     to_yaml: Callable[[Graph, Node], dict[str, Any]] | None = None
+    with_batch: Callable[[Any, int], Any] | None = None
 
     @property
     def kind(self) -> str:
