@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Union
 
-from accelsim.graph.ops import geometry  # noqa: F401  (imported first: the families use it)
 from accelsim.graph.ops.conv import Conv2D, FullyConnected, is_depthwise
 from accelsim.graph.ops.elementwise import Add
 from accelsim.graph.ops.geometry import Activation, Padding
