@@ -235,7 +235,7 @@ def test_add_split_over_threads(mode, monkeypatch):
     monkeypatch.setenv("ACCELSIM_THREADS", "2")
     rng = np.random.default_rng(41 + MODES.index(mode))
     shape = (1, 64, 64, 40)
-    assert math.prod(shape) >= importlib.import_module("accelsim.execute").PARALLEL_MIN_ELEMENTS
+    assert math.prod(shape) >= importlib.import_module("accelsim.engine.elementwise").PARALLEL_MIN_ELEMENTS
     b = GraphBuilder("add_split")
     x1 = b.input("a", shape, "int8", act_quant(rng, "int8"))
     x2 = b.input("b", shape, "int8", act_quant(rng, "int8"))
@@ -247,8 +247,8 @@ def test_add_split_over_threads(mode, monkeypatch):
 def test_dense_integer_fallback_without_exact_float_gemm(fully_connected, monkeypatch):
     """With no float type exact for the bound (gemm_float_type None, a bound above 2^53), dense conv and FC run
     on the integer grouped kernel, still bit-exact."""
-    engine = importlib.import_module("accelsim.execute")
-    monkeypatch.setattr(engine, "gemm_float_type", lambda dot_bound: None)
+    engine = importlib.import_module("accelsim.engine.runner")
+    monkeypatch.setattr(importlib.import_module("accelsim.engine.mac"), "gemm_float_type", lambda dot_bound: None)
     rng = np.random.default_rng(17 + fully_connected)
     if fully_connected:
         b = GraphBuilder("fc_fallback")

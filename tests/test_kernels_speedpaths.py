@@ -13,10 +13,11 @@ import pytest
 
 import int64_reference as ref
 from accelsim.errors import AccelsimError
-from accelsim.execute import (
-    FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, _chunks, _in_parallel, _plans, engine_threads, execute,
-    gemm_float_type,
-)
+from accelsim.engine.mac import FLOAT32_EXACT_MAX, FLOAT64_EXACT_MAX, GEMM_BLOCK_ELEMENTS, gemm_float_type
+from accelsim.engine.runner import _plans, execute
+from accelsim.engine.threads import chunk_ranges as _chunks
+from accelsim.engine.threads import engine_threads
+from accelsim.engine.threads import in_parallel as _in_parallel
 from accelsim.graph.builder import GraphBuilder
 from accelsim.quant.params import DTYPES, QuantParams
 
@@ -150,7 +151,7 @@ def test_several_gemm_blocks_with_a_partial_last_block():
     rng = np.random.default_rng(3)
     x_shape, channels = (2, 40, 61, 32), 24
     pixels = x_shape[0] * x_shape[1] * x_shape[2]
-    block = GEMM_BLOCK_ELEMENTS // max(x_shape[3], channels)  # pixels per block (accelsim.execute._run_gemm)
+    block = GEMM_BLOCK_ELEMENTS // max(x_shape[3], channels)  # pixels per block (accelsim.engine.mac._run_gemm)
     assert pixels > 2 * block and pixels % block
     graph, x_dtype = conv_graph(rng, x_shape, channels, (1, 1), (1, 1), (1, 1), "VALID")
     assert kernel_of(graph) == ("gemm", np.float32)
@@ -219,7 +220,7 @@ def test_split_over_threads_equals_the_reference(monkeypatch, mode, threads):
     has several L2 blocks per thread) gives the reference's outputs."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("accelsim.execute"), "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(importlib.import_module("accelsim.engine.mac"), "PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(17)
     x_shape = (2, 75, 61, 5)
     graph = conv_depthwise_graph(rng, x_shape, 48, 2, mode)
@@ -233,7 +234,7 @@ def test_overflow_counts_add_up_over_threads(monkeypatch):
     """Narrow accumulators: the per-thread overflow counts sum to the reference's count."""
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("accelsim.execute"), "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(importlib.import_module("accelsim.engine.mac"), "PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(19)
     graph = conv_depthwise_graph(rng, (1, 30, 30, 8), 16, 1, "fixed_point")
     result = assert_matches_reference(graph, {"x": ints(rng, (1, 30, 30, 8), "int8")}, accumulator_bits=12,

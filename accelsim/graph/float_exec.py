@@ -16,8 +16,11 @@ import numpy as np
 from accelsim.errors import GraphError, UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
-from accelsim.graph.stats import is_depthwise
-from accelsim.graph.shapes import resolve_padding, window_output_size
+from accelsim.graph.ops.conv import conv2d
+from accelsim.graph.ops.geometry import apply_activation
+from accelsim.graph.ops.pool import pool2d
+
+__all__ = ["apply_activation", "conv2d", "pool2d", "run_float"]
 
 
 def run_float(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -47,90 +50,9 @@ def _constant(graph: Graph, node: Node, name: str) -> np.ndarray:
     return t.data
 
 
-def apply_activation(x: np.ndarray, activation: str) -> np.ndarray:
-    """ReLU / ReLU6 / identity on float values."""
-    if activation == "RELU":
-        return np.maximum(x, 0)
-    if activation == "RELU6":
-        return np.clip(x, 0, 6)
-    return x
-
-
 def _run_node(node: Node, args: list[np.ndarray]) -> np.ndarray:
-    op = node.op
-    if isinstance(op, O.Conv2D):
-        bias = args[2] if len(args) > 2 else None
-        return apply_activation(conv2d(args[0], args[1], bias, op), op.activation)
-    if isinstance(op, O.FullyConnected):
-        x = args[0].reshape(args[0].shape[0], -1).astype(np.float64)
-        y = x @ args[1].astype(np.float64).T
-        if len(args) > 2:
-            y += args[2]
-        return apply_activation(y, op.activation)
-    if isinstance(op, O.Add):
-        return apply_activation(args[0].astype(np.float64) + args[1], op.activation)
-    if isinstance(op, (O.AvgPool, O.MaxPool)):
-        return apply_activation(pool2d(args[0], op), op.activation)
-    if isinstance(op, O.GlobalAveragePool):
-        return args[0].astype(np.float64).mean(axis=(1, 2), keepdims=True)
-    if isinstance(op, O.Concat):
-        return np.concatenate(args, axis=op.axis)
-    if isinstance(op, O.Reshape):
-        return args[0].reshape((args[0].shape[0], *op.shape[1:]))
-    if isinstance(op, O.Flatten):
-        return args[0].reshape(args[0].shape[0], -1)
-    if isinstance(op, O.Pad):
-        return np.pad(args[0], op.pads)
-    raise UnsupportedError(f"node {node.name!r}: the float executor has no rule for {node.kind}")
-
-
-def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, op: O.Conv2D) -> np.ndarray:
-    """Grouped 2-D convolution, NHWC input, OHWI weights (I = C_in / groups), float64 accumulation."""
-    n, h, wd, c = x.shape
-    o, kh, kw, ci = w.shape
-    top, bottom, left, right = resolve_padding(op.padding, (h, wd), (kh, kw), op.stride, op.dilation)
-    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)))
-    oh = window_output_size(h, kh, op.stride[0], op.dilation[0], top, bottom)
-    ow = window_output_size(wd, kw, op.stride[1], op.dilation[1], left, right)
-    groups, per_group = op.groups, o // op.groups
-    w64 = w.astype(np.float64)
-    out = np.zeros((n, oh, ow, o), np.float64)
-    for i in range(kh):
-        for j in range(kw):
-            r0, c0 = i * op.dilation[0], j * op.dilation[1]
-            patch = xp[:, r0:r0 + (oh - 1) * op.stride[0] + 1:op.stride[0],
-                       c0:c0 + (ow - 1) * op.stride[1] + 1:op.stride[1], :]
-            if is_depthwise(op, c):  # depthwise: output channel o reads input channel o // multiplier
-                out += patch[..., np.arange(o) // per_group] * w64[:, i, j, 0]
-                continue
-            for g in range(groups):
-                xs = patch[..., g * ci:(g + 1) * ci]
-                out[..., g * per_group:(g + 1) * per_group] += xs @ w64[g * per_group:(g + 1) * per_group, i, j, :].T
-    if bias is not None:
-        out += bias
-    return out
-
-
-def pool2d(x: np.ndarray, op: O.AvgPool | O.MaxPool) -> np.ndarray:
-    """Max or average pooling over the valid taps (padding is ignored: count_include_pad = 0)."""
-    n, h, wd, c = x.shape
-    kh, kw = op.kernel
-    top, bottom, left, right = resolve_padding(op.padding, (h, wd), op.kernel, op.stride)
-    oh = window_output_size(h, kh, op.stride[0], 1, top, bottom)
-    ow = window_output_size(wd, kw, op.stride[1], 1, left, right)
-    is_max = isinstance(op, O.MaxPool)
-    fill = -np.inf if is_max else 0.0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    valid = np.pad(np.ones((1, h, wd, 1)), ((0, 0), (top, bottom), (left, right), (0, 0)))
-    acc = np.full((n, oh, ow, c), fill)
-    count = np.zeros((1, oh, ow, 1))
-    for i in range(kh):
-        for j in range(kw):
-            sl = (slice(None), slice(i, i + (oh - 1) * op.stride[0] + 1, op.stride[0]),
-                  slice(j, j + (ow - 1) * op.stride[1] + 1, op.stride[1]), slice(None))
-            if is_max:
-                acc = np.maximum(acc, xp[sl])
-            else:
-                acc = acc + xp[sl]
-                count = count + valid[sl]
-    return acc if is_max else acc / count
+    try:
+        rule = O.op_def_of(node.op).float_ref
+    except UnsupportedError:
+        raise UnsupportedError(f"node {node.name!r}: the float executor has no rule for {node.kind}") from None
+    return rule(node.op, args)

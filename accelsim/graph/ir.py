@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from accelsim.errors import GraphError
+from accelsim.errors import GraphError, UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.shapes import infer_shape
 from accelsim.quant.params import QuantParams, dtype_info
@@ -210,17 +210,21 @@ def _validate_node(graph: Graph, node: Node, float_graph: bool) -> None:
         raise fail(f"unknown requantization mode {node.requant!r}; supported: {', '.join(MODES)}")
     ins = [graph.tensors[i] for i in node.inputs]
     out = graph.tensors[node.outputs[0]]
-    arity = {"Conv2D": (2, 3), "FullyConnected": (2, 3), "Add": (2, 2), "Concat": (1, 64)}.get(node.kind, (1, 1))
+    try:
+        definition = O.op_def_of(node.op)
+    except UnsupportedError as exc:
+        raise fail(str(exc)) from None
+    arity = definition.arity
     if not arity[0] <= len(ins) <= arity[1]:
         raise fail(f"takes {arity[0]}..{arity[1]} inputs, got {len(ins)}")
-    n_act = 2 if node.kind == "Add" else (len(ins) if node.kind == "Concat" else 1)
+    n_act = definition.activation_count(len(ins))
     try:
         expected = infer_shape(node.op, [t.shape for t in ins])
     except ValueError as exc:
         raise fail(str(exc)) from None
     if out.shape != expected:
         raise fail(f"output {out.name!r} has shape {out.shape}, shape inference gives {expected}")
-    if node.kind in O.MAC_OPS and len(ins) == 3 and ins[2].shape != (ins[1].shape[0],):
+    if definition.has_weights and len(ins) == 3 and ins[2].shape != (ins[1].shape[0],):
         raise fail(f"bias {ins[2].name!r} has shape {ins[2].shape}, expected ({ins[1].shape[0]},)")
     if float_graph:
         return
@@ -229,7 +233,7 @@ def _validate_node(graph: Graph, node: Node, float_graph: bool) -> None:
             raise fail(f"activation {t.name!r} is {t.dtype}; supported: {', '.join(ACTIVATION_DTYPES)}")
         if t.quant is not None and t.quant.per_channel_quantized:
             raise fail(f"activation {t.name!r} must be quantized per tensor")
-    if node.kind in O.MAC_OPS:
+    if definition.has_weights:
         w = ins[1]
         if w.dtype not in WEIGHT_DTYPES:
             raise fail(f"weights {w.name!r} are {w.dtype}; supported: {', '.join(WEIGHT_DTYPES)}")
@@ -237,11 +241,10 @@ def _validate_node(graph: Graph, node: Node, float_graph: bool) -> None:
             raise fail(f"weights {w.name!r}: per-channel scales must run along axis 0 with {w.shape[0]} entries")
         if len(ins) == 3 and ins[2].dtype not in BIAS_DTYPES:
             raise fail(f"bias {ins[2].name!r} is {ins[2].dtype}; supported: {', '.join(BIAS_DTYPES)}")
-    if node.kind in ("MaxPool", "Reshape", "Flatten", "Pad") and not ins[0].quant.same_as(out.quant):
+    if definition.cost.preserves_quant and not ins[0].quant.same_as(out.quant):
         raise fail("input and output must share scale and zero point")
-    # Concat rescales each input into the output's type; every other non-MAC op keeps the type of all its inputs
-    same_type_inputs = ins[:n_act] if node.kind == "Add" else ins[:1]
-    if node.kind not in (*O.MAC_OPS, "Concat"):
-        for t in same_type_inputs:
+    # MAC ops and Concat (which rescales each input) set their output type; other ops keep their inputs' type
+    if definition.keeps_dtype:
+        for t in ins[:n_act]:
             if t.dtype != out.dtype:
                 raise fail(f"input {t.name!r} is {t.dtype} but output {out.name!r} is {out.dtype}")

@@ -32,7 +32,9 @@ WEIGHT_OBSERVERS = ("minmax", "mse")
 WEIGHT_BITS = (4, 8, 16)
 ACTIVATION_BITS = (8, 16)
 #: Ops whose output gets its own calibrated quantization parameters.
-_CALIBRATED_OPS = ("Conv2D", "FullyConnected", "Add", "Concat")
+def _ptq_rule(node: Node) -> str:
+    """The node's :data:`accelsim.graph.ops.registry.PtqRule` (from the op registry)."""
+    return O.op_def(node.kind).ptq
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def quantize_weights_only(float_graph: Graph, settings: PTQSettings) -> Graph:
     _require_float(float_graph)
     tensors = dict(float_graph.tensors)
     for node in float_graph.nodes:
-        if node.kind not in O.MAC_OPS:
+        if _ptq_rule(node) != "weights":
             continue
         w = tensors[node.inputs[1]]
         q, _, qp = quantize_weights(w.data, settings.weight_bits_of(node.name), settings)
@@ -297,9 +299,10 @@ def activation_widths(float_graph: Graph, settings: PTQSettings) -> dict[str, in
     input's. Used by calibration (observer type) and quantization alike."""
     widths = {name: settings.activation_bits for name in float_graph.inputs}
     for node in float_graph.nodes:
-        if node.kind in O.MAC_OPS:
+        rule = _ptq_rule(node)
+        if rule == "weights":
             bits = settings.activation_bits_of(node.name)
-        elif node.kind in ("Add", "Concat"):
+        elif rule == "calibrate":
             in_bits = {widths[i] for i in node.inputs}
             if len(in_bits) != 1:
                 raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) has inputs of different widths "
@@ -320,7 +323,7 @@ def calibrate(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarray], 
     _require_float(float_graph)
     targets = {name: None for name in float_graph.inputs}
     for node in float_graph.nodes:
-        if node.kind in _CALIBRATED_OPS:
+        if _ptq_rule(node) != "inherit":
             targets[node.outputs[0]] = node.name
     widths = activation_widths(float_graph, settings)
     observers = {t: make_observer(settings, activation_dtype(widths[t])) for t in targets}
@@ -357,10 +360,11 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
         out = float_graph.tensors[node.outputs[0]]
         x = tensors[node.inputs[0]]
         inputs = list(node.inputs)
-        if node.kind in O.MAC_OPS:
+        rule = _ptq_rule(node)
+        if rule == "weights":
             out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
             inputs[1:] = _quantize_mac_constants(float_graph, node, x, settings, tensors)
-        elif node.kind in ("Add", "Concat"):
+        elif rule == "calibrate":
             out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
         else:
             out_t = replace(out, dtype=x.dtype, quant=x.quant)
@@ -413,6 +417,6 @@ def with_batch_size(graph: Graph, batch: int) -> Graph:
     """The same graph with leading (batch) dimension ``batch`` on every activation tensor and Reshape target."""
     tensors = {name: t if t.is_constant else replace(t, shape=(batch, *t.shape[1:]))
                for name, t in graph.tensors.items()}
-    nodes = [replace(n, op=O.Reshape((batch, *n.op.shape[1:]))) if isinstance(n.op, O.Reshape) else n
+    nodes = [n if (rule := O.op_def(n.kind).with_batch) is None else replace(n, op=rule(n.op, batch))
              for n in graph.nodes]
     return graph.replace(tensors=tensors, nodes=nodes)

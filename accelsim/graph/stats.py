@@ -7,10 +7,8 @@ from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
 
 
-def is_depthwise(op: O.Op, input_channels: int) -> bool:
-    """Whether ``op`` is a depthwise convolution: a Conv2D with one group per input channel (so each filter
-    reads one input channel; ``groups > 1`` keeps a 1-channel plain conv out)."""
-    return isinstance(op, O.Conv2D) and op.groups > 1 and op.groups == input_channels
+#: Whether an op is a depthwise Conv2D (defined once, in :mod:`accelsim.graph.ops.conv`).
+is_depthwise = O.is_depthwise
 
 
 def op_label(graph: Graph, node: Node) -> str:
@@ -27,15 +25,11 @@ def node_macs(graph: Graph, node: Node) -> int:
     Conv2D: ``N·OH·OW·O · KH·KW·(C_in / groups)``; FullyConnected: ``N·O·I``; other ops: 0 (they are costed as
     ALU work by the hardware model, not as MACs).
     """
-    if node.kind == "Conv2D":
-        w = graph.tensors[node.inputs[1]].shape
-        out = graph.tensors[node.outputs[0]].shape
-        return math.prod(out) * w[1] * w[2] * w[3]
-    if node.kind == "FullyConnected":
-        w = graph.tensors[node.inputs[1]].shape
-        n = graph.tensors[node.outputs[0]].shape[0]
-        return n * w[0] * w[1]
-    return 0
+    if not O.op_def(node.kind).is_mac:
+        return 0
+    w = graph.tensors[node.inputs[1]].shape
+    out = graph.tensors[node.outputs[0]].shape
+    return out[0] * math.prod(out[1:-1]) * math.prod(w)  # N·(OH·OW)·(O·KH·KW·C/g) or N·(O·I)
 
 
 def total_macs(graph: Graph) -> int:

@@ -161,7 +161,8 @@ def assign_quant_params(
         y = out[node.outputs[0]]
         xs = [out[i] for i in node.inputs]
         kind = node.kind
-        if kind in O.MAC_OPS:
+        rule = O.op_def(kind).ptq
+        if rule == "weights":
             x, w = xs[0], xs[1]
             channels = w.shape[0]
             dw = is_depthwise(node.op, x.shape[-1])
@@ -209,12 +210,15 @@ def assign_quant_params(
             all_nonneg = all(nonneg[t.name] for t in xs)
             out[y.name] = replace(y, quant=activation_quant(ms, all_nonneg, "NONE", y.dtype))
             mean_square[y.name], nonneg[y.name] = ms, all_nonneg
-        else:  # pools, reshape, flatten, pad: the output shares the input's parameters
+        elif rule == "inherit":  # pools, reshape, flatten, pad: the output shares the input's parameters
             x = xs[0]
             out[y.name] = replace(y, quant=x.quant)
             activation = getattr(node.op, "activation", "NONE")
             ms_after, relu = _after_activation(mean_square[x.name], activation)
             mean_square[y.name], nonneg[y.name] = ms_after, relu or nonneg[x.name]
+        else:
+            raise UnsupportedError(f"node {node.name!r}: no synthetic quantization rule for {kind} (its output "
+                                   f"range is calibrated, ptq={rule!r})")
     return out
 
 
@@ -234,7 +238,7 @@ def synthesize_weights(graph: Graph, seed: int = 0) -> Graph:
     if graph.is_float:
         raise UnsupportedError(f"graph {graph.name!r} is a float graph; quantize it (accelsim.graph.ptq) first")
     per_channel = {n.name: graph.tensors[n.inputs[1]].quant.per_channel_quantized
-                   for n in graph.nodes if n.kind in O.MAC_OPS}
+                   for n in graph.nodes if O.op_def(n.kind).has_weights}
     symmetric = bool(graph.metadata.get("symmetric_weights", True))
     tensors = assign_quant_params(graph.tensors, graph.nodes, graph.inputs, per_channel, symmetric, seed)
     return graph.replace(tensors=tensors, metadata={"synthetic_weights": True, "synthetic_seed": seed})

@@ -5,11 +5,11 @@ cost formulas stay small pure functions of numbers.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from accelsim.graph.ir import Graph, Node
-from accelsim.graph.shapes import resolve_padding
+from accelsim.graph.ops import CostDescriptor, op_def
+from accelsim.graph.ops.conv import depthwise
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,13 @@ class LayerShape:
 
     # ---------------------------------------------------------------------------------- derived counts
     @property
+    def cost(self) -> CostDescriptor:
+        """The op's cost descriptor (op registry); UnsupportedError for an unregistered kind."""
+        return op_def(self.kind).cost
+
+    @property
     def is_depthwise(self) -> bool:
-        return self.kind == "Conv2D" and self.groups > 1 and self.groups == self.in_channels
+        return depthwise(self.kind, self.groups, self.in_channels)
 
     @property
     def depth_multiplier(self) -> int:
@@ -70,7 +75,9 @@ class LayerShape:
 
     @property
     def macs(self) -> int:
-        return self.outputs * self.reduction if self.kind in ("Conv2D", "FullyConnected") else 0
+        """Multiply-accumulates by the op's cost descriptor (0 for ops that are ALU work)."""
+        macs = self.cost.macs
+        return macs(self) if macs is not None else 0
 
     @property
     def has_weights(self) -> bool:
@@ -99,42 +106,26 @@ class LayerShape:
 
     @property
     def needs_requant(self) -> bool:
-        """Whether the output passes through a scale unit (MAC ops always; rescaling Add/Concat/avg pools too)."""
-        return self.kind in ("Conv2D", "FullyConnected", "Add", "Concat", "AvgPool", "GlobalAveragePool")
+        """Whether the output passes through a scale unit: the op's cost descriptor counts rescales per output
+        (MAC ops always; rescaling Add / Concat / average pools too)."""
+        return self.cost.requant_per_output(self) > 0
 
 
 def layer_shape(graph: Graph, node: Node) -> LayerShape:
-    """Describe ``node`` of ``graph`` as a :class:`LayerShape`."""
+    """Describe ``node`` of ``graph`` as a :class:`LayerShape`: its op's loop extents (cost descriptor) and the
+    widths of its tensors."""
+    definition = op_def(node.kind)
+    e = definition.cost.extents(graph, node)
     x = graph.tensors[node.inputs[0]]
     y = graph.tensors[node.outputs[0]]
-    out_bits, act_bits = y.bits, x.bits
-    if node.kind in ("Conv2D", "FullyConnected"):
+    loops = (e.batch, e.in_h, e.in_w, e.in_channels, e.out_h, e.out_w, e.out_channels, e.kernel_h, e.kernel_w,
+             e.stride_h, e.stride_w, e.groups, e.pad_h, e.pad_w)
+    if definition.has_weights:
         w = graph.tensors[node.inputs[1]]
         bias_bits = graph.tensors[node.inputs[2]].bits if len(node.inputs) > 2 else 0
         per_channel = bool(w.quant is not None and w.quant.per_channel_quantized)
-        if node.kind == "FullyConnected":
-            n = y.shape[0]
-            return LayerShape(node.name, node.kind, n, 1, 1, w.shape[1], 1, 1, w.shape[0],
-                              weight_bits=w.bits, activation_bits=act_bits, output_bits=out_bits,
-                              bias_bits=bias_bits, per_channel=per_channel, requant=node.requant)
-        op = node.op
-        n, h, wd, c = x.shape
-        _, oh, ow, o = y.shape
-        top, bottom, left, right = resolve_padding(op.padding, (h, wd), (w.shape[1], w.shape[2]), op.stride, op.dilation)
-        return LayerShape(node.name, node.kind, n, h, wd, c, oh, ow, o, w.shape[1], w.shape[2],
-                          op.stride[0], op.stride[1], op.groups, top + bottom, left + right,
-                          weight_bits=w.bits, activation_bits=act_bits, output_bits=out_bits,
-                          bias_bits=bias_bits, per_channel=per_channel, requant=node.requant)
-    shape_in = x.shape if len(x.shape) == 4 else (x.shape[0], 1, 1, math.prod(x.shape[1:]))
-    shape_out = y.shape if len(y.shape) == 4 else (y.shape[0], 1, 1, math.prod(y.shape[1:]))
-    kernel = (1, 1)
-    stride = (1, 1)
-    if node.kind in ("AvgPool", "MaxPool"):
-        kernel, stride = node.op.kernel, node.op.stride
-    elif node.kind == "GlobalAveragePool":
-        kernel = (shape_in[1], shape_in[2])
+        return LayerShape(node.name, node.kind, *loops, weight_bits=w.bits, activation_bits=x.bits,
+                          output_bits=y.bits, bias_bits=bias_bits, per_channel=per_channel, requant=node.requant)
     activations = [graph.tensors[i] for i in node.inputs if not graph.tensors[i].is_constant]
-    return LayerShape(node.name, node.kind, shape_in[0], shape_in[1], shape_in[2], shape_in[3],
-                      shape_out[1], shape_out[2], shape_out[3], kernel[0], kernel[1], stride[0], stride[1],
-                      activation_bits=act_bits, output_bits=out_bits, requant=node.requant,
-                      num_inputs=len(activations))
+    return LayerShape(node.name, node.kind, *loops, activation_bits=x.bits, output_bits=y.bits,
+                      requant=node.requant, num_inputs=len(activations))

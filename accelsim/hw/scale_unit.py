@@ -16,17 +16,14 @@ FALLBACKS = ("none", "simd")
 
 
 def requant_ops(layer: LayerShape) -> int:
-    """Rescale operations (one fixed-point multiply + rounding shift each) the layer's outputs need.
+    """Rescale operations (one fixed-point multiply + rounding shift each) the layer's outputs need: outputs × the
+    op's ``requant_per_output`` (its cost descriptor in the op registry; UnsupportedError for an unknown op).
 
     One per output for Conv2D, FullyConnected, Concat, AvgPool and GlobalAveragePool (the average's divide is a
     rescale); Add rescales each input and then the sum (TFLite ADD, [ref:TFLiteRef]): ``inputs + 1`` per
     output. Ops that keep their input's quantization (MaxPool, Reshape, ...) need none.
     """
-    if not layer.needs_requant:
-        return 0
-    if layer.kind == "Add":
-        return layer.outputs * (layer.num_inputs + 1)
-    return layer.outputs
+    return layer.outputs * layer.cost.requant_per_output(layer)
 
 
 def scale_unit_cycles(outputs: int, lanes: int, pipeline_latency_cycles: int) -> int:

@@ -30,10 +30,11 @@ import math
 from dataclasses import dataclass
 
 from accelsim.errors import UnsupportedError
+from accelsim.graph.ops import MAC_OPS
 from accelsim.hw.layer import LayerShape
 
 DATAFLOWS = ("os", "ws", "is")
-MAC_KINDS = ("Conv2D", "FullyConnected")
+MAC_KINDS = MAC_OPS  # the op registry's MAC ops (accelsim.graph.ops)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Exact integer convolution / GEMM through floating-point BLAS: im2col into a float matrix, ``np.matmul``
 (sgemm or dgemm), then an integer output stage.
 
-Why it is exact (the plan checks the condition; ``accelsim.execute.gemm_float_type``): every operand is an
+Why it is exact (the plan checks the condition; ``accelsim.engine.mac.gemm_float_type``): every operand is an
 integer, ``a = q_x − Z_x`` and ``w = q_w − Z_w``, so every product ``a·w`` and every partial sum a BLAS kernel can
 form (in any order, blocked, with or without FMA) is an integer whose magnitude is at most
 ``Σ_k |a_k|·|w_k| ≤ max|a| · Σ_k |w[o, k]| =: B``. A binary floating-point format with a p-bit significand

@@ -22,21 +22,22 @@ from dataclasses import dataclass
 
 from accelsim.config.hw import HardwareConfig, PrecisionMode
 from accelsim.errors import MappingError, UnsupportedError
+from accelsim.graph.ops import MAC_OPS, VIEW_OPS, registered_ops
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
 from accelsim.hw.simd import simd_timing, word_lanes
 from accelsim.hw.systolic import systolic_timing
 
-FREE_KINDS = ("Reshape", "Flatten")
-MAC_KINDS = ("Conv2D", "FullyConnected")
+#: Free views (no cycles, no traffic) and MAC ops: the op registry's definitions (accelsim.graph.ops).
+FREE_KINDS = VIEW_OPS
+MAC_KINDS = MAC_OPS
 #: Element operations per output of non-MAC ops, priced as adds of the activation width (requantization is
-#: counted separately): Add: one add of the two rescaled inputs; MaxPool: one compare per window tap after the
-#: first; AvgPool / GlobalAveragePool: one add per window tap; Pad / Concat: one move per element. On a scale
-#: unit (configs without SIMD) they also set the cycles: one operation per lane per cycle.
-ALU_OPS_PER_OUTPUT = {"Add": lambda layer: 1, "MaxPool": lambda layer: layer.kernel_h * layer.kernel_w - 1,
-                      "AvgPool": lambda layer: layer.kernel_h * layer.kernel_w,
-                      "GlobalAveragePool": lambda layer: layer.kernel_h * layer.kernel_w,
-                      "Pad": lambda layer: 1, "Concat": lambda layer: 1}
+#: counted separately), from each op's cost descriptor: Add: one add of the two rescaled inputs; MaxPool: one
+#: compare per window tap after the first; AvgPool / GlobalAveragePool: one add per window tap; Pad / Concat:
+#: one move per element. On a scale unit (configs without SIMD) they also set the cycles: one operation per lane
+#: per cycle.
+ALU_OPS_PER_OUTPUT = {d.kind: d.cost.alu_ops_per_output for d in registered_ops()
+                      if not d.is_mac and not d.cost.is_view}
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,9 @@ def precision_mode(layer: LayerShape, hw: HardwareConfig) -> PrecisionMode | Non
 
 
 def element_ops(layer: LayerShape) -> int:
-    """Vector-ALU element operations of a non-MAC op (requantization excluded; 0 for MAC layers):
-    outputs × the per-output count of :data:`ALU_OPS_PER_OUTPUT`."""
-    per_output = ALU_OPS_PER_OUTPUT.get(layer.kind)
-    return layer.outputs * per_output(layer) if per_output is not None else 0
+    """Vector-ALU element operations of a non-MAC op (requantization excluded; 0 for MAC layers and views):
+    outputs × the op's ``alu_ops_per_output`` (its cost descriptor; UnsupportedError for an unknown op)."""
+    return layer.outputs * layer.cost.alu_ops_per_output(layer)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from numba import njit
@@ -18,16 +19,19 @@ from numba import njit
 from accelsim.errors import UnsupportedError
 from accelsim.quant.params import QuantParams, dtype_info
 
+#: Requantization modes, in the order of the integer id the numba kernels switch on:
+#: fixed_point (0): TFLite double rounding: SRDHM (ties up) then RoundingDivideByPOT (ties away);
+#: fixed_point_single_round (1): one rounding of x·m, ties toward +inf (TFLITE_SINGLE_ROUNDING, XNNPACK);
+#: fixed_point_int64 (2): TFLite 16x8: multiplier cut to 16 bits, int64 product, one rounding;
+#: float32 (3): onnxruntime / torch fbgemm: rne(f32(acc) * f32(f32(Sx*Sw)/Sy));
+#: float32_recip (4): torch qnnpack: rne(f32(acc) * f32(f32(Sw*Sx) * f32(1/Sy))).
+RequantMode = Literal["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
 #: Requantization modes by name -> the integer id the numba kernels switch on.
-MODES: dict[str, int] = {
-    "fixed_point": 0,               # TFLite double rounding: SRDHM (ties up) then RoundingDivideByPOT (ties away)
-    "fixed_point_single_round": 1,  # one rounding of x·m, ties toward +inf (TFLITE_SINGLE_ROUNDING, XNNPACK)
-    "fixed_point_int64": 2,         # TFLite 16x8: multiplier cut to 16 bits, int64 product, one rounding
-    "float32": 3,                   # onnxruntime / torch fbgemm: rne(f32(acc) * f32(f32(Sx*Sw)/Sy))
-    "float32_recip": 4,             # torch qnnpack: rne(f32(acc) * f32(f32(Sw*Sx) * f32(1/Sy)))
-}
+MODES: dict[str, int] = {name: i for i, name in enumerate(get_args(RequantMode))}
 
-ACTIVATIONS = ("NONE", "RELU", "RELU6")
+#: Fused activations (a clamp on the requantized integer).
+Activation = Literal["NONE", "RELU", "RELU6"]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1

@@ -14,7 +14,6 @@ from accelsim.config.loading import SafeDumper
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node
-from accelsim.graph.stats import is_depthwise
 from accelsim.workloads.yaml_format import (
     INPUT_NAME, LAYER_TYPES, Layer, LayerOverride, QuantSpec, WorkloadSpec,
 )
@@ -51,51 +50,12 @@ def spec_to_yaml(spec: WorkloadSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _activation(op: O.Op) -> str:
-    return getattr(op, "activation", "NONE").lower()
-
-
-def _padding(p: O.Padding) -> str | list[int]:
-    return p.lower() if isinstance(p, str) else [int(v) for v in p]
-
-
 def _node_layer(graph: Graph, node: Node, layer_name: dict[str, str], previous: str) -> dict[str, Any]:
-    op = node.op
-    acts = node.inputs[:2] if node.kind == "Add" else (node.inputs if node.kind == "Concat" else node.inputs[:1])
-    data: dict[str, Any] = {"name": node.name}
-    if isinstance(op, O.Conv2D):
-        w = graph.tensors[node.inputs[1]]
-        c_in = graph.tensors[node.inputs[0]].shape[-1]
-        depthwise = is_depthwise(op, c_in)
-        data.update(op="depthwise" if depthwise else "conv", kernel=[w.shape[1], w.shape[2]],
-                    stride=list(op.stride), padding=_padding(op.padding), dilation=list(op.dilation),
-                    activation=_activation(op), bias=len(node.inputs) == 3)
-        if depthwise:
-            data["depth_multiplier"] = w.shape[0] // c_in
-        else:
-            data.update(out_channels=w.shape[0], groups=op.groups)
-    elif isinstance(op, O.FullyConnected):
-        data.update(op="fc", out_channels=graph.tensors[node.inputs[1]].shape[0], activation=_activation(op),
-                    bias=len(node.inputs) == 3)
-    elif isinstance(op, O.MaxPool) and op.kernel == (1, 1) and op.stride == (1, 1) and op.activation != "NONE":
-        data["op"] = op.activation.lower()
-    elif isinstance(op, (O.AvgPool, O.MaxPool)):
-        data.update(op="avgpool" if isinstance(op, O.AvgPool) else "maxpool", kernel=list(op.kernel),
-                    stride=list(op.stride), padding=_padding(op.padding), activation=_activation(op))
-    elif isinstance(op, O.Add):
-        data.update(op="add", activation=_activation(op))
-    elif isinstance(op, O.GlobalAveragePool):
-        data["op"] = "gap"
-    elif isinstance(op, O.Concat):
-        data.update(op="concat", axis=op.axis)
-    elif isinstance(op, O.Flatten):
-        data["op"] = "flatten"
-    elif isinstance(op, O.Reshape):
-        data.update(op="reshape", shape=list(op.shape))
-    elif isinstance(op, O.Pad):
-        data.update(op="pad", pads=[list(p) for p in op.pads])
-    else:  # pragma: no cover - every IR op is handled above
+    definition = O.op_def(node.kind)
+    if definition.to_yaml is None:
         raise UnsupportedError(f"node {node.name!r}: op {node.kind} has no workload YAML form")
+    acts = node.inputs[:definition.activation_count(len(node.inputs))]
+    data: dict[str, Any] = {"name": node.name, **definition.to_yaml(graph, node)}
     inputs = [layer_name.get(t, t) for t in acts]
     if inputs != [previous]:
         data["inputs"] = inputs
@@ -121,7 +81,7 @@ def graph_to_spec(graph: Graph) -> WorkloadSpec:
         data = _node_layer(graph, node, layer_name, previous)
         layers.append(LAYER_TYPES[data["op"]].model_validate(data))
         out_bits = graph.tensors[node.outputs[0]].bits
-        if node.kind in O.MAC_OPS:
+        if O.op_def(node.kind).has_weights:
             w = graph.tensors[node.inputs[1]]
             widths[node.name] = (w.bits, out_bits, w.quant.per_channel_quantized)
         else:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -67,8 +67,19 @@ class QuantSpec(_Strict):
 
 
 class _Layer(_Strict):
+    """A workload layer. Class attributes: ``arity`` (min, max) activation inputs, ``needs_4d`` (an NHWC input),
+    ``shape_key`` (the attribute a shape mismatch is reported under; None: ``groups`` or ``kernel`` by the
+    message); :meth:`to_op` lowers the layer to its IR op."""
+
     name: str
     inputs: list[str] | None = None
+    arity: ClassVar[tuple[int, int]] = (1, 1)
+    needs_4d: ClassVar[bool] = True
+    shape_key: ClassVar[str | None] = None
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        """The IR op of the layer and its weight shape (OHWI / (O, I); None without weights)."""
+        raise NotImplementedError
 
     @field_validator("name")
     @classmethod
@@ -89,6 +100,15 @@ class ConvLayer(_Layer):
     activation: ActivationSpec = "none"
     bias: bool = True
 
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        kh, kw = _pair(self.kernel)
+        c_in = in_shapes[0][-1]
+        if c_in % self.groups:
+            raise ValueError(f"{c_in} input channels are not divisible by {self.groups} groups")
+        op = O.Conv2D(_pair(self.stride), _pair(self.dilation), _padding(self.padding), self.groups,
+                      _activation(self.activation))
+        return op, (self.out_channels, kh, kw, c_in // self.groups)
+
 
 class DepthwiseLayer(_Layer):
     op: Literal["depthwise"]
@@ -100,17 +120,38 @@ class DepthwiseLayer(_Layer):
     activation: ActivationSpec = "none"
     bias: bool = True
 
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        kh, kw = _pair(self.kernel)
+        c_in = in_shapes[0][-1]
+        op = O.Conv2D(_pair(self.stride), _pair(self.dilation), _padding(self.padding), c_in,
+                      _activation(self.activation))
+        return op, (c_in * self.depth_multiplier, kh, kw, 1)
+
 
 class FcLayer(_Layer):
     op: Literal["fc"]
     out_channels: int = Field(gt=0)
     activation: ActivationSpec = "none"
     bias: bool = True
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "inputs"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        features = 1
+        for d in in_shapes[0][1:]:
+            features *= d
+        return O.FullyConnected(_activation(self.activation)), (self.out_channels, features)
 
 
 class AddLayer(_Layer):
     op: Literal["add"]
     activation: ActivationSpec = "none"
+    arity: ClassVar[tuple[int, int]] = (2, 2)
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "inputs"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Add(_activation(self.activation)), None
 
 
 class PoolLayer(_Layer):
@@ -120,6 +161,10 @@ class PoolLayer(_Layer):
     padding: PaddingSpec = "same"
     activation: ActivationSpec = "none"
 
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        cls = O.AvgPool if self.op == "avgpool" else O.MaxPool
+        return cls(_pair(self.kernel), _pair(self.stride), _padding(self.padding), _activation(self.activation)), None
+
 
 class ReluLayer(_Layer):
     """A standalone ReLU / ReLU6, lowered to a 1x1 stride-1 MaxPool with a fused clamp (the IR has no
@@ -127,28 +172,54 @@ class ReluLayer(_Layer):
 
     op: Literal["relu", "relu6"]
 
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.MaxPool((1, 1), (1, 1), "VALID", _activation(self.op)), None
+
 
 class GapLayer(_Layer):
     op: Literal["gap"]
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.GlobalAveragePool(), None
 
 
 class ConcatLayer(_Layer):
     op: Literal["concat"]
     axis: int = -1
+    arity: ClassVar[tuple[int, int]] = (1, 64)
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "inputs"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Concat(self.axis), None
 
 
 class FlattenLayer(_Layer):
     op: Literal["flatten"]
+    needs_4d: ClassVar[bool] = False
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Flatten(), None
 
 
 class ReshapeLayer(_Layer):
     op: Literal["reshape"]
     shape: tuple[int, ...]
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "shape"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Reshape(tuple(self.shape)), None
 
 
 class PadLayer(_Layer):
     op: Literal["pad"]
     pads: tuple[tuple[NonNegativeInt, NonNegativeInt], ...]
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "pads"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Pad(tuple(tuple(p) for p in self.pads)), None
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
@@ -158,7 +229,6 @@ LAYER_TYPES: dict[str, type[_Layer]] = {
 }
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
               FlattenLayer, ReshapeLayer, PadLayer]
-MAC_LAYER_OPS = ("conv", "depthwise", "fc")
 
 
 class _Header(_Strict):
@@ -278,56 +348,12 @@ def _activation(a: str) -> O.Activation:
 
 def layer_op(layer: Layer, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
     """The IR op of a layer and its weight shape (OHWI / (O, I)), given the input shapes."""
-    if isinstance(layer, ConvLayer):
-        kh, kw = _pair(layer.kernel)
-        c_in = in_shapes[0][-1]
-        if c_in % layer.groups:
-            raise ValueError(f"{c_in} input channels are not divisible by {layer.groups} groups")
-        op = O.Conv2D(_pair(layer.stride), _pair(layer.dilation), _padding(layer.padding), layer.groups,
-                      _activation(layer.activation))
-        return op, (layer.out_channels, kh, kw, c_in // layer.groups)
-    if isinstance(layer, DepthwiseLayer):
-        kh, kw = _pair(layer.kernel)
-        c_in = in_shapes[0][-1]
-        op = O.Conv2D(_pair(layer.stride), _pair(layer.dilation), _padding(layer.padding), c_in,
-                      _activation(layer.activation))
-        return op, (c_in * layer.depth_multiplier, kh, kw, 1)
-    if isinstance(layer, FcLayer):
-        features = 1
-        for d in in_shapes[0][1:]:
-            features *= d
-        return O.FullyConnected(_activation(layer.activation)), (layer.out_channels, features)
-    if isinstance(layer, AddLayer):
-        return O.Add(_activation(layer.activation)), None
-    if isinstance(layer, PoolLayer):
-        cls = O.AvgPool if layer.op == "avgpool" else O.MaxPool
-        return cls(_pair(layer.kernel), _pair(layer.stride), _padding(layer.padding),
-                   _activation(layer.activation)), None
-    if isinstance(layer, ReluLayer):
-        return O.MaxPool((1, 1), (1, 1), "VALID", _activation(layer.op)), None
-    if isinstance(layer, GapLayer):
-        return O.GlobalAveragePool(), None
-    if isinstance(layer, ConcatLayer):
-        return O.Concat(layer.axis), None
-    if isinstance(layer, FlattenLayer):
-        return O.Flatten(), None
-    if isinstance(layer, ReshapeLayer):
-        return O.Reshape(tuple(layer.shape)), None
-    if isinstance(layer, PadLayer):
-        return O.Pad(tuple(tuple(p) for p in layer.pads)), None
-    raise TypeError(f"unhandled layer type {type(layer).__name__}")
-
-
-_ARITY = {"add": (2, 2), "concat": (1, 64)}
+    return layer.to_op(in_shapes)
 
 
 def _shape_error_key(layer: Layer, message: str) -> str:
-    if isinstance(layer, (AddLayer, ConcatLayer, FcLayer)):
-        return "inputs"
-    if isinstance(layer, ReshapeLayer):
-        return "shape"
-    if isinstance(layer, PadLayer):
-        return "pads"
+    if layer.shape_key is not None:
+        return layer.shape_key
     if "channels" in message or "groups" in message:
         return "groups"
     return "kernel"
@@ -336,13 +362,12 @@ def _shape_error_key(layer: Layer, message: str) -> str:
 def layer_shape(layer: Layer, in_shapes: list[tuple[int, ...]], index: int, file: str
                 ) -> tuple[O.Op, tuple[int, ...] | None, tuple[int, ...]]:
     """Op, weight shape and output shape of a layer; a mismatch is a ConfigError naming ``layers[i].<key>``."""
-    lo, hi = _ARITY.get(layer.op, (1, 1))
+    lo, hi = layer.arity
     if not lo <= len(in_shapes) <= hi:
         raise ConfigError(file, f"layers[{index}].inputs", f"{lo}..{hi} input(s) for op {layer.op}",
                           f"{len(in_shapes)} input(s)")
-    needs_4d = layer.op not in ("fc", "add", "concat", "flatten", "reshape", "pad")
     try:
-        if needs_4d and len(in_shapes[0]) != 4:
+        if layer.needs_4d and len(in_shapes[0]) != 4:
             raise ValueError(f"op {layer.op} needs a 4-D NHWC input")
         op, w_shape = layer_op(layer, in_shapes)
         out = infer_shape(op, in_shapes + ([w_shape] if w_shape else []))
@@ -404,7 +429,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
         lq = resolve_layer_quant(spec, layer.name)
         layer_quant[layer.name] = lq
         in_dtype = tensors[0].dtype
-        if layer.op in MAC_LAYER_OPS:
+        if O.op_def_of(op).ptq == "weights":  # MAC ops set their output width; other ops keep their input's
             out_dtype = f"int{lq.activation_bits}"
         else:
             if any(t.dtype != in_dtype for t in tensors):

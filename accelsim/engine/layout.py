@@ -1,0 +1,60 @@
+"""Engine runner of the layout ops: Concat (with per-input rescale), Reshape / Flatten (views) and Pad."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.engine.common import NodeRun, RunOptions
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.kernels import elementwise, layout
+from accelsim.quant.params import dtype_info
+from accelsim.quant.requant import RequantParams, make_rescale_params
+
+
+@dataclass(frozen=True, eq=False)
+class ConcatPlan:
+    """Per Concat input: its rescale to the output's quantization, or None when it passes through unchanged."""
+
+    rescales: tuple[RequantParams | None, ...]
+
+
+def plan(graph: Graph, node: Node) -> ConcatPlan | None:
+    """Concat: the rescale of each input; the other layout ops need no constants."""
+    if not isinstance(node.op, O.Concat):
+        return None
+    out = graph.tensors[node.outputs[0]]
+    rescales = []
+    for name in node.inputs:
+        t = graph.tensors[name]
+        same = t.quant.same_as(out.quant) and t.dtype == out.dtype
+        rescales.append(None if same else make_rescale_params(
+            np.float64(t.quant.scale[0]) / np.float64(out.quant.scale[0]), node.requant))
+    return ConcatPlan(tuple(rescales))
+
+
+def run(graph: Graph, node: Node, plan: ConcatPlan | None, values: Mapping[str, np.ndarray],
+        options: RunOptions) -> NodeRun:
+    """A view (Reshape, Flatten), the zero-point padding of Pad, or the rescaled concatenation of Concat."""
+    op = node.op
+    x = values[node.inputs[0]]
+    out_t = graph.tensors[node.outputs[0]]
+    if isinstance(op, O.Concat):
+        ins = [graph.tensors[name] for name in node.inputs]
+        parts = [values[t.name] if rq is None else _rescaled(values[t.name], t, out_t, rq)
+                 for t, rq in zip(ins, plan.rescales)]
+        return NodeRun(layout.concatenate(parts, op.axis, dtype_info(out_t.dtype).storage))
+    if isinstance(op, O.Pad):
+        return NodeRun(layout.pad_with_zero_point(x, op.pads, int(graph.tensors[node.inputs[0]].quant.zero_point[0])))
+    return NodeRun(layout.reshape_view(x, out_t.shape))
+
+
+def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, rq: RequantParams) -> np.ndarray:
+    """A Concat input moved to the output's quantization with its precomputed rescale constants."""
+    info = dtype_info(out_t.dtype)
+    out = np.empty(x.size, info.storage)
+    elementwise.rescale(x.reshape(-1), int(t.quant.zero_point[0]), rq.mode_id, rq.multiplier[0], rq.shift[0],
+                        rq.float_multiplier[0], int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)
+    return out.reshape(x.shape)

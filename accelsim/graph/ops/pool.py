@@ -1,0 +1,143 @@
+"""Pooling ops: AvgPool, MaxPool (windowed) and GlobalAveragePool."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from accelsim.graph.ops.common import none_per_output, one_per_output, window_extents
+from accelsim.graph.ops.geometry import (
+    Activation, Padding, apply_activation, resolve_padding, window_output_size, yaml_activation, yaml_padding,
+)
+from accelsim.graph.ops.registry import CostDescriptor, EngineModule, LoopExtents, OpDef, register_op
+
+if TYPE_CHECKING:
+    from accelsim.graph.ir import Graph, Node
+    from accelsim.hw.layer import LayerShape
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: Padding = "VALID"
+    activation: Activation = "NONE"
+    kind = "AvgPool"
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: Padding = "VALID"
+    activation: Activation = "NONE"
+    kind = "MaxPool"
+
+
+@dataclass(frozen=True)
+class GlobalAveragePool:
+    """Mean over H and W, keeping dims (NHWC -> N11C)."""
+
+    kind = "GlobalAveragePool"
+
+
+def pool_shape(op: AvgPool | MaxPool, x: tuple[int, ...]) -> tuple[int, ...]:
+    n, h, w, c = x
+    top, bottom, left, right = resolve_padding(op.padding, (h, w), op.kernel, op.stride)
+    oh = window_output_size(h, op.kernel[0], op.stride[0], 1, top, bottom)
+    ow = window_output_size(w, op.kernel[1], op.stride[1], 1, left, right)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"pool window {op.kernel} does not fit the {h}x{w} input")
+    return (n, oh, ow, c)
+
+
+def _pool_shape(op: AvgPool | MaxPool, inputs: list[tuple[int, ...]]) -> tuple[int, ...]:
+    return pool_shape(op, inputs[0])
+
+
+def _gap_shape(op: GlobalAveragePool, inputs: list[tuple[int, ...]]) -> tuple[int, ...]:
+    n, _, _, c = inputs[0]
+    return (n, 1, 1, c)
+
+
+def pool2d(x: np.ndarray, op: AvgPool | MaxPool) -> np.ndarray:
+    """Max or average pooling over the valid taps (padding is ignored: count_include_pad = 0)."""
+    n, h, wd, c = x.shape
+    kh, kw = op.kernel
+    top, bottom, left, right = resolve_padding(op.padding, (h, wd), op.kernel, op.stride)
+    oh = window_output_size(h, kh, op.stride[0], 1, top, bottom)
+    ow = window_output_size(wd, kw, op.stride[1], 1, left, right)
+    is_max = isinstance(op, MaxPool)
+    fill = -np.inf if is_max else 0.0
+    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
+    valid = np.pad(np.ones((1, h, wd, 1)), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    acc = np.full((n, oh, ow, c), fill)
+    count = np.zeros((1, oh, ow, 1))
+    for i in range(kh):
+        for j in range(kw):
+            sl = (slice(None), slice(i, i + (oh - 1) * op.stride[0] + 1, op.stride[0]),
+                  slice(j, j + (ow - 1) * op.stride[1] + 1, op.stride[1]), slice(None))
+            if is_max:
+                acc = np.maximum(acc, xp[sl])
+            else:
+                acc = acc + xp[sl]
+                count = count + valid[sl]
+    return acc if is_max else acc / count
+
+
+def _pool_float(op: AvgPool | MaxPool, args: list[np.ndarray]) -> np.ndarray:
+    return apply_activation(pool2d(args[0], op), op.activation)
+
+
+def _gap_float(op: GlobalAveragePool, args: list[np.ndarray]) -> np.ndarray:
+    return args[0].astype(np.float64).mean(axis=(1, 2), keepdims=True)
+
+
+def _pool_extents(graph: Graph, node: Node) -> LoopExtents:
+    return window_extents(graph, node, node.op.kernel, node.op.stride)
+
+
+def _gap_extents(graph: Graph, node: Node) -> LoopExtents:
+    shape = graph.tensors[node.inputs[0]].shape
+    return window_extents(graph, node, (shape[1], shape[2]))
+
+
+def _window_taps(layer: LayerShape) -> int:
+    """One add per window tap (average pools)."""
+    return layer.kernel_h * layer.kernel_w
+
+
+def _compares(layer: LayerShape) -> int:
+    """One compare per window tap after the first (MaxPool)."""
+    return layer.kernel_h * layer.kernel_w - 1
+
+
+def _pool_yaml(graph: Graph, node: Node) -> dict[str, Any]:
+    op = node.op
+    if isinstance(op, MaxPool) and op.kernel == (1, 1) and op.stride == (1, 1) and op.activation != "NONE":
+        return {"op": op.activation.lower()}  # a standalone ReLU / ReLU6 is a 1x1 MaxPool with the clamp
+    return dict(op="avgpool" if isinstance(op, AvgPool) else "maxpool", kernel=list(op.kernel),
+                stride=list(op.stride), padding=yaml_padding(op.padding), activation=yaml_activation(op))
+
+
+def _gap_yaml(graph: Graph, node: Node) -> dict[str, Any]:
+    return {"op": "gap"}
+
+
+_ENGINE = EngineModule("accelsim.engine.pool")
+
+AVG_POOL = register_op(OpDef(
+    attrs=AvgPool, arity=(1, 1), infer_shape=_pool_shape, float_ref=_pool_float, engine=_ENGINE, ptq="inherit",
+    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_pool_extents),
+    to_yaml=_pool_yaml))
+MAX_POOL = register_op(OpDef(
+    attrs=MaxPool, arity=(1, 1), infer_shape=_pool_shape, float_ref=_pool_float, engine=_ENGINE, ptq="inherit",
+    cost=CostDescriptor(alu_ops_per_output=_compares, requant_per_output=none_per_output, extents=_pool_extents,
+                        preserves_quant=True),
+    to_yaml=_pool_yaml))
+GLOBAL_AVERAGE_POOL = register_op(OpDef(
+    attrs=GlobalAveragePool, arity=(1, 1), infer_shape=_gap_shape, float_ref=_gap_float, engine=_ENGINE,
+    ptq="inherit",
+    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_gap_extents),
+    to_yaml=_gap_yaml))
