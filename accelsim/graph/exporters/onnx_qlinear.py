@@ -258,6 +258,9 @@ _ONNX_QLINEAR_EXPORTERS: dict[str, OnnxQLinearExporter] = {
     "GlobalAveragePool": _global_average_pool, "Concat": _concat, "Reshape": _reshape, "Flatten": _reshape,
     "Pad": _pad,
 }
+#: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
+#: UnsupportedError naming it). Empty: every built-in op kind is exportable.
+NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
 #: Read-only view: accelsim op kind -> ONNX QLinear exporter handler.
 ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = MappingProxyType(_ONNX_QLINEAR_EXPORTERS)
 

@@ -373,6 +373,9 @@ _TFLITE_EXPORTERS: dict[str, TFLiteExporter] = {
     "GlobalAveragePool": _global_average_pool, "Concat": _concat, "Reshape": _reshape, "Flatten": _reshape,
     "Pad": _pad,
 }
+#: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
+#: UnsupportedError naming it). Empty: every built-in op kind is exportable.
+NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
 #: Read-only view: accelsim op kind -> TFLite exporter handler.
 TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = MappingProxyType(_TFLITE_EXPORTERS)
 
