@@ -134,8 +134,9 @@ def _dispatch(ctx: OnnxContext, handlers: Mapping[str, OnnxHandler], f: FusedNod
         if node.op_type == "BatchNormalization":
             raise ctx.unsupported(node, "BatchNormalization is supported only directly after Conv / Gemm / "
                                         "MatMul (it is folded into their weights)")
+        registered = [k for k in handlers if not any(op.split(" ")[0] == k for op in SUPPORTED_OPS)]
         raise ctx.unsupported(node, f"op type {node.op_type!r} is not supported; supported: "
-                                    f"{', '.join(SUPPORTED_OPS)}")
+                                    f"{', '.join((*SUPPORTED_OPS, *registered))}")
     handler(ctx, f)
 
 
