@@ -267,3 +267,40 @@ def test_toy_onnx_handler_imports_executes_and_simulates_like_builtin(tmp_path):
     hw = load_hw(CONFIGS / "gemmini_default.yaml")
     a, b = simulate(toy, hw), simulate(builtin, hw)
     assert a.totals == b.totals and a.totals["latency_cycles"] > 0
+
+
+# ------------------------------------------------------------------------------------- toy TFLite handler
+def _relu_as_max_pool(imp, t):
+    """Toy TFLite handler: RELU with equal input and output quantization is a 1x1 max pool with a RELU clamp."""
+    x, y = imp.raw[t.ins[0]], imp.raw[t.out]
+    if len(x.shape) != 4 or not x.quant.same_as(y.quant):
+        raise UnsupportedError(f"{t.where}: only 4-D RELU with equal input and output quantization")
+    return O.MaxPool((1, 1), (1, 1), "VALID", "RELU"), t.ins[:1]
+
+
+@needs_litert
+def test_toy_tflite_handler_matches_litert():
+    from tflite_builder import TFLiteModel, run_reference
+
+    from accelsim.graph.importers import tflite as tfl_imp
+
+    t = TFLiteModel()
+    x = t.tensor("x", (1, 5, 5, 8), "int8", 0.1, 7)
+    y = t.tensor("y", (1, 5, 5, 8), "int8", 0.1, 7)
+    t.op("RELU", [x], [y], version=2)
+    model = t.finish([x], [y])
+    with pytest.raises(UnsupportedError, match=r"operator 0 is RELU"):
+        tfl_imp.load_tflite(model)
+    tfl_imp.register_tflite_handler("RELU", _relu_as_max_pool)
+    try:
+        with pytest.raises(GraphError, match="graph edges"):
+            tfl_imp.register_tflite_handler("QUANTIZE", _relu_as_max_pool)
+        graph = tfl_imp.load_tflite(model)
+    finally:
+        tfl_imp._TFLITE_HANDLERS.pop("RELU")
+    assert [n.op for n in graph.nodes] == [O.MaxPool((1, 1), (1, 1), "VALID", "RELU")]
+    xs = np.random.default_rng(4).integers(-128, 128, (1, 5, 5, 8)).astype(np.int8)
+    (expected,) = run_reference(model, [xs])
+    ours = execute(graph, {"x": xs})["y"]
+    np.testing.assert_array_equal(ours, expected)
+    np.testing.assert_array_equal(ours, np.maximum(xs, 7))  # closed form: max(x, zero point)
