@@ -304,9 +304,17 @@ def add(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.Add(act), [a.name, b.name], f.output, dtype, quant)
 
 
-def pool(ctx: OnnxContext, f: FusedNode) -> None:
-    """MaxPool, AveragePool and com.microsoft QLinearAveragePool."""
-    node = f.node
+class PoolGeometry(NamedTuple):
+    """The input and window of an ONNX pooling node."""
+
+    x: Tensor
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: O.Padding
+
+
+def _pool_geometry(ctx: OnnxContext, node, average: bool) -> PoolGeometry:
+    """Input, kernel, strides and padding of MaxPool / AveragePool / QLinearAveragePool, with their checks."""
     attrs = onnx_attrs(node)
     x = ctx.act(node, node.input[0])
     kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
@@ -316,7 +324,6 @@ def pool(ctx: OnnxContext, f: FusedNode) -> None:
     if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
         raise ctx.unsupported(node, "dilations other than 1 are not supported")
     padding = _padding(ctx, node, attrs)
-    is_max = node.op_type == "MaxPool"
     if len(node.output) > 1 and node.output[1]:
         raise ctx.unsupported(node, "the Indices output of MaxPool is not supported")
     if int(attrs.get("ceil_mode", 0)):
@@ -325,34 +332,39 @@ def pool(ctx: OnnxContext, f: FusedNode) -> None:
                                zip(x.shape[1:3], kernel, strides, pads[0::2], pads[1::2])):
             raise ctx.unsupported(node, "ceil_mode=1 changes the output size here; supported: ceil_mode=0 (floor)")
     padded = padding == "SAME" or (isinstance(padding, tuple) and any(padding))
-    if not is_max and padded and int(attrs.get("count_include_pad", 0)):
+    if average and padded and int(attrs.get("count_include_pad", 0)):
         raise ctx.unsupported(node, "count_include_pad=1 with padding is not supported; the IR averages over "
                                     "the valid taps only (count_include_pad=0, TFLite semantics)")
-    op_cls = O.MaxPool if is_max else O.AvgPool
-    out = node.output[0]
-    if node.op_type.startswith("QLinear"):
-        aq = _qlinear_out(ctx, node, 3)
-        dtype, quant = aq.dtype, aq.quant
-    else:
-        dtype, quant = ctx.passthrough_quant(node, x, out) if is_max else ctx.out_quant(node, out)
-    ctx.emit(node, op_cls(kernel, strides, padding), [x.name], out, dtype, quant)
+    return PoolGeometry(x, kernel, strides, padding)
 
 
-def global_pool(ctx: OnnxContext, f: FusedNode) -> None:
-    """GlobalAveragePool and com.microsoft QLinearGlobalAveragePool."""
+def max_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """MaxPool (float, or integer between QDQ pairs / in QOperator form: keeps the input's quantization)."""
     node = f.node
+    g = _pool_geometry(ctx, node, average=False)
+    dtype, quant = ctx.passthrough_quant(node, g.x, node.output[0])
+    ctx.emit(node, O.MaxPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+
+
+def average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    g = _pool_geometry(ctx, node, average=True)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+
+
+def global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x = _global_pool_input(ctx, node)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], dtype, quant)
+
+
+def _global_pool_input(ctx: OnnxContext, node) -> Tensor:
     x = ctx.act(node, node.input[0])
     if len(x.shape) != 4:
         raise ctx.unsupported(node, "only 4-D NCHW inputs are supported")
-    out = node.output[0]
-    if node.op_type == "QLinearGlobalAveragePool":
-        if int(onnx_attrs(node).get("channels_last", 0)):
-            raise ctx.unsupported(node, "channels_last=1 is not supported")
-        aq = _qlinear_out(ctx, node, 3)
-        dtype, quant = aq.dtype, aq.quant
-    else:
-        dtype, quant = ctx.out_quant(node, out)
-    ctx.emit(node, O.GlobalAveragePool(), [x.name], out, dtype, quant)
+    return x
 
 
 def flatten(ctx: OnnxContext, f: FusedNode) -> None:
@@ -501,9 +513,28 @@ def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], aq.dtype, aq.quant)
 
 
+def qlinear_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearAveragePool (X, x_scale, x_zp, y_scale, y_zp)."""
+    node = f.node
+    g = _pool_geometry(ctx, node, average=True)
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], aq.dtype, aq.quant)
+
+
+def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearGlobalAveragePool (X, x_scale, x_zp, y_scale, y_zp), channels_last=0."""
+    node = f.node
+    x = _global_pool_input(ctx, node)
+    if int(onnx_attrs(node).get("channels_last", 0)):
+        raise ctx.unsupported(node, "channels_last=1 is not supported")
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], aq.dtype, aq.quant)
+
+
 # ------------------------------------------------------------------------------------------------ tables
 _COMMON: dict[str, OnnxHandler] = {
-    "Add": add, "MaxPool": pool, "AveragePool": pool, "GlobalAveragePool": global_pool, "Flatten": flatten,
+    "Add": add, "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
+    "Flatten": flatten,
     "Reshape": reshape, "Concat": concat, "Pad": pad,
 }
 #: Handlers of float models, by ONNX op type.
@@ -513,5 +544,5 @@ FLOAT_HANDLERS: dict[str, OnnxHandler] = {"Conv": conv_float, "Gemm": gemm_float
 QUANT_HANDLERS: dict[str, OnnxHandler] = {
     "Conv": conv_qdq, "Gemm": gemm_qdq, "MatMul": matmul_qdq, **_COMMON,
     "QLinearConv": qlinear_conv, "QLinearMatMul": qlinear_matmul, "QGemm": qgemm, "QLinearAdd": qlinear_add,
-    "QLinearAveragePool": pool, "QLinearGlobalAveragePool": global_pool,
+    "QLinearAveragePool": qlinear_average_pool, "QLinearGlobalAveragePool": qlinear_global_average_pool,
 }
