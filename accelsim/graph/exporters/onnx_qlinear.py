@@ -29,7 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
-from accelsim.graph.importers.tables import register_handler
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
 from accelsim.quant.requant import activation_range
@@ -177,6 +177,9 @@ class _Writer:
 
 
 # ---------------------------------------------------------------------------------------- handlers
+_TABLE = HandlerTable("ONNX QLinear exporter")
+_ONNX_QLINEAR_EXPORTERS = _TABLE.entries  # what dispatch reads
+
 #: An ONNX QLinear exporter handler writes the ONNX nodes of one IR node and returns its output value name.
 OnnxQLinearExporter = Callable[[_Writer, Node], str]
 
@@ -185,11 +188,13 @@ def _io(w: _Writer, node: Node) -> tuple[Tensor, Tensor]:
     return w.graph.tensors[node.inputs[0]], w.graph.tensors[node.outputs[0]]
 
 
+@_TABLE.handles("Conv2D")
 def _conv(w: _Writer, node: Node) -> str:
     x, _ = _io(w, node)
     return w.qlinear_conv(node, w.value[x.name], x, node.op)
 
 
+@_TABLE.handles("FullyConnected")
 def _fully_connected(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     flat = w.nhwc_reshape(x, (x.shape[0], 1, 1, int(np.prod(x.shape[1:]))), f"{node.name}_in")
@@ -197,6 +202,7 @@ def _fully_connected(w: _Writer, node: Node) -> str:
     return w.emit("Reshape", [y4, w.const(f"{node.name}_shape", np.array(out.shape, np.int64))], node.name)
 
 
+@_TABLE.handles("Add")
 def _add(w: _Writer, node: Node) -> str:
     _, out = _io(w, node)
     a, b = (w.graph.tensors[n] for n in node.inputs)
@@ -205,6 +211,7 @@ def _add(w: _Writer, node: Node) -> str:
     return w.clip(y, node.op.activation, out, node.name)
 
 
+@_TABLE.handles("AvgPool", "MaxPool")
 def _pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     op = node.op
@@ -218,12 +225,14 @@ def _pool(w: _Writer, node: Node) -> str:
     return w.clip(y, op.activation, out, node.name)
 
 
+@_TABLE.handles("GlobalAveragePool")
 def _global_average_pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     return w.emit("QLinearGlobalAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
                   node.name, domain="com.microsoft", channels_last=0)
 
 
+@_TABLE.handles("Concat")
 def _concat(w: _Writer, node: Node) -> str:
     _, out = _io(w, node)
     ins = [w.graph.tensors[n] for n in node.inputs]
@@ -237,11 +246,13 @@ def _concat(w: _Writer, node: Node) -> str:
     return w.emit("QLinearConcat", parts, node.name, domain="com.microsoft", axis=axis)
 
 
+@_TABLE.handles("Reshape", "Flatten")
 def _reshape(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     return w.nhwc_reshape(x, out.shape, node.name)
 
 
+@_TABLE.handles("Pad")
 def _pad(w: _Writer, node: Node) -> str:
     x, _ = _io(w, node)
     pads = list(node.op.pads)
@@ -253,18 +264,13 @@ def _pad(w: _Writer, node: Node) -> str:
                           w.const(f"{node.name}_value", zero)], node.name, mode="constant")
 
 
-_ONNX_QLINEAR_EXPORTERS: dict[str, OnnxQLinearExporter] = {
-    "Conv2D": _conv, "FullyConnected": _fully_connected, "Add": _add, "AvgPool": _pool, "MaxPool": _pool,
-    "GlobalAveragePool": _global_average_pool, "Concat": _concat, "Reshape": _reshape, "Flatten": _reshape,
-    "Pad": _pad,
-}
 #: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
 #: UnsupportedError naming it). Empty: every built-in op kind is exportable.
 NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
 #: Read-only view: accelsim op kind -> ONNX QLinear exporter handler.
-ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = MappingProxyType(_ONNX_QLINEAR_EXPORTERS)
+ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = _TABLE.view
 
 
 def register_onnx_qlinear_exporter(kind: str, handler: OnnxQLinearExporter, *, replace: bool = False) -> None:
     """Register the ONNX QLinear exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
-    register_handler(_ONNX_QLINEAR_EXPORTERS, kind, handler, replace, "ONNX QLinear exporter")
+    _TABLE.register(kind, handler, replace=replace)

@@ -19,7 +19,7 @@ import numpy as np
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_dtype, bias_quant_params
-from accelsim.graph.importers.tables import register_handler
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.importers.tflite import (
     ACTIVATIONS, FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, TENSOR_TYPES, tflite_schema,
 )
@@ -288,15 +288,20 @@ class _Writer:
 
 
 # ---------------------------------------------------------------------------------------- handlers
+_TABLE = HandlerTable("TFLite exporter")
+_TFLITE_EXPORTERS = _TABLE.entries  # what dispatch reads
+
 #: A TFLite exporter handler writes the operators of one IR node through the writer.
 TFLiteExporter = Callable[[_Writer, Node], None]
 
 
+@_TABLE.handles("Conv2D")
 def _conv(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     w.conv(node, node.op, x, out)
 
 
+@_TABLE.handles("FullyConnected")
 def _fully_connected(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     opts = w.S.FullyConnectedOptionsT()
@@ -309,6 +314,7 @@ def _fully_connected(w: _Writer, node: Node) -> None:
                op_version("FULLY_CONNECTED", x.dtype, weights.dtype))
 
 
+@_TABLE.handles("Add")
 def _add(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     opts = w.S.AddOptionsT()
@@ -317,6 +323,7 @@ def _add(w: _Writer, node: Node) -> None:
     w.operator("ADD", [w.tensor(n) for n in node.inputs], out, "AddOptions", opts, op_version("ADD", x.dtype, None))
 
 
+@_TABLE.handles("AvgPool", "MaxPool")
 def _pool(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     op = node.op
@@ -336,6 +343,7 @@ def _pool(w: _Writer, node: Node) -> None:
     w.operator(name, [x_index], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
 
 
+@_TABLE.handles("GlobalAveragePool")
 def _global_average_pool(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     opts = w.S.ReducerOptionsT()
@@ -344,6 +352,7 @@ def _global_average_pool(w: _Writer, node: Node) -> None:
     w.operator("MEAN", [w.tensor(x.name), axes], out, "ReducerOptions", opts, op_version("MEAN", x.dtype, None))
 
 
+@_TABLE.handles("Concat")
 def _concat(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     opts = w.S.ConcatenationOptionsT()
@@ -352,6 +361,7 @@ def _concat(w: _Writer, node: Node) -> None:
                op_version("CONCATENATION", x.dtype, None))
 
 
+@_TABLE.handles("Reshape", "Flatten")
 def _reshape(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     shape = w.graph.tensors[node.outputs[0]].shape
@@ -362,24 +372,20 @@ def _reshape(w: _Writer, node: Node) -> None:
                op_version("RESHAPE", x.dtype, None))
 
 
+@_TABLE.handles("Pad")
 def _pad(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     pads = w.constant_int32(f"{node.name}_pads", np.array(node.op.pads))
     w.operator("PAD", [w.tensor(x.name), pads], out, "PadOptions", w.S.PadOptionsT(), op_version("PAD", x.dtype, None))
 
 
-_TFLITE_EXPORTERS: dict[str, TFLiteExporter] = {
-    "Conv2D": _conv, "FullyConnected": _fully_connected, "Add": _add, "AvgPool": _pool, "MaxPool": _pool,
-    "GlobalAveragePool": _global_average_pool, "Concat": _concat, "Reshape": _reshape, "Flatten": _reshape,
-    "Pad": _pad,
-}
 #: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
 #: UnsupportedError naming it). Empty: every built-in op kind is exportable.
 NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
 #: Read-only view: accelsim op kind -> TFLite exporter handler.
-TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = MappingProxyType(_TFLITE_EXPORTERS)
+TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = _TABLE.view
 
 
 def register_tflite_exporter(kind: str, handler: TFLiteExporter, *, replace: bool = False) -> None:
     """Register the TFLite exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
-    register_handler(_TFLITE_EXPORTERS, kind, handler, replace, "TFLite exporter")
+    _TABLE.register(kind, handler, replace=replace)

@@ -33,9 +33,10 @@ import numpy as np
 from accelsim.errors import GraphError, ImportError_, UnsupportedError
 from accelsim.graph.importers.onnx_context import IRBuilder, OnnxContext
 from accelsim.graph.importers.onnx_fusion import ACTIVATION_OPS, FusedNode, fuse
-from accelsim.graph.importers.onnx_handlers import FLOAT_HANDLERS, QUANT_HANDLERS, OnnxHandler, nchw_to_nhwc
+from accelsim.graph.importers.onnx_handlers import (
+    FLOAT_HANDLERS, FLOAT_TABLE, QUANT_HANDLERS, QUANT_TABLE, OnnxHandler, nchw_to_nhwc,
+)
 from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
-from accelsim.graph.importers.tables import register_handler
 from accelsim.graph.ir import Graph, Tensor
 
 #: ONNX op types the importer understands (default domain unless noted).
@@ -47,8 +48,8 @@ QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
 
 #: Read-only views of the handler tables: ONNX op type -> handler, for float and for quantized models.
-ONNX_FLOAT_HANDLERS: Mapping[str, OnnxHandler] = MappingProxyType(FLOAT_HANDLERS)
-ONNX_QUANT_HANDLERS: Mapping[str, OnnxHandler] = MappingProxyType(QUANT_HANDLERS)
+ONNX_FLOAT_HANDLERS: Mapping[str, OnnxHandler] = FLOAT_TABLE.view
+ONNX_QUANT_HANDLERS: Mapping[str, OnnxHandler] = QUANT_TABLE.view
 ONNX_HANDLERS: Mapping[str, Mapping[str, OnnxHandler]] = MappingProxyType(
     {"float": ONNX_FLOAT_HANDLERS, "quantized": ONNX_QUANT_HANDLERS})
 #: Op types folded by the passes before the handlers run (never dispatched).
@@ -62,8 +63,7 @@ def register_onnx_handler(op_type: str, handler: OnnxHandler, *, quantized: bool
     passes (``PASS_OPS``) cannot take a handler. See docs/onnx.md for the handler contract."""
     if op_type in PASS_OPS:
         raise GraphError(f"ONNX op type {op_type!r} is folded by the import passes and cannot take a handler")
-    register_handler(QUANT_HANDLERS if quantized else FLOAT_HANDLERS, op_type, handler, replace,
-                     f"{'quantized' if quantized else 'float'} ONNX import handler")
+    (QUANT_TABLE if quantized else FLOAT_TABLE).register(op_type, handler, replace=replace)
 
 
 def load_onnx(path: str | Path, *, batch_size: int | None = None) -> Graph:

@@ -1,8 +1,9 @@
 """ONNX import, pass 3: the built-in handlers, one small function per ONNX op type, float and quantized.
 
 Each handler takes the :class:`~accelsim.graph.importers.onnx_context.OnnxContext` and a
-:class:`~accelsim.graph.importers.onnx_fusion.FusedNode` and adds IR nodes through the context. The tables at the
-end (``FLOAT_HANDLERS``, ``QUANT_HANDLERS``) are what ``accelsim.graph.importers.onnx`` dispatches on.
+:class:`~accelsim.graph.importers.onnx_fusion.FusedNode` and adds IR nodes through the context. Each handler is
+entered in the float and/or quantized table by the decorator above it; ``accelsim.graph.importers.onnx``
+dispatches on those tables.
 """
 from __future__ import annotations
 
@@ -17,12 +18,19 @@ from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.importers.onnx_context import OnnxContext
 from accelsim.graph.importers.onnx_fusion import FusedNode
 from accelsim.graph.importers.onnx_qdq import ActQuant, ConstQuant, int_dtype, onnx_attrs, q_params
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Tensor
 from accelsim.quant.bnfold import fold_batch_norm
 from accelsim.quant.params import QuantParams, dtype_info
 
 #: An ONNX import handler: adds the IR nodes of one (fused) ONNX node through the context.
 OnnxHandler = Callable[[OnnxContext, FusedNode], None]
+#: The built-in handlers register themselves with ``@FLOAT_TABLE.handles(op_type)`` /
+#: ``@QUANT_TABLE.handles(op_type)``; dispatch reads ``FLOAT_HANDLERS`` / ``QUANT_HANDLERS``.
+FLOAT_TABLE = HandlerTable("float ONNX import handler")
+QUANT_TABLE = HandlerTable("quantized ONNX import handler")
+FLOAT_HANDLERS: dict[str, OnnxHandler] = FLOAT_TABLE.entries
+QUANT_HANDLERS: dict[str, OnnxHandler] = QUANT_TABLE.entries
 
 
 class ConvAttrs(NamedTuple):
@@ -251,6 +259,7 @@ def _mark_chw_flat(ctx: OnnxContext, out: str, x: Tensor) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ float
+@FLOAT_TABLE.handles("Conv")
 def conv_float(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = ctx.act(node, node.input[0])
@@ -268,6 +277,7 @@ def conv_float(ctx: OnnxContext, f: FusedNode) -> None:
              "float32", None)
 
 
+@FLOAT_TABLE.handles("Gemm")
 def gemm_float(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     alpha, beta, trans_b = _gemm_attrs(ctx, node)
@@ -282,6 +292,7 @@ def gemm_float(ctx: OnnxContext, f: FusedNode) -> None:
     _float_fc(ctx, f, w, b)
 
 
+@FLOAT_TABLE.handles("MatMul")
 def matmul_float(ctx: OnnxContext, f: FusedNode) -> None:
     w = np.asarray(ctx.const(f.node, f.node.input[1]), np.float32)
     if w.ndim != 2:
@@ -290,6 +301,8 @@ def matmul_float(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 # ------------------------------------------------------------------------------------ float and QDQ alike
+@FLOAT_TABLE.handles("Add")
+@QUANT_TABLE.handles("Add")
 def add(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     if any(ctx.is_const(i) for i in node.input):
@@ -338,6 +351,8 @@ def _pool_geometry(ctx: OnnxContext, node, average: bool) -> PoolGeometry:
     return PoolGeometry(x, kernel, strides, padding)
 
 
+@FLOAT_TABLE.handles("MaxPool")
+@QUANT_TABLE.handles("MaxPool")
 def max_pool(ctx: OnnxContext, f: FusedNode) -> None:
     """MaxPool (float, or integer between QDQ pairs / in QOperator form: keeps the input's quantization)."""
     node = f.node
@@ -346,6 +361,8 @@ def max_pool(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.MaxPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
 
 
+@FLOAT_TABLE.handles("AveragePool")
+@QUANT_TABLE.handles("AveragePool")
 def average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     g = _pool_geometry(ctx, node, average=True)
@@ -353,6 +370,8 @@ def average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
 
 
+@FLOAT_TABLE.handles("GlobalAveragePool")
+@QUANT_TABLE.handles("GlobalAveragePool")
 def global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = _global_pool_input(ctx, node)
@@ -367,6 +386,8 @@ def _global_pool_input(ctx: OnnxContext, node) -> Tensor:
     return x
 
 
+@FLOAT_TABLE.handles("Flatten")
+@QUANT_TABLE.handles("Flatten")
 def flatten(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = ctx.act(node, node.input[0])
@@ -378,6 +399,8 @@ def flatten(ctx: OnnxContext, f: FusedNode) -> None:
     _mark_chw_flat(ctx, out, x)
 
 
+@FLOAT_TABLE.handles("Reshape")
+@QUANT_TABLE.handles("Reshape")
 def reshape(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = ctx.act(node, node.input[0])
@@ -403,6 +426,8 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
 
 
+@FLOAT_TABLE.handles("Concat")
+@QUANT_TABLE.handles("Concat")
 def concat(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     xs = [ctx.act(node, i) for i in node.input]
@@ -411,6 +436,8 @@ def concat(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.Concat(axis), [x.name for x in xs], node.output[0], dtype, quant)
 
 
+@FLOAT_TABLE.handles("Pad")
+@QUANT_TABLE.handles("Pad")
 def pad(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     attrs = onnx_attrs(node)
@@ -439,6 +466,7 @@ def pad(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 # --------------------------------------------------------------------------------------- QDQ (quantized)
+@QUANT_TABLE.handles("Conv")
 def conv_qdq(ctx: OnnxContext, f: FusedNode) -> None:
     """Conv in QDQ form: weights (and bias) come from DequantizeLinear of integer initializers."""
     node = f.node
@@ -451,6 +479,7 @@ def conv_qdq(ctx: OnnxContext, f: FusedNode) -> None:
     _emit_quant_conv(ctx, node, x, w, bias, conv, act, f.output)
 
 
+@QUANT_TABLE.handles("Gemm")
 def gemm_qdq(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     alpha, beta, trans_b = _gemm_attrs(ctx, node)
@@ -459,16 +488,24 @@ def gemm_qdq(ctx: OnnxContext, f: FusedNode) -> None:
     _quant_fc(ctx, f, node.input[1], trans_b, node.input[2] if len(node.input) > 2 else "")
 
 
+@QUANT_TABLE.handles("MatMul")
 def matmul_qdq(ctx: OnnxContext, f: FusedNode) -> None:
     _quant_fc(ctx, f, f.node.input[1], 0, "")
 
 
 # ------------------------------------------------------------------------------------------- QOperator
+def _qlinear_mac_operands(ctx: OnnxContext, node, channel_axis: int) -> tuple[Tensor, ConstQuant, ActQuant]:
+    """QLinearConv / QLinearMatMul (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, ...): the activation, the
+    integer weights and the output quantization."""
+    x = ctx.act(node, node.input[0])
+    w = _qlinear_weights(ctx, node, channel_axis)
+    return x, w, _qlinear_out(ctx, node, 6)
+
+
+@QUANT_TABLE.handles("QLinearConv")
 def qlinear_conv(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
-    x = ctx.act(node, node.input[0])
-    w = _qlinear_weights(ctx, node, channel_axis=0)
-    out_q = _qlinear_out(ctx, node, 6)
+    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=0)
     conv = _conv_attrs(ctx, node)
     bias = None
     if len(node.input) > 8 and node.input[8]:
@@ -476,14 +513,14 @@ def qlinear_conv(ctx: OnnxContext, f: FusedNode) -> None:
     _emit_quant_conv(ctx, node, x, w, bias, conv, "NONE", node.output[0], out_q)
 
 
+@QUANT_TABLE.handles("QLinearMatMul")
 def qlinear_matmul(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
-    x = ctx.act(node, node.input[0])
-    w = _qlinear_weights(ctx, node, channel_axis=1)
-    out_q = _qlinear_out(ctx, node, 6)
+    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=1)
     _emit_fc(ctx, node, x, _fc_weights(ctx, node, w, 0), None, "NONE", node.output[0], out_q)
 
 
+@QUANT_TABLE.handles("QGemm")
 def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
     """com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp) with a quantized output."""
     node = f.node
@@ -504,6 +541,7 @@ def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
     _emit_fc(ctx, node, x, w, bias, "NONE", node.output[0], out_q)
 
 
+@QUANT_TABLE.handles("QLinearAdd")
 def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     a, b = ctx.act(node, node.input[0]), ctx.act(node, node.input[3])
@@ -513,6 +551,7 @@ def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], aq.dtype, aq.quant)
 
 
+@QUANT_TABLE.handles("QLinearAveragePool")
 def qlinear_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     """com.microsoft QLinearAveragePool (X, x_scale, x_zp, y_scale, y_zp)."""
     node = f.node
@@ -521,6 +560,7 @@ def qlinear_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], aq.dtype, aq.quant)
 
 
+@QUANT_TABLE.handles("QLinearGlobalAveragePool")
 def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     """com.microsoft QLinearGlobalAveragePool (X, x_scale, x_zp, y_scale, y_zp), channels_last=0."""
     node = f.node
@@ -529,20 +569,3 @@ def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
         raise ctx.unsupported(node, "channels_last=1 is not supported")
     aq = _qlinear_out(ctx, node, 3)
     ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], aq.dtype, aq.quant)
-
-
-# ------------------------------------------------------------------------------------------------ tables
-_COMMON: dict[str, OnnxHandler] = {
-    "Add": add, "MaxPool": max_pool, "AveragePool": average_pool, "GlobalAveragePool": global_average_pool,
-    "Flatten": flatten,
-    "Reshape": reshape, "Concat": concat, "Pad": pad,
-}
-#: Handlers of float models, by ONNX op type.
-FLOAT_HANDLERS: dict[str, OnnxHandler] = {"Conv": conv_float, "Gemm": gemm_float, "MatMul": matmul_float,
-                                          **_COMMON}
-#: Handlers of quantized models (QDQ and QOperator form), by ONNX op type.
-QUANT_HANDLERS: dict[str, OnnxHandler] = {
-    "Conv": conv_qdq, "Gemm": gemm_qdq, "MatMul": matmul_qdq, **_COMMON,
-    "QLinearConv": qlinear_conv, "QLinearMatMul": qlinear_matmul, "QGemm": qgemm, "QLinearAdd": qlinear_add,
-    "QLinearAveragePool": qlinear_average_pool, "QLinearGlobalAveragePool": qlinear_global_average_pool,
-}

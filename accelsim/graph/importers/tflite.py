@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import NamedTuple, Union
 
 import numpy as np
 
 from accelsim.errors import AccelsimError, GraphError, ImportError_, UnsupportedError
 from accelsim.graph import ops as O
-from accelsim.graph.importers.tables import register_handler
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.quant.params import QuantParams, dtype_info
 
@@ -313,6 +313,9 @@ class _Importer:
 
 
 # ---------------------------------------------------------------------------------------- handlers
+_TABLE = HandlerTable("TFLite import handler")
+_TFLITE_HANDLERS = _TABLE.entries  # what dispatch reads
+
 class TFLiteOperator(NamedTuple):
     """One TFLite operator as a handler sees it: builtin name, the operator, its input tensor indices (after
     folding), its output tensor index and the location prefix for error messages."""
@@ -330,6 +333,7 @@ TFLiteResult = tuple[Union[O.Op, tuple[O.Op, O.Op]], list[int]]
 TFLiteHandler = Callable[[_Importer, TFLiteOperator], TFLiteResult]
 
 
+@_TABLE.handles("CONV_2D")
 def _conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     x, w = imp.raw[t.ins[0]], imp.raw[t.ins[1]]
@@ -338,6 +342,7 @@ def _conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
                     PADDINGS[opts.padding], groups, imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
 
 
+@_TABLE.handles("DEPTHWISE_CONV_2D")
 def _depthwise_conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     x = imp.raw[t.ins[0]]
@@ -346,6 +351,7 @@ def _depthwise_conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
                     PADDINGS[opts.padding], x.shape[3], imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
 
 
+@_TABLE.handles("FULLY_CONNECTED")
 def _fully_connected(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     if opts is not None and opts.weightsFormat != 0:
@@ -356,12 +362,14 @@ def _fully_connected(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return O.FullyConnected(imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
 
 
+@_TABLE.handles("ADD")
 def _add(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     if imp.raw[t.ins[0]].shape != imp.raw[t.ins[1]].shape:
         raise UnsupportedError(f"{t.where}: broadcasting ADD is not supported; supported: equal input shapes")
     return O.Add(imp._activation(t.op.builtinOptions, t.where)), t.ins
 
 
+@_TABLE.handles("AVERAGE_POOL_2D", "MAX_POOL_2D")
 def _pool_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     kernel, stride = (opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW)
@@ -372,6 +380,7 @@ def _pool_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return cls(kernel, stride, PADDINGS[opts.padding], imp._activation(opts, t.where)), t.ins[:1]
 
 
+@_TABLE.handles("MEAN")
 def _mean(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     x = imp.raw[t.ins[0]]
@@ -384,6 +393,7 @@ def _mean(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return (O.GlobalAveragePool(), O.Reshape(imp.raw[t.out].shape)), t.ins[:1]
 
 
+@_TABLE.handles("CONCATENATION")
 def _concatenation(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     if imp._activation(opts, t.where) != "NONE":
@@ -391,15 +401,18 @@ def _concatenation(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return O.Concat(int(opts.axis)), t.ins
 
 
+@_TABLE.handles("RESHAPE")
 def _reshape(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return O.Reshape(imp.raw[t.out].shape), t.ins[:1]
 
 
+@_TABLE.handles("PAD")
 def _pad(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     pads = imp._const(t.ins[1], t.where).reshape(-1, 2)
     return O.Pad(tuple((int(a), int(b)) for a, b in pads)), t.ins[:1]
 
 
+@_TABLE.handles("PADV2")
 def _padv2(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     x = imp.raw[t.ins[0]]
     value = int(imp._const(t.ins[2], t.where).reshape(-1)[0])
@@ -409,13 +422,8 @@ def _padv2(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return _pad(imp, t)
 
 
-_TFLITE_HANDLERS: dict[str, TFLiteHandler] = {
-    "CONV_2D": _conv_2d, "DEPTHWISE_CONV_2D": _depthwise_conv_2d, "FULLY_CONNECTED": _fully_connected,
-    "ADD": _add, "AVERAGE_POOL_2D": _pool_2d, "MAX_POOL_2D": _pool_2d, "MEAN": _mean,
-    "CONCATENATION": _concatenation, "RESHAPE": _reshape, "PAD": _pad, "PADV2": _padv2,
-}
 #: Read-only view: TFLite builtin operator name -> import handler.
-TFLITE_HANDLERS: Mapping[str, TFLiteHandler] = MappingProxyType(_TFLITE_HANDLERS)
+TFLITE_HANDLERS: Mapping[str, TFLiteHandler] = _TABLE.view
 #: The builtin operators the importer reads (handlers, then the graph-edge ops), as shipped.
 SUPPORTED_OPS = (*_TFLITE_HANDLERS, *EDGE_OPS)
 
@@ -425,4 +433,4 @@ def register_tflite_handler(builtin: str, handler: TFLiteHandler, *, replace: bo
     ``"HARD_SWISH"``); an existing entry is replaced only with ``replace=True``."""
     if builtin in EDGE_OPS:
         raise GraphError(f"{builtin} is handled at the graph edges and cannot take a handler")
-    register_handler(_TFLITE_HANDLERS, builtin, handler, replace, "TFLite import handler")
+    _TABLE.register(builtin, handler, replace=replace)
