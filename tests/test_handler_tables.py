@@ -143,7 +143,7 @@ def _ort_quantized_digits(tmp_path: Path) -> list[Path]:
 def test_importer_handlers_produce_only_known_kinds(tmp_path, monkeypatch):
     """Every handler that runs while importing the shipped digits models (float; with onnxruntime also quantized
     in QDQ and QOperator form) and, with ai-edge-litert, a TFLite round trip of a graph with every op kind adds
-    only IR op kinds of ``OP_TYPES``."""
+    only IR op kinds of ``OP_TYPES``, and together every kind of ``OP_TYPES`` (each has an importer path)."""
     from accelsim.workloads import digits
 
     produced: dict[str, set[str]] = {}
@@ -168,6 +168,9 @@ def test_importer_handlers_produce_only_known_kinds(tmp_path, monkeypatch):
         assert {"QLinearConv", "QLinearAdd", "QGemm"} <= set(produced)
     for key, kinds in produced.items():
         assert kinds and kinds <= set(O.OP_TYPES), (key, kinds)
+    if importlib.util.find_spec("ai_edge_litert") is not None and importlib.util.find_spec("onnxruntime"):
+        imported = set().union(*produced.values())  # every op kind has an importer path
+        assert imported == set(O.OP_TYPES), f"no import handler produced {set(O.OP_TYPES) - imported}"
 
 
 # -------------------------------------------------------------------------------------------- exporters
