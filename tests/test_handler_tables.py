@@ -55,11 +55,13 @@ def test_tables_are_read_only():
 
 
 def test_onnx_tables_cover_the_documented_op_types():
-    """Every ONNX op type docs/onnx.md lists as supported is either dispatched by a handler or folded by a pass."""
+    """Every ONNX op type docs/onnx.md lists as supported is dispatched to a handler, folded by the Q/DQ scan or
+    fused into its producer."""
+    from accelsim.graph.importers.onnx_fusion import FUSED_OPS
+
     for op in onnx_imp.SUPPORTED_OPS:
         op_type = op.split(" ")[0]
-        assert op_type in onnx_imp.PASS_OPS or op_type in ONNX_HANDLERS["float"] or \
-            op_type in ONNX_HANDLERS["quantized"], op
+        assert op_type in (*onnx_imp.PASS_OPS, *FUSED_OPS, *ONNX_HANDLERS["float"], *ONNX_HANDLERS["quantized"]), op
 
 
 def _record_kinds(monkeypatch, table: dict, produced: dict, nodes_of) -> None:
@@ -251,7 +253,7 @@ def test_toy_onnx_handler_imports_executes_and_simulates_like_builtin(tmp_path):
         with pytest.raises(GraphError, match="already registered"):
             register_onnx_handler("MyMaxPool", lambda ctx, f: None, quantized=True)
         with pytest.raises(GraphError, match="folded by the import passes"):
-            register_onnx_handler("Relu", _my_max_pool, quantized=False)
+            register_onnx_handler("DequantizeLinear", _my_max_pool, quantized=True)
         toy = load_onnx(_qdq_pool_model(tmp_path / "toy.onnx", "MyMaxPool", "test.toy"))
     finally:
         onnx_handlers.QUANT_HANDLERS.pop("MyMaxPool")
@@ -307,3 +309,40 @@ def test_toy_tflite_handler_matches_litert():
     ours = execute(graph, {"x": xs})["y"]
     np.testing.assert_array_equal(ours, expected)
     np.testing.assert_array_equal(ours, np.maximum(xs, 7))  # closed form: max(x, zero point)
+
+
+def _relu_float(ctx, fused):
+    """A standalone float Relu (one fusion did not absorb) as a 1x1 max pool with a RELU clamp."""
+    node = fused.node
+    x = ctx.act(node, node.input[0])
+    ctx.emit(node, O.MaxPool((1, 1), (1, 1), "VALID", "RELU"), [x.name], node.output[0], "float32", None)
+
+
+def test_handler_for_a_fusable_op_receives_the_unfused_nodes(tmp_path):
+    """Relu after Conv is still fused; a Relu after MaxPool (never fused) goes to the registered handler."""
+    from accelsim.graph.float_exec import run_float
+
+    w = np.random.default_rng(5).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu0"),
+             helper.make_node("MaxPool", ["r"], ["m"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Relu", ["m"], ["y"], name="relu1")]
+    graph = helper.make_graph(nodes, "relu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])],
+                              initializer=[onnx.numpy_helper.from_array(w, "w")])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), str(path))
+    with pytest.raises(UnsupportedError, match=r"node 'relu1' \(Relu\): a standalone activation"):
+        load_onnx(path)
+    register_onnx_handler("Relu", _relu_float, quantized=False)
+    try:
+        g = load_onnx(path)
+    finally:
+        onnx_handlers.FLOAT_HANDLERS.pop("Relu")
+    assert [(n.name, n.op) for n in g.nodes] == [
+        ("conv", O.Conv2D((1, 1), (1, 1), (1, 1, 1, 1), 1, "RELU")),
+        ("pool", O.MaxPool((2, 2), (2, 2), (0, 0, 0, 0))), ("relu1", O.MaxPool((1, 1), (1, 1), "VALID", "RELU"))]
+    x = np.random.default_rng(6).standard_normal((1, 6, 6, 3)).astype(np.float32)
+    y = run_float(g, {"x": x})["y"]
+    conv = run_float(g, {"x": x})[g.nodes[0].outputs[0]]
+    np.testing.assert_array_equal(y, conv.reshape(1, 3, 2, 3, 2, 4).max(axis=(2, 4)))  # relu(max(relu(c))) = max

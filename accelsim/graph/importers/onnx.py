@@ -52,9 +52,9 @@ ONNX_FLOAT_HANDLERS: Mapping[str, OnnxHandler] = FLOAT_TABLE.view
 ONNX_QUANT_HANDLERS: Mapping[str, OnnxHandler] = QUANT_TABLE.view
 ONNX_HANDLERS: Mapping[str, Mapping[str, OnnxHandler]] = MappingProxyType(
     {"float": ONNX_FLOAT_HANDLERS, "quantized": ONNX_QUANT_HANDLERS})
-#: Op types folded by the passes before the handlers run (never dispatched).
-PASS_OPS = ("QuantizeLinear", "DequantizeLinear", "Identity", "Dropout", "Constant", "BatchNormalization",
-            *ACTIVATION_OPS)
+#: Op types the passes always fold away (never dispatched, so they cannot take a handler). BatchNormalization,
+#: Relu and Clip are fused where they follow a producer; a handler registered for them sees the others.
+PASS_OPS = ("QuantizeLinear", "DequantizeLinear", "Identity", "Dropout", "Constant")
 
 
 def register_onnx_handler(op_type: str, handler: OnnxHandler, *, quantized: bool, replace: bool = False) -> None:

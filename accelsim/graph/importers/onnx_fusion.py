@@ -14,6 +14,8 @@ from accelsim.graph.importers.onnx_qdq import Constants, QuantAnnotations
 
 #: ONNX ops fused into their producer as its activation.
 ACTIVATION_OPS = ("Relu", "Clip")
+#: ONNX ops that fusion folds into their producer (where they directly and solely follow one).
+FUSED_OPS = ("BatchNormalization", *ACTIVATION_OPS)
 _MAC_OPS = ("Conv", "Gemm", "MatMul")
 
 
