@@ -20,12 +20,16 @@ QuantizeLinear and returns float outputs through DequantizeLinear instead.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.shapes import resolve_padding
 from accelsim.quant.requant import activation_range
@@ -85,62 +89,14 @@ class _Writer:
 
     # ------------------------------------------------------------------------------------ ops
     def node(self, node: Node) -> None:
-        g, op = self.graph, node.op
-        x = g.tensors[node.inputs[0]]
-        out = g.tensors[node.outputs[0]]
+        """Write one IR node with the exporter registered for its kind (``ONNX_QLINEAR_EXPORTERS``)."""
+        g = self.graph
         for name in (*node.inputs[:2], *node.outputs):
             self.check(g.tensors[name])
-        if isinstance(op, O.Conv2D):
-            y = self.qlinear_conv(node, self.value[x.name], x, op)
-        elif isinstance(op, O.FullyConnected):
-            flat = self.nhwc_reshape(x, (x.shape[0], 1, 1, int(np.prod(x.shape[1:]))), f"{node.name}_in")
-            y4 = self.qlinear_conv(node, flat, x, O.Conv2D(activation=op.activation), fc=True)
-            y = self.emit("Reshape", [y4, self.const(f"{node.name}_shape", np.array(out.shape, np.int64))],
-                          node.name)
-        elif isinstance(op, O.Add):
-            a, b = (g.tensors[n] for n in node.inputs)
-            y = self.emit("QLinearAdd", [self.value[a.name], *self.qparams(a, a.name), self.value[b.name],
-                                         *self.qparams(b, b.name), *self.qparams(out, out.name)],
-                          node.name, domain="com.microsoft")
-            y = self.clip(y, op.activation, out, node.name)
-        elif isinstance(op, (O.AvgPool, O.MaxPool)):
-            top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
-            attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right])
-            if isinstance(op, O.MaxPool):
-                y = self.emit("MaxPool", [self.value[x.name]], node.name, **attrs)
-            else:
-                y = self.emit("QLinearAveragePool", [self.value[x.name], *self.qparams(x, x.name),
-                                                     *self.qparams(out, out.name)],
-                              node.name, domain="com.microsoft", count_include_pad=0, **attrs)
-            y = self.clip(y, op.activation, out, node.name)
-        elif isinstance(op, O.GlobalAveragePool):
-            y = self.emit("QLinearGlobalAveragePool", [self.value[x.name], *self.qparams(x, x.name),
-                                                       *self.qparams(out, out.name)],
-                          node.name, domain="com.microsoft", channels_last=0)
-        elif isinstance(op, O.Concat):
-            ins = [g.tensors[n] for n in node.inputs]
-            axis = op.axis % len(out.shape)
-            axis = _TO_NHWC[axis] if len(out.shape) == 4 else axis
-            if all(t.quant.same_as(out.quant) for t in ins):
-                y = self.emit("Concat", [self.value[t.name] for t in ins], node.name, axis=axis)
-            else:
-                parts = [*self.qparams(out, out.name)]
-                for t in ins:
-                    parts += [self.value[t.name], *self.qparams(t, t.name)]
-                y = self.emit("QLinearConcat", parts, node.name, domain="com.microsoft", axis=axis)
-        elif isinstance(op, (O.Reshape, O.Flatten)):
-            y = self.nhwc_reshape(x, out.shape, node.name)
-        elif isinstance(op, O.Pad):
-            pads = list(op.pads)
-            if len(pads) == 4:
-                pads = [pads[i] for i in _TO_NCHW]
-            pad_values = [p[0] for p in pads] + [p[1] for p in pads]
-            zero = np.asarray(x.quant.zero_point[0]).astype(np.uint8 if x.dtype == "uint8" else np.int8)
-            y = self.emit("Pad", [self.value[x.name], self.const(f"{node.name}_pads", np.array(pad_values, np.int64)),
-                                  self.const(f"{node.name}_value", zero)], node.name, mode="constant")
-        else:
+        handler = _ONNX_QLINEAR_EXPORTERS.get(node.kind)
+        if handler is None:
             raise UnsupportedError(f"node {node.name!r} ({node.kind}): no ONNX QLinear equivalent")
-        self.value[out.name] = y
+        self.value[node.outputs[0]] = handler(self, node)
 
     def qlinear_conv(self, node: Node, x_value: str, x: Tensor, op: O.Conv2D, fc: bool = False) -> str:
         g = self.graph
@@ -218,3 +174,103 @@ class _Writer:
                                   producer_name="accelsim")
         model.ir_version = IR_VERSION
         return model
+
+
+# ---------------------------------------------------------------------------------------- handlers
+_TABLE = HandlerTable("ONNX QLinear exporter")
+_ONNX_QLINEAR_EXPORTERS = _TABLE.entries  # what dispatch reads
+
+#: An ONNX QLinear exporter handler writes the ONNX nodes of one IR node and returns its output value name.
+OnnxQLinearExporter = Callable[[_Writer, Node], str]
+
+
+def _io(w: _Writer, node: Node) -> tuple[Tensor, Tensor]:
+    return w.graph.tensors[node.inputs[0]], w.graph.tensors[node.outputs[0]]
+
+
+@_TABLE.handles("Conv2D")
+def _conv(w: _Writer, node: Node) -> str:
+    x, _ = _io(w, node)
+    return w.qlinear_conv(node, w.value[x.name], x, node.op)
+
+
+@_TABLE.handles("FullyConnected")
+def _fully_connected(w: _Writer, node: Node) -> str:
+    x, out = _io(w, node)
+    flat = w.nhwc_reshape(x, (x.shape[0], 1, 1, int(np.prod(x.shape[1:]))), f"{node.name}_in")
+    y4 = w.qlinear_conv(node, flat, x, O.Conv2D(activation=node.op.activation), fc=True)
+    return w.emit("Reshape", [y4, w.const(f"{node.name}_shape", np.array(out.shape, np.int64))], node.name)
+
+
+@_TABLE.handles("Add")
+def _add(w: _Writer, node: Node) -> str:
+    _, out = _io(w, node)
+    a, b = (w.graph.tensors[n] for n in node.inputs)
+    y = w.emit("QLinearAdd", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name], *w.qparams(b, b.name),
+                              *w.qparams(out, out.name)], node.name, domain="com.microsoft")
+    return w.clip(y, node.op.activation, out, node.name)
+
+
+@_TABLE.handles("AvgPool", "MaxPool")
+def _pool(w: _Writer, node: Node) -> str:
+    x, out = _io(w, node)
+    op = node.op
+    top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right])
+    if isinstance(op, O.MaxPool):
+        y = w.emit("MaxPool", [w.value[x.name]], node.name, **attrs)
+    else:
+        y = w.emit("QLinearAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
+                   node.name, domain="com.microsoft", count_include_pad=0, **attrs)
+    return w.clip(y, op.activation, out, node.name)
+
+
+@_TABLE.handles("GlobalAveragePool")
+def _global_average_pool(w: _Writer, node: Node) -> str:
+    x, out = _io(w, node)
+    return w.emit("QLinearGlobalAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
+                  node.name, domain="com.microsoft", channels_last=0)
+
+
+@_TABLE.handles("Concat")
+def _concat(w: _Writer, node: Node) -> str:
+    _, out = _io(w, node)
+    ins = [w.graph.tensors[n] for n in node.inputs]
+    axis = node.op.axis % len(out.shape)
+    axis = _TO_NHWC[axis] if len(out.shape) == 4 else axis
+    if all(t.quant.same_as(out.quant) for t in ins):
+        return w.emit("Concat", [w.value[t.name] for t in ins], node.name, axis=axis)
+    parts = [*w.qparams(out, out.name)]
+    for t in ins:
+        parts += [w.value[t.name], *w.qparams(t, t.name)]
+    return w.emit("QLinearConcat", parts, node.name, domain="com.microsoft", axis=axis)
+
+
+@_TABLE.handles("Reshape", "Flatten")
+def _reshape(w: _Writer, node: Node) -> str:
+    x, out = _io(w, node)
+    return w.nhwc_reshape(x, out.shape, node.name)
+
+
+@_TABLE.handles("Pad")
+def _pad(w: _Writer, node: Node) -> str:
+    x, _ = _io(w, node)
+    pads = list(node.op.pads)
+    if len(pads) == 4:
+        pads = [pads[i] for i in _TO_NCHW]
+    pad_values = [p[0] for p in pads] + [p[1] for p in pads]
+    zero = np.asarray(x.quant.zero_point[0]).astype(np.uint8 if x.dtype == "uint8" else np.int8)
+    return w.emit("Pad", [w.value[x.name], w.const(f"{node.name}_pads", np.array(pad_values, np.int64)),
+                          w.const(f"{node.name}_value", zero)], node.name, mode="constant")
+
+
+#: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
+#: UnsupportedError naming it). Empty: every built-in op kind is exportable.
+NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
+#: Read-only view: accelsim op kind -> ONNX QLinear exporter handler.
+ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = _TABLE.view
+
+
+def register_onnx_qlinear_exporter(kind: str, handler: OnnxQLinearExporter, *, replace: bool = False) -> None:
+    """Register the ONNX QLinear exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
+    _TABLE.register(kind, handler, replace=replace)

@@ -13,13 +13,16 @@ in the ``ai-edge-litert`` wheel (``ai_edge_litert.schema_py_generated``). See do
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple, Union
 
 import numpy as np
 
 from accelsim.errors import AccelsimError, GraphError, ImportError_, UnsupportedError
 from accelsim.graph import ops as O
+from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.quant.params import QuantParams, dtype_info
 
@@ -31,14 +34,17 @@ ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TAN
 #: TFLite Padding enum.
 PADDINGS: dict[int, O.Padding] = {0: "SAME", 1: "VALID"}
 
-SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-                 "MEAN", "CONCATENATION", "RESHAPE", "PAD", "PADV2", "QUANTIZE", "DEQUANTIZE")
+#: QUANTIZE / DEQUANTIZE: handled at the graph edges (and integer QUANTIZE folded into CONCATENATION), not by a
+#: handler.
+EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 #: Requantization mode of FULLY_CONNECTED nodes. LiteRT's reference FC kernel (ai-edge-litert 2.3, BUILTIN_REF)
 #: rounds once with the full 32-bit multiplier, for int8 and 16x8 alike: double rounding (its CONV_2D's rule)
 #: gave 3 of 15 360 int8 outputs off by 1, the 16x8 conv rule (multiplier cut to 16 bits) 68 of 640 int16 ones;
 #: single rounding 0. Conv and depthwise keep ``fixed_point``.
 FC_REQUANT = "fixed_point_single_round"
+#: Requantization mode by builtin operator (others: ``fixed_point``).
+REQUANT_MODES = {"FULLY_CONNECTED": FC_REQUANT}
 
 #: ``graph.metadata`` keys for the float interface: quantized tensor name -> the float tensor's name.
 FLOAT_INPUTS_KEY = "tflite_float_inputs"
@@ -186,11 +192,11 @@ class _Importer:
 
         for op_index, op in enumerate(self.sub.operators or []):
             op_name = self._op_name(op)
-            if op_name not in SUPPORTED_OPS:
+            if op_name not in _TFLITE_HANDLERS and op_name not in EDGE_OPS:
                 code = self.model.operatorCodes[op.opcodeIndex]
                 custom = f" ({code.customCode.decode()})" if code.customCode else ""
                 raise UnsupportedError(f"{self.source}: operator {op_index} is {op_name}{custom}, which accelsim "
-                                       f"cannot import; supported: {', '.join(SUPPORTED_OPS)}")
+                                       f"cannot import; supported: {', '.join((*_TFLITE_HANDLERS, *EDGE_OPS))}")
             ins = [folded.get(i, i) for i in op.inputs]
             out = op.outputs[0]
             where = f"{self.source}: operator {op_index} ({op_name})"
@@ -208,7 +214,7 @@ class _Importer:
                     continue
                 raise UnsupportedError(f"{where}: {op_name} is supported only at the graph edges (float input -> "
                                        f"QUANTIZE, DEQUANTIZE -> float output), not inside the network")
-            attrs, node_inputs = self._op(op_name, op, ins, out, where)
+            attrs, node_inputs = _TFLITE_HANDLERS[op_name](self, TFLiteOperator(op_name, op, ins, out, where))
             node_name = f"op{op_index}_{op_name.lower()}"
             if isinstance(attrs, tuple):  # MEAN without keep_dims: GlobalAveragePool then Reshape
                 pooled = Tensor(f"{node_name}_pooled", self.raw[ins[0]].shape[:1] + (1, 1) +
@@ -218,7 +224,7 @@ class _Importer:
                 nodes.append(Node(node_name, attrs[0], tuple(use(i) for i in node_inputs), (pooled.name,)))
                 nodes.append(Node(f"{node_name}_reshape", attrs[1], (pooled.name,), (use(out),)))
                 continue
-            requant = FC_REQUANT if op_name == "FULLY_CONNECTED" else "fixed_point"
+            requant = REQUANT_MODES.get(op_name, "fixed_point")
             nodes.append(Node(node_name, attrs, tuple(use(i) for i in node_inputs), (use(out),), requant))
         for name in inputs:
             tensors.setdefault(name, next(r for r in self.raw if r.name == name))
@@ -292,65 +298,6 @@ class _Importer:
             raise UnsupportedError(f"{where}: input {index} must be a constant tensor")
         return data
 
-    def _op(self, op_name: str, op, ins: list[int], out: int, where: str):
-        """The IR op for one TFLite operator and the TFLite tensor indices it reads."""
-        opts = op.builtinOptions
-        mac_inputs = [i for i in ins if i >= 0]
-        if op_name == "CONV_2D":
-            x, w = self.raw[ins[0]], self.raw[ins[1]]
-            groups = x.shape[3] // w.shape[3] if w.shape[3] else 1
-            return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
-                            PADDINGS[opts.padding], groups, self._activation(opts, where)), mac_inputs
-        if op_name == "DEPTHWISE_CONV_2D":
-            x = self.raw[ins[0]]
-            self._to_ohwi_depthwise(ins[1], where)
-            return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
-                            PADDINGS[opts.padding], x.shape[3], self._activation(opts, where)), mac_inputs
-        if op_name == "FULLY_CONNECTED":
-            if opts is not None and opts.weightsFormat != 0:
-                raise UnsupportedError(f"{where}: shuffled FULLY_CONNECTED weights are not supported")
-            if opts is not None and opts.keepNumDims and len(self.raw[out].shape) != 2:
-                raise UnsupportedError(f"{where}: keep_num_dims with a {len(self.raw[out].shape)}-D output "
-                                       f"is not supported; supported: 2-D (N, O) outputs")
-            return O.FullyConnected(self._activation(opts, where)), mac_inputs
-        if op_name == "ADD":
-            if self.raw[ins[0]].shape != self.raw[ins[1]].shape:
-                raise UnsupportedError(f"{where}: broadcasting ADD is not supported; supported: equal input shapes")
-            return O.Add(self._activation(opts, where)), ins
-        if op_name == "MAX_POOL_2D" and ins[0] in self.pool_pads:
-            source, padding = self.pool_pads[ins[0]]
-            return O.MaxPool((opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW), padding,
-                             self._activation(opts, where)), [source]
-        if op_name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            cls = O.AvgPool if op_name == "AVERAGE_POOL_2D" else O.MaxPool
-            return cls((opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW), PADDINGS[opts.padding],
-                       self._activation(opts, where)), ins[:1]
-        if op_name == "MEAN":
-            x = self.raw[ins[0]]
-            axes = sorted(int(a) % max(len(x.shape), 1) for a in self._const(ins[1], where).reshape(-1))
-            if len(x.shape) != 4 or axes != [1, 2]:
-                raise UnsupportedError(f"{where}: MEAN over axes {axes} of a {len(x.shape)}-D tensor is not "
-                                       f"supported; supported: the mean over H and W (axes 1, 2) of NHWC")
-            if opts is not None and opts.keepDims:
-                return O.GlobalAveragePool(), ins[:1]
-            return (O.GlobalAveragePool(), O.Reshape(self.raw[out].shape)), ins[:1]
-        if op_name == "CONCATENATION":
-            if self._activation(opts, where) != "NONE":
-                raise UnsupportedError(f"{where}: CONCATENATION with a fused activation is not supported")
-            return O.Concat(int(opts.axis)), ins
-        if op_name == "RESHAPE":
-            return O.Reshape(self.raw[out].shape), ins[:1]
-        if op_name == "PADV2":
-            x = self.raw[ins[0]]
-            value = int(self._const(ins[2], where).reshape(-1)[0])
-            if x.quant is None or value != int(x.quant.zero_point[0]):
-                raise UnsupportedError(f"{where}: PADV2 with the value {value} is supported only as padding with the "
-                                       f"zero point or, before a VALID MAX_POOL_2D, with the type's minimum")
-        if op_name in ("PAD", "PADV2"):
-            pads = self._const(ins[1], where).reshape(-1, 2)
-            return O.Pad(tuple((int(a), int(b)) for a, b in pads)), ins[:1]
-        raise UnsupportedError(f"{where}: not supported")
-
     def _to_ohwi_depthwise(self, index: int, where: str) -> None:
         """Depthwise weights [1, KH, KW, C·mult] (quantized dim 3) -> OHWI (C·mult, KH, KW, 1) (axis 0), in place."""
         t = self.raw[index]
@@ -363,3 +310,127 @@ class _Importer:
             self.raw[index] = Tensor(t.name, shape, t.dtype, quant, data)
         elif not (len(t.shape) == 4 and t.shape[3] == 1):
             raise UnsupportedError(f"{where}: depthwise weights have shape {t.shape}; expected [1, KH, KW, C*mult]")
+
+
+# ---------------------------------------------------------------------------------------- handlers
+_TABLE = HandlerTable("TFLite import handler")
+_TFLITE_HANDLERS = _TABLE.entries  # what dispatch reads
+
+class TFLiteOperator(NamedTuple):
+    """One TFLite operator as a handler sees it: builtin name, the operator, its input tensor indices (after
+    folding), its output tensor index and the location prefix for error messages."""
+
+    name: str
+    op: object
+    ins: list[int]
+    out: int
+    where: str
+
+
+#: A handler returns the IR op (or, for MEAN without keep_dims, an (op, Reshape) pair) and the TFLite tensor
+#: indices it reads.
+TFLiteResult = tuple[Union[O.Op, tuple[O.Op, O.Op]], list[int]]
+TFLiteHandler = Callable[[_Importer, TFLiteOperator], TFLiteResult]
+
+
+@_TABLE.handles("CONV_2D")
+def _conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    x, w = imp.raw[t.ins[0]], imp.raw[t.ins[1]]
+    groups = x.shape[3] // w.shape[3] if w.shape[3] else 1
+    return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
+                    PADDINGS[opts.padding], groups, imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
+
+
+@_TABLE.handles("DEPTHWISE_CONV_2D")
+def _depthwise_conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    x = imp.raw[t.ins[0]]
+    imp._to_ohwi_depthwise(t.ins[1], t.where)
+    return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
+                    PADDINGS[opts.padding], x.shape[3], imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
+
+
+@_TABLE.handles("FULLY_CONNECTED")
+def _fully_connected(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    if opts is not None and opts.weightsFormat != 0:
+        raise UnsupportedError(f"{t.where}: shuffled FULLY_CONNECTED weights are not supported")
+    if opts is not None and opts.keepNumDims and len(imp.raw[t.out].shape) != 2:
+        raise UnsupportedError(f"{t.where}: keep_num_dims with a {len(imp.raw[t.out].shape)}-D output "
+                               f"is not supported; supported: 2-D (N, O) outputs")
+    return O.FullyConnected(imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
+
+
+@_TABLE.handles("ADD")
+def _add(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    if imp.raw[t.ins[0]].shape != imp.raw[t.ins[1]].shape:
+        raise UnsupportedError(f"{t.where}: broadcasting ADD is not supported; supported: equal input shapes")
+    return O.Add(imp._activation(t.op.builtinOptions, t.where)), t.ins
+
+
+@_TABLE.handles("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def _pool_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    kernel, stride = (opts.filterHeight, opts.filterWidth), (opts.strideH, opts.strideW)
+    if t.name == "MAX_POOL_2D" and t.ins[0] in imp.pool_pads:  # PADV2 with the type's minimum folded in
+        source, padding = imp.pool_pads[t.ins[0]]
+        return O.MaxPool(kernel, stride, padding, imp._activation(opts, t.where)), [source]
+    cls = O.AvgPool if t.name == "AVERAGE_POOL_2D" else O.MaxPool
+    return cls(kernel, stride, PADDINGS[opts.padding], imp._activation(opts, t.where)), t.ins[:1]
+
+
+@_TABLE.handles("MEAN")
+def _mean(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    x = imp.raw[t.ins[0]]
+    axes = sorted(int(a) % max(len(x.shape), 1) for a in imp._const(t.ins[1], t.where).reshape(-1))
+    if len(x.shape) != 4 or axes != [1, 2]:
+        raise UnsupportedError(f"{t.where}: MEAN over axes {axes} of a {len(x.shape)}-D tensor is not "
+                               f"supported; supported: the mean over H and W (axes 1, 2) of NHWC")
+    if opts is not None and opts.keepDims:
+        return O.GlobalAveragePool(), t.ins[:1]
+    return (O.GlobalAveragePool(), O.Reshape(imp.raw[t.out].shape)), t.ins[:1]
+
+
+@_TABLE.handles("CONCATENATION")
+def _concatenation(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    if imp._activation(opts, t.where) != "NONE":
+        raise UnsupportedError(f"{t.where}: CONCATENATION with a fused activation is not supported")
+    return O.Concat(int(opts.axis)), t.ins
+
+
+@_TABLE.handles("RESHAPE")
+def _reshape(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    return O.Reshape(imp.raw[t.out].shape), t.ins[:1]
+
+
+@_TABLE.handles("PAD")
+def _pad(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    pads = imp._const(t.ins[1], t.where).reshape(-1, 2)
+    return O.Pad(tuple((int(a), int(b)) for a, b in pads)), t.ins[:1]
+
+
+@_TABLE.handles("PADV2")
+def _padv2(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    x = imp.raw[t.ins[0]]
+    value = int(imp._const(t.ins[2], t.where).reshape(-1)[0])
+    if x.quant is None or value != int(x.quant.zero_point[0]):
+        raise UnsupportedError(f"{t.where}: PADV2 with the value {value} is supported only as padding with the "
+                               f"zero point or, before a VALID MAX_POOL_2D, with the type's minimum")
+    return _pad(imp, t)
+
+
+#: Read-only view: TFLite builtin operator name -> import handler.
+TFLITE_HANDLERS: Mapping[str, TFLiteHandler] = _TABLE.view
+#: The builtin operators the importer reads (handlers, then the graph-edge ops), as shipped.
+SUPPORTED_OPS = (*_TFLITE_HANDLERS, *EDGE_OPS)
+
+
+def register_tflite_handler(builtin: str, handler: TFLiteHandler, *, replace: bool = False) -> None:
+    """Register the import handler of TFLite builtin operator ``builtin`` (its ``BuiltinOperator`` name, e.g.
+    ``"HARD_SWISH"``); an existing entry is replaced only with ``replace=True``."""
+    if builtin in EDGE_OPS:
+        raise GraphError(f"{builtin} is handled at the graph edges and cannot take a handler")
+    _TABLE.register(builtin, handler, replace=replace)

@@ -1,0 +1,571 @@
+"""ONNX import, pass 3: the built-in handlers, one small function per ONNX op type, float and quantized.
+
+Each handler takes the :class:`~accelsim.graph.importers.onnx_context.OnnxContext` and a
+:class:`~accelsim.graph.importers.onnx_fusion.FusedNode` and adds IR nodes through the context. Each handler is
+entered in the float and/or quantized table by the decorator above it; ``accelsim.graph.importers.onnx``
+dispatches on those tables.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from accelsim.graph import ops as O
+from accelsim.graph.bias import bias_quant_params
+from accelsim.graph.importers.onnx_context import OnnxContext
+from accelsim.graph.importers.onnx_fusion import FusedNode
+from accelsim.graph.importers.onnx_qdq import ActQuant, ConstQuant, int_dtype, onnx_attrs, q_params
+from accelsim.graph.importers.tables import HandlerTable
+from accelsim.graph.ir import Tensor
+from accelsim.quant.bnfold import fold_batch_norm
+from accelsim.quant.params import QuantParams, dtype_info
+
+#: An ONNX import handler: adds the IR nodes of one (fused) ONNX node through the context.
+OnnxHandler = Callable[[OnnxContext, FusedNode], None]
+#: The built-in handlers register themselves with ``@FLOAT_TABLE.handles(op_type)`` /
+#: ``@QUANT_TABLE.handles(op_type)``; dispatch reads ``FLOAT_HANDLERS`` / ``QUANT_HANDLERS``.
+FLOAT_TABLE = HandlerTable("float ONNX import handler")
+QUANT_TABLE = HandlerTable("quantized ONNX import handler")
+FLOAT_HANDLERS: dict[str, OnnxHandler] = FLOAT_TABLE.entries
+QUANT_HANDLERS: dict[str, OnnxHandler] = QUANT_TABLE.entries
+
+
+class ConvAttrs(NamedTuple):
+    """The geometry of an ONNX Conv / QLinearConv."""
+
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: O.Padding
+    group: int
+
+
+# ------------------------------------------------------------------------------------------------- layouts
+def nchw_to_nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], shape[2], shape[3], shape[1]) if len(shape) == 4 else tuple(shape)
+
+
+def nhwc_to_nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], shape[3], shape[1], shape[2]) if len(shape) == 4 else tuple(shape)
+
+
+def nchw_axis(axis: int, rank: int) -> int:
+    """The NHWC axis of an NCHW axis (identity for ranks other than 4)."""
+    axis %= rank
+    return (0, 3, 1, 2)[axis] if rank == 4 else axis
+
+
+def _ceil_changes(size: int, k: int, s: int, p0: int, p1: int) -> bool:
+    """Whether ceil_mode=1 gives a different output size than floor (the window count does not divide evenly)."""
+    return (size + p0 + p1 - k) % s != 0
+
+
+def _is_channel_bias(shape: tuple[int, ...], channels: int, conv: bool) -> bool:
+    """A constant that ONNX broadcasts along the channel axis: (1, C, 1, 1) / (C, 1, 1) for NCHW conv outputs,
+    (C,) / (1, C) for FC outputs."""
+    dims = list(shape)
+    if math.prod(dims) != channels:
+        return False
+    if conv:
+        return len(dims) >= 3 and dims[-3] == channels
+    return len(dims) >= 1 and dims[-1] == channels
+
+
+# ------------------------------------------------------------------------------------------------- shared
+def _padding(ctx: OnnxContext, node, attrs: dict) -> O.Padding:
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad == "SAME_UPPER":
+        return "SAME"
+    if auto_pad == "VALID":
+        return "VALID"
+    if auto_pad != "NOTSET":
+        raise ctx.unsupported(node, f"auto_pad={auto_pad} is not supported; supported: NOTSET (explicit pads), "
+                                    f"SAME_UPPER, VALID")
+    pads = tuple(int(p) for p in attrs.get("pads", (0, 0, 0, 0)))
+    if len(pads) != 4 or any(p < 0 for p in pads):
+        raise ctx.unsupported(node, f"pads={list(pads)} is not supported; supported: 4 non-negative values")
+    top, left, bottom, right = pads
+    return (top, bottom, left, right)
+
+
+def _conv_attrs(ctx: OnnxContext, node) -> ConvAttrs:
+    attrs = onnx_attrs(node)
+    strides = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+    dilations = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
+    group = int(attrs.get("group", 1))
+    if len(strides) != 2 or len(dilations) != 2:
+        raise ctx.unsupported(node, "only 2-D convolutions (4-D NCHW input) are supported")
+    return ConvAttrs(strides, dilations, _padding(ctx, node, attrs), group)
+
+
+def _fold_chain(ctx: OnnxContext, f: FusedNode, w: np.ndarray, b: np.ndarray | None, out_axis_len: int,
+                conv: bool) -> tuple[np.ndarray, np.ndarray | None, O.Activation]:
+    """Fold the fused BatchNormalization / constant Add nodes into float weights and bias; then the activation."""
+    out = f.node.output[0]
+    for nxt in f.folded:
+        if nxt.op_type == "BatchNormalization":
+            attrs = onnx_attrs(nxt)
+            if int(attrs.get("training_mode", 0)):
+                raise ctx.unsupported(nxt, "training_mode=1 is not supported; export in eval mode")
+            gamma, beta, mean, var = (np.asarray(ctx.const(nxt, n), np.float32).reshape(-1) for n in nxt.input[1:5])
+            w, b = fold_batch_norm(w, b, gamma, beta, mean, var, float(attrs.get("epsilon", 1e-5)), 0)
+        else:
+            other = nxt.input[1] if nxt.input[0] == out else nxt.input[0]
+            c = np.asarray(ctx.constants.values[ctx.canon(other)], np.float32)
+            if not _is_channel_bias(c.shape, out_axis_len, conv):
+                raise ctx.unsupported(nxt, f"a constant Add after a Conv/Gemm/MatMul must be a per-channel bias "
+                                           f"of {out_axis_len} values, got shape {c.shape}")
+            b = c.reshape(-1) if b is None else b + c.reshape(-1)
+        out = nxt.output[0]
+    return w, b, ctx.activation(f)
+
+
+def _quant_bias(ctx: OnnxContext, node, b_name: str, x_quant: QuantParams, w_quant: QuantParams,
+                channels: int) -> np.ndarray:
+    """int32 bias: a DequantizeLinear'd int32 initializer as stored, or a float bias quantized at S_x·S_w."""
+    bq = ctx.quant.const.get(ctx.canon(b_name))
+    if bq is not None:
+        data = np.asarray(bq.data).astype(np.int64).reshape(-1)
+    else:
+        b = np.asarray(ctx.const(node, b_name), np.float64).reshape(-1)
+        scale = bias_quant_params(x_quant, w_quant).scale.astype(np.float64)
+        data = np.rint(b / scale)
+    if data.shape[0] != channels:
+        raise ctx.unsupported(node, f"bias has {data.shape[0]} values for {channels} output channels")
+    return np.clip(data, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+
+
+def _qdq_weights(ctx: OnnxContext, node, w_name: str, what: str) -> ConstQuant:
+    wq = ctx.quant.const.get(ctx.canon(w_name))
+    if wq is None:
+        raise ctx.unsupported(node, f"in a quantized model the {what} must be a DequantizeLinear of an integer "
+                                    f"initializer")
+    return wq
+
+
+def _out_q(ctx: OnnxContext, node, out: str, given: ActQuant | None) -> tuple[str, QuantParams | None]:
+    return (given.dtype, given.quant) if given is not None else ctx.out_quant(node, out)
+
+
+def _emit_quant_conv(ctx: OnnxContext, node, x: Tensor, w: ConstQuant, bias: np.ndarray | None, conv: ConvAttrs,
+                     act: O.Activation, out: str, out_q: ActQuant | None = None) -> None:
+    if w.quant.per_channel_quantized and w.quant.axis != 0:
+        raise ctx.unsupported(node, f"per-axis conv weights along axis {w.quant.axis}; supported: axis 0")
+    w_ohwi = np.ascontiguousarray(np.asarray(w.data).transpose(0, 2, 3, 1)).astype(dtype_info(w.dtype).storage)
+    b = ctx.builder
+    inputs = [x.name, b.add_const(f"{node.name or 'conv'}_weights", w_ohwi, w.dtype, w.quant)]
+    if bias is not None:
+        inputs.append(b.add_const(f"{node.name or 'conv'}_bias", bias, "int32", bias_quant_params(x.quant, w.quant)))
+    dtype, quant = _out_q(ctx, node, out, out_q)
+    ctx.emit(node, O.Conv2D(conv.stride, conv.dilation, conv.padding, conv.group, act), inputs, out, dtype, quant)
+
+
+def _reorder_fc_columns(ctx: OnnxContext, x_name: str, w: np.ndarray) -> np.ndarray:
+    """FC weights (O, C·H·W) in ONNX's NCHW flatten order -> the IR's NHWC flatten order (H·W·C)."""
+    if x_name not in ctx.builder.chw_flat:
+        return w
+    c, h, wd = ctx.builder.chw_flat[x_name]
+    return w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
+def _fc_weights(ctx: OnnxContext, node, w: ConstQuant, trans_b: int) -> ConstQuant:
+    """ONNX (K, O) (or (O, K) with transB) integer weights -> IR (O, K) with per-output-channel axis 0."""
+    w_int, w_quant = np.asarray(w.data), w.quant
+    if w_int.ndim != 2:
+        raise ctx.unsupported(node, "FC weights must be 2-D")
+    if not trans_b:
+        w_int = w_int.T
+        if w_quant.per_channel_quantized:
+            if w_quant.axis != 1:
+                raise ctx.unsupported(node, "per-axis MatMul weights must be quantized along the output axis 1")
+            w_quant = QuantParams(w_quant.scale, w_quant.zero_point, 0)
+    elif w_quant.per_channel_quantized and w_quant.axis != 0:
+        raise ctx.unsupported(node, "per-axis Gemm(transB=1) weights must be quantized along axis 0")
+    return ConstQuant(np.ascontiguousarray(w_int), w.dtype, w_quant)
+
+
+def _emit_fc(ctx: OnnxContext, node, x: Tensor, w: ConstQuant, bias: np.ndarray | None, act: O.Activation,
+             out: str, out_q: ActQuant | None = None) -> None:
+    w_int = _reorder_fc_columns(ctx, x.name, w.data).astype(dtype_info(w.dtype).storage)
+    b = ctx.builder
+    inputs = [x.name, b.add_const(f"{node.name or 'fc'}_weights", w_int, w.dtype, w.quant)]
+    if bias is not None:
+        inputs.append(b.add_const(f"{node.name or 'fc'}_bias", bias, "int32", bias_quant_params(x.quant, w.quant)))
+    dtype, quant = _out_q(ctx, node, out, out_q)
+    ctx.emit(node, O.FullyConnected(act), inputs, out, dtype, quant)
+
+
+def _float_fc(ctx: OnnxContext, f: FusedNode, w: np.ndarray, b: np.ndarray | None) -> None:
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    if x.shape[-1] != w.shape[1] and math.prod(x.shape[1:]) != w.shape[1]:
+        raise ctx.unsupported(node, f"input {x.shape} does not match weights with {w.shape[1]} inputs")
+    w, b, act = _fold_chain(ctx, f, w, b, w.shape[0], False)
+    w = _reorder_fc_columns(ctx, x.name, w)
+    inputs = [x.name, ctx.builder.add_const(f"{node.name or 'fc'}_weights", np.ascontiguousarray(w, np.float32),
+                                            "float32", None)]
+    if b is not None:
+        inputs.append(ctx.builder.add_const(f"{node.name or 'fc'}_bias", b.astype(np.float32), "float32", None))
+    ctx.emit(node, O.FullyConnected(act), inputs, f.output, "float32", None)
+
+
+def _quant_fc(ctx: OnnxContext, f: FusedNode, w_name: str, trans_b: int, b_name: str) -> None:
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    w = _fc_weights(ctx, node, _qdq_weights(ctx, node, w_name, "weights"), trans_b)
+    bias = None
+    if b_name:
+        bias = _quant_bias(ctx, node, b_name, x.quant, w.quant, w.data.shape[0])
+    elif f.folded:  # QDQ MatMul + Add(DQ(int32 bias))
+        add = f.folded[0]
+        other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+        bias = _quant_bias(ctx, add, other, x.quant, w.quant, w.data.shape[0])
+    _emit_fc(ctx, node, x, w, bias, ctx.activation(f), f.output)
+
+
+def _gemm_attrs(ctx: OnnxContext, node) -> tuple[float, float, int]:
+    attrs = onnx_attrs(node)
+    if int(attrs.get("transA", 0)):
+        raise ctx.unsupported(node, "transA=1 is not supported")
+    return float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0)), int(attrs.get("transB", 0))
+
+
+def _qlinear_weights(ctx: OnnxContext, node, channel_axis: int) -> ConstQuant:
+    """The integer weights (input 3), their dtype and (scale, zero point) from inputs 4 and 5 of a
+    QLinearConv / QLinearMatMul / QGemm; per-channel scales run along ``channel_axis`` of the ONNX weight layout."""
+    w_int = np.asarray(ctx.const(node, node.input[3]))
+    w_scale = np.asarray(ctx.const(node, node.input[4]), np.float32).reshape(-1)
+    w_zp = np.asarray(ctx.const(node, node.input[5])).astype(np.int64).reshape(-1)
+    w_quant = (QuantParams.per_tensor(float(w_scale[0]), int(w_zp[0])) if w_scale.size == 1
+               else QuantParams(w_scale, np.broadcast_to(w_zp, w_scale.shape), channel_axis))
+    return ConstQuant(w_int, int_dtype(ctx.constants, node, w_int), w_quant)
+
+
+def _qlinear_out(ctx: OnnxContext, node, scale_index: int) -> ActQuant:
+    """The output quantization of a QLinear op from its (y_scale, y_zero_point) inputs."""
+    return q_params(ctx.constants, node, node.input[scale_index], node.input[scale_index + 1], {})
+
+
+def _reshape_quant(ctx: OnnxContext, node, x: Tensor) -> tuple[str, QuantParams | None]:
+    return ctx.passthrough_quant(node, x, node.output[0])
+
+
+def _mark_chw_flat(ctx: OnnxContext, out: str, x: Tensor) -> None:
+    if len(x.shape) == 4 and x.shape[1] * x.shape[2] > 1 and x.shape[3] > 1:
+        ctx.builder.chw_flat[out] = (x.shape[3], x.shape[1], x.shape[2])
+
+
+# ------------------------------------------------------------------------------------------------ float
+@FLOAT_TABLE.handles("Conv")
+def conv_float(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    w = np.asarray(ctx.const(node, node.input[1]), np.float32)
+    if w.ndim != 4:
+        raise ctx.unsupported(node, "only 2-D convolutions (4-D OIHW weights) are supported")
+    b = np.asarray(ctx.const(node, node.input[2]), np.float32) if len(node.input) > 2 and node.input[2] else None
+    conv = _conv_attrs(ctx, node)
+    w, b, act = _fold_chain(ctx, f, w, b, w.shape[0], True)
+    w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1))
+    inputs = [x.name, ctx.builder.add_const(f"{node.name or 'conv'}_weights", w_ohwi, "float32", None)]
+    if b is not None:
+        inputs.append(ctx.builder.add_const(f"{node.name or 'conv'}_bias", b.astype(np.float32), "float32", None))
+    ctx.emit(node, O.Conv2D(conv.stride, conv.dilation, conv.padding, conv.group, act), inputs, f.output,
+             "float32", None)
+
+
+@FLOAT_TABLE.handles("Gemm")
+def gemm_float(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    alpha, beta, trans_b = _gemm_attrs(ctx, node)
+    w = np.asarray(ctx.const(node, node.input[1]), np.float32)
+    w = (w if trans_b else w.T) * np.float32(alpha)
+    b = None
+    if len(node.input) > 2 and node.input[2]:
+        c = np.asarray(ctx.const(node, node.input[2]), np.float32)
+        if c.size not in (1, w.shape[0]):
+            raise ctx.unsupported(node, f"C of shape {c.shape} is not a bias of {w.shape[0]} values")
+        b = np.broadcast_to(c.reshape(-1), (w.shape[0],)).astype(np.float32) * np.float32(beta)
+    _float_fc(ctx, f, w, b)
+
+
+@FLOAT_TABLE.handles("MatMul")
+def matmul_float(ctx: OnnxContext, f: FusedNode) -> None:
+    w = np.asarray(ctx.const(f.node, f.node.input[1]), np.float32)
+    if w.ndim != 2:
+        raise ctx.unsupported(f.node, "MatMul needs a 2-D constant right operand")
+    _float_fc(ctx, f, np.ascontiguousarray(w.T), None)
+
+
+# ------------------------------------------------------------------------------------ float and QDQ alike
+@FLOAT_TABLE.handles("Add")
+@QUANT_TABLE.handles("Add")
+def add(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    if any(ctx.is_const(i) for i in node.input):
+        raise ctx.unsupported(node, "Add with a constant is supported only as the bias right after Conv / "
+                                    "Gemm / MatMul")
+    a, b = (ctx.act(node, i) for i in node.input)
+    if a.shape != b.shape:
+        raise ctx.unsupported(node, f"broadcasting Add ({a.shape} + {b.shape}) is not supported; the inputs "
+                                    f"must have equal shapes")
+    act = ctx.activation(f)
+    dtype, quant = ctx.out_quant(node, f.output)
+    ctx.emit(node, O.Add(act), [a.name, b.name], f.output, dtype, quant)
+
+
+class PoolGeometry(NamedTuple):
+    """The input and window of an ONNX pooling node."""
+
+    x: Tensor
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: O.Padding
+
+
+def _pool_geometry(ctx: OnnxContext, node, average: bool) -> PoolGeometry:
+    """Input, kernel, strides and padding of MaxPool / AveragePool / QLinearAveragePool, with their checks."""
+    attrs = onnx_attrs(node)
+    x = ctx.act(node, node.input[0])
+    kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
+    strides = tuple(int(s) for s in attrs.get("strides", (1, 1)))
+    if len(kernel) != 2 or len(x.shape) != 4:
+        raise ctx.unsupported(node, "only 2-D pooling of a 4-D NCHW input is supported")
+    if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
+        raise ctx.unsupported(node, "dilations other than 1 are not supported")
+    padding = _padding(ctx, node, attrs)
+    if len(node.output) > 1 and node.output[1]:
+        raise ctx.unsupported(node, "the Indices output of MaxPool is not supported")
+    if int(attrs.get("ceil_mode", 0)):
+        pads = padding if isinstance(padding, tuple) else None
+        if pads is None or any(_ceil_changes(size, k, s, p0, p1) for size, k, s, p0, p1 in
+                               zip(x.shape[1:3], kernel, strides, pads[0::2], pads[1::2])):
+            raise ctx.unsupported(node, "ceil_mode=1 changes the output size here; supported: ceil_mode=0 (floor)")
+    padded = padding == "SAME" or (isinstance(padding, tuple) and any(padding))
+    if average and padded and int(attrs.get("count_include_pad", 0)):
+        raise ctx.unsupported(node, "count_include_pad=1 with padding is not supported; the IR averages over "
+                                    "the valid taps only (count_include_pad=0, TFLite semantics)")
+    return PoolGeometry(x, kernel, strides, padding)
+
+
+@FLOAT_TABLE.handles("MaxPool")
+@QUANT_TABLE.handles("MaxPool")
+def max_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """MaxPool (float, or integer between QDQ pairs / in QOperator form: keeps the input's quantization)."""
+    node = f.node
+    g = _pool_geometry(ctx, node, average=False)
+    dtype, quant = ctx.passthrough_quant(node, g.x, node.output[0])
+    ctx.emit(node, O.MaxPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+
+
+@FLOAT_TABLE.handles("AveragePool")
+@QUANT_TABLE.handles("AveragePool")
+def average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    g = _pool_geometry(ctx, node, average=True)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+
+
+@FLOAT_TABLE.handles("GlobalAveragePool")
+@QUANT_TABLE.handles("GlobalAveragePool")
+def global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x = _global_pool_input(ctx, node)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], dtype, quant)
+
+
+def _global_pool_input(ctx: OnnxContext, node) -> Tensor:
+    x = ctx.act(node, node.input[0])
+    if len(x.shape) != 4:
+        raise ctx.unsupported(node, "only 4-D NCHW inputs are supported")
+    return x
+
+
+@FLOAT_TABLE.handles("Flatten")
+@QUANT_TABLE.handles("Flatten")
+def flatten(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    axis = int(onnx_attrs(node).get("axis", 1)) % max(len(x.shape), 1)
+    if axis != 1:
+        raise ctx.unsupported(node, f"axis={axis} is not supported; supported: axis=1")
+    dtype, quant = _reshape_quant(ctx, node, x)
+    out = ctx.emit(node, O.Flatten(), [x.name], node.output[0], dtype, quant)
+    _mark_chw_flat(ctx, out, x)
+
+
+@FLOAT_TABLE.handles("Reshape")
+@QUANT_TABLE.handles("Reshape")
+def reshape(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    target = [int(v) for v in np.asarray(ctx.const(node, node.input[1])).reshape(-1)]
+    onnx_in = nhwc_to_nchw(x.shape)
+    shape = [onnx_in[i] if v == 0 and i < len(onnx_in) else v for i, v in enumerate(target)]
+    total = math.prod(onnx_in)
+    if shape.count(-1) == 1:
+        known = math.prod(v for v in shape if v != -1)
+        shape[shape.index(-1)] = total // known if known else 0
+    if math.prod(shape) != total:
+        raise ctx.unsupported(node, f"cannot reshape {onnx_in} to {target}")
+    dtype, quant = _reshape_quant(ctx, node, x)
+    if len(onnx_in) == 4 and len(shape) == 2 and shape[0] == onnx_in[0]:
+        out = ctx.emit(node, O.Flatten(), [x.name], node.output[0], dtype, quant)
+        _mark_chw_flat(ctx, out, x)
+        return
+    spatial_trivial = (len(onnx_in) != 4 or onnx_in[2] * onnx_in[3] == 1) and \
+                      (len(shape) != 4 or shape[2] * shape[3] == 1)
+    if not spatial_trivial:
+        raise ctx.unsupported(node, f"reshape {onnx_in} -> {shape} reorders NCHW elements; supported: "
+                                    f"flattening to (N, -1) and reshapes without spatial extent")
+    ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
+
+
+@FLOAT_TABLE.handles("Concat")
+@QUANT_TABLE.handles("Concat")
+def concat(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    xs = [ctx.act(node, i) for i in node.input]
+    axis = nchw_axis(int(onnx_attrs(node).get("axis", 1)), len(xs[0].shape))
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.Concat(axis), [x.name for x in xs], node.output[0], dtype, quant)
+
+
+@FLOAT_TABLE.handles("Pad")
+@QUANT_TABLE.handles("Pad")
+def pad(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    attrs = onnx_attrs(node)
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        raise ctx.unsupported(node, f"mode={mode} is not supported; supported: constant (zero)")
+    x = ctx.act(node, node.input[0])
+    pads = attrs.get("pads") if len(node.input) < 2 or not node.input[1] else \
+        np.asarray(ctx.const(node, node.input[1])).reshape(-1).tolist()
+    if len(node.input) > 2 and node.input[2]:
+        value = np.asarray(ctx.const(node, node.input[2])).reshape(-1)
+        if value.size and float(value[0]) != 0.0:
+            raise ctx.unsupported(node, "a non-zero constant_value is not supported; supported: 0")
+    if len(node.input) > 3 and node.input[3]:
+        raise ctx.unsupported(node, "the axes input is not supported; give pads for every dimension")
+    rank = len(x.shape)
+    pads = [int(p) for p in pads]
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise ctx.unsupported(node, f"pads={pads} is not supported; supported: {2 * rank} non-negative values")
+    pairs = [(pads[i], pads[i + rank]) for i in range(rank)]
+    if rank == 4:
+        pairs = [pairs[0], pairs[2], pairs[3], pairs[1]]
+    dtype, quant = _reshape_quant(ctx, node, x)
+    ctx.emit(node, O.Pad(tuple(pairs)), [x.name], node.output[0], dtype, quant)
+
+
+# --------------------------------------------------------------------------------------- QDQ (quantized)
+@QUANT_TABLE.handles("Conv")
+def conv_qdq(ctx: OnnxContext, f: FusedNode) -> None:
+    """Conv in QDQ form: weights (and bias) come from DequantizeLinear of integer initializers."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    w = _qdq_weights(ctx, node, node.input[1], "conv weights")
+    conv = _conv_attrs(ctx, node)
+    act = ctx.activation(f)
+    b_name = node.input[2] if len(node.input) > 2 else ""
+    bias = _quant_bias(ctx, node, b_name, x.quant, w.quant, w.data.shape[0]) if b_name else None
+    _emit_quant_conv(ctx, node, x, w, bias, conv, act, f.output)
+
+
+@QUANT_TABLE.handles("Gemm")
+def gemm_qdq(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    alpha, beta, trans_b = _gemm_attrs(ctx, node)
+    if alpha != 1.0 or beta != 1.0:
+        raise ctx.unsupported(node, "alpha/beta other than 1 in a quantized model are not supported")
+    _quant_fc(ctx, f, node.input[1], trans_b, node.input[2] if len(node.input) > 2 else "")
+
+
+@QUANT_TABLE.handles("MatMul")
+def matmul_qdq(ctx: OnnxContext, f: FusedNode) -> None:
+    _quant_fc(ctx, f, f.node.input[1], 0, "")
+
+
+# ------------------------------------------------------------------------------------------- QOperator
+def _qlinear_mac_operands(ctx: OnnxContext, node, channel_axis: int) -> tuple[Tensor, ConstQuant, ActQuant]:
+    """QLinearConv / QLinearMatMul (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, ...): the activation, the
+    integer weights and the output quantization."""
+    x = ctx.act(node, node.input[0])
+    w = _qlinear_weights(ctx, node, channel_axis)
+    return x, w, _qlinear_out(ctx, node, 6)
+
+
+@QUANT_TABLE.handles("QLinearConv")
+def qlinear_conv(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=0)
+    conv = _conv_attrs(ctx, node)
+    bias = None
+    if len(node.input) > 8 and node.input[8]:
+        bias = np.asarray(ctx.const(node, node.input[8])).astype(np.int32).reshape(-1)
+    _emit_quant_conv(ctx, node, x, w, bias, conv, "NONE", node.output[0], out_q)
+
+
+@QUANT_TABLE.handles("QLinearMatMul")
+def qlinear_matmul(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=1)
+    _emit_fc(ctx, node, x, _fc_weights(ctx, node, w, 0), None, "NONE", node.output[0], out_q)
+
+
+@QUANT_TABLE.handles("QGemm")
+def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QGemm (A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp) with a quantized output."""
+    node = f.node
+    attrs = onnx_attrs(node)
+    if int(attrs.get("transA", 0)) or float(attrs.get("alpha", 1.0)) != 1.0:
+        raise ctx.unsupported(node, "transA=1 or alpha != 1 is not supported")
+    if len(node.input) < 9 or not node.input[7]:
+        raise ctx.unsupported(node, "a float output (no y_scale) is not supported; supported: quantized output")
+    x = ctx.act(node, node.input[0])
+    trans_b = int(attrs.get("transB", 0))
+    # B is (N, K) with transB=1, (K, N) otherwise: the output channel is axis 0 or 1
+    w = _qlinear_weights(ctx, node, channel_axis=0 if trans_b else 1)
+    out_q = _qlinear_out(ctx, node, 7)
+    w = _fc_weights(ctx, node, w, trans_b)
+    bias = None
+    if node.input[6]:
+        bias = np.asarray(ctx.const(node, node.input[6])).astype(np.int32).reshape(-1)
+    _emit_fc(ctx, node, x, w, bias, "NONE", node.output[0], out_q)
+
+
+@QUANT_TABLE.handles("QLinearAdd")
+def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
+    node = f.node
+    a, b = ctx.act(node, node.input[0]), ctx.act(node, node.input[3])
+    if a.shape != b.shape:
+        raise ctx.unsupported(node, f"broadcasting QLinearAdd ({a.shape} + {b.shape}) is not supported")
+    aq = _qlinear_out(ctx, node, 6)
+    ctx.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], aq.dtype, aq.quant)
+
+
+@QUANT_TABLE.handles("QLinearAveragePool")
+def qlinear_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearAveragePool (X, x_scale, x_zp, y_scale, y_zp)."""
+    node = f.node
+    g = _pool_geometry(ctx, node, average=True)
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], aq.dtype, aq.quant)
+
+
+@QUANT_TABLE.handles("QLinearGlobalAveragePool")
+def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearGlobalAveragePool (X, x_scale, x_zp, y_scale, y_zp), channels_last=0."""
+    node = f.node
+    x = _global_pool_input(ctx, node)
+    if int(onnx_attrs(node).get("channels_last", 0)):
+        raise ctx.unsupported(node, "channels_last=1 is not supported")
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], aq.dtype, aq.quant)

@@ -1,0 +1,185 @@
+"""ONNX import, pass 1: the Q/DQ scan.
+
+Folds QuantizeLinear / DequantizeLinear nodes into immutable quantization annotations (tensor name -> dtype, scale,
+zero point, axis) and Identity / inference-mode Dropout into aliases, before any compute op is converted.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from accelsim.errors import UnsupportedError
+from accelsim.quant.params import QuantParams
+
+#: ONNX TensorProto element types of integer tensors -> accelsim storage type names.
+ONNX_INT_TYPES = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 21: "uint4", 22: "int4"}
+#: numpy integer dtypes of quantized initializers -> accelsim storage type names.
+_NUMPY_INT_TYPES = {"int4": "int4", "uint4": "uint4", "int8": "int8", "uint8": "uint8", "int16": "int16",
+                    "uint16": "uint16", "int32": "int32"}
+
+
+def onnx_attrs(node) -> dict[str, object]:
+    """The attributes of an ONNX node as Python values."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+@dataclass(frozen=True)
+class ActQuant:
+    """Quantization of an activation tensor, read from a QuantizeLinear / QLinear* node."""
+
+    dtype: str
+    quant: QuantParams
+
+
+@dataclass(frozen=True)
+class ConstQuant:
+    """An integer initializer read by DequantizeLinear: its data, storage type and (per-tensor or per-axis)
+    quantization."""
+
+    data: np.ndarray
+    dtype: str
+    quant: QuantParams
+
+
+@dataclass(frozen=True)
+class Constants:
+    """The model's constants (initializers and Constant nodes) seen through the tensor aliases."""
+
+    file: str
+    values: Mapping[str, np.ndarray]
+    alias: Mapping[str, str]
+
+    def unsupported(self, node, what: str) -> UnsupportedError:
+        domain = f" ({node.domain})" if node.domain not in ("", "ai.onnx") else ""
+        return UnsupportedError(f"{self.file}: node {node.name or '<unnamed>'!r} ({node.op_type}{domain}): {what}")
+
+    def canon(self, name: str) -> str:
+        """The ONNX tensor a name stands for (following Identity / Q / DQ aliases)."""
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def get(self, node, name: str) -> np.ndarray:
+        """The value of constant input ``name`` of ``node``; an UnsupportedError if it is not a constant."""
+        name = self.canon(name)
+        if name not in self.values:
+            raise self.unsupported(node, f"input {name!r} must be a constant (initializer or Constant node)")
+        return self.values[name]
+
+
+@dataclass(frozen=True)
+class QuantAnnotations:
+    """The result of the Q/DQ scan (read-only mappings)."""
+
+    act: Mapping[str, ActQuant]          # activation tensor (canonical name) -> its quantization
+    const: Mapping[str, ConstQuant]      # DequantizeLinear output -> the integer initializer behind it
+    alias: Mapping[str, str]             # ONNX tensor name -> the ONNX name it stands for
+    rename: Mapping[str, str]            # ONNX tensor name -> IR name (graph outputs behind a DQ / Identity)
+    absorbed: frozenset[int]             # indices of the nodes folded away (Q, DQ, Identity, Dropout)
+
+
+def int_dtype(c: Constants, node, arr: np.ndarray) -> str:
+    """The accelsim storage type of an integer array; an UnsupportedError for other types."""
+    kind = str(np.asarray(arr).dtype)
+    name = _NUMPY_INT_TYPES.get(kind)
+    if name is None:
+        raise c.unsupported(node, f"integer type {kind}; supported: int4, uint4, int8, uint8, int16, int32")
+    return name
+
+
+def q_params(c: Constants, node, scale_name: str, zp_name: str, attrs: dict) -> ActQuant:
+    """Per-tensor (S, Z, dtype) of an activation from a Q / DQ / QLinear node's scale and zero-point inputs."""
+    scale = np.asarray(c.get(node, scale_name), np.float32)
+    if scale.size != 1:
+        raise c.unsupported(node, "per-axis quantization of an activation is not supported; activations are "
+                                  "quantized per tensor")
+    if zp_name:
+        zp_arr = c.get(node, zp_name)
+        dtype = int_dtype(c, node, zp_arr)
+        zp = int(np.asarray(zp_arr).astype(np.int64).reshape(-1)[0])
+    else:
+        dtype = "uint8" if "output_dtype" not in attrs else ONNX_INT_TYPES.get(int(attrs["output_dtype"]), "?")
+        zp = 0
+    if dtype not in ("uint8", "int8", "int16", "uint16"):
+        raise c.unsupported(node, f"activation type {dtype}; supported: uint8, int8, int16")
+    if dtype == "uint16":
+        raise c.unsupported(node, "uint16 activations are not supported; use int16 with zero point 0")
+    return ActQuant(dtype, QuantParams.per_tensor(float(scale.reshape(-1)[0]), zp))
+
+
+def dq_params(c: Constants, node, data: np.ndarray, attrs: dict) -> ActQuant:
+    """Quantization of an integer initializer read by DequantizeLinear (per tensor or per axis)."""
+    dtype = int_dtype(c, node, data)
+    scale = np.asarray(c.get(node, node.input[1]), np.float32).reshape(-1)
+    zp = (np.asarray(c.get(node, node.input[2])).astype(np.int64).reshape(-1)
+          if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, np.int64))
+    if "block_size" in attrs and int(attrs["block_size"]) != 0:
+        raise c.unsupported(node, "blocked quantization is not supported; supported: per tensor, per axis")
+    if scale.size == 1:
+        return ActQuant(dtype, QuantParams.per_tensor(float(scale[0]), int(zp[0])))
+    axis = int(attrs.get("axis", 1)) % data.ndim
+    return ActQuant(dtype, QuantParams(scale, zp, axis))
+
+
+def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> QuantAnnotations:
+    """Fold Q/DQ nodes into tensor quantization annotations, and Identity / Dropout into aliases."""
+    g = model.graph
+    graph_outputs = {o.name for o in g.output}
+    graph_inputs = {i.name for i in g.input}
+    alias: dict[str, str] = {}
+    rename: dict[str, str] = {}
+    act: dict[str, ActQuant] = {}
+    const: dict[str, ConstQuant] = {}
+    absorbed: set[int] = set()
+    c = Constants(file, values, alias)
+    for index, node in enumerate(g.node):
+        if node.op_type in ("Identity", "Dropout"):
+            absorbed.add(index)
+            _identity(c, node, graph_outputs, graph_inputs, alias, rename)
+        elif node.op_type == "QuantizeLinear":
+            absorbed.add(index)
+            src = c.canon(node.input[0])
+            aq = q_params(c, node, node.input[1], node.input[2] if len(node.input) > 2 else "", onnx_attrs(node))
+            if src in values:
+                raise c.unsupported(node, "quantizing a constant is not supported; store the integer "
+                                          "initializer and DequantizeLinear it")
+            old = act.get(src)
+            if old is not None and (old.dtype != aq.dtype or not old.quant.same_as(aq.quant)):
+                raise c.unsupported(node, f"tensor {src!r} is quantized twice with different parameters")
+            act[src] = aq
+            alias[node.output[0]] = src
+        elif node.op_type == "DequantizeLinear":
+            absorbed.add(index)
+            src = c.canon(node.input[0])
+            attrs = onnx_attrs(node)
+            if src in values:
+                data = values[src]
+                aq = dq_params(c, node, data, attrs)
+                const[node.output[0]] = ConstQuant(data, aq.dtype, aq.quant)
+            else:
+                alias[node.output[0]] = src
+                if node.output[0] in graph_outputs:
+                    rename[src] = node.output[0]
+                if src not in act:  # QOperator: the integer tensor comes from a QLinear op
+                    act[src] = q_params(c, node, node.input[1], node.input[2] if len(node.input) > 2 else "", attrs)
+    return QuantAnnotations(MappingProxyType(act), MappingProxyType(const), MappingProxyType(alias),
+                            MappingProxyType(rename), frozenset(absorbed))
+
+
+def _identity(c: Constants, node, graph_outputs: set[str], graph_inputs: set[str], alias: dict[str, str],
+              rename: dict[str, str]) -> None:
+    """Identity / inference-mode Dropout: the output is another name of the input."""
+    if len(node.output) > 1 and node.output[1]:
+        raise c.unsupported(node, "the mask output of Dropout is not supported")
+    alias[node.output[0]] = node.input[0]
+    if node.output[0] in graph_outputs:
+        src = c.canon(node.input[0])
+        if src in graph_outputs or src in c.values or src in graph_inputs:
+            raise c.unsupported(node, "an Identity/Dropout output that is a graph output must come from an op "
+                                      "whose result is not itself a graph input or output")
+        rename[src] = node.output[0]
