@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from accelsim import __version__
+from accelsim._version import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.errors import ModelWarning, UnsupportedError
 from accelsim.energy import EnergyTable
