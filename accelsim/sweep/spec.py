@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.config.loading import deep_merge, nest, read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError
+from accelsim.report import NetworkTotals, fixed_columns, higher_is_better
 from accelsim.sweep.points import (
     ConstraintError, Point, UnknownNameError, canonical_json, evaluate_constraint, grid_count, grid_points,
     parse_constraint, point_id, random_points, unique_points, unique_values, zip_points,
@@ -31,15 +32,12 @@ from accelsim.sweep.points import (
 from accelsim.workloads import workload_spec, zoo_names
 from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, with_quant
 
-#: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``).
-TOTALS_METRICS = (
-    "latency_cycles", "latency_ms", "compute_cycles", "stall_cycles", "energy_pj", "dram_read_bytes",
-    "dram_write_bytes", "dram_avg_gb_s", "dram_peak_gb_s", "sram_read_bytes", "sram_write_bytes", "area_mm2",
-    "macs", "peak_macs_per_cycle", "utilization",
-)
-#: The totals where more is better (throughput, fraction of peak); every other objective is minimized.
-HIGHER_IS_BETTER = frozenset({"peak_macs_per_cycle", "utilization"})
 _COMPONENT_METRIC = re.compile(r"^(energy_\w+_pj|area_\w+_mm2)$")
+#: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``): the
+#: fields of :class:`accelsim.report.NetworkTotals`.
+TOTALS_METRICS = tuple(c for c in fixed_columns(NetworkTotals) if not _COMPONENT_METRIC.match(c))
+#: The totals where more is better (throughput, fraction of peak); every other objective is minimized.
+HIGHER_IS_BETTER = higher_is_better(NetworkTotals)
 
 
 def minimized(metric: str) -> bool:
