@@ -21,6 +21,7 @@ from accelsim.config.hw import HardwareConfig
 from accelsim.energy import EnergyTable
 from accelsim.hw.energy_model import LayerActivity, area_mm2, layer_energy
 from accelsim.hw.memory import gb_per_s
+from accelsim.hw.unit import peak_macs_per_cycle
 from accelsim.mapping import LayerMapping
 
 
@@ -219,7 +220,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
 def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
                    sram_levels: list[str]) -> NetworkTotals:
     """Network totals: sums over layers, bandwidths, area per component, peak rate and utilization. The peak is
-    that of the precision mode with the most MACs (:meth:`HardwareConfig.peak_macs_per_cycle`)."""
+    that of the precision mode with the most MACs (:func:`accelsim.hw.unit.peak_macs_per_cycle`)."""
     latency = float(layers["latency_cycles"].sum())
     dram_read, dram_write = float(layers["dram_read_bytes"].sum()), float(layers["dram_write_bytes"].sum())
     macs = int(layers["macs"].sum())
@@ -227,9 +228,9 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
     if len(mac_rows):
         by_mode = mac_rows.groupby(["weight_bits", "activation_bits"])["macs"].sum()
         w_bits, a_bits = by_mode.idxmax()
-        peak = hw.peak_macs_per_cycle(int(w_bits), int(a_bits))
+        peak = peak_macs_per_cycle(hw, int(w_bits), int(a_bits))
     else:
-        peak = hw.peak_macs_per_cycle(hw.precision.modes[0].weight_bits, hw.precision.modes[0].activation_bits)
+        peak = peak_macs_per_cycle(hw, hw.precision.modes[0].weight_bits, hw.precision.modes[0].activation_bits)
     busy = layers[layers["latency_cycles"] > 0]
     areas = area_mm2(hw, table)
 

@@ -398,32 +398,6 @@ class HardwareConfig(_Strict):
             f"it supports {known}"
         )
 
-    def systolic_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of the systolic array in a mode: rows x cols x throughput (0 without an array)."""
-        array = self.compute.systolic
-        if array is None:
-            return 0.0
-        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
-        return array.pe_count * executed.throughput
-
-    def simd_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of the SIMD unit in a mode: contexts x best instruction class (0 if unsupported)."""
-        simd = self.compute.simd
-        if simd is None:
-            return 0.0
-        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
-        rates = simd.macs_per_context_cycle.get(executed.key)
-        return float(simd.contexts * rates.peak) if rates else 0.0
-
-    def peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of all compute units together in a mode (storage-only modes use their compute mode)."""
-        return (self.systolic_peak_macs_per_cycle(weight_bits, activation_bits)
-                + self.simd_peak_macs_per_cycle(weight_bits, activation_bits))
-
-    def peak_gmac_s(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak throughput in GMAC/s (1e9 MAC/s) at ``clock_mhz``."""
-        return self.peak_macs_per_cycle(weight_bits, activation_bits) * self.clock_mhz / 1e3
-
     def levels_for(self, operand: Operand) -> dict[str, MemoryLevel]:
         """The hierarchy of one operand: the levels that hold it, innermost first, ending with DRAM."""
         return {name: level for name, level in self.memories.items() if operand in level.operands}
