@@ -215,13 +215,25 @@ UNIT_MODELS: dict[str, Callable[[HardwareConfig], ComputeUnitModel | None]] = {
 }
 
 
+#: The units of the last few configs (configs hold dicts, so they are not hashable: keyed by identity and
+#: checked); bounded, so a sweep over many configs keeps at most this many alive.
+_UNITS_CACHED = 4
+_UNITS: list[tuple[HardwareConfig, tuple, dict[str, ComputeUnitModel]]] = []
+
+
 def compute_units(hw: HardwareConfig) -> dict[str, ComputeUnitModel]:
-    """The config's units by kind, in :data:`UNIT_MODELS` order."""
+    """The config's units by kind, in :data:`UNIT_MODELS` order (do not mutate the returned dict)."""
+    registry = tuple(UNIT_MODELS.items())
+    for cached_hw, cached_registry, cached_units in _UNITS:
+        if cached_hw is hw and cached_registry == registry:
+            return cached_units
     units = {}
-    for kind, factory in UNIT_MODELS.items():
+    for kind, factory in registry:
         model = factory(hw)
         if model is not None:
             units[kind] = model
+    _UNITS.insert(0, (hw, registry, units))
+    del _UNITS[_UNITS_CACHED:]
     return units
 
 
