@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,6 +37,10 @@ DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman"]
 #: Operand classes a memory level can hold.
 Operand = Literal["weights", "inputs", "outputs"]
+#: Where requantization goes when a per-tensor scale unit meets per-channel scales.
+ScaleFallback = Literal["none", "simd"]
+#: Kinds of memory level.
+MemoryKind = Literal["register_file", "sram", "dram"]
 
 _MODE_KEY = re.compile(r"^W(\d+)A(\d+)$")
 
@@ -266,7 +270,7 @@ class ScaleUnit(_Strict):
     )
     pipeline_latency_cycles: int = Field(4, ge=0, le=int(MAX_CYCLES), strict=True,
                                          description="Pipeline latency in cycles (fill/drain cost), at most 1e6.")
-    fallback: Literal["none", "simd"] = Field(
+    fallback: ScaleFallback = Field(
         "none",
         description="none: a per-channel workload on a per-tensor unit is a mapping error; simd: run per-channel "
         "requantization on the SIMD unit instead (needs compute.simd).",
@@ -288,7 +292,7 @@ class ScaleUnit(_Strict):
 class MemoryLevel(_Strict):
     """One level of the memory hierarchy. On-chip kinds use size/banks/bytes_per_cycle, ``dram`` uses bandwidth."""
 
-    kind: Literal["register_file", "sram", "dram"] = Field(description="register_file | sram | dram.")
+    kind: MemoryKind = Field(description="register_file | sram | dram.")
     size_kib: float | None = Field(None, gt=0, le=MAX_SIZE_KIB, strict=True, allow_inf_nan=False,
                                    description="On-chip: capacity in KiB (1 KiB = 1024 bytes), at most 1 TiB.")
     banks: int = Field(1, gt=0, le=MAX_COUNT, strict=True, description="On-chip: independent banks (at most 65536).")
@@ -563,7 +567,7 @@ def _check_memories(hw: HardwareConfig) -> None:
         if not level.is_onchip and len(level.operands) != 3:
             _fail(f"{where}.operands", "all of weights, inputs, outputs (DRAM backs every operand)",
                   list(level.operands))
-    for operand in ("weights", "inputs", "outputs"):
+    for operand in get_args(Operand):
         if not any(operand in hw.memories[n].operands for n in names[:-1]):
             _fail("memories", f"an on-chip level holding {operand}", "none")
 

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import get_args
 
+from accelsim.config.hw import Dataflow
 from accelsim.errors import UnsupportedError
 from accelsim.hw.layer import LayerShape
 
-DATAFLOWS = ("os", "ws", "is")
+DATAFLOWS: tuple[str, ...] = get_args(Dataflow)
 MAC_KINDS = ("Conv2D", "FullyConnected")
 
 
