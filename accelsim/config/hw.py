@@ -202,10 +202,14 @@ class SimdUnit(_Strict):
 
 
 class Compute(_Strict):
-    """Compute units; at least one of ``systolic`` / ``simd``."""
+    """Compute units by kind (each key is a unit kind of ``accelsim.hw.unit.UNIT_MODELS``); at least one."""
 
     systolic: SystolicArray | None = Field(None, description="Systolic MAC array (optional).")
     simd: SimdUnit | None = Field(None, description="HVX-like SIMD unit (optional).")
+
+    def units(self) -> dict[str, BaseModel]:
+        """The configured units by kind, in field order."""
+        return {kind: unit for kind in type(self).model_fields if (unit := getattr(self, kind)) is not None}
 
 
 # ---------------------------------------------------------------------------------------------------- precision
@@ -448,8 +452,8 @@ def _fail(key_path: str, expected: str, found: object) -> NoReturn:
 
 
 def _check_compute(hw: HardwareConfig) -> None:
-    if hw.compute.systolic is None and hw.compute.simd is None:
-        _fail("compute", "at least one of systolic, simd", "neither")
+    if not hw.compute.units():
+        _fail("compute", f"at least one of {', '.join(Compute.model_fields)}", "neither")
     simd = hw.compute.simd
     if simd is not None and simd.multiply_resources > simd.vliw_slots:
         _fail("compute.simd.multiply_resources", f"at most vliw_slots ({simd.vliw_slots})", simd.multiply_resources)

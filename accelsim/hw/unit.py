@@ -207,8 +207,8 @@ class ViewModel:
 #: Unit kind -> factory: the kind's model for a config, or None when the config has no such unit. The scale
 #: unit's lanes, the DMA and views exist on every config. Adding a unit kind = one model class + one entry here.
 UNIT_MODELS: dict[str, Callable[[HardwareConfig], ComputeUnitModel | None]] = {
-    "systolic": lambda hw: SystolicModel(hw, hw.compute.systolic) if hw.compute.systolic is not None else None,
-    "simd": lambda hw: SimdModel(hw, hw.compute.simd) if hw.compute.simd is not None else None,
+    "systolic": lambda hw: SystolicModel(hw, array) if (array := hw.compute.systolic) is not None else None,
+    "simd": lambda hw: SimdModel(hw, simd) if (simd := hw.compute.simd) is not None else None,
     "scale_unit": ScaleUnitLanesModel,
     "dma": lambda hw: DmaModel(),
     "none": lambda hw: ViewModel(),
