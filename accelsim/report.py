@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -153,6 +154,18 @@ def fixed_columns(cls: type) -> tuple[str, ...]:
 def higher_is_better(cls: type) -> frozenset[str]:
     """Columns of ``cls`` where more is better (every other is minimized as an objective)."""
     return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata["higher_is_better"])
+
+
+@cache
+def _units_by_pattern() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(re.escape(name).replace("<level>", ".+") + "$"), unit)
+                 for cls in (LayerResult, NetworkTotals) for name, unit, _, _ in column_specs(cls))
+
+
+def result_unit(column: str) -> str | None:
+    """The unit of a report column or total (``pJ``, ``bytes``, ...; "" for labels); None if ``column`` is
+    not one."""
+    return next((unit for pattern, unit in _units_by_pattern() if pattern.match(column)), None)
 
 
 def column_table_markdown() -> str:

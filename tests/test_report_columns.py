@@ -98,3 +98,14 @@ def test_no_module_imports_the_package_root():
             if isinstance(node, ast.Import) and any(a.name == "accelsim" for a in node.names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_result_units_come_from_the_field_metadata():
+    from accelsim.plots import axis_label
+    from accelsim.report import result_unit
+
+    assert result_unit("energy_sram_vtcm_pj") == "pJ" and result_unit("onchip_vrf_write_bytes") == "bytes"
+    assert result_unit("area_mac_array_mm2") == "mm²" and result_unit("utilization") == "fraction"
+    assert result_unit("codec") == "" and result_unit("memories.vtcm.size_kib") is None
+    assert axis_label("onchip_vrf_read_bytes") == "onchip vrf read [MiB]"
+    assert axis_label("peak_macs_per_cycle") == "peak [MAC/cycle]"
