@@ -143,13 +143,8 @@ class SimdModel:
             rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits))
 
 
-@dataclass(frozen=True)
-class ScaleUnitLanesModel:
-    """Non-MAC ops on the scale unit's post-processing lanes (as NVDLA's SDP / Gemmini's pooling engine): one
-    element operation per lane per cycle; it streams its inputs and outputs once."""
-
-    hw: HardwareConfig
-    kind: str = "scale_unit"
+class _NoMacs:
+    """Shared by the units without multipliers: they run non-MAC layers only."""
 
     def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
         return layer.kind not in _MAC_LAYER_KINDS
@@ -159,6 +154,15 @@ class ScaleUnitLanesModel:
 
     def multipliers(self) -> int:
         return 0
+
+
+@dataclass(frozen=True)
+class ScaleUnitLanesModel(_NoMacs):
+    """Non-MAC ops on the scale unit's post-processing lanes (as NVDLA's SDP / Gemmini's pooling engine): one
+    element operation per lane per cycle; it streams its inputs and outputs once."""
+
+    hw: HardwareConfig
+    kind: str = "scale_unit"
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         ops = context.element_ops
@@ -167,38 +171,20 @@ class ScaleUnitLanesModel:
 
 
 @dataclass(frozen=True)
-class DmaModel:
+class DmaModel(_NoMacs):
     """A copy (Concat without rescale): traffic only, no compute cycles."""
 
     kind: str = "dma"
-
-    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
-        return layer.kind not in _MAC_LAYER_KINDS
-
-    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
-        return 0.0
-
-    def multipliers(self) -> int:
-        return 0
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         return UnitWork(cycles=0.0, reads=split_loads(layer, layer.input_bytes), writes=layer.output_bytes)
 
 
 @dataclass(frozen=True)
-class ViewModel:
+class ViewModel(_NoMacs):
     """A view (Reshape, Flatten): no cycles, no traffic (reported as unit ``none``)."""
 
     kind: str = "none"
-
-    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
-        return layer.kind not in _MAC_LAYER_KINDS
-
-    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
-        return 0.0
-
-    def multipliers(self) -> int:
-        return 0
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         return UnitWork(cycles=0.0, reads=split_loads(layer, 0.0), writes=0.0)
