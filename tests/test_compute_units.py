@@ -118,3 +118,46 @@ def test_a_unit_added_through_the_registry_runs_its_layers(monkeypatch):
     assert dw["compute_cycles"] == dw["macs"] / 64 == 8 * 8 * 16 * 9 / 64
     assert rows.loc["dense", "unit"] == "systolic"                    # the toy supports depthwise only
     assert peak_macs_per_cycle(machine, 8, 8) == 256 * 256 + 64       # TPU v1: 256 x 256 array + the toy
+
+
+# ---------------------------------------------------------------------------------------------- the compute config
+def _tpu_data():
+    import yaml
+
+    return yaml.safe_load((CONFIGS / "tpu_v1.yaml").read_text())
+
+
+def test_a_named_unit_with_an_explicit_kind_is_the_same_config():
+    from accelsim.config.hw import validate_hw
+    from accelsim.sweep.spec import hw_path_problem
+
+    data = _tpu_data()
+    array = data["compute"]["systolic"]
+    keyed = validate_hw(data, "tpu.yaml")
+    explicit = validate_hw({**data, "compute": {"systolic": {**array, "kind": "systolic"}, "simd": None}}, "tpu.yaml")
+    named = validate_hw({**data, "compute": {"mxu": {**array, "kind": "systolic"}}}, "tpu.yaml")
+    assert keyed.config_hash() == explicit.config_hash()            # the kind defaults to the key
+    assert named.compute.systolic == keyed.compute.systolic and list(named.compute.units()) == ["mxu"]
+    assert hw_path_problem("compute.mxu.rows", named) is None
+    assert "one of kind, rows, cols, dataflow" in hw_path_problem("compute.mxu.colums", named)
+    assert named.with_values({"compute.mxu.rows": 16}).compute.systolic.rows == 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = simulate(mixed_graph(), keyed), simulate(mixed_graph(), named)
+    assert a.totals == b.totals and a.layers.equals(b.layers)
+
+
+@pytest.mark.parametrize("compute, key_path, expected", [
+    ({"a": {"kind": "systolic", "rows": 2, "cols": 2}, "b": {"kind": "systolic", "rows": 4, "cols": 4}},
+     "compute.b", "at most one unit of kind systolic"),
+    ({"tpu": {"rows": 2, "cols": 2}}, "compute.tpu", "does not match any of the expected tags: 'systolic', 'simd'"),
+    ({"systolic": {"rows": True, "cols": 2}}, "compute.systolic.rows", "valid integer"),
+    ({"systolic": None}, "compute", "at least one of systolic, simd"),
+])
+def test_bad_compute_units_name_their_key_path(compute, key_path, expected):
+    from accelsim.config.hw import validate_hw
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        validate_hw({**_tpu_data(), "compute": compute}, "tpu.yaml")
+    assert info.value.key_path == key_path and expected in info.value.expected

@@ -16,9 +16,9 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn, get_args
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_serializer, model_validator
 
 from accelsim.config.loading import read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
@@ -112,8 +112,15 @@ class Technology(_Strict):
 
 
 # ------------------------------------------------------------------------------------------------------ compute
+def _kind(kind: str) -> Any:
+    """The discriminator of a compute unit (defaults to its key under ``compute``)."""
+    return Field(kind, description=f"Unit kind: {kind} (default: the unit's key under compute).")
+
+
 class SystolicArray(_Strict):
     """A rows x cols array of processing elements, each doing 1 MAC/cycle at throughput 1.0."""
+
+    kind: Literal["systolic"] = _kind("systolic")
 
     rows: int = Field(gt=0, le=MAX_COUNT, strict=True, description="PE rows (SCALE-Sim ArrayHeight), at most 65536.")
     cols: int = Field(gt=0, le=MAX_COUNT, strict=True,
@@ -166,6 +173,8 @@ class SimdMacRates(_Strict):
 class SimdUnit(_Strict):
     """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
 
+    kind: Literal["simd"] = _kind("simd")
+
     vector_bits: Literal[512, 1024] = Field(1024, description="Vector register width in bits (HVX 64 B or 128 B).")
     contexts: int = Field(gt=0, le=MAX_SLOTS, strict=True, description="Hardware vector contexts running "
                           "concurrently (HVX 685: 2, 690: 4), at most 1024.")
@@ -201,15 +210,57 @@ class SimdUnit(_Strict):
         return self.vector_bits // 64
 
 
-class Compute(_Strict):
-    """Compute units by kind (each key is a unit kind of ``accelsim.hw.unit.UNIT_MODELS``); at least one."""
+#: A compute unit's settings, discriminated by ``kind``. A new unit kind with settings adds its model here.
+ComputeUnit = Annotated[Union[SystolicArray, SimdUnit], Field(discriminator="kind")]
+#: The unit kinds a config can hold (``kind`` of each :data:`ComputeUnit` member).
+COMPUTE_KINDS: tuple[str, ...] = tuple(get_args(m.model_fields["kind"].annotation)[0]
+                                       for m in get_args(get_args(ComputeUnit)[0]))
 
-    systolic: SystolicArray | None = Field(None, description="Systolic MAC array (optional).")
-    simd: SimdUnit | None = Field(None, description="HVX-like SIMD unit (optional).")
 
-    def units(self) -> dict[str, BaseModel]:
-        """The configured units by kind, in field order."""
-        return {kind: unit for kind in type(self).model_fields if (unit := getattr(self, kind)) is not None}
+class Compute(RootModel[dict[str, ComputeUnit]]):
+    """Compute units by name; a unit's ``kind`` defaults to its name (``compute: {systolic: {rows: 32, ...}}``),
+    so every unit is addressed as ``compute.<name>.<key>``. At least one unit, at most one of each kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_name(cls, data: Any) -> Any:
+        """Fill each unit's ``kind`` from its name; drop null units (``simd: null`` = no SIMD unit)."""
+        if not isinstance(data, Mapping):
+            return data
+        return {name: ({"kind": name, **unit} if isinstance(unit, Mapping) and "kind" not in unit else unit)
+                for name, unit in data.items() if unit is not None}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Dumped as written: a kind equal to the name is left out, and an absent kind is a null entry (so
+        ``config_hash`` and ``with_values`` paths are what they were when ``compute`` had one key per kind)."""
+        data = handler(self)
+        out: dict[str, Any] = {kind: None for kind in COMPUTE_KINDS}
+        for name, unit in data.items():
+            if unit.get("kind") == name:
+                unit = {k: v for k, v in unit.items() if k != "kind"}
+            out[name] = unit
+        return out
+
+    def units(self) -> dict[str, ComputeUnit]:
+        """The units by name."""
+        return dict(self.root)
+
+    def of_kind(self, kind: str) -> ComputeUnit | None:
+        """The config's unit of ``kind`` (None if it has none)."""
+        return next((u for u in self.root.values() if u.kind == kind), None)
+
+    @property
+    def systolic(self) -> SystolicArray | None:
+        """The systolic array, if any."""
+        return self.of_kind("systolic")
+
+    @property
+    def simd(self) -> SimdUnit | None:
+        """The SIMD unit, if any."""
+        return self.of_kind("simd")
 
 
 # ---------------------------------------------------------------------------------------------------- precision
@@ -452,11 +503,18 @@ def _fail(key_path: str, expected: str, found: object) -> NoReturn:
 
 
 def _check_compute(hw: HardwareConfig) -> None:
-    if not hw.compute.units():
-        _fail("compute", f"at least one of {', '.join(Compute.model_fields)}", "neither")
-    simd = hw.compute.simd
-    if simd is not None and simd.multiply_resources > simd.vliw_slots:
-        _fail("compute.simd.multiply_resources", f"at most vliw_slots ({simd.vliw_slots})", simd.multiply_resources)
+    units = hw.compute.units()
+    if not units:
+        _fail("compute", f"at least one of {', '.join(COMPUTE_KINDS)}", "neither")
+    for kind in COMPUTE_KINDS:
+        names = [name for name, unit in units.items() if unit.kind == kind]
+        if len(names) > 1:
+            _fail(f"compute.{names[1]}", f"at most one unit of kind {kind} (the cost model assigns by kind)",
+                  f"a second one after compute.{names[0]}")
+    for name, unit in units.items():
+        if unit.kind == "simd" and unit.multiply_resources > unit.vliw_slots:
+            _fail(f"compute.{name}.multiply_resources", f"at most vliw_slots ({unit.vliw_slots})",
+                  unit.multiply_resources)
 
 
 def _check_precision(hw: HardwareConfig) -> None:
@@ -595,7 +653,7 @@ def _set_path(data: Any, path: str, value: Any) -> None:
 def validate_hw(data: Any, file: str) -> HardwareConfig:
     """Validate parsed YAML into a HardwareConfig; errors are ConfigErrors naming ``file`` and the key path."""
     try:
-        return validate_model(HardwareConfig, data, file)
+        return validate_model(HardwareConfig, data, file, {"compute": COMPUTE_KINDS})
     except ConfigError as exc:
         if exc.file or not file:
             raise

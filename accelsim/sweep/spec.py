@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.config.loading import deep_merge, nest, read_yaml, split_key_path, validate_model
@@ -430,6 +430,12 @@ def hw_path_problem(path: str, base: HardwareConfig) -> str | None:
     for i, part in enumerate(parts):
         here = ".".join(str(p) for p in parts[:i]) or "the hardware config"
         t = _unwrap_optional(node_type)
+        if isinstance(t, type) and issubclass(t, RootModel):
+            t = t.model_fields["root"].annotation
+        if get_origin(t) is Annotated:                   # a discriminated union: the member of this entry's kind
+            kind = node_data.get("kind") or parts[i - 1] if isinstance(node_data, dict) else parts[i - 1]
+            t = next((m for m in get_args(get_args(t)[0])
+                      if get_args(m.model_fields["kind"].annotation) == (kind,)), t)
         if isinstance(t, type) and issubclass(t, BaseModel):
             if part not in t.model_fields:
                 return f"a key of {here} (one of {', '.join(t.model_fields)})"
