@@ -118,21 +118,29 @@ class NetworkTotals:
 
 def flatten(result: LayerResult | NetworkTotals) -> dict[str, Any]:
     """The result as a flat dict of columns: per-level fields become one column per level (and template)."""
+    values = result.__dict__
     row: dict[str, Any] = {}
     for name, templates in _layout(type(result)):
-        value = getattr(result, name)
         if not templates:
-            row[name] = value
+            row[name] = values[name]
             continue
-        for level, values in value.items():
-            for template, v in zip(templates, values if len(templates) > 1 else (values,)):
-                row[template.format(level=level)] = v
+        for level, value in values[name].items():
+            columns = _level_columns(templates, level)
+            if len(columns) == 1:
+                row[columns[0]] = value
+            else:
+                row.update(zip(columns, value))
     return row
 
 
 @cache
 def _layout(cls: type) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((f.name, f.metadata["per_level"]) for f in dataclasses.fields(cls))
+
+
+@cache
+def _level_columns(templates: tuple[str, ...], level: str) -> tuple[str, ...]:
+    return tuple(template.format(level=level) for template in templates)
 
 
 def column_specs(cls: type) -> tuple[tuple[str, str, str, bool], ...]:

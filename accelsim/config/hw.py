@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, field_validator, model_serializer, model_validator
 
 from accelsim.config.loading import read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
@@ -222,6 +222,7 @@ class Compute(RootModel[dict[str, ComputeUnit]]):
     so every unit is addressed as ``compute.<name>.<key>``. At least one unit, at most one of each kind."""
 
     model_config = ConfigDict(frozen=True)
+    _by_kind: dict[str, ComputeUnit] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -248,9 +249,12 @@ class Compute(RootModel[dict[str, ComputeUnit]]):
         """The units by name."""
         return dict(self.root)
 
+    def model_post_init(self, context: Any) -> None:
+        self._by_kind = {unit.kind: unit for unit in reversed(self.root.values())}
+
     def of_kind(self, kind: str) -> ComputeUnit | None:
         """The config's unit of ``kind`` (None if it has none)."""
-        return next((u for u in self.root.values() if u.kind == kind), None)
+        return self._by_kind.get(kind)
 
     @property
     def systolic(self) -> SystolicArray | None:
@@ -428,7 +432,8 @@ class HardwareConfig(_Strict):
                              description="Clock frequency in MHz of the compute units and on-chip memories (at "
                              "most 100 GHz).")
     technology: Technology = Field(default_factory=Technology, description="Energy table and node.")
-    compute: Compute = Field(description="Compute units: systolic and/or simd.")
+    compute: Compute = Field(description="Compute units by name, each with a kind (systolic, simd; default: its "
+                             "name); at least one, at most one of each kind.")
     precision: Precision = Field(description="Accumulator width and supported precision modes.")
     scale_unit: ScaleUnit = Field(description="Requantization unit.")
     memories: dict[str, MemoryLevel] = Field(
