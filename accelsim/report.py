@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -120,11 +121,11 @@ def flatten(result: LayerResult | NetworkTotals) -> dict[str, Any]:
     """The result as a flat dict of columns: per-level fields become one column per level (and template)."""
     values = result.__dict__
     row: dict[str, Any] = {}
-    for name, templates in _layout(type(result)):
-        if not templates:
-            row[name] = values[name]
+    for names, get, templates in _layout(type(result)):
+        if names:                                   # a run of plain fields, copied at C speed
+            row.update(zip(names, get(values)))
             continue
-        for level, value in values[name].items():
+        for level, value in values[get].items():
             columns = _level_columns(templates, level)
             if len(columns) == 1:
                 row[columns[0]] = value
@@ -134,8 +135,27 @@ def flatten(result: LayerResult | NetworkTotals) -> dict[str, Any]:
 
 
 @cache
-def _layout(cls: type) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple((f.name, f.metadata["per_level"]) for f in dataclasses.fields(cls))
+def _layout(cls: type) -> tuple[tuple[tuple[str, ...], Any, tuple[str, ...]], ...]:
+    """Runs of plain fields (names, their getter, ()) and per-level fields ((), field name, templates)."""
+    steps: list[tuple[tuple[str, ...], Any, tuple[str, ...]]] = []
+    run: list[str] = []
+    for f in dataclasses.fields(cls):
+        if not f.metadata["per_level"]:
+            run.append(f.name)
+            continue
+        if run:
+            steps.append((tuple(run), _getter(run), ()))
+            run = []
+        steps.append(((), f.name, f.metadata["per_level"]))
+    if run:
+        steps.append((tuple(run), _getter(run), ()))
+    return tuple(steps)
+
+
+def _getter(names: list[str]) -> Any:
+    """``values -> tuple of values[name]`` for ``names`` (a tuple even for one name)."""
+    get = operator.itemgetter(*names)
+    return get if len(names) > 1 else (lambda values: (get(values),))
 
 
 @cache
