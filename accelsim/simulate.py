@@ -13,7 +13,6 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from accelsim._version import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
@@ -30,6 +29,7 @@ from accelsim.report import (
     Report,
     flatten,
     layer_result,
+    results_frame,
     network_totals,
     unused_register_file_notes,
 )
@@ -82,8 +82,8 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         else:
             mapping, latency = cache[key]
             mapping = dataclasses.replace(mapping, layer=layer)
-        rows.append(flatten(layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels)))
-    layers = pd.DataFrame(rows)
+        rows.append(layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels))
+    layers = results_frame(rows)
     totals = flatten(network_totals(layers, hw, table, sram_levels))
     notes = unused_register_file_notes(layers, hw, rf_levels)
     for note in notes:

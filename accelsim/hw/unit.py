@@ -204,30 +204,40 @@ UNIT_MODELS: dict[str, Callable[[HardwareConfig], ComputeUnitModel | None]] = {
 #: The units of the last few configs (configs hold dicts, so they are not hashable: keyed by identity and
 #: checked); bounded, so a sweep over many configs keeps at most this many alive.
 _UNITS_CACHED = 4
-_UNITS: list[tuple[HardwareConfig, tuple, dict[str, ComputeUnitModel]]] = []
+_UNITS: list[tuple[HardwareConfig, tuple, dict[str, ComputeUnitModel], dict[tuple[int, int], float]]] = []
 
 
-def compute_units(hw: HardwareConfig) -> dict[str, ComputeUnitModel]:
-    """The config's units by kind, in :data:`UNIT_MODELS` order (do not mutate the returned dict)."""
+def _entry(hw: HardwareConfig) -> tuple[dict[str, ComputeUnitModel], dict[tuple[int, int], float]]:
+    """The config's units and its memo of peak rates per (weight bits, activation bits)."""
     registry = tuple(UNIT_MODELS.items())
-    for cached_hw, cached_registry, cached_units in _UNITS:
+    for cached_hw, cached_registry, units, peaks in _UNITS:
         if cached_hw is hw and cached_registry == registry:
-            return cached_units
+            return units, peaks
     units = {}
     for kind, factory in registry:
         model = factory(hw)
         if model is not None:
             units[kind] = model
-    _UNITS.insert(0, (hw, registry, units))
+    peaks: dict[tuple[int, int], float] = {}
+    _UNITS.insert(0, (hw, registry, units, peaks))
     del _UNITS[_UNITS_CACHED:]
-    return units
+    return units, peaks
+
+
+def compute_units(hw: HardwareConfig) -> dict[str, ComputeUnitModel]:
+    """The config's units by kind, in :data:`UNIT_MODELS` order (do not mutate the returned dict)."""
+    return _entry(hw)[0]
 
 
 def peak_macs_per_cycle(hw: HardwareConfig, weight_bits: int, activation_bits: int) -> float:
     """Peak MACs/cycle of all compute units together in a mode (storage-only modes use their compute mode);
     UnsupportedError for a mode the config lacks."""
-    mode = hw.mode(weight_bits, activation_bits)
-    return sum(unit.peak_macs_per_cycle(mode) for unit in compute_units(hw).values())
+    units, peaks = _entry(hw)
+    peak = peaks.get((weight_bits, activation_bits))
+    if peak is None:
+        mode = hw.mode(weight_bits, activation_bits)
+        peak = peaks[weight_bits, activation_bits] = sum(unit.peak_macs_per_cycle(mode) for unit in units.values())
+    return peak
 
 
 def unit_peak_macs_per_cycle(hw: HardwareConfig, kind: str, weight_bits: int, activation_bits: int) -> float:
