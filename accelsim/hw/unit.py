@@ -14,10 +14,8 @@ from typing import Callable, Protocol
 from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit, SystolicArray
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
+from accelsim.hw.systolic import MAC_KINDS as _MAC_LAYER_KINDS     # layer kinds with multiply-accumulates
 from accelsim.hw.systolic import systolic_timing
-
-#: Layer kinds with multiply-accumulates (what MAC units run).
-_MAC_LAYER_KINDS = ("Conv2D", "FullyConnected")
 
 
 @dataclass(frozen=True)
