@@ -254,7 +254,7 @@ class Compute(RootModel[dict[str, ComputeUnit]]):
 
     def of_kind(self, kind: str) -> ComputeUnit | None:
         """The config's unit of ``kind`` (None if it has none)."""
-        return self._by_kind.get(kind)
+        return self.__pydantic_private__["_by_kind"].get(kind)     # the slot: no __getattr__ on the hot path
 
     @property
     def systolic(self) -> SystolicArray | None:
