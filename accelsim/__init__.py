@@ -9,7 +9,7 @@ Public API::
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from accelsim._version import __version__
 
 # Bound eagerly: two of these functions share their module's name (accelsim.execute, accelsim.simulate), and a
 # lazily bound package attribute would be replaced by the module the first time the module is imported.

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from accelsim.analysis import group_columns, load_layers, load_meta, load_results, pareto_front, split_groups
 from accelsim.errors import AccelsimError
+from accelsim.report import result_unit
 from accelsim.sweep.spec import minimized
 from accelsim.sweep.store import StoreError
 
@@ -45,8 +46,20 @@ PARETO_FIGURES = 10
 MAX_PANELS = 12
 
 
+#: Unit of a report result (:func:`accelsim.report.result_unit`) -> (unit shown, factor to it).
+SHOWN_UNITS = {
+    "pJ": ("µJ", 1e-6), "bytes": ("MiB", 1 / 2**20), "ms": ("ms", 1.0), "cycles": ("cycles", 1.0),
+    "mm²": ("mm²", 1.0), "GB/s": ("GB/s", 1.0), "bits": ("bits", 1.0), "MACs/cycle": ("MAC/cycle", 1.0),
+    "fraction": ("fraction of peak", 1.0),
+}
+
+
 def unit_of(name: str) -> tuple[str, float]:
-    """(unit label, scale factor) of a column from its name's unit suffix; ("", 1) without one."""
+    """(unit label, scale factor) of a column: a report result's unit from its field metadata
+    (:func:`accelsim.report.result_unit`), else the name's unit suffix (sweep parameters); ("", 1) without one."""
+    unit = result_unit(name)
+    if unit is not None:
+        return SHOWN_UNITS.get(unit, ("", 1.0))
     for suffix, unit in UNITS.items():
         if name.endswith(suffix):
             return unit

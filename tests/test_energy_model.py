@@ -58,7 +58,7 @@ def test_configured_sram_energy_overrides_the_table():
     hw = validate_hw(data, "")
     row = simulate(conv_graph(), hw).layers.iloc[0]
     assert row["energy_sram_ifmap_sram_pj"] == pytest.approx(
-        1.5 * row["sram_ifmap_sram_read_bytes"] + 2.5 * row["sram_ifmap_sram_write_bytes"])
+        1.5 * row["onchip_ifmap_sram_read_bytes"] + 2.5 * row["onchip_ifmap_sram_write_bytes"])
 
 
 def test_leakage_is_power_times_time_from_the_leakage_share():

@@ -17,6 +17,7 @@ from accelsim.config.hw import HardwareConfig, RoundingMode, hardware_json_schem
 from accelsim.energy.tables import REQUANT_MODES
 from accelsim.errors import MISSING, ConfigError, UnsupportedError
 from accelsim.quant.requant import MODES
+from accelsim.hw.unit import peak_gmac_s, peak_macs_per_cycle
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
@@ -55,13 +56,13 @@ def test_hvx_peak_macs_per_context(name: str, contexts: int) -> None:
     accumulate 128; int4 weights are storage-only, so W4A8 runs at the 8x8 rate."""
     hw = _hw(name)
     assert hw.compute.simd.contexts == contexts and hw.compute.simd.vector_bits == 1024
-    assert hw.peak_macs_per_cycle(8, 8) == 256 * contexts
-    assert hw.peak_macs_per_cycle(8, 16) == 128 * contexts
-    assert hw.peak_macs_per_cycle(16, 16) == 64 * contexts
-    assert hw.peak_macs_per_cycle(4, 8) == 256 * contexts
+    assert peak_macs_per_cycle(hw, 8, 8) == 256 * contexts
+    assert peak_macs_per_cycle(hw, 8, 16) == 128 * contexts
+    assert peak_macs_per_cycle(hw, 16, 16) == 64 * contexts
+    assert peak_macs_per_cycle(hw, 4, 8) == 256 * contexts
     assert hw.compute.simd.macs_per_context_cycle["W8A8"].vector_vector == 128
     # Peak 8-bit TOPS at the assumed 500 MHz: 680/685 ~0.51, 690 ~1.02 (DERIVED: contexts x 256 MAC x 2 ops x 500 MHz).
-    tops = hw.peak_gmac_s(8, 8) * 2 / 1e3
+    tops = peak_gmac_s(hw, 8, 8) * 2 / 1e3
     assert tops == pytest.approx(0.512 if contexts == 2 else 1.024)
     # requantization on the SIMD unit: 32 int32 outputs per ~2 packets per context (§1.2).
     assert hw.compute.simd.requant_outputs_per_context_cycle == 16
@@ -80,8 +81,8 @@ def test_hvx_memories_and_dram() -> None:
 def test_tpu_v1() -> None:
     """ISCA 2017: 256 x 256 = 65,536 int8 MACs, 92 TOPS, 24 MiB UB + 4 MiB accumulators, 34 GB/s."""
     hw = _hw("tpu_v1")
-    assert hw.peak_macs_per_cycle(8, 8) == 65_536
-    assert hw.peak_gmac_s(8, 8) * 2 / 1e3 == pytest.approx(92, rel=0.01)
+    assert peak_macs_per_cycle(hw, 8, 8) == 65_536
+    assert peak_gmac_s(hw, 8, 8) * 2 / 1e3 == pytest.approx(92, rel=0.01)
     assert hw.memories["unified_buffer"].size_kib == 24 * KIB_PER_MIB
     assert hw.memories["accumulators"].size_kib == 4 * KIB_PER_MIB
     assert hw.dram.bandwidth_gb_s == 34 and hw.compute.systolic.dataflow == "ws"
@@ -91,20 +92,20 @@ def test_tpu_v1() -> None:
 
 def test_eyeriss_gemmini_nvdla_ethos() -> None:
     eyeriss = _hw("eyeriss_v1")
-    assert eyeriss.peak_macs_per_cycle(16, 16) == 168  # 12 x 14 PEs
-    assert eyeriss.peak_gmac_s(16, 16) == pytest.approx(33.6)  # at 200 MHz
+    assert peak_macs_per_cycle(eyeriss, 16, 16) == 168  # 12 x 14 PEs
+    assert peak_gmac_s(eyeriss, 16, 16) == pytest.approx(33.6)  # at 200 MHz
     assert eyeriss.memories["global_buffer"].size_kib == 108
     gemmini = _hw("gemmini_default")
-    assert gemmini.peak_macs_per_cycle(8, 8) == 256
+    assert peak_macs_per_cycle(gemmini, 8, 8) == 256
     assert gemmini.memories["scratchpad"].size_kib == 256 and gemmini.memories["accumulator"].size_kib == 64
     assert gemmini.scale_unit.rounding == "float32" and not gemmini.scale_unit.per_channel
     nvdla = _hw("nvdla_small")
-    assert nvdla.peak_macs_per_cycle(8, 8) == 8 * 8  # atomic-C x atomic-K
+    assert peak_macs_per_cycle(nvdla, 8, 8) == 8 * 8  # atomic-C x atomic-K
     assert nvdla.memories["cbuf"].size_bytes == 32 * 8 * 512  # banks x width x depth
     ethos = _hw("ethos_u55_256")
-    assert ethos.peak_macs_per_cycle(8, 8) == 256
-    assert ethos.peak_macs_per_cycle(8, 16) == 128  # 16-bit activations at half rate (Vela)
-    assert ethos.peak_gmac_s(8, 8) == pytest.approx(256 * 0.5)  # 0.256 TMAC/s at 500 MHz
+    assert peak_macs_per_cycle(ethos, 8, 8) == 256
+    assert peak_macs_per_cycle(ethos, 8, 16) == 128  # 16-bit activations at half rate (Vela)
+    assert peak_gmac_s(ethos, 8, 8) == pytest.approx(256 * 0.5)  # 0.256 TMAC/s at 500 MHz
     assert ethos.precision.accumulator_bits == 40 and ethos.memories["shram"].size_kib == 48
     assert ethos.memories["sram"].bytes_per_cycle * ethos.clock_mhz * 1e6 == pytest.approx(4e9)  # Vela: 4 GB/s
 
@@ -115,9 +116,9 @@ def test_bitfusion_composable_precisions() -> None:
     fus = 16 * 32
     for w in (2, 4, 8):
         for a in (2, 4, 8):
-            assert hw.peak_macs_per_cycle(w, a) == fus * 64 // (w * a)
-    assert hw.peak_macs_per_cycle(4, 4) == 4 * hw.peak_macs_per_cycle(8, 8)
-    assert hw.peak_gmac_s(2, 2) / 1e3 == pytest.approx(4.1, rel=0.01)  # 4.1 TMAC/s at 500 MHz
+            assert peak_macs_per_cycle(hw, w, a) == fus * 64 // (w * a)
+    assert peak_macs_per_cycle(hw, 4, 4) == 4 * peak_macs_per_cycle(hw, 8, 8)
+    assert peak_gmac_s(hw, 2, 2) / 1e3 == pytest.approx(4.1, rel=0.01)  # 4.1 TMAC/s at 500 MHz
     assert [hw.memories[n].size_kib for n in ("wbuf", "ibuf", "obuf")] == [64, 32, 16]
 
 
@@ -187,7 +188,7 @@ def test_base_config_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text(yaml.safe_dump(BASE, sort_keys=False))
     hw = load_hw(path)
-    assert hw.peak_macs_per_cycle(8, 8) == 16 and hw.technology.energy_table == "horowitz45"
+    assert peak_macs_per_cycle(hw, 8, 8) == 16 and hw.technology.energy_table == "horowitz45"
 
 
 @pytest.mark.parametrize(

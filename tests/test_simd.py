@@ -26,6 +26,7 @@ from accelsim.hw.simd import (
     simd_timing,
     unpack_cycles,
 )
+from accelsim.hw.unit import unit_peak_macs_per_cycle
 
 # HVX 1024-bit, per [ref:QEMUHexagon] (DERIVED): 8x8 vrmpy 256 MAC/packet, vv accumulate 128, 16x8 128, 16x16 64.
 RATES = {
@@ -177,7 +178,8 @@ def test_shipped_hvx_config_peak_agrees_with_the_schema():
     # the schema's own peak (contexts x best class) for a conv, and half of it for depthwise (vv accumulate)
     hw = load_hw(Path(__file__).parent.parent / "hw_configs" / "hvx_690.yaml")
     conv = simd_timing(conv1x1(h=32, w=32, c=256, o=256), hw.compute.simd, 8, 8)
-    assert conv.peak_macs_per_cycle == hw.simd_peak_macs_per_cycle(8, 8) == 4 * 256
+    assert conv.peak_macs_per_cycle == unit_peak_macs_per_cycle(hw, "simd", 8, 8) == 4 * 256
     assert 0.9 < conv.utilization <= 1.0
     dw = LayerShape("dw", "Conv2D", 1, 34, 34, 64, 32, 32, 64, 3, 3, groups=64, weight_bits=8)
-    assert simd_timing(dw, hw.compute.simd, 8, 8).peak_macs_per_cycle == hw.simd_peak_macs_per_cycle(8, 8) / 2
+    assert (simd_timing(dw, hw.compute.simd, 8, 8).peak_macs_per_cycle
+            == unit_peak_macs_per_cycle(hw, "simd", 8, 8) / 2)

@@ -11,7 +11,7 @@ import os
 import sys
 from importlib import import_module
 
-from accelsim import __version__
+from accelsim._version import __version__
 from accelsim.errors import AccelsimError
 
 COMMANDS: dict[str, tuple[str, str]] = {

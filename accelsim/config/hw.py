@@ -16,9 +16,9 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, field_validator, model_serializer, model_validator
 
 from accelsim.config.loading import read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
@@ -37,6 +37,10 @@ DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman"]
 #: Operand classes a memory level can hold.
 Operand = Literal["weights", "inputs", "outputs"]
+#: Where requantization goes when a per-tensor scale unit meets per-channel scales.
+ScaleFallback = Literal["none", "simd"]
+#: Kinds of memory level.
+MemoryKind = Literal["register_file", "sram", "dram"]
 
 _MODE_KEY = re.compile(r"^W(\d+)A(\d+)$")
 
@@ -108,8 +112,15 @@ class Technology(_Strict):
 
 
 # ------------------------------------------------------------------------------------------------------ compute
+def _kind(kind: str) -> Any:
+    """The discriminator of a compute unit (defaults to its key under ``compute``)."""
+    return Field(kind, description=f"Unit kind: {kind} (default: the unit's key under compute).")
+
+
 class SystolicArray(_Strict):
     """A rows x cols array of processing elements, each doing 1 MAC/cycle at throughput 1.0."""
+
+    kind: Literal["systolic"] = _kind("systolic")
 
     rows: int = Field(gt=0, le=MAX_COUNT, strict=True, description="PE rows (SCALE-Sim ArrayHeight), at most 65536.")
     cols: int = Field(gt=0, le=MAX_COUNT, strict=True,
@@ -162,6 +173,8 @@ class SimdMacRates(_Strict):
 class SimdUnit(_Strict):
     """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
 
+    kind: Literal["simd"] = _kind("simd")
+
     vector_bits: Literal[512, 1024] = Field(1024, description="Vector register width in bits (HVX 64 B or 128 B).")
     contexts: int = Field(gt=0, le=MAX_SLOTS, strict=True, description="Hardware vector contexts running "
                           "concurrently (HVX 685: 2, 690: 4), at most 1024.")
@@ -197,11 +210,61 @@ class SimdUnit(_Strict):
         return self.vector_bits // 64
 
 
-class Compute(_Strict):
-    """Compute units; at least one of ``systolic`` / ``simd``."""
+#: A compute unit's settings, discriminated by ``kind``. A new unit kind with settings adds its model here.
+ComputeUnit = Annotated[Union[SystolicArray, SimdUnit], Field(discriminator="kind")]
+#: The unit kinds a config can hold (``kind`` of each :data:`ComputeUnit` member).
+COMPUTE_KINDS: tuple[str, ...] = tuple(get_args(m.model_fields["kind"].annotation)[0]
+                                       for m in get_args(get_args(ComputeUnit)[0]))
 
-    systolic: SystolicArray | None = Field(None, description="Systolic MAC array (optional).")
-    simd: SimdUnit | None = Field(None, description="HVX-like SIMD unit (optional).")
+
+class Compute(RootModel[dict[str, ComputeUnit]]):
+    """Compute units by name; a unit's ``kind`` defaults to its name (``compute: {systolic: {rows: 32, ...}}``),
+    so every unit is addressed as ``compute.<name>.<key>``. At least one unit, at most one of each kind."""
+
+    model_config = ConfigDict(frozen=True)
+    _by_kind: dict[str, ComputeUnit] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_name(cls, data: Any) -> Any:
+        """Fill each unit's ``kind`` from its name; drop null units (``simd: null`` = no SIMD unit)."""
+        if not isinstance(data, Mapping):
+            return data
+        return {name: ({"kind": name, **unit} if isinstance(unit, Mapping) and "kind" not in unit else unit)
+                for name, unit in data.items() if unit is not None}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Dumped as written: a kind equal to the name is left out, and an absent kind is a null entry (so
+        ``config_hash`` and ``with_values`` paths are what they were when ``compute`` had one key per kind)."""
+        data = handler(self)
+        out: dict[str, Any] = {kind: None for kind in COMPUTE_KINDS}
+        for name, unit in data.items():
+            if unit.get("kind") == name:
+                unit = {k: v for k, v in unit.items() if k != "kind"}
+            out[name] = unit
+        return out
+
+    def units(self) -> dict[str, ComputeUnit]:
+        """The units by name."""
+        return dict(self.root)
+
+    def model_post_init(self, context: Any) -> None:
+        self._by_kind = {unit.kind: unit for unit in reversed(self.root.values())}
+
+    def of_kind(self, kind: str) -> ComputeUnit | None:
+        """The config's unit of ``kind`` (None if it has none)."""
+        return self.__pydantic_private__["_by_kind"].get(kind)     # the slot: no __getattr__ on the hot path
+
+    @property
+    def systolic(self) -> SystolicArray | None:
+        """The systolic array, if any."""
+        return self.of_kind("systolic")
+
+    @property
+    def simd(self) -> SimdUnit | None:
+        """The SIMD unit, if any."""
+        return self.of_kind("simd")
 
 
 # ---------------------------------------------------------------------------------------------------- precision
@@ -266,7 +329,7 @@ class ScaleUnit(_Strict):
     )
     pipeline_latency_cycles: int = Field(4, ge=0, le=int(MAX_CYCLES), strict=True,
                                          description="Pipeline latency in cycles (fill/drain cost), at most 1e6.")
-    fallback: Literal["none", "simd"] = Field(
+    fallback: ScaleFallback = Field(
         "none",
         description="none: a per-channel workload on a per-tensor unit is a mapping error; simd: run per-channel "
         "requantization on the SIMD unit instead (needs compute.simd).",
@@ -288,7 +351,7 @@ class ScaleUnit(_Strict):
 class MemoryLevel(_Strict):
     """One level of the memory hierarchy. On-chip kinds use size/banks/bytes_per_cycle, ``dram`` uses bandwidth."""
 
-    kind: Literal["register_file", "sram", "dram"] = Field(description="register_file | sram | dram.")
+    kind: MemoryKind = Field(description="register_file | sram | dram.")
     size_kib: float | None = Field(None, gt=0, le=MAX_SIZE_KIB, strict=True, allow_inf_nan=False,
                                    description="On-chip: capacity in KiB (1 KiB = 1024 bytes), at most 1 TiB.")
     banks: int = Field(1, gt=0, le=MAX_COUNT, strict=True, description="On-chip: independent banks (at most 65536).")
@@ -369,7 +432,8 @@ class HardwareConfig(_Strict):
                              description="Clock frequency in MHz of the compute units and on-chip memories (at "
                              "most 100 GHz).")
     technology: Technology = Field(default_factory=Technology, description="Energy table and node.")
-    compute: Compute = Field(description="Compute units: systolic and/or simd.")
+    compute: Compute = Field(description="Compute units by name, each with a kind (systolic, simd; default: its "
+                             "name); at least one, at most one of each kind.")
     precision: Precision = Field(description="Accumulator width and supported precision modes.")
     scale_unit: ScaleUnit = Field(description="Requantization unit.")
     memories: dict[str, MemoryLevel] = Field(
@@ -397,32 +461,6 @@ class HardwareConfig(_Strict):
             f"hardware {self.name!r} has no precision mode {mode_key(weight_bits, activation_bits)}; "
             f"it supports {known}"
         )
-
-    def systolic_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of the systolic array in a mode: rows x cols x throughput (0 without an array)."""
-        array = self.compute.systolic
-        if array is None:
-            return 0.0
-        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
-        return array.pe_count * executed.throughput
-
-    def simd_peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of the SIMD unit in a mode: contexts x best instruction class (0 if unsupported)."""
-        simd = self.compute.simd
-        if simd is None:
-            return 0.0
-        executed = self.precision.compute_mode_for(self.mode(weight_bits, activation_bits))
-        rates = simd.macs_per_context_cycle.get(executed.key)
-        return float(simd.contexts * rates.peak) if rates else 0.0
-
-    def peak_macs_per_cycle(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak MACs/cycle of all compute units together in a mode (storage-only modes use their compute mode)."""
-        return (self.systolic_peak_macs_per_cycle(weight_bits, activation_bits)
-                + self.simd_peak_macs_per_cycle(weight_bits, activation_bits))
-
-    def peak_gmac_s(self, weight_bits: int, activation_bits: int) -> float:
-        """Peak throughput in GMAC/s (1e9 MAC/s) at ``clock_mhz``."""
-        return self.peak_macs_per_cycle(weight_bits, activation_bits) * self.clock_mhz / 1e3
 
     def levels_for(self, operand: Operand) -> dict[str, MemoryLevel]:
         """The hierarchy of one operand: the levels that hold it, innermost first, ending with DRAM."""
@@ -470,11 +508,18 @@ def _fail(key_path: str, expected: str, found: object) -> NoReturn:
 
 
 def _check_compute(hw: HardwareConfig) -> None:
-    if hw.compute.systolic is None and hw.compute.simd is None:
-        _fail("compute", "at least one of systolic, simd", "neither")
-    simd = hw.compute.simd
-    if simd is not None and simd.multiply_resources > simd.vliw_slots:
-        _fail("compute.simd.multiply_resources", f"at most vliw_slots ({simd.vliw_slots})", simd.multiply_resources)
+    units = hw.compute.units()
+    if not units:
+        _fail("compute", f"at least one of {', '.join(COMPUTE_KINDS)}", "neither")
+    for kind in COMPUTE_KINDS:
+        names = [name for name, unit in units.items() if unit.kind == kind]
+        if len(names) > 1:
+            _fail(f"compute.{names[1]}", f"at most one unit of kind {kind} (the cost model assigns by kind)",
+                  f"a second one after compute.{names[0]}")
+    for name, unit in units.items():
+        if unit.kind == "simd" and unit.multiply_resources > unit.vliw_slots:
+            _fail(f"compute.{name}.multiply_resources", f"at most vliw_slots ({unit.vliw_slots})",
+                  unit.multiply_resources)
 
 
 def _check_precision(hw: HardwareConfig) -> None:
@@ -589,7 +634,7 @@ def _check_memories(hw: HardwareConfig) -> None:
         if not level.is_onchip and len(level.operands) != 3:
             _fail(f"{where}.operands", "all of weights, inputs, outputs (DRAM backs every operand)",
                   list(level.operands))
-    for operand in ("weights", "inputs", "outputs"):
+    for operand in get_args(Operand):
         if not any(operand in hw.memories[n].operands for n in names[:-1]):
             _fail("memories", f"an on-chip level holding {operand}", "none")
 
@@ -613,7 +658,7 @@ def _set_path(data: Any, path: str, value: Any) -> None:
 def validate_hw(data: Any, file: str) -> HardwareConfig:
     """Validate parsed YAML into a HardwareConfig; errors are ConfigErrors naming ``file`` and the key path."""
     try:
-        return validate_model(HardwareConfig, data, file)
+        return validate_model(HardwareConfig, data, file, {"compute": COMPUTE_KINDS})
     except ConfigError as exc:
         if exc.file or not file:
             raise

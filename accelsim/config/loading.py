@@ -7,7 +7,7 @@ YAML tags with a :class:`~accelsim.errors.ConfigError` naming the file, the key 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -213,9 +213,13 @@ def _is_union_tag(part: int | str) -> bool:
     )
 
 
-def _issue(error: Any) -> ConfigIssue:
-    """One pydantic error as a ConfigIssue (key path without union tags, expected, found)."""
+def _issue(error: Any, tagged: Mapping[str, Collection[str]] = {}) -> ConfigIssue:
+    """One pydantic error as a ConfigIssue (key path without union tags, expected, found). ``tagged``: mappings
+    whose values are discriminated unions (top-level key -> tags), whose tag pydantic puts after the entry's key
+    (``compute.systolic.systolic.rows`` -> ``compute.systolic.rows``)."""
     loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+    if len(loc) > 2 and loc[0] in tagged and loc[2] in tagged[loc[0]]:
+        loc = loc[:2] + loc[3:]
     expected = error["msg"]
     if expected.startswith("Value error, "):
         expected = expected[len("Value error, "):]
@@ -229,20 +233,23 @@ def _issue(error: Any) -> ConfigIssue:
     return ConfigIssue(key_path(loc), expected, found)
 
 
-def validation_error_to_config_error(exc: ValidationError, file: str) -> ConfigError:
+def validation_error_to_config_error(exc: ValidationError, file: str,
+                                     tagged: Mapping[str, Collection[str]] = {}) -> ConfigError:
     """Convert a pydantic ValidationError to a ConfigError listing every error (file, key path, expected,
-    found); its ``key_path``, ``expected`` and ``found`` are those of the first."""
-    issues = [_issue(e) for e in exc.errors(include_url=False)]
+    found); its ``key_path``, ``expected`` and ``found`` are those of the first (``tagged``: see :func:`_issue`)."""
+    issues = [_issue(e, tagged) for e in exc.errors(include_url=False)]
     first = issues[0]
     return ConfigError(file, first.key_path, first.expected, first.found, issues[1:])
 
 
-def validate_model(model: type[ModelT], data: Any, file: str) -> ModelT:
-    """Validate ``data`` into ``model``; raise ConfigError naming ``file`` and the key path on failure."""
+def validate_model(model: type[ModelT], data: Any, file: str,
+                   tagged: Mapping[str, Collection[str]] = {}) -> ModelT:
+    """Validate ``data`` into ``model``; raise ConfigError naming ``file`` and the key path on failure
+    (``tagged``: see :func:`_issue`)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error_to_config_error(exc, file) from None
+        raise validation_error_to_config_error(exc, file, tagged) from None
 
 
 # ------------------------------------------------------------------------------------------ dotted key paths

@@ -13,8 +13,9 @@ import configparser
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
-from accelsim.config.hw import HardwareConfig, validate_hw
+from accelsim.config.hw import Dataflow, HardwareConfig, validate_hw
 from accelsim.config.loading import read_text_file
 from accelsim.errors import ConfigError
 
@@ -109,7 +110,7 @@ def load_scalesim_config(path: str | Path) -> ScaleSimConfig:
         raise ConfigError(str(path), "", "a SCALE-Sim .cfg (INI) file", str(exc).splitlines()[0]) from None
     reader = _Reader(parser, str(path))
     dataflow = reader.text(ARCH, "Dataflow").lower()
-    if dataflow not in ("os", "ws", "is"):
+    if dataflow not in get_args(Dataflow):
         raise ConfigError(str(path), f"{ARCH}.Dataflow", "os, ws or is", dataflow)
     interface = reader.text(RUN, "InterfaceBandwidth")
     if interface not in ("USER", "CALC"):

@@ -25,13 +25,14 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, get_args
 
 import numpy as np
 
+from accelsim.config.hw import Codec
 from accelsim.errors import UnsupportedError
 
-CODECS: tuple[str, ...] = ("bitpack", "zero_rle", "bitmap", "huffman")
+CODECS: tuple[str, ...] = get_args(Codec)
 BIT_WIDTHS: tuple[int, ...] = (4, 8, 16)
 
 #: Weights per block of the 8/16-bit ``bitpack`` format and the width of each block's header (``w − 1``).

@@ -24,6 +24,7 @@ from accelsim.energy import (
     sram_write_energy_pj_per_byte,
 )
 from accelsim.hw.compression import decompression_energy_pj
+from accelsim.hw.unit import multiplier_count, peak_macs_per_cycle
 
 UM2_PER_MM2 = 1e6
 #: Table that supplies integer add / multiply figures (requantization, vector ALU, decompression, scale-unit
@@ -143,7 +144,7 @@ def peak_logic_pj_per_cycle(hw: HardwareConfig, table: EnergyTable) -> float:
     """Dynamic MAC-array energy per cycle at full activity in the widest compute mode (pJ/cycle), the base of
     the leakage power."""
     mode = widest_compute_mode(hw)
-    peak = hw.peak_macs_per_cycle(mode.weight_bits, mode.activation_bits)
+    peak = peak_macs_per_cycle(hw, mode.weight_bits, mode.activation_bits)
     return peak * mac_energy_pj(table, mode.weight_bits, mode.activation_bits, hw.precision.accumulator_bits)
 
 
@@ -184,16 +185,6 @@ def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> 
 def widest_compute_mode(hw: HardwareConfig):
     """The compute mode with the widest multiplier (largest weight_bits × activation_bits): the PE must do it."""
     return max(hw.precision.compute_modes(), key=lambda m: (m.weight_bits * m.activation_bits, m.throughput))
-
-
-def multiplier_count(hw: HardwareConfig) -> int:
-    """MAC units of the datapath: systolic rows × cols, plus SIMD contexts × its best 8x8-class MACs/cycle/context
-    (one MAC unit per MAC per cycle)."""
-    count = hw.compute.systolic.pe_count if hw.compute.systolic is not None else 0
-    simd = hw.compute.simd
-    if simd is not None:
-        count += simd.contexts * max(r.peak for r in simd.macs_per_context_cycle.values())
-    return count
 
 
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:

@@ -9,10 +9,11 @@ Formulas and sources: ``docs/model.md`` §Memories.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
-from accelsim.config.hw import HardwareConfig
+from accelsim.config.hw import HardwareConfig, Operand
 
-OPERANDS: tuple[str, ...] = ("weights", "inputs", "outputs")
+OPERANDS: tuple[str, ...] = get_args(Operand)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ back to the SIMD unit or cannot be mapped.
 from __future__ import annotations
 
 import math
+from typing import get_args
 
+from accelsim.config.hw import ScaleFallback
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.hw.layer import LayerShape
 
-FALLBACKS = ("none", "simd")
+FALLBACKS: tuple[str, ...] = get_args(ScaleFallback)
 
 
 def requant_ops(layer: LayerShape) -> int:

@@ -238,7 +238,7 @@ def mac_rates(simd: SimdUnit, weight_bits: int, activation_bits: int, mode_throu
         raise UnsupportedError(f"the SIMD unit has no MAC rates for {key} (it lists {', '.join(rates)})")
     base = rates["W8A8"]
     return SimdMacRates(**{name: max(1, round(getattr(base, name) * mode_throughput))
-                           for name in ("scalar_broadcast", "vector_vector", "widening")})
+                           for name in SimdMacRates.model_fields})
 
 
 def context_share(layer: LayerShape, contexts: int, lanes: int) -> tuple[LayerShape, int]:

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import get_args
 
+from accelsim.config.hw import Dataflow
 from accelsim.errors import UnsupportedError
 from accelsim.graph.ops import MAC_OPS
 from accelsim.hw.layer import LayerShape
 
-DATAFLOWS = ("os", "ws", "is")
+DATAFLOWS: tuple[str, ...] = get_args(Dataflow)
 MAC_KINDS = MAC_OPS  # the op registry's MAC ops (accelsim.graph.ops)
 
 

@@ -19,14 +19,14 @@ requantization                          the scale unit; on the SIMD unit when ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from accelsim.config.hw import HardwareConfig, PrecisionMode
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.graph.ops import MAC_OPS, VIEW_OPS, registered_ops
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
-from accelsim.hw.simd import simd_timing, word_lanes
-from accelsim.hw.systolic import systolic_timing
+from accelsim.hw.unit import ComputeUnitModel, UnitWork, WorkContext, compute_units
 
 #: Free views (no cycles, no traffic) and MAC ops: the op registry's definitions (accelsim.graph.ops).
 FREE_KINDS = VIEW_OPS
@@ -63,18 +63,44 @@ class ComputeCost:
     compute_weight_bits: int          # multiplier width (storage-only weights are unpacked to it)
 
 
-def assign_unit(layer: LayerShape, hw: HardwareConfig) -> str:
-    """The unit that executes ``layer`` by the rule in the module docstring."""
-    systolic, simd = hw.compute.systolic, hw.compute.simd
+#: Op classes of the assignment policy (:func:`op_class`).
+OpClass = Literal["dense_mac", "depthwise_mac", "elementwise", "pooling", "concat_copy", "layout"]
+#: Assignment policy as data: op class -> unit kinds in order of preference; a layer runs on the first kind the
+#: config has whose model supports it (:data:`accelsim.hw.unit.UNIT_MODELS`). The scale unit's lanes, ``dma``
+#: and ``none`` exist on every config.
+UNIT_PREFERENCE: dict[str, tuple[str, ...]] = {
+    "dense_mac": ("systolic", "simd"),
+    "depthwise_mac": ("simd", "systolic"),     # an array wastes all but one column on a depthwise GEMM
+    "elementwise": ("simd", "scale_unit"),
+    "pooling": ("simd", "scale_unit"),
+    "concat_copy": ("dma",),
+    "layout": ("none",),
+}
+_POOLING_KINDS = ("MaxPool", "AvgPool", "GlobalAveragePool")
+
+
+def op_class(layer: LayerShape) -> str:
+    """The layer's class in :data:`UNIT_PREFERENCE`."""
     if layer.kind in FREE_KINDS:
-        return "none"
+        return "layout"
     if layer.kind in MAC_KINDS:
-        if layer.is_depthwise or (layer.kind == "Conv2D" and layer.groups > 1):
-            return "simd" if simd is not None else "systolic"
-        return "systolic" if systolic is not None else "simd"
+        grouped = layer.is_depthwise or (layer.kind == "Conv2D" and layer.groups > 1)
+        return "depthwise_mac" if grouped else "dense_mac"
     if layer.kind == "Concat" and requant_ops(layer) == 0:
-        return "dma"
-    return "simd" if simd is not None else "scale_unit"
+        return "concat_copy"
+    return "pooling" if layer.kind in _POOLING_KINDS else "elementwise"
+
+
+def assign_unit(layer: LayerShape, hw: HardwareConfig, units: dict[str, ComputeUnitModel] | None = None) -> str:
+    """The unit that executes ``layer``: the first kind of its class's :data:`UNIT_PREFERENCE` that ``hw`` has
+    and that supports the layer (``units``: the config's :func:`accelsim.hw.unit.compute_units`)."""
+    units = compute_units(hw) if units is None else units
+    for kind in UNIT_PREFERENCE[op_class(layer)]:
+        unit = units.get(kind)
+        if unit is not None and unit.supports(layer, None):
+            return kind
+    raise MappingError(f"layer {layer.name!r} ({layer.kind}): hardware {hw.name!r} has none of the units "
+                       f"{', '.join(UNIT_PREFERENCE[op_class(layer)])}")
 
 
 def precision_mode(layer: LayerShape, hw: HardwareConfig) -> PrecisionMode | None:
@@ -104,74 +130,7 @@ def element_ops(layer: LayerShape) -> int:
     return layer.outputs * layer.cost.alu_ops_per_output(layer)
 
 
-@dataclass(frozen=True)
-class _UnitWork:
-    """What one unit's model says about a layer (see :class:`ComputeCost` for the fields)."""
-
-    cycles: float
-    reads: dict[str, float]
-    writes: float
-    peak: float = 0.0
-    macs_issued: int = 0
-    alu_ops: int = 0
-    rf_reads: float = 0.0
-    rf_writes: float = 0.0
-    channel_granule: int = 1
-    reduction_granule: int = 1
-
-
-def _split_loads(layer: LayerShape, nbytes: float) -> dict[str, float]:
-    """Split a unit's vector-load bytes between weights and inputs in proportion to their sizes (the SIMD model
-    counts loads, not operands; only configs with separate weight / input SRAMs need the split)."""
-    total = layer.weight_bytes + layer.input_bytes
-    w = nbytes * layer.weight_bytes / total if total else 0.0
-    return {"weights": w, "inputs": nbytes - w, "outputs": 0.0}
-
-
-def _systolic_work(layer: LayerShape, hw: HardwareConfig, mode: PrecisionMode, scalesim_compat: bool) -> _UnitWork:
-    """SCALE-Sim folds and SRAM element counts; partial sums move at accumulator width."""
-    array = hw.compute.systolic
-    executed = hw.precision.compute_mode_for(mode)
-    t = systolic_timing(layer, array.rows, array.cols, array.dataflow, executed.throughput)
-    act_b, w_b = layer.activation_bits / 8, layer.weight_bits / 8
-    acc_b = hw.precision.accumulator_bits / 8
-    cycles = float(t.scalesim_total_cycles if scalesim_compat else t.compute_cycles)
-    if mode.storage_only and mode.unpack_cycles_per_kib:
-        cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
-    return _UnitWork(
-        cycles=cycles,
-        reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
-               "outputs": t.ofmap_sram_reads * acc_b},
-        writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
-        peak=array.pe_count * executed.throughput, macs_issued=layer.macs,
-        channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)))
-
-
-def _simd_work(layer: LayerShape, hw: HardwareConfig, mode: PrecisionMode | None, requant_on_simd: bool) -> _UnitWork:
-    """Resource-bound VLIW packets; SRAM traffic = vector loads and stores; register-file traffic: each vector
-    instruction reads two source registers and writes one, a load writes one, a store reads one."""
-    simd = hw.compute.simd
-    executed = hw.precision.compute_mode_for(mode) if mode is not None else None
-    t = simd_timing(layer, simd, layer.weight_bits, layer.activation_bits,
-                    executed.throughput if executed is not None else 1.0,
-                    bool(mode is not None and mode.storage_only),
-                    (mode.unpack_cycles_per_kib or 0.0) if mode is not None else 0.0,
-                    requant_on_simd=requant_on_simd)
-    vector_bytes = simd.vector_bits / 8
-    computing = t.multiplies + t.shifts + t.permutes + t.alu
-    return _UnitWork(
-        cycles=float(t.compute_cycles), reads=_split_loads(layer, t.loads * vector_bytes),
-        writes=t.stores * vector_bytes, peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
-        alu_ops=element_ops(layer), rf_reads=(2 * computing + t.stores) * vector_bytes,
-        rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits))
-
-
-def _scale_unit_work(layer: LayerShape, hw: HardwareConfig) -> _UnitWork:
-    """A non-MAC op on the scale unit's post-processing lanes (configs without a SIMD unit): one element
-    operation per lane per cycle; it streams its inputs and outputs once."""
-    ops = element_ops(layer)
-    return _UnitWork(cycles=ops / hw.scale_unit.lanes, reads=_split_loads(layer, layer.input_bytes),
-                     writes=layer.output_bytes, alu_ops=ops)
+_UnitWork = UnitWork     # the former private name
 
 
 def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = False) -> ComputeCost:
@@ -180,7 +139,8 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
     Systolic layers use :func:`accelsim.hw.systolic.systolic_timing` (SCALE-Sim folds; with ``scalesim_compat``
     its reported cycle count); SIMD layers :func:`accelsim.hw.simd.simd_timing` (resource-bound VLIW packets).
     """
-    unit = assign_unit(layer, hw)
+    units = compute_units(hw)
+    unit = assign_unit(layer, hw, units)
     mode = precision_mode(layer, hw)
     n_requant = requant_ops(layer)
     requant_unit = "none"
@@ -191,16 +151,9 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
             requant_unit = check_per_channel_support(layer, hw.scale_unit.per_channel, hw.scale_unit.fallback)
             if unit == "scale_unit":
                 requant_unit = "scale_unit"
-    if unit == "systolic":
-        work = _systolic_work(layer, hw, mode, scalesim_compat)
-    elif unit == "simd":
-        work = _simd_work(layer, hw, mode, requant_unit == "simd")
-    elif unit == "scale_unit":
-        work = _scale_unit_work(layer, hw)
-    elif unit == "dma":
-        work = _UnitWork(cycles=0.0, reads=_split_loads(layer, layer.input_bytes), writes=layer.output_bytes)
-    else:
-        work = _UnitWork(cycles=0.0, reads=_split_loads(layer, 0.0), writes=0.0)
+    context = WorkContext(scalesim_compat=scalesim_compat, requant_on_unit=requant_unit == unit,
+                          element_ops=element_ops(layer))
+    work = units[unit].work(layer, mode, context)
     cycles = work.cycles
     scale_cycles = 0.0
     if requant_unit == "scale_unit":

@@ -23,6 +23,7 @@ of, so it leans towards smaller first and last tiles a little more than the pipe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -35,7 +36,9 @@ LOOP_ORDERS: dict[str, tuple[str, str, str]] = {
     "channels_outer": ("K", "R", "C"),
     "weights_outer": ("K", "C", "R"),
 }
-OBJECTIVES = ("latency", "dram_bytes")
+#: What a tiling search ranks first: latency (then DRAM bytes) or DRAM bytes (then latency).
+TilingObjective = Literal["latency", "dram_bytes"]
+OBJECTIVES: tuple[str, ...] = get_args(TilingObjective)
 
 #: Bytes per output channel of requantization parameters with per-channel scales: a 32-bit multiplier and an
 #: 8-bit shift (TFLite QuantizeMultiplier form, docs/arithmetic.md).

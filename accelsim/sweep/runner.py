@@ -31,7 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from accelsim import __version__
+from accelsim._version import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.graph.ir import Graph
 from accelsim.simulate import simulate

@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.config.loading import deep_merge, nest, read_yaml, split_key_path, validate_model
 from accelsim.errors import ConfigError
+from accelsim.report import NetworkTotals, fixed_columns, higher_is_better
 from accelsim.sweep.points import (
     ConstraintError, Point, UnknownNameError, canonical_json, evaluate_constraint, grid_count, grid_points,
     parse_constraint, point_id, random_points, unique_points, unique_values, zip_points,
@@ -31,15 +32,12 @@ from accelsim.sweep.points import (
 from accelsim.workloads import workload_spec, zoo_names
 from accelsim.workloads.yaml_format import LayerOverride, QuantSpec, WorkloadSpec, with_quant
 
-#: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``).
-TOTALS_METRICS = (
-    "latency_cycles", "latency_ms", "compute_cycles", "stall_cycles", "energy_pj", "dram_read_bytes",
-    "dram_write_bytes", "dram_avg_gb_s", "dram_peak_gb_s", "sram_read_bytes", "sram_write_bytes", "area_mm2",
-    "macs", "peak_macs_per_cycle", "utilization",
-)
-#: The totals where more is better (throughput, fraction of peak); every other objective is minimized.
-HIGHER_IS_BETTER = frozenset({"peak_macs_per_cycle", "utilization"})
 _COMPONENT_METRIC = re.compile(r"^(energy_\w+_pj|area_\w+_mm2)$")
+#: Totals of a report that may be objectives (besides ``energy_<component>_pj`` and ``area_<unit>_mm2``): the
+#: fields of :class:`accelsim.report.NetworkTotals`.
+TOTALS_METRICS = tuple(c for c in fixed_columns(NetworkTotals) if not _COMPONENT_METRIC.match(c))
+#: The totals where more is better (throughput, fraction of peak); every other objective is minimized.
+HIGHER_IS_BETTER = higher_is_better(NetworkTotals)
 
 
 def minimized(metric: str) -> bool:
@@ -432,6 +430,12 @@ def hw_path_problem(path: str, base: HardwareConfig) -> str | None:
     for i, part in enumerate(parts):
         here = ".".join(str(p) for p in parts[:i]) or "the hardware config"
         t = _unwrap_optional(node_type)
+        if isinstance(t, type) and issubclass(t, RootModel):
+            t = t.model_fields["root"].annotation
+        if get_origin(t) is Annotated:                   # a discriminated union: the member of this entry's kind
+            kind = node_data.get("kind") or parts[i - 1] if isinstance(node_data, dict) else parts[i - 1]
+            t = next((m for m in get_args(get_args(t)[0])
+                      if get_args(m.model_fields["kind"].annotation) == (kind,)), t)
         if isinstance(t, type) and issubclass(t, BaseModel):
             if part not in t.model_fields:
                 return f"a key of {here} (one of {', '.join(t.model_fields)})"

@@ -1,0 +1,254 @@
+"""Compute units behind one protocol: what a unit can run, the work a layer costs on it, and its peak rate.
+
+Every unit kind implements :class:`ComputeUnitModel` and is registered in :data:`UNIT_MODELS` (kind -> factory
+that builds the model from a config, or None when the config has no such unit). The mapping
+(:mod:`accelsim.mapping.assign`) picks a unit by its preference table and asks the unit for :class:`UnitWork`;
+the energy model asks the units for their multipliers (area, leakage) and peak rate. Peak MACs per cycle is
+defined here only (:func:`peak_macs_per_cycle`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit, SystolicArray
+from accelsim.hw.layer import LayerShape
+from accelsim.hw.simd import simd_timing, word_lanes
+from accelsim.hw.systolic import MAC_KINDS as _MAC_LAYER_KINDS     # layer kinds with multiply-accumulates
+from accelsim.hw.systolic import systolic_timing
+
+
+@dataclass(frozen=True)
+class UnitWork:
+    """What one unit's model says about a layer (see :class:`accelsim.mapping.assign.ComputeCost`)."""
+
+    cycles: float                     # busy cycles of the unit, stall-free
+    reads: dict[str, float]           # innermost staging level -> datapath bytes, per operand
+    writes: float                     # datapath -> output buffer bytes
+    peak: float = 0.0                 # MACs/cycle of the kernel the layer runs (0 for non-MAC work)
+    macs_issued: int = 0              # MACs the multipliers perform, padding included
+    alu_ops: int = 0                  # vector-ALU element operations
+    rf_reads: float = 0.0             # register-file bytes read by instructions
+    rf_writes: float = 0.0            # register-file bytes written
+    channel_granule: int = 1          # output-channel tile multiple
+    reduction_granule: int = 1        # input-channel tile multiple
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """Facts about a layer's placement that a unit's work depends on (decided by the mapping)."""
+
+    scalesim_compat: bool = False     # systolic: report SCALE-Sim's cycle count
+    requant_on_unit: bool = False     # the unit also runs the layer's requantization instructions
+    element_ops: int = 0              # element operations of a non-MAC op (accelsim.mapping.assign.element_ops)
+
+
+class ComputeUnitModel(Protocol):
+    """A compute unit: ``supports(layer, mode)``, ``work(layer, mode, context)``, ``peak_macs_per_cycle(mode)``
+    and the area hook ``multipliers()`` (its energy is priced from the work's counts by
+    :mod:`accelsim.hw.energy_model`)."""
+
+    kind: str
+
+    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool: ...
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork: ...
+
+    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float: ...
+
+    def multipliers(self) -> int: ...
+
+
+def split_loads(layer: LayerShape, nbytes: float) -> dict[str, float]:
+    """Split a unit's load bytes between weights and inputs in proportion to their sizes (the SIMD model
+    counts loads, not operands; only configs with separate weight / input SRAMs need the split)."""
+    total = layer.weight_bytes + layer.input_bytes
+    w = nbytes * layer.weight_bytes / total if total else 0.0
+    return {"weights": w, "inputs": nbytes - w, "outputs": 0.0}
+
+
+@dataclass(frozen=True)
+class SystolicModel:
+    """A rows x cols MAC array (SCALE-Sim folds and SRAM element counts; partial sums at accumulator width)."""
+
+    hw: HardwareConfig
+    array: SystolicArray
+    kind: str = "systolic"
+
+    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
+        return layer.kind in _MAC_LAYER_KINDS
+
+    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
+        """rows x cols x the throughput of the mode the array computes ``mode`` in."""
+        return self.array.pe_count * self.hw.precision.compute_mode_for(mode).throughput
+
+    def multipliers(self) -> int:
+        return self.array.pe_count
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        array, hw = self.array, self.hw
+        executed = hw.precision.compute_mode_for(mode)
+        t = systolic_timing(layer, array.rows, array.cols, array.dataflow, executed.throughput)
+        act_b, w_b = layer.activation_bits / 8, layer.weight_bits / 8
+        acc_b = hw.precision.accumulator_bits / 8
+        cycles = float(t.scalesim_total_cycles if context.scalesim_compat else t.compute_cycles)
+        if mode.storage_only and mode.unpack_cycles_per_kib:
+            cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
+        return UnitWork(
+            cycles=cycles,
+            reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
+                   "outputs": t.ofmap_sram_reads * acc_b},
+            writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
+            peak=self.peak_macs_per_cycle(mode), macs_issued=layer.macs,
+            channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)))
+
+
+@dataclass(frozen=True)
+class SimdModel:
+    """An HVX-like VLIW SIMD unit: resource-bound packets; SRAM traffic = vector loads and stores; register-file
+    traffic: each vector instruction reads two source registers and writes one, a load writes one, a store
+    reads one."""
+
+    hw: HardwareConfig
+    simd: SimdUnit
+    kind: str = "simd"
+
+    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
+        return True
+
+    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
+        """contexts x the best instruction class of the compute mode (0 when the unit lists no rates for it)."""
+        rates = self.simd.macs_per_context_cycle.get(self.hw.precision.compute_mode_for(mode).key)
+        return float(self.simd.contexts * rates.peak) if rates else 0.0
+
+    def multipliers(self) -> int:
+        return self.simd.contexts * max(r.peak for r in self.simd.macs_per_context_cycle.values())
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        simd = self.simd
+        executed = self.hw.precision.compute_mode_for(mode) if mode is not None else None
+        t = simd_timing(layer, simd, layer.weight_bits, layer.activation_bits,
+                        executed.throughput if executed is not None else 1.0,
+                        bool(mode is not None and mode.storage_only),
+                        (mode.unpack_cycles_per_kib or 0.0) if mode is not None else 0.0,
+                        requant_on_simd=context.requant_on_unit)
+        vector_bytes = simd.vector_bits / 8
+        computing = t.multiplies + t.shifts + t.permutes + t.alu
+        return UnitWork(
+            cycles=float(t.compute_cycles), reads=split_loads(layer, t.loads * vector_bytes),
+            writes=t.stores * vector_bytes, peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
+            alu_ops=context.element_ops, rf_reads=(2 * computing + t.stores) * vector_bytes,
+            rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits))
+
+
+class _NoMacs:
+    """Shared by the units without multipliers: they run non-MAC layers only."""
+
+    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
+        return layer.kind not in _MAC_LAYER_KINDS
+
+    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
+        return 0.0
+
+    def multipliers(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class ScaleUnitLanesModel(_NoMacs):
+    """Non-MAC ops on the scale unit's post-processing lanes (as NVDLA's SDP / Gemmini's pooling engine): one
+    element operation per lane per cycle; it streams its inputs and outputs once."""
+
+    hw: HardwareConfig
+    kind: str = "scale_unit"
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        ops = context.element_ops
+        return UnitWork(cycles=ops / self.hw.scale_unit.lanes, reads=split_loads(layer, layer.input_bytes),
+                        writes=layer.output_bytes, alu_ops=ops)
+
+
+@dataclass(frozen=True)
+class DmaModel(_NoMacs):
+    """A copy (Concat without rescale): traffic only, no compute cycles."""
+
+    kind: str = "dma"
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        return UnitWork(cycles=0.0, reads=split_loads(layer, layer.input_bytes), writes=layer.output_bytes)
+
+
+@dataclass(frozen=True)
+class ViewModel(_NoMacs):
+    """A view (Reshape, Flatten): no cycles, no traffic (reported as unit ``none``)."""
+
+    kind: str = "none"
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        return UnitWork(cycles=0.0, reads=split_loads(layer, 0.0), writes=0.0)
+
+
+#: Unit kind -> factory: the kind's model for a config, or None when the config has no such unit. The scale
+#: unit's lanes, the DMA and views exist on every config. Adding a unit kind = one model class + one entry here.
+UNIT_MODELS: dict[str, Callable[[HardwareConfig], ComputeUnitModel | None]] = {
+    "systolic": lambda hw: SystolicModel(hw, array) if (array := hw.compute.systolic) is not None else None,
+    "simd": lambda hw: SimdModel(hw, simd) if (simd := hw.compute.simd) is not None else None,
+    "scale_unit": ScaleUnitLanesModel,
+    "dma": lambda hw: DmaModel(),
+    "none": lambda hw: ViewModel(),
+}
+
+
+#: The units of the last few configs (configs hold dicts, so they are not hashable: keyed by identity and
+#: checked); bounded, so a sweep over many configs keeps at most this many alive.
+_UNITS_CACHED = 4
+_UNITS: list[tuple[HardwareConfig, tuple, dict[str, ComputeUnitModel], dict[tuple[int, int], float]]] = []
+
+
+def _entry(hw: HardwareConfig) -> tuple[dict[str, ComputeUnitModel], dict[tuple[int, int], float]]:
+    """The config's units and its memo of peak rates per (weight bits, activation bits)."""
+    registry = tuple(UNIT_MODELS.items())
+    for cached_hw, cached_registry, units, peaks in _UNITS:
+        if cached_hw is hw and cached_registry == registry:
+            return units, peaks
+    units = {}
+    for kind, factory in registry:
+        model = factory(hw)
+        if model is not None:
+            units[kind] = model
+    peaks: dict[tuple[int, int], float] = {}
+    _UNITS.insert(0, (hw, registry, units, peaks))
+    del _UNITS[_UNITS_CACHED:]
+    return units, peaks
+
+
+def compute_units(hw: HardwareConfig) -> dict[str, ComputeUnitModel]:
+    """The config's units by kind, in :data:`UNIT_MODELS` order (do not mutate the returned dict)."""
+    return _entry(hw)[0]
+
+
+def peak_macs_per_cycle(hw: HardwareConfig, weight_bits: int, activation_bits: int) -> float:
+    """Peak MACs/cycle of all compute units together in a mode (storage-only modes use their compute mode);
+    UnsupportedError for a mode the config lacks."""
+    units, peaks = _entry(hw)
+    peak = peaks.get((weight_bits, activation_bits))
+    if peak is None:
+        mode = hw.mode(weight_bits, activation_bits)
+        peak = peaks[weight_bits, activation_bits] = sum(unit.peak_macs_per_cycle(mode) for unit in units.values())
+    return peak
+
+
+def unit_peak_macs_per_cycle(hw: HardwareConfig, kind: str, weight_bits: int, activation_bits: int) -> float:
+    """Peak MACs/cycle of the config's unit ``kind`` in a mode (0 when the config has no such unit)."""
+    unit = compute_units(hw).get(kind)
+    return unit.peak_macs_per_cycle(hw.mode(weight_bits, activation_bits)) if unit is not None else 0.0
+
+
+def peak_gmac_s(hw: HardwareConfig, weight_bits: int, activation_bits: int) -> float:
+    """Peak throughput in GMAC/s (1e9 MAC/s) at ``clock_mhz``."""
+    return peak_macs_per_cycle(hw, weight_bits, activation_bits) * hw.clock_mhz / 1e3
+
+
+def multiplier_count(hw: HardwareConfig) -> int:
+    """Multipliers of all units together (each unit's :meth:`ComputeUnitModel.multipliers`)."""
+    return sum(unit.multipliers() for unit in compute_units(hw).values())
