@@ -18,8 +18,8 @@ from accelsim.execute import execute
 from accelsim.graph import GraphBuilder
 from accelsim.graph import ops as O
 from accelsim.graph.float_exec import run_float
-from accelsim.graph.ops.common import elementwise_extents, none_per_output, one_per_output
-from accelsim.graph.ops.registry import PTQ_RULES
+from accelsim.graph.ops.common import elementwise_extents, inputs_per_output, none_per_output, one_per_output
+from accelsim.graph.ops.registry import PTQ_RULES, VectorKernel
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.scale_unit import requant_ops
 from accelsim.mapping.assign import FREE_KINDS, MAC_KINDS, compute_cost, element_ops
@@ -132,7 +132,9 @@ def _maximum_def(**changes: Any) -> O.OpDef:
         attrs=Maximum, arity=(2, 2), infer_shape=_maximum_shape,
         float_ref=lambda op, args: np.maximum(args[0], args[1]), engine=_MaximumEngine(), ptq="inherit",
         cost=O.CostDescriptor(alu_ops_per_output=one_per_output, requant_per_output=none_per_output,
-                              extents=elementwise_extents, preserves_quant=True),
+                              extents=elementwise_extents, preserves_quant=True,
+                              vector=VectorKernel(loads_per_output_vector=inputs_per_output,
+                                                  alu_per_output_vector=one_per_output)),
         activation_inputs=2, to_yaml=lambda graph, node: {"op": "maximum"})
     return replace(op_def, **changes)
 
@@ -147,6 +149,15 @@ def toy_op():
 def test_an_op_without_cost_descriptor_is_refused():
     with pytest.raises(O.OpRegistrationError, match="cost descriptor"):
         O.register_op(_maximum_def(cost=None))
+    with pytest.raises(UnsupportedError):
+        O.op_def(Maximum.kind)
+
+
+def test_an_alu_op_without_a_vector_kernel_is_refused():
+    """Neither a MAC op nor a view: a SIMD unit would have nothing to count, so registration refuses it."""
+    op_def = _maximum_def()
+    with pytest.raises(O.OpRegistrationError, match="VectorKernel"):
+        O.register_op(replace(op_def, cost=replace(op_def.cost, vector=None)))
     with pytest.raises(UnsupportedError):
         O.op_def(Maximum.kind)
 
@@ -191,3 +202,75 @@ def test_toy_op_runs_through_build_execute_and_simulate(toy_op):
     row = simulate(graph, hw).layers.set_index("name").loc["max"]
     assert row["unit"] == "scale_unit"
     assert row["compute_cycles"] == outputs / hw.scale_unit.lanes
+
+
+# ------------------------------------------------------------------------------ the toy op from an ONNX model
+def _onnx_max_model(path: Path, scale: float = 0.05, zero_point: int = -3) -> Path:
+    """x, y -> Q -> DQ (both with one scale and zero point) -> Max -> Q -> DQ -> out, NCHW (1, 16, 6, 5)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]),
+             helper.make_tensor("z", TensorProto.INT8, [], [zero_point])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="qx"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dqx"),
+             helper.make_node("QuantizeLinear", ["y", "s", "z"], ["yq"], name="qy"),
+             helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["yd"], name="dqy"),
+             helper.make_node("Max", ["xd", "yd"], ["m"], name="max"),
+             helper.make_node("QuantizeLinear", ["m", "s", "z"], ["mq"], name="qm"),
+             helper.make_node("DequantizeLinear", ["mq", "s", "z"], ["out"], name="dqm")]
+    shape = [1, 16, 6, 5]
+    graph = helper.make_graph(nodes, "toy_max", [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
+                                                 for n in ("x", "y")],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, str(path))
+    return path
+
+
+def _max_handler(ctx, fused):
+    """ONNX ``Max`` of two tensors with one quantization -> the toy Maximum op (registered in this test)."""
+    node = fused.node
+    x, y = ctx.act(node, node.input[0]), ctx.act(node, node.input[1])
+    if not x.quant.same_as(y.quant):
+        raise UnsupportedError(f"node {node.name!r}: Max of inputs with different quantization")
+    dtype, quant = ctx.passthrough_quant(node, x, node.output[0])
+    ctx.emit(node, Maximum(), [x.name, y.name], node.output[0], dtype, quant)
+
+
+def test_toy_op_runs_through_onnx_import_execute_and_simulate(toy_op, tmp_path):
+    """The whole path for an op defined only here: register_op + register_onnx_handler (public API) -> load_onnx
+    -> execute (equal to numpy's maximum of the integers) -> simulate on a SIMD config (vector instructions from
+    the op's VectorKernel: ceil(outputs / 128 lanes) vectors, 2 loads, 1 max, 1 store each) and on a config
+    without SIMD (one ALU op per output on the scale unit's lanes)."""
+    from accelsim.graph.importers import onnx_handlers
+    from accelsim.graph.importers.onnx import load_onnx, register_onnx_handler
+    from accelsim.hw.simd import alu_counts
+
+    path = _onnx_max_model(tmp_path / "max.onnx")
+    with pytest.raises(UnsupportedError, match="Max"):
+        load_onnx(path)
+    register_onnx_handler("Max", _max_handler, quantized=True)
+    try:
+        graph = load_onnx(path)
+    finally:
+        onnx_handlers.QUANT_HANDLERS.pop("Max")
+    assert [n.kind for n in graph.nodes] == [Maximum.kind]
+    rng = np.random.default_rng(5)
+    shape = graph.tensors[graph.inputs[0]].shape
+    xs = {name: rng.integers(-128, 128, shape).astype(np.int8) for name in graph.inputs}
+    out = execute(graph, xs)[graph.outputs[0]]
+    np.testing.assert_array_equal(out, np.maximum(*(xs[name] for name in graph.inputs)))
+
+    outputs = math.prod(shape)
+    hvx = load_hw(HW / "hvx_690.yaml")
+    layer = layer_shape(graph, graph.nodes[0])
+    counts, tiles = alu_counts(layer, hvx.compute.simd.vector_bits)
+    vectors = math.ceil(outputs / (hvx.compute.simd.vector_bits // 8))
+    assert (counts.loads, counts.alu, counts.stores, tiles) == (2 * vectors, vectors, vectors, shape[0] * shape[1])
+    row = simulate(graph, hvx).layers.iloc[0]
+    assert (row["unit"], row["kind"]) == ("simd", Maximum.kind) and row["compute_cycles"] > 0
+    gemmini = load_hw(HW / "gemmini_default.yaml")
+    row = simulate(graph, gemmini).layers.iloc[0]
+    assert row["unit"] == "scale_unit" and row["compute_cycles"] == outputs / gemmini.scale_unit.lanes

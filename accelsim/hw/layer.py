@@ -74,6 +74,11 @@ class LayerShape:
         return self.output_pixels * self.out_channels
 
     @property
+    def is_mac(self) -> bool:
+        """Whether the op multiplies and accumulates (its cost descriptor has a MAC count)."""
+        return self.cost.macs is not None
+
+    @property
     def macs(self) -> int:
         """Multiply-accumulates by the op's cost descriptor (0 for ops that are ALU work)."""
         macs = self.cost.macs

@@ -52,7 +52,6 @@ DOUBLE_VECTOR_RESOURCES = 2
 REQUANT_MULTIPLIES_PER_VECTOR = 2
 REQUANT_SHIFTS_PER_VECTOR = 1
 REQUANT_ALU_PER_VECTOR = 3
-LAYOUT_ONLY_KINDS = ("Reshape", "Flatten")
 
 
 @dataclass(frozen=True)
@@ -207,23 +206,22 @@ def alu_counts(layer: LayerShape, vector_bits: int) -> tuple[InstructionCounts, 
     """Element-wise / pooling / copy work on ``vector_bits / activation_bits`` elements per instruction:
     ``(counts, tiles)``; one tile (loop) per output row.
 
-    Pools work on channel vectors per output pixel (``ceil(C / lanes)`` each): MaxPool loads the ``KH·KW`` window
-    vectors and takes ``KH·KW − 1`` max; AvgPool / GlobalAveragePool accumulate ``KH·KW`` vectors. Add loads two
-    vectors and adds; Concat and Pad copy (load + store); every op stores its output vectors.
+    The op's :class:`~accelsim.graph.ops.registry.VectorKernel` (its cost descriptor) gives the input vectors
+    loaded and the ALU instructions per output vector; every output vector is stored. Pools vectorize each output
+    pixel's channels (``ceil(C / lanes)`` vectors a pixel: MaxPool loads the ``KH·KW`` window vectors and takes
+    ``KH·KW − 1`` max, averages accumulate ``KH·KW``); Add loads its two inputs and adds; Concat and Pad copy.
     """
+    kernel = layer.cost.vector
+    if kernel is None:
+        raise UnsupportedError(f"layer {layer.name!r}: the SIMD model has no vector kernel for {layer.kind}")
     lanes = element_lanes(vector_bits, layer.activation_bits)
-    rows = layer.batch * layer.out_h
-    window = layer.kernel_h * layer.kernel_w
-    if layer.kind in ("MaxPool", "AvgPool", "GlobalAveragePool"):
+    if kernel.per_pixel_channels:
         vectors = layer.output_pixels * math.ceil(layer.out_channels / lanes)
-        alu = vectors * (window - 1 if layer.kind == "MaxPool" else window)
-        return InstructionCounts(loads=vectors * window, alu=alu, stores=vectors), rows
-    vectors = math.ceil(layer.outputs / lanes)
-    if layer.kind == "Add":
-        return InstructionCounts(loads=2 * vectors, alu=vectors, stores=vectors), rows
-    if layer.kind in ("Concat", "Pad"):
-        return InstructionCounts(loads=vectors, stores=vectors), rows
-    raise UnsupportedError(f"layer {layer.name!r}: the SIMD model has no kernel for {layer.kind}")
+    else:
+        vectors = math.ceil(layer.outputs / lanes)
+    counts = InstructionCounts(loads=vectors * kernel.loads_per_output_vector(layer),
+                               alu=vectors * kernel.alu_per_output_vector(layer), stores=vectors)
+    return counts, layer.batch * layer.out_h
 
 
 # ------------------------------------------------------------------------------------------------ the layer
@@ -258,7 +256,7 @@ def context_share(layer: LayerShape, contexts: int, lanes: int) -> tuple[LayerSh
         groups = math.ceil(out_channels / per_group)
         in_channels = groups * (layer.in_channels // layer.groups)
         return replace(layer, out_channels=groups * per_group, in_channels=in_channels, groups=groups), used
-    in_channels = out_channels if layer.kind not in ("Conv2D", "FullyConnected") else layer.in_channels
+    in_channels = layer.in_channels if layer.is_mac else out_channels
     return replace(layer, out_channels=out_channels, in_channels=in_channels), used
 
 
@@ -266,7 +264,7 @@ def layer_counts(layer: LayerShape, simd: SimdUnit, rates: SimdMacRates, compute
                  requant_on_simd: bool) -> tuple[str, InstructionCounts, int, int]:
     """``(kernel class, instruction counts, padded MACs, tiles)`` of ``layer`` run on one context."""
     lanes = word_lanes(simd.vector_bits)
-    if layer.kind in ("Conv2D", "FullyConnected"):
+    if layer.is_mac:
         rw = reduction_width(compute_weight_bits, layer.activation_bits)
         taps = layer.kernel_h * layer.kernel_w
         if layer.is_depthwise:
@@ -285,7 +283,7 @@ def layer_counts(layer: LayerShape, simd: SimdUnit, rates: SimdMacRates, compute
             result_vectors = layer.groups * layer.output_pixels * math.ceil(group_out / lanes)
         out = output_counts(result_vectors, layer.outputs, layer.output_bits, simd.vector_bits, requant_on_simd)
         return kernel, counts + out, padded, tiles
-    if layer.kind in LAYOUT_ONLY_KINDS:
+    if layer.cost.is_view:
         return "none", InstructionCounts(), 0, 0
     counts, tiles = alu_counts(layer, simd.vector_bits)
     if requant_on_simd and requant_ops(layer):
@@ -307,7 +305,7 @@ def simd_timing(layer: LayerShape, simd: SimdUnit, weight_bits: int, activation_
     compute_weight_bits = max(8, weight_bits) if storage_only else weight_bits
     if storage_only and compute_weight_bits > 16:
         raise UnsupportedError(f"layer {layer.name!r}: storage-only {weight_bits}-bit weights cannot be unpacked")
-    is_mac = layer.kind in ("Conv2D", "FullyConnected")
+    is_mac = layer.is_mac
     precision = mode_key(compute_weight_bits, activation_bits) if is_mac else f"A{activation_bits}"
     rates = mac_rates(simd, compute_weight_bits, activation_bits, mode_throughput) if is_mac else None
     layer = replace(layer, activation_bits=activation_bits, weight_bits=weight_bits if is_mac else 0)

@@ -30,3 +30,8 @@ def none_per_output(layer: LayerShape) -> int:
 
 def one_per_output(layer: LayerShape) -> int:
     return 1
+
+
+def inputs_per_output(layer: LayerShape) -> int:
+    """One load per activation input (an elementwise op reads each input vector once)."""
+    return layer.num_inputs

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from accelsim.graph.ops.common import elementwise_extents, one_per_output
+from accelsim.graph.ops.common import elementwise_extents, inputs_per_output, one_per_output
 from accelsim.graph.ops.geometry import Activation, apply_activation, yaml_activation
-from accelsim.graph.ops.registry import CostDescriptor, EngineModule, OpDef, register_op
+from accelsim.graph.ops.registry import CostDescriptor, EngineModule, OpDef, VectorKernel, register_op
 
 if TYPE_CHECKING:
     from accelsim.graph.ir import Graph, Node
@@ -44,5 +44,7 @@ ADD = register_op(OpDef(
     attrs=Add, arity=(2, 2), infer_shape=_add_shape, float_ref=_add_float,
     engine=EngineModule("accelsim.engine.elementwise"), ptq="calibrate",
     cost=CostDescriptor(alu_ops_per_output=one_per_output, requant_per_output=_add_rescales,
-                        extents=elementwise_extents),
+                        extents=elementwise_extents,
+                        vector=VectorKernel(loads_per_output_vector=inputs_per_output,
+                                            alu_per_output_vector=one_per_output)),
     activation_inputs=2, to_yaml=_add_yaml))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from accelsim.graph.ops.common import elementwise_extents, none_per_output, one_per_output
-from accelsim.graph.ops.registry import CostDescriptor, EngineModule, OpDef, register_op
+from accelsim.graph.ops.registry import CostDescriptor, EngineModule, OpDef, VectorKernel, register_op
 
 if TYPE_CHECKING:
     from accelsim.graph.ir import Graph, Node
@@ -111,6 +111,8 @@ def _pad_yaml(graph: Graph, node: Node) -> dict[str, Any]:
 
 _ENGINE = EngineModule("accelsim.engine.layout")
 #: A view moves nothing: no ALU work, no rescale.
+#: Concat and Pad on a SIMD unit: copies, one load and one store per output vector, no ALU instruction.
+_COPY = VectorKernel(loads_per_output_vector=one_per_output, alu_per_output_vector=none_per_output)
 _VIEW_COST = CostDescriptor(alu_ops_per_output=none_per_output, requant_per_output=none_per_output,
                             extents=elementwise_extents, is_view=True, preserves_quant=True)
 
@@ -118,7 +120,7 @@ CONCAT = register_op(OpDef(
     attrs=Concat, arity=(1, 64), infer_shape=_concat_shape, float_ref=_concat_float, engine=_ENGINE,
     ptq="calibrate",
     cost=CostDescriptor(alu_ops_per_output=one_per_output, requant_per_output=one_per_output,
-                        extents=elementwise_extents),
+                        extents=elementwise_extents, vector=_COPY),
     activation_inputs=None, keeps_dtype=False, to_yaml=_concat_yaml))
 RESHAPE = register_op(OpDef(
     attrs=Reshape, arity=(1, 1), infer_shape=_reshape_shape, float_ref=_reshape_float, engine=_ENGINE,
@@ -129,5 +131,5 @@ FLATTEN = register_op(OpDef(
 PAD = register_op(OpDef(
     attrs=Pad, arity=(1, 1), infer_shape=_pad_shape, float_ref=_pad_float, engine=_ENGINE, ptq="inherit",
     cost=CostDescriptor(alu_ops_per_output=one_per_output, requant_per_output=none_per_output,
-                        extents=elementwise_extents, preserves_quant=True),
+                        extents=elementwise_extents, preserves_quant=True, vector=_COPY),
     to_yaml=_pad_yaml))

@@ -10,7 +10,9 @@ from accelsim.graph.ops.common import none_per_output, one_per_output, window_ex
 from accelsim.graph.ops.geometry import (
     Activation, Padding, apply_activation, resolve_padding, window_output_size, yaml_activation, yaml_padding,
 )
-from accelsim.graph.ops.registry import CostDescriptor, EngineModule, LoopExtents, OpDef, register_op
+from accelsim.graph.ops.registry import (
+    CostDescriptor, EngineModule, LoopExtents, OpDef, VectorKernel, register_op,
+)
 
 if TYPE_CHECKING:
     from accelsim.graph.ir import Graph, Node
@@ -113,6 +115,14 @@ def _compares(layer: LayerShape) -> int:
     return layer.kernel_h * layer.kernel_w - 1
 
 
+#: Pools on a SIMD unit work on each output pixel's channel vectors: they load the ``KH·KW`` window vectors and
+#: issue their ALU operations per window tap (an add each for averages, a max after the first tap for MaxPool).
+_AVERAGE_VECTORS = VectorKernel(loads_per_output_vector=_window_taps, alu_per_output_vector=_window_taps,
+                                per_pixel_channels=True)
+_MAX_VECTORS = VectorKernel(loads_per_output_vector=_window_taps, alu_per_output_vector=_compares,
+                            per_pixel_channels=True)
+
+
 def _pool_yaml(graph: Graph, node: Node) -> dict[str, Any]:
     op = node.op
     if isinstance(op, MaxPool) and op.kernel == (1, 1) and op.stride == (1, 1) and op.activation != "NONE":
@@ -129,15 +139,17 @@ _ENGINE = EngineModule("accelsim.engine.pool")
 
 AVG_POOL = register_op(OpDef(
     attrs=AvgPool, arity=(1, 1), infer_shape=_pool_shape, float_ref=_pool_float, engine=_ENGINE, ptq="inherit",
-    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_pool_extents),
+    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_pool_extents,
+                        vector=_AVERAGE_VECTORS),
     to_yaml=_pool_yaml))
 MAX_POOL = register_op(OpDef(
     attrs=MaxPool, arity=(1, 1), infer_shape=_pool_shape, float_ref=_pool_float, engine=_ENGINE, ptq="inherit",
     cost=CostDescriptor(alu_ops_per_output=_compares, requant_per_output=none_per_output, extents=_pool_extents,
-                        preserves_quant=True),
+                        preserves_quant=True, vector=_MAX_VECTORS),
     to_yaml=_pool_yaml))
 GLOBAL_AVERAGE_POOL = register_op(OpDef(
     attrs=GlobalAveragePool, arity=(1, 1), infer_shape=_gap_shape, float_ref=_gap_float, engine=_ENGINE,
     ptq="inherit",
-    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_gap_extents),
+    cost=CostDescriptor(alu_ops_per_output=_window_taps, requant_per_output=one_per_output, extents=_gap_extents,
+                        vector=_AVERAGE_VECTORS),
     to_yaml=_gap_yaml))

@@ -60,13 +60,26 @@ class LoopExtents:
 
 
 @dataclass(frozen=True)
+class VectorKernel:
+    """How a SIMD unit runs a non-MAC op, per output vector of ``vector_bits / activation_bits`` elements: the
+    input vectors it loads and the ALU instructions it issues (every op stores its output vector).
+    ``per_pixel_channels``: windowed ops vectorize the channels of each output pixel (``N·OH·OW·ceil(C/lanes)``
+    vectors); the others the flat output (``ceil(outputs/lanes)``)."""
+
+    loads_per_output_vector: Callable[[LayerShape], int]
+    alu_per_output_vector: Callable[[LayerShape], int]
+    per_pixel_channels: bool = False
+
+
+@dataclass(frozen=True)
 class CostDescriptor:
     """What the hardware model needs to cost an op, as functions of its :class:`~accelsim.hw.layer.LayerShape`.
 
     ``macs`` is None for ops without multiply-accumulates (they are ALU work); ``alu_ops_per_output``: vector-ALU
     element operations per output element (requantization excluded); ``requant_per_output``: rescale operations
     per output element; ``is_view``: a free reinterpretation (no cycles, no traffic); ``preserves_quant``: the
-    output must share the input's scale and zero point; ``extents``: the op's loop dimensions.
+    output must share the input's scale and zero point; ``extents``: the op's loop dimensions; ``vector``: its
+    SIMD kernel (required for every op that is neither a MAC op nor a view).
     """
 
     alu_ops_per_output: Callable[[LayerShape], int]
@@ -75,6 +88,7 @@ class CostDescriptor:
     macs: Callable[[LayerShape], int] | None = None
     is_view: bool = False
     preserves_quant: bool = False
+    vector: VectorKernel | None = None
 
 
 class EngineOps(Protocol):
@@ -158,6 +172,9 @@ def register_op(op_def: OpDef) -> OpDef:
     if not isinstance(op_def.cost, CostDescriptor):
         raise OpRegistrationError(f"op {kind}: a cost descriptor (CostDescriptor) is required, found "
                                   f"{type(op_def.cost).__name__}; an op without one would cost nothing")
+    if op_def.cost.macs is None and not op_def.cost.is_view and not isinstance(op_def.cost.vector, VectorKernel):
+        raise OpRegistrationError(f"op {kind}: an ALU op (no MACs, not a view) needs cost.vector (VectorKernel), "
+                                  "how a SIMD unit runs it; without one it would cost nothing there")
     for field in ("infer_shape", "float_ref"):
         if not callable(getattr(op_def, field)):
             raise OpRegistrationError(f"op {kind}: {field} must be callable")
