@@ -6,6 +6,7 @@ cost formulas stay small pure functions of numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from accelsim.graph.ir import Graph, Node
 from accelsim.graph.ops import CostDescriptor, op_def
@@ -46,7 +47,7 @@ class LayerShape:
     num_inputs: int = 1        # activation inputs (2 for Add, k for Concat)
 
     # ---------------------------------------------------------------------------------- derived counts
-    @property
+    @cached_property
     def cost(self) -> CostDescriptor:
         """The op's cost descriptor (op registry); UnsupportedError for an unregistered kind."""
         return op_def(self.kind).cost
@@ -59,17 +60,17 @@ class LayerShape:
     def depth_multiplier(self) -> int:
         return self.out_channels // self.in_channels if self.is_depthwise else 1
 
-    @property
+    @cached_property
     def reduction(self) -> int:
         """Taps per output: ``KH·KW·C_in/groups`` (the GEMM K dimension)."""
         return self.kernel_h * self.kernel_w * (self.in_channels // self.groups)
 
-    @property
+    @cached_property
     def output_pixels(self) -> int:
         """``N·OH·OW`` (the GEMM M dimension)."""
         return self.batch * self.out_h * self.out_w
 
-    @property
+    @cached_property
     def outputs(self) -> int:
         return self.output_pixels * self.out_channels
 
@@ -78,7 +79,7 @@ class LayerShape:
         """Whether the op multiplies and accumulates (its cost descriptor has a MAC count)."""
         return self.cost.macs is not None
 
-    @property
+    @cached_property
     def macs(self) -> int:
         """Multiply-accumulates by the op's cost descriptor (0 for ops that are ALU work)."""
         macs = self.cost.macs
