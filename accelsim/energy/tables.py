@@ -14,18 +14,18 @@ import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from accelsim.config.hw import MAX_ENERGY_PJ
+from accelsim.config.hw import MAX_ENERGY_PJ, RoundingMode
 from accelsim.config.loading import read_yaml, validate_model
 from accelsim.errors import ConfigError, UnsupportedError
 
 Status = Literal["published", "derived", "unconfirmed", "assumption"]
 
 #: Requantization modes with an energy formula (``requant_op_energy_pj``).
-REQUANT_MODES = ("fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip")
+REQUANT_MODES: tuple[str, ...] = get_args(RoundingMode)
 
 
 #: Widest operand a table may tabulate (bits; strict integers: ``bits: true`` is an error).

@@ -16,6 +16,7 @@ from typing import Literal, get_args
 import numpy as np
 from numba import njit
 
+from accelsim.config.hw import RoundingMode
 from accelsim.errors import UnsupportedError
 from accelsim.quant.params import QuantParams, dtype_info
 
@@ -25,7 +26,7 @@ from accelsim.quant.params import QuantParams, dtype_info
 #: fixed_point_int64 (2): TFLite 16x8: multiplier cut to 16 bits, int64 product, one rounding;
 #: float32 (3): onnxruntime / torch fbgemm: rne(f32(acc) * f32(f32(Sx*Sw)/Sy));
 #: float32_recip (4): torch qnnpack: rne(f32(acc) * f32(f32(Sw*Sx) * f32(1/Sy))).
-RequantMode = Literal["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
+RequantMode = RoundingMode  # defined once, in the hardware schema (config sits above the arithmetic)
 #: Requantization modes by name -> the integer id the numba kernels switch on.
 MODES: dict[str, int] = {name: i for i, name in enumerate(get_args(RequantMode))}
 

@@ -20,20 +20,22 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class AvgPool:
+class PoolWindow:
+    """Attributes of a windowed pool: ``kernel`` and ``stride`` (H, W), padding, fused activation clamp."""
+
     kernel: tuple[int, int]
     stride: tuple[int, int] = (1, 1)
     padding: Padding = "VALID"
     activation: Activation = "NONE"
+
+
+@dataclass(frozen=True)
+class AvgPool(PoolWindow):
     kind = "AvgPool"
 
 
 @dataclass(frozen=True)
-class MaxPool:
-    kernel: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    padding: Padding = "VALID"
-    activation: Activation = "NONE"
+class MaxPool(PoolWindow):
     kind = "MaxPool"
 
 
