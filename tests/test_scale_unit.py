@@ -7,17 +7,17 @@ from accelsim.errors import AccelsimError, MappingError, UnsupportedError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
 
-CONV_PC = LayerShape("conv3", "Conv2D", 1, 8, 8, 16, 8, 8, 24, 3, 3, weight_bits=8, per_channel=True)
-CONV_PT = LayerShape("conv4", "Conv2D", 1, 8, 8, 16, 8, 8, 24, 3, 3, weight_bits=8, per_channel=False)
-ADD = LayerShape("add", "Add", 1, 8, 8, 24, 8, 8, 24, num_inputs=2)
-MAXPOOL = LayerShape("pool", "MaxPool", 1, 8, 8, 24, 4, 4, 24, 2, 2, 2, 2)
+CONV_PC = LayerShape(1, 8, 8, 16, 8, 8, 24, 3, 3, weight_bits=8, per_channel=True, name="conv3", kind="Conv2D")
+CONV_PT = LayerShape(1, 8, 8, 16, 8, 8, 24, 3, 3, weight_bits=8, per_channel=False, name="conv4", kind="Conv2D")
+ADD = LayerShape(1, 8, 8, 24, 8, 8, 24, num_inputs=2, name="add", kind="Add")
+MAXPOOL = LayerShape(1, 8, 8, 24, 4, 4, 24, 2, 2, 2, 2, name="pool", kind="MaxPool")
 
 
 def test_requant_ops():
     assert requant_ops(CONV_PC) == 8 * 8 * 24                 # one per output
     assert requant_ops(ADD) == 3 * 8 * 8 * 24                 # TFLite ADD: rescale both inputs, then the sum
     assert requant_ops(MAXPOOL) == 0                          # max pool keeps the input's quantization
-    gap = LayerShape("gap", "GlobalAveragePool", 1, 7, 7, 64, 1, 1, 64, 7, 7)
+    gap = LayerShape(1, 7, 7, 64, 1, 1, 64, 7, 7, name="gap", kind="GlobalAveragePool")
     assert requant_ops(gap) == 64
 
 

@@ -43,7 +43,7 @@ def hvx(contexts: int = 1) -> SimdUnit:
 
 
 def conv1x1(h=16, w=16, c=64, o=128, batch=1) -> LayerShape:
-    return LayerShape("c1", "Conv2D", batch, h, w, c, h, w, o, weight_bits=8)
+    return LayerShape(batch, h, w, c, h, w, o, weight_bits=8, name="c1", kind="Conv2D")
 
 
 @pytest.mark.parametrize("w_bits, a_bits, rate, expected_macs_per_packet", [
@@ -126,7 +126,7 @@ def test_contexts_split_rows_with_ceil_division():
 def test_fully_connected_splits_channels_and_is_load_bound():
     # batch 1: one row, so the 4 contexts split the 1000 outputs (32 vectors) 8 vectors each. No weight reuse:
     # one weight-vector load per vrmpy, the single load resource binds at 128 MAC/packet.
-    fc = LayerShape("fc", "FullyConnected", 1, 1, 1, 512, 1, 1, 1000, weight_bits=8)
+    fc = LayerShape(1, 1, 1, 512, 1, 1, 1000, weight_bits=8, name="fc", kind="FullyConnected")
     share, used = context_share(fc, 4, 32)
     assert (share.out_channels, used) == (256, 4)
     t = simd_timing(fc, hvx(4), 8, 8)
@@ -137,7 +137,7 @@ def test_fully_connected_splits_channels_and_is_load_bound():
 def test_storage_only_int4_unpack_cost():
     assert unpack_cycles(2048, 8, 1) == 16
     assert unpack_cycles(2048, 8, 4) == 4
-    fc = LayerShape("fc", "FullyConnected", 1, 1, 1, 512, 1, 1, 1024, weight_bits=4)
+    fc = LayerShape(1, 1, 1, 512, 1, 1, 1024, weight_bits=4, name="fc", kind="FullyConnected")
     t8 = simd_timing(fc, hvx(2), 8, 8)
     t4 = simd_timing(fc, hvx(2), 4, 8, storage_only=True, unpack_cycles_per_kib=8)
     assert t4.precision == "W8A8"
@@ -157,21 +157,21 @@ def test_rates_fall_back_to_w8a8_scaled_by_mode_throughput():
 def test_maxpool_and_add_alu_counts():
     # 2x2/2 max pool 8x8x256 -> 4x4x256: 16 pixels x 2 channel vectors (128 bytes each) = 32 output vectors,
     # 4 loads and 3 max each
-    pool = LayerShape("p", "MaxPool", 1, 8, 8, 256, 4, 4, 256, 2, 2, 2, 2)
+    pool = LayerShape(1, 8, 8, 256, 4, 4, 256, 2, 2, 2, 2, name="p", kind="MaxPool")
     counts, tiles = alu_counts(pool, 1024)
     assert counts == InstructionCounts(loads=128, alu=96, stores=32) and tiles == 4
-    add = LayerShape("a", "Add", 1, 8, 8, 64, 8, 8, 64, num_inputs=2)
+    add = LayerShape(1, 8, 8, 64, 8, 8, 64, num_inputs=2, name="a", kind="Add")
     counts, _ = alu_counts(add, 1024)
     assert counts == InstructionCounts(loads=64, alu=32, stores=32)   # 4096 bytes = 32 vectors
     t = simd_timing(add, hvx(1), 0, 8, requant_on_simd=True)
     # 3 rescales per output (TFLite ADD) = 384 int32 vectors x 2 packets dominate
     assert t.packets == 384 * 2 + TILE_OVERHEAD_PACKETS * 8
-    assert simd_timing(LayerShape("r", "Reshape", 1, 4, 4, 8, 1, 1, 128), hvx(1), 0, 8).compute_cycles == 0
+    assert simd_timing(LayerShape(1, 4, 4, 8, 1, 1, 128, name="r", kind="Reshape"), hvx(1), 0, 8).compute_cycles == 0
 
 
 def test_unknown_kind():
     with pytest.raises(UnsupportedError, match="Softmax"):
-        simd_timing(LayerShape("s", "Softmax", 1, 1, 1, 10, 1, 1, 10), hvx(1), 0, 8)
+        simd_timing(LayerShape(1, 1, 1, 10, 1, 1, 10, name="s", kind="Softmax"), hvx(1), 0, 8)
 
 
 def test_shipped_hvx_config_peak_agrees_with_the_schema():
@@ -180,6 +180,6 @@ def test_shipped_hvx_config_peak_agrees_with_the_schema():
     conv = simd_timing(conv1x1(h=32, w=32, c=256, o=256), hw.compute.simd, 8, 8)
     assert conv.peak_macs_per_cycle == unit_peak_macs_per_cycle(hw, "simd", 8, 8) == 4 * 256
     assert 0.9 < conv.utilization <= 1.0
-    dw = LayerShape("dw", "Conv2D", 1, 34, 34, 64, 32, 32, 64, 3, 3, groups=64, weight_bits=8)
+    dw = LayerShape(1, 34, 34, 64, 32, 32, 64, 3, 3, groups=64, weight_bits=8, name="dw", kind="Conv2D")
     assert (simd_timing(dw, hw.compute.simd, 8, 8).peak_macs_per_cycle
             == unit_peak_macs_per_cycle(hw, "simd", 8, 8) / 2)

@@ -18,7 +18,7 @@ from accelsim.hw.systolic import (
 
 def conv(name="c", h=7, w=7, c=192, o=384, k=3, s=1, groups=1, batch=1) -> LayerShape:
     oh, ow = (h - k) // s + 1, (w - k) // s + 1
-    return LayerShape(name, "Conv2D", batch, h, w, c, oh, ow, o, k, k, s, s, groups, weight_bits=8)
+    return LayerShape(batch, h, w, c, oh, ow, o, k, k, s, s, groups, weight_bits=8, name=name, kind="Conv2D")
 
 
 def test_inc5b_on_32x32_ws_matches_scalesim_published_figure():
@@ -73,7 +73,7 @@ def test_sram_traffic_per_dataflow():
 
 
 def test_fully_connected_is_a_batch_by_out_gemm():
-    fc = LayerShape("fc", "FullyConnected", 4, 1, 1, 512, 1, 1, 1000, weight_bits=8)
+    fc = LayerShape(4, 1, 1, 512, 1, 1, 1000, weight_bits=8, name="fc", kind="FullyConnected")
     g = gemm_shape(fc)
     assert (g.m, g.n, g.k, g.count) == (4, 1000, 512, 1)
     # WS 32x32: Sr = 512 -> 16, Sc = 1000 -> 32 folds; (64 + 32 + 4 − 2 = 98) per fold
@@ -122,7 +122,7 @@ def test_invalid_inputs():
     with pytest.raises(UnsupportedError, match="dataflow"):
         systolic_timing(conv(), 32, 32, "rs")
     with pytest.raises(UnsupportedError, match="MaxPool"):
-        systolic_timing(LayerShape("p", "MaxPool", 1, 4, 4, 8, 2, 2, 8, 2, 2, 2, 2), 8, 8, "os")
+        systolic_timing(LayerShape(1, 4, 4, 8, 2, 2, 8, 2, 2, 2, 2, name="p", kind="MaxPool"), 8, 8, "os")
     with pytest.raises(ValueError):
         systolic_timing(conv(), 0, 32, "os")
     with pytest.raises(ValueError):

@@ -19,8 +19,8 @@ WIDTHS = OperandBytes(weight=1.0, activation=1.0, output=1.0, accumulator=4.0, p
 
 def conv(h=16, w=16, c=64, k=64, kernel=1, stride=1, batch=1) -> LayerShape:
     oh = (h - kernel) // stride + 1
-    return LayerShape("conv", "Conv2D", batch, h, w, c, oh, (w - kernel) // stride + 1, k, kernel, kernel,
-                      stride, stride, weight_bits=8)
+    return LayerShape(batch, h, w, c, oh, (w - kernel) // stride + 1, k, kernel, kernel,
+                      stride, stride, weight_bits=8, name="conv", kind="Conv2D")
 
 
 def scratchpad(size_kib: float):
@@ -125,7 +125,7 @@ def test_dram_bytes_objective_never_moves_more_than_latency_objective():
 
 
 def test_nothing_fits_is_a_mapping_error_naming_the_layer():
-    layer = LayerShape("huge_row", "Conv2D", 1, 3, 100000, 8, 1, 99998, 8, 3, 3, weight_bits=8)
+    layer = LayerShape(1, 3, 100000, 8, 1, 99998, 8, 3, 3, weight_bits=8, name="huge_row", kind="Conv2D")
     with pytest.raises(MappingError, match="huge_row"):
         search_tiling(layer, memory_system(scratchpad(8), 0), WIDTHS, compute_cycles=1.0)
 

@@ -5,17 +5,18 @@ cost formulas stay small pure functions of numbers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import cached_property
 
 from accelsim.graph.ir import Graph, Node
-from accelsim.graph.ops import CostDescriptor, op_def
+from accelsim.graph.ops import CostDescriptor, LoopExtents, op_def
 from accelsim.graph.ops.conv import depthwise
 
 
-@dataclass(frozen=True)
-class LayerShape:
-    """Loop bounds and precisions of one node.
+@dataclass(frozen=True, kw_only=True)
+class LayerShape(LoopExtents):
+    """A node as the cost models see it: its op's loop extents (positional, :class:`LoopExtents`) plus, by keyword,
+    its name, op kind and operand widths.
 
     For Conv2D: output ``N × OH × OW × O``, kernel ``KH × KW``, input ``H × W × C``, ``groups``.
     FullyConnected is a 1×1 conv on a 1×1 map (``C`` = input features). Elementwise / pooling ops fill the
@@ -24,20 +25,6 @@ class LayerShape:
 
     name: str
     kind: str                  # Conv2D | FullyConnected | Add | AvgPool | MaxPool | GlobalAveragePool | Concat | ...
-    batch: int
-    in_h: int
-    in_w: int
-    in_channels: int
-    out_h: int
-    out_w: int
-    out_channels: int
-    kernel_h: int = 1
-    kernel_w: int = 1
-    stride_h: int = 1
-    stride_w: int = 1
-    groups: int = 1
-    pad_h: int = 0             # total padding rows (top + bottom)
-    pad_w: int = 0
     weight_bits: int = 0       # 0 for ops without weights
     activation_bits: int = 8   # input activation width
     output_bits: int = 8
@@ -124,14 +111,13 @@ def layer_shape(graph: Graph, node: Node) -> LayerShape:
     e = definition.cost.extents(graph, node)
     x = graph.tensors[node.inputs[0]]
     y = graph.tensors[node.outputs[0]]
-    loops = (e.batch, e.in_h, e.in_w, e.in_channels, e.out_h, e.out_w, e.out_channels, e.kernel_h, e.kernel_w,
-             e.stride_h, e.stride_w, e.groups, e.pad_h, e.pad_w)
+    loops = astuple(e)
     if definition.has_weights:
         w = graph.tensors[node.inputs[1]]
         bias_bits = graph.tensors[node.inputs[2]].bits if len(node.inputs) > 2 else 0
         per_channel = bool(w.quant is not None and w.quant.per_channel_quantized)
-        return LayerShape(node.name, node.kind, *loops, weight_bits=w.bits, activation_bits=x.bits,
+        return LayerShape(*loops, name=node.name, kind=node.kind, weight_bits=w.bits, activation_bits=x.bits,
                           output_bits=y.bits, bias_bits=bias_bits, per_channel=per_channel, requant=node.requant)
     activations = [graph.tensors[i] for i in node.inputs if not graph.tensors[i].is_constant]
-    return LayerShape(node.name, node.kind, *loops, activation_bits=x.bits, output_bits=y.bits,
+    return LayerShape(*loops, name=node.name, kind=node.kind, activation_bits=x.bits, output_bits=y.bits,
                       requant=node.requant, num_inputs=len(activations))
