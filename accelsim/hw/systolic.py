@@ -36,7 +36,6 @@ from accelsim.graph.ops import MAC_OPS
 from accelsim.hw.layer import LayerShape
 
 DATAFLOWS: tuple[str, ...] = get_args(Dataflow)
-MAC_KINDS = MAC_OPS  # the op registry's MAC ops (accelsim.graph.ops)
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,9 @@ class SystolicTiming:
 
 def gemm_shape(layer: LayerShape) -> GemmShape:
     """The per-group im2col GEMM of a Conv2D / FullyConnected layer (SCALE-Sim's lowering, [ref:ScaleSim])."""
-    if layer.kind not in MAC_KINDS:
-        raise UnsupportedError(f"layer {layer.name!r}: a systolic array runs {' and '.join(MAC_KINDS)} layers, "
-                               f"not {layer.kind}")
+    if not layer.is_mac:
+        raise UnsupportedError(f"layer {layer.name!r}: a systolic array runs layers with multiply-accumulates "
+                               f"({', '.join(MAC_OPS)}, ...), not {layer.kind}")
     return GemmShape(m=layer.output_pixels, n=layer.out_channels // layer.groups, k=layer.reduction,
                      count=layer.groups)
 

@@ -14,7 +14,6 @@ from typing import Callable, Protocol
 from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit, SystolicArray
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
-from accelsim.hw.systolic import MAC_KINDS as _MAC_LAYER_KINDS     # layer kinds with multiply-accumulates
 from accelsim.hw.systolic import systolic_timing
 
 
@@ -76,7 +75,7 @@ class SystolicModel:
     kind: str = "systolic"
 
     def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
-        return layer.kind in _MAC_LAYER_KINDS
+        return layer.is_mac
 
     def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
         """rows x cols x the throughput of the mode the array computes ``mode`` in."""
@@ -145,7 +144,7 @@ class _NoMacs:
     """Shared by the units without multipliers: they run non-MAC layers only."""
 
     def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
-        return layer.kind not in _MAC_LAYER_KINDS
+        return not layer.is_mac
 
     def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
         return 0.0

@@ -23,21 +23,15 @@ from typing import Literal
 
 from accelsim.config.hw import HardwareConfig, PrecisionMode
 from accelsim.errors import MappingError, UnsupportedError
-from accelsim.graph.ops import MAC_OPS, VIEW_OPS, registered_ops
+from accelsim.graph.ops import MAC_OPS, VIEW_OPS
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
-from accelsim.hw.unit import ComputeUnitModel, UnitWork, WorkContext, compute_units
+from accelsim.hw.unit import ComputeUnitModel, WorkContext, compute_units
 
-#: Free views (no cycles, no traffic) and MAC ops: the op registry's definitions (accelsim.graph.ops).
+#: Free views (no cycles, no traffic) and MAC ops among the built-in ops (accelsim.graph.ops); the cost path
+#: asks each layer's cost descriptor (``layer.cost.is_view``, ``layer.is_mac``), so ops registered later count.
 FREE_KINDS = VIEW_OPS
 MAC_KINDS = MAC_OPS
-#: Element operations per output of non-MAC ops, priced as adds of the activation width (requantization is
-#: counted separately), from each op's cost descriptor: Add: one add of the two rescaled inputs; MaxPool: one
-#: compare per window tap after the first; AvgPool / GlobalAveragePool: one add per window tap; Pad / Concat:
-#: one move per element. On a scale unit (configs without SIMD) they also set the cycles: one operation per lane
-#: per cycle.
-ALU_OPS_PER_OUTPUT = {d.kind: d.cost.alu_ops_per_output for d in registered_ops()
-                      if not d.is_mac and not d.cost.is_view}
 
 
 @dataclass(frozen=True)
@@ -81,10 +75,10 @@ _POOLING_KINDS = ("MaxPool", "AvgPool", "GlobalAveragePool")
 
 def op_class(layer: LayerShape) -> str:
     """The layer's class in :data:`UNIT_PREFERENCE`."""
-    if layer.kind in FREE_KINDS:
+    if layer.cost.is_view:
         return "layout"
-    if layer.kind in MAC_KINDS:
-        grouped = layer.is_depthwise or (layer.kind == "Conv2D" and layer.groups > 1)
+    if layer.is_mac:
+        grouped = layer.groups > 1                  # depthwise or grouped convolution
         return "depthwise_mac" if grouped else "dense_mac"
     if layer.kind == "Concat" and requant_ops(layer) == 0:
         return "concat_copy"
@@ -107,14 +101,14 @@ def precision_mode(layer: LayerShape, hw: HardwareConfig) -> PrecisionMode | Non
     """The config's mode for a MAC layer's (weight, activation) bits (:meth:`HardwareConfig.mode`); MappingError
     naming the layer and the supported modes otherwise. Non-MAC layers need a mode with their activation width
     (None = no mode used)."""
-    if layer.kind in MAC_KINDS:
+    if layer.is_mac:
         try:
             return hw.mode(layer.weight_bits, layer.activation_bits)
         except UnsupportedError as error:
             raise MappingError(
                 f"layer {layer.name!r} ({layer.kind}) needs weight bits {layer.weight_bits}, activation bits "
                 f"{layer.activation_bits}: {error}") from error
-    if layer.kind in FREE_KINDS:
+    if layer.cost.is_view:
         return None
     modes = hw.precision.modes
     if not any(m.activation_bits == layer.activation_bits for m in modes):
@@ -128,9 +122,6 @@ def element_ops(layer: LayerShape) -> int:
     """Vector-ALU element operations of a non-MAC op (requantization excluded; 0 for MAC layers and views):
     outputs × the op's ``alu_ops_per_output`` (its cost descriptor; UnsupportedError for an unknown op)."""
     return layer.outputs * layer.cost.alu_ops_per_output(layer)
-
-
-_UnitWork = UnitWork     # the former private name
 
 
 def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = False) -> ComputeCost:

@@ -91,8 +91,7 @@ def connect(directory: str | Path, create: bool) -> sqlite3.Connection:
     """Open (or create) the store of ``directory`` in WAL mode, autocommit (transactions are explicit), after
     ``PRAGMA quick_check``; a damaged store is a StoreError."""
     path = store_path(directory)
-    if Path(directory).exists() and not Path(directory).is_dir():
-        raise StoreError(f"{directory}: expected a results directory, found a file; use another --out")
+    _check_directory(Path(directory))
     if not create and not path.is_file():
         raise StoreError(f"{directory}: no sweep results ({STORE_FILE} not found)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,11 +112,16 @@ def connect(directory: str | Path, create: bool) -> sqlite3.Connection:
     return conn
 
 
+def _check_directory(directory: Path) -> None:
+    """StoreError when ``directory`` exists as a file (an --out that is not a results directory)."""
+    if directory.exists() and not directory.is_dir():
+        raise StoreError(f"{directory}: expected a results directory, found a file; use another --out")
+
+
 def lock_directory(directory: Path) -> int:
     """Take the exclusive lock of a results directory (created if missing) and return its file descriptor;
     StoreError naming the directory and the holder's PID if another process holds it."""
-    if directory.exists() and not directory.is_dir():
-        raise StoreError(f"{directory}: expected a results directory, found a file; use another --out")
+    _check_directory(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
