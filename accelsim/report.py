@@ -137,24 +137,8 @@ def flatten(result: LayerResult | NetworkTotals) -> dict[str, Any]:
 def results_frame(results: list[LayerResult]) -> pd.DataFrame:
     """The per-layer DataFrame of ``results`` (columns as :func:`flatten` names them; every row of one report
     has the same levels)."""
-    if not results:
-        return pd.DataFrame()
-    columns = list(flatten(results[0]))
-    steps = _layout(LayerResult)
-    records = []
-    for result in results:
-        values = result.__dict__
-        record: list[Any] = []
-        for names, get, templates in steps:
-            if names:
-                record.extend(get(values))
-            elif len(templates) == 1:
-                record.extend(values[get].values())
-            else:
-                for pair in values[get].values():
-                    record.extend(pair)
-        records.append(record)
-    return pd.DataFrame(records, columns=columns)
+    rows = [flatten(result) for result in results]
+    return pd.DataFrame([list(row.values()) for row in rows], columns=list(rows[0]) if rows else None)
 
 
 @cache
