@@ -18,7 +18,7 @@ from accelsim._version import __version__
 from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.errors import ModelWarning, UnsupportedError
 from accelsim.graph.ir import Graph, Node
-from accelsim.graph.ops import MAC_OPS
+from accelsim.graph.ops import op_def
 from accelsim.graph.stats import op_label
 from accelsim.hw.compression import CompressionResult, best_codec
 from accelsim.hw.energy_model import energy_table_of, table_sources
@@ -120,8 +120,7 @@ def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, b
     synthetic = bool(graph.metadata.get("synthetic_weights", False))
     if hw.decompression is None:
         return graph, synthetic
-    shape_only = any(graph.tensors[n.inputs[1]].data is None for n in graph.nodes
-                     if n.kind in MAC_OPS)
+    shape_only = any(graph.tensors[n.inputs[1]].data is None for n in graph.nodes if op_def(n.kind).has_weights)
     if shape_only:
         from accelsim.graph.synthetic import synthesize_weights
 
