@@ -1,4 +1,4 @@
-"""Write accelsim/validation_data/vela_<version>.json: Vela's figures for every case of accelsim.validation.
+"""Write accelsim/validation/data/vela_<version>.json: Vela's figures for every case of accelsim.validation.
 
 Run from the repository root with ethos-u-vela installed (``pip install ethos-u-vela==5.2.0``):
 ``python tools/make_vela_references.py``. The file lets ``accelsim validate`` show the Vela comparison to users
@@ -18,7 +18,7 @@ def main() -> int:
     if installed != VELA_VERSION:
         print(f"needs ethos-u-vela {VELA_VERSION}, found {installed or 'none'}", file=sys.stderr)
         return 2
-    out = Path(__file__).resolve().parents[1] / "accelsim" / "validation_data" / REFERENCE_FILE
+    out = Path(__file__).resolve().parents[1] / "accelsim" / "validation" / "data" / REFERENCE_FILE
     data = {"tool": "ethos-u-vela", "version": VELA_VERSION,
             "how": "accelsim's export_tflite of each zoo network with synthetic int8 weights, compiled with "
                    "vela --accelerator-config <accelerator> (default system config and memory mode); the "

@@ -1,12 +1,11 @@
-"""Model vs reference: accelsim's figures next to a reference nobody here wrote, with the ratio (``accelsim
-validate``).
+"""Reference set: Arm Vela.
 
-Today's reference set is Arm's Vela compiler and performance estimator ([ref:Vela], ``ethos-u-vela`` 5.2.0) on
+The reference is Arm's Vela compiler and performance estimator ([ref:Vela], ``ethos-u-vela`` 5.2.0) on
 Ethos-U55-256 in its default system configuration (Ethos_U55_High_End_Embedded, Shared_Sram, 500 MHz): accelsim
 exports each network (synthetic int8 weights) to a .tflite with its own exporter, Vela compiles that file, and
 accelsim simulates the very same graph on ``hw_configs/ethos_u55_256.yaml``. Compared: total cycles, stored
 (compressed) weight bytes and off-chip bytes. With ``ethos-u-vela`` installed Vela runs live; without it the
-reference figures shipped in ``accelsim/validation_data/`` (written by ``tools/make_vela_references.py`` with
+reference figures shipped in ``accelsim/validation/data/`` (written by ``tools/make_vela_references.py`` with
 the same Vela version) are used. The ratios are reported, not hidden: docs/validation.md says how far they are
 from 1 and why.
 """
@@ -17,9 +16,10 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from accelsim.validation.common import Comparison, config_path
 
 VELA_VERSION = "5.2.0"
 #: (zoo network, accelsim hardware config, Vela --accelerator-config).
@@ -33,22 +33,6 @@ VELA_CASES: tuple[tuple[str, str, str], ...] = (
 VELA_FIELDS = ("cycles_total", "cycles_npu", "total_npu_encoded_weights", "off_chip_flash_total_bytes",
                "inference_time")
 REFERENCE_FILE = f"vela_{VELA_VERSION}.json"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One model figure against one reference figure."""
-
-    case: str              # e.g. "mobilenet_v2_1.0_224 @ ethos_u55_256"
-    quantity: str          # e.g. "total cycles"
-    model: float
-    reference: float
-    source: str            # the reference: tool and version, or paper, table and page
-
-    @property
-    def ratio(self) -> float:
-        """model / reference."""
-        return self.model / self.reference
 
 
 def vela_installed_version() -> str | None:
@@ -101,7 +85,7 @@ def vela_live_references() -> dict[str, dict[str, float]]:
 
 def vela_shipped_references() -> dict[str, dict[str, float]]:
     """The reference figures shipped with accelsim (Vela :data:`VELA_VERSION`)."""
-    text = resources.files("accelsim").joinpath("validation_data", REFERENCE_FILE).read_text()
+    text = resources.files("accelsim").joinpath("validation", "data", REFERENCE_FILE).read_text()
     return json.loads(text)["cases"]
 
 
@@ -134,25 +118,3 @@ def vela_comparisons(live: bool | None = None) -> list[Comparison]:
                        ref["off_chip_flash_total_bytes"], source),
         ]
     return out
-
-
-def config_path(name: str) -> Path:
-    """A shipped hardware config by name: ``hw_configs/<name>.yaml`` of the working directory (a checkout, where
-    the README's commands run) or of the source tree next to the package (an editable install)."""
-    for folder in (Path.cwd() / "hw_configs", Path(__file__).resolve().parent.parent / "hw_configs"):
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    from accelsim.errors import AccelsimError
-
-    raise AccelsimError(f"hardware config {name}.yaml not found in ./hw_configs or next to the package; run "
-                        "accelsim validate from the accelsim checkout")
-
-
-def comparison_table(comparisons: list[Comparison]) -> str:
-    """A fixed-width text table: case, quantity, model, reference, ratio; the sources listed below it."""
-    lines = [f"{'case':<36} {'quantity':<20} {'accelsim':>14} {'reference':>14} {'ratio':>7}"]
-    for c in comparisons:
-        lines.append(f"{c.case:<36} {c.quantity:<20} {c.model:>14,.0f} {c.reference:>14,.0f} {c.ratio:>7.2f}")
-    lines.append("")
-    lines += [f"source: {s}" for s in dict.fromkeys(c.source for c in comparisons)]
-    return "\n".join(lines)
