@@ -41,6 +41,8 @@ class LayerResult:
     kind: str = _col("", "op label as `accelsim info` prints it (`DepthwiseConv2D` for a depthwise convolution)")
     unit: str = _col("", "compute unit that ran it (`systolic`, `simd`, `scale_unit`, `dma`, `none`)")
     requant_unit: str = _col("", "unit that requantized its outputs (`scale_unit`, `simd`, `none`)")
+    lowering: str = _col("", "how the unit ran the layer (e.g. `gemm`, `depthwise_block_diagonal`; empty = the "
+                         "unit's only way)")
     macs: int = _col("MACs", "multiply-accumulates of the layer")
     weight_bits: int = _col("bits", "weight width")
     activation_bits: int = _col("bits", "input activation width")
@@ -233,7 +235,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
     energy = layer_energy(hw, table, activity)
     peak = cost.peak_macs_per_cycle
     return LayerResult(
-        name=layer.name, kind=kind, unit=cost.unit, requant_unit=cost.requant_unit,
+        name=layer.name, kind=kind, unit=cost.unit, requant_unit=cost.requant_unit, lowering=cost.lowering,
         macs=layer.macs, weight_bits=layer.weight_bits, activation_bits=layer.activation_bits,
         output_bits=layer.output_bits, latency_cycles=latency, compute_cycles=cost.compute_cycles,
         scale_cycles=cost.scale_cycles, stall_cycles=max(0.0, latency - cost.compute_cycles),

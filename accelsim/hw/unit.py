@@ -31,6 +31,8 @@ class UnitWork:
     rf_writes: float = 0.0            # register-file bytes written
     channel_granule: int = 1          # output-channel tile multiple
     reduction_granule: int = 1        # input-channel tile multiple
+    lowering: str = ""                # how the unit runs the layer (e.g. gemm, depthwise_block_diagonal); "" = the
+                                      # unit's only way
 
 
 @dataclass(frozen=True)

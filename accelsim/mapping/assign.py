@@ -55,6 +55,7 @@ class ComputeCost:
     channel_granule: int              # output-channel tile multiple (array columns / SIMD lanes)
     reduction_granule: int            # input-channel tile multiple
     compute_weight_bits: int          # multiplier width (storage-only weights are unpacked to it)
+    lowering: str = ""                # how the unit runs the layer (UnitWork.lowering)
 
 
 #: Op classes of the assignment policy (:func:`op_class`).
@@ -161,5 +162,5 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
         alu_ops=work.alu_ops, stream_read_bytes=work.reads, stream_write_bytes=work.writes,
         operand_read_bytes=work.rf_reads, operand_write_bytes=work.rf_writes,
         channel_granule=work.channel_granule, reduction_granule=work.reduction_granule,
-        compute_weight_bits=executed.weight_bits if executed is not None else 0,
+        compute_weight_bits=executed.weight_bits if executed is not None else 0, lowering=work.lowering,
     )
