@@ -1,8 +1,8 @@
 """``simulate(workload, hw) -> Report``: map every node, time its tile pipeline, price its energy.
 
-Layers run one after another (no inter-layer overlap). Intermediate activations stay in the on-chip activation
-level when they fit (:func:`accelsim.mapping.residency.plan_residency`); the others, and the graph's inputs
-and outputs, go through DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile
+Layers run one after another (no inter-layer overlap). Activations stay in the on-chip activation level when
+they fit next to each layer's tile buffers (:func:`accelsim.mapping.residency.plan_residency`; graph inputs and
+outputs too with ``graph_io: onchip``); the others go through DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile
 pipeline (:mod:`accelsim.timing.pipeline`) timed by the simpy event model (default) or the closed form, and the row of :func:`accelsim.report.layer_result`.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from accelsim.graph.stats import op_label
 from accelsim.hw.compression import CompressionResult, best_codec
 from accelsim.hw.energy_model import energy_table_of, table_sources
 from accelsim.hw.layer import LayerShape, layer_shape
-from accelsim.mapping import map_layer
-from accelsim.mapping.residency import RESIDENT_FRACTION, ResidencyPlan, plan_residency
+from accelsim.mapping import compute_cost, map_layer, operand_bytes
+from accelsim.mapping.residency import ResidencyPlan, minimum_tile_bytes, plan_residency
 from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.report import (
     Report,
@@ -43,7 +43,7 @@ from accelsim.timing.pipeline import (
 )
 
 # Re-exported: these moved to mapping/residency.py, timing/pipeline.py and report.py.
-__all__ = ["RESIDENT_FRACTION", "TIMING_MODELS", "ResidencyPlan", "layer_decompression_cycles",
+__all__ = ["TIMING_MODELS", "ResidencyPlan", "layer_decompression_cycles",
            "onchip_port_cycles", "plan_residency", "simulate", "tile_runs", "unused_register_file_notes"]
 
 
@@ -67,12 +67,23 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     table = energy_table_of(hw)
     sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
     rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
-    plan = plan_residency(graph, hw)
+    shapes = {node.name: layer_shape(graph, node) for node in graph.nodes}
+    weights = {node.name: _compressed_weights(graph, node, shapes[node.name], hw) for node in graph.nodes}
+    reserves: dict[tuple, float] = {}
+
+    def tile_reserve(node: Node) -> float:
+        layer, (compressed, _) = shapes[node.name], weights[node.name]
+        key = (dataclasses.replace(layer, name=""), compressed)
+        if key not in reserves:
+            reserves[key] = _tile_reserve_bytes(layer, hw, compressed, scalesim_compat)
+        return reserves[key]
+
+    plan = plan_residency(graph, hw, tile_reserve)
     cache: dict[tuple, tuple] = {}
     rows = []
     for node in graph.nodes:
-        layer = layer_shape(graph, node)
-        compressed, codec = _compressed_weights(graph, node, layer, hw)
+        layer = shapes[node.name]
+        compressed, codec = weights[node.name]
         residency, reserved = plan.residency(graph, node), plan.reserved_bytes[node.name]
         key = (dataclasses.replace(layer, name=""), residency, reserved)
         if compressed is not None or key not in cache:
@@ -129,6 +140,18 @@ def _weights_for_compression(graph: Graph, hw: HardwareConfig) -> tuple[Graph, b
             synthesized = _SYNTHESIZED[graph] = synthesize_weights(graph, seed=0)
         return synthesized, True
     return graph, synthetic
+
+
+def _tile_reserve_bytes(layer: LayerShape, hw: HardwareConfig, compressed: float | None,
+                        scalesim_compat: bool) -> float:
+    """Bytes of the activation level the layer's smallest tile set needs
+    (:func:`accelsim.mapping.residency.minimum_tile_bytes` with its unit's tile granules)."""
+    cost = compute_cost(layer, hw, scalesim_compat)
+    if cost.unit == "none":
+        return 0.0
+    ratio = compressed / layer.weight_bytes if compressed is not None and layer.weight_bytes else 1.0
+    return minimum_tile_bytes(layer, hw, operand_bytes(layer, hw, ratio), cost.channel_granule,
+                              cost.reduction_granule)
 
 
 def _compressed_weights(graph: Graph, node: Node, layer: LayerShape, hw: HardwareConfig) -> tuple[float | None, str]:

@@ -43,10 +43,11 @@ def test_shipped_config_loads_and_names_its_sources(path: Path) -> None:
     header = path.read_text().split("\nname:")[0]
     assert header.startswith("#") and ("Source" in header or "source" in header or "SCALE-Sim" in header)
     assert hw.dram.kind == "dram" and hw.dram_name == list(hw.memories)[-1]
-    # Every operand has an on-chip home and ends in DRAM.
+    # Every operand has an on-chip home; DRAM backs every operand, a read-only flash only the weights.
     for operand in ("weights", "inputs", "outputs"):
         levels = list(hw.levels_for(operand))
-        assert len(levels) >= 2 and levels[-1] == hw.dram_name
+        assert levels and levels[0] != hw.dram_name
+        assert (levels[-1] == hw.dram_name) == (operand == "weights" or not hw.dram.read_only)
 
 
 # --------------------------------------------------------------------------- peak MACs against the closed forms
@@ -327,7 +328,7 @@ def test_json_schema_is_json_and_documents_the_top_level_keys(capsys: pytest.Cap
     schema = json.loads(capsys.readouterr().out)
     assert schema == json.loads(json.dumps(hardware_json_schema()))
     top = {"name", "description", "clock_mhz", "technology", "compute", "precision", "scale_unit", "memories",
-           "decompression"}
+           "decompression", "graph_io"}
     assert set(schema["properties"]) == top
     assert set(schema["required"]) == {"name", "clock_mhz", "compute", "precision", "scale_unit", "memories"}
     assert all(schema["properties"][key].get("description") for key in top)

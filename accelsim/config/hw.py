@@ -41,6 +41,8 @@ Operand = Literal["weights", "inputs", "outputs"]
 ScaleFallback = Literal["none", "simd"]
 #: Kinds of memory level.
 MemoryKind = Literal["register_file", "sram", "dram"]
+#: Where a graph's inputs and outputs live: in DRAM, or in the on-chip activation level when they fit there.
+GraphIoPlacement = Literal["dram", "onchip"]
 
 _MODE_KEY = re.compile(r"^W(\d+)A(\d+)$")
 
@@ -381,6 +383,12 @@ class MemoryLevel(_Strict):
         None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
         description="dram: access energy in pJ/bit (at most 1e6); null = the dram_types table figure for dram_type."
     )
+    read_only: bool = Field(
+        False, strict=True,
+        description="dram: true for a read-only off-chip memory (flash, as on Ethos-U systems): it holds weights "
+        "and constants only (operands: [weights]); no activation or partial sum is ever written there, so every "
+        "activation must stay on chip (graph_io: onchip).",
+    )
 
     @property
     def is_onchip(self) -> bool:
@@ -397,7 +405,7 @@ class MemoryLevel(_Strict):
 
 _ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
                 "area_mm2")
-_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only")
 
 
 # ------------------------------------------------------------------------------------------------ decompression
@@ -441,6 +449,12 @@ class HardwareConfig(_Strict):
         "a field as memories.<name>.<field>, e.g. memories.vtcm.size_kib."
     )
     decompression: Decompression | None = Field(None, description="Weight decompression unit (optional).")
+    graph_io: GraphIoPlacement = Field(
+        "dram",
+        description="Where the graph's inputs and outputs live: dram (read from and written to DRAM), or onchip "
+        "(in the on-chip activation level when they fit there with the live activations, as Arm Vela places "
+        "them; DRAM otherwise). Must be onchip when the off-chip level is read_only.",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> HardwareConfig:
@@ -631,9 +645,15 @@ def _check_memories(hw: HardwareConfig) -> None:
         if len(set(level.operands)) != len(level.operands) or not level.operands:
             _fail(f"{where}.operands", "a non-empty list of distinct operands (weights, inputs, outputs)",
                   list(level.operands))
-        if not level.is_onchip and len(level.operands) != 3:
+        if not level.is_onchip and level.read_only and tuple(level.operands) != ("weights",):
+            _fail(f"{where}.operands", "[weights] for a read_only level (it holds weights and constants only)",
+                  list(level.operands))
+        if not level.is_onchip and not level.read_only and len(level.operands) != 3:
             _fail(f"{where}.operands", "all of weights, inputs, outputs (DRAM backs every operand)",
                   list(level.operands))
+    if hw.dram.read_only and hw.graph_io != "onchip":
+        _fail("graph_io", f"onchip (the off-chip level {hw.dram_name!r} is read_only: activations cannot go "
+              "there)", hw.graph_io)
     for operand in get_args(Operand):
         if not any(operand in hw.memories[n].operands for n in names[:-1]):
             _fail("memories", f"an on-chip level holding {operand}", "none")

@@ -45,6 +45,7 @@ class MemorySystem:
     depth: int = 0
     reserved_bytes: float = 0.0              # held by resident activations in the DRAM-boundary activation level
     resident_level: str | None = None        # that level (see :func:`activation_level`)
+    source_read_only: bool = False           # the source cannot be written (flash): no drains, no psum spills
 
     def level(self, name: str) -> OnChipLevel:
         return next(lv for lv in self.levels if lv.name == name)
@@ -114,7 +115,7 @@ def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.
             sources[parent] = float(hw.memories[parent].bytes_per_cycle)
     if depth == 0:
         return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, reserved_bytes,
-                            activation_level(hw))
+                            activation_level(hw), hw.dram.read_only)
     source = min(sources, key=sources.get)
     return MemorySystem(levels, buffer_of, source, sources[source], depth)
 

@@ -1,16 +1,34 @@
-"""Activation residency between layers: which intermediate tensors stay in the on-chip activation level."""
+"""Activation placement between layers: which activation tensors stay in the on-chip activation level.
+
+Rules (``docs/model.md`` §3.2):
+
+* **Capacity, not a fixed share.** While node ``j`` runs, the activation level holds the resident tensors live
+  at ``j`` plus ``j``'s own tile buffers; a tensor stays on chip when, at every node of its live range, the live
+  resident bytes plus it fit in ``capacity − tile_reserve_j``, where ``tile_reserve_j`` is the double-buffered
+  smallest tile set ``j`` needs in that level (:func:`minimum_tile_bytes`). The tiler then gets the capacity
+  the resident tensors leave (``reserved_bytes``), so buffers and resident tensors never overlap.
+* **Graph inputs and outputs** go through DRAM (``graph_io: dram``), or stay in the activation level when they
+  fit (``graph_io: onchip``, as Arm Vela places every feature map of an Ethos-U network in SRAM [ref:Vela]).
+* **Read-only off-chip memory** (flash) holds weights only: an activation that does not fit on chip is a
+  :class:`MappingError` naming the tensor, its size and the room left.
+
+Greedy first-fit in execution order (graph inputs first, then each node's output as it is produced). Reshape
+and Flatten outputs are views of their input (same placement, no bytes).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
 
 from accelsim.config.hw import HardwareConfig
+from accelsim.errors import MappingError
 from accelsim.graph.ir import Graph, Node
-from accelsim.hw.memory import activation_level
+from accelsim.hw.layer import LayerShape
+from accelsim.hw.memory import activation_level, memory_system
 from accelsim.mapping.assign import FREE_KINDS
-from accelsim.mapping.tiling import Residency
-
-#: Share of the activation level that resident activations may occupy; the rest holds the double-buffered tiles.
-RESIDENT_FRACTION = 0.5
+from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes
 
 
 @dataclass(frozen=True)
@@ -22,6 +40,7 @@ class ResidencyPlan:
     reserved_bytes: dict[str, float]      # node name -> bytes held by live resident tensors
     inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
     output_of: dict[str, str]
+    level: str | None = None              # the activation level (None: the config has none)
 
     def residency(self, graph: Graph, node: Node) -> Residency:
         """The node's :class:`Residency`: the byte share of its activation inputs not held on chip, and
@@ -32,40 +51,90 @@ class ResidencyPlan:
         return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident)
 
 
-def plan_residency(graph: Graph, hw: HardwareConfig) -> ResidencyPlan:
-    """Greedy first-fit in execution order: an intermediate activation stays on chip when it and the resident
-    tensors live at the same time fit in :data:`RESIDENT_FRACTION` of the activation level
-    (:func:`accelsim.hw.memory.activation_level`); graph inputs and outputs always go through DRAM. Reshape
-    and Flatten outputs are views of their input (same residency, no bytes)."""
+def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandBytes, channel_granule: int,
+                       reduction_granule: int) -> float:
+    """Bytes the layer's smallest DRAM-boundary tile set takes in the activation level, double buffered.
+
+    The smallest candidates of the tile search (:func:`accelsim.mapping.tiling.candidate_sizes`): one output
+    row, the smallest output- and input-channel tiles; per operand whose depth-0 buffer is the activation level:
+    the weight tile with its bias/scale parameters, one input band (``KH`` rows) and one output row at
+    accumulator width (conservative: the tile may hold partial sums). 0 without an activation level.
+    """
     level = activation_level(hw)
-    budget = RESIDENT_FRACTION * hw.memories[level].size_bytes if level is not None else 0.0
-    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    if level is None:
+        return 0.0
+    mem = memory_system(hw, 0)
+    tied = layer.is_depthwise or not layer.has_weights
+    tk = int(candidate_sizes(layer.out_channels, channel_granule).min())
+    tc = min(-(-tk // layer.depth_multiplier), layer.in_channels) if tied else int(
+        candidate_sizes(layer.in_channels, reduction_granule).min())
+    taps = layer.kernel_h * layer.kernel_w
+    footprint = {
+        "weights": (tk * taps * (1 if layer.is_depthwise else tc) * widths.weight + tk * widths.params_per_channel)
+        if layer.has_weights else 0.0,
+        "inputs": layer.num_inputs * min(layer.kernel_h, layer.in_h) * layer.in_w * tc * widths.activation,
+        "outputs": layer.out_w * tk * max(widths.accumulator, widths.output),
+    }
+    return 2.0 * sum(b for operand, b in footprint.items() if mem.buffer_of[operand] == level)
+
+
+def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Node], float] | None = None
+                   ) -> ResidencyPlan:
+    """Place every activation tensor (module docstring): ``tile_reserve(node)`` gives the bytes of the activation
+    level the node's own tile buffers need (:func:`minimum_tile_bytes`; None = 0). Raises MappingError when the
+    off-chip level is read-only and an activation does not fit on chip."""
+    level = activation_level(hw)
+    capacity = float(hw.memories[level].size_bytes) if level is not None else 0.0
+    nodes = graph.nodes
+    n = len(nodes)
+    order = {node.name: i for i, node in enumerate(nodes)}
     alias: dict[str, str] = {}
-    for n in graph.nodes:
-        if n.kind in FREE_KINDS:
-            alias[n.outputs[0]] = alias.get(n.inputs[0], n.inputs[0])
+    for node in nodes:
+        if node.kind in FREE_KINDS:
+            alias[node.outputs[0]] = alias.get(node.inputs[0], node.inputs[0])
     last_use: dict[str, int] = {}
-    for n in graph.nodes:
-        for t in n.inputs:
+    for node in nodes:
+        for t in node.inputs:
             base = alias.get(t, t)
-            last_use[base] = max(last_use.get(base, -1), order[n.name])
-    for t in graph.outputs:
-        last_use[alias.get(t, t)] = len(graph.nodes)
-    outputs = {alias.get(t, t) for t in graph.outputs}
+            last_use[base] = max(last_use.get(base, -1), order[node.name])
+    graph_outputs = {alias.get(t, t) for t in graph.outputs}
+    for t in graph_outputs:
+        last_use[t] = n                       # held until the network ends (index n = after the last node)
+    graph_inputs = [t for t in graph.inputs if not graph.tensors[t].is_constant]
+
+    # room[j]: bytes resident tensors may take while node j runs (index n: after the last node).
+    room = np.full(n + 1, capacity)
+    if tile_reserve is not None and level is not None:
+        room[:n] -= np.array([tile_reserve(node) for node in nodes], dtype=np.float64)
+    held = np.zeros(n + 1)
     resident: set[str] = set()
-    reserved: dict[str, float] = {}
-    live: dict[str, tuple[int, float]] = {}        # tensor -> (last use, bytes)
-    for i, n in enumerate(graph.nodes):
-        live = {t: v for t, v in live.items() if v[0] >= i}
-        out = n.outputs[0]
-        if n.kind not in FREE_KINDS and out not in outputs and level is not None:
-            size = graph.tensors[out].storage_bytes
-            if sum(v[1] for v in live.values()) + size <= budget:
-                resident.add(out)
-                live[out] = (last_use.get(out, i), size)
-        reserved[n.name] = sum(v[1] for v in live.values())
+    read_only = hw.dram.read_only
+
+    def place(tensor: str, first: int, producer: str) -> None:
+        size = graph.tensors[tensor].storage_bytes
+        last = max(last_use.get(tensor, first), first)
+        is_graph_io = tensor in graph_outputs or tensor in graph_inputs
+        wanted = level is not None and (hw.graph_io == "onchip" or not is_graph_io)
+        if wanted and np.all(held[first:last + 1] + size <= room[first:last + 1]):
+            held[first:last + 1] += size
+            resident.add(tensor)
+        elif read_only:
+            j = first + int(np.argmax(held[first:last + 1] + size > room[first:last + 1]))
+            where = f"while {nodes[j].name!r} runs" if j < n else "after the last node"
+            raise MappingError(
+                f"activation {tensor!r} ({producer}, {size:,.0f} bytes) does not fit in the on-chip level {level!r} "
+                f"({max(0.0, room[j] - held[j]):,.0f} bytes free {where}) and the off-chip level "
+                f"{hw.dram_name!r} is read-only: use a larger {level!r} or a smaller network")
+
+    for t in graph_inputs:
+        place(t, 0, "graph input")
+    for i, node in enumerate(nodes):
+        if node.kind not in FREE_KINDS:
+            place(node.outputs[0], i, f"output of {node.name!r}")
     for view, base in alias.items():
         if base in resident:
             resident.add(view)
-    inputs_of = {n.name: tuple(t for t in n.inputs if not graph.tensors[t].is_constant) for n in graph.nodes}
-    return ResidencyPlan(frozenset(resident), reserved, inputs_of, {n.name: n.outputs[0] for n in graph.nodes})
+    reserved = {node.name: float(held[i]) for i, node in enumerate(nodes)}
+    inputs_of = {node.name: tuple(t for t in node.inputs if not graph.tensors[t].is_constant) for node in nodes}
+    return ResidencyPlan(frozenset(resident), reserved, inputs_of, {node.name: node.outputs[0] for node in nodes},
+                         level)

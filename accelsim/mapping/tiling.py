@@ -213,6 +213,12 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     if layer.has_weights and whole_weights.any():
         # Weights that fit on chip are loaded once: only candidates that never refetch them compete.
         allowed = allowed & (np.stack([r[1]["w_factor"] for r in rows]) == 1)
+    if mem.source_read_only:
+        # Nothing can be written to a read-only source (flash): no partial-sum spills (outputs stay on chip).
+        allowed = allowed & (np.stack([r[1]["psum_read"] for r in rows]) == 0)
+        if not allowed.any():
+            raise MappingError(f"layer {layer.name!r} ({layer.kind}): every tiling that fits spills partial sums, "
+                               f"but the off-chip level {mem.source_name!r} is read-only")
     primary = np.where(allowed, primary, np.inf)
     near = primary <= primary.min() * (1 + TIE_TOLERANCE)
     tiles = np.broadcast_to(n_tiles, primary.shape)
