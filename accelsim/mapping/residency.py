@@ -9,6 +9,9 @@ Rules (``docs/model.md`` §3.2):
   the resident tensors leave (``reserved_bytes``), so buffers and resident tensors never overlap.
 * **Graph inputs and outputs** go through DRAM (``graph_io: dram``), or stay in the activation level when they
   fit (``graph_io: onchip``, as Arm Vela places every feature map of an Ethos-U network in SRAM [ref:Vela]).
+* **In place.** An elementwise op may write its output over an input of the same shape and width whose only
+  consumer it is (Vela merges such ifm/ofm live ranges: ``ethosu/vela/live_range.py``, 5.2.0): the output then
+  needs no room of its own while that op runs.
 * **Read-only off-chip memory** (flash) holds weights only: an activation that does not fit on chip is a
   :class:`MappingError` naming the tensor, its size and the room left.
 
@@ -25,9 +28,9 @@ import numpy as np
 from accelsim.config.hw import HardwareConfig
 from accelsim.errors import MappingError
 from accelsim.graph.ir import Graph, Node
-from accelsim.hw.layer import LayerShape
+from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, memory_system
-from accelsim.mapping.assign import FREE_KINDS
+from accelsim.mapping.assign import FREE_KINDS, op_class
 from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes
 
 
@@ -110,13 +113,30 @@ def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Nod
     resident: set[str] = set()
     read_only = hw.dram.read_only
 
-    def place(tensor: str, first: int, producer: str) -> None:
+    consumers: dict[str, int] = {}
+    for node in nodes:
+        for t in set(node.inputs):
+            consumers[alias.get(t, t)] = consumers.get(alias.get(t, t), 0) + 1
+
+    def overwritable(i: int) -> bool:
+        """Whether node ``i`` (elementwise) may write its output over a resident input it is the only consumer of."""
+        node = nodes[i]
+        out = graph.tensors[node.outputs[0]]
+        if op_class(layer_shape(graph, node)) != "elementwise":
+            return False
+        return any(alias.get(t, t) in resident and consumers.get(alias.get(t, t)) == 1
+                   and alias.get(t, t) not in graph_inputs and last_use.get(alias.get(t, t)) == i
+                   and graph.tensors[t].shape == out.shape and graph.tensors[t].bits == out.bits
+                   for t in node.inputs)
+
+    def place(tensor: str, first: int, producer: str, in_place: bool = False) -> None:
         size = graph.tensors[tensor].storage_bytes
         last = max(last_use.get(tensor, first), first)
         is_graph_io = tensor in graph_outputs or tensor in graph_inputs
         wanted = level is not None and (hw.graph_io == "onchip" or not is_graph_io)
-        if wanted and np.all(held[first:last + 1] + size <= room[first:last + 1]):
-            held[first:last + 1] += size
+        start = first + 1 if in_place else first        # in place: it takes its input's bytes while produced
+        if wanted and np.all(held[start:last + 1] + size <= room[start:last + 1]):
+            held[start:last + 1] += size
             resident.add(tensor)
         elif read_only:
             j = first + int(np.argmax(held[first:last + 1] + size > room[first:last + 1]))
@@ -130,7 +150,7 @@ def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Nod
         place(t, 0, "graph input")
     for i, node in enumerate(nodes):
         if node.kind not in FREE_KINDS:
-            place(node.outputs[0], i, f"output of {node.name!r}")
+            place(node.outputs[0], i, f"output of {node.name!r}", in_place=overwritable(i))
     for view, base in alias.items():
         if base in resident:
             resident.add(view)
