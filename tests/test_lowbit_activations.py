@@ -4,8 +4,9 @@ digits accuracy and the exporters.
 References: the independent int64 transcription (tests/int64_reference.py) for every output integer; closed forms
 written here for the quantization parameters (whitepaper eq. 1-3, [ref:Krishnamoorthi18]), the accumulator bound and
 the systolic fold count (SCALE-Sim's fold formula, [ref:ScaleSim]) with Bit Fusion's fusion-mode throughput
-64 / (weight_bits x activation_bits) MACs per Fusion Unit per cycle ([ref:Sharma18] §III, Fig. 3 / Table I: one
-Fusion Unit of 16 BitBricks does 1 MAC at 8x8, 4 at 4x4, 16 at 2x2).
+64 / (weight_bits x activation_bits) MACs per Fusion Unit per cycle ([ref:Sharma18], the Fusion Unit: 16 2-bit
+BitBricks fuse into 1 processing engine at 8x8 bits, 4 at 4x4 / 8x2 / 2x8, 16 at 2x2; modes listed in
+hw_configs/bitfusion.yaml).
 """
 from __future__ import annotations
 
@@ -317,7 +318,7 @@ def _bitfusion_report(tmp_path, weight_bits, activation_bits, layers, input_shap
 
 def _ws_fold_cycles(m: int, n: int, k: int, throughput: int, rows: int = 16, cols: int = 32) -> int:
     """Weight stationary: ceil(ceil(K/t)/R) * ceil(N/C) folds of 2R + C + M - 2 cycles ([ref:ScaleSim] fold
-    formula; the reduction packed t-fold by the fusion mode, [ref:Sharma18] §III)."""
+    formula; the reduction packed t-fold by the fusion mode, [ref:Sharma18])."""
     return math.ceil(math.ceil(k / throughput) / rows) * math.ceil(n / cols) * (2 * rows + cols + m - 2)
 
 
