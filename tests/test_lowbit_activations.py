@@ -142,6 +142,27 @@ def test_bad_ptq_widths_list_the_allowed_values(kwargs):
         PTQSettings(**kwargs)
 
 
+def test_yaml_export_round_trip_keeps_narrow_widths(tmp_path):
+    """A mixed W4A4 / W2A2 PTQ graph -> editable workload YAML -> graph: every tensor keeps its type."""
+    from accelsim.workloads.export_yaml import graph_to_spec, spec_to_yaml
+    from accelsim.workloads.yaml_format import load_workload_yaml
+    settings = PTQSettings(weight_bits=4, activation_bits=4, requant_mode="fixed_point",
+                           overrides=(LayerOverride("pw", weight_bits=2, activation_bits=2),
+                                      LayerOverride("skip", activation_bits=2)))
+    graph = quantize_graph(float_network(), CAL, settings)
+    spec = graph_to_spec(graph)
+    assert (spec.quant.weight_bits, spec.quant.activation_bits) == (4, 4)
+    path = tmp_path / "rt.yaml"
+    path.write_text(spec_to_yaml(spec))
+    rebuilt = load_workload_yaml(path)
+    by_layer = {n.name: n for n in rebuilt.nodes}
+    for node in graph.nodes:
+        twin = by_layer[node.name]
+        assert rebuilt.tensors[twin.outputs[0]].dtype == graph.tensors[node.outputs[0]].dtype, node.name
+        if len(node.inputs) > 1 and graph.tensors[node.inputs[1]].is_constant:
+            assert rebuilt.tensors[twin.inputs[1]].dtype == graph.tensors[node.inputs[1]].dtype, node.name
+
+
 # ---------------------------------------------------------------------------------------------- 2. PTQ
 @pytest.mark.parametrize("bits", [4, 2])
 def test_ptq_narrow_activation_parameters_closed_form(bits):
