@@ -184,6 +184,27 @@ def test_ptq_narrow_activation_parameters_closed_form(bits):
     assert graph.tensors["b1"].dtype == "int32"
 
 
+@pytest.mark.parametrize("bits", [4, 2])
+def test_mse_observer_on_the_narrow_grid(bits):
+    """The ``mse`` observer searches the b-bit grid: on heavy-tailed data its range is narrower than min/max and its
+    b-bit quantization error (computed here independently: 2^b - 1 steps, asymmetric) is no larger."""
+    from accelsim.graph.ptq import mse_range
+    x = np.random.default_rng(2).standard_t(3, 20_000).astype(np.float32)
+    qmin, qmax = LOWBIT[bits]
+
+    def qdq_mse(lo, hi):
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        scale = (hi - lo) / (qmax - qmin)
+        zero = np.clip(np.round(qmin - lo / scale), qmin, qmax)
+        q = np.clip(np.rint(x / scale) + zero, qmin, qmax)
+        return float(np.mean(((q - zero) * scale - x) ** 2))
+
+    lo, hi = mse_range(x, f"int{bits}", symmetric=False)
+    assert x.min() < lo < 0 < hi < x.max()
+    assert qdq_mse(lo, hi) <= qdq_mse(float(x.min()), float(x.max()))
+    assert qdq_mse(lo, hi) < 0.5 * qdq_mse(float(x.min()), float(x.max()))
+
+
 def test_ptq_mixed_widths_per_layer():
     settings = PTQSettings(activation_bits=8, overrides=(LayerOverride("conv", activation_bits=4),
                                                          LayerOverride("pw", weight_bits=2, activation_bits=2),
