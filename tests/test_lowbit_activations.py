@@ -113,6 +113,23 @@ def test_workload_yaml_builds_int4_and_int2_tensors(tmp_path):
         assert lo <= int(t[name].quant.zero_point[0]) <= hi
 
 
+@pytest.mark.parametrize("bits", [4, 2])
+def test_synthesized_narrow_workload_executes_bit_exactly(tmp_path, bits):
+    """Workload YAML -> synthetic weights (int2 weights ternary: symmetric narrow range [-1, 1]) -> engine equals
+    the int64 reference on every tensor."""
+    from accelsim.graph.synthetic import synthesize_weights
+    from accelsim.workloads.yaml_format import load_workload_yaml
+    path = tmp_path / "w.yaml"
+    path.write_text(WORKLOAD.replace("overrides: {head: {weight_bits: 2, activation_bits: 2}}", "overrides: {}")
+                    .replace("weight_bits: 4, activation_bits: 4", f"weight_bits: {bits}, activation_bits: {bits}"))
+    graph = synthesize_weights(load_workload_yaml(path), seed=0)
+    w = graph.tensors["c1/weights"].data
+    assert w.dtype == np.int8 and -(2 ** (bits - 1)) < int(w.min()) and int(w.max()) <= 2 ** (bits - 1) - 1
+    inputs = {"input": random_ints(np.random.default_rng(bits), (1, 8, 8, 16), f"int{bits}")}
+    assert_bit_exact(graph, inputs, min_distinct=0)
+    assert np.unique(execute(graph, inputs)["c1"]).size >= 3
+
+
 @pytest.mark.parametrize("quant, key", [
     ("{activation_bits: 3}", "quant.activation_bits"),
     ("{weight_bits: 1}", "quant.weight_bits"),
