@@ -12,8 +12,10 @@ import math
 import numpy as np
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-RANGES = {"int4": (-8, 7), "uint4": (0, 15), "int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
-STORAGE = {"int4": np.int8, "uint4": np.uint8, "int8": np.int8, "uint8": np.uint8, "int16": np.int16}
+RANGES = {"int2": (-2, 1), "uint2": (0, 3), "int4": (-8, 7), "uint4": (0, 15), "int8": (-128, 127), "uint8": (0, 255),
+          "int16": (-32768, 32767)}
+STORAGE = {"int2": np.int8, "uint2": np.uint8, "int4": np.int8, "uint4": np.uint8, "int8": np.int8, "uint8": np.uint8,
+           "int16": np.int16}
 
 
 # ------------------------------------------------------------------------------------ scalar primitives

@@ -16,8 +16,8 @@ from accelsim.graph.shapes import resolve_padding, window_output_size
 from accelsim.quant.params import DTYPES, QuantParams
 
 MODES = ["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
-ACT_DTYPES = ["int8", "uint8", "int16"]
-WEIGHT_DTYPES = ["int4", "uint4", "int8", "uint8", "int16"]
+ACT_DTYPES = ["int2", "int4", "int8", "uint8", "int16"]
+WEIGHT_DTYPES = ["int2", "uint2", "int4", "uint4", "int8", "uint8", "int16"]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -184,8 +184,9 @@ def test_per_layer_overrides():
         quantize_graph(g, CAL, PTQSettings(overrides=(LayerOverride("nope", weight_bits=4),)))
 
 
-@pytest.mark.parametrize("kwargs", [{"weight_bits": 3}, {"activation_bits": 4}, {"activation_observer": "kl"},
-                                    {"requant_mode": "magic"}, {"overrides": (LayerOverride("a", weight_bits=2),)}])
+@pytest.mark.parametrize("kwargs", [{"weight_bits": 3}, {"activation_bits": 6}, {"activation_observer": "kl"},
+                                    {"requant_mode": "magic"}, {"overrides": (LayerOverride("a", weight_bits=1),)},
+                                    {"overrides": (LayerOverride("a", activation_bits=1),)}])
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(UnsupportedError, match="PTQSettings"):
         PTQSettings(**kwargs)

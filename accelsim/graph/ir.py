@@ -18,8 +18,8 @@ from accelsim.quant.params import QuantParams, dtype_info
 from accelsim.quant.requant import MODES
 
 #: Activation and weight types each op family accepts in a quantized graph.
-ACTIVATION_DTYPES = ("int8", "uint8", "int16")
-WEIGHT_DTYPES = ("int4", "uint4", "int8", "uint8", "int16")
+ACTIVATION_DTYPES = ("int2", "int4", "int8", "uint8", "int16")
+WEIGHT_DTYPES = ("int2", "uint2", "int4", "uint4", "int8", "uint8", "int16")
 BIAS_DTYPES = ("int32", "int64")
 
 

@@ -29,8 +29,9 @@ ActivationObserverName = Literal["minmax", "ema_minmax", "percentile", "mse"]
 WeightObserverName = Literal["minmax", "mse"]
 ACTIVATION_OBSERVERS = ("minmax", "ema_minmax", "percentile", "mse")
 WEIGHT_OBSERVERS = ("minmax", "mse")
-WEIGHT_BITS = (4, 8, 16)
-ACTIVATION_BITS = (8, 16)
+WEIGHT_BITS = (2, 4, 8, 16)
+#: Activation widths: 2 and 4 bits are held in int8 storage, values in the narrow range of the width.
+ACTIVATION_BITS = (2, 4, 8, 16)
 #: Ops whose output gets its own calibrated quantization parameters.
 def _ptq_rule(node: Node) -> str:
     """The node's :data:`accelsim.graph.ops.registry.PtqRule` (from the op registry)."""
@@ -39,8 +40,8 @@ def _ptq_rule(node: Node) -> str:
 
 @dataclass(frozen=True)
 class LayerOverride:
-    """Per-node precision: ``weight_bits`` (4/8/16) for a Conv2D / FullyConnected, ``activation_bits`` (8/16)
-    for the node's output tensor. ``None`` keeps the global setting."""
+    """Per-node precision: ``weight_bits`` (2/4/8/16) for a Conv2D / FullyConnected, ``activation_bits``
+    (2/4/8/16) for the node's output tensor. ``None`` keeps the global setting."""
 
     node: str
     weight_bits: int | None = None
@@ -52,7 +53,7 @@ class PTQSettings:
     """Post-training quantization settings.
 
     Weights:
-      * ``weight_bits``: 4, 8 or 16 (storage int4 / int8 / int16).
+      * ``weight_bits``: 2, 4, 8 or 16 (types int2 / int4 / int8 / int16; int2 and int4 held in int8 storage).
       * ``weight_symmetric``: Z_w = 0 and S = max|w| / qmax (whitepaper eq. 10); else asymmetric min/max (eq. 1-3)
         with a per-channel or per-tensor zero point in the signed storage type.
       * ``weight_per_channel``: one (S, Z) per output channel (axis 0 of OHWI / (O, I)); else one per tensor.
@@ -61,7 +62,10 @@ class PTQSettings:
       * ``weight_observer``: ``minmax`` (the weight's min and max) or ``mse`` (the clipping range that minimises
         the weight quantization MSE, searched per channel when per-channel).
     Activations:
-      * ``activation_bits``: 8 (int8, asymmetric) or 16 (int16, symmetric with Z = 0: TFLite's 16x8 mode).
+      * ``activation_bits``: 8 (int8, asymmetric), 16 (int16, symmetric with Z = 0: TFLite's 16x8 mode), or 4 / 2
+        (int4 / int2, asymmetric exactly as int8 with the narrower range: S = (max − min) / (2^b − 1), Z in
+        [−2^(b−1), 2^(b−1) − 1]; held in int8 storage, every value in [−2^(b−1), 2^(b−1) − 1], i.e. int4
+        [−8, 7], int2 [−2, 1]). The requantizer (``requant_mode``, rounding as named there) clamps to that range.
       * ``activation_observer``: ``minmax`` (global min/max over all calibration data), ``ema_minmax`` (exponential
         moving average of per-batch min/max, the whitepaper's §3 calibration), ``percentile`` (the
         ``100 − percentile`` and ``percentile`` percentiles of all observed values) or ``mse`` (the clipping range
@@ -239,13 +243,13 @@ def make_observer(settings: PTQSettings, dtype: str):
 
 # ------------------------------------------------------------------------------------------------ weights
 def weight_dtype(bits: int) -> str:
-    """Signed storage of weights: int4, int8 or int16."""
-    return {4: "int4", 8: "int8", 16: "int16"}[bits]
+    """Signed type of ``bits``-bit weights: int2, int4, int8 or int16."""
+    return {2: "int2", 4: "int4", 8: "int8", 16: "int16"}[bits]
 
 
 def activation_dtype(bits: int) -> str:
-    """int8 (asymmetric) or int16 (symmetric, Z = 0)."""
-    return {8: "int8", 16: "int16"}[bits]
+    """Type of ``bits``-bit activations: int2 / int4 / int8 (asymmetric) or int16 (symmetric, Z = 0)."""
+    return {2: "int2", 4: "int4", 8: "int8", 16: "int16"}[bits]
 
 
 def weight_quant_params(w: np.ndarray, bits: int, settings: PTQSettings) -> QuantParams:

@@ -15,7 +15,12 @@ from accelsim.errors import UnsupportedError
 
 @dataclass(frozen=True)
 class DType:
-    """An integer (or float32) storage type: its width, signedness, range and numpy container."""
+    """An integer (or float32) storage type: its width, signedness, range and numpy container.
+
+    Sub-byte types (int2 / uint2 / int4 / uint4) are held one value per byte in an 8-bit container: the integers
+    lie in the type's narrow range ``[qmin, qmax]`` (e.g. int4 [-8, 7], int2 [-2, 1]), and every kernel clamps to
+    that range, so the arithmetic is the same as for 8-bit values. Memory models count them packed
+    (``bits / 8`` bytes per value)."""
 
     name: str
     bits: int
@@ -38,6 +43,8 @@ class DType:
 DTYPES: dict[str, DType] = {
     d.name: d
     for d in (
+        DType("int2", 2, True, np.int8),
+        DType("uint2", 2, False, np.uint8),
         DType("int4", 4, True, np.int8),
         DType("uint4", 4, False, np.uint8),
         DType("int8", 8, True, np.int8),

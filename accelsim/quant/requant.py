@@ -179,6 +179,8 @@ def activation_range(activation: str, out_qp: QuantParams, dtype: str) -> tuple[
     """Fused activation as a clamp on the requantized integer (TFLite, [ref:TFLiteRef]).
 
     RELU: ``[max(qmin, Z), qmax]``; RELU6: ``[max(qmin, Z), min(qmax, Z + rhaz(6 / S))]`` with the division in float32.
+    ``[qmin, qmax]`` is the output type's range, the narrow one for sub-byte types held in int8 (int4 [-8, 7],
+    int2 [-2, 1]): the output stage's clamp keeps every stored value inside its width.
     """
     info = dtype_info(dtype)
     zero = int(out_qp.zero_point[0])

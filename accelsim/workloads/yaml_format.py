@@ -34,6 +34,11 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 Pair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
 PaddingSpec = Union[Literal["same", "valid"], tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]]
 ActivationSpec = Literal["none", "relu", "relu6"]
+#: Weight widths (signed types int2 / int4 / int8 / int16; accelsim.graph.ptq.WEIGHT_BITS).
+WeightBits = Literal[2, 4, 8, 16]
+#: Activation widths (int2 / int4 / int8 asymmetric, int16 symmetric; accelsim.graph.ptq.ACTIVATION_BITS): 2- and
+#: 4-bit activations are held in int8 storage with values in [-2^(b-1), 2^(b-1) - 1] and move packed in memory.
+ActivationBits = Literal[2, 4, 8, 16]
 
 
 class _Strict(BaseModel):
@@ -43,16 +48,16 @@ class _Strict(BaseModel):
 class LayerOverride(_Strict):
     """Per-layer quantization settings that differ from the workload's defaults."""
 
-    weight_bits: Literal[4, 8, 16] | None = None
-    activation_bits: Literal[8, 16] | None = None
+    weight_bits: WeightBits | None = None
+    activation_bits: ActivationBits | None = None
     per_channel: bool | None = None
 
 
 class QuantSpec(_Strict):
     """Workload-wide quantization defaults (the whitepaper's recommended scheme) and per-layer overrides."""
 
-    weight_bits: Literal[4, 8, 16] = 8
-    activation_bits: Literal[8, 16] = 8
+    weight_bits: WeightBits = 8
+    activation_bits: ActivationBits = 8
     per_channel: bool = True
     symmetric_weights: bool = True
     requant: str = "fixed_point"
@@ -405,8 +410,8 @@ def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> Wo
 def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
     """Build the quantized graph of a workload with shape-only weights and nominal quantization parameters.
 
-    Activations are int8 / int16 per ``activation_bits`` (only conv, depthwise and fc may change the width;
-    other ops keep their input's), weights int4 / int8 / int16 per ``weight_bits``, bias int32 (int64 for
+    Activations are int2 / int4 / int8 / int16 per ``activation_bits`` (only conv, depthwise and fc may change the width;
+    other ops keep their input's), weights int2 / int4 / int8 / int16 per ``weight_bits``, bias int32 (int64 for
     16-bit input activations). Quantization parameters are the nominal ones of
     :func:`accelsim.graph.synthetic.nominal_quant_params`; :func:`~accelsim.graph.synthetic.synthesize_weights`
     replaces them with those of the synthesized weights.

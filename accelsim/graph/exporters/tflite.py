@@ -69,6 +69,11 @@ def export_tflite(graph: Graph) -> bytes:
     """Serialize a quantized graph to .tflite bytes (identifier ``TFL3``, one subgraph)."""
     if graph.is_float:
         raise UnsupportedError(f"graph {graph.name!r} is a float graph; export_tflite writes quantized graphs only")
+    sub_byte = sorted({t.dtype for t in graph.tensors.values() if not t.is_constant and t.bits < 8})
+    if sub_byte:  # LiteRT's kernels take int8 / int16 activations only (int4 is a weight type there)
+        first = next(t.name for t in graph.tensors.values() if not t.is_constant and t.dtype in sub_byte)
+        raise UnsupportedError(f"graph {graph.name!r} has {'/'.join(sub_byte)} activations (e.g. tensor {first!r}); "
+                               f"TFLite export supports int8, uint8 and int16 activations only")
     return _Writer(tflite_schema(), graph).model_bytes()
 
 
