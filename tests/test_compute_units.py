@@ -161,3 +161,15 @@ def test_bad_compute_units_name_their_key_path(compute, key_path, expected):
     with pytest.raises(ConfigError) as info:
         validate_hw({**_tpu_data(), "compute": compute}, "tpu.yaml")
     assert info.value.key_path == key_path and expected in info.value.expected
+
+
+def test_the_report_records_how_the_simd_unit_ran_each_layer():
+    """HVX runs dense convs as vrmpy scalar-broadcast dot products, depthwise with channels on the vector lanes
+    (vector x vector), other ops on the vector ALU (accelsim.hw.simd kernels)."""
+    from accelsim import simulate
+
+    layers = simulate("mobilenet_v2", CONFIGS / "hvx_690.yaml").layers
+    by_kind = layers.groupby("kind")["lowering"].agg(set).to_dict()
+    assert by_kind["Conv2D"] == {"scalar_broadcast"} and by_kind["FullyConnected"] == {"scalar_broadcast"}
+    assert by_kind["DepthwiseConv2D"] == {"vector_vector"}
+    assert by_kind["Add"] == {"alu"}

@@ -108,7 +108,8 @@ class SystolicModel:
 class SimdModel:
     """An HVX-like VLIW SIMD unit: resource-bound packets; SRAM traffic = vector loads and stores; register-file
     traffic: each vector instruction reads two source registers and writes one, a load writes one, a store
-    reads one."""
+    reads one. The lowering is the kernel class (:mod:`accelsim.hw.simd`): ``scalar_broadcast`` for dense convs and
+    FC, ``vector_vector`` for depthwise (channels on the lanes, as HVX depthwise kernels run), ``alu`` otherwise."""
 
     hw: HardwareConfig
     simd: SimdUnit
@@ -139,7 +140,8 @@ class SimdModel:
             cycles=float(t.compute_cycles), reads=split_loads(layer, t.loads * vector_bytes),
             writes=t.stores * vector_bytes, peak=t.peak_macs_per_cycle, macs_issued=t.padded_macs,
             alu_ops=context.element_ops, rf_reads=(2 * computing + t.stores) * vector_bytes,
-            rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits))
+            rf_writes=(computing + t.loads) * vector_bytes, channel_granule=word_lanes(simd.vector_bits),
+            lowering=t.kernel)
 
 
 class _NoMacs:
