@@ -197,7 +197,7 @@ def test_base_config_is_valid(tmp_path: Path) -> None:
         ("compute.systolic.colums", 4, "compute.systolic.colums", "a known key", 4),
         ("compute.systolic.rows", "thirty-two", "compute.systolic.rows", "valid integer", "thirty-two"),
         ("compute.systolic.rows", -4, "compute.systolic.rows", "greater than 0", -4),
-        ("compute.systolic.dataflow", "rs", "compute.systolic.dataflow", "'os', 'ws' or 'is'", "rs"),
+        ("compute.systolic.dataflow", "xs", "compute.systolic.dataflow", "'os', 'ws', 'is' or 'rs'", "xs"),
         ("clock_mhz", None, "clock_mhz", "a value", MISSING),
         ("technology", {"energy_table": "horowitz99"}, "technology.energy_table", "horowitz45", "horowitz99"),
         ("scale_unit.rounding", "round_half_up", "scale_unit.rounding", "fixed_point", "round_half_up"),
