@@ -102,7 +102,7 @@ def test_global_buffer_traffic_closed_form_conv3():
 
 
 def test_scratchpad_accesses_per_mac():
-    """[ref:Chen16b] §III: every MAC reads a weight, an ifmap value and a psum and writes the psum."""
+    """[ref:Chen16] §III: every MAC reads a weight, an ifmap value and a psum and writes the psum."""
     t = row_stationary_timing(CONV3, 12, 14)
     assert t.spad_reads == {"weights": t.macs, "inputs": t.macs, "psums": t.macs}
     assert t.spad_writes["psums"] == t.macs

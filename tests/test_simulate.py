@@ -391,7 +391,7 @@ def test_unused_register_file_level_warns_and_is_noted_in_the_metadata():
 
 def test_eyeriss_scratchpads_carry_the_row_stationary_accesses():
     """On eyeriss_v1 (rs dataflow) a conv's MACs read a weight, an ifmap value and a psum from the PE spads and
-    write the psum ([ref:Chen16b] §III): register-file reads >= MACs x (2 + 2 + 4) bytes, priced as energy; no
+    write the psum ([ref:Chen16] §III): register-file reads >= MACs x (2 + 2 + 4) bytes, priced as energy; no
     warning."""
     import warnings
 

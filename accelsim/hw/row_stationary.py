@@ -1,7 +1,7 @@
 """Eyeriss's row-stationary (RS) dataflow on a ``rows × cols`` PE array with per-PE scratchpads, in closed form.
 
 Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient Dataflow for CNNs", ISCA 2016
-§IV ([ref:Chen16b]); Chen et al., "Eyeriss: An Energy-Efficient Reconfigurable Accelerator for Deep CNNs", JSSC
+§IV ([ref:Chen16]); Chen et al., "Eyeriss: An Energy-Efficient Reconfigurable Accelerator for Deep CNNs", JSSC
 2017 §IV ([ref:Chen17]). The model, in the papers' terms (``R × S`` filter, ``E × F`` output, stride ``U``):
 
 * **1-D primitive.** A PE convolves one filter row with one ifmap row into one psum row: ``F`` outputs × ``S``
@@ -15,9 +15,10 @@ Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient 
   working on another (image, filter, channel, strip) job; filters taller than the array are split into
   ``ceil(R/rows)`` row folds whose psums add up. A set is strip-mined only as far as the array width requires:
   the fewest strips, ``e = ceil(E / ceil(E/cols))`` (:func:`strip_rows`; narrower strips would keep more PEs
-  busy on some shapes but lose the diagonal ifmap and horizontal filter reuse RS exists for). AlexNet on Eyeriss's 12 × 14 array gives the paper's active
-  PE counts: CONV1 11 × 14 = 154, CONV2 two 5 × 14 strips (140 PEs, 135 doing work), CONV3-5 four 3 × 13 sets
-  = 156 (JSSC 2017 Table V, "active # of PEs").
+  busy on some shapes but lose the diagonal ifmap and horizontal filter reuse RS exists for). AlexNet on
+  Eyeriss's 12 × 14 array gives the paper's active PE counts: CONV1 one 11 × 14 strip (154 PEs), CONV2 two
+  5 × 14 strips stacked (140 PEs, 5 × 27 = 135 doing work), CONV3-5 four 3 × 13 sets = 156 ([ref:Chen17]
+  Table V, "active # of PEs").
 * **Cycles** = ``ceil(jobs / concurrent sets) · F · ceil(S / throughput)``, jobs = ``N·G·M'·C'·strips·row folds``
   (``G`` groups of ``C'`` channels and ``M'`` filters: a depthwise conv is ``M' = C' = 1``, natively).
 * **Scratchpad reuse.** A PE interleaves ``q`` channels and ``p`` filters (``q·S`` ifmap words ≤ the ifmap
@@ -31,7 +32,7 @@ Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient 
   strips read (``(e−1)U + R`` each) × the row width ``(F−1)V + S`` × ``ceil(M'/p)``; filter words = the
   weights × ``N`` × strips (re-sent per image and strip); psums written ``ceil(C'/(q·c_v))·row folds`` times per
   output and read back one time fewer (no write-only psum traffic).
-* **Register files** ([ref:Chen16b] §III: every MAC reads a weight, an ifmap value and a psum and writes the
+* **Register files** ([ref:Chen16] §III: every MAC reads a weight, an ifmap value and a psum and writes the
   psum): per MAC one filter-spad, one ifmap-spad and one psum-spad read and one psum-spad write; the spads are
   filled with every filter word multicast to the ``e`` PEs of a set row and every ifmap row delivered to a PE.
 

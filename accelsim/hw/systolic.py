@@ -31,8 +31,8 @@ Grouped and depthwise convs (``G`` groups of ``K`` taps and ``N'`` filters) have
 - ``channel_parallel``: one GEMM ``M × K × GN'`` without the zeros, each column fed its own channel's inputs
   (hardware with per-column operand feeds): each group's im2col inputs are read once, not shared across columns.
 
-Register files (Chen et al., ISCA 2016 §III: every MAC reads a weight, an input activation and a partial sum and
-writes the updated partial sum; Sze et al., Proc. IEEE 2017 §V-B for WS/OS): in a systolic PE the stationary
+Register files ([ref:Chen16] §III: every MAC reads a weight, an input activation and a partial sum and writes the
+updated partial sum; [ref:Sze17] §V-B for the WS / OS dataflows): in a systolic PE the stationary
 operand sits in a register read on every MAC, and each moving operand is latched (written) into the PE's pipeline
 register on every MAC and read from it; the stationary operand is written once per load
 (:func:`register_accesses`).
@@ -251,7 +251,7 @@ class RegisterAccesses:
 
 
 def register_accesses(dataflow: str) -> RegisterAccesses:
-    """Per-MAC register accesses of a systolic PE (module docstring): three operand reads per MAC ([ref:Chen16b]
+    """Per-MAC register accesses of a systolic PE (module docstring): three operand reads per MAC ([ref:Chen16]
     §III); a moving operand is latched once per MAC (OS: weight and input move, the psum is read-modified-written
     in place; WS: the input and the psum move; IS: the weight and the psum move). The stationary operand's loads
     are counted separately (:func:`register_file_bytes`)."""

@@ -1,16 +1,17 @@
 """Reference set: the Eyeriss v1 chip on AlexNet CONV1-5 (batch 4, 16-bit, 200 MHz).
 
-The reference is the fabricated chip as published ([ref:Chen17] Chen et al., JSSC 52(1) 2017, Table V, "performance
-breakdown of the five CONV layers in AlexNet", batch N = 4, core clock 200 MHz; the same per-layer figures in
-[ref:Chen16] ISSCC 2016 Fig. 14.5.6). accelsim simulates its zoo AlexNet (``alexnet``: the published shapes,
-CONV2/4/5 in two groups) at batch 4 with 16-bit weights and activations on ``hw_configs/eyeriss_v1.yaml`` (row
-stationary, :mod:`accelsim.hw.row_stationary`) and compares the CONV layers only, as the paper does.
+The reference is the fabricated chip as published ([ref:Chen17] Chen et al., JSSC 52(1) 2017, Table V,
+"performance breakdown of the five CONV layers in AlexNet", batch N = 4, core clock 200 MHz; the same per-layer
+figures in ISSCC 2016 Fig. 14.5.6, the conference version of the same chip). accelsim simulates its zoo AlexNet
+(``alexnet``: the published shapes, CONV2/4/5 in two groups) at batch 4 with 16-bit weights and activations on
+``hw_configs/eyeriss_v1.yaml`` (row stationary, :mod:`accelsim.hw.row_stationary`) and compares the CONV layers
+only, as the paper does.
 
 Compared, each with its source:
 
-* per-layer processing latency and MAC count, and the active PEs of each layer (Table V; transcribed from the
-  paper in stanford-mast/nn_dataflow, ``nn_dataflow/tests/dataflow_test/test_nn_dataflow.py``,
-  ``test_eyeriss_isscc16``, which cites ISSCC 2016 Fig. 14.5.6 and JSSC 2017 Table V);
+* per-layer processing latency and MAC count, and the active PEs of each layer (Table V, as transcribed in
+  [ref:NNDataflow] ``nn_dataflow/tests/dataflow_test/test_nn_dataflow.py``, ``test_eyeriss_isscc16``, which cites
+  ISSCC 2016 Fig. 14.5.6 and JSSC 2017 Table V);
 * the total time of the batch, 115.3 ms = 34.7 frames/s (the abstract rounds it to 35 frames/s). The per-layer
   latencies add up to 103.5 ms: the remaining 11.8 ms are outside the five layers' processing (the paper's
   frame rate counts them, its per-layer rows do not); accelsim's total is the sum of its CONV layers;
@@ -41,7 +42,7 @@ WORD_BYTES = 2
 BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05}
 
 _TABLE = "Chen et al., JSSC 2017, Table V (AlexNet CONV1-5, N = 4, 200 MHz) [ref:Chen17]"
-_ROWS = _TABLE + "; per-layer rows as transcribed in stanford-mast/nn_dataflow test_nn_dataflow.py"
+_ROWS = _TABLE + "; per-layer rows as transcribed in nn_dataflow's test_nn_dataflow.py [ref:NNDataflow]"
 _ABSTRACT = "Chen et al., JSSC 2017, abstract: 0.0029 DRAM accesses/MAC on AlexNet, 16-bit words [ref:Chen17]"
 
 

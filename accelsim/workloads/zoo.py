@@ -208,7 +208,7 @@ def squeezenet_1_1() -> WorkloadSpec:
 
 # ----------------------------------------------------------------------------------------------- AlexNet
 def alexnet() -> WorkloadSpec:
-    """AlexNet as published (Krizhevsky et al., NIPS 2012, Fig. 2; Caffe ``bvlc_alexnet`` at 227 x 227): CONV2,
+    """AlexNet as published ([ref:Krizhevsky12] Fig. 2; Caffe ``bvlc_alexnet`` at 227 x 227): CONV2,
     CONV4 and CONV5 in two groups (the two-GPU split), max pools 3x3/2, FC6-8, 1000 classes; the LRN layers are
     left out (no MACs, no weights). Eyeriss v1's AlexNet (Chen et al., JSSC 2017) is these CONV1-5 shapes: its
     Table V MAC counts are 4 x this network's per-layer MACs (batch 4)."""
