@@ -63,10 +63,15 @@ def test_dram_traffic_is_reported_against_the_abstract_and_lies_above_it(compari
     assert dram.ratio >= 1.0          # no activation compression in the model: never below the chip
 
 
+def test_power_is_shown_for_information(comparisons):
+    power = comparisons["alexnet", "on-chip power [mW]"]
+    assert power.band is None and power.reference == 278.0 and power.model > 0
+
+
 def test_validate_only_eyeriss_prints_the_set(tmp_path, capsys):
     out = tmp_path / "e.json"
     assert main(["validate", "--only", "eyeriss", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 1
+    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 2
     assert "Chen et al., JSSC 2017" in text and "eyeriss_v1" in text

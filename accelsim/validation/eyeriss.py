@@ -15,6 +15,9 @@ Compared, each with its source:
 * the total time of the batch, 115.3 ms = 34.7 frames/s (the abstract rounds it to 35 frames/s). The per-layer
   latencies add up to 103.5 ms: the remaining 11.8 ms are outside the five layers' processing (the paper's
   frame rate counts them, its per-layer rows do not); accelsim's total is the sum of its CONV layers;
+* on-chip power, for information (no band): the chip's 278 mW on AlexNet (the abstract) against accelsim's
+  energy without DRAM over its time; accelsim's energy table is the 45 nm one (energy calibration is separate
+  work);
 * DRAM traffic: 0.0029 DRAM accesses (16-bit words) per MAC (the abstract) x the Table V MACs x 2 bytes. The chip
   run-length-compresses its activations in DRAM; accelsim does not, so its DRAM bytes can only be above.
 """
@@ -33,6 +36,8 @@ LAYER_MEGA_MACS = {"conv1": 421.66, "conv2": 895.79, "conv3": 598.1, "conv4": 44
 ACTIVE_PES = {"conv1": 154, "conv2": 135, "conv3": 156, "conv4": 156, "conv5": 156}
 #: Time of one batch of 4 frames: 34.7 frames/s ([ref:Chen17] Table V total; abstract "35 frames/s").
 TOTAL_LATENCY_MS = 115.3
+#: Chip power running AlexNet's CONV layers, DRAM excluded ([ref:Chen17] abstract).
+POWER_MW = 278.0
 #: DRAM accesses (16-bit words) per MAC on AlexNet ([ref:Chen17] abstract).
 DRAM_ACCESSES_PER_MAC = 0.0029
 WORD_BYTES = 2
@@ -44,6 +49,7 @@ BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05}
 _TABLE = "Chen et al., JSSC 2017, Table V (AlexNet CONV1-5, N = 4, 200 MHz) [ref:Chen17]"
 _ROWS = _TABLE + "; per-layer rows as transcribed in nn_dataflow's test_nn_dataflow.py [ref:NNDataflow]"
 _ABSTRACT = "Chen et al., JSSC 2017, abstract: 0.0029 DRAM accesses/MAC on AlexNet, 16-bit words [ref:Chen17]"
+_POWER = "Chen et al., JSSC 2017, abstract: AlexNet CONV layers at 278 mW [ref:Chen17]"
 
 
 def alexnet_batch4_graph():
@@ -89,4 +95,7 @@ def eyeriss_comparisons(live: bool | None = None) -> list[Comparison]:
     dram = float((layers["dram_read_bytes"] + layers["dram_write_bytes"]).sum())
     reference_dram = DRAM_ACCESSES_PER_MAC * sum(LAYER_MEGA_MACS.values()) * 1e6 * WORD_BYTES
     out.append(Comparison(case, "DRAM bytes", dram, reference_dram, _ABSTRACT, BANDS["dram"]))
+    onchip_pj = float((layers["energy_pj"] - layers["energy_dram_pj"]).sum())
+    seconds = float(layers["latency_cycles"].sum()) / (hw.clock_mhz * 1e6)
+    out.append(Comparison(case, "on-chip power [mW]", onchip_pj * 1e-12 / seconds * 1e3, POWER_MW, _POWER))
     return out
