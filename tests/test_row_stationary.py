@@ -142,3 +142,27 @@ def test_non_mac_layers_are_refused():
     pool = LayerShape(1, 4, 4, 8, 2, 2, 8, 2, 2, 2, 2, name="p", kind="MaxPool")
     with pytest.raises(UnsupportedError, match="multiply-accumulates"):
         row_stationary_timing(pool, 12, 14)
+
+
+def test_eyeriss_unit_work_prices_the_words_at_their_widths():
+    """SystolicModel on eyeriss_v1 (rs): global-buffer reads = filter words x 2 B, ifmap words x 2 B, psum words
+    read back x 4 B (32-bit accumulators); writes = the psum writes but the last at 4 B plus the outputs at 2 B;
+    the spad bytes are the register-file traffic."""
+    from pathlib import Path
+
+    from accelsim.config.hw import load_hw
+    from accelsim.hw.unit import SystolicModel, WorkContext
+
+    hw = load_hw(Path(__file__).resolve().parents[1] / "hw_configs" / "eyeriss_v1.yaml")
+    array = hw.compute.systolic
+    assert (array.dataflow, array.ifmap_spad_words, array.filter_spad_words, array.psum_spad_words) == \
+        ("rs", 12, 224, 24)
+    work = SystolicModel(hw, array).work(CONV3, hw.mode(16, 16), WorkContext())
+    t = row_stationary_timing(CONV3, 12, 14)
+    assert work.lowering == "row_stationary" and work.cycles == t.compute_cycles
+    assert work.reads == {"weights": 2 * t.glb_filter_reads, "inputs": 2 * t.glb_ifmap_reads,
+                          "outputs": 4 * t.glb_psum_reads}
+    assert work.writes == 4 * (t.glb_psum_writes - CONV3.outputs) + 2 * CONV3.outputs
+    assert work.rf_reads == t.macs * (2 + 2 + 4)
+    assert work.rf_writes == 4 * t.macs + 2 * (t.spad_writes["weights"] + t.spad_writes["inputs"])
+    assert work.peak == 168
