@@ -155,6 +155,7 @@ def test_block_diagonal_stacks_groups_that_fit_one_fold():
     assert (t.groups, t.gemm_k, t.gemm_n, t.folds) == (2, 144, 16, 2)
     assert t.compute_cycles == 2 * (2 * 256 + 256 + 12_544 - 2)
     assert t.macs == 12_544 * 32 * 9                                  # the real MACs, not the zeros
+    assert t.macs_issued == 2 * 12_544 * 144 * 16                     # the PEs multiply the zeros too
     assert t.filter_sram_reads == 2 * 144 * 16                         # the zeros are loaded like any weight
     assert t.lowering == "block_diagonal"
 
@@ -171,6 +172,7 @@ def test_channel_parallel_is_a_dense_gemm_over_the_channels_with_unshared_inputs
     assert (t.groups, t.gemm_k, t.gemm_n, t.folds) == (1, 9, 32, 1)
     assert t.compute_cycles == 2 * 256 + 256 + 12_544 - 2
     assert t.ifmap_sram_reads == 32 * 12_544 * 9 and t.filter_sram_reads == 9 * 32
+    assert t.macs_issued == t.macs == 12_544 * 32 * 9
 
 
 def test_best_lowering_picks_the_fastest_supported_and_dense_layers_ignore_it():
@@ -216,4 +218,6 @@ def test_systolic_unit_records_the_lowering_and_scalesim_mode_keeps_per_group():
     assert native.lowering == "block_diagonal" and compat.lowering == "per_group"
     assert compat.cycles / native.cycles == pytest.approx(16, rel=1e-3)
     assert model.work(conv(), mode, WorkContext()).lowering == ""          # dense: the array's only way
-    assert native.rf_reads == depthwise().macs * (1 + 1 + 4)
+    assert native.macs_issued == 2 * 12_544 * 144 * 16                # block-diagonal zeros are multiplied
+    assert native.rf_reads == native.macs_issued * (1 + 1 + 4)
+    assert compat.macs_issued == compat.rf_reads / 6 == depthwise().macs

@@ -26,8 +26,8 @@ Grouped and depthwise convs (``G`` groups of ``K`` taps and ``N'`` filters) have
 - ``block_diagonal``: ``g`` groups stacked into one GEMM ``M × gK × gN'`` with a block-diagonal weight matrix
   (group ``i``'s taps on rows ``iK..(i+1)K``, its filters on columns ``iN'..(i+1)N'``, zeros elsewhere), ``g`` the
   most groups whose spatial dimensions fit one fold (:func:`block_diagonal_groups`); ``ceil(G/g)`` such GEMMs. A
-  pure software lowering (the zeros are loaded and multiplied like any weight); the standard way to run a
-  depthwise conv on a GEMM engine (e.g. TPU / Gemmini compilers lower grouped convs to a block-diagonal matmul).
+  pure software lowering any GEMM engine can run: the zeros are loaded and multiplied like any weight
+  (``macs_issued`` counts them, the utilization counts only the real MACs).
 - ``channel_parallel``: one GEMM ``M × K × GN'`` without the zeros, each column fed its own channel's inputs
   (hardware with per-column operand feeds): each group's im2col inputs are read once, not shared across columns.
 
@@ -99,6 +99,7 @@ class SystolicTiming:
     ofmap_sram_writes: int
     ofmap_sram_reads: int      # partial sums read back between row folds (WS/IS); 0 for OS
     lowering: str = "per_group"  # how a grouped conv was lowered ("per_group" also for dense layers)
+    macs_issued: int = 0       # MACs the PEs perform: the lowered GEMMs' M·N·K (block_diagonal: with its zeros)
 
 
 def gemm_shape(layer: LayerShape) -> GemmShape:
@@ -225,6 +226,7 @@ def systolic_timing(layer: LayerShape, rows: int, cols: int, dataflow: str, thro
         utilization=macs / (compute_cycles * rows * cols * throughput),
         ifmap_sram_reads=gemm.count * ifmap, filter_sram_reads=gemm.count * filt,
         ofmap_sram_writes=gemm.count * ofmap_w, ofmap_sram_reads=gemm.count * ofmap_r, lowering=lowering,
+        macs_issued=gemm.count * gemm.m * gemm.n * gemm.k,
     )
 
 
@@ -262,11 +264,13 @@ def register_accesses(dataflow: str) -> RegisterAccesses:
 
 def register_file_bytes(t: SystolicTiming, weight_bytes: float, input_bytes: float,
                         psum_bytes: float) -> tuple[float, float]:
-    """``(read bytes, write bytes)`` of the PEs' registers for a layer: :func:`register_accesses` per MAC plus one
-    write per stationary element loaded (WS: the weights read from SRAM, IS: the inputs)."""
+    """``(read bytes, write bytes)`` of the PEs' registers for a layer: :func:`register_accesses` per MAC performed
+    (``macs_issued``) plus one write per stationary element loaded (WS: the weights read from SRAM, IS: the
+    inputs)."""
     a = register_accesses(t.dataflow)
-    reads = t.macs * (a.weight_reads * weight_bytes + a.input_reads * input_bytes + a.psum_reads * psum_bytes)
-    writes = t.macs * (a.weight_writes * weight_bytes + a.input_writes * input_bytes + a.psum_writes * psum_bytes)
+    macs = t.macs_issued or t.macs          # every MAC the PEs perform (block-diagonal zeros included)
+    reads = macs * (a.weight_reads * weight_bytes + a.input_reads * input_bytes + a.psum_reads * psum_bytes)
+    writes = macs * (a.weight_writes * weight_bytes + a.input_writes * input_bytes + a.psum_writes * psum_bytes)
     if t.dataflow == "ws":
         writes += t.filter_sram_reads * weight_bytes
     elif t.dataflow == "is":

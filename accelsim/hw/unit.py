@@ -108,7 +108,7 @@ class SystolicModel:
             reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
                    "outputs": t.ofmap_sram_reads * acc_b},
             writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
-            peak=self.peak_macs_per_cycle(mode), macs_issued=layer.macs, rf_reads=rf_reads, rf_writes=rf_writes,
+            peak=self.peak_macs_per_cycle(mode), macs_issued=t.macs_issued, rf_reads=rf_reads, rf_writes=rf_writes,
             channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)),
             lowering=t.lowering if layer.groups > 1 else "")
 
