@@ -17,9 +17,12 @@ Counting convention (accelsim.graph.stats): BN folded into one bias per output c
 * AlexNet: Caffe's ``bvlc_alexnet`` deploy net (Krizhevsky et al. 2012 with the two-GPU groups), 60,965,224
   parameters (``net.params`` summed); conv MACs 666 M per 227x227 image (Chen et al., ISSCC 2016 §14.5, Eyeriss),
   FC6-8 9216·4096 + 4096·4096 + 4096·1000 MACs on top.
+* VGG-16: Simonyan & Zisserman 2015, Table 2: 138 M parameters (keras.applications VGG16: 138,357,544); conv
+  layers "14.7 million weights" and "15.3 billion MACs per 224x224 image" (Chen et al., ISSCC 2016 §14.5).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,8 @@ PUBLISHED = {
     "squeezenet_1.1": (1.24e6, "torchvision docs", 0.35e9, "torchvision docs"),
     "alexnet": (60.97e6, "Caffe bvlc_alexnet", 666e6 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000,
                 "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
+    "vgg_16": (138e6, "Simonyan & Zisserman 2015 Table 2", 15.3e9 + 25088 * 4096 + 4096 * 4096 + 4096 * 1000,
+               "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
 }
 
 
@@ -115,6 +120,18 @@ def test_alexnet_matches_caffe_and_eyeriss_conv_figures(graphs):
                     * w[0] * w[1] * w[2] * w[3] for n, w in zip(convs, weights.values()))
     assert conv_weights == pytest.approx(2.3e6, rel=0.02)
     assert conv_macs == pytest.approx(666e6, rel=0.001)
+
+
+def test_vgg16_matches_keras_and_eyeriss_conv_figures(graphs):
+    g = graphs["vgg_16"]
+    assert param_count(g) == 138_357_544                                  # keras.applications VGG16
+    convs = [n for n in g.nodes if n.kind == "Conv2D"]
+    assert len(convs) == 13
+    weights = sum(math.prod(g.tensors[n.inputs[1]].shape) for n in convs)
+    macs = sum(math.prod(g.tensors[n.outputs[0]].shape[1:3]) * math.prod(g.tensors[n.inputs[1]].shape)
+               for n in convs)
+    assert weights == pytest.approx(14.7e6, rel=0.005)
+    assert macs == pytest.approx(15.3e9, rel=0.005)
 
 
 def test_checked_in_yaml_files_are_the_generators_output():

@@ -19,7 +19,9 @@ Compared, each with its source:
   energy without DRAM over its time; accelsim's energy table is the 45 nm one (energy calibration is separate
   work);
 * DRAM traffic: 0.0029 DRAM accesses (16-bit words) per MAC (the abstract) x the Table V MACs x 2 bytes. The chip
-  run-length-compresses its activations in DRAM; accelsim does not, so its DRAM bytes can only be above.
+  run-length-compresses its activations in DRAM; accelsim does not, so its DRAM bytes can only be above;
+* a network the model was not built on, for information (no band): VGG-16's CONV layers at batch 3, 0.7
+  frames/s and 0.0035 DRAM accesses per MAC (the abstract).
 """
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ POWER_MW = 278.0
 DRAM_ACCESSES_PER_MAC = 0.0029
 WORD_BYTES = 2
 
+#: VGG-16 CONV layers at batch 3: frames/s and DRAM accesses (16-bit) per MAC ([ref:Chen17] abstract).
+VGG_BATCH = 3
+VGG_FRAMES_PER_S = 0.7
+VGG_DRAM_ACCESSES_PER_MAC = 0.0035
+
 #: Acceptance bands (issue #10): total latency ±25 %, each layer ±40 %, DRAM ±30 %; MAC counts are exact
 #: shapes (±0.1 %); active PEs ±5 %.
 BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05}
@@ -49,19 +56,26 @@ BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05}
 _TABLE = "Chen et al., JSSC 2017, Table V (AlexNet CONV1-5, N = 4, 200 MHz) [ref:Chen17]"
 _ROWS = _TABLE + "; per-layer rows as transcribed in nn_dataflow's test_nn_dataflow.py [ref:NNDataflow]"
 _ABSTRACT = "Chen et al., JSSC 2017, abstract: 0.0029 DRAM accesses/MAC on AlexNet, 16-bit words [ref:Chen17]"
+_VGG = "Chen et al., JSSC 2017, abstract: VGG-16 CONV layers at 0.7 frames/s, 0.0035 DRAM accesses/MAC, N = 3 " \
+    "[ref:Chen17]"
 _POWER = "Chen et al., JSSC 2017, abstract: AlexNet CONV layers at 278 mW [ref:Chen17]"
 
 
-def alexnet_batch4_graph():
-    """The zoo AlexNet at batch 4 with 16-bit weights and activations and per-tensor scales (Eyeriss's format)."""
+def eyeriss_graph(network: str, batch: int):
+    """A zoo network at ``batch`` with 16-bit weights and activations and per-tensor scales (Eyeriss's format)."""
     from accelsim.graph.synthetic import synthesize_weights
     from accelsim.workloads.yaml_format import build_graph
     from accelsim.workloads.zoo import zoo_spec
 
-    spec = zoo_spec("alexnet")
+    spec = zoo_spec(network)
     quant = spec.quant.model_copy(update={"weight_bits": 16, "activation_bits": 16, "per_channel": False})
-    spec = dataclasses.replace(spec, input_shape=(BATCH, *spec.input_shape[1:]), quant=quant)
+    spec = dataclasses.replace(spec, input_shape=(batch, *spec.input_shape[1:]), quant=quant)
     return synthesize_weights(build_graph(spec))
+
+
+def alexnet_batch4_graph():
+    """The zoo AlexNet at batch 4 in Eyeriss's format (:func:`eyeriss_graph`)."""
+    return eyeriss_graph("alexnet", BATCH)
 
 
 def eyeriss_comparisons(live: bool | None = None) -> list[Comparison]:
@@ -98,4 +112,14 @@ def eyeriss_comparisons(live: bool | None = None) -> list[Comparison]:
     onchip_pj = float((layers["energy_pj"] - layers["energy_dram_pj"]).sum())
     seconds = float(layers["latency_cycles"].sum()) / (hw.clock_mhz * 1e6)
     out.append(Comparison(case, "on-chip power [mW]", onchip_pj * 1e-12 / seconds * 1e3, POWER_MW, _POWER))
+    vgg = simulate(eyeriss_graph("vgg_16", VGG_BATCH), hw).layers
+    convs = vgg[vgg["kind"] == "Conv2D"]
+    vgg_case = f"vgg_16 CONV x{VGG_BATCH} @ {CONFIG}"
+    vgg_seconds = float(convs["latency_cycles"].sum()) / (hw.clock_mhz * 1e6)
+    vgg_macs = float(convs["macs"].sum())
+    out += [
+        Comparison(vgg_case, "frames/s", VGG_BATCH / vgg_seconds, VGG_FRAMES_PER_S, _VGG),
+        Comparison(vgg_case, "DRAM bytes", float((convs["dram_read_bytes"] + convs["dram_write_bytes"]).sum()),
+                   VGG_DRAM_ACCESSES_PER_MAC * vgg_macs * WORD_BYTES, _VGG),
+    ]
     return out

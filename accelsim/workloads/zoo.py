@@ -230,6 +230,22 @@ def alexnet() -> WorkloadSpec:
     return net.spec()
 
 
+def vgg_16() -> WorkloadSpec:
+    """VGG-16 (configuration D of [ref:Simonyan15] Table 1) at 224 x 224: thirteen 3x3 convs
+    (padding 1) in five stages of 64-512 channels, each stage closed by a 2x2/2 max pool, FC 4096-4096-1000."""
+    net = NetSpecBuilder("vgg_16", (1, 224, 224, 3), "VGG-16 (configuration D) at 224, 1000 classes")
+    for stage, (channels, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
+        for i in range(1, convs + 1):
+            net.layer("conv", f"conv{stage}_{i}", out_channels=channels, kernel=3, padding=[1, 1, 1, 1],
+                      activation="relu")
+        net.layer("maxpool", f"pool{stage}", kernel=2, stride=2, padding="valid")
+    net.layer("flatten", "flatten")
+    net.layer("fc", "fc6", out_channels=4096, activation="relu")
+    net.layer("fc", "fc7", out_channels=4096, activation="relu")
+    net.layer("fc", "fc8", out_channels=1000)
+    return net.spec()
+
+
 # -------------------------------------------------------------------------------------------- Inception
 def inception_v3() -> WorkloadSpec:
     """Inception-v3 (Szegedy et al. 2016) at 299, TF-slim ``inception_v3`` without the auxiliary head (training
@@ -433,6 +449,7 @@ ZOO: dict[str, Callable[[], WorkloadSpec]] = {
     "resnet_18": resnet_18,
     "squeezenet_1.1": squeezenet_1_1,
     "alexnet": alexnet,
+    "vgg_16": vgg_16,
 }
 
 #: Short names accepted by ``load_workload``.
