@@ -13,21 +13,25 @@ Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient 
 * **Folding onto the array.** A set wider than the array is strip-mined into strips of ``e`` output rows
   (``ceil(E/e)`` strips); ``floor(rows/R)`` strips fit vertically and ``floor(cols/e)`` side by side, each
   working on another (image, filter, channel, strip) job; filters taller than the array are split into
-  ``ceil(R/rows)`` row folds whose psums add up. A set is strip-mined only as far as the array width requires:
+  ``ceil(R/rows)`` row folds whose psums add up (strips stacked in the rows a short set leaves free: JSSC 2017
+  §IV-A). A set is strip-mined only as far as the array width requires:
   the fewest strips, ``e = ceil(E / ceil(E/cols))`` (:func:`strip_rows`; narrower strips would keep more PEs
   busy on some shapes but lose the diagonal ifmap and horizontal filter reuse RS exists for). AlexNet on
   Eyeriss's 12 × 14 array gives the paper's active PE counts: CONV1 one 11 × 14 strip (154 PEs), CONV2 two
   5 × 14 strips stacked (140 PEs, 5 × 27 = 135 doing work), CONV3-5 four 3 × 13 sets = 156 ([ref:Chen17]
   Table V, "active # of PEs").
 * **Cycles** = ``ceil(jobs / concurrent sets) · F · ceil(S / throughput)``, jobs = ``N·G·M'·C'·strips·row folds``
-  (``G`` groups of ``C'`` channels and ``M'`` filters: a depthwise conv is ``M' = C' = 1``, natively).
+  (``G`` groups of ``C'`` channels and ``M'`` filters: a depthwise conv is ``M' = C' = 1``, natively). On AlexNet
+  this is the PE utilization of [ref:NNDataflow]'s replication-and-folding model (CONV1 0.90, CONV2 0.80,
+  CONV3-5 0.93), which its authors check at 0.8-1.0x the chip's per-layer latencies.
 * **Scratchpad reuse.** A PE interleaves ``q`` channels and ``p`` filters (``q·S`` ifmap words ≤ the ifmap
   spad, ``p·q·S`` ≤ the filter spad, ``p`` ≤ the psum spad; JSSC 2017 §IV-B, the mapping parameters ``p, q``),
   so an ifmap row is fetched once per ``p`` filters and a psum leaves the array once per ``q`` channels.
 * **Psum accumulation in the array.** Sets stacked vertically in the same columns take consecutive channel
-  groups of the same outputs and add their psums down the column before they leave the array (ISCA 2016 §IV-B:
-  sets of different channels are accumulated across the array), so ``c_v = min(floor(rows/R), ceil(C'/q))``
-  channel groups of ``q`` are reduced per pass.
+  groups of the same outputs and add their psums down the column before they leave the array (a column
+  accumulates psums, ISCA 2016 §IV; the vertical replication shared by input channels as in [ref:NNDataflow]'s
+  ``MapStrategyEyeriss``), so ``c_v = min(floor(rows/R), ceil(C'/q))`` channel groups of ``q`` are reduced per
+  pass.
 * **Global-buffer traffic** (array side; the DRAM side is the tiler's): ifmap words = ``N·G·C'`` × the rows the
   strips read (``(e−1)U + R`` each) × the row width ``(F−1)V + S`` × ``ceil(M'/p)``; filter words = the
   weights × ``N`` × strips (re-sent per image and strip); psums written ``ceil(C'/(q·c_v))·row folds`` times per
