@@ -25,7 +25,7 @@ Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient 
   this is the PE utilization of [ref:NNDataflow]'s replication-and-folding model (CONV1 0.90, CONV2 0.80,
   CONV3-5 0.93), which its authors check at 0.8-1.0x the chip's per-layer latencies.
 * **Scratchpad reuse.** A PE interleaves ``q`` channels and ``p`` filters (``q·S`` ifmap words ≤ the ifmap
-  spad, ``p·q·S`` ≤ the filter spad, ``p`` ≤ the psum spad; JSSC 2017 §IV-B, the mapping parameters ``p, q``),
+  spad, ``p·q·S`` ≤ the filter spad, ``p`` ≤ the psum spad; JSSC 2017 §IV, the mapping parameters ``p, q``),
   so an ifmap row is fetched once per ``p`` filters and a psum leaves the array once per ``q`` channels.
 * **Psum accumulation in the array.** Sets stacked vertically in the same columns take consecutive channel
   groups of the same outputs and add their psums down the column before they leave the array (a column
