@@ -31,8 +31,8 @@ BUILTIN_ENERGY_TABLES: tuple[str, ...] = ("horowitz45", "aladdin40", "bitfusion4
 RoundingMode = Literal["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
 #: Systolic dataflows: output-, weight- or input-stationary.
 Dataflow = Literal["os", "ws", "is"]
-#: Dataflows of a SystolicArray config: SCALE-Sim's three plus ``rs`` = Eyeriss's row stationary (Chen et al.,
-#: ISCA 2016 §IV; accelsim.hw.row_stationary).
+#: Dataflows of a SystolicArray config: SCALE-Sim's three plus ``rs`` = Eyeriss's row stationary ([ref:Chen16]
+#: §IV; accelsim.hw.row_stationary).
 ArrayDataflow = Literal["os", "ws", "is", "rs"]
 #: How a systolic array runs a depthwise / grouped conv (accelsim.hw.systolic.DEPTHWISE_LOWERINGS).
 DepthwiseLowering = Literal["per_group", "block_diagonal", "channel_parallel"]
