@@ -307,7 +307,7 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
 
 def unused_register_file_notes(layers: pd.DataFrame, hw: HardwareConfig, rf_levels: list[str]) -> list[str]:
     """One note per register-file level that no layer read or wrote: it counts in the area, but its energy and
-    traffic are 0 because only the SIMD unit's instructions are charged to register files so far."""
+    traffic are 0 because no layer ran on a unit that charges register files (SIMD instructions, systolic PEs)."""
     units = sorted(set(layers["unit"]) - {"none", "dma"})
     notes = []
     for name in rf_levels:
@@ -315,7 +315,7 @@ def unused_register_file_notes(layers: pd.DataFrame, hw: HardwareConfig, rf_leve
             notes.append(
                 f"hardware {hw.name!r}: register-file level {name!r} is counted in the area but reports zero "
                 f"energy and traffic: nothing in the model uses a register file on the unit(s) that ran this "
-                f"workload ({', '.join(units) or 'none'}) yet (only SIMD instructions are charged to it)")
+                f"workload ({', '.join(units) or 'none'}) (SIMD instructions and systolic PEs are charged to it)")
     return notes
 
 

@@ -359,21 +359,53 @@ def test_kind_column_names_depthwise_layers_and_costs_them_as_before(config):
 
 
 # ---------------------------------------------------------------------------------------------- warnings
+def _pool_only_graph():
+    """A workload without MAC layers (one 16-bit max pool): nothing in it touches a PE register file."""
+    import dataclasses
+
+    from accelsim.workloads.yaml_format import build_graph
+    from accelsim.workloads.zoo import NetSpecBuilder
+
+    net = NetSpecBuilder("pool_only", (1, 8, 8, 16), "one max pool")
+    net.layer("maxpool", "pool", kernel=2, stride=2, padding="valid")
+    spec = net.spec()
+    return build_graph(dataclasses.replace(spec, quant=spec.quant.model_copy(update={"activation_bits": 16})))
+
+
 def test_unused_register_file_level_warns_and_is_noted_in_the_metadata():
-    """Eyeriss's PE scratchpads (a register-file level) cost area but no unit the model prices uses them on a
-    systolic config: simulate warns (ModelWarning) naming the level; the note is in metadata["warnings"]."""
+    """Eyeriss's PE scratchpads (a register-file level) cost area; a workload whose layers never use them (no MAC
+    layer: the pool runs on the scale unit) reports zero traffic there: simulate warns (ModelWarning) naming the
+    level; the note is in metadata["warnings"]."""
     from accelsim.errors import ModelWarning
 
     eyeriss = hw("eyeriss_v1")
-    graph = conv_graph(h=14, c=16, k=16, weight_bits=16, activation_bits=16)
     with pytest.warns(ModelWarning, match="'pe_spads'") as caught:
-        report = simulate(graph, eyeriss)
+        report = simulate(_pool_only_graph(), eyeriss)
     assert len([w for w in caught if issubclass(w.category, ModelWarning)]) == 1
     notes = report.metadata["warnings"]
-    assert len(notes) == 1 and "pe_spads" in notes[0] and "systolic" in notes[0]
+    assert len(notes) == 1 and "pe_spads" in notes[0] and "scale_unit" in notes[0]
     assert report.layers["rf_read_bytes"].sum() == 0 and report.layers["energy_rf_pj"].sum() == 0
     assert report.totals["area_pe_spads_mm2"] > 0
     assert json.loads(json.dumps(report.to_dict()))["metadata"]["warnings"] == notes
+
+
+def test_eyeriss_scratchpads_carry_the_row_stationary_accesses():
+    """On eyeriss_v1 (rs dataflow) a conv's MACs read a weight, an ifmap value and a psum from the PE spads and
+    write the psum ([ref:Chen16] §III): register-file reads >= MACs x (2 + 2 + 4) bytes, priced as energy; no
+    warning."""
+    import warnings
+
+    from accelsim.errors import ModelWarning
+
+    graph = conv_graph(h=14, c=16, k=16, weight_bits=16, activation_bits=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelWarning)
+        report = simulate(graph, hw("eyeriss_v1"))
+    row = report.layers.iloc[0]
+    assert row["lowering"] == "row_stationary"
+    assert row["rf_read_bytes"] == row["macs"] * (2 + 2 + 4)
+    assert row["rf_write_bytes"] > row["macs"] * 4 and row["energy_rf_pj"] > 0
+    assert report.metadata["warnings"] == []
 
 
 @pytest.mark.parametrize("config", ["tpu_v1", "hvx_690"])

@@ -1,15 +1,21 @@
 """Systolic-array model against SCALE-Sim's closed forms ([ref:ScaleSim]) worked by hand."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from accelsim.errors import UnsupportedError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.systolic import (
+    best_lowering,
+    block_diagonal_groups,
     cycles_per_fold,
     fold_counts,
     gemm_shape,
     packed_reduction,
+    register_accesses,
+    register_file_bytes,
     spatial_temporal,
     sram_traffic,
     systolic_timing,
@@ -127,3 +133,91 @@ def test_invalid_inputs():
         systolic_timing(conv(), 0, 32, "os")
     with pytest.raises(ValueError):
         packed_reduction(10, 0.0)
+
+
+# ------------------------------------------------------------------------------------ depthwise lowerings
+def depthwise(h=114, c=32, k=3, batch=1) -> LayerShape:
+    return conv("dw", h=h, w=h, c=c, o=c, k=k, groups=c, batch=batch)
+
+
+def test_per_group_is_one_gemm_per_channel():
+    # 32 GEMMs of M = 112·112 = 12,544, K = 9, N = 1; WS on 256x256: one fold each of 2·256 + 256 + 12,544 − 2
+    t = systolic_timing(depthwise(), 256, 256, "ws", lowering="per_group")
+    assert (t.groups, t.gemm_m, t.gemm_k, t.gemm_n, t.folds) == (32, 12_544, 9, 1, 32)
+    assert t.compute_cycles == 32 * (2 * 256 + 256 + 12_544 - 2)
+
+
+def test_block_diagonal_stacks_groups_that_fit_one_fold():
+    # floor(256/9) = 28 groups fit the rows; balanced over ceil(32/28) = 2 GEMMs: 16 groups each,
+    # K = 16·9 = 144 rows, N = 16 columns; each GEMM one fold.
+    assert block_diagonal_groups(32, 1, 9, 256, 256, "ws") == 16
+    t = systolic_timing(depthwise(), 256, 256, "ws", lowering="block_diagonal")
+    assert (t.groups, t.gemm_k, t.gemm_n, t.folds) == (2, 144, 16, 2)
+    assert t.compute_cycles == 2 * (2 * 256 + 256 + 12_544 - 2)
+    assert t.macs == 12_544 * 32 * 9                                  # the real MACs, not the zeros
+    assert t.macs_issued == 2 * 12_544 * 144 * 16                     # the PEs multiply the zeros too
+    assert t.filter_sram_reads == 2 * 144 * 16                         # the zeros are loaded like any weight
+    assert t.lowering == "block_diagonal"
+
+
+def test_block_diagonal_group_counts_per_dataflow():
+    assert block_diagonal_groups(64, 1, 9, 32, 32, "ws") == 3         # rows: floor(32/9) = 3 -> 22 GEMMs of 3
+    assert block_diagonal_groups(64, 1, 9, 32, 32, "is") == 3         # filters in time: only the rows limit
+    assert block_diagonal_groups(64, 1, 9, 32, 32, "os") == 32        # taps in time: only the columns limit
+    assert block_diagonal_groups(64, 2, 40, 32, 32, "ws") == 1        # K > rows: degenerates to one group
+
+
+def test_channel_parallel_is_a_dense_gemm_over_the_channels_with_unshared_inputs():
+    t = systolic_timing(depthwise(), 256, 256, "ws", lowering="channel_parallel")
+    assert (t.groups, t.gemm_k, t.gemm_n, t.folds) == (1, 9, 32, 1)
+    assert t.compute_cycles == 2 * 256 + 256 + 12_544 - 2
+    assert t.ifmap_sram_reads == 32 * 12_544 * 9 and t.filter_sram_reads == 9 * 32
+    assert t.macs_issued == t.macs == 12_544 * 32 * 9
+
+
+def test_best_lowering_picks_the_fastest_supported_and_dense_layers_ignore_it():
+    per_group = systolic_timing(depthwise(), 256, 256, "ws")
+    best = best_lowering(depthwise(), 256, 256, "ws", 1.0, ("per_group", "block_diagonal"))
+    assert best.lowering == "block_diagonal" and per_group.compute_cycles / best.compute_cycles == 16
+    assert best_lowering(depthwise(), 256, 256, "ws", 1.0, ("per_group",)).lowering == "per_group"
+    dense = conv()
+    for lowerings in (("per_group",), ("block_diagonal", "channel_parallel")):
+        t = best_lowering(dense, 32, 32, "ws", 1.0, lowerings)
+        assert t.lowering == "per_group" and t.compute_cycles == 77_112
+    with pytest.raises(UnsupportedError, match="unknown depthwise lowering"):
+        systolic_timing(depthwise(), 8, 8, "ws", lowering="diagonal")
+
+
+# ------------------------------------------------------------------------------------- register traffic
+@pytest.mark.parametrize("dataflow, writes", [("os", (1, 1, 1)), ("ws", (0, 1, 1)), ("is", (1, 0, 1))])
+def test_register_accesses_per_mac(dataflow, writes):
+    a = register_accesses(dataflow)
+    assert (a.weight_reads, a.input_reads, a.psum_reads) == (1, 1, 1)     # Chen ISCA 2016 §III: 3 reads per MAC
+    assert (a.weight_writes, a.input_writes, a.psum_writes) == writes
+
+
+def test_register_file_bytes_of_a_ws_layer():
+    # W8A8, 32-bit psums: reads 1 + 1 + 4 bytes per MAC; writes 1 (input latch) + 4 (psum) per MAC plus one
+    # weight byte per stationary load (the filter elements the array loaded)
+    t = systolic_timing(conv(), 32, 32, "ws")
+    reads, writes = register_file_bytes(t, 1.0, 1.0, 4.0)
+    assert reads == t.macs * 6
+    assert writes == t.macs * 5 + t.filter_sram_reads
+
+
+def test_systolic_unit_records_the_lowering_and_scalesim_mode_keeps_per_group():
+    from accelsim.config.hw import load_hw
+    from accelsim.hw.unit import SystolicModel, WorkContext
+
+    hw = load_hw(Path(__file__).resolve().parents[1] / "hw_configs" / "tpu_v1.yaml")
+    assert hw.compute.systolic.depthwise == ("per_group", "block_diagonal")
+    model = SystolicModel(hw, hw.compute.systolic)
+    mode = hw.mode(8, 8)
+    native = model.work(depthwise(), mode, WorkContext())
+    compat = model.work(depthwise(), mode, WorkContext(scalesim_compat=True))
+    assert native.lowering == "block_diagonal" and compat.lowering == "per_group"
+    assert compat.cycles / native.cycles == pytest.approx(16, rel=1e-3)
+    assert model.work(conv(), mode, WorkContext()).lowering == ""          # dense: the array's only way
+    assert native.macs_issued == 2 * 12_544 * 144 * 16                # block-diagonal zeros are multiplied
+    assert native.rf_reads == native.macs_issued * (1 + 1 + 4)
+    assert compat.macs_issued == compat.rf_reads / 6 == depthwise().macs

@@ -14,9 +14,15 @@ Counting convention (accelsim.graph.stats): BN folded into one bias per output c
 * torchvision model docs (weights IMAGENET1K_V1), whose "GFLOPS" are multiply-accumulates: ResNet-18 1.81 /
   11,689,512 params, ResNet-50 4.09, ResNet-152 11.51, SqueezeNet-1.1 0.35 / 1,235,496 params. Our ResNets use
   torchvision's stride placement (stride on the 3x3 conv); He et al.'s 3.8 / 11.3 G count the Caffe layout.
+* AlexNet: Caffe's ``bvlc_alexnet`` deploy net (Krizhevsky et al. 2012 with the two-GPU groups), 60,965,224
+  parameters (``net.params`` summed); conv MACs 666 M per 227x227 image (Chen et al., ISSCC 2016 §14.5, Eyeriss),
+  FC6-8 9216·4096 + 4096·4096 + 4096·1000 MACs on top.
+* VGG-16: Simonyan & Zisserman 2015, Table 2: 138 M parameters (keras.applications VGG16: 138,357,544); conv
+  layers "14.7 million weights" and "15.3 billion MACs per 224x224 image" (Chen et al., ISSCC 2016 §14.5).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -41,6 +47,10 @@ PUBLISHED = {
     "resnet_v2_152": (60.4e6, "whitepaper Table 1", 11.51e9, "torchvision docs (same conv layout)"),
     "resnet_18": (11.7e6, "torchvision docs / He et al. 2016", 1.81e9, "torchvision docs"),
     "squeezenet_1.1": (1.24e6, "torchvision docs", 0.35e9, "torchvision docs"),
+    "alexnet": (60.97e6, "Caffe bvlc_alexnet", 666e6 + 9216 * 4096 + 4096 * 4096 + 4096 * 1000,
+                "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
+    "vgg_16": (138e6, "Simonyan & Zisserman 2015 Table 2", 15.3e9 + 25088 * 4096 + 4096 * 4096 + 4096 * 1000,
+               "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
 }
 
 
@@ -95,6 +105,33 @@ def test_exact_keras_parameter_counts_after_unfolding_bn(graphs, name):
     bn_channels = sum(g.tensors[n.inputs[1]].shape[0] for n in g.nodes if n.kind == "Conv2D" and len(n.inputs) == 3)
     converted = param_count(g) - (fc_out - 1000) * (fc_in + 1) + extra_per_bn_channel * bn_channels
     assert converted == keras_total
+
+
+def test_alexnet_matches_caffe_and_eyeriss_conv_figures(graphs):
+    """Exact Caffe ``bvlc_alexnet`` parameter count; Eyeriss's AlexNet (Chen et al., ISSCC 2016 §14.5): "2.3
+    million weights" and "666 million MACs per 227x227 image" in CONV1-5, CONV2/4/5 grouped in two."""
+    g = graphs["alexnet"]
+    assert param_count(g) == 60_965_224
+    convs = [n for n in g.nodes if n.kind == "Conv2D"]
+    weights = {n.name: g.tensors[n.inputs[1]].shape for n in convs}          # (O, KH, KW, C/groups)
+    assert [w[3] for w in weights.values()] == [3, 48, 256, 192, 192]        # two groups in conv2/4/5
+    conv_weights = sum(w[0] * w[1] * w[2] * w[3] for w in weights.values())
+    conv_macs = sum(g.tensors[n.outputs[0]].shape[1] * g.tensors[n.outputs[0]].shape[2]
+                    * w[0] * w[1] * w[2] * w[3] for n, w in zip(convs, weights.values()))
+    assert conv_weights == pytest.approx(2.3e6, rel=0.02)
+    assert conv_macs == pytest.approx(666e6, rel=0.001)
+
+
+def test_vgg16_matches_keras_and_eyeriss_conv_figures(graphs):
+    g = graphs["vgg_16"]
+    assert param_count(g) == 138_357_544                                  # keras.applications VGG16
+    convs = [n for n in g.nodes if n.kind == "Conv2D"]
+    assert len(convs) == 13
+    weights = sum(math.prod(g.tensors[n.inputs[1]].shape) for n in convs)
+    macs = sum(math.prod(g.tensors[n.outputs[0]].shape[1:3]) * math.prod(g.tensors[n.inputs[1]].shape)
+               for n in convs)
+    assert weights == pytest.approx(14.7e6, rel=0.005)
+    assert macs == pytest.approx(15.3e9, rel=0.005)
 
 
 def test_checked_in_yaml_files_are_the_generators_output():

@@ -31,6 +31,11 @@ BUILTIN_ENERGY_TABLES: tuple[str, ...] = ("horowitz45", "aladdin40", "bitfusion4
 RoundingMode = Literal["fixed_point", "fixed_point_single_round", "fixed_point_int64", "float32", "float32_recip"]
 #: Systolic dataflows: output-, weight- or input-stationary.
 Dataflow = Literal["os", "ws", "is"]
+#: Dataflows of a SystolicArray config: SCALE-Sim's three plus ``rs`` = Eyeriss's row stationary ([ref:Chen16]
+#: §IV; accelsim.hw.row_stationary).
+ArrayDataflow = Literal["os", "ws", "is", "rs"]
+#: How a systolic array runs a depthwise / grouped conv (accelsim.hw.systolic.DEPTHWISE_LOWERINGS).
+DepthwiseLowering = Literal["per_group", "block_diagonal", "channel_parallel"]
 #: DRAM types with an energy figure in the ``dram_types`` energy table.
 DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 #: Weight compression codecs the decompression unit can decode.
@@ -127,9 +132,24 @@ class SystolicArray(_Strict):
     rows: int = Field(gt=0, le=MAX_COUNT, strict=True, description="PE rows (SCALE-Sim ArrayHeight), at most 65536.")
     cols: int = Field(gt=0, le=MAX_COUNT, strict=True,
                       description="PE columns (SCALE-Sim ArrayWidth), at most 65536.")
-    dataflow: Dataflow = Field(
-        "ws", description="os = output stationary, ws = weight stationary, is = input stationary."
+    dataflow: ArrayDataflow = Field(
+        "ws", description="os = output stationary, ws = weight stationary, is = input stationary, rs = row "
+        "stationary (Eyeriss: filter rows x output rows on the PEs, per-PE scratchpads)."
     )
+    depthwise: tuple[DepthwiseLowering, ...] = Field(
+        ("per_group",), min_length=1,
+        description="Lowerings of a grouped / depthwise conv the array supports; the model picks the fastest. "
+        "per_group = one GEMM per group (SCALE-Sim); block_diagonal = several groups' taps stacked on the "
+        "reduction dimension, their filters side by side, one GEMM with a block-diagonal weight matrix (a "
+        "software lowering); channel_parallel = each column takes its own channel's inputs (needs per-column "
+        "operand feeds). Ignored by the rs dataflow, which maps every group natively.",
+    )
+    ifmap_spad_words: int = Field(12, gt=0, le=MAX_COUNT, strict=True,
+                                  description="rs only: ifmap scratchpad per PE in words (Eyeriss: 12 x 16 b).")
+    filter_spad_words: int = Field(224, gt=0, le=MAX_COUNT, strict=True,
+                                   description="rs only: filter scratchpad per PE in words (Eyeriss: 224 x 16 b).")
+    psum_spad_words: int = Field(24, gt=0, le=MAX_COUNT, strict=True,
+                                 description="rs only: partial-sum scratchpad per PE in words (Eyeriss: 24 x 16 b).")
 
     @property
     def pe_count(self) -> int:

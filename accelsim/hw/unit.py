@@ -14,7 +14,8 @@ from typing import Callable, Protocol
 from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit, SystolicArray
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
-from accelsim.hw.systolic import systolic_timing
+from accelsim.hw.row_stationary import row_stationary_timing
+from accelsim.hw.systolic import best_lowering, register_file_bytes
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ def split_loads(layer: LayerShape, nbytes: float) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class SystolicModel:
-    """A rows x cols MAC array (SCALE-Sim folds and SRAM element counts; partial sums at accumulator width)."""
+    """A rows x cols MAC array: SCALE-Sim folds and SRAM element counts for os/ws/is (grouped convs in the fastest
+    lowering the config lists, :func:`accelsim.hw.systolic.best_lowering`), Eyeriss's row stationary for rs
+    (:mod:`accelsim.hw.row_stationary`); partial sums at accumulator width; the PEs' registers / scratchpads carry
+    their per-MAC accesses (``rf_reads`` / ``rf_writes``, charged when the config has a register-file level)."""
 
     hw: HardwareConfig
     array: SystolicArray
@@ -89,19 +93,45 @@ class SystolicModel:
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         array, hw = self.array, self.hw
         executed = hw.precision.compute_mode_for(mode)
-        t = systolic_timing(layer, array.rows, array.cols, array.dataflow, executed.throughput)
         act_b, w_b = layer.activation_bits / 8, layer.weight_bits / 8
         acc_b = hw.precision.accumulator_bits / 8
+        if array.dataflow == "rs":
+            return self._row_stationary(layer, mode, executed.throughput, act_b, w_b, acc_b)
+        lowerings = ("per_group",) if context.scalesim_compat else array.depthwise
+        t = best_lowering(layer, array.rows, array.cols, array.dataflow, executed.throughput, lowerings)
         cycles = float(t.scalesim_total_cycles if context.scalesim_compat else t.compute_cycles)
         if mode.storage_only and mode.unpack_cycles_per_kib:
             cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
+        rf_reads, rf_writes = register_file_bytes(t, w_b, act_b, acc_b)
         return UnitWork(
             cycles=cycles,
             reads={"weights": t.filter_sram_reads * w_b, "inputs": t.ifmap_sram_reads * act_b,
                    "outputs": t.ofmap_sram_reads * acc_b},
             writes=(t.ofmap_sram_writes - layer.outputs) * acc_b + layer.output_bytes,
+            peak=self.peak_macs_per_cycle(mode), macs_issued=t.macs_issued, rf_reads=rf_reads, rf_writes=rf_writes,
+            channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)),
+            lowering=t.lowering if layer.groups > 1 else "")
+
+    def _row_stationary(self, layer: LayerShape, mode: PrecisionMode, throughput: float, act_b: float,
+                        w_b: float, acc_b: float) -> UnitWork:
+        """The rs dataflow: global-buffer <-> array words of :func:`row_stationary_timing` at operand widths
+        (psums at accumulator width, the last write at output width); scratchpad accesses as register-file bytes."""
+        array = self.array
+        t = row_stationary_timing(layer, array.rows, array.cols, array.ifmap_spad_words, array.filter_spad_words,
+                                  array.psum_spad_words, throughput)
+        cycles = float(t.compute_cycles)
+        if mode.storage_only and mode.unpack_cycles_per_kib:
+            cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
+        widths = {"weights": w_b, "inputs": act_b, "psums": acc_b}
+        return UnitWork(
+            cycles=cycles,
+            reads={"weights": t.glb_filter_reads * w_b, "inputs": t.glb_ifmap_reads * act_b,
+                   "outputs": t.glb_psum_reads * acc_b},
+            writes=(t.glb_psum_writes - layer.outputs) * acc_b + layer.output_bytes,
             peak=self.peak_macs_per_cycle(mode), macs_issued=layer.macs,
-            channel_granule=array.cols, reduction_granule=max(1, array.rows // (layer.kernel_h * layer.kernel_w)))
+            rf_reads=sum(t.spad_reads[op] * widths[op] for op in widths),
+            rf_writes=sum(t.spad_writes[op] * widths[op] for op in widths),
+            lowering="row_stationary")
 
 
 @dataclass(frozen=True)

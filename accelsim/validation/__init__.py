@@ -11,6 +11,7 @@ from typing import Callable
 
 from accelsim.validation.common import Comparison, comparison_table, config_path
 from accelsim.validation.scalesim import scalesim_comparisons
+from accelsim.validation.eyeriss import eyeriss_comparisons
 from accelsim.validation.vela import (
     REFERENCE_FILE, VELA_CASES, VELA_FIELDS, VELA_VERSION, run_vela, vela_comparisons, vela_installed_version,
     vela_live_references, vela_shipped_references,
@@ -21,6 +22,7 @@ from accelsim.validation.vela import (
 REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "vela": vela_comparisons,
     "scalesim": scalesim_comparisons,
+    "eyeriss": eyeriss_comparisons,
 }
 
 
@@ -35,5 +37,6 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
-           "all_comparisons", "comparison_table", "config_path", "run_vela", "scalesim_comparisons", "vela_comparisons",
+           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "run_vela",
+           "scalesim_comparisons", "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]

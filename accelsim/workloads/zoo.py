@@ -206,6 +206,46 @@ def squeezenet_1_1() -> WorkloadSpec:
     return net.spec()
 
 
+# ----------------------------------------------------------------------------------------------- AlexNet
+def alexnet() -> WorkloadSpec:
+    """AlexNet as published ([ref:Krizhevsky12] Fig. 2; Caffe ``bvlc_alexnet`` at 227 x 227): CONV2,
+    CONV4 and CONV5 in two groups (the two-GPU split), max pools 3x3/2, FC6-8, 1000 classes; the LRN layers are
+    left out (no MACs, no weights). Eyeriss v1's AlexNet (Chen et al., JSSC 2017) is these CONV1-5 shapes: its
+    Table V MAC counts are 4 x this network's per-layer MACs (batch 4)."""
+    net = NetSpecBuilder("alexnet", (1, 227, 227, 3),
+                         "AlexNet (Krizhevsky et al. 2012), Caffe bvlc_alexnet layout at 227, grouped CONV2/4/5, "
+                         "no LRN, 1000 classes")
+    net.layer("conv", "conv1", out_channels=96, kernel=11, stride=4, padding="valid", activation="relu")
+    net.layer("maxpool", "pool1", kernel=3, stride=2, padding="valid")
+    net.layer("conv", "conv2", out_channels=256, kernel=5, padding=[2, 2, 2, 2], groups=2, activation="relu")
+    net.layer("maxpool", "pool2", kernel=3, stride=2, padding="valid")
+    net.layer("conv", "conv3", out_channels=384, kernel=3, padding=[1, 1, 1, 1], activation="relu")
+    net.layer("conv", "conv4", out_channels=384, kernel=3, padding=[1, 1, 1, 1], groups=2, activation="relu")
+    net.layer("conv", "conv5", out_channels=256, kernel=3, padding=[1, 1, 1, 1], groups=2, activation="relu")
+    net.layer("maxpool", "pool5", kernel=3, stride=2, padding="valid")
+    net.layer("flatten", "flatten")
+    net.layer("fc", "fc6", out_channels=4096, activation="relu")
+    net.layer("fc", "fc7", out_channels=4096, activation="relu")
+    net.layer("fc", "fc8", out_channels=1000)
+    return net.spec()
+
+
+def vgg_16() -> WorkloadSpec:
+    """VGG-16 (configuration D of [ref:Simonyan15] Table 1) at 224 x 224: thirteen 3x3 convs
+    (padding 1) in five stages of 64-512 channels, each stage closed by a 2x2/2 max pool, FC 4096-4096-1000."""
+    net = NetSpecBuilder("vgg_16", (1, 224, 224, 3), "VGG-16 (configuration D) at 224, 1000 classes")
+    for stage, (channels, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), start=1):
+        for i in range(1, convs + 1):
+            net.layer("conv", f"conv{stage}_{i}", out_channels=channels, kernel=3, padding=[1, 1, 1, 1],
+                      activation="relu")
+        net.layer("maxpool", f"pool{stage}", kernel=2, stride=2, padding="valid")
+    net.layer("flatten", "flatten")
+    net.layer("fc", "fc6", out_channels=4096, activation="relu")
+    net.layer("fc", "fc7", out_channels=4096, activation="relu")
+    net.layer("fc", "fc8", out_channels=1000)
+    return net.spec()
+
+
 # -------------------------------------------------------------------------------------------- Inception
 def inception_v3() -> WorkloadSpec:
     """Inception-v3 (Szegedy et al. 2016) at 299, TF-slim ``inception_v3`` without the auxiliary head (training
@@ -408,6 +448,8 @@ ZOO: dict[str, Callable[[], WorkloadSpec]] = {
     "resnet_v2_152": lambda: resnet_v2(152),
     "resnet_18": resnet_18,
     "squeezenet_1.1": squeezenet_1_1,
+    "alexnet": alexnet,
+    "vgg_16": vgg_16,
 }
 
 #: Short names accepted by ``load_workload``.
