@@ -231,8 +231,7 @@ class OutputRates(_Strict):
     mac_wide_accumulator: float = _rate("MAC ops with 40-bit accumulators (16-bit activations)")
     add: float = _rate("Elementwise Add / Sub with rescaling")
     max_pool: float = _rate("Max pooling")
-    rescale: float = _rate("Rescaling copies (a Concat of inputs with different scales)")
-    other: float = _rate("Other elementwise ops (rescaling copies, Mul) and global average pools")
+    other: float = _rate("Other ops: average pools, rescaling copies (Concat), global average pools")
 
 
 class MacEngine(_Strict):
@@ -264,7 +263,8 @@ class MacEngine(_Strict):
                                     description="Minimum cycles of one kernel step of a block (the step's weights "
                                     "are loaded once for all micro-blocks), at most 1e6.")
     pool_tap_cycles: int = Field(gt=0, le=int(MAX_CYCLES), strict=True,
-                                 description="Pooling: cycles per micro-block per kernel tap, at most 1e6.")
+                                 description="Pooling: cycles per micro-block per kernel tap (at least 4 taps "
+                                 "counted), at most 1e6.")
     block_delay_cycles: int = Field(0, ge=0, le=int(MAX_CYCLES), strict=True,
                                     description="Extra cycles per kernel step of a block one micro-block wide and "
                                     "high (accumulator pipeline latency), at most 1e6.")

@@ -14,7 +14,9 @@ banks); the compiler picks the block that re-fetches the fewest input and weight
   with the better channel × tap utilisation.
 * **depthwise** (``"depthwise"``) and **global average pool** (``"depthwise"``, lowered to a depthwise conv with the
   whole map as kernel): 4 cycles per micro-block per group of 4 taps, at least ``weight_load_cycles``.
-* **pooling** (``"pool"``): ``max(4, taps)`` cycles per micro-block.
+* **pooling** (``"pool"``; also a rescaling Concat, one 1×1 pass per input): ``pool_tap_cycles × max(4, taps)``
+  cycles per micro-block (Vela's Python model has ``max(4, taps)``; the factor ``pool_tap_cycles`` = 4 is fitted
+  to Vela 5.2.0's C++ estimates, see docs/compute-units.md §5).
 * kernels larger than ``subkernel_max`` are split into sub-kernels, each costed on its own.
 * a block of a single micro-block in x and y pays ``block_delay_cycles`` per step (accumulator pipeline latency).
 * the output unit writes ``output_cycles_per_element`` per output element of the block; it overlaps the next
@@ -49,7 +51,7 @@ from accelsim.hw.layer import LayerShape
 #: How the engine runs a layer (``UnitWork.lowering``).
 EngineLowering = Literal["conv", "depthwise", "pool", "elementwise"]
 #: Output-unit rate classes of :class:`accelsim.config.hw.OutputRates`.
-RateClass = Literal["mac", "mac_wide_accumulator", "add", "max_pool", "rescale", "other"]
+RateClass = Literal["mac", "mac_wide_accumulator", "add", "max_pool", "other"]
 #: Feature-map storage brick depth (NHCWB16): elementwise work is counted on channels rounded up to it.
 BRICK_CHANNELS = 16
 #: Output-block depths are multiples of this when the block does not cover all output channels (Vela
@@ -81,7 +83,6 @@ class EngineGeometry:
     rate_add: float
     rate_max_pool: float
     rate_other: float
-    rate_rescale: float
     pool_tap_cycles: int
 
     @classmethod
@@ -92,7 +93,7 @@ class EngineGeometry:
                    engine.output_block_max.depth, engine.subkernel_max, engine.shram_banks - engine.shram_reserved_banks,
                    engine.shram_bank_bytes, engine.ifm_bank_granule, engine.accumulator_bank_granule,
                    engine.wide_accumulator_bank_granule, engine.weight_load_cycles, engine.block_delay_cycles,
-                   r.mac, r.mac_wide_accumulator, r.add, r.max_pool, r.other, r.rescale,
+                   r.mac, r.mac_wide_accumulator, r.add, r.max_pool, r.other,
                    engine.pool_tap_cycles)
 
     @property
@@ -102,8 +103,7 @@ class EngineGeometry:
     def rate(self, rate_class: str) -> float:
         """Output-unit cycles per output element of a rate class."""
         return {"mac": self.rate_mac, "mac_wide_accumulator": self.rate_mac_wide, "add": self.rate_add,
-                "max_pool": self.rate_max_pool, "other": self.rate_other,
-                "rescale": self.rate_rescale}[rate_class]
+                "max_pool": self.rate_max_pool, "other": self.rate_other}[rate_class]
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def engine_op(layer: LayerShape) -> EngineOp:
                         stride_w=layer.stride_w, rate_class="max_pool" if layer.kind == "MaxPool" else "other",
                         **common)
     if layer.kind == "Concat":           # a rescaling copy per input: a 1×1 pass through the engine
-        return EngineOp("pool", rate_class="rescale", **common)
+        return EngineOp("pool", rate_class="other", **common)
     return EngineOp("elementwise", rate_class="add" if layer.kind == "Add" else "other", **common)
 
 
@@ -210,7 +210,7 @@ def mac_cycles_per_block(g: EngineGeometry, op: EngineOp, block_h, block_w, bloc
 
     Per sub-kernel of ``t`` taps with ``xy`` micro-blocks in the block's plane and ``z`` in its depth:
     dense depth-first ``max(W, 4·xy)·t·z``; part-kernel ``max(W, 4·xy)·ceil(t/4)·(slice/8)·z``; depthwise
-    ``max(W, 4·xy·a)·ceil(t/4)·z``; pooling ``P·t·xy·z·a`` (``W`` = weight_load_cycles, ``P`` =
+    ``max(W, 4·xy·a)·ceil(t/4)·z``; pooling ``P·max(4, t)·xy·z·a`` (``W`` = weight_load_cycles, ``P`` =
     pool_tap_cycles, ``a`` = 2 at 16-bit activations); plus the single-micro-block delay; dense convs repeat per
     input slice.
     """
@@ -231,7 +231,7 @@ def mac_cycles_per_block(g: EngineGeometry, op: EngineOp, block_h, block_w, bloc
     for taps in subkernels(op.kernel_h, op.kernel_w, limit):
         if op.lowering == "pool":
             steps = 1
-            cycles = g.pool_tap_cycles * taps * xy * z * a
+            cycles = g.pool_tap_cycles * max(4, taps) * xy * z * a
         elif op.lowering == "depthwise":
             steps = _ceil_div(taps, 4)
             cycles = np.maximum(g.weight_load_cycles, 4 * xy * a) * steps * z
