@@ -176,6 +176,17 @@ def test_peak_is_micro_block_times_dot_product_width():
     assert peak_macs_per_cycle(load_hw(config_path("ethos_u65_256")), 8, 16) == 128
 
 
+def test_two_cores_halve_each_blocks_mac_cycles_and_double_the_peak():
+    from accelsim.config.loading import read_yaml
+
+    data = read_yaml(config_path("ethos_u65_256"))
+    dual = validate_hw({**data, "compute": {"mac_engine": {**data["compute"]["mac_engine"], "cores": 2}}}, "")
+    g1, g2 = _geometry("ethos_u65_256"), EngineGeometry.of(dual.compute.of_kind("mac_engine"))
+    op = EngineOp("depthwise", 1, 56, 56, 64, 64, 3, 3)
+    assert mac_cycles_per_block(g2, op, 16, 16, 32, False) == mac_cycles_per_block(g1, op, 16, 16, 32, False) / 2
+    assert peak_macs_per_cycle(dual, 8, 8) == 512
+
+
 def test_config_keys_are_strict_and_bounded():
     from accelsim.config.loading import read_yaml
 

@@ -244,6 +244,8 @@ class MacEngine(_Strict):
                                      "with dot_product_channels it gives the MACs per cycle.")
     dot_product_channels: int = Field(8, gt=0, le=MAX_COUNT, strict=True,
                                       description="Input channels each output's dot product takes per cycle.")
+    cores: int = Field(1, gt=0, le=MAX_SLOTS, strict=True,
+                       description="MAC engines sharing each output block's work (Ethos-U65-512: 2), at most 1024.")
     output_block_max: EngineBlock = Field(description="Largest output block the engine runs.")
     subkernel_max: int = Field(8, gt=0, le=MAX_COUNT, strict=True,
                                description="Kernels larger than subkernel_max x subkernel_max taps are split into "
@@ -279,9 +281,9 @@ class MacEngine(_Strict):
 
     @property
     def macs_per_cycle(self) -> int:
-        """Peak 8-bit MACs per cycle: micro-block outputs x dot-product channels."""
+        """Peak 8-bit MACs per cycle: micro-block outputs x dot-product channels x cores."""
         b = self.micro_block
-        return b.height * b.width * b.depth * self.dot_product_channels
+        return b.height * b.width * b.depth * self.dot_product_channels * self.cores
 
 
 #: A compute unit's settings, discriminated by ``kind``. A new unit kind with settings adds its model here.

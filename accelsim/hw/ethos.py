@@ -19,6 +19,7 @@ banks); the compiler picks the block that re-fetches the fewest input and weight
   to Vela 5.2.0's C++ estimates, see docs/compute-units.md §5).
 * kernels larger than ``subkernel_max`` are split into sub-kernels, each costed on its own.
 * a block of a single micro-block in x and y pays ``block_delay_cycles`` per step (accumulator pipeline latency).
+* with ``cores`` engines (Ethos-U65-512: 2) each block's MAC cycles are divided among them.
 * the output unit writes ``output_cycles_per_element`` per output element of the block; it overlaps the next
   block's MACs, so a layer takes ``max(mac, output) × blocks + min(mac, output)``.
 * **elementwise** (``"elementwise"``; Add, rescaling Concat): the output unit alone, ``rate × N·OH·OW·ceil16(C)``
@@ -78,6 +79,7 @@ class EngineGeometry:
     wide_accumulator_bank_granule: int
     weight_load_cycles: int
     block_delay_cycles: int
+    cores: int
     rate_mac: float
     rate_mac_wide: float
     rate_add: float
@@ -90,15 +92,17 @@ class EngineGeometry:
         r = engine.output_cycles_per_element
         return cls(engine.micro_block.height, engine.micro_block.width, engine.micro_block.depth,
                    engine.dot_product_channels, engine.output_block_max.height, engine.output_block_max.width,
-                   engine.output_block_max.depth, engine.subkernel_max, engine.shram_banks - engine.shram_reserved_banks,
+                   engine.output_block_max.depth, engine.subkernel_max,
+                   engine.shram_banks - engine.shram_reserved_banks,
                    engine.shram_bank_bytes, engine.ifm_bank_granule, engine.accumulator_bank_granule,
                    engine.wide_accumulator_bank_granule, engine.weight_load_cycles, engine.block_delay_cycles,
+                   engine.cores,
                    r.mac, r.mac_wide_accumulator, r.add, r.max_pool, r.other,
                    engine.pool_tap_cycles)
 
     @property
     def macs_per_cycle(self) -> int:
-        return self.ublock_h * self.ublock_w * self.ublock_c * self.dot_channels
+        return self.ublock_h * self.ublock_w * self.ublock_c * self.dot_channels * self.cores
 
     def rate(self, rate_class: str) -> float:
         """Output-unit cycles per output element of a rate class."""
@@ -248,6 +252,7 @@ def mac_cycles_per_block(g: EngineGeometry, op: EngineOp, block_h, block_w, bloc
         total = total + cycles + delay
     if op.lowering == "conv":
         total = total * _ceil_div(op.in_c, slice_c)
+    total = total / g.cores                              # the cores split each block's MAC work
     return total if total.ndim else float(total)
 
 
