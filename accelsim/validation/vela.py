@@ -50,9 +50,6 @@ class VelaCase:
     def key(self) -> str:
         return f"{self.network} @ {self.config}"
 
-    def __iter__(self):      # (network, config, accelerator), as the cases were unpacked before
-        return iter((self.network, self.config, self.accelerator))
-
 
 _NETWORKS = ("mobilenet_v1_1.0_224", "mobilenet_v2_1.0_224", "resnet_18", "squeezenet_1.1")
 _TARGETS = (("ethos_u55_256", "ethos-u55-256", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
