@@ -4,7 +4,9 @@ The engine computes one *micro-block* of outputs (``uh × uw`` pixels × ``uc`` 
 dot product over ``dot_channels`` input channels, so ``uh·uw·uc·dot_channels`` MACs per cycle (2×2×8×8 = 256 on
 Ethos-U55-256 / U65-256, 2×1×8×8 = 128 on U55-128). A layer runs as a sequence of *output blocks* (at most
 ``output_block_max``) whose input block and accumulators must fit the shared buffer (SHRAM, double-buffered, in
-banks); the compiler picks the block that re-fetches the fewest input and weight elements per output. Per block:
+banks). The block is the fastest that fits (vectorised over every block shape, memoised per layer shape); ties go to
+the one re-fetching the fewest input and weight elements per output (Vela's compiler's own ranking), then to the
+largest. Per block:
 
 * **dense conv / FC** (``lowering="conv"``): per kernel tap and input-channel slice of ``ifm_depth`` channels, every
   micro-block of the block takes ``ifm_depth / dot_channels`` cycles, but at least ``weight_load_cycles`` per step
@@ -22,7 +24,7 @@ banks); the compiler picks the block that re-fetches the fewest input and weight
 * with ``cores`` engines (Ethos-U65-512: 2) each block's MAC cycles are divided among them.
 * the output unit writes ``output_cycles_per_element`` per output element of the block; it overlaps the next
   block's MACs, so a layer takes ``max(mac, output) × blocks + min(mac, output)``.
-* **elementwise** (``"elementwise"``; Add, rescaling Concat): the output unit alone, ``rate × N·OH·OW·ceil16(C)``
+* **elementwise** (``"elementwise"``; Add): the output unit alone, ``rate × N·OH·OW·ceil16(C)``
   (feature maps are stored in 16-channel bricks).
 
 16-bit activations halve the rate of every MAC step (depthwise / pooling cycles × 2; input slices of 16 channels,
@@ -30,7 +32,7 @@ banks); the compiler picks the block that re-fetches the fewest input and weight
 
 Source: Arm Vela 5.2.0 [ref:Vela] public performance model, read (not copied) from ``ethosu/vela/npu_performance.py``
 (``_estimate_conv_cycles``, ``_estimate_output_cycles_per_element``, ``measure_cycle_cost``),
-``architecture_allocator.py`` (``find_block_config``: block search and its re-fetch criterion, SHRAM bank layout,
+``architecture_allocator.py`` (``find_block_config``: block search and its re-fetch ranking, SHRAM bank layout,
 kernel-traversal choice) and ``architecture_features.py`` (``accelerator_configs``: micro-blocks, SHRAM banks and
 granules; output/activation cycles per element; ``SubKernelMax``; ``ofm_block_max``); graph lowering of MEAN to a
 depthwise conv from ``tflite_graph_optimiser.py``. Checked against Vela's per-layer estimates in
@@ -153,8 +155,9 @@ def _round_up(a, b):
 
 def engine_op(layer: LayerShape) -> EngineOp:
     """The engine's view of a layer: dense MAC ops -> ``conv``, depthwise -> ``depthwise``, a global average pool
-    -> ``depthwise`` with the whole input map as kernel (as Vela lowers MEAN), windowed pools -> ``pool``,
-    Add and rescaling ops -> ``elementwise``. UnsupportedError for a grouped (not depthwise) conv."""
+    -> ``depthwise`` with the whole input map as kernel (as Vela lowers MEAN), windowed pools and rescaling
+    Concats (a 1×1 pass) -> ``pool``, Add -> ``elementwise``. UnsupportedError for a grouped (not depthwise)
+    conv."""
     wide = layer.activation_bits > 8
     common = dict(batch=layer.batch, out_h=layer.out_h, out_w=layer.out_w, out_c=layer.out_channels,
                   in_c=layer.in_channels, activation_bits=layer.activation_bits)
