@@ -21,10 +21,21 @@ def main() -> int:
     out = Path(__file__).resolve().parents[1] / "accelsim" / "validation" / "data" / REFERENCE_FILE
     data = {"tool": "ethos-u-vela", "version": VELA_VERSION,
             "how": "accelsim's export_tflite of each zoo network with synthetic int8 weights, compiled with "
-                   "vela --accelerator-config <accelerator> (default system config and memory mode); the "
-                   "summary CSV's fields",
+                   "vela --accelerator-config <accelerator> --system-config <Vela's default for it> --memory-mode "
+                   "<Vela's default for it> --verbose-performance; the summary CSV's fields and, under layers, "
+                   "the per-layer CSV's [Original Operator, Name, Op Cycles, NPU] rows",
             "cases": vela_live_references()}
-    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    # One case per line and one layer row per line keep the file small and its diffs readable.
+    cases = data.pop("cases")
+    lines = [json.dumps(data, sort_keys=True)[:-1] + ', "cases": {']
+    for i, (key, fig) in enumerate(cases.items()):
+        layers = fig.pop("layers")
+        head = json.dumps(fig, sort_keys=True)[:-1]
+        rows = ",\n  ".join(json.dumps(row) for row in layers)
+        lines.append(f' {json.dumps(key)}: {head}, "layers": [\n  {rows}]}}' + ("," if i < len(cases) - 1 else ""))
+    lines.append("}}")
+    out.write_text("\n".join(lines) + "\n")
+    json.loads(out.read_text())          # the file must stay valid JSON
     print(f"wrote {out}")
     return 0
 

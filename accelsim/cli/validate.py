@@ -1,7 +1,7 @@
 """``accelsim validate [--live | --shipped] [--json OUT]``: accelsim next to independent references, with ratios.
 
-Today: Arm's Vela 5.2.0 on Ethos-U55-256 (total cycles, stored weight bytes, off-chip bytes) for MobileNet-v1,
-MobileNet-v2, ResNet-18 and SqueezeNet-1.1. Vela runs live when ``ethos-u-vela`` 5.2.0 is installed, else the
+Today: Arm's Vela 5.2.0 on Ethos-U55-256, U55-128 and U65-256 (total and NPU compute cycles, stored weight bytes,
+off-chip bytes, per-layer log-cycle correlation) for MobileNet-v1, MobileNet-v2, ResNet-18 and SqueezeNet-1.1. Vela runs live when ``ethos-u-vela`` 5.2.0 is installed, else the
 shipped reference figures are used. Run from the accelsim checkout (it reads ``hw_configs/``). Guide:
 docs/validation.md.
 """

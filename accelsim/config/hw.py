@@ -232,8 +232,84 @@ class SimdUnit(_Strict):
         return self.vector_bits // 64
 
 
+class EngineBlock(_Strict):
+    """A block of outputs of the MAC engine: pixels high x pixels wide x output channels deep."""
+
+    height: int = Field(gt=0, le=MAX_COUNT, strict=True, description="Output rows (at most 65536).")
+    width: int = Field(gt=0, le=MAX_COUNT, strict=True, description="Output columns (at most 65536).")
+    depth: int = Field(gt=0, le=MAX_COUNT, strict=True, description="Output channels (at most 65536).")
+
+
+def _rate(what: str) -> Any:
+    """A strict output-unit cycles-per-element field (0..1024)."""
+    return Field(gt=0, le=MAX_THROUGHPUT, strict=True, allow_inf_nan=False,
+                 description=f"{what}: output-unit cycles per output element (at most 1024).")
+
+
+class OutputRates(_Strict):
+    """Cycles per output element of the MAC engine's output unit (scaling, activation, write-back), per op class."""
+
+    mac: float = _rate("Conv / FC / depthwise with 32-bit accumulators, average pools")
+    mac_wide_accumulator: float = _rate("MAC ops with 40-bit accumulators (16-bit activations)")
+    add: float = _rate("Elementwise Add / Sub with rescaling")
+    max_pool: float = _rate("Max pooling")
+    other: float = _rate("Other ops: average pools, rescaling copies (Concat), global average pools")
+
+
+class MacEngine(_Strict):
+    """An Ethos-U-like NPU MAC engine: micro-blocks of dot products, output blocks sized to a banked shared buffer,
+    a separate output unit (model: ``accelsim/hw/ethos.py``, docs/compute-units.md)."""
+
+    kind: Literal["mac_engine"] = _kind("mac_engine")
+
+    micro_block: EngineBlock = Field(description="Outputs computed per step (pixels x pixels x channels); "
+                                     "with dot_product_channels it gives the MACs per cycle.")
+    dot_product_channels: int = Field(8, gt=0, le=MAX_COUNT, strict=True,
+                                      description="Input channels each output's dot product takes per cycle.")
+    cores: int = Field(1, gt=0, le=MAX_SLOTS, strict=True,
+                       description="MAC engines sharing each output block's work (Ethos-U65-512: 2), at most 1024.")
+    output_block_max: EngineBlock = Field(description="Largest output block the engine runs.")
+    subkernel_max: int = Field(8, gt=0, le=MAX_COUNT, strict=True,
+                               description="Kernels larger than subkernel_max x subkernel_max taps are split into "
+                               "sub-kernels of at most that size.")
+    shram_banks: int = Field(gt=0, le=MAX_COUNT, strict=True, description="Banks of the shared buffer (SHRAM).")
+    shram_bank_bytes: int = Field(1024, gt=0, le=2**30, strict=True, description="Bytes per SHRAM bank.")
+    shram_reserved_banks: int = Field(0, ge=0, le=MAX_COUNT, strict=True,
+                                      description="SHRAM banks not available to input / accumulator blocks "
+                                      "(output staging, lookup table, unused); less than shram_banks.")
+    ifm_bank_granule: int = Field(gt=0, le=MAX_COUNT, strict=True,
+                                  description="Banks an input buffer is rounded up to (8-bit inputs).")
+    accumulator_bank_granule: int = Field(gt=0, le=MAX_COUNT, strict=True,
+                                          description="Banks a 32-bit accumulator buffer is rounded up to.")
+    wide_accumulator_bank_granule: int = Field(gt=0, le=MAX_COUNT, strict=True,
+                                               description="Banks a 40-bit accumulator buffer is rounded up to.")
+    weight_load_cycles: int = Field(gt=0, le=int(MAX_CYCLES), strict=True,
+                                    description="Minimum cycles of one kernel step of a block (the step's weights "
+                                    "are loaded once for all micro-blocks), at most 1e6.")
+    pool_tap_cycles: int = Field(gt=0, le=int(MAX_CYCLES), strict=True,
+                                 description="Pooling: cycles per micro-block per kernel tap (at least 4 taps "
+                                 "counted), at most 1e6.")
+    block_delay_cycles: int = Field(0, ge=0, le=int(MAX_CYCLES), strict=True,
+                                    description="Extra cycles per kernel step of a block one micro-block wide and "
+                                    "high (accumulator pipeline latency), at most 1e6.")
+    output_cycles_per_element: OutputRates = Field(description="Output-unit cycles per output element.")
+
+    @model_validator(mode="after")
+    def _banks(self) -> "MacEngine":
+        if self.shram_reserved_banks >= self.shram_banks:
+            raise ValueError(f"shram_reserved_banks ({self.shram_reserved_banks}) must be less than shram_banks "
+                             f"({self.shram_banks})")
+        return self
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Peak 8-bit MACs per cycle: micro-block outputs x dot-product channels x cores."""
+        b = self.micro_block
+        return b.height * b.width * b.depth * self.dot_product_channels * self.cores
+
+
 #: A compute unit's settings, discriminated by ``kind``. A new unit kind with settings adds its model here.
-ComputeUnit = Annotated[Union[SystolicArray, SimdUnit], Field(discriminator="kind")]
+ComputeUnit = Annotated[Union[SystolicArray, SimdUnit, MacEngine], Field(discriminator="kind")]
 #: The unit kinds a config can hold (``kind`` of each :data:`ComputeUnit` member).
 COMPUTE_KINDS: tuple[str, ...] = tuple(get_args(m.model_fields["kind"].annotation)[0]
                                        for m in get_args(get_args(ComputeUnit)[0]))

@@ -9,9 +9,11 @@ defined here only (:func:`peak_macs_per_cycle`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Protocol
 
-from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit, SystolicArray
+from accelsim.config.hw import HardwareConfig, MacEngine, PrecisionMode, SimdUnit, SystolicArray
+from accelsim.hw.ethos import EngineGeometry, engine_op, engine_timing
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
 from accelsim.hw.row_stationary import row_stationary_timing
@@ -174,6 +176,49 @@ class SimdModel:
             lowering=t.kernel)
 
 
+@dataclass(frozen=True)
+class MacEngineModel:
+    """An Ethos-U-like NPU MAC engine (:mod:`accelsim.hw.ethos`): convolutions, depthwise, pooling and
+    elementwise ops in output blocks; the shared buffer (SHRAM) streams each block's inputs and weights in and its
+    outputs out."""
+
+    hw: HardwareConfig
+    engine: MacEngine
+    kind: str = "mac_engine"
+
+    @cached_property
+    def geometry(self) -> EngineGeometry:
+        return EngineGeometry.of(self.engine)
+
+    def supports(self, layer: LayerShape, mode: PrecisionMode | None) -> bool:
+        if layer.is_mac:
+            return layer.groups == 1 or layer.is_depthwise
+        return layer.kind in ("Add", "AvgPool", "MaxPool", "GlobalAveragePool", "Concat")
+
+    def peak_macs_per_cycle(self, mode: PrecisionMode) -> float:
+        """micro-block outputs x dot-product channels x the throughput of the mode it computes ``mode`` in."""
+        return self.engine.macs_per_cycle * self.hw.precision.compute_mode_for(mode).throughput
+
+    def multipliers(self) -> int:
+        return self.engine.macs_per_cycle
+
+    def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
+        op = engine_op(layer)
+        t = engine_timing(self.geometry, op)
+        act_b = layer.activation_bits / 8
+        w_b = layer.weight_bits / 8
+        weights = t.weight_fetch_elements * w_b if layer.has_weights else 0.0
+        peak = self.peak_macs_per_cycle(mode) if (layer.is_mac and mode is not None) else 0.0
+        macs = layer.macs if layer.is_mac else (layer.outputs * layer.in_h * layer.in_w
+                                                if op.lowering == "depthwise" else 0)
+        return UnitWork(
+            cycles=t.cycles, reads={"weights": weights, "inputs": t.ifm_fetch_elements * act_b
+                                    * (layer.num_inputs if op.lowering == "elementwise" else 1), "outputs": 0.0},
+            writes=layer.output_bytes, peak=peak, macs_issued=macs, alu_ops=context.element_ops,
+            channel_granule=self.engine.micro_block.depth, reduction_granule=self.engine.dot_product_channels,
+            lowering=op.lowering)
+
+
 class _NoMacs:
     """Shared by the units without multipliers: they run non-MAC layers only."""
 
@@ -226,6 +271,8 @@ class ViewModel(_NoMacs):
 UNIT_MODELS: dict[str, Callable[[HardwareConfig], ComputeUnitModel | None]] = {
     "systolic": lambda hw: SystolicModel(hw, array) if (array := hw.compute.systolic) is not None else None,
     "simd": lambda hw: SimdModel(hw, simd) if (simd := hw.compute.simd) is not None else None,
+    "mac_engine": lambda hw: (MacEngineModel(hw, engine) if (engine := hw.compute.of_kind("mac_engine")) is not None
+                              else None),
     "scale_unit": ScaleUnitLanesModel,
     "dma": lambda hw: DmaModel(),
     "none": lambda hw: ViewModel(),

@@ -64,10 +64,10 @@ OpClass = Literal["dense_mac", "depthwise_mac", "elementwise", "pooling", "conca
 #: config has whose model supports it (:data:`accelsim.hw.unit.UNIT_MODELS`). The scale unit's lanes, ``dma``
 #: and ``none`` exist on every config.
 UNIT_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "dense_mac": ("systolic", "simd"),
-    "depthwise_mac": ("simd", "systolic"),     # an array wastes all but one column on a depthwise GEMM
-    "elementwise": ("simd", "scale_unit"),
-    "pooling": ("simd", "scale_unit"),
+    "dense_mac": ("mac_engine", "systolic", "simd"),
+    "depthwise_mac": ("mac_engine", "simd", "systolic"),   # an array wastes all but one column on a depthwise GEMM
+    "elementwise": ("simd", "mac_engine", "scale_unit"),   # the NPU's output unit runs Add / rescales (Ethos-U)
+    "pooling": ("simd", "mac_engine", "scale_unit"),
     "concat_copy": ("dma",),
     "layout": ("none",),
 }
