@@ -22,9 +22,8 @@ from accelsim.workloads import load_workload
 
 #: One case per network and every NPU at least once: a live Vela run takes about a second per case.
 LIVE_CASES = [case for i, case in enumerate(VELA_CASES) if i % 5 == 0 or case.key == VELA_CASES[-1].key]
-#: Quantities whose acceptance needs the memory-placement part of issue #10 (activations in SRAM, graph I/O on
-#: chip, Vela's Dedicated_Sram arena): asserted after the merge (see the xfail reason).
-PLACEMENT_DEPENDENT = ("total cycles", "off-chip bytes", "per-layer log-cycle r")
+#: Quantities with an issue band asserted on every case.
+BANDED = ("total cycles", "per-layer log-cycle r")
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +112,19 @@ def test_npu_compute_cycles_within_ten_percent_of_vela_on_every_case(shipped_com
         assert abs(c.ratio - 1) <= 0.10, c
 
 
-@pytest.mark.xfail(reason="needs issue #10 item 4 (memory placement: activations in SRAM, graph I/O on chip, "
-                          "Vela's Dedicated_Sram arena); remove this mark after the merge", strict=False)
-@pytest.mark.parametrize("quantity", PLACEMENT_DEPENDENT)
+@pytest.mark.parametrize("quantity", BANDED)
 def test_issue_bands_hold_on_every_case(shipped_comparisons, quantity):
     rows = [c for c in shipped_comparisons if c.quantity == quantity]
     assert len(rows) == len(VELA_CASES) and all(c.band == BANDS[quantity] for c in rows)
+    out = [f"{c.case}: {c.ratio:.3f}" for c in rows if not c.within_band]
+    assert not out, out
+
+
+@pytest.mark.xfail(reason="Ethos-U re-reads each IFM once per OFM depth block and some weights once per OFM block "
+                          "(Vela's Dedicated_Sram arena in DRAM): not modelled yet", strict=False)
+def test_off_chip_bytes_band_holds_on_every_case(shipped_comparisons):
+    rows = [c for c in shipped_comparisons if c.quantity == "off-chip bytes"]
+    assert len(rows) == len(VELA_CASES)
     out = [f"{c.case}: {c.ratio:.3f}" for c in rows if not c.within_band]
     assert not out, out
 
