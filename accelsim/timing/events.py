@@ -9,6 +9,12 @@ Runs of identical tiles are collapsed: each long run is simulated with ``k``, ``
 once both increments equal the run's bottleneck period (the pipeline runs at its busiest resource's rate) the
 latency of ``count`` tiles is extrapolated linearly. Otherwise ``k`` is doubled, up to simulating the full run.
 A whole network therefore costs a few short simulations per layer.
+
+``prefetch_cycles`` injects the next layer's weight prefetch (:mod:`accelsim.timing.network`): one read
+transfer of that many cycles that the read DMA issues in order, right after the layer's own last load (one
+in-order load queue, as TPU v1's weight stream and Vela's DMA command stream are), then first come first
+served with the layer's stores on the shared channel. It is not preempted: a store that arrives while it
+holds the channel waits for it.
 """
 from __future__ import annotations
 
@@ -24,10 +30,12 @@ STEADY_TILES = 4
 BUFFER_SLOTS = 2
 
 
-def simulate_steps(steps: tuple[TileStep, ...]) -> float:
-    """Latency in cycles of the pipeline over ``steps``, simulated event by event with simpy."""
+def simulate_steps(steps: tuple[TileStep, ...], prefetch_cycles: float = 0.0) -> float:
+    """Latency in cycles of the pipeline over ``steps``, simulated event by event with simpy; with
+    ``prefetch_cycles`` > 0 the next layer's weight prefetch follows the last load on the DRAM channel (the
+    layer ends when both its last store and the prefetch are done)."""
     if not steps:
-        return 0.0
+        return float(prefetch_cycles)
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
     in_free = simpy.Container(env, capacity=BUFFER_SLOTS, init=BUFFER_SLOTS)
@@ -36,11 +44,15 @@ def simulate_steps(steps: tuple[TileStep, ...]) -> float:
     loaded, computed, scaled = simpy.Store(env), simpy.Store(env), simpy.Store(env)
     done = {"t": 0.0}
 
+    last_granted = env.event()
+
     def read_dma():
-        for step in steps:
+        for i, step in enumerate(steps):
             yield in_free.get(1)
             with dram.request() as req:
                 yield req
+                if i == len(steps) - 1:
+                    last_granted.succeed()
                 yield env.timeout(step.load_cycles)
             yield loaded.put(step)
 
@@ -69,17 +81,28 @@ def simulate_steps(steps: tuple[TileStep, ...]) -> float:
             yield out_free.put(1)
         done["t"] = env.now
 
+    def weight_dma():
+        yield last_granted                  # in order: after the layer's own last load
+        with dram.request() as req:
+            yield req
+            yield env.timeout(prefetch_cycles)
+        done["prefetch"] = env.now
+
+    done["prefetch"] = 0.0
     for process in (read_dma, compute_unit, scale_unit, write_dma):
         env.process(process())
+    if prefetch_cycles > 0:
+        env.process(weight_dma())
     env.run()
-    return float(done["t"])
+    return float(max(done["t"], done["prefetch"]))
 
 
 def _expand(runs: tuple[TileRun, ...], counts: tuple[int, ...]) -> tuple[TileStep, ...]:
     return tuple(step for run, n in zip(runs, counts) for step in (run.step,) * n)
 
 
-def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int, base: float) -> float:
+def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int, base: float,
+                      prefetch_cycles: float = 0.0) -> float:
     """Latency with run ``i`` at its full count and the others at ``counts`` (``base`` is the latency at
     ``counts``), by periodic extrapolation.
 
@@ -93,7 +116,7 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
     period = runs[i].step.bottleneck_cycles
 
     def sim(m: int) -> float:
-        return simulate_steps(_expand(runs, counts[:i] + (m,) + counts[i + 1:]))
+        return simulate_steps(_expand(runs, counts[:i] + (m,) + counts[i + 1:]), prefetch_cycles)
 
     k = counts[i]
     l0 = base
@@ -108,10 +131,11 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
 
 
 @lru_cache(maxsize=4096)
-def event_latency_cycles(runs: tuple[TileRun, ...]) -> float:
-    """Latency in cycles of ``runs`` (in order), long runs collapsed by exact periodic extrapolation."""
+def event_latency_cycles(runs: tuple[TileRun, ...], prefetch_cycles: float = 0.0) -> float:
+    """Latency in cycles of ``runs`` (in order), long runs collapsed by exact periodic extrapolation; with
+    ``prefetch_cycles`` of the next layer's weights loaded under it (see :func:`simulate_steps`)."""
     runs = tuple(r for r in runs if r.count > 0)
     counts = tuple(min(r.count, STEADY_TILES) for r in runs)
-    base = simulate_steps(_expand(runs, counts))
-    return base + sum(_latency_with_run(runs, counts, i, base) - base
+    base = simulate_steps(_expand(runs, counts), prefetch_cycles)
+    return base + sum(_latency_with_run(runs, counts, i, base, prefetch_cycles) - base
                       for i, r in enumerate(runs) if r.count > counts[i])
