@@ -76,7 +76,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
     plan = plan_residency(graph, hw)
     cache: dict[tuple, tuple] = {}
-    mapped = []
+    rows = []
     for node in graph.nodes:
         layer = layer_shape(graph, node)
         compressed, codec = _compressed_weights(graph, node, layer, hw)
@@ -90,10 +90,10 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         else:
             mapping, pipeline = cache[key]
             mapping = dataclasses.replace(mapping, layer=layer)
-        mapped.append((node, mapping, pipeline))
-    timing = network_timing(tuple(p for _, _, p in mapped), timing_model, prefetch)
+        rows.append((node, mapping, pipeline))
+    timing = network_timing(tuple(pipeline for _, _, pipeline in rows), timing_model, prefetch)
     rows = [layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels, hidden)
-            for (node, mapping, _), latency, hidden in zip(mapped, timing.latency_cycles, timing.hidden_cycles)]
+            for (node, mapping, _), latency, hidden in zip(rows, timing.latency_cycles, timing.hidden_cycles)]
     layers = results_frame(rows)
     totals = flatten(network_totals(layers, hw, table, sram_levels))
     notes = unused_register_file_notes(layers, hw, rf_levels)
