@@ -23,6 +23,7 @@ from accelsim.timing.network import (
     network_event,
     network_sequential,
     network_timing,
+    prefetch_delay_cycles,
 )
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
@@ -158,6 +159,34 @@ def test_collapsed_runs_with_a_prefetch_equal_the_full_event_simulation(first_lo
     runs = (TileRun(1, TileStep(first_load, compute, scale, store)), TileRun(n, TileStep(load, compute, scale, store)))
     full = simulate_steps((runs[0].step,) + (runs[1].step,) * n, prefetch)
     assert event_latency_cycles(runs, prefetch) == pytest.approx(full, rel=1e-12, abs=1e-9)
+
+
+near = st.sampled_from([40.0, 45.0, 50.0, 55.0, 60.0, 100.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(first_load=near, load=st.sampled_from([5.0, 10.0, 20.0]), compute=near, scale=near, store=near,
+       n=st.integers(1, 60), prefetch=st.sampled_from([5.0, 45.0, 120.0, 1000.0]))
+def test_collapsed_prefetch_runs_equal_the_full_simulation_near_balance(first_load, load, compute, scale, store, n,
+                                                                        prefetch):
+    """Stage times close to each other (long transients): the tail-delay shortcut or its fallback is exact."""
+    runs = (TileRun(1, TileStep(first_load, compute, scale, store)), TileRun(n, TileStep(load, compute, scale, store)))
+    full = simulate_steps((runs[0].step,) + (runs[1].step,) * n, prefetch)
+    assert event_latency_cycles(runs, prefetch) == pytest.approx(full, rel=1e-12, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(first_load=stage, load=stage, compute=stage, scale=stage, store=stage, n=st.integers(0, 20),
+       moved=st.sampled_from([0.0, 0.5, 1.0]), prefetch=st.sampled_from([0.0, 1.0, 10.0, 50.0, 300.0]))
+def test_prefetch_delay_is_the_simulated_growth_and_ignores_a_shorter_first_load(first_load, load, compute, scale,
+                                                                                 store, n, moved, prefetch):
+    """prefetch_delay_cycles (one-tile closed form, otherwise the collapsed simulation) equals the growth of the
+    full simulation, also for the pipeline whose first load was shortened by a share of itself."""
+    runs = (TileRun(1, TileStep(first_load, compute, scale, store)), TileRun(n, TileStep(load, compute, scale, store)))
+    shorter = with_first_load_reduced(runs, moved * first_load)
+    steps = tuple(step for run in shorter for step in (run.step,) * run.count)
+    grown = simulate_steps(steps, prefetch) - simulate_steps(steps)
+    assert prefetch_delay_cycles(runs, prefetch) == pytest.approx(grown, rel=1e-12, abs=1e-9)
 
 
 @settings(max_examples=60, deadline=None)

@@ -116,7 +116,7 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
     period = runs[i].step.bottleneck_cycles
 
     def sim(m: int) -> float:
-        return simulate_steps(_expand(runs, counts[:i] + (m,) + counts[i + 1:]), prefetch_cycles)
+        return _simulated(_expand(runs, counts[:i] + (m,) + counts[i + 1:]), prefetch_cycles)
 
     k = counts[i]
     l0 = base
@@ -130,12 +130,31 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
     return sim(full)
 
 
+@lru_cache(maxsize=16384)
+def _simulated(steps: tuple[TileStep, ...], prefetch_cycles: float) -> float:
+    """:func:`simulate_steps`, memoized (the prefetch variant of a pipeline reuses its plain simulations)."""
+    return simulate_steps(steps, prefetch_cycles)
+
+
 @lru_cache(maxsize=4096)
 def event_latency_cycles(runs: tuple[TileRun, ...], prefetch_cycles: float = 0.0) -> float:
     """Latency in cycles of ``runs`` (in order), long runs collapsed by exact periodic extrapolation; with
-    ``prefetch_cycles`` of the next layer's weights loaded under it (see :func:`simulate_steps`)."""
+    ``prefetch_cycles`` of the next layer's weights loaded under it (see :func:`simulate_steps`).
+
+    The prefetch follows the last load, so it only changes the pipeline's tail: its latency is that without
+    the prefetch plus the delay the prefetch adds to a truncated pipeline, once that delay is the same with one
+    more tile of a long run (the tail has reached its steady state); otherwise the prefetch variant is collapsed
+    like any pipeline."""
     runs = tuple(r for r in runs if r.count > 0)
     counts = tuple(min(r.count, STEADY_TILES) for r in runs)
-    base = simulate_steps(_expand(runs, counts), prefetch_cycles)
-    return base + sum(_latency_with_run(runs, counts, i, base, prefetch_cycles) - base
-                      for i, r in enumerate(runs) if r.count > counts[i])
+    long = [i for i, r in enumerate(runs) if r.count > counts[i]]
+    if prefetch_cycles > 0 and long:
+        i = long[-1]
+        delays = []
+        for m in (counts[i], counts[i] + 1):
+            steps = _expand(runs, counts[:i] + (m,) + counts[i + 1:])
+            delays.append(_simulated(steps, prefetch_cycles) - _simulated(steps, 0.0))
+        if abs(delays[1] - delays[0]) <= 1e-9 * max(1.0, abs(delays[0]), prefetch_cycles):
+            return event_latency_cycles(runs) + delays[0]
+    base = _simulated(_expand(runs, counts), prefetch_cycles)
+    return base + sum(_latency_with_run(runs, counts, i, base, prefetch_cycles) - base for i in long)

@@ -116,10 +116,11 @@ def network_closed_form(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
 
 
 def network_event(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
-    """Overlapped schedule by the simpy event model: layer ``i`` is simulated with its first load shortened by
-    what it moved under its predecessor and with its successor's moved load injected as a weight-DMA transfer
-    (:func:`accelsim.timing.events.event_latency_cycles`); layer ``i + 1`` starts when layer ``i`` and the
-    prefetch are done. Hidden cycles of layer ``i + 1`` = moved − the delay the prefetch caused layer ``i``."""
+    """Overlapped schedule by the simpy event model: layer ``i`` takes its simulated latency, minus the load it
+    moved under its predecessor (every event follows the first load, so a shorter first load shifts the whole
+    schedule), plus the delay its successor's prefetch, injected after its last load, causes it
+    (:func:`prefetch_delay_cycles`); layer ``i + 1`` starts when layer ``i`` and the prefetch are done. Hidden
+    cycles of layer ``i + 1`` = moved − that delay of layer ``i``."""
     moved = moved_cycles(layers)
     after = _successor_moved(layers, moved)
     latency = []
@@ -128,11 +129,11 @@ def network_event(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
         if not layer.runs:
             latency.append(0.0)
             continue
-        runs = with_first_load_reduced(layer.runs, moved[i])
-        alone = event_latency_cycles(runs)
-        with_prefetch = event_latency_cycles(runs, after[i]) if after[i] > 0 else alone
-        latency.append(with_prefetch)
-        delay[i] = with_prefetch - alone
+        # Every event of the pipeline follows the first load, so a shorter first load shifts it all: reuse the
+        # isolated latency (shared by identical layers) instead of simulating the shortened pipeline.
+        alone = event_latency_cycles(layer.runs) - moved[i]
+        delay[i] = prefetch_delay_cycles(layer.runs, after[i])
+        latency.append(alone + delay[i])
     hidden = [0.0] * len(layers)
     prev = None
     for i, layer in enumerate(layers):
@@ -142,6 +143,21 @@ def network_event(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
             hidden[i] = moved[i] - delay[prev]
         prev = i
     return NetworkTiming(tuple(latency), tuple(hidden))
+
+
+def prefetch_delay_cycles(runs: tuple[TileRun, ...], prefetch_cycles: float) -> float:
+    """Cycles the event model's pipeline ``runs`` grows when ``prefetch_cycles`` of the next layer's weights
+    follow its last load (:func:`accelsim.timing.events.event_latency_cycles`). A shorter first load shifts the
+    whole schedule, prefetch included, so the delay does not depend on it. One tile needs no simulation: the
+    prefetch holds the channel from the end of the load and the tile's store asks for it after compute and
+    scale, so the pipeline grows by ``max(0, prefetch − compute − scale)`` (equal to the simulation: tested)."""
+    runs = tuple(r for r in runs if r.count > 0)
+    if prefetch_cycles <= 0 or not runs:
+        return 0.0
+    if len(runs) == 1 and runs[0].count == 1:
+        step = runs[0].step
+        return max(0.0, prefetch_cycles - step.compute_cycles - step.scale_cycles)
+    return event_latency_cycles(runs, prefetch_cycles) - event_latency_cycles(runs)
 
 
 def network_timing(layers: tuple[LayerPipeline, ...], model: str = "event", prefetch: bool = True) -> NetworkTiming:
