@@ -140,7 +140,8 @@ def network_event(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
         if not layer.runs:
             continue
         if prev is not None:
-            hidden[i] = moved[i] - delay[prev]
+            h = moved[i] - delay[prev]
+            hidden[i] = 0.0 if abs(h) <= 1e-12 * max(1.0, latency[prev]) else h   # rounding of the collapses
         prev = i
     return NetworkTiming(tuple(latency), tuple(hidden))
 
@@ -157,7 +158,9 @@ def prefetch_delay_cycles(runs: tuple[TileRun, ...], prefetch_cycles: float) -> 
     if len(runs) == 1 and runs[0].count == 1:
         step = runs[0].step
         return max(0.0, prefetch_cycles - step.compute_cycles - step.scale_cycles)
-    return event_latency_cycles(runs, prefetch_cycles) - event_latency_cycles(runs)
+    alone = event_latency_cycles(runs)
+    delay = event_latency_cycles(runs, prefetch_cycles) - alone
+    return 0.0 if abs(delay) <= 1e-12 * max(1.0, alone) else delay      # rounding of the two collapses
 
 
 def network_timing(layers: tuple[LayerPipeline, ...], model: str = "event", prefetch: bool = True) -> NetworkTiming:
