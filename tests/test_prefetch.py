@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from accelsim.cli.main import main
 from accelsim.config.hw import load_hw
 from accelsim.graph.builder import GraphBuilder
+from accelsim.hw.layer import layer_shape
+from accelsim.mapping import Residency, map_layer
 from accelsim.quant.params import QuantParams
 from accelsim.simulate import simulate
 from accelsim.timing import TileRun, TileStep, event_latency_cycles, pipeline_latency_cycles, simulate_steps
@@ -25,6 +27,7 @@ from accelsim.timing.network import (
     network_timing,
     prefetch_delay_cycles,
 )
+from accelsim.timing.pipeline import first_tile_weight_bytes, layer_pipeline, weight_room_bytes
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 Q = QuantParams.per_tensor(0.05, 0)
@@ -217,6 +220,40 @@ def test_free_ops_are_transparent_and_the_first_layer_hides_nothing():
         off = network_timing(layers, model, prefetch=False)
         assert off.hidden_cycles == (0.0, 0.0, 0.0)
         assert off.total_latency_cycles == pytest.approx(430.0 + NEXT_ALONE)
+
+
+# ------------------------------------------------------------------------------------- per-layer inputs
+def test_first_tile_weights_and_room_of_a_depthwise_layer_on_a_unified_l2():
+    """HVX 690: a 3x3 depthwise conv, 96 channels, per-channel int8 weights with int32 biases. The first tile's
+    weights are its output channels x 9 taps x 1 byte plus 4 + 5 bytes of bias, multiplier and shift per channel;
+    the room is the 1 MiB L2 minus two tile sets (double buffered) minus the resident activations."""
+    b = GraphBuilder("dw")
+    x = b.input("x", (1, 112, 112, 96), "int8", Q)
+    w = b.constant("w", None, "int8", QuantParams.per_channel(np.full(96, 0.01), 0, axis=0), shape=(96, 3, 3, 1))
+    bias = b.constant("b", None, "int32", QuantParams.per_channel(np.full(96, 5e-4), 0, axis=0), shape=(96,))
+    graph = b.build([b.conv2d(x, w, bias, Q, padding="SAME", groups=96, name="dw")])
+    hw = load_hw(CONFIGS / "hvx_690.yaml")
+    resident = 100_000.0
+    mapping = map_layer(layer_shape(graph, graph.nodes[0]), hw, residency=Residency(), reserved_bytes=resident)
+    tiling = mapping.dram
+    assert tiling.num_tiles > 1 and tiling.tile_out_channels < 96
+    assert first_tile_weight_bytes(mapping, hw) == pytest.approx(tiling.tile_out_channels * (9 * 1 + 4 + 5))
+    assert weight_room_bytes(mapping, hw, resident) == pytest.approx(
+        1024 * 1024 - 2 * tiling.tile_bytes_per_level["l2"] - resident)
+    pipeline = layer_pipeline(mapping, hw, resident)
+    assert pipeline.prefetch_cycles == pytest.approx(first_tile_weight_bytes(mapping, hw) / hw.dram_bytes_per_cycle)
+
+
+def test_compressed_weights_prefetch_their_stored_bytes():
+    """With a codec the first tile's weights move at the stored (compressed) width."""
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    graph = conv_chain(28, (128, 128))
+    layer = layer_shape(graph, graph.nodes[0])
+    plain = map_layer(layer, hw)
+    half = map_layer(layer, hw, compressed_weight_bytes=layer.weight_bytes / 2, codec="test")
+    assert half.dram.tile_out_channels == plain.dram.tile_out_channels
+    expected = half.dram.tile_out_channels * 9 * half.dram.tile_in_channels / 2 + half.dram.tile_out_channels * 4
+    assert first_tile_weight_bytes(half, hw) == pytest.approx(expected)
 
 
 # ------------------------------------------------------------------------------------- simulate()

@@ -37,7 +37,6 @@ from accelsim.timing.closed_form import (
     dram_idle_cycles,
     pipeline_latency_cycles,
     prefetch_hidden_cycles,
-    with_first_load_reduced,
 )
 from accelsim.timing.events import event_latency_cycles
 
