@@ -14,10 +14,12 @@ from accelsim.config.hw import load_hw
 from accelsim.graph.builder import GraphBuilder
 from accelsim.hw.layer import layer_shape
 from accelsim.mapping import Residency, map_layer
+from accelsim.mapping.residency import plan_residency
 from accelsim.quant.params import QuantParams
 from accelsim.simulate import simulate
 from accelsim.timing import TileRun, TileStep, event_latency_cycles, pipeline_latency_cycles, simulate_steps
 from accelsim.timing.closed_form import dram_idle_cycles, prefetch_hidden_cycles, with_first_load_reduced
+from accelsim.timing.events import simulate_network_steps
 from accelsim.timing.network import (
     LayerPipeline,
     moved_cycles,
@@ -28,6 +30,7 @@ from accelsim.timing.network import (
     prefetch_delay_cycles,
 )
 from accelsim.timing.pipeline import first_tile_weight_bytes, layer_pipeline, weight_room_bytes
+from accelsim.workloads import load_workload
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 Q = QuantParams.per_tensor(0.05, 0)
@@ -220,6 +223,52 @@ def test_free_ops_are_transparent_and_the_first_layer_hides_nothing():
         off = network_timing(layers, model, prefetch=False)
         assert off.hidden_cycles == (0.0, 0.0, 0.0)
         assert off.total_latency_cycles == pytest.approx(430.0 + NEXT_ALONE)
+
+
+def whole_network_reference(layers: tuple[LayerPipeline, ...]) -> tuple[float, ...]:
+    """Per-layer latencies of the network simulated in one simpy environment, every tile expanded."""
+    moved = moved_cycles(layers)
+    timed = [i for i, layer in enumerate(layers) if layer.runs]
+    after = {i: moved[j] for i, j in zip(timed, timed[1:])}
+    expanded = tuple((tuple(step for run in with_first_load_reduced(layer.runs, moved[i])
+                            for step in (run.step,) * run.count), after.get(i, 0.0))
+                     for i, layer in enumerate(layers))
+    ends = simulate_network_steps(expanded)
+    return tuple(end - start for start, end in zip((0.0,) + ends[:-1], ends))
+
+
+layer_strategy = st.builds(
+    lambda first, load, compute, scale, store, n, share, room: LayerPipeline(
+        (TileRun(1, TileStep(first, compute, scale, store)), TileRun(n, TileStep(load, compute, scale, store))),
+        share * first, room),
+    first=stage, load=stage, compute=stage, scale=stage, store=stage, n=st.integers(0, 15),
+    share=st.sampled_from([0.0, 0.5, 1.0]), room=st.sampled_from([0.0, 5.0, 1e9]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(layers=st.lists(st.one_of(layer_strategy, st.just(LayerPipeline(()))), min_size=1, max_size=5))
+def test_composed_event_network_equals_one_whole_network_simulation(layers):
+    """network_event (collapsed single-layer simulations composed per boundary) against one simpy run of the
+    whole network with every tile expanded."""
+    layers = tuple(layers)
+    assert network_event(layers).latency_cycles == pytest.approx(whole_network_reference(layers), rel=1e-12,
+                                                                 abs=1e-9)
+
+
+def test_composed_event_network_equals_one_whole_network_simulation_on_resnet18_tpu():
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    graph = load_workload("resnet_18", quant={"per_channel": False})
+    plan = plan_residency(graph, hw)
+    layers = []
+    for node in graph.nodes:
+        reserved = plan.reserved_bytes[node.name]
+        mapping = map_layer(layer_shape(graph, node), hw, residency=plan.residency(graph, node),
+                            reserved_bytes=reserved)
+        layers.append(layer_pipeline(mapping, hw, reserved))
+    layers = tuple(layers)
+    reference = whole_network_reference(layers)
+    assert network_event(layers).latency_cycles == pytest.approx(reference, rel=1e-12)
+    assert sum(network_event(layers).hidden_cycles) > 0
 
 
 # ------------------------------------------------------------------------------------- per-layer inputs

@@ -38,12 +38,39 @@ def simulate_steps(steps: tuple[TileStep, ...], prefetch_cycles: float = 0.0) ->
         return float(prefetch_cycles)
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
+    env.process(_layer(env, dram, steps, prefetch_cycles))
+    env.run()
+    return float(env.now)
+
+
+def simulate_network_steps(layers: tuple[tuple[tuple[TileStep, ...], float], ...]) -> tuple[float, ...]:
+    """End time in cycles of each layer of a network simulated in one simpy environment, uncollapsed: ``layers``
+    holds per layer its tile steps (its first load already shortened by what it loaded under its predecessor)
+    and the cycles of its successor's weights prefetched under it. All layers share one DRAM channel; a layer
+    starts when its predecessor and the prefetch under it are done. The reference of
+    :func:`accelsim.timing.network.network_event`, which composes collapsed single-layer simulations."""
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    ends: list[float] = []
+
+    def network():
+        for steps, prefetch_cycles in layers:
+            if steps:
+                yield env.process(_layer(env, dram, steps, prefetch_cycles))
+            ends.append(float(env.now))
+
+    env.process(network())
+    env.run()
+    return tuple(ends)
+
+
+def _layer(env: simpy.Environment, dram: simpy.Resource, steps: tuple[TileStep, ...], prefetch_cycles: float):
+    """simpy process: one layer's tile pipeline on the shared ``dram`` channel, plus a prefetch of
+    ``prefetch_cycles`` after its last load; it ends when the last store and the prefetch are done."""
     in_free = simpy.Container(env, capacity=BUFFER_SLOTS, init=BUFFER_SLOTS)
     acc_free = simpy.Container(env, capacity=BUFFER_SLOTS, init=BUFFER_SLOTS)
     out_free = simpy.Container(env, capacity=BUFFER_SLOTS, init=BUFFER_SLOTS)
     loaded, computed, scaled = simpy.Store(env), simpy.Store(env), simpy.Store(env)
-    done = {"t": 0.0}
-
     last_granted = env.event()
 
     def read_dma():
@@ -79,22 +106,17 @@ def simulate_steps(steps: tuple[TileStep, ...], prefetch_cycles: float = 0.0) ->
                 yield req
                 yield env.timeout(step.store_cycles)
             yield out_free.put(1)
-        done["t"] = env.now
 
     def weight_dma():
         yield last_granted                  # in order: after the layer's own last load
         with dram.request() as req:
             yield req
             yield env.timeout(prefetch_cycles)
-        done["prefetch"] = env.now
 
-    done["prefetch"] = 0.0
-    for process in (read_dma, compute_unit, scale_unit, write_dma):
-        env.process(process())
+    processes = [env.process(process()) for process in (read_dma, compute_unit, scale_unit, write_dma)]
     if prefetch_cycles > 0:
-        env.process(weight_dma())
-    env.run()
-    return float(max(done["t"], done["prefetch"]))
+        processes.append(env.process(weight_dma()))
+    yield env.all_of(processes)
 
 
 def _expand(runs: tuple[TileRun, ...], counts: tuple[int, ...]) -> tuple[TileStep, ...]:

@@ -24,6 +24,9 @@ cycle). At each boundary ``min(prefetch_{i+1}, room_i)`` cycles of load move und
   does not see. When layer ``i``'s idle DRAM time is all at its end (one tile, or compute-bound tail) the two
   agree exactly.
 
+The event model composes collapsed single-layer simulations; :func:`accelsim.timing.events.simulate_network_steps`
+runs the whole network in one simpy environment, every tile expanded, as its reference (tested equal).
+
 Both report per layer its latency in the overlapped schedule (from the end of the previous layer to its own
 end) and its ``hidden`` cycles (net cycles its prefetch saved: moved load minus what it delayed layer ``i``), so
 ``Σ latency = Σ isolated latency − Σ hidden`` = the network latency.
