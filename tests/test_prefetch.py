@@ -181,6 +181,17 @@ def test_collapsed_prefetch_runs_equal_the_full_simulation_near_balance(first_lo
     assert event_latency_cycles(runs, prefetch) == pytest.approx(full, rel=1e-12, abs=1e-9)
 
 
+def test_prefetch_collapse_is_not_fooled_by_a_shrinking_tail_delay():
+    """Scale-bound (60) turning DRAM-bound (20 + 45) after a few tiles: with a 300-cycle prefetch the increments
+    equal the bottleneck period from 4 tiles on while the prefetch's delay still shrinks (290, 295, 300, then 285
+    from 7 tiles on). Extrapolating from the increments gave 920 cycles instead of the simulated 905."""
+    first, step = TileStep(50.0, 40.0, 60.0, 45.0), TileStep(20.0, 40.0, 60.0, 45.0)
+    for n in (6, 7, 12, 40):
+        runs = (TileRun(1, first), TileRun(n, step))
+        assert event_latency_cycles(runs, 300.0) == pytest.approx(simulate_steps((first,) + (step,) * n, 300.0),
+                                                                  rel=1e-12)
+
+
 @settings(max_examples=60, deadline=None)
 @given(first_load=stage, load=stage, compute=stage, scale=stage, store=stage, n=st.integers(0, 20),
        moved=st.sampled_from([0.0, 0.5, 1.0]), prefetch=st.sampled_from([0.0, 1.0, 10.0, 50.0, 300.0]))

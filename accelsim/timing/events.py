@@ -123,10 +123,11 @@ def _expand(runs: tuple[TileRun, ...], counts: tuple[int, ...]) -> tuple[TileSte
     return tuple(step for run, n in zip(runs, counts) for step in (run.step,) * n)
 
 
-def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int, base: float,
-                      prefetch_cycles: float = 0.0) -> float:
+def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int,
+                      base: float) -> tuple[float, int | None]:
     """Latency with run ``i`` at its full count and the others at ``counts`` (``base`` is the latency at
-    ``counts``), by periodic extrapolation.
+    ``counts``), by periodic extrapolation, and the count ``k`` of run ``i`` from which it extrapolated (None when
+    it simulated the full run).
 
     Extrapolation needs the run to have reached its steady state. Equal increments alone are not proof: while
     buffered loads hide a DRAM limit slightly above the compute time, the increment stays at the compute time for
@@ -138,7 +139,7 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
     period = runs[i].step.bottleneck_cycles
 
     def sim(m: int) -> float:
-        return _simulated(_expand(runs, counts[:i] + (m,) + counts[i + 1:]), prefetch_cycles)
+        return _simulated(_expand(runs, counts[:i] + (m,) + counts[i + 1:]), 0.0)
 
     k = counts[i]
     l0 = base
@@ -146,10 +147,10 @@ def _latency_with_run(runs: tuple[TileRun, ...], counts: tuple[int, ...], i: int
         l1, l2 = sim(k + 1), sim(k + 2)
         tolerance = 1e-9 * max(1.0, l2)
         if abs((l1 - l0) - period) <= tolerance and abs((l2 - l1) - period) <= tolerance:
-            return l0 + (full - k) * period
+            return l0 + (full - k) * period, k
         k = min(2 * k, full - 2)
         l0 = sim(k)
-    return sim(full)
+    return sim(full), None
 
 
 @lru_cache(maxsize=16384)
@@ -159,24 +160,41 @@ def _simulated(steps: tuple[TileStep, ...], prefetch_cycles: float) -> float:
 
 
 @lru_cache(maxsize=4096)
+def _collapsed(runs: tuple[TileRun, ...]) -> tuple[float, tuple[int | None, ...]]:
+    """Latency of ``runs`` (no empty runs) by periodic extrapolation of each long run, and per long run the
+    count it extrapolated from (None: simulated in full)."""
+    counts = tuple(min(r.count, STEADY_TILES) for r in runs)
+    long = [i for i, r in enumerate(runs) if r.count > counts[i]]
+    base = _simulated(_expand(runs, counts), 0.0)
+    results = [_latency_with_run(runs, counts, i, base) for i in long]
+    return base + sum(latency - base for latency, _ in results), tuple(k for _, k in results)
+
+
+@lru_cache(maxsize=4096)
 def event_latency_cycles(runs: tuple[TileRun, ...], prefetch_cycles: float = 0.0) -> float:
     """Latency in cycles of ``runs`` (in order), long runs collapsed by exact periodic extrapolation; with
     ``prefetch_cycles`` of the next layer's weights loaded under it (see :func:`simulate_steps`).
 
-    The prefetch follows the last load, so it only changes the pipeline's tail: its latency is that without
-    the prefetch plus the delay the prefetch adds to a truncated pipeline, once that delay is the same with one
-    more tile of a long run (the tail has reached its steady state); otherwise the prefetch variant is collapsed
-    like any pipeline."""
+    The prefetch follows the last load, so it only changes the pipeline's tail. When the last long run reached
+    its steady state at ``k`` tiles (the plain collapse extrapolated from there) and the prefetch adds the same
+    delay to the truncated pipeline at ``k``, ``k + 1`` and ``k + 2`` tiles (whose plain simulations the collapse
+    already ran), the latency is the plain one plus that delay; otherwise the full run is simulated with the
+    prefetch."""
     runs = tuple(r for r in runs if r.count > 0)
+    alone, steady_from = _collapsed(runs)
+    if prefetch_cycles <= 0:
+        return alone
     counts = tuple(min(r.count, STEADY_TILES) for r in runs)
     long = [i for i, r in enumerate(runs) if r.count > counts[i]]
-    if prefetch_cycles > 0 and long:
-        i = long[-1]
+    if long and steady_from[-1] is not None:
+        i, k = long[-1], steady_from[-1]
         delays = []
-        for m in (counts[i], counts[i] + 1):
+        for m in (k, k + 1, k + 2):
             steps = _expand(runs, counts[:i] + (m,) + counts[i + 1:])
             delays.append(_simulated(steps, prefetch_cycles) - _simulated(steps, 0.0))
-        if abs(delays[1] - delays[0]) <= 1e-9 * max(1.0, abs(delays[0]), prefetch_cycles):
-            return event_latency_cycles(runs) + delays[0]
-    base = _simulated(_expand(runs, counts), prefetch_cycles)
-    return base + sum(_latency_with_run(runs, counts, i, base, prefetch_cycles) - base for i in long)
+        if max(delays) - min(delays) <= 1e-9 * max(1.0, abs(delays[0]), prefetch_cycles):
+            return alone + delays[0]
+    # No steady tail to reuse (the plain collapse simulated the full run too): simulate it with the prefetch.
+    # The period test alone would not do: the prefetch's delay can still shrink while the increments already
+    # equal the bottleneck period.
+    return _simulated(_expand(runs, tuple(r.count for r in runs)), prefetch_cycles)
