@@ -223,6 +223,14 @@ def test_overlap_never_costs_and_hides_at_most_the_idle_dram_time(load, compute,
         assert timing.total_latency_cycles == pytest.approx(seq.total_latency_cycles - timing.hidden_cycles[1])
 
 
+@pytest.mark.parametrize("network", [network_closed_form, network_event])
+def test_only_the_first_load_can_move(network):
+    # A prefetch claim larger than the next layer's first load (60 cycles) moves 60 at most.
+    prev = steady(1, 10.0, 400.0, 0.0, 20.0)
+    timing = network(two_layers(prev, NEXT, prefetch=500.0, room=1e9))
+    assert timing.hidden_cycles[1] == pytest.approx(60.0)
+
+
 def test_free_ops_are_transparent_and_the_first_layer_hides_nothing():
     prev = steady(1, 10.0, 400.0, 0.0, 20.0)
     layers = (LayerPipeline(prev, 30.0, 1000.0), LayerPipeline((), 0.0, 0.0), LayerPipeline(NEXT, 50.0, 0.0))

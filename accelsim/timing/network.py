@@ -52,6 +52,12 @@ class LayerPipeline:
     prefetch_cycles: float = 0.0    # load cycles of its first tile that are weights/params (prefetchable)
     room_cycles: float = 0.0        # weight-level bytes free while it runs / DRAM bytes per cycle
 
+    @property
+    def prefetchable_cycles(self) -> float:
+        """``prefetch_cycles``, at most its first tile's load (nothing else can be moved)."""
+        first_load = next((r.step.load_cycles for r in self.runs if r.count > 0), 0.0)
+        return max(0.0, min(self.prefetch_cycles, first_load))
+
 
 @dataclass(frozen=True)
 class NetworkTiming:
@@ -67,14 +73,14 @@ class NetworkTiming:
 
 def moved_cycles(layers: tuple[LayerPipeline, ...]) -> tuple[float, ...]:
     """Per layer, the cycles of its first-tile load moved under the previous timed layer:
-    ``min(prefetch_cycles, room of the previous layer)``; 0 for the first timed layer (nothing precedes it),
-    for free ops, and when overlap is off."""
+    ``min(prefetchable cycles, room of the previous layer)``; 0 for the first timed layer (nothing precedes it)
+    and for free ops."""
     moved, prev = [], None
     for layer in layers:
         if not layer.runs:
             moved.append(0.0)
             continue
-        moved.append(max(0.0, min(layer.prefetch_cycles, prev.room_cycles)) if prev is not None else 0.0)
+        moved.append(max(0.0, min(layer.prefetchable_cycles, prev.room_cycles)) if prev is not None else 0.0)
         prev = layer
     return tuple(moved)
 
@@ -110,7 +116,7 @@ def network_closed_form(layers: tuple[LayerPipeline, ...]) -> NetworkTiming:
             continue
         h = 0.0
         if prev is not None:
-            h = prefetch_hidden_cycles(layer.prefetch_cycles, dram_idle_cycles(prev.runs), prev.room_cycles)
+            h = prefetch_hidden_cycles(layer.prefetchable_cycles, dram_idle_cycles(prev.runs), prev.room_cycles)
         latency.append(pipeline_latency_cycles(layer.runs) - h)
         hidden.append(h)
         prev = layer
