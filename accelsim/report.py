@@ -47,7 +47,11 @@ class LayerResult:
     weight_bits: int = _col("bits", "weight width")
     activation_bits: int = _col("bits", "input activation width")
     output_bits: int = _col("bits", "output activation width")
-    latency_cycles: float = _col("cycles", "tile-pipeline latency")
+    latency_cycles: float = _col("cycles", "time in the network schedule: from the previous layer's end to its "
+                                 "own (tile pipeline, minus its load hidden under the previous layer, plus any "
+                                 "delay its successor's prefetch caused)")
+    prefetch_hidden_cycles: float = _col("cycles", "cycles of its first weight load hidden under the previous "
+                                         "layer (net of the delay the prefetch caused there)")
     compute_cycles: float = _col("cycles", "the unit's stall-free busy cycles")
     scale_cycles: float = _col("cycles", "busy cycles of a separate scale unit")
     stall_cycles: float = _col("cycles", "latency - compute cycles (at least 0)")
@@ -91,7 +95,9 @@ class LayerResult:
 class NetworkTotals:
     """``Report.totals`` (field order = key order)."""
 
-    latency_cycles: float = _col("cycles", "sum of layer latencies")
+    latency_cycles: float = _col("cycles", "sum of layer latencies (network latency with inter-layer prefetch)")
+    prefetch_hidden_cycles: float = _col("cycles", "sum of layer prefetch-hidden cycles (latency without "
+                                         "prefetch = latency + this)")
     latency_ms: float = _col("ms", "latency at the config's clock")
     compute_cycles: float = _col("cycles", "sum of layer compute cycles")
     stall_cycles: float = _col("cycles", "sum of layer stall cycles")
@@ -218,9 +224,10 @@ def column_table_markdown() -> str:
 
 # ------------------------------------------------------------------------------------------------- rows
 def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareConfig, table: EnergyTable,
-                 sram_levels: list[str], rf_levels: list[str]) -> LayerResult:
+                 sram_levels: list[str], rf_levels: list[str], prefetch_hidden_cycles: float = 0.0) -> LayerResult:
     """The :class:`LayerResult` of one mapped layer: timing, energy by component, traffic, tiling; ``kind`` is
-    the node's :func:`accelsim.graph.stats.op_label`."""
+    the node's :func:`accelsim.graph.stats.op_label`; ``latency`` its time in the network schedule, of which
+    ``prefetch_hidden_cycles`` were saved by loading its weights under the previous layer."""
     layer, cost, tiling = mapping.layer, mapping.cost, mapping.dram
     dram_bytes = mapping.dram_read_bytes + mapping.dram_write_bytes
     activity = LayerActivity(
@@ -237,7 +244,8 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
     return LayerResult(
         name=layer.name, kind=kind, unit=cost.unit, requant_unit=cost.requant_unit, lowering=cost.lowering,
         macs=layer.macs, weight_bits=layer.weight_bits, activation_bits=layer.activation_bits,
-        output_bits=layer.output_bits, latency_cycles=latency, compute_cycles=cost.compute_cycles,
+        output_bits=layer.output_bits, latency_cycles=latency, prefetch_hidden_cycles=prefetch_hidden_cycles,
+        compute_cycles=cost.compute_cycles,
         scale_cycles=cost.scale_cycles, stall_cycles=max(0.0, latency - cost.compute_cycles),
         utilization=layer.macs / (latency * peak) if latency and peak else 0.0,
         energy_pj=energy.total_pj, energy_mac_pj=energy.mac_pj, energy_rf_pj=energy.rf_pj,
@@ -288,7 +296,8 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         return float(layers[column].sum())
 
     return NetworkTotals(
-        latency_cycles=latency, latency_ms=latency / (hw.clock_mhz * 1e3),
+        latency_cycles=latency, prefetch_hidden_cycles=total("prefetch_hidden_cycles"),
+        latency_ms=latency / (hw.clock_mhz * 1e3),
         compute_cycles=total("compute_cycles"), stall_cycles=total("stall_cycles"), energy_pj=total("energy_pj"),
         energy_mac_pj=total("energy_mac_pj"), energy_rf_pj=total("energy_rf_pj"),
         energy_sram_pj={n: total(f"energy_sram_{n}_pj") for n in sram_levels},

@@ -1,9 +1,11 @@
 """``simulate(workload, hw) -> Report``: map every node, time its tile pipeline, price its energy.
 
-Layers run one after another (no inter-layer overlap). Activations stay in the on-chip activation level when
+Layers run one after another; with ``prefetch`` (default) the next layer's first weight tile loads while the
+current layer computes (:mod:`accelsim.timing.network`). Activations stay in the on-chip activation level when
 they fit next to each layer's tile buffers (:func:`accelsim.mapping.residency.plan_residency`; graph inputs and
-outputs too with ``graph_io: onchip``); the others go through DRAM. Per layer: :func:`accelsim.mapping.map_layer` (unit, tiling, traffic), a tile
-pipeline (:mod:`accelsim.timing.pipeline`) timed by the simpy event model (default) or the closed form, and the row of :func:`accelsim.report.layer_result`.
+outputs too with ``graph_io: onchip``); the others go through DRAM. Per layer: :func:`accelsim.mapping.map_layer`
+(unit, tiling, traffic), a tile pipeline (:mod:`accelsim.timing.pipeline`), the network schedule timed by the
+simpy event model (default) or the closed form, and the row of :func:`accelsim.report.layer_result`.
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ from accelsim.report import (
     network_totals,
     unused_register_file_notes,
 )
+from accelsim.timing.network import network_timing
 from accelsim.timing.pipeline import (
     TIMING_MODELS,
-    latency_cycles,
     layer_decompression_cycles,
+    layer_pipeline,
     onchip_port_cycles,
     tile_runs,
 )
@@ -48,18 +51,22 @@ __all__ = ["TIMING_MODELS", "ResidencyPlan", "layer_decompression_cycles",
 
 
 def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, objective: str = "latency",
-             timing_model: str = "event", scalesim_compat: bool = False) -> Report:
+             timing_model: str = "event", scalesim_compat: bool = False, prefetch: bool | None = None) -> Report:
     """Simulate ``workload`` (a Graph, a workload/model path or a zoo name) on ``hw`` (a config or a YAML path).
 
     ``objective`` ranks tilings (``latency`` then DRAM bytes, or ``dram_bytes`` then latency);
     ``timing_model`` is ``event`` (simpy) or ``closed_form``; ``scalesim_compat`` reports systolic compute
-    cycles as SCALE-Sim does (its one-cycle-per-layer offset). Raises UnsupportedError for an unknown
-    ``objective`` or ``timing_model``, MappingError naming the layer when a node cannot run on ``hw``.
+    cycles as SCALE-Sim does (its one-cycle-per-layer offset). ``prefetch`` loads each layer's first weight
+    tile under the previous layer (:mod:`accelsim.timing.network`); None = on, except in SCALE-Sim mode (SCALE-Sim
+    times layers alone). Raises UnsupportedError for an unknown ``objective`` or ``timing_model``, MappingError
+    naming the layer when a node cannot run on ``hw``.
     """
     if timing_model not in TIMING_MODELS:
         raise UnsupportedError(f"unknown timing model {timing_model!r}; use one of {', '.join(TIMING_MODELS)}")
     if objective not in OBJECTIVES:
         raise UnsupportedError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if prefetch is None:
+        prefetch = not scalesim_compat
     if not isinstance(hw, HardwareConfig):
         hw = load_hw(hw)
     graph = workload if isinstance(workload, Graph) else _load_workload(workload)
@@ -88,13 +95,16 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         key = (dataclasses.replace(layer, name=""), residency, reserved)
         if compressed is not None or key not in cache:
             mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, residency, reserved)
-            latency = latency_cycles(mapping, hw, timing_model)
+            pipeline = layer_pipeline(mapping, hw, reserved)
             if compressed is None:
-                cache[key] = (mapping, latency)
+                cache[key] = (mapping, pipeline)
         else:
-            mapping, latency = cache[key]
+            mapping, pipeline = cache[key]
             mapping = dataclasses.replace(mapping, layer=layer)
-        rows.append(layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels))
+        rows.append((node, mapping, pipeline))
+    timing = network_timing(tuple(pipeline for _, _, pipeline in rows), timing_model, prefetch)
+    rows = [layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels, hidden)
+            for (node, mapping, _), latency, hidden in zip(rows, timing.latency_cycles, timing.hidden_cycles)]
     layers = results_frame(rows)
     totals = flatten(network_totals(layers, hw, table, sram_levels))
     notes = unused_register_file_notes(layers, hw, rf_levels)
@@ -104,7 +114,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
         "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
         "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
-        "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat,
+        "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat, "prefetch": prefetch,
         "warnings": notes,
     }
     return Report(layers=layers, totals=totals, metadata=metadata)

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print no summary table and no 'wrote' lines (errors and warnings still go to stderr)")
     parser.add_argument("--timing", choices=TIMING_MODELS, default="event",
                         help="timing model: simpy event model (default) or the closed form")
+    parser.add_argument("--no-prefetch", dest="prefetch", action="store_false",
+                        help="time every layer alone: no weight prefetch under the previous layer (always off "
+                             "for SCALE-Sim configs)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency",
                         help="tiling objective (default: latency, then DRAM bytes)")
     parser.add_argument("--clock-mhz", type=float, default=1000.0,
@@ -74,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)  # printed below from the report's metadata
         report = simulate(workload, hw, objective=args.objective, timing_model=args.timing,
-                          scalesim_compat=scalesim_mode)
+                          scalesim_compat=scalesim_mode, prefetch=args.prefetch and not scalesim_mode)
     for note in report.metadata.get("warnings", []):
         print(f"accelsim run: warning: {note}", file=sys.stderr)
     info = sys.stderr if STDOUT in (args.json, args.csv) else sys.stdout

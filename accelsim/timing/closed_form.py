@@ -79,3 +79,36 @@ def pipeline_latency_cycles(runs: tuple[TileRun, ...]) -> float:
     overlap = sum(step.store_cycles for step in _last_steps(runs, OVERLAPPING_STORES + 1)[:-1])
     dram_bound = load + store + max(0.0, last.compute_cycles + last.scale_cycles - overlap)
     return max(compute_bound, scale_bound, dram_bound)
+
+
+def dram_idle_cycles(runs: tuple[TileRun, ...]) -> float:
+    """Cycles the DRAM channel idles during the pipeline ``runs``: its closed-form latency minus all load and
+    store cycles (what a transfer that only takes otherwise idle cycles can use)."""
+    load, _, _, store = expand_totals(tuple(r for r in runs if r.count > 0))
+    return max(0.0, pipeline_latency_cycles(runs) - load - store)
+
+
+def prefetch_hidden_cycles(prefetch_cycles: float, idle_dram_cycles: float, room_cycles: float) -> float:
+    """Cycles of a layer's first weight load hidden under the previous layer (closed form, one boundary):
+    ``min(prefetchable weight-load cycles, idle DRAM cycles of the previous layer's pipeline, room)``, where
+    room is the weight level's free bytes while the previous layer runs, in DRAM cycles.
+
+    The prefetch is taken to use only cycles the channel would otherwise idle (an ideal lowest-priority DMA),
+    so it never delays the previous layer. Mechanism: TPU v1 stages the next weights from DRAM while the matrix
+    unit computes ([ref:Jouppi17] §2, the weight FIFO); Vela pre-buffers the next operation's first weight
+    buffer under the current one, limited by that operation's cycles and the free SRAM ([ref:Vela]
+    ``ethosu/vela/scheduler.py``, slack buffering cycles and memory)."""
+    return max(0.0, min(prefetch_cycles, idle_dram_cycles, room_cycles))
+
+
+def with_first_load_reduced(runs: tuple[TileRun, ...], cycles: float) -> tuple[TileRun, ...]:
+    """``runs`` with ``cycles`` taken off the first tile's load (loaded earlier, under the previous layer)."""
+    runs = tuple(r for r in runs if r.count > 0)
+    if not runs or cycles <= 0:
+        return runs
+    first = runs[0].step
+    reduced = TileStep(max(0.0, first.load_cycles - cycles), first.compute_cycles, first.scale_cycles,
+                       first.store_cycles)
+    head = (TileRun(1, reduced),)
+    rest = (TileRun(runs[0].count - 1, first),) if runs[0].count > 1 else ()
+    return head + rest + runs[1:]
