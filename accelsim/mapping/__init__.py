@@ -6,6 +6,7 @@ bytes read and written at every memory level.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from accelsim.config.hw import HardwareConfig
@@ -80,6 +81,12 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
                                cost.reduction_granule, objective, residency if depth == 0 else Residency())
         tilings.append(tiling)
         _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)
+    use = min(t.array_use for t in tilings)
+    if use < 1.0:
+        # Tiles narrower than the unit's granule (only when no granule-wide tile fits) leave part of it idle.
+        cost = dataclasses.replace(cost, compute_cycles=cost.compute_cycles / use,
+                                   lowering=f"{cost.lowering}, {use:.0%} of the array" if cost.lowering else
+                                   f"{use:.0%} of the array")
     # The datapath reads operands from (and writes results to) each operand's innermost staging level.
     innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
     for operand in OPERANDS:
