@@ -1,17 +1,31 @@
 """Tile search: per-operand traffic against an independent loop-nest walk, loads-once vs refetch, capacity."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from accelsim.config.hw import load_hw
 from accelsim.errors import MappingError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import memory_system
-from accelsim.mapping.tiling import LOOP_ORDERS, OperandBytes, candidate_sizes, search_tiling
+from accelsim.mapping.tiling import (
+    DIMS,
+    LOOP_ORDERS,
+    OBJECTIVES,
+    OperandBytes,
+    candidate_sizes,
+    held_span_masks,
+    held_spans,
+    psum_spill_bytes,
+    refetch_factor,
+    refetch_factors,
+    search_tiling,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 WIDTHS = OperandBytes(weight=1.0, activation=1.0, output=1.0, accumulator=4.0, params_per_channel=0.0)
@@ -178,3 +192,129 @@ def test_candidate_sizes_are_multiples_of_the_granule_capped_at_the_extent():
     assert sizes.max() == 100
     assert all(s % 32 == 0 or s == 100 for s in sizes)
     assert list(candidate_sizes(1, 1)) == [1]
+
+
+# ------------------------------------------------------------------------------ loop-nest rules, closed forms
+def test_refetch_factor_and_held_spans_follow_the_loop_order():
+    # Order K > C > R with 2 K, 3 C and 4 R trips (one candidate).
+    trips = {"R": np.array([4]), "K": np.array([2]), "C": np.array([3])}
+    order = LOOP_ORDERS["KCR"]
+    # weights {K, C}: their only irrelevant loop R is innermost -> loaded once
+    assert refetch_factor(order, frozenset("KC"), trips)[0] == 1
+    # ifmap {R, C}: K encloses C and R -> once per K trip
+    assert refetch_factor(order, frozenset("RC"), trips)[0] == 2
+    # outputs {R, K}: C encloses R -> each output tile is visited once per C trip
+    assert refetch_factor(order, frozenset("RK"), trips)[0] == 3
+    spans = held_spans(order, frozenset("RK"), trips)
+    assert spans["R"][0] and not spans["K"][0]     # holding outputs across C spans all rows, one K tile
+    spans = held_spans(order, frozenset("RC"), trips)
+    assert spans["R"][0] and spans["C"][0]         # holding the ifmap across K spans everything
+
+
+def test_vectorised_rules_equal_the_per_order_rules():
+    rng = np.random.default_rng(0)
+    trip_arr = rng.integers(1, 4, size=(3, 50))
+    trips = dict(zip(DIMS, trip_arr))
+    for relevant in (frozenset("KC"), frozenset("RC"), frozenset("RK"), frozenset("K")):
+        factors, masks = refetch_factors(relevant, trip_arr), held_span_masks(relevant, trip_arr)
+        for o, order in enumerate(LOOP_ORDERS.values()):
+            assert (factors[o] == refetch_factor(order, relevant, trips)).all()
+            for dim, mask in held_spans(order, relevant, trips).items():
+                assert (masks[dim][o] == mask).all()
+
+
+def test_psum_spill_bytes_closed_form():
+    # 1000 outputs revisited 3 times (4 visits) at 4-byte accumulators: 3 x 4000 bytes written and read back
+    assert psum_spill_bytes(1000, 4.0, np.array([4.0, 1.0])).tolist() == [12000.0, 0.0]
+
+
+def test_partial_sums_stay_on_chip_when_the_output_footprint_fits():
+    # 2.25 MiB of weights force the reduction (C) to be split in a 256 KiB buffer, but the 4x4x256 outputs at
+    # 4-byte accumulators (16 KiB) fit: no partial sum leaves the buffer and every operand crosses DRAM once.
+    layer = conv(4, 4, 1024, 256, kernel=3)
+    t = search_tiling(layer, memory_system(scratchpad(256), 0), WIDTHS, compute_cycles=layer.macs / 1024)
+    assert t.tile_in_channels < 1024
+    assert t.psum_fill_bytes == 0 and t.psum_spill_bytes == 0
+    unique = layer.weight_count + 4 * 4 * 1024 + layer.outputs      # 8-bit weights, ifmap and outputs
+    assert t.boundary_bytes == pytest.approx(unique)
+
+
+def test_partial_sums_spill_by_the_closed_form_when_they_do_not_fit():
+    # 64 KiB buffer (32 KiB usable): 512 KiB of weights and 2 MiB of 32-bit partial sums fit nowhere; when the
+    # search spills, the spill is one accumulator-width copy of the outputs per extra visit of each output tile.
+    layer = conv(32, 32, 512, 512, kernel=1)
+    for objective in OBJECTIVES:
+        t = search_tiling(layer, memory_system(scratchpad(64), 0), WIDTHS, layer.macs / 1024, objective=objective)
+        order = LOOP_ORDERS[t.loop_order]
+        trips = {"R": math.ceil(32 / t.tile_rows), "K": math.ceil(512 / t.tile_out_channels),
+                 "C": math.ceil(512 / t.tile_in_channels)}
+        inner = order[order.index("C") + 1:]
+        revisits = trips["C"] if "outputs" not in t.held_operands and any(trips[d] > 1 for d in inner) else 1
+        assert t.psum_fill_bytes == layer.outputs * 4 * (revisits - 1)
+        assert t.ofmap_drain_bytes == layer.outputs * 1 + t.psum_fill_bytes
+
+
+def test_batch_inside_the_row_loop_lets_one_weight_tile_serve_every_image():
+    # FC 1024 -> 1024 at batch 64 in a 256 KiB buffer: the 1 MiB weight matrix never fits, yet streaming the
+    # batch inside each weight tile (inputs, 64 KiB, and 32-bit partial sums of a K tile held on chip) reads
+    # every byte once: DRAM bytes = weights + inputs + outputs.
+    layer = conv(1, 1, 1024, 1024, batch=64)
+    t = search_tiling(layer, memory_system(scratchpad(256), 0), WIDTHS, compute_cycles=layer.macs / 1024)
+    assert t.weight_refetch_factor == 1 and t.psum_spill_bytes == 0
+    assert t.tile_images > 1 or LOOP_ORDERS[t.loop_order][-1] == "R"
+    assert t.boundary_bytes == pytest.approx(1024 * 1024 + 64 * 1024 + 64 * 1024)
+
+
+def tpu_fc(batch: int, features: int = 4096) -> LayerShape:
+    return LayerShape(batch, 1, 1, features, 1, 1, features, 1, 1, weight_bits=8, name="fc",
+                      kind="FullyConnected")
+
+
+def test_tpu_partial_sums_live_in_the_accumulators_and_never_reach_dram():
+    # Jouppi et al. ISCA 2017 §2 [ref:Jouppi17]: weights stream from DRAM through the 256 KiB weight FIFO,
+    # activations come from the Unified Buffer, partial sums collect in the 4 MiB accumulators.
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    layer = tpu_fc(256)
+    widths = OperandBytes(weight=1.0, activation=1.0, output=1.0, accumulator=4.0, params_per_channel=0.0)
+    t = search_tiling(layer, memory_system(hw, 0), widths, compute_cycles=layer.macs / 65536,
+                      channel_granule=256, reduction_granule=256)
+    assert t.psum_fill_bytes == 0 and t.psum_spill_bytes == 0
+    assert t.boundary_bytes == pytest.approx(4096 * 4096 + 2 * 256 * 4096)     # weights once, inputs, outputs
+    levels = t.tile_bytes_per_level
+    assert 0 < levels["accumulators"] <= 4 * 2**20 / 2           # 32-bit partial sums, double buffered
+    assert levels["weight_fifo"] <= 256 * 1024 / 2
+    # the Unified Buffer holds the ifmap tile and final outputs at 8 bits, not partial sums
+    assert levels["unified_buffer"] < levels["accumulators"] + 256 * 4096
+
+
+def test_sub_granule_tiles_only_when_no_granule_wide_tile_fits():
+    # TPU v1 at W16A16: a 256 x 256 tile of 16-bit weights (+ bias) overflows half the 256 KiB weight FIFO, so
+    # the smallest granule-wide tile does not fit: a narrower tile runs on part of the array instead of failing.
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    layer = LayerShape(1, 14, 14, 256, 7, 7, 512, 1, 1, 2, 2, weight_bits=16, activation_bits=16,
+                       output_bits=16, bias_bits=32, name="layer4.0.downsample", kind="Conv2D")
+    widths = OperandBytes(weight=2.0, activation=2.0, output=2.0, accumulator=4.0, params_per_channel=4.0)
+    t = search_tiling(layer, memory_system(hw, 0), widths, compute_cycles=1000.0, channel_granule=256,
+                      reduction_granule=256)
+    assert t.array_use < 1
+    assert t.array_use == pytest.approx(min(1, t.tile_out_channels / 256) * min(1, t.tile_in_channels / 256))
+    assert t.tile_bytes_per_level["weight_fifo"] <= 128 * 1024
+    small = search_tiling(dataclasses.replace(layer, weight_bits=8), memory_system(hw, 0),
+                          dataclasses.replace(widths, weight=1.0), compute_cycles=1000.0, channel_granule=256,
+                          reduction_granule=256)
+    assert small.array_use == 1.0                 # 8-bit weights fit granule-wide tiles
+
+
+def test_tpu_w16a16_resnet18_maps_every_layer():
+    """Regression: tile granules rounded up to the full 256-wide array made layer4.0.downsample unmappable."""
+    import warnings
+
+    from accelsim import load_workload, simulate
+
+    graph = load_workload("resnet_18", quant={"per_channel": False, "weight_bits": 16, "activation_bits": 16})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = simulate(graph, load_hw(CONFIGS / "tpu_v1.yaml"))
+    row = report.layers.set_index("name").loc["layer4.0.downsample"]
+    assert "of the array" in row["lowering"]
+    assert row["compute_cycles"] > 0 and row["latency_cycles"] >= row["compute_cycles"]
