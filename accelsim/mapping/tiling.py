@@ -321,8 +321,11 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
 
     # Once-through bytes.
     ifmap_once = layer.num_inputs * layer.batch * rows_read * layer.in_w * C * act
-    weight_once = layer.weight_count * widths.weight
-    params_once = K * widths.params_per_channel
+    # An operand without a buffer at this boundary streams from its outer level: nothing of it crosses here.
+    weight_once = layer.weight_count * widths.weight if mem.buffer_of["weights"] is not None else 0.0
+    params_once = K * widths.params_per_channel if mem.buffer_of["weights"] is not None else 0.0
+    if mem.buffer_of["inputs"] is None:
+        ifmap_once = ifmap_once * 0.0
     final_out = 0.0 if residency.output_on_chip else outputs_bytes(layer, widths)
 
     rel_w = frozenset("K" if dw else "KC")
@@ -446,7 +449,7 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     flat = int(np.lexsort((np.broadcast_to(footprint, shape).ravel(), np.broadcast_to(n_tiles, shape).ravel(),
                            np.where(near, secondary, np.inf).ravel()))[0])
     h, o, j = np.unravel_index(flat, shape)
-    held = tuple(op for op in HOLDABLE if hold[op][h, 0, 0] and fA[op][o, j] > 1)
+    held = tuple(op for op in HOLDABLE if hold[op][h, 0, 0] and fA[op][o, j] > 1 and mem.buffer_of[op] is not None)
     spill = float(psum[h, o, j])
     return Tiling(
         loop_order=names[o], tile_rows=int(tr[j]), tile_out_channels=int(tk[j]), tile_in_channels=int(tc[j]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from accelsim.validation.common import Comparison, comparison_table, config_path
+from accelsim.validation.tpu import tpu_comparisons
 from accelsim.validation.vela import (
     REFERENCE_FILE, VELA_CASES, VELA_FIELDS, VELA_VERSION, run_vela, vela_comparisons, vela_installed_version,
     vela_live_references, vela_shipped_references,
@@ -19,6 +20,7 @@ from accelsim.validation.vela import (
 #: entry here.
 REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "vela": vela_comparisons,
+    "tpu": tpu_comparisons,
 }
 
 
@@ -33,5 +35,5 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
-           "all_comparisons", "comparison_table", "config_path", "run_vela", "vela_comparisons",
+           "all_comparisons", "comparison_table", "config_path", "run_vela", "tpu_comparisons", "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]
