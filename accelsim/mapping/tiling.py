@@ -10,7 +10,7 @@ non-MAC ops tie ``C`` to ``K``). A candidate is a tile size per dimension, one o
   are its once-through bytes times those loops' trip counts (:func:`refetch_factor`); outputs revisited before
   their reduction (``C``) completes spill partial sums at accumulator width and read them back;
 * **its footprint across its reuse loop**: the buffer holds every tile the loops inside the operand's outermost
-  irrelevant loop touch (a per-level footprint as in Timeloop's buffer model, Parashar et al., ISPASS 2019 §IV
+  irrelevant loop touch (a per-level footprint as in Timeloop's buffer model, Parashar et al., ISPASS 2019
   [ref:Parashar19]), so the operand crosses the boundary once (:func:`held_spans`). For outputs this is
   partial-sum residency: accumulators and output buffers keep the partial sums across the reduction loop when the
   output footprint of the loops inside it fits, and nothing spills.
