@@ -12,12 +12,13 @@ import pytest
 from accelsim.config.hw import load_hw
 from accelsim.errors import MappingError
 from accelsim.hw.layer import LayerShape
-from accelsim.hw.memory import memory_system
+from accelsim.hw.memory import memory_system, staging_depths
 from accelsim.mapping.tiling import (
     DIMS,
     LOOP_ORDERS,
     OBJECTIVES,
     OperandBytes,
+    Residency,
     candidate_sizes,
     held_span_masks,
     held_spans,
@@ -318,3 +319,33 @@ def test_tpu_w16a16_resnet18_maps_every_layer():
     row = report.layers.set_index("name").loc["layer4.0.downsample"]
     assert "of the array" in row["lowering"]
     assert row["compute_cycles"] > 0 and row["latency_cycles"] >= row["compute_cycles"]
+
+
+@pytest.mark.parametrize("config", ["hvx_690", "tpu_v1", "gemmini_default", "eyeriss_v1", "bitfusion",
+                                    "scalesim_32x32_ws"])
+def test_pruning_never_changes_the_chosen_tiling(config):
+    # Candidates are pruned by a bound before the hold choices are expanded; the bound is exact, so the search
+    # with and without pruning must return the same tiling on any layer, boundary and objective.
+    from accelsim.mapping.tiling import _search
+
+    hw = load_hw(CONFIGS / f"{config}.yaml")
+    rng = np.random.default_rng(1)
+    layers = [conv(56, 56, 64, 64, 3), conv(14, 14, 256, 1024), conv(7, 7, 512, 512, 3, batch=4),
+              conv(1, 1, 2048, 1000, batch=16), conv(28, 28, 192, 32, 1, 1),
+              LayerShape(1, 112, 112, 96, 56, 56, 96, 3, 3, 2, 2, groups=96, weight_bits=8, name="dw",
+                         kind="Conv2D")]
+    for layer in layers:
+        for depth in range(staging_depths(hw)):
+            mem = memory_system(hw, depth)
+            compute = float(layer.macs) / float(rng.choice([64, 1024, 65536]))
+            residency = Residency(float(rng.choice([1.0, 0.5])), bool(rng.choice([False, True])))
+            for objective in OBJECTIVES:
+                args = (layer, mem, WIDTHS, compute, 16, 16, objective, residency)
+                for relaxed in (False, True):
+                    try:
+                        fast = _search(*args, relaxed=relaxed)
+                    except MappingError:
+                        with pytest.raises(MappingError):
+                            _search(*args, relaxed=relaxed, prune=False)
+                        continue
+                    assert fast == _search(*args, relaxed=relaxed, prune=False)

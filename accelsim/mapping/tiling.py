@@ -204,21 +204,30 @@ _POSITION = np.array([[order.index(d) for d in DIMS] for order in LOOP_ORDERS.va
 _ENCLOSES = _POSITION[:, None, :] > _POSITION[:, :, None]
 
 
+def loop_rules(relevance: np.ndarray, trips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refetch_factor` and :func:`held_spans` for several operands and every loop order at once.
+
+    ``relevance`` (operands, 3) says which of :data:`DIMS` each operand depends on, ``trips`` (3, N) the trip
+    counts per candidate. Returns the one-tile refetch factors (operands, orders, N) and, per dimension, whether
+    its loop sits inside the operand's reuse loop (operands, orders, 3, N)."""
+    pos = _POSITION[None, :, :, None]                                     # (1, orders, 3, 1)
+    rel = relevance[:, None, :, None]                                     # (ops, 1, 3, 1)
+    big = (trips > 1)[None, None]                                         # (1, 1, 3, N)
+    innermost_active = np.where(rel & big, pos, -1).max(axis=2, keepdims=True)
+    factors = np.where(~rel & (pos < innermost_active), trips[None, None], 1).prod(axis=2).astype(np.float64)
+    reuse_loop = np.where(~rel & big, pos, len(DIMS)).min(axis=2, keepdims=True)
+    return factors, pos > reuse_loop
+
+
 def refetch_factors(relevant: frozenset[str], trips: np.ndarray) -> np.ndarray:
     """:func:`refetch_factor` for every loop order at once: ``trips`` is (3, N) in :data:`DIMS` order; returns
     (orders, N)."""
-    rel = np.array([d in relevant for d in DIMS])
-    active = (trips > 1) & rel[:, None]                                  # (3 d, N)
-    encloses_active = (_ENCLOSES[:, :, :, None] & active[None, None]).any(axis=2)   # (orders, 3 e, N)
-    mult = np.where(encloses_active & ~rel[None, :, None], trips[None], 1)
-    return mult.prod(axis=1).astype(np.float64)
+    return loop_rules(np.array([[d in relevant for d in DIMS]]), trips)[0][0]
 
 
 def held_span_masks(relevant: frozenset[str], trips: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`held_spans` for every loop order at once: dependent dimension -> (orders, N) mask."""
-    irr = np.array([d not in relevant for d in DIMS])
-    big = (trips > 1) & irr[:, None]                                     # irrelevant loops with > 1 trip
-    inside = (_ENCLOSES[:, :, :, None] & big[None, :, None, :]).any(axis=1)   # (orders, 3 d, N)
+    inside = loop_rules(np.array([[d in relevant for d in DIMS]]), trips)[1][0]
     return {d: inside[:, i] for i, d in enumerate(DIMS) if d in relevant}
 
 
@@ -269,9 +278,10 @@ _CACHE: dict[tuple, Tiling] = {}
 
 def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_cycles: float,
             channel_granule: int, reduction_granule: int, objective: str, residency: Residency,
-            relaxed: bool) -> Tiling | None:
+            relaxed: bool, prune: bool = True) -> Tiling | None:
     """One vectorised search over candidates (tile sizes x 6 loop orders x 8 hold choices); None when nothing
-    fits and ``relaxed`` is False (granule-multiple tiles only), MappingError when nothing fits at all."""
+    fits and ``relaxed`` is False (granule-multiple tiles only), MappingError when nothing fits at all.
+    ``prune=False`` skips the bound-based pruning (the same answer, slower: for tests)."""
     tied = layer.is_depthwise or not layer.has_weights      # C follows K
     dw = layer.is_depthwise
     K, C = layer.out_channels, layer.in_channels
@@ -333,9 +343,11 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     rel_o = frozenset("RK")
     names = list(LOOP_ORDERS)
     trip_arr = np.stack([trips[d] for d in DIMS])                        # (3, N)
-    fA = {op: refetch_factors(rel, trip_arr) for op, rel in
-          (("weights", rel_w), ("inputs", rel_i), ("outputs", rel_o), ("params", frozenset("K")))}   # (orders, N)
-    sw, si, so = (held_span_masks(rel, trip_arr) for rel in (rel_w, rel_i, rel_o))   # dim -> (orders, N)
+    relevance = np.array([[d in rel for d in DIMS] for rel in (rel_w, rel_i, rel_o, frozenset("K"))])
+    factors, inside = loop_rules(relevance, trip_arr)
+    fA = dict(zip(("weights", "inputs", "outputs", "params"), factors))   # (orders, N) each
+    sw, si, so = ({d: inside[n, :, i] for i, d in enumerate(DIMS) if d in rel}
+                  for n, rel in enumerate((rel_w, rel_i, rel_o)))          # dim -> (orders, N)
     kw = np.where(sw["K"], K, tk)
     cw = np.where(sw["C"], C, tc) if "C" in sw else np.broadcast_to(tc, kw.shape)
     w_whole_B = (kw >= K) & ((cw >= C) | dw)
@@ -407,15 +419,19 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     best_upper = np.where(ok_a, upper, np.inf).min()
     candidates = fit_a & (bound <= best_upper * (1 + TIE_TOLERANCE))
     # Secondary bound: one-tile candidates whose primary is within the tolerance of the lowest primary bound are
-    # surely near the best; the winner's (secondary, tiles) is no worse than theirs.
+    # surely near the best; the winner's (secondary, tiles) is no worse than theirs, so candidates that cannot
+    # match it cannot win ...
     surely = ok_a & (upper <= np.where(fit_a, bound, np.inf).min() * (1 + TIE_TOLERANCE))
     if surely.any():
         sec_a = total_a if objective == "latency" else lat_a
         sec_bound = total_min if objective == "latency" else estimate(total_min, final_tile * store_scale)
         s_ub = sec_a[surely].min() * (1 + 1e-9)
         t_ub = np.broadcast_to(n_tiles, surely.shape)[surely & (sec_a <= s_ub)].min()
-        candidates &= (sec_bound <= s_ub) & ~((sec_bound >= s_ub * (1 - 2e-9)) & (n_tiles > t_ub))
-    keep = np.flatnonzero(candidates)
+        beaten = (sec_bound > s_ub) | ((sec_bound >= s_ub * (1 - 2e-9)) & (n_tiles > t_ub))
+        # ... but a beaten candidate may still hold the lowest primary value, which sets the tie band: keep
+        # those whose bound does not exceed the best one-tile primary value.
+        candidates &= ~beaten | (bound <= best_upper)
+    keep = np.flatnonzero(candidates if prune else fit_a)
     tr, tb, tk, tc = tr[keep], tb[keep], tk[keep], tc[keep]
     n_tiles, array_use, first_load = n_tiles[keep], array_use[keep], first_load[keep]
     ifmap_once, psum_exists, final_tile_sel = ifmap_once[keep], psum_exists[keep], final_tile[keep]
