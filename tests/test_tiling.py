@@ -349,3 +349,21 @@ def test_pruning_never_changes_the_chosen_tiling(config):
                             _search(*args, relaxed=relaxed, prune=False)
                         continue
                     assert fast == _search(*args, relaxed=relaxed, prune=False)
+
+
+def test_spilled_partial_sums_are_charged_to_the_level_that_holds_them():
+    # TPU v1 at the DRAM boundary: a spill leaves from (and returns to) the accumulators; final outputs leave from
+    # the Unified Buffer; weights fill the weight FIFO; DRAM is the source of every fill and sink of every drain.
+    from accelsim.mapping import _charge_boundary
+    from accelsim.mapping.tiling import Tiling
+
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    mem = memory_system(hw, 0)
+    t = Tiling("KCR", 1, 256, 256, 4, weight_fill_bytes=100.0, ifmap_fill_bytes=20.0, ofmap_drain_bytes=7.0 + 50.0,
+               psum_fill_bytes=50.0, params_fill_bytes=1.0, first_tile_load_bytes=0.0, weight_refetch_factor=1.0,
+               tile_bytes_per_level={}, psum_spill_bytes=50.0)
+    reads = {name: 0.0 for name in hw.onchip_levels()}
+    writes = dict(reads)
+    _charge_boundary(mem, t, reads, writes)
+    assert writes == {"weight_fifo": 101.0, "accumulators": 50.0, "unified_buffer": 20.0}
+    assert reads == {"weight_fifo": 0.0, "accumulators": 50.0, "unified_buffer": 7.0}
