@@ -58,7 +58,6 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
     not in the buffer is loaded; an output tile revisited before its reduction is complete is read back (partial
     sums) and every output tile leaving the buffer is written (partial sums at accumulator width, final outputs
     at output width). Independent of the analytic rules under test."""
-    dw = layer.is_depthwise
     n_r = math.ceil(layer.batch / tb) * math.ceil(layer.out_h / tr)
     trips = {"R": n_r, "K": math.ceil(layer.out_channels / tk), "C": math.ceil(layer.in_channels / tc)}
     relevant = {"w": {"K", "C"}, "i": {"R", "C"}, "o": {"R", "K"}}

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -158,9 +158,6 @@ def input_rows(tile_rows: np.ndarray, layer: LayerShape) -> np.ndarray:
     return np.minimum(rows, layer.in_h)
 
 
-_input_rows = input_rows   # former private name
-
-
 def refetch_factor(order: tuple[str, ...], relevant: frozenset[str] | set[str],
                    trips: dict[str, np.ndarray]) -> np.ndarray:
     """Refetch factor of an operand kept as one tile: the product of the trips of loops it does not depend on
@@ -176,9 +173,6 @@ def refetch_factor(order: tuple[str, ...], relevant: frozenset[str] | set[str],
         else:
             factor = np.where(active, factor * t, factor)
     return factor
-
-
-_refetch = refetch_factor   # former private name
 
 
 def held_spans(order: tuple[str, ...], relevant: frozenset[str] | set[str],
@@ -198,10 +192,8 @@ def held_spans(order: tuple[str, ...], relevant: frozenset[str] | set[str],
     return spans
 
 
-#: Position of each dimension in each loop order (0 = outermost), shape (orders, 3), and whether the loop of
-#: dimension ``e`` encloses that of ``d`` in each order, shape (orders, 3 e, 3 d).
+#: Position of each dimension in each loop order (0 = outermost), shape (orders, 3).
 _POSITION = np.array([[order.index(d) for d in DIMS] for order in LOOP_ORDERS.values()])
-_ENCLOSES = _POSITION[:, None, :] > _POSITION[:, :, None]
 
 
 def loop_rules(relevance: np.ndarray, trips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
