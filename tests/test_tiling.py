@@ -38,6 +38,12 @@ def conv(h=16, w=16, c=64, k=64, kernel=1, stride=1, batch=1) -> LayerShape:
                       stride, stride, weight_bits=8, name="conv", kind="Conv2D")
 
 
+def depthwise(h=56, w=56, c=144, kernel=3, stride=1, batch=1) -> LayerShape:
+    oh = (h - kernel) // stride + 1
+    return LayerShape(batch, h, w, c, oh, (w - kernel) // stride + 1, c, kernel, kernel, stride, stride,
+                      groups=c, weight_bits=8, name="dw", kind="Conv2D")
+
+
 def scratchpad(size_kib: float):
     """A config with one unified SRAM of ``size_kib`` and a 16 B/cycle DRAM."""
     hw = load_hw(CONFIGS / "scalesim_32x32_ws.yaml")
@@ -58,9 +64,11 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
     not in the buffer is loaded; an output tile revisited before its reduction is complete is read back (partial
     sums) and every output tile leaving the buffer is written (partial sums at accumulator width, final outputs
     at output width). Independent of the analytic rules under test."""
+    dw = layer.is_depthwise            # input channel c feeds output channel c only: C is tied to K
     n_r = math.ceil(layer.batch / tb) * math.ceil(layer.out_h / tr)
-    trips = {"R": n_r, "K": math.ceil(layer.out_channels / tk), "C": math.ceil(layer.in_channels / tc)}
-    relevant = {"w": {"K", "C"}, "i": {"R", "C"}, "o": {"R", "K"}}
+    trips = {"R": n_r, "K": math.ceil(layer.out_channels / tk), "C": 1 if dw else math.ceil(layer.in_channels / tc)}
+    relevant = ({"w": {"K"}, "i": {"R", "K"}, "o": {"R", "K"}} if dw
+                else {"w": {"K", "C"}, "i": {"R", "C"}, "o": {"R", "K"}})
     bands = math.ceil(layer.out_h / tr)
 
     def rows_of(r):            # (images, output rows per image) of row tile r
@@ -75,10 +83,10 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
         r, k, c = key
         images, rows = rows_of(r) if r is not None else (0, 0)
         if op == "w":
-            return extent("K", k) * extent("C", c) * layer.kernel_h * layer.kernel_w
+            return extent("K", k) * (1 if dw else extent("C", c)) * layer.kernel_h * layer.kernel_w
         if op == "i":
             band = min((rows - 1) * layer.stride_h + layer.kernel_h, layer.in_h)
-            return images * band * layer.in_w * extent("C", c)
+            return images * band * layer.in_w * (extent("K", k) if dw else extent("C", c))
         return images * rows * layer.out_w * extent("K", k)
 
     names = {"w": "weights", "i": "inputs", "o": "outputs"}
@@ -98,7 +106,8 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
 
     for idx in itertools.product(*(range(trips[d]) for d in order)):
         at = dict(zip(order, idx))
-        keys = {"w": (None, at["K"], at["C"]), "i": (at["R"], None, at["C"]), "o": (at["R"], at["K"], None)}
+        keys = {"w": (None, at["K"], at["C"]), "i": (at["R"], at["K"] if dw else None, at["C"]),
+                "o": (at["R"], at["K"], None)}
         for op in "wio":
             level = hold_loop[op]
             flush = previous is not None and level is not None and idx[:level] != previous[:level]
@@ -131,7 +140,8 @@ def walk_loop_nest(layer: LayerShape, order: tuple[str, str, str], tr: int, tk: 
 @pytest.mark.parametrize("size_kib", [512, 64, 24, 8])
 @pytest.mark.parametrize("layer", [conv(), conv(32, 32, 128, 256, kernel=3), conv(16, 16, 256, 512),
                                    conv(8, 8, 512, 64, 3), conv(1, 1, 1024, 1024, batch=64),
-                                   conv(7, 7, 512, 512, 3, batch=8)])
+                                   conv(7, 7, 512, 512, 3, batch=8), depthwise(56, 56, 144, 3, 1, batch=2),
+                                   depthwise(112, 112, 96, 3, 2)])
 def test_traffic_matches_a_literal_walk_of_the_chosen_loop_nest(layer, size_kib):
     hw = scratchpad(size_kib)
     try:
