@@ -202,13 +202,23 @@ def loop_rules(relevance: np.ndarray, trips: np.ndarray) -> tuple[np.ndarray, np
     ``relevance`` (operands, 3) says which of :data:`DIMS` each operand depends on, ``trips`` (3, N) the trip
     counts per candidate. Returns the one-tile refetch factors (operands, orders, N) and, per dimension, whether
     its loop sits inside the operand's reuse loop (operands, orders, 3, N)."""
+    return _refetch_factors(relevance, trips), _inside_reuse_loop(relevance, trips)
+
+
+def _refetch_factors(relevance: np.ndarray, trips: np.ndarray) -> np.ndarray:
     pos = _POSITION[None, :, :, None]                                     # (1, orders, 3, 1)
     rel = relevance[:, None, :, None]                                     # (ops, 1, 3, 1)
     big = (trips > 1)[None, None]                                         # (1, 1, 3, N)
     innermost_active = np.where(rel & big, pos, -1).max(axis=2, keepdims=True)
-    factors = np.where(~rel & (pos < innermost_active), trips[None, None], 1).prod(axis=2).astype(np.float64)
+    return np.where(~rel & (pos < innermost_active), trips[None, None], 1).prod(axis=2).astype(np.float64)
+
+
+def _inside_reuse_loop(relevance: np.ndarray, trips: np.ndarray) -> np.ndarray:
+    pos = _POSITION[None, :, :, None]
+    rel = relevance[:, None, :, None]
+    big = (trips > 1)[None, None]
     reuse_loop = np.where(~rel & big, pos, len(DIMS)).min(axis=2, keepdims=True)
-    return factors, pos > reuse_loop
+    return pos > reuse_loop
 
 
 def refetch_factors(relevant: frozenset[str], trips: np.ndarray) -> np.ndarray:
@@ -336,19 +346,7 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     names = list(LOOP_ORDERS)
     trip_arr = np.stack([trips[d] for d in DIMS])                        # (3, N)
     relevance = np.array([[d in rel for d in DIMS] for rel in (rel_w, rel_i, rel_o, frozenset("K"))])
-    factors, inside = loop_rules(relevance, trip_arr)
-    fA = dict(zip(("weights", "inputs", "outputs", "params"), factors))   # (orders, N) each
-    sw, si, so = ({d: inside[n, :, i] for i, d in enumerate(DIMS) if d in rel}
-                  for n, rel in enumerate((rel_w, rel_i, rel_o)))          # dim -> (orders, N)
-    kw = np.where(sw["K"], K, tk)
-    cw = np.where(sw["C"], C, tc) if "C" in sw else np.broadcast_to(tc, kw.shape)
-    w_whole_B = (kw >= K) & ((cw >= C) | dw)
-    chans = (np.minimum(-(-np.where(si["K"], K, tk) // layer.depth_multiplier), C) if tied
-             else np.where(si["C"], C, tc))
-    ko = np.where(so["K"], K, tk)
-    fpB = {"weights": weights_fp(kw, cw), "inputs": inputs_fp(si["R"], chans),
-           "outputs": outputs_fp(so["R"], ko, out_width)}
-    lastB = outputs_fp(so["R"], ko, widths.output)
+    fA = dict(zip(("weights", "inputs", "outputs", "params"), _refetch_factors(relevance, trip_arr)))
 
     out_buffer, psum_buffer = mem.buffer_of["outputs"], mem.psum_buffer
     levels = [n for n in dict.fromkeys((mem.buffer_of["weights"], mem.buffer_of["inputs"], out_buffer,
@@ -425,13 +423,25 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
         candidates &= ~beaten | (bound <= best_upper)
     keep = np.flatnonzero(candidates if prune else fit_a)
     tr, tb, tk, tc = tr[keep], tb[keep], tk[keep], tc[keep]
+    band, rows_read, out_width = band[keep], rows_read[keep], out_width[keep]     # read by the footprint helpers
     n_tiles, array_use, first_load = n_tiles[keep], array_use[keep], first_load[keep]
     ifmap_once, psum_exists, final_tile_sel = ifmap_once[keep], psum_exists[keep], final_tile[keep]
     fA = {op: v[:, keep] for op, v in fA.items()}
     fpA = {op: v[keep] for op, v in fpA.items()}
-    fpB = {op: v[:, keep] for op, v in fpB.items()}
-    lastB, w_whole_B = lastB[:, keep], w_whole_B[:, keep]
     compute = compute if np.ndim(compute) == 0 else compute[keep]
+
+    # Held footprints of the kept candidates.
+    inside = _inside_reuse_loop(relevance[:3], trip_arr[:, keep])
+    sw, si, so = ({d: inside[n, :, i] for i, d in enumerate(DIMS) if d in rel}
+                  for n, rel in enumerate((rel_w, rel_i, rel_o)))          # dim -> (orders, kept)
+    kw = np.where(sw["K"], K, tk)
+    cw = np.where(sw["C"], C, tc) if "C" in sw else np.broadcast_to(tc, kw.shape)
+    chans = (np.minimum(-(-np.where(si["K"], K, tk) // layer.depth_multiplier), C) if tied
+             else np.where(si["C"], C, tc))
+    ko = np.where(so["K"], K, tk)
+    fpB = {"weights": weights_fp(kw, cw), "inputs": inputs_fp(si["R"], chans),
+           "outputs": outputs_fp(so["R"], ko, out_width)}
+    lastB = outputs_fp(so["R"], ko, widths.output)
 
     # Phase 2: every hold choice (weights, inputs, outputs kept across their reuse loop or as one tile).
     bits = np.array(list(itertools.product((False, True), repeat=3)))   # (8, 3)
@@ -444,19 +454,20 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     total = traffic_w + traffic_i + traffic_p + 2 * psum + final_out
     shape = total.shape
     fp = {op: np.where(hold[op], fpB[op], fpA[op]) for op in HOLDABLE}
-    per_level = {name: np.broadcast_to(v, shape)
-                 for name, v in level_bytes(fp["weights"], fp["inputs"], fp["outputs"], psum_exists).items()}
-    fit = np.broadcast_to(fits(per_level), shape)
+    per_level = level_bytes(fp["weights"], fp["inputs"], fp["outputs"], psum_exists)
+    allowed = fits(per_level)
+    if restrict:
+        allowed = allowed & (w_factor == 1)
     last_store = np.where(hold["outputs"], lastB, final_tile_sel) * store_scale
     latency = np.maximum(compute, total / bpc) + (first_load + last_store) / bpc
     primary, secondary = (latency, total) if objective == "latency" else (total, latency)
-    allowed = fit & (w_factor == 1) if restrict else fit
     primary = np.where(allowed, primary, np.inf)
-    near = primary <= primary.min() * (1 + TIE_TOLERANCE)
-    footprint = sum(per_level.values())
-    flat = int(np.lexsort((np.broadcast_to(footprint, shape).ravel(), np.broadcast_to(n_tiles, shape).ravel(),
-                           np.where(near, secondary, np.inf).ravel()))[0])
-    h, o, j = np.unravel_index(flat, shape)
+    near = np.flatnonzero(primary <= primary.min() * (1 + TIE_TOLERANCE))     # flat indices into shape
+    hs, os_, js = np.unravel_index(near, shape)
+    footprint = sum(np.broadcast_to(v, shape)[hs, os_, js] for v in per_level.values())
+    best = near[np.lexsort((footprint, n_tiles[js], np.broadcast_to(secondary, shape)[hs, os_, js]))[0]]
+    h, o, j = np.unravel_index(best, shape)
+    per_level = {name: np.broadcast_to(v, shape) for name, v in per_level.items()}
     held = tuple(op for op in HOLDABLE if hold[op][h, 0, 0] and fA[op][o, j] > 1 and mem.buffer_of[op] is not None)
     spill = float(psum[h, o, j])
     return Tiling(
