@@ -129,9 +129,29 @@ def psum_level(hw: HardwareConfig, depth: int) -> str | None:
     return acc if acc is not None else chain[len(chain) - 1 - depth]
 
 
+#: Recently built memory systems: id(config) -> (config, {(depth, reserved bytes): MemorySystem}). Configs are
+#: frozen, and the entry keeps its config alive, so an id is never reused while its entry exists.
+_SYSTEMS: dict[int, tuple[HardwareConfig, dict[tuple[int, float], MemorySystem]]] = {}
+_SYSTEMS_KEPT = 64
+
+
 def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.0) -> MemorySystem:
     """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM);
-    ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only)."""
+    ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only). Memoised per
+    config object."""
+    entry = _SYSTEMS.get(id(hw))
+    if entry is None or entry[0] is not hw:
+        if len(_SYSTEMS) >= _SYSTEMS_KEPT:
+            _SYSTEMS.clear()
+        entry = _SYSTEMS[id(hw)] = (hw, {})
+    key = (depth, float(reserved_bytes))
+    mem = entry[1].get(key)
+    if mem is None:
+        mem = entry[1][key] = _build_memory_system(hw, depth, reserved_bytes)
+    return mem
+
+
+def _build_memory_system(hw: HardwareConfig, depth: int, reserved_bytes: float) -> MemorySystem:
     levels = tuple(
         OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands))
         for name, lv in hw.onchip_levels().items()
