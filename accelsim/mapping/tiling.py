@@ -444,9 +444,12 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     lastB = outputs_fp(so["R"], ko, widths.output)
 
     # Phase 2: every hold choice (weights, inputs, outputs kept across their reuse loop or as one tile).
-    bits = np.array(list(itertools.product((False, True), repeat=3)))   # (8, 3)
-    hold = {op: bits[:, i][:, None, None] for i, op in enumerate(HOLDABLE)}
-    w_factor = np.where(hold["weights"], 1.0, fA["weights"])            # (8, orders, kept)
+    # Only operands with a buffer here that some kept candidate would refetch have a choice to make.
+    choices = [op for op in HOLDABLE if mem.buffer_of[op] is not None and (fA[op] > 1).any()]
+    bits = np.array(list(itertools.product((False, True), repeat=len(choices))), dtype=bool)   # (2^n, n)
+    hold = {op: np.zeros((1, 1, 1), dtype=bool) for op in HOLDABLE}
+    hold.update({op: bits[:, i][:, None, None] for i, op in enumerate(choices)})
+    w_factor = np.where(hold["weights"], 1.0, fA["weights"])            # (combos, orders, kept)
     i_factor = np.where(hold["inputs"], 1.0, fA["inputs"])
     p_factor = np.where(hold["weights"], 1.0, fA["params"])
     psum = np.where(hold["outputs"], 0.0, psum_spill_bytes(layer.outputs, widths.accumulator, fA["outputs"]))
@@ -467,16 +470,18 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     footprint = sum(np.broadcast_to(v, shape)[hs, os_, js] for v in per_level.values())
     best = near[np.lexsort((footprint, n_tiles[js], np.broadcast_to(secondary, shape)[hs, os_, js]))[0]]
     h, o, j = np.unravel_index(best, shape)
-    per_level = {name: np.broadcast_to(v, shape) for name, v in per_level.items()}
-    held = tuple(op for op in HOLDABLE if hold[op][h, 0, 0] and fA[op][o, j] > 1 and mem.buffer_of[op] is not None)
-    spill = float(psum[h, o, j])
+
+    def at(x) -> float:
+        return float(np.broadcast_to(x, shape)[h, o, j])
+
+    held = tuple(op for op in choices if at(hold[op]) and fA[op][o, j] > 1)
+    spill = at(psum)
     return Tiling(
         loop_order=names[o], tile_rows=int(tr[j]), tile_out_channels=int(tk[j]), tile_in_channels=int(tc[j]),
-        num_tiles=int(n_tiles[j]), weight_fill_bytes=float(traffic_w[h, o, j]),
-        ifmap_fill_bytes=float(traffic_i[h, o, j]), ofmap_drain_bytes=float(final_out + spill),
-        psum_fill_bytes=spill, params_fill_bytes=float(traffic_p[h, o, j]),
-        first_tile_load_bytes=float(first_load[j]), weight_refetch_factor=float(w_factor[h, o, j]),
-        tile_bytes_per_level={name: float(v[h, o, j]) for name, v in per_level.items()},
+        num_tiles=int(n_tiles[j]), weight_fill_bytes=at(traffic_w), ifmap_fill_bytes=at(traffic_i),
+        ofmap_drain_bytes=float(final_out + spill), psum_fill_bytes=spill, params_fill_bytes=at(traffic_p),
+        first_tile_load_bytes=float(first_load[j]), weight_refetch_factor=at(w_factor),
+        tile_bytes_per_level={name: at(v) for name, v in per_level.items()},
         tile_images=int(tb[j]), held_operands=held, array_use=float(array_use[j]), psum_spill_bytes=spill,
     )
 
