@@ -192,8 +192,6 @@ def held_spans(order: tuple[str, ...], relevant: frozenset[str] | set[str],
     return spans
 
 
-#: Position of each dimension in each loop order (0 = outermost), shape (orders, 3).
-_POSITION = np.array([[order.index(d) for d in DIMS] for order in LOOP_ORDERS.values()])
 
 
 def loop_rules(relevance: np.ndarray, trips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,20 +203,42 @@ def loop_rules(relevance: np.ndarray, trips: np.ndarray) -> tuple[np.ndarray, np
     return _refetch_factors(relevance, trips), _inside_reuse_loop(relevance, trips)
 
 
+@functools.lru_cache(maxsize=None)
+def _rule_tables(relevance: tuple[tuple[bool, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Tables of :func:`refetch_factor` and :func:`held_spans` for operands depending on ``relevance`` (per
+    operand, per dimension of :data:`DIMS`), every loop order and every pattern of loops with more than one trip
+    (bit ``i`` set: dimension ``i`` has > 1 trip): which loops' trips multiply the refetch factor and which
+    dimensions sit inside the reuse loop, each (operands, orders, 8 patterns, 3). Built by evaluating those two
+    functions with distinct prime trip counts, so the rules have one definition."""
+    primes = (2, 3, 5)
+    mult = np.zeros((len(relevance), len(LOOP_ORDERS), 8, 3), dtype=bool)
+    inside = np.zeros_like(mult)
+    for r, rel in enumerate(relevance):
+        relevant = frozenset(d for d, on in zip(DIMS, rel) if on)
+        for o, order in enumerate(LOOP_ORDERS.values()):
+            for pattern in range(8):
+                trips = {d: np.array([primes[i] if pattern >> i & 1 else 1]) for i, d in enumerate(DIMS)}
+                factor = int(refetch_factor(order, relevant, trips)[0])
+                spans = held_spans(order, relevant, trips)
+                for i, d in enumerate(DIMS):
+                    mult[r, o, pattern, i] = pattern >> i & 1 and factor % primes[i] == 0
+                    inside[r, o, pattern, i] = bool(spans[d][0]) if d in spans else False
+    return mult, inside
+
+
+def _patterns(trips: np.ndarray) -> np.ndarray:
+    """Per candidate, the bit pattern of dimensions with more than one trip (``trips`` is (3, N))."""
+    return ((trips > 1) * np.array([[1], [2], [4]])).sum(axis=0)
+
+
 def _refetch_factors(relevance: np.ndarray, trips: np.ndarray) -> np.ndarray:
-    pos = _POSITION[None, :, :, None]                                     # (1, orders, 3, 1)
-    rel = relevance[:, None, :, None]                                     # (ops, 1, 3, 1)
-    big = (trips > 1)[None, None]                                         # (1, 1, 3, N)
-    innermost_active = np.where(rel & big, pos, -1).max(axis=2, keepdims=True)
-    return np.where(~rel & (pos < innermost_active), trips[None, None], 1).prod(axis=2).astype(np.float64)
+    mult = _rule_tables(tuple(map(tuple, relevance.tolist())))[0][:, :, _patterns(trips), :]   # (ops, orders, N, 3)
+    return np.where(mult, trips.T, 1).prod(axis=-1).astype(np.float64)
 
 
 def _inside_reuse_loop(relevance: np.ndarray, trips: np.ndarray) -> np.ndarray:
-    pos = _POSITION[None, :, :, None]
-    rel = relevance[:, None, :, None]
-    big = (trips > 1)[None, None]
-    reuse_loop = np.where(~rel & big, pos, len(DIMS)).min(axis=2, keepdims=True)
-    return pos > reuse_loop
+    inside = _rule_tables(tuple(map(tuple, relevance.tolist())))[1][:, :, _patterns(trips), :]
+    return np.moveaxis(inside, -1, 2)                                       # (ops, orders, 3, N)
 
 
 def refetch_factors(relevant: frozenset[str], trips: np.ndarray) -> np.ndarray:
@@ -466,9 +486,11 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     primary, secondary = (latency, total) if objective == "latency" else (total, latency)
     primary = np.where(allowed, primary, np.inf)
     near = np.flatnonzero(primary <= primary.min() * (1 + TIE_TOLERANCE))     # flat indices into shape
-    hs, os_, js = np.unravel_index(near, shape)
-    footprint = sum(np.broadcast_to(v, shape)[hs, os_, js] for v in per_level.values())
-    best = near[np.lexsort((footprint, n_tiles[js], np.broadcast_to(secondary, shape)[hs, os_, js]))[0]]
+    best = near[0]
+    if len(near) > 1:
+        hs, os_, js = np.unravel_index(near, shape)
+        footprint = sum(np.broadcast_to(v, shape)[hs, os_, js] for v in per_level.values())
+        best = near[np.lexsort((footprint, n_tiles[js], np.broadcast_to(secondary, shape)[hs, os_, js]))[0]]
     h, o, j = np.unravel_index(best, shape)
 
     def at(x) -> float:
