@@ -360,14 +360,6 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
         ifmap_once = ifmap_once * 0.0
     final_out = 0.0 if residency.output_on_chip else outputs_bytes(layer, widths)
 
-    rel_w = frozenset("K" if dw else "KC")
-    rel_i = frozenset("RK" if tied else "RC")
-    rel_o = frozenset("RK")
-    names = list(LOOP_ORDERS)
-    trip_arr = np.stack([trips[d] for d in DIMS])                        # (3, N)
-    relevance = np.array([[d in rel for d in DIMS] for rel in (rel_w, rel_i, rel_o, frozenset("K"))])
-    fA = dict(zip(("weights", "inputs", "outputs", "params"), _refetch_factors(relevance, trip_arr)))
-
     out_buffer, psum_buffer = mem.buffer_of["outputs"], mem.psum_buffer
     levels = [n for n in dict.fromkeys((mem.buffer_of["weights"], mem.buffer_of["inputs"], out_buffer,
                                         psum_buffer if out_buffer is not None else None)) if n is not None]
@@ -410,6 +402,24 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     if layer.has_weights:   # the whole weight tensor fits next to one tile of the other operands
         restrict = bool(fits(level_bytes(weight_once + params_once, fpA["inputs"], fpA["outputs"],
                                          psum_exists)).any())
+    # Only candidates whose one-tile footprints fit go on (a held footprint is never smaller).
+    sel = np.flatnonzero(fit_a)
+    tr, tb, tk, tc, n_tiles, band, rows_read, out_width, psum_exists, final_tile, ifmap_once, array_use = (
+        np.broadcast_to(a, fit_a.shape)[sel] for a in
+        (tr, tb, tk, tc, n_tiles, band, rows_read, out_width, psum_exists, final_tile, ifmap_once, array_use))
+    fpA = {op: np.broadcast_to(v, fit_a.shape)[sel] for op, v in fpA.items()}
+    trips = {d: v[sel] for d, v in trips.items()}
+    fit_a = fit_a[sel]
+    final_tile_sel = final_tile
+
+    rel_w = frozenset("K" if dw else "KC")
+    rel_i = frozenset("RK" if tied else "RC")
+    rel_o = frozenset("RK")
+    names = list(LOOP_ORDERS)
+    trip_arr = np.stack([trips[d] for d in DIMS])                        # (3, N)
+    relevance = np.array([[d in rel for d in DIMS] for rel in (rel_w, rel_i, rel_o, frozenset("K"))])
+    fA = dict(zip(("weights", "inputs", "outputs", "params"), _refetch_factors(relevance, trip_arr)))
+
     bpc = mem.source_bytes_per_cycle
     compute = compute_cycles / array_use
     first_load = fpA["inputs"] + fpA["weights"]
