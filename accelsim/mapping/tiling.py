@@ -405,9 +405,9 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     # Only candidates whose one-tile footprints fit go on (a held footprint is never smaller).
     sel = np.flatnonzero(fit_a)
     tr, tb, tk, tc, n_tiles, band, rows_read, out_width, psum_exists, final_tile, ifmap_once, array_use = (
-        np.broadcast_to(a, fit_a.shape)[sel] for a in
+        a[sel] for a in
         (tr, tb, tk, tc, n_tiles, band, rows_read, out_width, psum_exists, final_tile, ifmap_once, array_use))
-    fpA = {op: np.broadcast_to(v, fit_a.shape)[sel] for op, v in fpA.items()}
+    fpA = {op: v[sel] for op, v in fpA.items()}
     trips = {d: v[sel] for d, v in trips.items()}
     fit_a = fit_a[sel]
     final_tile_sel = final_tile
@@ -504,7 +504,10 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
     h, o, j = np.unravel_index(best, shape)
 
     def at(x) -> float:
-        return float(np.broadcast_to(x, shape)[h, o, j])
+        """The chosen candidate's value of ``x`` (an array broadcastable to ``shape``, or a scalar)."""
+        x = np.asarray(x)
+        index = (h, o, j)[len(shape) - x.ndim:]
+        return float(x[tuple(i if n > 1 else 0 for i, n in zip(index, x.shape))])
 
     held = tuple(op for op in choices if at(hold[op]) and fA[op][o, j] > 1)
     spill = at(psum)
