@@ -399,7 +399,8 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
             f"layer {layer.name!r} ({layer.kind}): no tile set fits the on-chip buffers even at the smallest tile; "
             f"needs {smallest} bytes per level, usable (double-buffered) capacity {capacity}")
     restrict = False
-    if layer.has_weights:   # the whole weight tensor fits next to one tile of the other operands
+    if layer.has_weights and mem.buffer_of["weights"] is not None:
+        # the whole weight tensor fits next to one tile of the other operands
         restrict = bool(fits(level_bytes(weight_once + params_once, fpA["inputs"], fpA["outputs"],
                                          psum_exists)).any())
     # Only candidates whose one-tile footprints fit go on (a held footprint is never smaller).
