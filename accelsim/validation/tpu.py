@@ -10,8 +10,8 @@ compute roof. References, each a closed form written here from those statements 
 
 * the weight-bandwidth roofline of a network at batch ``b``: ``utilization <= min(1, (b·MACs / peak) /
   (weight bytes / DRAM bytes per cycle))`` (weights fetched once per batch);
-* the DRAM bytes of an FC layer whose partial sums stay in the accumulators: weights + inputs + outputs, nothing
-  else.
+* the weight bytes an FC layer fetches from DRAM when the accumulators hold all its partial sums (up to 2048
+  rows, one half of the double-buffered accumulators, §2): every weight once.
 
 Compared: an FC 4096 x 4096 at batch 1 … 4096 (the FC at batch 256 within ±20 % of its roofline bound; the
 others shown) and ResNet-50 (zoo ``resnet_v1_50``, per-tensor scales as the TPU's activation unit applies them)
@@ -38,12 +38,12 @@ FC_BAND = 0.20
 PEAK_MACS_PER_CYCLE = 256 * 256
 CLOCK_MHZ = 700
 DRAM_GB_S = 34
-#: DRAM bytes of the FC against weights + inputs + outputs: partial sums add nothing (the accumulators hold them).
-DRAM_BAND = 0.02
+#: Weight DRAM bytes of the FC against the weight count (int8): each weight fetched once.
+WEIGHT_BAND = 0.02
 SOURCE_ROOFLINE = ("Jouppi et al., ISCA 2017 [ref:Jouppi17] §4 Figure 5: TPU roofline over operations per byte of "
                    "weight memory (closed form: weights fetched once per batch, 34 GB/s, 65,536 MAC/cycle)")
 SOURCE_DATAPATH = ("Jouppi et al., ISCA 2017 [ref:Jouppi17] §2: weights from DRAM via the weight FIFO, partial sums "
-                   "in the 4 MiB accumulators (closed form: weights + inputs + outputs)")
+                   "in the 4 MiB accumulators (closed form: each weight fetched once)")
 
 
 def fc_graph(batch: int, features: int = FC_FEATURES):
@@ -82,7 +82,8 @@ def roofline_utilization(macs: float, weight_bytes: float, peak_macs_per_cycle: 
 
 @lru_cache(maxsize=None)
 def _simulated(kind: str, batch: int):
-    """(utilization, latency cycles, MACs, weight bytes, DRAM bytes, psum DRAM bytes) of one simulated case."""
+    """(utilization, latency cycles, MACs, weight bytes, DRAM bytes, psum DRAM bytes, weight DRAM bytes) of one
+    simulated case."""
     from accelsim.config.hw import load_hw
     from accelsim.simulate import simulate
 
@@ -93,15 +94,17 @@ def _simulated(kind: str, batch: int):
     layers, totals = report.layers, report.totals
     return (float(totals["utilization"]), float(totals["latency_cycles"]), float(layers["macs"].sum()),
             float(layers["weight_stored_bytes"].sum()),
-            float(totals["dram_read_bytes"] + totals["dram_write_bytes"]), float(layers["psum_dram_bytes"].sum()))
+            float(totals["dram_read_bytes"] + totals["dram_write_bytes"]), float(layers["psum_dram_bytes"].sum()),
+            float(layers["weight_dram_bytes"].sum()))
 
 
 def tpu_case(kind: str, batch: int) -> dict[str, float]:
     """One simulated case (``kind`` = ``fc`` or ``resnet50``) with its roofline bound, as a dict."""
-    util, latency, macs, weight_bytes, dram, psum = _simulated(kind, batch)
+    util, latency, macs, weight_bytes, dram, psum, weight_dram = _simulated(kind, batch)
     bound = roofline_utilization(macs, weight_bytes, PEAK_MACS_PER_CYCLE, DRAM_GB_S * 1e3 / CLOCK_MHZ)
     return {"utilization": util, "latency_cycles": latency, "macs": macs, "weight_bytes": weight_bytes,
-            "dram_bytes": dram, "psum_dram_bytes": psum, "roofline_utilization": bound}
+            "dram_bytes": dram, "psum_dram_bytes": psum, "weight_dram_bytes": weight_dram,
+            "roofline_utilization": bound}
 
 
 def tpu_comparisons(live: bool | None = None) -> list[Comparison]:
@@ -113,9 +116,8 @@ def tpu_comparisons(live: bool | None = None) -> list[Comparison]:
         out.append(Comparison(key, "utilization vs roofline", case["utilization"], case["roofline_utilization"],
                               SOURCE_ROOFLINE, FC_BAND if batch == FC_ANCHOR_BATCH else None))
         if batch == FC_ANCHOR_BATCH:
-            # int8 weights, int32 bias (TFLite int8 scheme), int8 inputs and outputs
-            closed = FC_FEATURES * FC_FEATURES + 4 * FC_FEATURES + 2 * batch * FC_FEATURES
-            out.append(Comparison(key, "DRAM bytes", case["dram_bytes"], float(closed), SOURCE_DATAPATH, DRAM_BAND))
+            out.append(Comparison(key, "weight DRAM bytes", case["weight_dram_bytes"],
+                                  float(FC_FEATURES * FC_FEATURES), SOURCE_DATAPATH, WEIGHT_BAND))
     for batch in RESNET_BATCHES:
         case = tpu_case("resnet50", batch)
         out.append(Comparison(f"resnet_v1_50 b={batch} @ {CONFIG}", "utilization vs roofline", case["utilization"],
