@@ -7,9 +7,11 @@ import pytest
 
 from accelsim.config.hw import load_hw
 from accelsim.hw.memory import (
+    accumulator_level,
     activation_level,
     gb_per_s,
     memory_system,
+    psum_level,
     staging_chain,
     staging_depths,
     usable_capacity_bytes,
@@ -60,3 +62,36 @@ def test_reserved_bytes_shrink_only_the_activation_level():
     mem = memory_system(hw, 0, reserved_bytes=512 * 1024)
     assert mem.usable_bytes("l2") == (1024 - 512) * 1024 / 2
     assert mem.usable_bytes("vtcm") == 128 * 1024
+
+
+def test_tpu_partial_sums_accumulate_in_the_accumulators_at_every_boundary():
+    # Jouppi et al. ISCA 2017 §2 [ref:Jouppi17]: results collect in the 4 MiB accumulators; the Unified Buffer
+    # holds activations (inputs and final outputs).
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")
+    assert accumulator_level(hw) == "accumulators"
+    outer, inner = memory_system(hw, 0), memory_system(hw, 1)
+    assert outer.buffer_of == {"weights": "weight_fifo", "inputs": "unified_buffer", "outputs": "unified_buffer"}
+    assert outer.psum_buffer == "accumulators"
+    assert inner.buffer_of["outputs"] == "accumulators" and inner.psum_buffer == "accumulators"
+    assert inner.source_name == "unified_buffer"
+
+
+@pytest.mark.parametrize("config, depth, level", [
+    ("gemmini_default", 0, "accumulator"),        # a single output level: the accumulator at every boundary
+    ("scalesim_32x32_ws", 0, "ofmap_sram"),
+    ("hvx_690", 0, "l2"),
+    ("hvx_690", 1, "vtcm"),
+])
+def test_without_a_dedicated_accumulator_psums_stay_in_the_outputs_buffer(config, depth, level):
+    hw = load_hw(CONFIGS / f"{config}.yaml")
+    assert accumulator_level(hw) is None
+    mem = memory_system(hw, depth)
+    assert mem.psum_buffer == mem.buffer_of["outputs"] == level
+    assert psum_level(hw, depth) == level
+
+
+def test_memory_system_key_is_hashable_and_tells_boundaries_apart():
+    hw = load_hw(CONFIGS / "hvx_690.yaml")
+    keys = {memory_system(hw, 0).key(), memory_system(hw, 1).key(), memory_system(hw, 0, reserved_bytes=1024).key()}
+    assert len(keys) == 3
+    assert memory_system(hw, 0).key() == memory_system(hw, 0).key()

@@ -45,6 +45,8 @@ class MemorySystem:
     depth: int = 0
     reserved_bytes: float = 0.0              # held by resident activations in the DRAM-boundary activation level
     resident_level: str | None = None        # that level (see :func:`activation_level`)
+    psum_level: str | None = None            # where partial sums of this boundary's output tiles accumulate
+                                             # (see :func:`psum_level`; None = the outputs' buffer level)
     source_read_only: bool = False           # the source cannot be written (flash): no drains, no psum spills
 
     def level(self, name: str) -> OnChipLevel:
@@ -54,6 +56,16 @@ class MemorySystem:
         """The distinct buffer levels at this depth (where tiles live), innermost first."""
         names = {n for n in self.buffer_of.values() if n is not None}
         return tuple(lv for lv in self.levels if lv.name in names)
+
+    @property
+    def psum_buffer(self) -> str | None:
+        """The level holding partial sums at this boundary (:attr:`psum_level`, else the outputs' buffer)."""
+        return self.psum_level if self.psum_level is not None else self.buffer_of["outputs"]
+
+    def key(self) -> tuple:
+        """A hashable summary of everything a tile search reads from this boundary (memoisation key)."""
+        return (self.levels, tuple(sorted(self.buffer_of.items())), self.source_name, self.source_bytes_per_cycle,
+                self.depth, self.reserved_bytes, self.resident_level, self.psum_level, self.source_read_only)
 
     def usable_bytes(self, level_name: str) -> float:
         """Capacity available to one tile set in ``level_name``: the level minus resident activations, halved
@@ -95,9 +107,52 @@ def activation_level(hw: HardwareConfig) -> str | None:
     return inputs[-1] if inputs[-1] == outputs[-1] else None
 
 
+def accumulator_level(hw: HardwareConfig) -> str | None:
+    """A dedicated accumulator level: the innermost staging level of outputs when it holds outputs only and an
+    outer level also stages outputs (TPU v1's 4 MiB accumulators below the matrix unit, whose requantized results
+    go to the Unified Buffer: Jouppi et al., ISCA 2017 §2 [ref:Jouppi17]); None otherwise (a single output level,
+    e.g. Gemmini's accumulator, is the outputs' buffer at every boundary anyway)."""
+    chain = staging_chain(hw, "outputs")
+    inner = chain[0]
+    if len(chain) > 1 and tuple(hw.memories[inner].operands) == ("outputs",):
+        return inner
+    return None
+
+
+def psum_level(hw: HardwareConfig, depth: int) -> str | None:
+    """Where partial sums of the output tiles staged at boundary ``depth`` accumulate: the dedicated
+    :func:`accumulator_level` when the config has one (partial sums never live in the outer output level there;
+    only final, requantized outputs do), else the outputs' buffer level at that depth (None: no buffer)."""
+    chain = staging_chain(hw, "outputs")
+    if depth >= len(chain):
+        return None
+    acc = accumulator_level(hw)
+    return acc if acc is not None else chain[len(chain) - 1 - depth]
+
+
+#: Recently built memory systems: id(config) -> (config, {(depth, reserved bytes): MemorySystem}). Configs are
+#: frozen, and the entry keeps its config alive, so an id is never reused while its entry exists.
+_SYSTEMS: dict[int, tuple[HardwareConfig, dict[tuple[int, float], MemorySystem]]] = {}
+_SYSTEMS_KEPT = 64
+
+
 def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.0) -> MemorySystem:
     """The :class:`MemorySystem` of ``hw`` at staging boundary ``depth`` (0 = DRAM -> outermost SRAM);
-    ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only)."""
+    ``reserved_bytes`` of the activation level are held by resident activations (depth 0 only). Memoised per
+    config object."""
+    entry = _SYSTEMS.get(id(hw))
+    if entry is None or entry[0] is not hw:
+        if len(_SYSTEMS) >= _SYSTEMS_KEPT:
+            _SYSTEMS.clear()
+        entry = _SYSTEMS[id(hw)] = (hw, {})
+    key = (depth, float(reserved_bytes))
+    mem = entry[1].get(key)
+    if mem is None:
+        mem = entry[1][key] = _build_memory_system(hw, depth, reserved_bytes)
+    return mem
+
+
+def _build_memory_system(hw: HardwareConfig, depth: int, reserved_bytes: float) -> MemorySystem:
     levels = tuple(
         OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands))
         for name, lv in hw.onchip_levels().items()
@@ -115,9 +170,9 @@ def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.
             sources[parent] = float(hw.memories[parent].bytes_per_cycle)
     if depth == 0:
         return MemorySystem(levels, buffer_of, hw.dram_name, hw.dram_bytes_per_cycle, 0, reserved_bytes,
-                            activation_level(hw), hw.dram.read_only)
+                            activation_level(hw), psum_level(hw, 0), hw.dram.read_only)
     source = min(sources, key=sources.get)
-    return MemorySystem(levels, buffer_of, source, sources[source], depth)
+    return MemorySystem(levels, buffer_of, source, sources[source], depth, psum_level=psum_level(hw, depth))
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -6,11 +6,12 @@ bytes read and written at every memory level.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from accelsim.config.hw import HardwareConfig
 from accelsim.hw.layer import LayerShape
-from accelsim.hw.memory import OPERANDS, memory_system, staging_chain, staging_depths
+from accelsim.hw.memory import OPERANDS, MemorySystem, memory_system, staging_chain, staging_depths
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
 from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling
 
@@ -79,7 +80,13 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
         tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
                                cost.reduction_granule, objective, residency if depth == 0 else Residency())
         tilings.append(tiling)
-        _charge_boundary(hw, mem.buffer_of, mem.source_name, tiling, reads, writes)
+        _charge_boundary(mem, tiling, reads, writes)
+    use = min(t.array_use for t in tilings)
+    if use < 1.0:
+        # Tiles narrower than the unit's granule (only when no granule-wide tile fits) leave part of it idle.
+        cost = dataclasses.replace(cost, compute_cycles=cost.compute_cycles / use,
+                                   lowering=f"{cost.lowering}, {use:.0%} of the array" if cost.lowering else
+                                   f"{use:.0%} of the array")
     # The datapath reads operands from (and writes results to) each operand's innermost staging level.
     innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
     for operand in OPERANDS:
@@ -94,20 +101,25 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
                         reads, writes, decompressed)
 
 
-def _charge_boundary(hw: HardwareConfig, buffer_of: dict[str, str | None], source: str, tiling: Tiling,
-                     reads: dict[str, float], writes: dict[str, float]) -> None:
-    """Add one boundary's fills (source read, buffer write) and drains (buffer read, source write)."""
-    fills = {"weights": tiling.weight_fill_bytes + tiling.params_fill_bytes, "inputs": tiling.ifmap_fill_bytes,
-             "outputs": tiling.psum_fill_bytes}
-    for operand, nbytes in fills.items():
-        buffer = buffer_of[operand]
+def _charge_boundary(mem: MemorySystem, tiling: Tiling, reads: dict[str, float],
+                     writes: dict[str, float]) -> None:
+    """Add one boundary's fills (source read, buffer write) and drains (buffer read, source write). Spilled
+    partial sums leave from, and return to, the level that holds them (:attr:`MemorySystem.psum_buffer`)."""
+    source = mem.source_name
+    psum_level = mem.psum_buffer
+    fills = ((mem.buffer_of["weights"], tiling.weight_fill_bytes + tiling.params_fill_bytes),
+             (mem.buffer_of["inputs"], tiling.ifmap_fill_bytes), (psum_level, tiling.psum_fill_bytes))
+    drains = ((mem.buffer_of["outputs"], tiling.drain_bytes - tiling.psum_spill_bytes),
+              (psum_level, tiling.psum_spill_bytes))
+    for buffer, nbytes in fills:
         if buffer is None or not nbytes:
             continue
         writes[buffer] += nbytes
         if source in reads:
             reads[source] += nbytes
-    out = buffer_of["outputs"]
-    if out is not None:
-        reads[out] += tiling.drain_bytes
+    for buffer, nbytes in drains:
+        if buffer is None or not nbytes:
+            continue
+        reads[buffer] += nbytes
         if source in writes:
-            writes[source] += tiling.drain_bytes
+            writes[source] += nbytes

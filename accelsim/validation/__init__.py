@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Callable
 
 from accelsim.validation.common import Comparison, comparison_table, config_path
-from accelsim.validation.scalesim import scalesim_comparisons
 from accelsim.validation.eyeriss import eyeriss_comparisons
+from accelsim.validation.scalesim import scalesim_comparisons
+from accelsim.validation.tpu import tpu_comparisons
 from accelsim.validation.vela import (
     REFERENCE_FILE, VELA_CASES, VELA_FIELDS, VELA_VERSION, run_vela, vela_comparisons, vela_installed_version,
     vela_live_references, vela_shipped_references,
@@ -23,6 +24,7 @@ REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "vela": vela_comparisons,
     "scalesim": scalesim_comparisons,
     "eyeriss": eyeriss_comparisons,
+    "tpu": tpu_comparisons,
 }
 
 
@@ -38,5 +40,5 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
            "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "run_vela",
-           "scalesim_comparisons", "vela_comparisons",
+           "scalesim_comparisons", "tpu_comparisons", "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]
