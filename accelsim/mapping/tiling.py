@@ -28,6 +28,7 @@ such tile set fits are smaller tiles tried, and the unit then runs at the tile's
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -57,8 +58,9 @@ SCALE_BYTES_PER_CHANNEL = 5
 #: model does not cost; without this the search would shave fill/drain cycles with needlessly tiny tiles), then
 #: by the smaller on-chip footprint.
 TIE_TOLERANCE = 0.02
-#: Memoised searches kept (a sweep maps the same layer shapes on the same boundaries many times).
-CACHE_ENTRIES = 8192
+#: Memoised searches kept, least recently used evicted first (a network repeats layer shapes; a sweep maps the
+#: same shapes on the same boundaries many times). Bounded: a sweep's main process must not grow per point.
+CACHE_ENTRIES = 512
 
 
 @dataclass(frozen=True)
@@ -283,19 +285,21 @@ def search_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, co
     key = (dataclasses.replace(layer, name=""), mem.key(), widths, float(compute_cycles), channel_granule,
            reduction_granule, objective, residency)
     hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    hit = _search(layer, mem, widths, compute_cycles, channel_granule, reduction_granule, objective,
+                  residency, relaxed=False)
     if hit is None:
         hit = _search(layer, mem, widths, compute_cycles, channel_granule, reduction_granule, objective,
-                      residency, relaxed=False)
-        if hit is None:
-            hit = _search(layer, mem, widths, compute_cycles, channel_granule, reduction_granule, objective,
-                          residency, relaxed=True)
-        if len(_CACHE) >= CACHE_ENTRIES:
-            _CACHE.clear()
-        _CACHE[key] = hit
+                      residency, relaxed=True)
+    _CACHE[key] = hit
+    if len(_CACHE) > CACHE_ENTRIES:
+        _CACHE.popitem(last=False)             # least recently used
     return hit
 
 
-_CACHE: dict[tuple, Tiling] = {}
+_CACHE: collections.OrderedDict[tuple, Tiling] = collections.OrderedDict()
 
 
 def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_cycles: float,
