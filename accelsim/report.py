@@ -27,10 +27,17 @@ from accelsim.hw.unit import peak_macs_per_cycle
 from accelsim.mapping import LayerMapping
 
 
-def _col(unit: str, doc: str, *, higher_is_better: bool = False, per_level: tuple[str, ...] = ()) -> Any:
-    """A result field: ``unit`` ("" for labels), one-line ``doc``, direction, and for per-level fields the
-    column templates (``{level}`` is replaced by each key of the field's dict)."""
-    return field(metadata={"unit": unit, "doc": doc, "higher_is_better": higher_is_better, "per_level": per_level})
+#: Units of the quantities that add up over repeated passes of a layer (a batch run in sub-batches).
+ADDITIVE_UNITS = frozenset({"cycles", "pJ", "bytes", "MACs", "tiles"})
+
+
+def _col(unit: str, doc: str, *, higher_is_better: bool = False, per_level: tuple[str, ...] = (),
+         additive: bool | None = None) -> Any:
+    """A result field: ``unit`` ("" for labels), one-line ``doc``, direction, for per-level fields the column
+    templates (``{level}`` is replaced by each key of the field's dict), and whether it adds up over repeated
+    passes (default: by unit, :data:`ADDITIVE_UNITS`)."""
+    return field(metadata={"unit": unit, "doc": doc, "higher_is_better": higher_is_better, "per_level": per_level,
+                           "additive": unit in ADDITIVE_UNITS if additive is None else additive})
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ class LayerResult:
     tile_in_channels: int = _col("channels", "input channels per tile")
     num_tiles: int = _col("tiles", "tiles at the DRAM boundary")
     weight_refetch_factor: float = _col("x", "weight DRAM fills / weight bytes")
-    weight_stored_bytes: float = _col("bytes", "weight bytes as stored in DRAM (after compression)")
+    weight_stored_bytes: float = _col("bytes", "weight bytes as stored in DRAM (after compression)",
+                                      additive=False)
     codec: str = _col("", "weight compression codec (`none` if uncompressed)")
 
 
@@ -140,6 +148,22 @@ def flatten(result: LayerResult | NetworkTotals) -> dict[str, Any]:
             else:
                 row.update(zip(columns, value))
     return row
+
+
+def repeated(result: LayerResult, passes: int) -> LayerResult:
+    """The row of a layer run ``passes`` times (a batch in sub-batches): additive fields (cycles, energies, bytes,
+    MACs, tiles; per-level ones too) multiplied, ratios and labels unchanged."""
+    changes = {}
+    for f in dataclasses.fields(result):
+        if not f.metadata["additive"]:
+            continue
+        value = getattr(result, f.name)
+        if isinstance(value, dict):
+            value = {k: tuple(x * passes for x in v) if isinstance(v, tuple) else v * passes for k, v in value.items()}
+        else:
+            value = value * passes
+        changes[f.name] = value
+    return dataclasses.replace(result, **changes)
 
 
 def results_frame(results: list[LayerResult]) -> pd.DataFrame:

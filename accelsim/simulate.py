@@ -21,6 +21,7 @@ from accelsim.config.hw import HardwareConfig, load_hw
 from accelsim.errors import ModelWarning, UnsupportedError
 from accelsim.graph.ir import Graph, Node
 from accelsim.graph.ops import op_def
+from accelsim.graph.ptq import with_batch_size
 from accelsim.graph.stats import op_label
 from accelsim.hw.compression import CompressionResult, best_codec
 from accelsim.hw.energy_model import energy_table_of, table_sources
@@ -29,7 +30,9 @@ from accelsim.mapping import compute_cost, map_layer, operand_bytes
 from accelsim.mapping.residency import ResidencyPlan, minimum_tile_bytes, plan_residency
 from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.report import (
+    LayerResult,
     Report,
+    repeated,
     flatten,
     layer_result,
     results_frame,
@@ -51,15 +54,19 @@ __all__ = ["TIMING_MODELS", "ResidencyPlan", "layer_decompression_cycles",
 
 
 def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, objective: str = "latency",
-             timing_model: str = "event", scalesim_compat: bool = False, prefetch: bool | None = None) -> Report:
+             timing_model: str = "event", scalesim_compat: bool = False, prefetch: bool | None = None,
+             sub_batch: int | None = None) -> Report:
     """Simulate ``workload`` (a Graph, a workload/model path or a zoo name) on ``hw`` (a config or a YAML path).
 
     ``objective`` ranks tilings (``latency`` then DRAM bytes, or ``dram_bytes`` then latency);
     ``timing_model`` is ``event`` (simpy) or ``closed_form``; ``scalesim_compat`` reports systolic compute
     cycles as SCALE-Sim does (its one-cycle-per-layer offset). ``prefetch`` loads each layer's first weight
     tile under the previous layer (:mod:`accelsim.timing.network`); None = on, except in SCALE-Sim mode (SCALE-Sim
-    times layers alone). Raises UnsupportedError for an unknown ``objective`` or ``timing_model``, MappingError
-    naming the layer when a node cannot run on ``hw``.
+    times layers alone). ``sub_batch`` runs a batch of ``N`` images as ``N / sub_batch`` passes of ``sub_batch``
+    images (a divisor of ``N``); None = the whole batch at once, unless its intermediate activations do not all
+    fit on chip and a smaller divisor gives a lower latency (:func:`choose_sub_batch`). Raises UnsupportedError for
+    an unknown ``objective`` or ``timing_model`` or a bad ``sub_batch``, MappingError naming the layer when a node
+    cannot run on ``hw``.
     """
     if timing_model not in TIMING_MODELS:
         raise UnsupportedError(f"unknown timing model {timing_model!r}; use one of {', '.join(TIMING_MODELS)}")
@@ -71,6 +78,40 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         hw = load_hw(hw)
     graph = workload if isinstance(workload, Graph) else _load_workload(workload)
     graph, synthetic = _weights_for_compression(graph, hw)
+    batch = batch_size(graph)
+    if sub_batch is not None and (not isinstance(sub_batch, int) or sub_batch < 1 or batch % sub_batch):
+        raise UnsupportedError(f"sub_batch must be a divisor of the batch size {batch}, got {sub_batch!r}")
+    settings = (objective, timing_model, scalesim_compat, prefetch)
+    rows, spills = _layer_results(graph, hw, *settings)
+    passes = 1
+    if sub_batch is not None and sub_batch != batch:
+        passes = batch // sub_batch
+        rows, _ = _layer_results(with_batch_size(graph, sub_batch), hw, *settings)
+    elif sub_batch is None and spills:
+        passes, rows = choose_sub_batch(graph, hw, rows, settings)
+    if passes > 1:
+        rows = [repeated(row, passes) for row in rows]
+    table = energy_table_of(hw)
+    sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
+    rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
+    layers = results_frame(rows)
+    totals = flatten(network_totals(layers, hw, table, sram_levels))
+    notes = unused_register_file_notes(layers, hw, rf_levels)
+    for note in notes:
+        warnings.warn(note, ModelWarning, stacklevel=2)
+    metadata = {
+        "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
+        "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
+        "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
+        "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat, "prefetch": prefetch,
+        "batch": batch, "sub_batch": batch // passes, "warnings": notes,
+    }
+    return Report(layers=layers, totals=totals, metadata=metadata)
+
+
+def _layer_results(graph: Graph, hw: HardwareConfig, objective: str, timing_model: str, scalesim_compat: bool,
+                   prefetch: bool) -> tuple[list[LayerResult], bool]:
+    """The rows of one pass of ``graph`` through ``hw``, and whether an intermediate activation spilled off chip."""
     table = energy_table_of(hw)
     sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
     rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
@@ -103,21 +144,36 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
             mapping = dataclasses.replace(mapping, layer=layer)
         rows.append((node, mapping, pipeline))
     timing = network_timing(tuple(pipeline for _, _, pipeline in rows), timing_model, prefetch)
-    rows = [layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels, hidden)
-            for (node, mapping, _), latency, hidden in zip(rows, timing.latency_cycles, timing.hidden_cycles)]
-    layers = results_frame(rows)
-    totals = flatten(network_totals(layers, hw, table, sram_levels))
-    notes = unused_register_file_notes(layers, hw, rf_levels)
-    for note in notes:
-        warnings.warn(note, ModelWarning, stacklevel=2)
-    metadata = {
-        "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
-        "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
-        "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
-        "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat, "prefetch": prefetch,
-        "warnings": notes,
-    }
-    return Report(layers=layers, totals=totals, metadata=metadata)
+    results = [layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels, hidden)
+               for (node, mapping, _), latency, hidden in zip(rows, timing.latency_cycles, timing.hidden_cycles)]
+    return results, plan.spills_intermediates(graph)
+
+
+def batch_size(graph: Graph) -> int:
+    """The leading (batch) dimension of the graph's first input (1 for a graph without inputs)."""
+    if not graph.inputs:
+        return 1
+    shape = graph.tensors[graph.inputs[0]].shape
+    return int(shape[0]) if shape else 1
+
+
+def choose_sub_batch(graph: Graph, hw: HardwareConfig, whole: list[LayerResult], settings: tuple
+                     ) -> tuple[int, list[LayerResult]]:
+    """``(passes, rows of one pass)``: the batch split into the divisor ``b`` of its size ``N`` whose ``N / b``
+    passes take the fewest cycles (``whole`` = the rows of the unsplit batch, kept on a tie).
+
+    A compiler splits a batch whose activations do not fit the on-chip buffer: smaller passes keep activations on
+    chip but fetch the weights once per pass (TPU v1 serves batches of 8–200 images from its 24 MiB Unified Buffer,
+    Jouppi et al. ISCA 2017 §2 and Table 1 [ref:Jouppi17]; the weight-bandwidth roofline of §4 holds per pass).
+    """
+    batch = batch_size(graph)
+    best = (sum(row.latency_cycles for row in whole), 1, whole)
+    for b in sorted((d for d in range(1, batch) if batch % d == 0), reverse=True):
+        rows, _ = _layer_results(with_batch_size(graph, b), hw, *settings)
+        cycles = batch // b * sum(row.latency_cycles for row in rows)
+        if cycles < best[0] * (1 - 1e-9):
+            best = (cycles, batch // b, rows)
+    return best[1], best[2]
 
 
 # ------------------------------------------------------------------------------------------------- inputs

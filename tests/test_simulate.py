@@ -421,3 +421,40 @@ def test_no_register_file_warning_without_an_unused_level(config):
     assert report.metadata["warnings"] == []
     if config == "hvx_690":
         assert report.layers["rf_read_bytes"].sum() > 0
+
+
+# ------------------------------------------------------------------------------------------------ sub-batches
+def _batched_chain(batch: int, h: int = 32, c: int = 64):
+    b = GraphBuilder("batched")
+    t = b.input("x", (batch, h, h, c), "int8", Q)
+    for i in range(3):
+        w = b.constant(f"w{i}", None, "int8", QuantParams.per_tensor(0.01), shape=(c, 1, 1, c))
+        t = b.conv2d(t, w, None, Q, padding="SAME", name=f"conv{i}")
+    return b.build([t])
+
+
+def test_a_forced_sub_batch_repeats_one_pass_of_the_smaller_batch():
+    """sub_batch=b: N/b passes of the batch-b graph; additive columns multiply, ratios do not."""
+    whole = simulate(_batched_chain(8), hw("tpu_v1"), sub_batch=8)
+    split = simulate(_batched_chain(8), hw("tpu_v1"), sub_batch=2)
+    one_pass = simulate(_batched_chain(2), hw("tpu_v1"))
+    assert split.metadata["sub_batch"] == 2 and whole.metadata["sub_batch"] == 8
+    for column in ("latency_cycles", "energy_pj", "dram_read_bytes", "macs", "num_tiles"):
+        assert np.allclose(split.layers[column], 4 * one_pass.layers[column]), column
+    assert np.allclose(split.layers["utilization"], one_pass.layers["utilization"])
+    assert np.allclose(split.layers["weight_stored_bytes"], one_pass.layers["weight_stored_bytes"])
+    assert split.totals["macs"] == whole.totals["macs"]
+    # Weights are fetched once per pass: four passes read them four times.
+    assert split.layers["weight_dram_bytes"].sum() == 4 * whole.layers["weight_dram_bytes"].sum()
+    with pytest.raises(UnsupportedError, match="divisor of the batch size 8"):
+        simulate(_batched_chain(8), hw("tpu_v1"), sub_batch=3)
+
+
+def test_the_batch_is_split_only_when_its_activations_spill_and_a_split_is_faster():
+    tpu = hw("tpu_v1")
+    small = tpu.with_values({"memories.unified_buffer.size_kib": 1024})   # 8 x 64 KiB activations spill
+    auto = simulate(_batched_chain(8), small)
+    assert auto.metadata["sub_batch"] < 8
+    forced = {b: simulate(_batched_chain(8), small, sub_batch=b).totals["latency_cycles"] for b in (1, 2, 4, 8)}
+    assert auto.totals["latency_cycles"] == min(forced.values())
+    assert simulate(_batched_chain(8), tpu).metadata["sub_batch"] == 8            # fits: the whole batch

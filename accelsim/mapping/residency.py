@@ -45,6 +45,13 @@ class ResidencyPlan:
     output_of: dict[str, str]
     level: str | None = None              # the activation level (None: the config has none)
 
+    def spills_intermediates(self, graph: Graph) -> bool:
+        """Whether some intermediate activation (neither a graph input nor a graph output) goes off chip."""
+        if self.level is None:
+            return False
+        edges = set(graph.inputs) | set(graph.outputs)
+        return any(out not in self.resident and out not in edges for out in self.output_of.values())
+
     def residency(self, graph: Graph, node: Node) -> Residency:
         """The node's :class:`Residency`: the byte share of its activation inputs not held on chip, and
         whether its output stays on chip."""
