@@ -210,3 +210,18 @@ def test_quant_values_are_read_by_the_bounded_yaml_loader(capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "--quant weight_bits" in err and "python/object/apply" in err and "tags" in err
+
+
+def test_batch_and_sub_batch_flags(tmp_path, capsys):
+    whole, split = tmp_path / "whole.json", tmp_path / "split.json"
+    args = ["run", str(CONFIGS / "tpu_v1.yaml"), "resnet_18", "--quant", "per_channel=false", "--batch", "4", "-q"]
+    assert main(args + ["--json", str(whole)]) == 0
+    assert main(args + ["--sub-batch", "2", "--json", str(split)]) == 0
+    w, s = json.loads(whole.read_text()), json.loads(split.read_text())
+    assert (w["metadata"]["batch"], w["metadata"]["sub_batch"], s["metadata"]["sub_batch"]) == (4, 4, 2)
+    one = json.loads((tmp_path / "one.json").read_text()) if main(
+        ["run", str(CONFIGS / "tpu_v1.yaml"), "resnet_18", "--quant", "per_channel=false", "-q", "--json",
+         str(tmp_path / "one.json")]) == 0 else None
+    assert w["totals"]["macs"] == s["totals"]["macs"] == 4 * one["totals"]["macs"]
+    assert main(args + ["--sub-batch", "3"]) == 2
+    assert "divisor of the batch size 4" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from accelsim.config.loading import nest, parse_yaml
 from accelsim.config.scalesim import load_scalesim_config
 from accelsim.errors import AccelsimError, ConfigError, ModelWarning
+from accelsim.graph.ptq import with_batch_size
 from accelsim.mapping.tiling import OBJECTIVES
 from accelsim.simulate import TIMING_MODELS, simulate
 from accelsim.workloads import load_workload
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-prefetch", dest="prefetch", action="store_false",
                         help="time every layer alone: no weight prefetch under the previous layer (always off "
                              "for SCALE-Sim configs)")
+    parser.add_argument("--batch", type=int, metavar="N", help="run N images at once (the workload's batch size)")
+    parser.add_argument("--sub-batch", type=int, metavar="B", dest="sub_batch",
+                        help="run the batch as passes of B images (a divisor of it); default: the whole batch, or "
+                             "the fastest split when its activations do not fit on chip")
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency",
                         help="tiling objective (default: latency, then DRAM bytes)")
     parser.add_argument("--clock-mhz", type=float, default=1000.0,
@@ -70,6 +75,10 @@ def main(args: argparse.Namespace) -> int:
         workload = load_scalesim_topology(workload_path)
     else:
         workload = load_workload(args.workload, quant=quant or None)
+    if args.batch is not None:
+        if args.batch < 1:
+            raise AccelsimError(f"--batch must be a positive number of images, got {args.batch}")
+        workload = with_batch_size(workload, args.batch)
     scalesim_mode = hw_path.suffix.lower() == ".cfg"
     hw = load_scalesim_config(hw_path).to_hardware_config(clock_mhz=args.clock_mhz) if scalesim_mode else hw_path
     if args.json == STDOUT and args.csv == STDOUT:
@@ -77,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)  # printed below from the report's metadata
         report = simulate(workload, hw, objective=args.objective, timing_model=args.timing,
-                          scalesim_compat=scalesim_mode, prefetch=args.prefetch and not scalesim_mode)
+                          scalesim_compat=scalesim_mode, prefetch=args.prefetch and not scalesim_mode,
+                          sub_batch=args.sub_batch)
     for note in report.metadata.get("warnings", []):
         print(f"accelsim run: warning: {note}", file=sys.stderr)
     info = sys.stderr if STDOUT in (args.json, args.csv) else sys.stdout
