@@ -16,7 +16,8 @@ from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, prec
 from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling
 
 __all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "boundary_widths", "compute_cost",
-           "encode_dram_activations", "map_layer", "precision_mode", "search_tiling"]
+           "encode_dram_activations", "group_slice", "map_layer", "precision_mode", "repeat_tiling",
+           "search_tiling"]
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,14 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     if compressed_weight_bytes is not None and layer.weight_bytes:
         ratio = compressed_weight_bytes / layer.weight_bytes
     widths = operand_bytes(layer, hw, ratio)
+    tiled, groups = group_slice(layer)
     tilings = []
     for depth in range(staging_depths(hw)):
         mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
-        tiling = search_tiling(layer, mem, boundary_widths(widths, hw, mem), cost.compute_cycles,
-                               cost.channel_granule, cost.reduction_granule, objective, residency if depth == 0 else Residency())
+        tiling = search_tiling(tiled, mem, boundary_widths(widths, hw, mem), cost.compute_cycles / groups,
+                               cost.channel_granule, cost.reduction_granule, objective,
+                               residency if depth == 0 else Residency())
+        tiling = repeat_tiling(tiling, groups)
         _charge_boundary(mem, tiling, reads, writes)       # on chip: decoded bytes
         if depth == 0:
             tiling = encode_dram_activations(tiling, hw.dram.activation_stored_ratio, raw_input_share)
@@ -112,6 +116,30 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     decompressed = layer.weight_bytes if (hw.decompression is not None and ratio != 1.0) else 0.0
     return LayerMapping(layer, cost, tuple(tilings), layer.weight_bytes * ratio, codec,
                         reads, writes, decompressed)
+
+
+def group_slice(layer: LayerShape) -> tuple[LayerShape, int]:
+    """``(one group, groups)`` of a grouped convolution that is not depthwise (AlexNet's two-GPU split): each group
+    reads only its own ``C/groups`` input channels, so the tiler maps one group and the groups run one after
+    another (Krizhevsky et al., NIPS 2012 §3.5 [ref:Krizhevsky12]: each half of the kernels sees only its half of
+    the channels). Other layers: ``(layer, 1)``."""
+    g = layer.groups
+    if g <= 1 or layer.is_depthwise:
+        return layer, 1
+    return dataclasses.replace(layer, in_channels=layer.in_channels // g, out_channels=layer.out_channels // g,
+                               groups=1), g
+
+
+def repeat_tiling(tiling: Tiling, times: int) -> Tiling:
+    """``tiling`` run ``times`` times in a row (one per group of :func:`group_slice`): bytes and tiles scale;
+    footprints, refetch factor and the first tile's load do not."""
+    if times == 1:
+        return tiling
+    return dataclasses.replace(
+        tiling, num_tiles=tiling.num_tiles * times, weight_fill_bytes=tiling.weight_fill_bytes * times,
+        ifmap_fill_bytes=tiling.ifmap_fill_bytes * times, ofmap_drain_bytes=tiling.ofmap_drain_bytes * times,
+        psum_fill_bytes=tiling.psum_fill_bytes * times, params_fill_bytes=tiling.params_fill_bytes * times,
+        psum_spill_bytes=tiling.psum_spill_bytes * times)
 
 
 def encode_dram_activations(tiling: Tiling, stored_ratio: float, raw_input_share: float = 0.0) -> Tiling:
