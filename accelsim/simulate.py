@@ -133,9 +133,10 @@ def _layer_results(graph: Graph, hw: HardwareConfig, objective: str, timing_mode
         layer = shapes[node.name]
         compressed, codec = weights[node.name]
         residency, reserved = plan.residency(graph, node), plan.reserved_bytes[node.name]
-        key = (dataclasses.replace(layer, name=""), residency, reserved)
+        raw = _graph_input_share(graph, node)
+        key = (dataclasses.replace(layer, name=""), residency, reserved, raw)
         if compressed is not None or key not in cache:
-            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, residency, reserved)
+            mapping = map_layer(layer, hw, compressed, codec, objective, scalesim_compat, residency, reserved, raw)
             pipeline = layer_pipeline(mapping, hw, reserved)
             if compressed is None:
                 cache[key] = (mapping, pipeline)
@@ -177,6 +178,15 @@ def choose_sub_batch(graph: Graph, hw: HardwareConfig, whole: list[LayerResult],
 
 
 # ------------------------------------------------------------------------------------------------- inputs
+def _graph_input_share(graph: Graph, node: Node) -> float:
+    """Share of ``node``'s activation-input bytes that are network inputs (stored raw in DRAM: an activation
+    codec at the DRAM interface encodes only what the accelerator writes)."""
+    ins = [t for t in node.inputs if not graph.tensors[t].is_constant]
+    total = sum(graph.tensors[t].storage_bytes for t in ins)
+    raw = sum(graph.tensors[t].storage_bytes for t in ins if t in graph.inputs)
+    return raw / total if total else 0.0
+
+
 def _load_workload(path: str | Path) -> Graph:
     from accelsim.workloads import load_workload
 

@@ -10,6 +10,7 @@ from accelsim.errors import UnsupportedError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.row_stationary import (
     ifmap_rows_read,
+    rlc_stored_ratio,
     row_stationary_timing,
     rs_mapping,
     spad_reuse,
@@ -166,3 +167,31 @@ def test_eyeriss_unit_work_prices_the_words_at_their_widths():
     assert work.rf_reads == t.macs * (2 + 2 + 4)
     assert work.rf_writes == 4 * t.macs + 2 * (t.spad_writes["weights"] + t.spad_writes["inputs"])
     assert work.peak == 168
+
+
+@pytest.mark.parametrize("zeros, expected", [(0.0, 4 / 3), (0.5, 2 / 3), (0.75, 1 / 3), (1.0, 0.0)])
+def test_rlc_stored_ratio_closed_form(zeros, expected):
+    # JSSC 2017 Fig. 8: a (5-b run, 16-b level) pair per nonzero 16-b value, three pairs per 64-b word
+    assert rlc_stored_ratio(zeros) == pytest.approx((1 - zeros) * 64 / 3 / 16)
+    assert rlc_stored_ratio(zeros) == pytest.approx(expected)
+
+
+def test_rlc_rejects_a_fraction_outside_0_1():
+    with pytest.raises(ValueError):
+        rlc_stored_ratio(1.5)
+
+
+def test_eyeriss_config_codes_fmaps_at_the_papers_zero_fractions():
+    """eyeriss_v1.yaml's DRAM activation_stored_ratio is the code's size at the mean of the two zero fractions the
+    paper's text gives for AlexNet fmaps: almost 40 % (CONV2 ifmaps) and around 75 % (CONV5), JSSC 2017 §IV-B."""
+    from pathlib import Path
+
+    from accelsim.config.hw import load_hw
+
+    hw = load_hw(Path(__file__).resolve().parents[1] / "hw_configs" / "eyeriss_v1.yaml")
+    assert hw.dram.activation_stored_ratio == pytest.approx(rlc_stored_ratio((0.40 + 0.75) / 2), abs=5e-4)
+    glb, filters = hw.memories["global_buffer"], hw.memories["glb_filters"]
+    # JSSC 2017 §V-A: 100 KB for ifmaps and psums, 8 KB for filters; §V-C: 16-bit psums
+    assert glb.operands == ("inputs", "outputs") and glb.size_kib == 100 and not glb.double_buffered
+    assert filters.operands == ("weights",) and filters.size_kib == 8 and filters.double_buffered
+    assert glb.psum_bits == 16

@@ -1,14 +1,15 @@
 """The Eyeriss v1 reference set (accelsim.validation.eyeriss): accelsim's row-stationary model of eyeriss_v1.yaml
 against the chip's published AlexNet CONV1-5 figures at batch 4 (Chen et al., JSSC 2017, Table V and abstract).
 
-Asserted: the bands this model reaches (total latency ±25 %, every layer ±40 %, MAC counts, active PEs). The DRAM
-traffic band (±30 %) is reported but not reached yet: the DRAM boundary is the tiler's (partial-sum residency is
-another part of issue #10), and the chip run-length-compresses its activations, which accelsim does not model, so
-accelsim's DRAM bytes must lie above the chip's.
+Asserted: the bands of issue #10 (total latency ±25 %, every layer ±40 %, DRAM traffic ±30 %), MAC counts,
+active PEs; the mechanism behind the DRAM figure (without the run-length code the model's DRAM bytes lie above the
+chip's, which codes its fmaps), and, on figures the model was not calibrated on, the run-length code's CONV1 fmap
+saving and VGG-16's DRAM traffic.
 """
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -56,11 +57,46 @@ def test_layer_shapes_and_active_pes_match_the_chip(comparisons, layer):
     assert pes.reference == ACTIVE_PES[layer] and pes.within_band, pes.model
 
 
-def test_dram_traffic_is_reported_against_the_abstract_and_lies_above_it(comparisons):
+def test_dram_traffic_within_30_percent(comparisons):
     dram = comparisons["alexnet", "DRAM bytes"]
     assert dram.band == 0.30
-    assert dram.reference == pytest.approx(0.0029 * 2663.15e6 * 2, rel=1e-3)
-    assert dram.ratio >= 1.0          # no activation compression in the model: never below the chip
+    assert dram.reference == pytest.approx(0.0029 * 2663.15e6 * 2, rel=1e-3)   # 15.4 MB (JSSC 2017 §VI-A)
+    assert dram.within_band, dram.ratio
+
+
+def test_without_the_run_length_code_dram_lies_above_the_chip():
+    """The chip codes every fmap but the network input (JSSC 2017 §IV-B); the same mapping with raw fmaps must
+    move more than the chip's 15.4 MB, and only the fmap bytes change (weights are never coded)."""
+    from accelsim.config.hw import load_hw
+    from accelsim.simulate import simulate
+    from accelsim.validation.common import config_path
+    from accelsim.validation.eyeriss import DRAM_ACCESSES_PER_MAC, WORD_BYTES, alexnet_batch4_graph
+
+    hw = load_hw(config_path("eyeriss_v1"))
+    raw_hw = hw.with_values({"memories.dram.activation_stored_ratio": 1.0})
+    graph = alexnet_batch4_graph()
+    names = list(LAYER_LATENCY_MS)
+    coded = simulate(graph, hw).layers.set_index("name").loc[names]
+    raw = simulate(graph, raw_hw).layers.set_index("name").loc[names]
+    reference = DRAM_ACCESSES_PER_MAC * sum(LAYER_MEGA_MACS.values()) * 1e6 * WORD_BYTES
+    assert (raw["dram_read_bytes"] + raw["dram_write_bytes"]).sum() > reference
+    assert (raw["weight_dram_bytes"] == coded["weight_dram_bytes"]).all()
+    ratio = hw.dram.activation_stored_ratio
+    # CONV1's input is the network input (stored raw); every later layer's fmaps shrink by the stored ratio
+    assert coded.loc["conv1", "ifmap_dram_bytes"] == raw.loc["conv1", "ifmap_dram_bytes"]
+    for name in names[1:]:
+        assert coded.loc[name, "ifmap_dram_bytes"] == pytest.approx(raw.loc[name, "ifmap_dram_bytes"] * ratio)
+    assert coded["ofmap_dram_bytes"].to_numpy() == pytest.approx(raw["ofmap_dram_bytes"].to_numpy() * ratio)
+
+
+def test_run_length_code_saves_what_the_paper_states_in_conv1(comparisons):
+    """Not calibrated on: JSSC 2017 §IV-B, "nearly 30 %" of CONV1's fmap DRAM accesses saved (its input is not
+    coded). CONV5 ("nearly 75 %") is shown only: one stored/raw ratio for every layer under-credits the sparse deep
+    layers (docs/validation.md)."""
+    conv1, conv5 = comparisons["conv1", "fmap DRAM saved by RLC"], comparisons["conv5", "fmap DRAM saved by RLC"]
+    assert conv1.reference == 0.30 and conv5.reference == 0.75 and conv1.band is None
+    assert 0.20 <= conv1.model <= 0.35
+    assert 0.0 < conv5.model < conv5.reference
 
 
 def test_power_is_shown_for_information(comparisons):
@@ -77,6 +113,8 @@ def test_vgg16_is_shown_for_information(comparisons):
     # the model is compute-bound at full PE use: frames/s = 3 / (3 x 15.35 G MACs / (168 MAC/cycle x 200 MHz))
     assert fps.model == pytest.approx(168 * 200e6 / 15.35e9, rel=0.05)
     assert dram.reference == pytest.approx(0.0035 * 3 * 15.347e9 * 2, rel=1e-3)
+    # not calibrated on: the same buffers and fmap code put VGG-16's DRAM traffic within 30 % of the chip's
+    assert abs(math.log(dram.ratio)) < math.log(1.3), dram.ratio
 
 
 def test_validate_only_eyeriss_prints_the_set(tmp_path, capsys):
@@ -84,5 +122,5 @@ def test_validate_only_eyeriss_prints_the_set(tmp_path, capsys):
     assert main(["validate", "--only", "eyeriss", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 2 + 2
+    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 2 + 2 + 2
     assert "Chen et al., JSSC 2017" in text and "eyeriss_v1" in text

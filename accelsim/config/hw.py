@@ -479,6 +479,25 @@ class MemoryLevel(_Strict):
         None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
         description="dram: access energy in pJ/bit (at most 1e6); null = the dram_types table figure for dram_type."
     )
+    double_buffered: bool = Field(
+        True, strict=True,
+        description="On-chip: true (default) when the level holds two tile sets at a staging boundary (the next "
+        "one fills while the datapath works on this one), so one tile set may use half of it; false when the level "
+        "is filled and drained between tile sets (no overlap), so one tile set may use all of it (Eyeriss's "
+        "ifmap/psum global buffer: Chen et al., JSSC 2017 §VI-A).",
+    )
+    psum_bits: int | None = Field(
+        None, ge=8, le=64, strict=True,
+        description="On-chip: bits per partial sum this level holds between reduction passes (a datapath that "
+        "truncates its products, e.g. Eyeriss's 16-bit psums: Chen et al., JSSC 2017 §V-C); null = "
+        "precision.accumulator_bits.",
+    )
+    activation_stored_ratio: float = Field(
+        1.0, gt=0, le=1, strict=True, allow_inf_nan=False,
+        description="dram: bytes stored and moved per raw byte of the activations the accelerator writes to and "
+        "reads back from this level (an activation codec at the DRAM interface, e.g. Eyeriss's run-length "
+        "coding); 1 = stored raw (default). Weights, partial sums and the network's input are never encoded.",
+    )
     read_only: bool = Field(
         False, strict=True,
         description="dram: true for a read-only off-chip memory (flash, as on Ethos-U systems): it holds weights "
@@ -500,8 +519,8 @@ class MemoryLevel(_Strict):
 
 
 _ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
-                "area_mm2")
-_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only")
+                "area_mm2", "double_buffered", "psum_bits")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio")
 
 
 # ------------------------------------------------------------------------------------------------ decompression

@@ -26,6 +26,7 @@ class OnChipLevel:
     bytes_per_cycle: float
     banks: int
     operands: tuple[str, ...]
+    double_buffered: bool = True   # two tile sets per staging boundary (config key ``double_buffered``)
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,10 @@ class MemorySystem:
 
     def usable_bytes(self, level_name: str) -> float:
         """Capacity available to one tile set in ``level_name``: the level minus resident activations, halved
-        (every staging boundary is double buffered)."""
+        when the level is double buffered (the default; config key ``double_buffered``)."""
         reserved = self.reserved_bytes if level_name == self.resident_level else 0.0
-        return usable_capacity_bytes(self.level(level_name).size_bytes - reserved, double_buffered=True)
+        level = self.level(level_name)
+        return usable_capacity_bytes(level.size_bytes - reserved, double_buffered=level.double_buffered)
 
 
 def staging_chain(hw: HardwareConfig, operand: str) -> tuple[str, ...]:
@@ -154,7 +156,8 @@ def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.
 
 def _build_memory_system(hw: HardwareConfig, depth: int, reserved_bytes: float) -> MemorySystem:
     levels = tuple(
-        OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands))
+        OnChipLevel(name, lv.kind, lv.size_bytes, float(lv.bytes_per_cycle), lv.banks, tuple(lv.operands),
+                    lv.double_buffered)
         for name, lv in hw.onchip_levels().items()
     )
     buffer_of: dict[str, str | None] = {}

@@ -40,6 +40,14 @@ Sources: Chen, Emer, Sze, "Eyeriss: A Spatial Architecture for Energy-Efficient 
   psum): per MAC one filter-spad, one ifmap-spad and one psum-spad read and one psum-spad write; the spads are
   filled with every filter word multicast to the ``e`` PEs of a set row and every ifmap row delivered to a PE.
 
+* **DRAM side** (the tiler's, :mod:`accelsim.mapping.tiling`, on the buffers ``eyeriss_v1.yaml`` declares as the
+  chip uses them, JSSC 2017 §IV-A "PE array processing passes" and §V-A): the global buffer's 100 KB hold the
+  ifmaps and psums that processing passes reuse (psums accumulate there across passes and never go off chip), the
+  other 8 KB the filters of the next pass (filters are not reused from the global buffer: a filter is re-read
+  from DRAM for every group of ``n`` images and every strip the nest revisits it in), and the chip does not
+  compute while ifmaps load or ofmaps drain (§VI-A: no double buffering of the ifmap/psum space). Every fmap but
+  the network input is run-length coded in DRAM (§IV-B, Fig. 8; :func:`rlc_stored_ratio`).
+
 Approximations (ASSUMPTION): concurrent sets do not share data (multicast of one ifmap row to sets working on
 other filters is not credited), no batch reuse of filters in the spads (Eyeriss's ``n``), the inter-PE psum
 hops are not priced (no array-level memory in the config), no cycles for spad loads (they overlap the MACs).
@@ -53,6 +61,26 @@ from accelsim.errors import UnsupportedError
 from accelsim.graph.ops import MAC_OPS
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.systolic import packed_reduction
+
+
+#: Eyeriss's run-length code of fmaps in DRAM ([ref:Chen17] §IV-B, Fig. 8): a run of up to 31 zeros in a 5-bit
+#: *run*, the next value as a 16-bit *level*, three (run, level) pairs per 64-bit word (the last bit marks the
+#: code's last word).
+RLC_RUN_BITS = 5
+RLC_LEVEL_BITS = 16
+RLC_PAIRS_PER_WORD = 3
+RLC_WORD_BITS = 64
+
+
+def rlc_stored_ratio(zero_fraction: float, value_bits: int = RLC_LEVEL_BITS) -> float:
+    """Stored bits per raw bit of a tensor with ``zero_fraction`` zeros in Eyeriss's run-length code: one (run,
+    level) pair per nonzero value, ``RLC_PAIRS_PER_WORD`` pairs per ``RLC_WORD_BITS``-bit word, so
+    ``(1 − z) · (64 / 3) / value_bits``. Runs longer than 31 zeros need an extra pair each, not counted (for
+    zeros at random positions their share is ``z^32``: below 1e-4 up to z = 0.75). Above 1 for dense data (the
+    network input, which the host stores raw)."""
+    if not 0.0 <= zero_fraction <= 1.0:
+        raise ValueError(f"zero fraction must lie in [0, 1], got {zero_fraction}")
+    return (1.0 - zero_fraction) * (RLC_WORD_BITS / RLC_PAIRS_PER_WORD) / value_bits
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from accelsim.hw.memory import OPERANDS, MemorySystem, memory_system, staging_ch
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
 from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling
 
-__all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "compute_cost", "map_layer", "precision_mode",
+__all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "boundary_widths", "compute_cost",
+           "encode_dram_activations", "group_slice", "map_layer", "precision_mode", "repeat_tiling",
            "search_tiling"]
 
 
@@ -54,16 +55,27 @@ def operand_bytes(layer: LayerShape, hw: HardwareConfig, compression_ratio: floa
                         params_per_channel=params if layer.has_weights else 0.0)
 
 
+def boundary_widths(widths: OperandBytes, hw: HardwareConfig, mem: MemorySystem) -> OperandBytes:
+    """``widths`` with the partial-sum width of the level holding this boundary's partial sums when the config
+    sets one (memory key ``psum_bits``; otherwise the accumulator width)."""
+    level = mem.psum_buffer
+    bits = hw.memories[level].psum_bits if level is not None else None
+    return widths if bits is None else dataclasses.replace(widths, accumulator=bits / 8)
+
+
 def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: float | None = None,
               codec: str = "none", objective: str = "latency", scalesim_compat: bool = False,
-              residency: Residency = Residency(), reserved_bytes: float = 0.0) -> LayerMapping:
+              residency: Residency = Residency(), reserved_bytes: float = 0.0,
+              raw_input_share: float = 0.0) -> LayerMapping:
     """Map ``layer`` onto ``hw``: unit and compute cost, a tiling per staging depth, per-level traffic.
 
     ``compressed_weight_bytes`` (from :mod:`accelsim.hw.compression` when the config has a decompression unit)
     shrinks the weights' DRAM and SRAM traffic; they are decompressed between the innermost SRAM and the
     datapath. ``residency`` says which activations stay in the activation level instead of DRAM;
-    ``reserved_bytes`` of that level are taken by resident activations. Raises MappingError (naming the
-    layer) when the layer cannot be mapped.
+    ``reserved_bytes`` of that level are taken by resident activations. With an activation codec at the DRAM
+    level (``activation_stored_ratio`` < 1) the DRAM-side activation bytes are the encoded ones
+    (:func:`encode_dram_activations`); ``raw_input_share`` of the layer's activation-input bytes are network
+    inputs, stored raw. Raises MappingError (naming the layer) when the layer cannot be mapped.
     """
     cost = compute_cost(layer, hw, scalesim_compat)
     reads: dict[str, float] = {name: 0.0 for name in hw.onchip_levels()}
@@ -74,13 +86,18 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     if compressed_weight_bytes is not None and layer.weight_bytes:
         ratio = compressed_weight_bytes / layer.weight_bytes
     widths = operand_bytes(layer, hw, ratio)
+    tiled, groups = group_slice(layer)
     tilings = []
     for depth in range(staging_depths(hw)):
         mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
-        tiling = search_tiling(layer, mem, widths, cost.compute_cycles, cost.channel_granule,
-                               cost.reduction_granule, objective, residency if depth == 0 else Residency())
+        tiling = search_tiling(tiled, mem, boundary_widths(widths, hw, mem), cost.compute_cycles / groups,
+                               cost.channel_granule, cost.reduction_granule, objective,
+                               residency if depth == 0 else Residency())
+        tiling = repeat_tiling(tiling, groups)
+        _charge_boundary(mem, tiling, reads, writes)       # on chip: decoded bytes
+        if depth == 0:
+            tiling = encode_dram_activations(tiling, hw.dram.activation_stored_ratio, raw_input_share)
         tilings.append(tiling)
-        _charge_boundary(mem, tiling, reads, writes)
     use = min(t.array_use for t in tilings)
     if use < 1.0:
         # Tiles narrower than the unit's granule (only when no granule-wide tile fits) leave part of it idle.
@@ -99,6 +116,43 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     decompressed = layer.weight_bytes if (hw.decompression is not None and ratio != 1.0) else 0.0
     return LayerMapping(layer, cost, tuple(tilings), layer.weight_bytes * ratio, codec,
                         reads, writes, decompressed)
+
+
+def group_slice(layer: LayerShape) -> tuple[LayerShape, int]:
+    """``(one group, groups)`` of a grouped convolution that is not depthwise (AlexNet's two-GPU split): each group
+    reads only its own ``C/groups`` input channels, so the tiler maps one group and the groups run one after
+    another (Krizhevsky et al., NIPS 2012 §3.5 [ref:Krizhevsky12]: each half of the kernels sees only its half of
+    the channels). Other layers: ``(layer, 1)``."""
+    g = layer.groups
+    if g <= 1 or layer.is_depthwise:
+        return layer, 1
+    return dataclasses.replace(layer, in_channels=layer.in_channels // g, out_channels=layer.out_channels // g,
+                               groups=1), g
+
+
+def repeat_tiling(tiling: Tiling, times: int) -> Tiling:
+    """``tiling`` run ``times`` times in a row (one per group of :func:`group_slice`): bytes and tiles scale;
+    footprints, refetch factor and the first tile's load do not."""
+    if times == 1:
+        return tiling
+    return dataclasses.replace(
+        tiling, num_tiles=tiling.num_tiles * times, weight_fill_bytes=tiling.weight_fill_bytes * times,
+        ifmap_fill_bytes=tiling.ifmap_fill_bytes * times, ofmap_drain_bytes=tiling.ofmap_drain_bytes * times,
+        psum_fill_bytes=tiling.psum_fill_bytes * times, params_fill_bytes=tiling.params_fill_bytes * times,
+        psum_spill_bytes=tiling.psum_spill_bytes * times)
+
+
+def encode_dram_activations(tiling: Tiling, stored_ratio: float, raw_input_share: float = 0.0) -> Tiling:
+    """The DRAM-boundary ``tiling`` with its activation bytes as the DRAM level stores them: input fills and
+    final output drains times ``stored_ratio`` (an activation codec at the DRAM interface, e.g. Eyeriss's
+    run-length coding of every fmap but the network input: Chen et al., JSSC 2017 §IV-B [ref:Chen17]), except the
+    ``raw_input_share`` of the input bytes that are network inputs (written raw by the host). Weights, their
+    parameters and spilled partial sums are not encoded. The tile footprints on chip stay decoded."""
+    if stored_ratio == 1.0:
+        return tiling
+    ifmap = tiling.ifmap_fill_bytes * (raw_input_share + (1.0 - raw_input_share) * stored_ratio)
+    final = (tiling.ofmap_drain_bytes - tiling.psum_spill_bytes) * stored_ratio
+    return dataclasses.replace(tiling, ifmap_fill_bytes=ifmap, ofmap_drain_bytes=final + tiling.psum_spill_bytes)
 
 
 def _charge_boundary(mem: MemorySystem, tiling: Tiling, reads: dict[str, float],
