@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Sequence, get_args
 
 import numpy as np
+from numba import njit
 
 from accelsim.config.hw import Codec
 from accelsim.errors import UnsupportedError
@@ -68,7 +69,10 @@ def compress_weights(weights: np.ndarray, bits: int, codec: str) -> CompressionR
     raw = packed_bytes(values.size, bits)
     if values.size == 0:
         return CompressionResult(codec, 0, 0, 1.0)
-    compressed = math.ceil(_SIZE_BITS[codec](values, bits) / 8)
+    if codec == "mlw":
+        compressed = mlw_weight_bytes(values.reshape(np.shape(weights)), bits)
+    else:
+        compressed = math.ceil(_SIZE_BITS[codec](values, bits) / 8)
     return CompressionResult(codec, raw, compressed, compressed / raw)
 
 
@@ -449,3 +453,405 @@ def _decode_huffman(reader: _BitReader, count: int, bits: int, signed: bool) -> 
 
 _DECODERS = {"bitpack": _decode_bitpack, "zero_rle": _decode_zero_rle, "bitmap": _decode_bitmap,
              "huffman": _decode_huffman}
+
+
+# ------------------------------------------------------------------------------------------------- mlw
+# Arm's Ethos-U weight stream ("mlw" format) as written by Vela's weight encoder [ref:VelaMLW]. The model below
+# follows the format's structure, written from its description, not from the encoder's code:
+#   * weights (at most 9 bits: |w| <= 255) are mapped to the alphabet s = 2|w| + (w < 0);
+#   * a section either codes zeros as a separate zero-run stream (when 0 is more than 4x as frequent as any other
+#     weight) or inline; its weights become indices: a palette (<= 32 entries, the most frequent symbols, used
+#     when it covers more than half of the weights) gives ranks 0..P-1, every other symbol codes directly as
+#     P + s - direct_offset (direct_offset = unused symbols 0, 1, 2 ... below the smallest coded one, <= 31);
+#   * both streams are Golomb-Rice coded; the (divisor, truncation) parameters change along the stream where a
+#     change saves more than its 40-bit command (an optimal piecewise-constant search), and every change or
+#     every 32,767 weights starts a slice with a 23-bit header (a section's first slice also carries the
+#     13-bit palette header and the palette);
+#   * unary parts are written in fixed chunks (12 bits for weights, 12 or 8 for zero runs), so each slice pads
+#     its last chunk; the stream ends with a 3-bit end marker and is padded to a multiple of 16 bytes.
+# Vela encodes a layer's weights in its brick order (:func:`mlw_weight_order`), one stream per layer here.
+
+#: Largest weight magnitude the format codes (9-bit sign-magnitude alphabet).
+MLW_MAX_MAGNITUDE = 255
+#: OFM and IFM micro-block depth of Ethos-U55-128/-256 and U65-256 (Vela architecture_features.py).
+MLW_UBLOCK_DEPTH = 8
+#: OFM block depth of Vela's brick order. Vela's scheduler picks 16..128 per layer; the stream size barely
+#: depends on it (it reorders whole micro-blocks), so one value stands for all. ASSUMPTION.
+MLW_OFM_BLOCK_DEPTH = 32
+#: IFM block depth of the depth-first and part-kernel-first traversals for 8-bit IFMs (Vela weight encoder).
+MLW_IFM_BLOCK_DEPTH = 32
+MLW_PART_KERNEL_IFM_BLOCK_DEPTH = 16
+#: Sub-kernel size limit (Vela architecture_features.py SubKernelMax) and the kernel-element granule of the
+#: part-kernel-first and depthwise traversals (8-bit IFM).
+MLW_SUBKERNEL_MAX = 8
+MLW_ELEMENT_GRANULE = 4
+#: Stream format constants (mlw format: slice header ZDIV 3 + SLICELEN 15 + WDIV 3 + WTRUNC 1 + NEWPAL 1 bits;
+#: palette header DIROFS 5 + PALSIZE 5 + PALBITS 3 bits; end-of-stream ZDIV 3 bits; 128-bit alignment).
+MLW_SLICE_HEADER_BITS = 23
+MLW_PALETTE_HEADER_BITS = 13
+MLW_EOS_BITS = 3
+MLW_STREAM_ALIGN_BITS = 128
+MLW_MAX_SLICE = 32767
+MLW_MAX_PALETTE = 32
+MLW_MAX_DIRECT_OFFSET = 31
+#: Cost the parameter search charges for a parameter change (bits), and the zero-run threshold (zero must be more
+#: than this many times as frequent as the next most frequent weight).
+MLW_SWITCH_COST_BITS = 40
+MLW_ZERO_RUN_RATIO = 4
+#: Weight-stream Golomb-Rice parameters: (divisor bits, truncated) for divisors 0..5, then uncompressed (-1);
+#: the unary chunk length; zero-run divisors 0..3; palette-section search windows (nonzero weights).
+MLW_WEIGHT_DIVISORS = np.array([0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, -1], dtype=np.int64)
+MLW_WEIGHT_TRUNCATED = np.array([0] * 6 + [1] * 6 + [0], dtype=np.int64)
+MLW_UNCOMPRESSED_CONFIG = 12
+MLW_WEIGHT_CHUNK_BITS = 12
+MLW_ZERO_RUN_DIVISORS = np.array([0, 1, 2, 3], dtype=np.int64)
+MLW_ZERO_RUN_TRUNCATED = np.zeros(4, dtype=np.int64)
+MLW_PALETTE_WINDOWS = np.array([32, 64, 128, 256, 512], dtype=np.int64)
+MLW_LONG_SECTION = 512
+#: The parameter search runs over blocks of this many values (bounds its memory; one extra parameter change
+#: at most per block).
+MLW_SEARCH_BLOCK = 1 << 20
+#: An impossible code (a truncated quotient above 2, or a quotient above 31) costs this much in the search.
+_MLW_IMPOSSIBLE_BITS = 10000
+_MLW_DISABLED_UNCOMPRESSED_BITS = 100
+
+
+def mlw_traversal(shape: tuple[int, ...]) -> str:
+    """Vela's weight traversal for an OHWI (or (O, I) fully connected) weight tensor: ``"depthwise"`` for
+    (C, KH, KW, 1) with a kernel larger than 1x1, ``"part_kernel"`` when Vela's DPU-utilisation rule picks
+    part-kernel-first (IFM depth <= 8, or kernel-element utilisation at least the depth utilisation), else
+    ``"depth_first"`` (Vela 5.2.0 weight_compressor.py, 8-bit IFM)."""
+    if len(shape) == 2:
+        return "depth_first"
+    _, kh, kw, ifm = shape
+    kernel = kh * kw
+    if ifm == 1 and kernel > 1:
+        return "depthwise"
+    depth_use = ifm / _round_up(ifm, MLW_IFM_BLOCK_DEPTH)
+    part_use = ifm / _round_up(ifm, MLW_UBLOCK_DEPTH) * kernel / _round_up(kernel, MLW_ELEMENT_GRANULE)
+    return "part_kernel" if part_use >= depth_use or ifm <= MLW_UBLOCK_DEPTH else "depth_first"
+
+
+def _round_up(value: int, granule: int) -> int:
+    return -(-value // granule) * granule
+
+
+def mlw_weight_order(weights: np.ndarray) -> np.ndarray:
+    """The weights as one int16 stream in Vela's brick order, padding zeros included: OFM blocks of
+    :data:`MLW_OFM_BLOCK_DEPTH`, then IFM blocks, sub-kernels of at most 8x8, OFM micro-blocks, kernel elements,
+    IFM micro-blocks, the 8 OFM channels and the 8 IFM channels of a micro-block (Vela 5.2.0 weight encoder).
+    ``weights``: OHWI, depthwise (C, KH, KW, 1), or fully connected (O, I); any other rank is taken as flat."""
+    w = np.asarray(weights)
+    if w.ndim == 2:
+        w = w.reshape(w.shape[0], 1, 1, w.shape[1])
+    elif w.ndim != 4:
+        w = w.reshape(1, 1, 1, -1)
+    traversal = mlw_traversal(w.shape)
+    ofm, kh, kw, ifm = w.shape
+    u = MLW_UBLOCK_DEPTH
+    ifm_granule = {"depth_first": MLW_IFM_BLOCK_DEPTH, "part_kernel": u, "depthwise": 1}[traversal]
+    padded = np.zeros((_round_up(ofm, u), kh, kw, _round_up(ifm, ifm_granule)), dtype=np.int16)
+    padded[:ofm, :, :, :ifm] = w
+    pieces = []
+    for o0 in range(0, ofm, MLW_OFM_BLOCK_DEPTH):
+        block = padded[o0:min(o0 + MLW_OFM_BLOCK_DEPTH, padded.shape[0])]
+        ou = block.shape[0] // u
+        subkernels = []                      # per sub-kernel: (C, KY·KX, I) with elements padded as Vela does
+        for y0 in range(0, kh, MLW_SUBKERNEL_MAX):
+            for x0 in range(0, kw, MLW_SUBKERNEL_MAX):
+                sub = block[:, y0:y0 + MLW_SUBKERNEL_MAX, x0:x0 + MLW_SUBKERNEL_MAX, :]
+                sub = sub.reshape(sub.shape[0], -1, sub.shape[3])
+                if traversal != "depth_first":
+                    extra = _round_up(sub.shape[1], MLW_ELEMENT_GRANULE) - sub.shape[1]
+                    sub = np.pad(sub, ((0, 0), (0, extra), (0, 0)))
+                subkernels.append(sub)
+        if traversal == "depthwise":         # OFM micro-block, element, OFM channel
+            pieces += [s[:, :, 0].reshape(ou, u, -1).transpose(0, 2, 1).ravel() for s in subkernels]
+        elif traversal == "depth_first":     # IFM block, sub-kernel, OFM ublock, element, IFM ublock, OFM, IFM
+            per_ifm_block = [s.reshape(ou, u, s.shape[1], -1, MLW_IFM_BLOCK_DEPTH // u, u)
+                             .transpose(3, 0, 2, 4, 1, 5).reshape(s.shape[2] // MLW_IFM_BLOCK_DEPTH, -1)
+                             for s in subkernels]
+            pieces.append(np.concatenate(per_ifm_block, axis=1).ravel())
+        else:                                # IFM block (16), sub-kernel, IFM ublock, OFM ublock, element, OFM, IFM
+            per_ublock = [s.reshape(ou, u, s.shape[1], -1, u).transpose(3, 0, 2, 1, 4).reshape(s.shape[2] // u, -1)
+                          for s in subkernels]
+            step = MLW_PART_KERNEL_IFM_BLOCK_DEPTH // u
+            for i0 in range(0, per_ublock[0].shape[0], step):
+                pieces += [p[i0:i0 + step].ravel() for p in per_ublock]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+
+
+def mlw_weight_bytes(weights: np.ndarray, bits: int = 8) -> int:
+    """Bytes of ``weights`` (OHWI / (O, I), |w| <= 255) as Vela's encoder stores them: the stream of
+    :func:`mlw_stream_bits` over :func:`mlw_weight_order`."""
+    values = np.asarray(weights)
+    if values.size and int(np.abs(values.astype(np.int64)).max()) > MLW_MAX_MAGNITUDE:
+        raise UnsupportedError(f"the mlw weight codec codes weights in [-{MLW_MAX_MAGNITUDE}, "
+                               f"{MLW_MAX_MAGNITUDE}]; {bits}-bit weights outside it cannot be stored")
+    return mlw_stream_bits(mlw_weight_order(values)) // 8
+
+
+def mlw_stream_bits(stream: np.ndarray) -> int:
+    """Bits of one mlw stream coding ``stream`` (int weights in order): its palette sections
+    (:func:`_mlw_section_starts`), each with its slices, then the end marker, byte alignment and padding to
+    :data:`MLW_STREAM_ALIGN_BITS`."""
+    stream = np.ascontiguousarray(stream, dtype=np.int64)
+    bits = MLW_EOS_BITS
+    if stream.size:
+        bounds = np.append(_mlw_section_starts(stream, MLW_PALETTE_WINDOWS, MLW_MAX_PALETTE, MLW_LONG_SECTION),
+                           stream.size)
+        bits += sum(_mlw_section_bits(stream[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+    return _round_up(_round_up(bits, 8), MLW_STREAM_ALIGN_BITS)
+
+
+@dataclass(frozen=True)
+class MlwSection:
+    """How one section codes its weights: zero runs on or off, the palette (alphabet symbols by rank), the direct
+    offset, the palette entry width and the uncompressed width (:data:`_MLW_DISABLED_UNCOMPRESSED_BITS` when
+    uncompressed slices are not allowed)."""
+
+    zero_runs: bool
+    palette: tuple[int, ...]
+    direct_offset: int
+    palette_bits: int
+    uncompressed_bits: int
+
+
+def mlw_section_params(values: np.ndarray) -> MlwSection:
+    """The section parameters of the mlw format for ``values`` (see the section comment)."""
+    symbols = 2 * np.abs(values) + (values < 0)
+    counts = np.bincount(symbols, minlength=2 * MLW_MAX_MAGNITUDE + 2)
+    others = counts[1:].max(initial=0)
+    zero_runs = bool(counts[0] > MLW_ZERO_RUN_RATIO * others)
+    coded = counts.copy()
+    if zero_runs:
+        coded[0] = 0
+    present = np.flatnonzero(coded)
+    used = present.size
+    direct_offset = int(min(present[0], MLW_MAX_DIRECT_OFFSET)) if used else 0
+    max_symbol = int(present[-1]) if used else 0
+    only_palette = 0 < used <= MLW_MAX_PALETTE
+    limit = MLW_MAX_PALETTE if only_palette else min(MLW_MAX_PALETTE, 2 * MLW_MAX_MAGNITUDE + 1 - max_symbol)
+    if limit == 1:
+        limit = 0
+    ranked = present[np.lexsort((-present, -coded[present]))][:limit]   # most frequent first, larger on ties
+    palette = ranked.tolist()
+    if len(palette) == 1:
+        palette.append(0)
+    total = int(coded.sum())
+    if palette and int(coded[ranked].sum()) > total // 2:
+        width_of = max(palette)
+    else:
+        palette, width_of = [], max_symbol
+    palette_bits = max(2, int(width_of).bit_length())
+    if only_palette:
+        uncompressed = max(len(palette) - 1, 0).bit_length()
+    elif not palette:
+        uncompressed = palette_bits
+    else:
+        uncompressed = _MLW_DISABLED_UNCOMPRESSED_BITS
+    return MlwSection(zero_runs, tuple(palette), direct_offset, palette_bits, uncompressed)
+
+
+def _mlw_streams(values: np.ndarray, section: MlwSection) -> tuple[np.ndarray, np.ndarray]:
+    """(weight indices, zero runs) of a section: the zero run before each coded weight and the trailing one
+    (empty without zero runs). An all-zero section with zero runs codes its first zero as a weight."""
+    symbols = 2 * np.abs(values) + (values < 0)
+    index_of = np.arange(2 * MLW_MAX_MAGNITUDE + 2) + len(section.palette) - section.direct_offset
+    for rank, symbol in enumerate(section.palette):
+        index_of[symbol] = rank
+    if not section.zero_runs:
+        return index_of[symbols], np.zeros(0, dtype=np.int64)
+    coded = np.flatnonzero(values)
+    if coded.size == 0:
+        coded = np.array([0])
+    runs = np.diff(np.concatenate([[-1], coded, [values.size]])) - 1
+    return index_of[symbols[coded]], runs
+
+
+@njit(cache=True, nogil=True)
+def _grc_bits(value, divisor, truncated, uncompressed_bits, runs):  # pragma: no cover - compiled
+    """Bits of one weight index (``runs`` False) or zero run under a Golomb-Rice parameter set: unary quotient
+    (at most 2 bits when truncated) plus ``divisor`` remainder bits; weight codes with a quotient above 31 (2 if
+    truncated) do not exist; ``divisor < 0`` is the uncompressed set."""
+    if divisor < 0:
+        return uncompressed_bits
+    q = value >> divisor
+    if not runs and (q > 31 or (truncated and q > 2)):
+        return _MLW_IMPOSSIBLE_BITS
+    return (min(q + 1, 2) if truncated else q + 1) + divisor
+
+
+@njit(cache=True, nogil=True)
+def _piecewise_parameters(values, divisors, truncated, uncompressed_bits, runs, switch_cost,
+                          free_after):  # pragma: no cover - compiled
+    """Cheapest assignment of one Golomb-Rice parameter set (``divisors[j]``, ``truncated[j]``) to each value,
+    paying ``switch_cost`` bits whenever the set changes (nothing at positions ``i`` with ``free_after[i]``): a
+    shortest path over (position, set), as a Viterbi search. Returns the set of each position."""
+    n, k = values.size, divisors.size
+    total = np.zeros(k, dtype=np.int64)
+    came = np.zeros((n, k), dtype=np.int8)
+    for i in range(n):
+        best = 0
+        for j in range(1, k):
+            if total[j] < total[best]:
+                best = j
+        base = total[best] + (0 if free_after[i] else switch_cost)
+        for j in range(k):
+            bits = _grc_bits(values[i], divisors[j], truncated[j], uncompressed_bits, runs)
+            if base < total[j]:
+                total[j] = base + bits
+                came[i, j] = best
+            else:
+                total[j] = total[j] + bits
+                came[i, j] = j
+    choice = np.zeros(n, dtype=np.int64)
+    last = 0
+    for j in range(1, k):
+        if total[j] < total[last]:
+            last = j
+    for i in range(n - 1, -1, -1):
+        choice[i] = last
+        last = came[i, last]
+    return choice
+
+
+@njit(cache=True, nogil=True)
+def _divide_toward_zero(a, b):  # pragma: no cover - compiled
+    return a // b if a >= 0 else -((-a) // b)
+
+
+@njit(cache=True, nogil=True)
+def _palette_index_bits(size):  # pragma: no cover - compiled
+    bits = 0
+    while bits < 8 and size > (1 << bits):
+        bits += 1
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def _mlw_section_starts(values, windows, max_palette, long_section):  # pragma: no cover - compiled
+    """Where the encoder starts a new palette section. Scanning the stream, every ``N`` nonzero weights of a
+    section (``N`` in ``windows``, doubled while a palette is in force) it estimates the saving of a palette
+    for the last ``N`` nonzeros (index bits vs ~5.6 bits per direct weight, 8 bits per entry, a 20-bit
+    restart) and starts a section where it saves; a section whose palette is about to need one more index bit
+    after more than ``long_section`` nonzeros, or beyond ``max_palette`` entries, ends there. Zeros do not
+    count as palette entries when more than a quarter of the section is zero."""
+    n = values.size
+    last_seen = np.full(512, -1, dtype=np.int64)
+    starts = [0]
+    start, zeros, size, active = 0, 0, 0, False
+    for i in range(n):
+        v = values[i] + 256
+        no_zero = 1 if zeros > (i - start) // 4 else 0
+        if active and last_seen[v] < start:
+            size += 1
+            grown = size - 1 - no_zero
+            if (grown & (grown - 1)) == 0 and (i - start - zeros > long_section or size - no_zero > max_palette):
+                starts.append(i)
+                start, zeros, active = i, 0, False
+        last_seen[v] = i
+        if v == 256:
+            zeros += 1
+        for w in range(windows.size):
+            span = windows[w] * (2 if active else 1)
+            nonzeros = i - start - zeros
+            if nonzeros <= 0 or nonzeros % span != 0:
+                continue
+            back, counted = i, 0                  # back to the nonzero after which span+1 nonzeros follow
+            while back > start:
+                if values[back] != 0:
+                    if counted == span + 1:
+                        break
+                    counted += 1
+                back -= 1
+            distinct = 0
+            for s in range(512):
+                if last_seen[s] >= back:
+                    distinct += 1
+            new_bits = _palette_index_bits(distinct - no_zero)
+            if active:
+                old_bits = _palette_index_bits(size - no_zero)
+                saving = _divide_toward_zero(span * (old_bits - new_bits) * 15, 16) - distinct * 8 - 20
+            elif distinct - no_zero <= max_palette:
+                saving = _divide_toward_zero(span * (90 - new_bits * 15), 16) - distinct * 8 - 20
+            else:
+                saving = 0
+            if saving > 0:
+                size, active, start = distinct, True, back
+                if starts[-1] != start:
+                    starts.append(start)
+                zeros = 0
+                for s in range(start, i + 1):
+                    if values[s] == 0:
+                        zeros += 1
+    return np.array(starts, dtype=np.int64)
+
+
+def _segment_starts(choice: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.diff(choice)) + 1
+
+
+def _chunked(positions: np.ndarray, starts: np.ndarray, chunk: int) -> int:
+    """Sum over slices of ``chunk · ceil(positions / chunk)`` (unary parts are written in whole chunks)."""
+    per_slice = np.add.reduceat(positions, starts) if positions.size else positions
+    return int((-(-per_slice // chunk) * chunk).sum())
+
+
+def _mlw_slice_starts(n: int, *parameter_starts: np.ndarray) -> np.ndarray:
+    """First weight of every slice: parameter changes of either stream, and every :data:`MLW_MAX_SLICE` weights
+    within a run of unchanged parameters."""
+    changes = np.union1d(*parameter_starts) if len(parameter_starts) > 1 else parameter_starts[0]
+    changes = changes[(changes > 0) & (changes < n)]
+    bounds = np.concatenate([[0], changes, [n]]).astype(np.int64)
+    long = np.flatnonzero(np.diff(bounds) > MLW_MAX_SLICE)
+    splits = [np.arange(bounds[i] + MLW_MAX_SLICE, bounds[i + 1], MLW_MAX_SLICE) for i in long]
+    return np.union1d(bounds[:-1], np.concatenate(splits)) if splits else bounds[:-1]
+
+
+def _mlw_parameters(values: np.ndarray, runs: bool, uncompressed_bits: int, free_after: np.ndarray) -> np.ndarray:
+    """Parameter set of each value (:func:`_piecewise_parameters` per :data:`MLW_SEARCH_BLOCK` values)."""
+    divisors, truncated = ((MLW_ZERO_RUN_DIVISORS, MLW_ZERO_RUN_TRUNCATED) if runs
+                           else (MLW_WEIGHT_DIVISORS, MLW_WEIGHT_TRUNCATED))
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return np.concatenate([np.zeros(0, dtype=np.int64)] + [
+        _piecewise_parameters(values[b:b + MLW_SEARCH_BLOCK], divisors, truncated, uncompressed_bits, runs,
+                              MLW_SWITCH_COST_BITS, free_after[b:b + MLW_SEARCH_BLOCK])
+        for b in range(0, values.size, MLW_SEARCH_BLOCK)])
+
+
+def _mlw_section_bits(values: np.ndarray) -> int:
+    """Bits of one palette section (all its slices) coding ``values``."""
+    section = mlw_section_params(values)
+    indices, runs = _mlw_streams(values, section)
+    n = indices.size
+    w_choice = _mlw_parameters(indices, False, section.uncompressed_bits, np.zeros(n, dtype=np.bool_))
+    w_starts = _segment_starts(w_choice)
+    if section.zero_runs:
+        free = np.zeros(runs.size, dtype=np.bool_)
+        free[w_starts - 1] = True            # where the weight stream changes parameters a run change is free
+        z_choice = _mlw_parameters(runs, True, 0, free)
+        starts = _mlw_slice_starts(n, w_starts, _segment_starts(z_choice))
+    else:
+        starts = _mlw_slice_starts(n, w_starts)
+    total = (starts.size * MLW_SLICE_HEADER_BITS + MLW_PALETTE_HEADER_BITS
+             + len(section.palette) * section.palette_bits)
+    # weight stream: unary parts in 12-bit chunks per slice (none when uncompressed), remainders
+    raw = w_choice == MLW_UNCOMPRESSED_CONFIG
+    divisor = np.maximum(MLW_WEIGHT_DIVISORS[w_choice], 0)
+    q = indices >> divisor
+    truncated = MLW_WEIGHT_TRUNCATED[w_choice] == 1
+    positions = np.where(raw, 0, np.where(truncated, 1, q // 2 + 1))
+    second = np.where(truncated, (q > 0).astype(np.int64), q - q // 2)
+    total += int(np.where(raw, section.uncompressed_bits, second + divisor).sum())
+    total += _chunked(positions, starts, MLW_WEIGHT_CHUNK_BITS)
+    if section.zero_runs:
+        # a slice codes the runs after its weights; the first slice also the leading run. The slice's run
+        # parameters are those in force at its first weight.
+        run_slice = np.searchsorted(starts, np.maximum(np.arange(runs.size) - 1, 0), side="right") - 1
+        run_divisor = MLW_ZERO_RUN_DIVISORS[z_choice[starts]]
+        d = run_divisor[run_slice]
+        z_positions = np.bincount(run_slice, weights=(runs >> d) + 1, minlength=starts.size).astype(np.int64)
+        chunk = np.where(run_divisor < 3, 12, 8)
+        total += int((-(-z_positions // chunk) * chunk).sum()) + int(d.sum())
+    return total
