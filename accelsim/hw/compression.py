@@ -670,49 +670,56 @@ def _mlw_streams(values: np.ndarray, section: MlwSection) -> tuple[np.ndarray, n
 
 
 @njit(cache=True, nogil=True)
-def _grc_bits(value, divisor, truncated, uncompressed_bits, runs):  # pragma: no cover - compiled
-    """Bits of one weight index (``runs`` False) or zero run under a Golomb-Rice parameter set: unary quotient
-    (at most 2 bits when truncated) plus ``divisor`` remainder bits; weight codes with a quotient above 31 (2 if
-    truncated) do not exist; ``divisor < 0`` is the uncompressed set."""
-    if divisor < 0:
-        return uncompressed_bits
-    q = value >> divisor
-    if not runs and (q > 31 or (truncated and q > 2)):
-        return _MLW_IMPOSSIBLE_BITS
-    return (min(q + 1, 2) if truncated else q + 1) + divisor
-
-
-@njit(cache=True, nogil=True)
 def _piecewise_parameters(values, divisors, truncated, uncompressed_bits, runs, switch_cost,
                           free_after):  # pragma: no cover - compiled
     """Cheapest assignment of one Golomb-Rice parameter set (``divisors[j]``, ``truncated[j]``) to each value,
     paying ``switch_cost`` bits whenever the set changes (nothing at positions ``i`` with ``free_after[i]``): a
-    shortest path over (position, set), as a Viterbi search. Returns the set of each position."""
+    shortest path over (position, set), as a Viterbi search. Returns the set of each position.
+
+    Back-pointers are kept compactly: per position the cheapest set before it and a bit mask of the sets that
+    changed to it there."""
     n, k = values.size, divisors.size
-    total = np.zeros(k, dtype=np.int64)
-    came = np.zeros((n, k), dtype=np.int8)
+    top = 0
     for i in range(n):
-        best = 0
-        for j in range(1, k):
-            if total[j] < total[best]:
-                best = j
-        base = total[best] + (0 if free_after[i] else switch_cost)
+        top = max(top, values[i])
+    table = np.empty((top + 1, k), dtype=np.int64)   # bits of each value under each set
+    for value in range(top + 1):
         for j in range(k):
-            bits = _grc_bits(values[i], divisors[j], truncated[j], uncompressed_bits, runs)
-            if base < total[j]:
-                total[j] = base + bits
-                came[i, j] = best
+            d = divisors[j]
+            if d < 0:
+                table[value, j] = uncompressed_bits
+                continue
+            q = value >> d
+            if truncated[j]:
+                table[value, j] = _MLW_IMPOSSIBLE_BITS if q > 2 and not runs else min(q + 1, 2) + d
             else:
-                total[j] = total[j] + bits
-                came[i, j] = j
+                table[value, j] = _MLW_IMPOSSIBLE_BITS if q > 31 and not runs else q + 1 + d
+    total = np.zeros(k, dtype=np.int64)
+    cheapest = np.zeros(n, dtype=np.int8)
+    changed = np.zeros(n, dtype=np.uint16)
+    best = 0                                          # the cheapest set so far (first one on ties)
+    for i in range(n):
+        base = total[best] + (0 if free_after[i] else switch_cost)
+        row = table[values[i]]
+        mask = 0
+        next_best = 0
+        for j in range(k):
+            if base < total[j]:
+                total[j] = base + row[j]
+                mask |= 1 << j
+            else:
+                total[j] += row[j]
+            if total[j] < total[next_best]:
+                next_best = j
+        cheapest[i] = best
+        changed[i] = mask
+        best = next_best
     choice = np.zeros(n, dtype=np.int64)
-    last = 0
-    for j in range(1, k):
-        if total[j] < total[last]:
-            last = j
+    last = best
     for i in range(n - 1, -1, -1):
         choice[i] = last
-        last = came[i, last]
+        if (changed[i] >> last) & 1:
+            last = cheapest[i]
     return choice
 
 
@@ -758,17 +765,17 @@ def _mlw_section_starts(values, windows, max_palette, long_section):  # pragma: 
             nonzeros = i - start - zeros
             if nonzeros <= 0 or nonzeros % span != 0:
                 continue
-            back, counted = i, 0                  # back to the nonzero after which span+1 nonzeros follow
+            back, counted, distinct = i, 0, 0     # back to the nonzero after which span+1 nonzeros follow
             while back > start:
                 if values[back] != 0:
                     if counted == span + 1:
                         break
                     counted += 1
+                if last_seen[values[back] + 256] == back:
+                    distinct += 1                 # the last occurrence of its value: count each value once
                 back -= 1
-            distinct = 0
-            for s in range(512):
-                if last_seen[s] >= back:
-                    distinct += 1
+            if last_seen[values[back] + 256] == back:
+                distinct += 1
             new_bits = _palette_index_bits(distinct - no_zero)
             if active:
                 old_bits = _palette_index_bits(size - no_zero)
@@ -792,10 +799,53 @@ def _segment_starts(choice: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(choice)) + 1
 
 
-def _chunked(positions: np.ndarray, starts: np.ndarray, chunk: int) -> int:
-    """Sum over slices of ``chunk · ceil(positions / chunk)`` (unary parts are written in whole chunks)."""
-    per_slice = np.add.reduceat(positions, starts) if positions.size else positions
-    return int((-(-per_slice // chunk) * chunk).sum())
+@njit(cache=True, nogil=True)
+def _mlw_weight_stream_bits(indices, choice, starts, divisors, truncated, uncompressed_bits,
+                            chunk):  # pragma: no cover - compiled
+    """Bits of the weight stream over all slices (first weights ``starts``): per weight the remainder and the
+    second unary part; per slice the first unary part (one position per 2 quotient steps, or one per weight
+    when truncated) in whole ``chunk``-bit words; uncompressed slices write ``uncompressed_bits`` per weight."""
+    total = 0
+    for s in range(starts.size):
+        begin = starts[s]
+        end = starts[s + 1] if s + 1 < starts.size else indices.size
+        cfg = choice[begin]
+        d = divisors[cfg]
+        if d < 0:
+            total += (end - begin) * uncompressed_bits
+            continue
+        positions = 0
+        for i in range(begin, end):
+            q = indices[i] >> d
+            if truncated[cfg]:
+                positions += 1
+                total += d + (1 if q > 0 else 0)
+            else:
+                positions += q // 2 + 1
+                total += d + q - q // 2
+        total += (positions + chunk - 1) // chunk * chunk
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _mlw_run_stream_bits(runs, choice, starts, divisors):  # pragma: no cover - compiled
+    """Bits of the zero-run stream: a slice codes the run after each of its weights (the first slice also the
+    leading run) with the run parameters in force at its first weight: unary quotient in whole chunks of 12
+    bits (8 for divisors >= 3) plus the remainders."""
+    total = 0
+    n = runs.size - 1
+    for s in range(starts.size):
+        begin = starts[s]
+        end = starts[s + 1] if s + 1 < starts.size else n
+        d = divisors[choice[begin]]
+        chunk = 12 if d < 3 else 8
+        first = 0 if s == 0 else begin + 1
+        positions = 0
+        for r in range(first, end + 1):
+            positions += (runs[r] >> d) + 1
+            total += d
+        total += (positions + chunk - 1) // chunk * chunk
+    return total
 
 
 def _mlw_slice_starts(n: int, *parameter_starts: np.ndarray) -> np.ndarray:
@@ -836,22 +886,8 @@ def _mlw_section_bits(values: np.ndarray) -> int:
         starts = _mlw_slice_starts(n, w_starts)
     total = (starts.size * MLW_SLICE_HEADER_BITS + MLW_PALETTE_HEADER_BITS
              + len(section.palette) * section.palette_bits)
-    # weight stream: unary parts in 12-bit chunks per slice (none when uncompressed), remainders
-    raw = w_choice == MLW_UNCOMPRESSED_CONFIG
-    divisor = np.maximum(MLW_WEIGHT_DIVISORS[w_choice], 0)
-    q = indices >> divisor
-    truncated = MLW_WEIGHT_TRUNCATED[w_choice] == 1
-    positions = np.where(raw, 0, np.where(truncated, 1, q // 2 + 1))
-    second = np.where(truncated, (q > 0).astype(np.int64), q - q // 2)
-    total += int(np.where(raw, section.uncompressed_bits, second + divisor).sum())
-    total += _chunked(positions, starts, MLW_WEIGHT_CHUNK_BITS)
+    total += _mlw_weight_stream_bits(indices, w_choice, starts, MLW_WEIGHT_DIVISORS, MLW_WEIGHT_TRUNCATED,
+                                     section.uncompressed_bits, MLW_WEIGHT_CHUNK_BITS)
     if section.zero_runs:
-        # a slice codes the runs after its weights; the first slice also the leading run. The slice's run
-        # parameters are those in force at its first weight.
-        run_slice = np.searchsorted(starts, np.maximum(np.arange(runs.size) - 1, 0), side="right") - 1
-        run_divisor = MLW_ZERO_RUN_DIVISORS[z_choice[starts]]
-        d = run_divisor[run_slice]
-        z_positions = np.bincount(run_slice, weights=(runs >> d) + 1, minlength=starts.size).astype(np.int64)
-        chunk = np.where(run_divisor < 3, 12, 8)
-        total += int((-(-z_positions // chunk) * chunk).sum()) + int(d.sum())
+        total += _mlw_run_stream_bits(runs, z_choice, starts, MLW_ZERO_RUN_DIVISORS)
     return total
