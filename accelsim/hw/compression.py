@@ -34,6 +34,8 @@ from accelsim.config.hw import Codec
 from accelsim.errors import UnsupportedError
 
 CODECS: tuple[str, ...] = get_args(Codec)
+#: Codecs with a bit-stream encoder and decoder here (``mlw`` is a size model of Arm's format only).
+STREAM_CODECS: tuple[str, ...] = ("bitpack", "zero_rle", "bitmap", "huffman")
 BIT_WIDTHS: tuple[int, ...] = (4, 8, 16)
 
 #: Weights per block of the 8/16-bit ``bitpack`` format and the width of each block's header (``w − 1``).
@@ -107,6 +109,7 @@ def encode_weights(weights: np.ndarray, bits: int, codec: str) -> bytes:
     """The encoded stream of ``weights`` (row-major order); ``len`` equals ``compressed_bytes``."""
     values = _flat_values(weights, bits)
     _check_codec(codec)
+    _check_stream_codec(codec)
     if values.size == 0:
         return b""
     field_values, field_widths = _ENCODERS[codec](values.astype(np.int64), bits)
@@ -118,6 +121,7 @@ def decode_weights(data: bytes, codec: str, count: int, bits: int, signed: bool)
     ``signed``), as a flat int64 array."""
     _check_bits(bits)
     _check_codec(codec)
+    _check_stream_codec(codec)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     reader = _BitReader(data)
@@ -163,6 +167,12 @@ def _check_bits(bits: int) -> None:
 def _check_codec(codec: str) -> None:
     if codec not in CODECS:
         raise UnsupportedError(f"unknown weight codec {codec!r}; known codecs: {', '.join(CODECS)}")
+
+
+def _check_stream_codec(codec: str) -> None:
+    if codec not in STREAM_CODECS:
+        raise UnsupportedError(f"codec {codec!r} is a size model without a bit-stream encoder; "
+                               f"codecs with one: {', '.join(STREAM_CODECS)}")
 
 
 def _flat_values(weights: np.ndarray, bits: int) -> np.ndarray:
@@ -879,7 +889,7 @@ def _mlw_section_bits(values: np.ndarray) -> int:
     w_starts = _segment_starts(w_choice)
     if section.zero_runs:
         free = np.zeros(runs.size, dtype=np.bool_)
-        free[w_starts - 1] = True            # where the weight stream changes parameters a run change is free
+        free[np.append(w_starts, n) - 1] = True   # a run change is free where a weight segment ends (the last too)
         z_choice = _mlw_parameters(runs, True, 0, free)
         starts = _mlw_slice_starts(n, w_starts, _segment_starts(z_choice))
     else:
