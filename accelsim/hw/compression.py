@@ -5,7 +5,7 @@ packed width just before the compute units, as recommended by Krishnamoorthi 201
 :func:`compress_weights` for each layer's size under each codec the unit supports and costs the smallest:
 ``compressed_bytes`` drives DRAM and SRAM weight traffic, ``raw_bytes`` the decompressor's cycles and energy.
 
-Every codec is an exact bit-level format (``docs/compression.md``), and :func:`encode_weights` /
+Every codec but ``mlw`` is an exact bit-level format (``docs/compression.md``), and :func:`encode_weights` /
 :func:`decode_weights` implement it, so the sizes are those of a real stream. A layer's stream is padded to a
 whole byte. The element count, bit width and signedness come from the graph, so streams carry no shape header.
 
@@ -19,6 +19,9 @@ whole byte. The element count, bit width and signedness come from the graph, so 
 * ``bitmap`` — ``n`` mask bits (1 = nonzero), then the nonzero weights at full width.
 * ``huffman`` — canonical Huffman over the weights' ``bits``-bit patterns: a code-length table (dense or sparse,
   whichever is smaller) followed by the codewords.
+* ``mlw`` — Arm's Ethos-U weight stream as Vela's encoder writes it [ref:VelaMLW]: a size model (no encoder
+  here; see the ``mlw`` section below and ``docs/compression.md``), byte-exact with Arm's encoder on the tested
+  tensors. Its size depends on the tensor's shape (Vela's brick order), so :func:`compress_weights` passes it.
 """
 from __future__ import annotations
 
@@ -550,12 +553,13 @@ def mlw_weight_order(weights: np.ndarray) -> np.ndarray:
     """The weights as one int16 stream in Vela's brick order, padding zeros included: OFM blocks of
     :data:`MLW_OFM_BLOCK_DEPTH`, then IFM blocks, sub-kernels of at most 8x8, OFM micro-blocks, kernel elements,
     IFM micro-blocks, the 8 OFM channels and the 8 IFM channels of a micro-block (Vela 5.2.0 weight encoder).
-    ``weights``: OHWI, depthwise (C, KH, KW, 1), or fully connected (O, I); any other rank is taken as flat."""
+    ``weights``: OHWI, depthwise (C, KH, KW, 1), or fully connected (O, I); any other rank is already a stream
+    and is returned flat, in order."""
     w = np.asarray(weights)
     if w.ndim == 2:
         w = w.reshape(w.shape[0], 1, 1, w.shape[1])
     elif w.ndim != 4:
-        w = w.reshape(1, 1, 1, -1)
+        return w.reshape(-1).astype(np.int16)
     traversal = mlw_traversal(w.shape)
     ofm, kh, kw, ifm = w.shape
     u = MLW_UBLOCK_DEPTH
@@ -704,23 +708,32 @@ def _piecewise_parameters(values, divisors, truncated, uncompressed_bits, runs, 
                 table[value, j] = _MLW_IMPOSSIBLE_BITS if q > 2 and not runs else min(q + 1, 2) + d
             else:
                 table[value, j] = _MLW_IMPOSSIBLE_BITS if q > 31 and not runs else q + 1 + d
-    total = np.zeros(k, dtype=np.int64)
+    # Costs are kept relative to the cheapest set (0 <= rel < switch_cost + the largest code), in int32, and the
+    # update is branch-free so that it vectorises.
+    lanes = 16
+    cost = np.full((top + 1, lanes), _MLW_IMPOSSIBLE_BITS, dtype=np.int32)
+    cost[:, :k] = table
+    rel = np.zeros(lanes, dtype=np.int32)
+    rel[k:] = 2 * _MLW_IMPOSSIBLE_BITS                # padding lanes are never the cheapest
     cheapest = np.zeros(n, dtype=np.int8)
     changed = np.zeros(n, dtype=np.uint16)
     best = 0                                          # the cheapest set so far (first one on ties)
     for i in range(n):
-        base = total[best] + (0 if free_after[i] else switch_cost)
-        row = table[values[i]]
+        limit = np.int32(0 if free_after[i] else switch_cost)
+        row = cost[values[i]]
         mask = 0
-        next_best = 0
-        for j in range(k):
-            if base < total[j]:
-                total[j] = base + row[j]
-                mask |= 1 << j
-            else:
-                total[j] += row[j]
-            if total[j] < total[next_best]:
+        low = np.int32(4 * _MLW_IMPOSSIBLE_BITS)
+        for j in range(lanes):
+            change = rel[j] > limit
+            rel[j] = (limit if change else rel[j]) + row[j]
+            mask |= np.int32(change) << j
+            low = min(low, rel[j])
+        next_best = lanes - 1
+        for j in range(lanes - 1, -1, -1):
+            if rel[j] == low:
                 next_best = j
+        for j in range(lanes):
+            rel[j] -= low
         cheapest[i] = best
         changed[i] = mask
         best = next_best
