@@ -783,6 +783,8 @@ def _mlw_section_starts(values, windows, max_palette, long_section):  # pragma: 
         last_seen[v] = i
         if v == 256:
             zeros += 1
+        if i - start - zeros <= 0 or (i - start - zeros) % windows[0] != 0:
+            continue                              # every window is a multiple of the first
         for w in range(windows.size):
             span = windows[w] * (2 if active else 1)
             nonzeros = i - start - zeros
