@@ -1,6 +1,7 @@
 """The ``mlw`` weight codec (Arm Ethos-U weight stream, Vela's encoder): stream sizes against Arm's compiled encoder
 (``ethosu.mlw_codec`` from ``ethos-u-vela``, a test peer) on many tensors, Vela's brick order against its
-``reorder_encode``, hand-worked closed forms, and whole networks against Vela's ``total_npu_encoded_weights``."""
+``reorder_encode``, hand-worked closed forms, the encoder bit for bit and both decoders, and whole networks
+against Vela's ``total_npu_encoded_weights``."""
 from __future__ import annotations
 
 import math
@@ -13,7 +14,10 @@ from accelsim.hw.compression import (
     MLW_OFM_BLOCK_DEPTH,
     best_codec,
     compress_weights,
+    decode_weights,
     encode_weights,
+    mlw_decode_stream,
+    mlw_encode_stream,
     mlw_stream_bits,
     mlw_traversal,
     mlw_weight_bytes,
@@ -170,8 +174,42 @@ def test_codec_contract_and_errors():
     assert best_codec(w, 8, ["mlw"]) == result
     with pytest.raises(AccelsimError):                 # outside the 9-bit sign-magnitude alphabet
         compress_weights(np.array([300, -2], dtype=np.int16), 16, "mlw")
-    with pytest.raises(AccelsimError):                 # a size model: no bit stream is produced
-        encode_weights(w, 8, "mlw")
+    with pytest.raises(AccelsimError):
+        encode_weights(np.array([300, -2], dtype=np.int16), 16, "mlw")
+    with pytest.raises(AccelsimError):                 # a shape that does not hold the count
+        decode_weights(encode_weights(w, 8, "mlw"), "mlw", w.size, 8, True, shape=(3, 3))
+    with pytest.raises(AccelsimError):                 # a truncated stream
+        mlw_decode_stream(encode_weights(w, 8, "mlw")[:40])
+
+
+# ------------------------------------------------------------------------------------------ encoder, decoder
+@pytest.mark.parametrize("name", sorted(k for k, v in _CASES.items() if v.size <= 1000))
+def test_encoder_is_bit_identical_with_arms_and_both_decoders_read_it(name):
+    mlw_codec = pytest.importorskip("ethosu.mlw_codec")
+    values = _CASES[name].astype(np.int64)
+    ours = mlw_encode_stream(values)
+    assert ours == bytes(mlw_codec.encode(values.tolist()))
+    assert len(ours) == mlw_stream_bits(values) // 8
+    assert np.array_equal(np.asarray(mlw_codec.decode(bytearray(ours))), values)
+    assert np.array_equal(mlw_decode_stream(ours), values)
+
+
+@pytest.mark.parametrize("shape,zeros", [((32, 3, 3, 3), 0.0), ((48, 3, 3, 1), 0.4), ((24, 1, 1, 40), 0.0),
+                                         ((100, 20), 0.6)])
+def test_layer_round_trip_through_encode_weights(shape, zeros):
+    """encode_weights / decode_weights keep the codec contract: the stream is as long as compressed_bytes and
+    decodes (with the tensor's shape, to undo the brick order) to the weights; Arm's reorder_encode writes the
+    same stream."""
+    w = _layer_weights(shape, seed=len(shape) + sum(shape), zero_fraction=zeros)
+    stream = encode_weights(w, 8, "mlw")
+    assert len(stream) == compress_weights(w, 8, "mlw").compressed_bytes
+    assert np.array_equal(decode_weights(stream, "mlw", w.size, 8, True, shape=w.shape).reshape(w.shape), w)
+    mlw_codec = pytest.importorskip("ethosu.mlw_codec")
+    w4 = w.reshape(w.shape[0], 1, 1, w.shape[1]) if w.ndim == 2 else w
+    traversal = mlw_traversal(w4.shape)
+    arm, _ = mlw_codec.reorder_encode(8, 8, w4.astype(np.int16), MLW_OFM_BLOCK_DEPTH, traversal == "depthwise",
+                                      traversal == "part_kernel", 8, 8, 8)
+    assert stream == bytes(arm)
 
 
 # ------------------------------------------------------------------------------------------ whole networks

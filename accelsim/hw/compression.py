@@ -5,7 +5,7 @@ packed width just before the compute units, as recommended by Krishnamoorthi 201
 :func:`compress_weights` for each layer's size under each codec the unit supports and costs the smallest:
 ``compressed_bytes`` drives DRAM and SRAM weight traffic, ``raw_bytes`` the decompressor's cycles and energy.
 
-Every codec but ``mlw`` is an exact bit-level format (``docs/compression.md``), and :func:`encode_weights` /
+Every codec is an exact bit-level format (``docs/compression.md``), and :func:`encode_weights` /
 :func:`decode_weights` implement it, so the sizes are those of a real stream. A layer's stream is padded to a
 whole byte. The element count, bit width and signedness come from the graph, so streams carry no shape header.
 
@@ -19,9 +19,11 @@ whole byte. The element count, bit width and signedness come from the graph, so 
 * ``bitmap`` — ``n`` mask bits (1 = nonzero), then the nonzero weights at full width.
 * ``huffman`` — canonical Huffman over the weights' ``bits``-bit patterns: a code-length table (dense or sparse,
   whichever is smaller) followed by the codewords.
-* ``mlw`` — Arm's Ethos-U weight stream as Vela's encoder writes it [ref:VelaMLW]: a size model (no encoder
-  here; see the ``mlw`` section below and ``docs/compression.md``), byte-exact with Arm's encoder on the tested
-  tensors. Its size depends on the tensor's shape (Vela's brick order), so :func:`compress_weights` passes it.
+* ``mlw`` — Arm's Ethos-U weight stream as Vela's encoder writes it [ref:VelaMLW], in Vela's brick order of the
+  tensor (so its size depends on the shape, which :func:`compress_weights` passes): a vectorised/compiled size
+  model plus an encoder and decoder (:func:`mlw_encode_stream`, :func:`mlw_decode_stream`) whose streams are
+  bit-identical with Arm's encoder on the tested tensors and decode with Arm's decoder; streams end padded to
+  16 bytes. Weights must lie within ±255.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from accelsim.config.hw import Codec
 from accelsim.errors import UnsupportedError
 
 CODECS: tuple[str, ...] = get_args(Codec)
-#: Codecs with a bit-stream encoder and decoder here (``mlw`` is a size model of Arm's format only).
+#: Codecs that store any 4-, 8- or 16-bit weights (``mlw`` codes weights within ±255 only).
 STREAM_CODECS: tuple[str, ...] = ("bitpack", "zero_rle", "bitmap", "huffman")
 BIT_WIDTHS: tuple[int, ...] = (4, 8, 16)
 
@@ -109,24 +111,30 @@ def decompression_energy_pj(raw_bytes: float, energy_pj_per_byte: float) -> floa
 
 
 def encode_weights(weights: np.ndarray, bits: int, codec: str) -> bytes:
-    """The encoded stream of ``weights`` (row-major order); ``len`` equals ``compressed_bytes``."""
+    """The encoded stream of ``weights`` (row-major order; ``mlw``: Vela's brick order of the tensor's shape);
+    ``len`` equals ``compressed_bytes``."""
     values = _flat_values(weights, bits)
     _check_codec(codec)
-    _check_stream_codec(codec)
     if values.size == 0:
         return b""
+    if codec == "mlw":
+        _check_mlw_range(values, bits)
+        return mlw_encode_stream(mlw_weight_order(values.reshape(np.shape(weights))))
     field_values, field_widths = _ENCODERS[codec](values.astype(np.int64), bits)
     return _pack_fields(field_values, field_widths)
 
 
-def decode_weights(data: bytes, codec: str, count: int, bits: int, signed: bool) -> np.ndarray:
+def decode_weights(data: bytes, codec: str, count: int, bits: int, signed: bool,
+                   shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Decode a stream of :func:`encode_weights`: ``count`` weights of ``bits`` bits (two's complement if
-    ``signed``), as a flat int64 array."""
+    ``signed``), as a flat int64 array. ``mlw`` streams are in the brick order of the tensor's ``shape`` (give
+    it for a 2-D or 4-D tensor; without it the stream is taken as flat)."""
     _check_bits(bits)
     _check_codec(codec)
-    _check_stream_codec(codec)
     if count == 0:
         return np.zeros(0, dtype=np.int64)
+    if codec == "mlw":
+        return _mlw_unorder(mlw_decode_stream(data), count, shape)
     reader = _BitReader(data)
     return _DECODERS[codec](reader, count, bits, signed)
 
@@ -170,12 +178,6 @@ def _check_bits(bits: int) -> None:
 def _check_codec(codec: str) -> None:
     if codec not in CODECS:
         raise UnsupportedError(f"unknown weight codec {codec!r}; known codecs: {', '.join(CODECS)}")
-
-
-def _check_stream_codec(codec: str) -> None:
-    if codec not in STREAM_CODECS:
-        raise UnsupportedError(f"codec {codec!r} is a size model without a bit-stream encoder; "
-                               f"codecs with one: {', '.join(STREAM_CODECS)}")
 
 
 def _flat_values(weights: np.ndarray, bits: int) -> np.ndarray:
@@ -550,7 +552,7 @@ def _round_up(value: int, granule: int) -> int:
 
 
 def mlw_weight_order(weights: np.ndarray) -> np.ndarray:
-    """The weights as one int16 stream in Vela's brick order, padding zeros included: OFM blocks of
+    """The weights as one stream (int16 or wider) in Vela's brick order, padding zeros included: OFM blocks of
     :data:`MLW_OFM_BLOCK_DEPTH`, then IFM blocks, sub-kernels of at most 8x8, OFM micro-blocks, kernel elements,
     IFM micro-blocks, the 8 OFM channels and the 8 IFM channels of a micro-block (Vela 5.2.0 weight encoder).
     ``weights``: OHWI, depthwise (C, KH, KW, 1), or fully connected (O, I); any other rank is already a stream
@@ -559,12 +561,13 @@ def mlw_weight_order(weights: np.ndarray) -> np.ndarray:
     if w.ndim == 2:
         w = w.reshape(w.shape[0], 1, 1, w.shape[1])
     elif w.ndim != 4:
-        return w.reshape(-1).astype(np.int16)
+        return w.reshape(-1).astype(np.result_type(w.dtype, np.int16))
     traversal = mlw_traversal(w.shape)
     ofm, kh, kw, ifm = w.shape
     u = MLW_UBLOCK_DEPTH
     ifm_granule = {"depth_first": MLW_IFM_BLOCK_DEPTH, "part_kernel": u, "depthwise": 1}[traversal]
-    padded = np.zeros((_round_up(ofm, u), kh, kw, _round_up(ifm, ifm_granule)), dtype=np.int16)
+    padded = np.zeros((_round_up(ofm, u), kh, kw, _round_up(ifm, ifm_granule)),
+                      dtype=np.result_type(w.dtype, np.int16))
     padded[:ofm, :, :, :ifm] = w
     pieces = []
     for o0 in range(0, ofm, MLW_OFM_BLOCK_DEPTH):
@@ -592,17 +595,38 @@ def mlw_weight_order(weights: np.ndarray) -> np.ndarray:
             step = MLW_PART_KERNEL_IFM_BLOCK_DEPTH // u
             for i0 in range(0, per_ublock[0].shape[0], step):
                 pieces += [p[i0:i0 + step].ravel() for p in per_ublock]
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=padded.dtype)
 
 
 def mlw_weight_bytes(weights: np.ndarray, bits: int = 8) -> int:
     """Bytes of ``weights`` (OHWI / (O, I), |w| <= 255) as Vela's encoder stores them: the stream of
     :func:`mlw_stream_bits` over :func:`mlw_weight_order`."""
     values = np.asarray(weights)
+    _check_mlw_range(values, bits)
+    return mlw_stream_bits(mlw_weight_order(values)) // 8
+
+
+def _check_mlw_range(values: np.ndarray, bits: int) -> None:
     if values.size and int(np.abs(values.astype(np.int64)).max()) > MLW_MAX_MAGNITUDE:
         raise UnsupportedError(f"the mlw weight codec codes weights in [-{MLW_MAX_MAGNITUDE}, "
                                f"{MLW_MAX_MAGNITUDE}]; {bits}-bit weights outside it cannot be stored")
-    return mlw_stream_bits(mlw_weight_order(values)) // 8
+
+
+def _mlw_unorder(stream: np.ndarray, count: int, shape: tuple[int, ...] | None) -> np.ndarray:
+    """The row-major weights of a decoded brick-order ``stream`` (padding dropped): the order of a tensor of
+    element numbers 1..count tells where each weight went."""
+    if shape is None or len(shape) not in (2, 4):
+        if stream.size != count:
+            raise UnsupportedError(f"mlw stream holds {stream.size} weights, expected {count}")
+        return stream
+    if math.prod(shape) != count:
+        raise UnsupportedError(f"shape {shape} does not hold {count} weights")
+    where = mlw_weight_order(np.arange(1, count + 1, dtype=np.int64).reshape(shape))
+    if where.size != stream.size:
+        raise UnsupportedError(f"mlw stream holds {stream.size} weights, the brick order of {shape} {where.size}")
+    out = np.zeros(count, dtype=np.int64)
+    out[where[where > 0] - 1] = stream[where > 0]
+    return out
 
 
 def mlw_stream_bits(stream: np.ndarray) -> int:
@@ -672,6 +696,7 @@ def _mlw_streams(values: np.ndarray, section: MlwSection) -> tuple[np.ndarray, n
     (empty without zero runs). An all-zero section with zero runs codes its first zero as a weight."""
     symbols = 2 * np.abs(values) + (values < 0)
     index_of = np.arange(2 * MLW_MAX_MAGNITUDE + 2) + len(section.palette) - section.direct_offset
+    index_of[0] = index_of[1]           # a directly coded zero uses the "-0" symbol 1, as Arm's encoder does
     for rank, symbol in enumerate(section.palette):
         index_of[symbol] = rank
     if not section.zero_runs:
@@ -895,13 +920,26 @@ def _mlw_parameters(values: np.ndarray, runs: bool, uncompressed_bits: int, free
         for b in range(0, values.size, MLW_SEARCH_BLOCK)])
 
 
-def _mlw_section_bits(values: np.ndarray) -> int:
-    """Bits of one palette section (all its slices) coding ``values``."""
+@dataclass(frozen=True)
+class _MlwPlan:
+    """How a section is coded: parameters, weight indices, zero runs (empty without), the parameter set of each
+    index and run, and the first weight of every slice."""
+
+    section: MlwSection
+    indices: np.ndarray
+    runs: np.ndarray
+    w_choice: np.ndarray
+    z_choice: np.ndarray
+    starts: np.ndarray
+
+
+def _mlw_plan(values: np.ndarray) -> _MlwPlan:
     section = mlw_section_params(values)
     indices, runs = _mlw_streams(values, section)
     n = indices.size
     w_choice = _mlw_parameters(indices, False, section.uncompressed_bits, np.zeros(n, dtype=np.bool_))
     w_starts = _segment_starts(w_choice)
+    z_choice = np.zeros(0, dtype=np.int64)
     if section.zero_runs:
         free = np.zeros(runs.size, dtype=np.bool_)
         free[np.append(w_starts, n) - 1] = True   # a run change is free where a weight segment ends (the last too)
@@ -909,10 +947,262 @@ def _mlw_section_bits(values: np.ndarray) -> int:
         starts = _mlw_slice_starts(n, w_starts, _segment_starts(z_choice))
     else:
         starts = _mlw_slice_starts(n, w_starts)
-    total = (starts.size * MLW_SLICE_HEADER_BITS + MLW_PALETTE_HEADER_BITS
+    return _MlwPlan(section, indices, runs, w_choice, z_choice, starts)
+
+
+def _mlw_section_bits(values: np.ndarray) -> int:
+    """Bits of one palette section (all its slices) coding ``values``."""
+    plan = _mlw_plan(values)
+    section = plan.section
+    total = (plan.starts.size * MLW_SLICE_HEADER_BITS + MLW_PALETTE_HEADER_BITS
              + len(section.palette) * section.palette_bits)
-    total += _mlw_weight_stream_bits(indices, w_choice, starts, MLW_WEIGHT_DIVISORS, MLW_WEIGHT_TRUNCATED,
-                                     section.uncompressed_bits, MLW_WEIGHT_CHUNK_BITS)
+    total += _mlw_weight_stream_bits(plan.indices, plan.w_choice, plan.starts, MLW_WEIGHT_DIVISORS,
+                                     MLW_WEIGHT_TRUNCATED, section.uncompressed_bits, MLW_WEIGHT_CHUNK_BITS)
     if section.zero_runs:
-        total += _mlw_run_stream_bits(runs, z_choice, starts, MLW_ZERO_RUN_DIVISORS)
+        total += _mlw_run_stream_bits(plan.runs, plan.z_choice, plan.starts, MLW_ZERO_RUN_DIVISORS)
     return total
+
+
+# ------------------------------------------------------------------------------------------------- mlw stream
+#: Header codes of the mlw format: ZDIV for "no zero runs" and for the end of the stream, WDIV for uncompressed.
+MLW_ZDIV_DISABLED = 6
+MLW_ZDIV_END = 7
+MLW_WDIV_UNCOMPRESSED = 7
+
+
+class _LsbWriter:
+    """Collects fields written least significant bit first into a byte stream filled from each byte's LSB."""
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+        self.widths: list[int] = []
+        self.bits = 0
+
+    def put(self, width: int, value: int) -> None:
+        if width > 0:
+            self.values.append(int(value))
+            self.widths.append(int(width))
+            self.bits += int(width)
+
+    def tobytes(self) -> bytes:
+        values = np.asarray(self.values, dtype=np.int64)
+        widths = np.asarray(self.widths, dtype=np.int64)
+        field = np.repeat(np.arange(widths.size), widths)
+        offset = np.arange(field.size) - (np.cumsum(widths) - widths)[field]
+        bit = (values[field] >> offset) & 1
+        return np.packbits(bit.astype(np.uint8), bitorder="little").tobytes()
+
+
+def _mlw_unary_chunks(quotients: np.ndarray, step: int, chunk: int, has_second: bool):
+    """Split a stream's unary codes into chunks of ``chunk`` positions (the last one padded with 0 positions).
+    A value of quotient ``q`` takes positions while ``q >= 0``, ``q`` dropping by ``step`` (2, or 3 when
+    truncated, 1 for runs); a position's first bit says ``q > 0``, its second (weights only, when ``q > 0``)
+    ``q > 1``. Yields per chunk (first bits, second bits, number of values that end in the chunk)."""
+    bits0, bits1, ends = [], [], 0
+    for q in quotients.tolist():
+        while q >= 0:
+            bits0.append(1 if q > 0 else 0)
+            if has_second and q > 0:
+                bits1.append(1 if q > 1 else 0)
+            q -= step
+            if q < 0:
+                ends += 1
+            if len(bits0) == chunk:
+                yield bits0, bits1, ends
+                bits0, bits1, ends = [], [], 0
+    if bits0:
+        yield bits0 + [0] * (chunk - len(bits0)), bits1, ends
+
+
+def _mlw_put_slice(out: _LsbWriter, plan: _MlwPlan, begin: int, end: int, first: bool) -> None:
+    """One slice: header (and palette), then the interleaved chunks of weight and zero-run unary codes with the
+    remainders of the previous chunk's completed values (mlw format)."""
+    section, cfg = plan.section, plan.w_choice[begin]
+    uncompressed = cfg == MLW_UNCOMPRESSED_CONFIG
+    truncated = bool(MLW_WEIGHT_TRUNCATED[cfg])
+    divisor = section.uncompressed_bits if uncompressed else int(MLW_WEIGHT_DIVISORS[cfg])
+    z_div = int(MLW_ZERO_RUN_DIVISORS[plan.z_choice[begin]]) if section.zero_runs else 0
+    out.put(3, z_div if section.zero_runs else MLW_ZDIV_DISABLED)
+    out.put(15, end - begin - 1)
+    out.put(3, MLW_WDIV_UNCOMPRESSED if uncompressed else divisor)
+    out.put(1, int(truncated))
+    out.put(1, int(first))
+    if first:
+        out.put(5, section.direct_offset)
+        out.put(5, max(0, len(section.palette) - 1))
+        out.put(3, section.palette_bits - 2)
+        for symbol in section.palette:
+            out.put(section.palette_bits, symbol)
+    weights = plan.indices[begin:end]
+    runs = plan.runs[(0 if first else begin + 1):end + 1] if section.zero_runs else np.zeros(0, dtype=np.int64)
+    w_chunk = 8 if uncompressed and divisor > 5 else MLW_WEIGHT_CHUNK_BITS
+    w_quotients = np.zeros(weights.size, dtype=np.int64) if uncompressed else weights >> divisor
+    w_chunks = _mlw_unary_chunks(w_quotients, 3 if truncated else 2, w_chunk, True)
+    z_chunk = 12 if z_div < 3 else 8
+    z_chunks = _mlw_unary_chunks(runs >> z_div, 1, z_chunk, False)
+    w_rem, z_rem = weights & ((1 << divisor) - 1), runs & ((1 << z_div) - 1)
+    w_pos = z_pos = 0
+    w_pending = z_pending = None                  # remainders of the previous chunk, written after this chunk
+    while True:
+        balance = w_pos - z_pos if section.zero_runs else 0
+        w_on = balance < 8 and w_pos < weights.size
+        z_on = balance >= 0 and section.zero_runs and z_pos < runs.size
+        w_now = next(w_chunks) if w_on else None
+        z_now = next(z_chunks) if z_on else None
+        if w_now is not None and not uncompressed:
+            out.put(w_chunk, sum(b << j for j, b in enumerate(w_now[0])))
+        if z_now is not None:
+            out.put(z_chunk, sum(b << j for j, b in enumerate(z_now[0])))
+        if w_now is not None and not uncompressed:
+            out.put(len(w_now[1]), sum(b << j for j, b in enumerate(w_now[1])))
+        for value in w_pending or ():
+            out.put(divisor, value)
+        for value in z_pending or ():
+            out.put(z_div, value)
+        w_pending = z_pending = None
+        if w_now is not None:
+            count = min(w_now[2], weights.size - w_pos)
+            w_pending, w_pos = w_rem[w_pos:w_pos + count].tolist(), w_pos + count
+        if z_now is not None:
+            count = min(z_now[2], runs.size - z_pos)
+            z_pending, z_pos = z_rem[z_pos:z_pos + count].tolist(), z_pos + count
+        if w_now is None and z_now is None:
+            break
+
+
+def mlw_encode_stream(stream: np.ndarray) -> bytes:
+    """The mlw stream of ``stream`` (weights in coding order, |w| <= 255): palette sections, slices, end marker,
+    padding with 1 bits to a multiple of 16 bytes. ``len`` equals ``mlw_stream_bits(stream) // 8``."""
+    stream = np.ascontiguousarray(stream, dtype=np.int64)
+    out = _LsbWriter()
+    if stream.size:
+        bounds = np.append(_mlw_section_starts(stream, MLW_PALETTE_WINDOWS, MLW_MAX_PALETTE, MLW_LONG_SECTION),
+                           stream.size)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            plan = _mlw_plan(stream[a:b])
+            ends = np.append(plan.starts, plan.indices.size)
+            for k in range(plan.starts.size):
+                _mlw_put_slice(out, plan, int(ends[k]), int(ends[k + 1]), k == 0)
+    out.put(3, MLW_ZDIV_END)
+    out.put(-out.bits % 8, 0xFF)
+    while out.bits % MLW_STREAM_ALIGN_BITS:
+        out.put(8, 0xFF)
+    return out.tobytes()
+
+
+class _LsbReader:
+    """Reads fields least significant bit first from a byte stream filled from each byte's LSB."""
+
+    def __init__(self, data: bytes) -> None:
+        self.bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little").astype(np.int64)
+        self.position = 0
+
+    def get(self, width: int) -> int:
+        if self.position + width > self.bits.size:
+            raise UnsupportedError("mlw weight stream ends early")
+        chunk = self.bits[self.position:self.position + width]
+        self.position += width
+        return int((chunk << np.arange(width)).sum())
+
+
+def _mlw_read_unary(bits: list[int], seconds: list[int] | None, state: list[int], step: int,
+                    quotients: list[int]) -> None:
+    """Decode one chunk's unary positions into ``quotients`` (completed values), ``state[0]`` the quotient of
+    a value still open across chunks (-1 when none). Weights carry a second bit per position with a first bit 1:
+    it adds 2 and continues (non-truncated) or adds 2 and ends (truncated, ``step`` 3); runs add 1 per 1 bit."""
+    second = iter(seconds or ())
+    for bit in bits:
+        q = max(state[0], 0)
+        if not bit:
+            quotients.append(q)
+            state[0] = -1
+        elif seconds is None:
+            state[0] = q + 1
+        elif not next(second):
+            quotients.append(q + 1)
+            state[0] = -1
+        elif step == 3:
+            quotients.append(q + 2)
+            state[0] = -1
+        else:
+            state[0] = q + 2
+
+
+def mlw_decode_stream(data: bytes) -> np.ndarray:
+    """Decode an mlw stream (:func:`mlw_encode_stream`, or Arm's encoder) into its weights, in coding order."""
+    reader = _LsbReader(data)
+    out: list[int] = []
+    palette: tuple[int, ...] = ()
+    direct_offset = width = 0
+    while True:
+        z_div = reader.get(3)
+        if z_div == MLW_ZDIV_END:
+            break
+        count = reader.get(15) + 1
+        w_div = reader.get(3)
+        truncated = reader.get(1)
+        if reader.get(1):                                        # a new palette starts a section
+            direct_offset = reader.get(5)
+            size = reader.get(5)
+            width = reader.get(3) + 2
+            palette = tuple(reader.get(width) for _ in range(size + 1 if size else 0))
+            first = True
+        else:
+            first = False
+        zero_runs = z_div != MLW_ZDIV_DISABLED
+        uncompressed = w_div == MLW_WDIV_UNCOMPRESSED
+        if uncompressed:          # only an all-palette section (index bits) or one without a palette (entry bits)
+            w_div = max(len(palette) - 1, 0).bit_length() if palette else width
+        weights, runs = _mlw_decode_slice(reader, count, zero_runs, z_div, w_div, truncated, uncompressed, first)
+        symbols = [palette[i] if i < len(palette) else i - len(palette) + direct_offset for i in weights]
+        values = [-(s >> 1) if s & 1 else s >> 1 for s in symbols]
+        if zero_runs:
+            run_iter = iter(runs)
+            if first:
+                out.extend([0] * next(run_iter))
+            for value in values:
+                out.append(value)
+                out.extend([0] * next(run_iter))
+        else:
+            out.extend(values)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _mlw_decode_slice(reader: _LsbReader, count: int, zero_runs: bool, z_div: int, w_div: int, truncated: int,
+                      uncompressed: bool, first: bool) -> tuple[list[int], list[int]]:
+    """The weight indices and zero runs of one slice: chunks as :func:`_mlw_put_slice` writes them."""
+    z_count = count + 1 if first else count
+    w_chunk = 8 if uncompressed and w_div > 5 else MLW_WEIGHT_CHUNK_BITS
+    z_chunk = 12 if z_div < 3 else 8
+    w_q: list[int] = []
+    z_q: list[int] = []
+    w_state, z_state = [-1], [-1]
+    weights: list[int] = []
+    runs: list[int] = []
+    w_pending = z_pending = 0
+    while True:
+        balance = len(w_q) - len(z_q) if zero_runs else 0
+        w_on = balance < 8 and len(w_q) < count
+        z_on = balance >= 0 and zero_runs and len(z_q) < z_count
+        w_done, z_done = len(w_q), len(z_q)
+        first_bits = reader.get(w_chunk) if w_on and not uncompressed else 0
+        z_bits = reader.get(z_chunk) if z_on else 0
+        if w_on:
+            if uncompressed:
+                w_q.extend([0] * min(w_chunk, count - len(w_q)))
+            else:
+                bits = [(first_bits >> j) & 1 for j in range(w_chunk)]
+                second = reader.get(sum(bits))
+                _mlw_read_unary(bits, [(second >> j) & 1 for j in range(sum(bits))], w_state, 3 if truncated else 2,
+                                w_q)
+                del w_q[count:]
+        if z_on:
+            _mlw_read_unary([(z_bits >> j) & 1 for j in range(z_chunk)], None, z_state, 1, z_q)
+            del z_q[z_count:]
+        for q in w_q[len(weights):len(weights) + w_pending]:
+            weights.append((q << w_div) | reader.get(w_div))
+        for q in z_q[len(runs):len(runs) + z_pending]:
+            runs.append((q << z_div) | reader.get(z_div))
+        if not w_on and not z_on:
+            return weights, runs
+        w_pending, z_pending = len(w_q) - w_done, len(z_q) - z_done
