@@ -607,7 +607,7 @@ def mlw_weight_bytes(weights: np.ndarray, bits: int = 8) -> int:
 
 
 def _check_mlw_range(values: np.ndarray, bits: int) -> None:
-    if values.size and int(np.abs(values.astype(np.int64)).max()) > MLW_MAX_MAGNITUDE:
+    if values.size and max(-int(values.min()), int(values.max())) > MLW_MAX_MAGNITUDE:
         raise UnsupportedError(f"the mlw weight codec codes weights in [-{MLW_MAX_MAGNITUDE}, "
                                f"{MLW_MAX_MAGNITUDE}]; {bits}-bit weights outside it cannot be stored")
 
@@ -657,8 +657,7 @@ class MlwSection:
 
 def mlw_section_params(values: np.ndarray) -> MlwSection:
     """The section parameters of the mlw format for ``values`` (see the section comment)."""
-    symbols = 2 * np.abs(values) + (values < 0)
-    counts = np.bincount(symbols, minlength=2 * MLW_MAX_MAGNITUDE + 2)
+    counts = _mlw_symbol_counts(values)
     others = counts[1:].max(initial=0)
     zero_runs = bool(counts[0] > MLW_ZERO_RUN_RATIO * others)
     coded = counts.copy()
@@ -694,18 +693,52 @@ def mlw_section_params(values: np.ndarray) -> MlwSection:
 def _mlw_streams(values: np.ndarray, section: MlwSection) -> tuple[np.ndarray, np.ndarray]:
     """(weight indices, zero runs) of a section: the zero run before each coded weight and the trailing one
     (empty without zero runs). An all-zero section with zero runs codes its first zero as a weight."""
-    symbols = 2 * np.abs(values) + (values < 0)
     index_of = np.arange(2 * MLW_MAX_MAGNITUDE + 2) + len(section.palette) - section.direct_offset
     index_of[0] = index_of[1]           # a directly coded zero uses the "-0" symbol 1, as Arm's encoder does
     for rank, symbol in enumerate(section.palette):
         index_of[symbol] = rank
-    if not section.zero_runs:
-        return index_of[symbols], np.zeros(0, dtype=np.int64)
-    coded = np.flatnonzero(values)
-    if coded.size == 0:
-        coded = np.array([0])
-    runs = np.diff(np.concatenate([[-1], coded, [values.size]])) - 1
-    return index_of[symbols[coded]], runs
+    return _mlw_index_streams(values, index_of, section.zero_runs)
+
+
+@njit(cache=True, nogil=True)
+def _mlw_symbol_counts(values):  # pragma: no cover - compiled
+    """Occurrences of each symbol ``2|w| + (w < 0)``."""
+    counts = np.zeros(2 * MLW_MAX_MAGNITUDE + 2, dtype=np.int64)
+    for v in values:
+        counts[2 * abs(v) + (1 if v < 0 else 0)] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _mlw_index_streams(values, index_of, zero_runs):  # pragma: no cover - compiled
+    n = values.size
+    indices = np.empty(n, dtype=np.int64)
+    if not zero_runs:
+        for i in range(n):
+            v = values[i]
+            indices[i] = index_of[2 * abs(v) + (1 if v < 0 else 0)]
+        return indices, np.zeros(0, dtype=np.int64)
+    runs = np.empty(n + 1, dtype=np.int64)
+    count, run = 0, 0
+    for i in range(n):
+        v = values[i]
+        if v == 0 and not (i == 0 and count == 0 and _all_zero(values)):
+            run += 1
+            continue
+        runs[count] = run
+        indices[count] = index_of[2 * abs(v) + (1 if v < 0 else 0)]
+        count += 1
+        run = 0
+    runs[count] = run
+    return indices[:count], runs[:count + 1]
+
+
+@njit(cache=True, nogil=True)
+def _all_zero(values):  # pragma: no cover - compiled
+    for v in values:
+        if v != 0:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -913,11 +946,10 @@ def _mlw_parameters(values: np.ndarray, runs: bool, uncompressed_bits: int, free
     """Parameter set of each value (:func:`_piecewise_parameters` per :data:`MLW_SEARCH_BLOCK` values)."""
     divisors, truncated = ((MLW_ZERO_RUN_DIVISORS, MLW_ZERO_RUN_TRUNCATED) if runs
                            else (MLW_WEIGHT_DIVISORS, MLW_WEIGHT_TRUNCATED))
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return np.concatenate([np.zeros(0, dtype=np.int64)] + [
-        _piecewise_parameters(values[b:b + MLW_SEARCH_BLOCK], divisors, truncated, uncompressed_bits, runs,
-                              MLW_SWITCH_COST_BITS, free_after[b:b + MLW_SEARCH_BLOCK])
-        for b in range(0, values.size, MLW_SEARCH_BLOCK)])
+    blocks = [_piecewise_parameters(values[b:b + MLW_SEARCH_BLOCK], divisors, truncated, uncompressed_bits, runs,
+                                    MLW_SWITCH_COST_BITS, free_after[b:b + MLW_SEARCH_BLOCK])
+              for b in range(0, values.size, MLW_SEARCH_BLOCK)]
+    return blocks[0] if len(blocks) == 1 else np.concatenate([np.zeros(0, dtype=np.int64)] + blocks)
 
 
 @dataclass(frozen=True)
