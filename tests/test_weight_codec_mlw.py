@@ -238,3 +238,15 @@ def test_network_total_matches_vela(network, tmp_path):
     ours = sum(mlw_weight_bytes(np.asarray(graph.tensors[node.inputs[1]].data)) for node in graph.nodes
                if op_def(node.kind).has_weights)
     assert abs(ours / vela - 1) <= 0.05, (ours, vela)
+
+
+def test_sizes_are_memoised_by_content_not_identity():
+    """compress_weights remembers mlw sizes by the tensor's content and shape: an equal copy gives the same
+    result, a tensor of the same shape with other values its own."""
+    w = _layer_weights((64, 3, 3, 32), seed=5)
+    first = compress_weights(w, 8, "mlw")
+    assert compress_weights(w.copy(), 8, "mlw") == first
+    assert compress_weights(np.zeros_like(w), 8, "mlw").compressed_bytes == mlw_weight_bytes(np.zeros_like(w))
+    assert compress_weights(np.zeros_like(w), 8, "mlw").compressed_bytes < first.compressed_bytes
+    flat = compress_weights(w.reshape(-1), 8, "mlw")       # same values, no brick order: its own entry
+    assert flat.compressed_bytes == mlw_stream_bits(w.reshape(-1)) // 8

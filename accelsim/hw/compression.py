@@ -27,8 +27,10 @@ whole byte. The element count, bit width and signedness come from the graph, so 
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence, get_args
 
@@ -77,7 +79,7 @@ def compress_weights(weights: np.ndarray, bits: int, codec: str) -> CompressionR
     if values.size == 0:
         return CompressionResult(codec, 0, 0, 1.0)
     if codec == "mlw":
-        compressed = mlw_weight_bytes(values.reshape(np.shape(weights)), bits)
+        compressed = _mlw_weight_bytes_memo(values.reshape(np.shape(weights)), bits)
     else:
         compressed = math.ceil(_SIZE_BITS[codec](values, bits) / 8)
     return CompressionResult(codec, raw, compressed, compressed / raw)
@@ -605,6 +607,25 @@ def mlw_weight_bytes(weights: np.ndarray, bits: int = 8) -> int:
     values = np.asarray(weights)
     _check_mlw_range(values, bits)
     return mlw_stream_bits(mlw_weight_order(values)) // 8
+
+
+#: Sizes of recently sized tensors by content (a pure function of the values and shape; a sweep that rebuilds
+#: its graphs sizes each tensor once). At most :data:`MLW_MEMO_ENTRIES` entries, oldest dropped first.
+MLW_MEMO_ENTRIES = 4096
+_MLW_MEMO: OrderedDict[tuple, int] = OrderedDict()
+
+
+def _mlw_weight_bytes_memo(values: np.ndarray, bits: int) -> int:
+    key = (values.shape, values.dtype.str,
+           hashlib.blake2b(np.ascontiguousarray(values).view(np.uint8).data, digest_size=16).digest())
+    size = _MLW_MEMO.get(key)
+    if size is None:
+        size = _MLW_MEMO[key] = mlw_weight_bytes(values, bits)
+        if len(_MLW_MEMO) > MLW_MEMO_ENTRIES:
+            _MLW_MEMO.popitem(last=False)
+    else:
+        _MLW_MEMO.move_to_end(key)
+    return size
 
 
 def _check_mlw_range(values: np.ndarray, bits: int) -> None:
