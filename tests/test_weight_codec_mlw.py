@@ -250,3 +250,10 @@ def test_sizes_are_memoised_by_content_not_identity():
     assert compress_weights(np.zeros_like(w), 8, "mlw").compressed_bytes < first.compressed_bytes
     flat = compress_weights(w.reshape(-1), 8, "mlw")       # same values, no brick order: its own entry
     assert flat.compressed_bytes == mlw_stream_bits(w.reshape(-1)) // 8
+
+
+def test_best_codec_skips_mlw_for_weights_it_cannot_store():
+    wide = np.random.default_rng(4).integers(-3000, 3000, (16, 3, 3, 8)).astype(np.int16)
+    assert best_codec(wide, 16, ["mlw", "huffman"]).codec == "huffman"
+    with pytest.raises(AccelsimError, match="mlw"):
+        best_codec(wide, 16, ["mlw"])

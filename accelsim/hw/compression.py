@@ -86,10 +86,18 @@ def compress_weights(weights: np.ndarray, bits: int, codec: str) -> CompressionR
 
 
 def best_codec(weights: np.ndarray, bits: int, codecs: Sequence[str]) -> CompressionResult:
-    """The smallest of :func:`compress_weights` over ``codecs`` (the first listed wins a tie)."""
+    """The smallest of :func:`compress_weights` over ``codecs`` (the first listed wins a tie). A codec that cannot
+    store the weights (``mlw`` beyond ±255) is skipped; if none can, its error is raised."""
     if not codecs:
         raise UnsupportedError(f"best_codec needs at least one codec; known codecs: {', '.join(CODECS)}")
-    results = [compress_weights(weights, bits, codec) for codec in codecs]
+    results, refused = [], []
+    for codec in codecs:
+        try:
+            results.append(compress_weights(weights, bits, codec))
+        except MlwRangeError as error:      # the codec cannot store these weights; another listed one may
+            refused.append(error)
+    if not results:
+        raise refused[0]
     return min(results, key=lambda r: r.compressed_bytes)
 
 
@@ -628,9 +636,13 @@ def _mlw_weight_bytes_memo(values: np.ndarray, bits: int) -> int:
     return size
 
 
+class MlwRangeError(UnsupportedError):
+    """Weights outside the ``mlw`` alphabet (|w| > 255)."""
+
+
 def _check_mlw_range(values: np.ndarray, bits: int) -> None:
     if values.size and max(-int(values.min()), int(values.max())) > MLW_MAX_MAGNITUDE:
-        raise UnsupportedError(f"the mlw weight codec codes weights in [-{MLW_MAX_MAGNITUDE}, "
+        raise MlwRangeError(f"the mlw weight codec codes weights in [-{MLW_MAX_MAGNITUDE}, "
                                f"{MLW_MAX_MAGNITUDE}]; {bits}-bit weights outside it cannot be stored")
 
 
