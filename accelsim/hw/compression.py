@@ -667,7 +667,9 @@ def mlw_stream_bits(stream: np.ndarray) -> int:
     """Bits of one mlw stream coding ``stream`` (int weights in order): its palette sections
     (:func:`_mlw_section_starts`), each with its slices, then the end marker, byte alignment and padding to
     :data:`MLW_STREAM_ALIGN_BITS`."""
-    stream = np.ascontiguousarray(stream, dtype=np.int64)
+    stream = np.asarray(stream)
+    _check_mlw_range(stream, 16)
+    stream = np.ascontiguousarray(stream, dtype=np.int16)
     bits = MLW_EOS_BITS
     if stream.size:
         bounds = np.append(_mlw_section_starts(stream, MLW_PALETTE_WINDOWS, MLW_MAX_PALETTE, MLW_LONG_SECTION),
@@ -746,13 +748,13 @@ def _mlw_symbol_counts(values):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _mlw_index_streams(values, index_of, zero_runs):  # pragma: no cover - compiled
     n = values.size
-    indices = np.empty(n, dtype=np.int64)
+    indices = np.empty(n, dtype=np.int32)
     if not zero_runs:
         for i in range(n):
             v = values[i]
             indices[i] = index_of[2 * abs(v) + (1 if v < 0 else 0)]
-        return indices, np.zeros(0, dtype=np.int64)
-    runs = np.empty(n + 1, dtype=np.int64)
+        return indices, np.zeros(0, dtype=np.int32)
+    runs = np.empty(n + 1, dtype=np.int32)
     count, run = 0, 0
     for i in range(n):
         v = values[i]
@@ -829,7 +831,7 @@ def _piecewise_parameters(values, divisors, truncated, uncompressed_bits, runs, 
         cheapest[i] = best
         changed[i] = mask
         best = next_best
-    choice = np.zeros(n, dtype=np.int64)
+    choice = np.zeros(n, dtype=np.int8)
     last = best
     for i in range(n - 1, -1, -1):
         choice[i] = last
@@ -983,7 +985,7 @@ def _mlw_parameters(values: np.ndarray, runs: bool, uncompressed_bits: int, free
     blocks = [_piecewise_parameters(values[b:b + MLW_SEARCH_BLOCK], divisors, truncated, uncompressed_bits, runs,
                                     MLW_SWITCH_COST_BITS, free_after[b:b + MLW_SEARCH_BLOCK])
               for b in range(0, values.size, MLW_SEARCH_BLOCK)]
-    return blocks[0] if len(blocks) == 1 else np.concatenate([np.zeros(0, dtype=np.int64)] + blocks)
+    return blocks[0] if len(blocks) == 1 else np.concatenate([np.zeros(0, dtype=np.int8)] + blocks)
 
 
 @dataclass(frozen=True)
@@ -1005,7 +1007,7 @@ def _mlw_plan(values: np.ndarray) -> _MlwPlan:
     n = indices.size
     w_choice = _mlw_parameters(indices, False, section.uncompressed_bits, np.zeros(n, dtype=np.bool_))
     w_starts = _segment_starts(w_choice)
-    z_choice = np.zeros(0, dtype=np.int64)
+    z_choice = np.zeros(0, dtype=np.int8)
     if section.zero_runs:
         free = np.zeros(runs.size, dtype=np.bool_)
         free[np.append(w_starts, n) - 1] = True   # a run change is free where a weight segment ends (the last too)
@@ -1139,7 +1141,9 @@ def _mlw_put_slice(out: _LsbWriter, plan: _MlwPlan, begin: int, end: int, first:
 def mlw_encode_stream(stream: np.ndarray) -> bytes:
     """The mlw stream of ``stream`` (weights in coding order, |w| <= 255): palette sections, slices, end marker,
     padding with 1 bits to a multiple of 16 bytes. ``len`` equals ``mlw_stream_bits(stream) // 8``."""
-    stream = np.ascontiguousarray(stream, dtype=np.int64)
+    stream = np.asarray(stream)
+    _check_mlw_range(stream, 16)
+    stream = np.ascontiguousarray(stream, dtype=np.int16)
     out = _LsbWriter()
     if stream.size:
         bounds = np.append(_mlw_section_starts(stream, MLW_PALETTE_WINDOWS, MLW_MAX_PALETTE, MLW_LONG_SECTION),
