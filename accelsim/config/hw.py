@@ -39,7 +39,7 @@ DepthwiseLowering = Literal["per_group", "block_diagonal", "channel_parallel"]
 #: DRAM types with an energy figure in the ``dram_types`` energy table.
 DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 #: Weight compression codecs the decompression unit can decode.
-Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman"]
+Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman", "mlw"]
 #: Operand classes a memory level can hold.
 Operand = Literal["weights", "inputs", "outputs"]
 #: Where requantization goes when a per-tensor scale unit meets per-channel scales.
