@@ -242,6 +242,6 @@ def _compressed_weights(graph: Graph, node: Node, layer: LayerShape, hw: Hardwar
     best = results.get(key)
     if best is None:
         best = results[key] = best_codec(np.asarray(tensor.data), layer.weight_bits, hw.decompression.codecs)
-    if best.compressed_bytes >= layer.weight_bytes:
+    if best.compressed_bytes >= layer.weight_bytes and hw.decompression.raw_when_larger:
         return None, "none"
     return float(best.compressed_bytes), best.codec

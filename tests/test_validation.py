@@ -129,9 +129,6 @@ def test_off_chip_bytes_band_holds_on_every_case(shipped_comparisons):
     assert not out, out
 
 
-@pytest.mark.xfail(reason="accelsim's weight compression (accelsim/hw/compression.py, not this part) stores 7-10 % "
-                          "fewer bytes than Vela's encoded stream, which also holds the per-channel bias and scale",
-                   strict=False)
 def test_stored_weight_bytes_band_holds_on_every_case(shipped_comparisons):
     rows = [c for c in shipped_comparisons if c.quantity == "stored weight bytes"]
     assert len(rows) == len(VELA_CASES)

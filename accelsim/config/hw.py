@@ -528,6 +528,12 @@ class Decompression(_Strict):
     """On-the-fly weight decompression between a memory level and the compute units."""
 
     codecs: tuple[Codec, ...] = Field(min_length=1, description="Codecs the unit decodes.")
+    raw_when_larger: bool = Field(
+        True, strict=True,
+        description="true: a weight tensor no codec shrinks is stored and moved uncompressed (a bypass path); "
+        "false: weights are always stored encoded, even when the stream is larger (Arm Ethos-U: Vela encodes "
+        "every weight tensor for the NPU's weight decoder).",
+    )
     output_bytes_per_cycle: float = Field(gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
                                           description="Decompressed bytes produced per cycle (at most 1 MiB).")
     energy_pj_per_byte: float | None = Field(
