@@ -285,6 +285,15 @@ def _fits_shram(g: EngineGeometry, op: EngineOp, ifm_h, ifm_w, ifm_c, h, w, c) -
     return ifm_banks + acc_banks <= g.shram_banks
 
 
+def block_refetch_cost(ifm_fetch, weight_fetch, outputs: int, ifm_elements: int, ifm_block_elements):
+    """The compiler's block ranking: input and weight elements fetched per output element, halved when the whole
+    input fits in two input blocks (Vela 5.2.0 ``architecture_allocator.py`` ``find_block_config``: the block
+    with the least re-fetch wins, whatever its cycles; the bias prefers a block whose input stays in the
+    double-buffered SHRAM). ``ifm_elements``: the input map the output plane reads (padding excluded)."""
+    cost = (np.asarray(ifm_fetch) + np.asarray(weight_fetch)) / outputs
+    return np.where(ifm_elements < 2 * np.asarray(ifm_block_elements), cost / 2, cost)
+
+
 def _ifm_extent(out: np.ndarray, stride: int, kernel: int, limit: int, ublock: int) -> np.ndarray:
     """Input rows (columns) an output block of ``out`` rows needs for one sub-kernel, rounded to the micro-block."""
     return _round_up((out - 1) * stride + min(kernel, limit), ublock)
@@ -311,7 +320,7 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     if not fits.any():
         raise UnsupportedError(f"no output block of a {op.lowering} op with a {op.kernel_h}x{op.kernel_w} kernel "
                                f"fits the MAC engine's shared buffer ({g.shram_banks} banks)")
-    h, w, c, ifm_h, ifm_w = h[fits], w[fits], c[fits], ifm_h[fits], ifm_w[fits]
+    h, w, c, ifm_h, ifm_w, ifm_c = h[fits], w[fits], c[fits], ifm_h[fits], ifm_w[fits], ifm_c[fits]
     # Re-fetch per output element (the compiler's block criterion): input elements read per block, all channels,
     # once per sub-kernel (and per output-channel block for dense convs), plus weights re-read per block plane.
     blocks_y, blocks_x, blocks_c = _ceil_div(op.out_h, h), _ceil_div(op.out_w, w), _ceil_div(op.out_c, c)
@@ -321,13 +330,15 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     weight_fetch = (taps * op.in_c * planes * (c * blocks_c if op.lowering == "conv" else 1)
                     if op.lowering in ("conv", "depthwise") else np.zeros_like(h))
     outputs = op.batch * op.out_h * op.out_w * op.out_c
-    refetch = (ifm_fetch + weight_fetch) / outputs
+    in_plane = ((op.out_h - 1) * op.stride_h + op.kernel_h) * ((op.out_w - 1) * op.stride_w + op.kernel_w)
+    refetch = block_refetch_cost(ifm_fetch, weight_fetch, outputs, in_plane * op.in_c * op.batch,
+                                 ifm_h * ifm_w * ifm_c)
     mac = mac_cycles_per_block(g, op, h, w, c, part_kernel)
     out = np.ceil(g.rate(op.rate_class) * h * w * c)
     n_blocks = planes * blocks_c
     cycles = np.maximum(mac, out) * n_blocks + np.minimum(mac, out)
-    # The fastest block; among equally fast ones the one re-fetching least, then the largest.
-    best = np.lexsort((-c, -(h * w), refetch, cycles))[0]
+    # The compiler's choice: the least re-fetch per output; among equal ones the fastest, then the largest.
+    best = np.lexsort((-c, -(h * w), cycles, refetch))[0]
     bh, bw, bc = int(h[best]), int(w[best]), int(c[best])
     mac, out, n_blocks, cycles = float(mac[best]), float(out[best]), int(n_blocks[best]), float(cycles[best])
     return EngineTiming(float(cycles), (bh, bw, bc), n_blocks, mac, float(out), part_kernel,
