@@ -343,3 +343,24 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     mac, out, n_blocks, cycles = float(mac[best]), float(out[best]), int(n_blocks[best]), float(cycles[best])
     return EngineTiming(float(cycles), (bh, bw, bc), n_blocks, mac, float(out), part_kernel,
                         float(ifm_fetch[best]), float(weight_fetch[best]))
+
+
+def block_streaming(op: EngineOp, timing: EngineTiming, input_elements: int, weight_elements: int
+                    ) -> tuple[float, float, float]:
+    """How the engine streams a layer's operands from the memory holding them, block by block: ``(input_reads,
+    weight_reads, first_block_input_elements)``; reads are elements fetched per element of the operand.
+
+    The engine holds one input block and one output block in its SHRAM, so every output block (each output-depth
+    block of a dense conv included) fetches its input block, halo and all input channels, once per sub-kernel,
+    from the memory holding the feature map (:attr:`EngineTiming.ifm_fetch_elements`), and every output spatial
+    block fetches the weights of all its output channels (:attr:`EngineTiming.weight_fetch_elements`); outputs
+    are written once. Vela 5.2.0 [ref:Vela] ``npu_performance.py`` ``measure_element_access`` (IFM, weight and
+    OFM element access) and ``estimate_full_op_performance`` (they are charged to the memory area of the IFM
+    tensor and of the weights, or of their SRAM buffer). Elementwise ops read each input once (channels rounded
+    up to the 16-channel brick)."""
+    if op.lowering == "elementwise":
+        input_reads = timing.ifm_fetch_elements / (op.batch * op.out_h * op.out_w * op.out_c)
+    else:
+        input_reads = timing.ifm_fetch_elements / input_elements if input_elements else 0.0
+    weight_reads = timing.weight_fetch_elements / weight_elements if weight_elements else 0.0
+    return input_reads, weight_reads, input_reads * input_elements / max(1, timing.blocks)

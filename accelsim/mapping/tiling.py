@@ -83,6 +83,7 @@ class Residency:
 
     inputs_from_dram: float = 1.0
     output_on_chip: bool = False
+    follows_layer: bool = True        # a layer runs before this one (a weight copy can overlap it)
 
 
 @dataclass(frozen=True)
@@ -535,3 +536,73 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
 def outputs_bytes(layer: LayerShape, widths: OperandBytes) -> float:
     """Bytes of the layer's final outputs."""
     return layer.outputs * widths.output
+
+
+def weights_buffered(weight_bytes: float, weight_reads: float, other_source_bytes: float,
+                     source_bytes_per_cycle: float, compute_cycles: float, follows_layer: bool = True) -> bool:
+    """Whether a block-streaming unit's weights are copied once into the outer on-chip level (every output block
+    then re-reads them there) rather than read from their home memory (flash, DRAM) once per output spatial
+    block.
+
+    Simplified from Arm Vela 5.2.0's scheduler [ref:Vela] (``ethosu/vela/scheduler.py``
+    ``propose_weight_buffering``: the copy of a layer's weights is a DMA overlapping the previous layer, and
+    ``FullyConnected`` weights are never buffered): buffering pays only when the weights are re-read (more than
+    one output spatial block; a fully connected layer or a map covered by one block streams them once). When a
+    layer runs before this one (``follows_layer``) the copy hides under it, so re-read weights are buffered.
+    The first layer has nothing to hide its copy under: it buffers only when that is faster, i.e. when the copy
+    ``W / B`` plus ``max(compute, (other + W) / B)`` beats streaming, ``max(compute, (other + W × reads) / B)``
+    (``B`` = source bytes/cycle; ``other`` = the layer's other traffic at the source). The SRAM room is not
+    checked: Vela splits a buffer into double-buffered slices of output depth (>= 16 channels), so a slice
+    always fits."""
+    if weight_reads <= 1.0 or weight_bytes <= 0.0:
+        return False
+    if follows_layer:
+        return True
+    bpc = source_bytes_per_cycle
+    streamed = max(compute_cycles, (other_source_bytes + weight_bytes * weight_reads) / bpc)
+    buffered = weight_bytes / bpc + max(compute_cycles, (other_source_bytes + weight_bytes) / bpc)
+    return buffered < streamed
+
+
+def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, streaming, residency: Residency,
+                    buffered: bool, innermost: bool) -> Tiling:
+    """The bytes crossing one staging boundary when the unit declares its own block streaming
+    (:class:`accelsim.hw.unit.BlockStreaming`) instead of a searched tiling: no loop-order or tile search (the
+    unit's order is fixed: ``loop_order`` = ``"block"``), no partial sums (a block holds its whole reduction).
+
+    At the outer boundary (``mem.depth`` 0, the off-chip source): weights once when ``buffered`` (the copy into
+    the outer on-chip level), else ``weight_reads`` times (every output spatial block reads them from the
+    source); bias/scales once; the inputs' off-chip share (``residency.inputs_from_dram``) ``input_reads``
+    times (re-read per output block from where the feature map lives); outputs once unless they stay on chip.
+    At the ``innermost`` boundary (outer on-chip level -> the unit's buffer): the buffered weights'
+    ``weight_reads`` re-reads, the on-chip share of the inputs ``input_reads`` times, and outputs kept on chip.
+    Boundaries in between carry nothing (the unit fetches from the level holding the operand)."""
+    outer = mem.depth == 0
+    has_w = layer.has_weights and mem.buffer_of["weights"] is not None
+    w = layer.weight_count * widths.weight if has_w else 0.0
+    p = layer.out_channels * widths.params_per_channel if has_w else 0.0
+    ifm = (layer.num_inputs * layer.batch * layer.in_h * layer.in_w * layer.in_channels * widths.activation
+           if mem.buffer_of["inputs"] is not None else 0.0)
+    from_dram = residency.inputs_from_dram
+    out = outputs_bytes(layer, widths) if mem.buffer_of["outputs"] is not None else 0.0
+    if outer:
+        w_fill, p_fill = (w if buffered else w * streaming.weight_reads), p
+        i_fill = ifm * streaming.input_reads * from_dram
+        drain = 0.0 if residency.output_on_chip else out
+        held = {mem.buffer_of["weights"]: w + p} if (buffered and has_w) else {}
+    elif innermost:
+        w_fill, p_fill = (w * streaming.weight_reads, p) if buffered else (0.0, 0.0)
+        i_fill = ifm * streaming.input_reads * (1.0 - from_dram)
+        drain = out if residency.output_on_chip else 0.0
+        held = {}
+    else:
+        w_fill = p_fill = i_fill = drain = 0.0
+        held = {}
+    blocks = max(1, streaming.blocks)
+    fill = w_fill + p_fill + i_fill
+    return Tiling(
+        loop_order="block", tile_rows=streaming.block_rows, tile_out_channels=streaming.block_channels,
+        tile_in_channels=layer.in_channels, num_tiles=blocks, weight_fill_bytes=w_fill, ifmap_fill_bytes=i_fill,
+        ofmap_drain_bytes=drain, psum_fill_bytes=0.0, params_fill_bytes=p_fill,
+        first_tile_load_bytes=fill / blocks, weight_refetch_factor=w_fill / w if w else 1.0,
+        tile_bytes_per_level={name: float(b) for name, b in held.items() if name is not None})
