@@ -585,24 +585,29 @@ def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, 
            if mem.buffer_of["inputs"] is not None else 0.0)
     from_dram = residency.inputs_from_dram
     out = outputs_bytes(layer, widths) if mem.buffer_of["outputs"] is not None else 0.0
+    blocks = max(1, streaming.blocks)
     if outer:
         w_fill, p_fill = (w if buffered else w * streaming.weight_reads), p
         i_fill = ifm * streaming.input_reads * from_dram
         drain = 0.0 if residency.output_on_chip else out
         held = {mem.buffer_of["weights"]: w + p} if (buffered and has_w) else {}
+        # Before its first block starts: a buffered layer's first depth slice of weights (the copy that overlaps
+        # the previous layer) and the first input block; streamed weights come block by block with the blocks.
+        first = ((w + p) * min(1.0, streaming.block_channels / layer.out_channels) if buffered else 0.0) \
+            + streaming.first_block_input_elements * widths.activation * from_dram
     elif innermost:
         w_fill, p_fill = (w * streaming.weight_reads, p) if buffered else (0.0, 0.0)
         i_fill = ifm * streaming.input_reads * (1.0 - from_dram)
         drain = out if residency.output_on_chip else 0.0
         held = {}
+        first = (w_fill + p_fill + i_fill) / blocks
     else:
-        w_fill = p_fill = i_fill = drain = 0.0
+        w_fill = p_fill = i_fill = drain = first = 0.0
         held = {}
-    blocks = max(1, streaming.blocks)
     fill = w_fill + p_fill + i_fill
     return Tiling(
         loop_order="block", tile_rows=streaming.block_rows, tile_out_channels=streaming.block_channels,
         tile_in_channels=layer.in_channels, num_tiles=blocks, weight_fill_bytes=w_fill, ifmap_fill_bytes=i_fill,
         ofmap_drain_bytes=drain, psum_fill_bytes=0.0, params_fill_bytes=p_fill,
-        first_tile_load_bytes=fill / blocks, weight_refetch_factor=w_fill / w if w else 1.0,
+        first_tile_load_bytes=min(first, fill), weight_refetch_factor=w_fill / w if w else 1.0,
         tile_bytes_per_level={name: float(b) for name, b in held.items() if name is not None})
