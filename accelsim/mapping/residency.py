@@ -30,7 +30,7 @@ from accelsim.errors import MappingError
 from accelsim.graph.ir import Graph, Node
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, memory_system
-from accelsim.mapping.assign import FREE_KINDS, op_class
+from accelsim.mapping.assign import FREE_KINDS, assign_unit, op_class
 from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes
 
 
@@ -64,11 +64,21 @@ def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandByt
     row, the smallest output- and input-channel tiles; per operand whose depth-0 buffer is the activation level:
     the weight tile with its bias/scale parameters, one input band (``KH`` rows) and one output row at
     accumulator width (conservative: the tile may hold partial sums). 0 without an activation level.
+
+    A unit that streams its operands block by block (:class:`accelsim.hw.unit.BlockStreaming`, the Ethos-U MAC
+    engine) keeps its input and output blocks in its own buffer; in the activation level it only holds the
+    weight buffer of a layer that re-reads its weights (:func:`streamed_reserve_bytes`).
     """
     level = activation_level(hw)
     if level is None:
         return 0.0
     mem = memory_system(hw, 0)
+    from accelsim.mapping import unit_streaming        # the package imports this module's dependencies first
+
+    streaming = unit_streaming(layer, hw, assign_unit(layer, hw))
+    if streaming is not None:
+        return streamed_reserve_bytes(layer, widths, streaming.weight_reads, float(hw.memories[level].size_bytes)) \
+            if mem.buffer_of["weights"] == level else 0.0
     tied = layer.is_depthwise or not layer.has_weights
     tk = int(candidate_sizes(layer.out_channels, channel_granule).min())
     tc = min(-(-tk // layer.depth_multiplier), layer.in_channels) if tied else int(
@@ -81,6 +91,19 @@ def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandByt
         "outputs": layer.out_w * tk * max(widths.accumulator, widths.output),
     }
     return 2.0 * sum(b for operand, b in footprint.items() if mem.buffer_of[operand] == level)
+
+
+def streamed_reserve_bytes(layer: LayerShape, widths: OperandBytes, weight_reads: float, capacity_bytes: float
+                           ) -> float:
+    """Bytes of the activation level a block-streaming unit's layer holds while it runs: its weight buffer (weights
+    at their stored width and bias/scales) when it re-reads its weights (``weight_reads`` > 1: they are buffered,
+    :func:`accelsim.mapping.tiling.weights_buffered`), at most the level. Vela 5.2.0 [ref:Vela] places feature
+    maps in fast storage after the weight buffers, around them (``ethosu/vela/scheduler.py``
+    ``use_fast_storage_for_feature_maps``: the buffered weights are the base usage a feature map must fit next
+    to); a buffer larger than the level is cut into depth slices that take what is left."""
+    if not layer.has_weights or weight_reads <= 1.0:
+        return 0.0
+    return min(capacity_bytes, layer.weight_count * widths.weight + layer.out_channels * widths.params_per_channel)
 
 
 def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Node], float] | None = None
