@@ -15,7 +15,8 @@ from accelsim.hw.memory import OPERANDS, MemorySystem, memory_system, staging_ch
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
 from accelsim.hw.unit import BlockStreaming, compute_units
 from accelsim.mapping.tiling import (
-    SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling, streamed_tiling, weights_buffered,
+    SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, is_vector_product, search_tiling, streamed_tiling,
+    weights_buffered,
 )
 
 __all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "compute_cost", "map_layer", "precision_mode",
@@ -130,7 +131,8 @@ def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandByte
     other = streamed.fill_bytes + streamed.drain_bytes - streamed.weight_fill_bytes
     weight = streamed.weight_fill_bytes / streaming.weight_reads if streaming.weight_reads else 0.0
     buffered = depths > 1 and weights_buffered(weight, streaming.weight_reads, other,
-                                               mem0.source_bytes_per_cycle, compute_cycles, residency.follows_layer)
+                                               mem0.source_bytes_per_cycle, compute_cycles, hw.weight_buffering,
+                                               is_vector_product(layer))
     tilings = []
     for depth in range(depths):
         mem = mem0 if depth == 0 else memory_system(hw, depth)
