@@ -132,7 +132,7 @@ def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandByte
     weight = streamed.weight_fill_bytes / streaming.weight_reads if streaming.weight_reads else 0.0
     buffered = depths > 1 and weights_buffered(weight, streaming.weight_reads, other,
                                                mem0.source_bytes_per_cycle, compute_cycles, hw.weight_buffering,
-                                               is_vector_product(layer))
+                                               is_vector_product(layer), residency.follows_layer)
     tilings = []
     for depth in range(depths):
         mem = mem0 if depth == 0 else memory_system(hw, depth)

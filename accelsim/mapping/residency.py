@@ -44,6 +44,7 @@ class ResidencyPlan:
     inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
     output_of: dict[str, str]
     level: str | None = None              # the activation level (None: the config has none)
+    first: str | None = None              # the first node that does work (nothing runs before it)
 
     def residency(self, graph: Graph, node: Node) -> Residency:
         """The node's :class:`Residency`: the byte share of its activation inputs not held on chip, and
@@ -51,7 +52,8 @@ class ResidencyPlan:
         ins = self.inputs_of[node.name]
         total = sum(graph.tensors[t].storage_bytes for t in ins)
         from_dram = sum(graph.tensors[t].storage_bytes for t in ins if t not in self.resident)
-        return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident)
+        return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident,
+                         follows_layer=node.name != self.first)
 
 
 def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandBytes, channel_granule: int,
@@ -184,5 +186,6 @@ def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Nod
             resident.add(view)
     reserved = {node.name: float(held[i]) for i, node in enumerate(nodes)}
     inputs_of = {node.name: tuple(t for t in node.inputs if not graph.tensors[t].is_constant) for node in nodes}
+    first = next((node.name for node in nodes if node.kind not in FREE_KINDS), None)
     return ResidencyPlan(frozenset(resident), reserved, inputs_of, {node.name: node.outputs[0] for node in nodes},
-                         level)
+                         level, first)

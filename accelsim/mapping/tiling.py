@@ -83,6 +83,7 @@ class Residency:
 
     inputs_from_dram: float = 1.0
     output_on_chip: bool = False
+    follows_layer: bool = True        # a layer runs before this one (a copy of its weights can overlap that one)
 
 
 @dataclass(frozen=True)
@@ -539,29 +540,37 @@ def outputs_bytes(layer: LayerShape, widths: OperandBytes) -> float:
 
 def weights_buffered(weight_bytes: float, weight_reads: float, other_source_bytes: float,
                      source_bytes_per_cycle: float, compute_cycles: float, policy: str = "when_reread",
-                     vector_product: bool = False) -> bool:
+                     vector_product: bool = False, follows_layer: bool = True) -> bool:
     """Whether a block-streaming unit's weights are copied once into the outer on-chip level (every output block
     then re-reads them there) rather than read from their off-chip home (flash, DRAM) once per output spatial
     block (the config's ``weight_buffering`` policy).
 
     Simplified from Arm Vela 5.2.0's scheduler [ref:Vela] (``ethosu/vela/scheduler.py``
-    ``propose_weight_buffering``: ``FullyConnected`` weights are never buffered; the others are copied by DMA,
-    in double-buffered depth slices when they do not fit), checked against its ``--verbose-schedule`` output:
-    with ``always`` (Vela's Dedicated_Sram, the SRAM a cache of the NPU) every weight tensor but a vector
-    product's (``vector_product``: one output pixel, a 1x1 kernel) is buffered. With ``when_reread`` (Shared_Sram,
-    where buffers take room from the feature maps) weights are buffered only when re-read (more than one output
-    spatial block) and when streaming the re-reads would make the layer wait on its home memory: its traffic
-    there, ``(other_source_bytes + weight_bytes × weight_reads) / source_bytes_per_cycle``, exceeds the compute
-    cycles (Vela streams ResNet-18's 7x7 conv1 from flash on Ethos-U55: 98 blocks re-read 12 KB of weights
-    under 1.3 M compute cycles; it buffers SqueezeNet's conv1, whose re-reads would not hide). The SRAM room is
-    not checked: a buffer too large is cut into depth slices (at least 16 channels), and a slice fits."""
+    ``propose_weight_buffering``: ``FullyConnected`` weights are never buffered; the others are copied by DMA
+    under the previous layer, in double-buffered depth slices when they do not fit) and checked against its
+    ``--verbose-schedule`` output. ``always`` (Vela's Dedicated_Sram, the SRAM a cache of the NPU): every weight
+    tensor but a vector product's (``vector_product``: one output pixel, a 1x1 kernel). ``when_reread``
+    (Shared_Sram, where buffers take room from the feature maps): only weights that are re-read (more than one
+    output spatial block; a map covered by one block streams them once either way). Such weights are buffered
+    when a layer runs before this one (``follows_layer``: the copy overlaps it, so buffering costs no time); the
+    first layer has nothing to hide its copy under and buffers only when that is faster: the copy ``W / B`` plus
+    ``max(compute, (other + W) / B)`` against streaming, ``max(compute, (other + W × reads) / B)`` (``B`` =
+    source bytes/cycle, ``other`` = its other traffic there). Vela streams ResNet-18's conv1 weights from flash
+    on Ethos-U55 (98 blocks re-read 12 KB under 1.3 M compute cycles) and buffers SqueezeNet's and MobileNet-v2's
+    first convolutions, whose re-reads would not hide. The SRAM room is not checked: a buffer too large is cut
+    into depth slices (at least 16 channels), and a slice fits."""
     if weight_bytes <= 0.0 or vector_product:
         return False
     if policy == "always":
         return True
     if weight_reads <= 1.0:
         return False
-    return (other_source_bytes + weight_bytes * weight_reads) / source_bytes_per_cycle > compute_cycles
+    if follows_layer:
+        return True
+    bpc = source_bytes_per_cycle
+    streamed = max(compute_cycles, (other_source_bytes + weight_bytes * weight_reads) / bpc)
+    buffered = weight_bytes / bpc + max(compute_cycles, (other_source_bytes + weight_bytes) / bpc)
+    return buffered < streamed
 
 
 def is_vector_product(layer: LayerShape) -> bool:
