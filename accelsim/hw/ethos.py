@@ -364,3 +364,13 @@ def block_streaming(op: EngineOp, timing: EngineTiming, input_elements: int, wei
         input_reads = timing.ifm_fetch_elements / input_elements if input_elements else 0.0
     weight_reads = timing.weight_fetch_elements / weight_elements if weight_elements else 0.0
     return input_reads, weight_reads, input_reads * input_elements / max(1, timing.blocks)
+
+
+def elementwise_blocks(g: EngineGeometry, op: EngineOp) -> int:
+    """Blocks an elementwise op streams in: each block's two inputs, double buffered, fill the shared buffer's
+    banks (``_fits_shram`` for elementwise ops), so a block holds at most a quarter of them; feature maps in
+    16-channel bricks (Vela 5.2.0 [ref:Vela] ``architecture_allocator.py`` ``_try_block_config``: IFM and IFM2
+    double-buffered, no accumulators)."""
+    block_bytes = g.shram_banks * g.shram_bank_bytes // 4
+    elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
+    return max(1, _ceil_div(elements * op.activation_bits // 8, block_bytes))

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Callable, Protocol
 
 from accelsim.config.hw import HardwareConfig, MacEngine, PrecisionMode, SimdUnit, SystolicArray
-from accelsim.hw.ethos import EngineGeometry, block_streaming, engine_op, engine_timing
+from accelsim.hw.ethos import EngineGeometry, block_streaming, elementwise_blocks, engine_op, engine_timing
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
 from accelsim.hw.row_stationary import row_stationary_timing
@@ -225,7 +225,8 @@ class MacEngineModel:
         t = engine_timing(self.geometry, op)
         inputs = layer.num_inputs * layer.batch * layer.in_h * layer.in_w * layer.in_channels
         reads = block_streaming(op, t, inputs, layer.weight_count if layer.has_weights else 0)
-        return BlockStreaming(t.blocks, t.block[0], t.block[2], *reads)
+        blocks = elementwise_blocks(self.geometry, op) if op.lowering == "elementwise" else t.blocks
+        return BlockStreaming(blocks, t.block[0], t.block[2], reads[0], reads[1], reads[2] * t.blocks / blocks)
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         op = engine_op(layer)
