@@ -191,3 +191,13 @@ def test_units_without_a_pattern_keep_the_tile_search():
     layer = dataclasses.replace(_layer("resnet_18", "layer1.0.conv2"), per_channel=False)
     assert unit_streaming(layer, hw, "systolic") is None
     assert map_layer(layer, hw).tilings[0].loop_order != "block"
+
+
+def test_weight_buffering_key_is_strict():
+    from accelsim.errors import ConfigError
+
+    hw = _hw(U55_256)
+    assert hw.weight_buffering == "when_reread" and _hw(U65_256).weight_buffering == "always"
+    with pytest.raises(ConfigError) as info:
+        hw.with_values({"weight_buffering": "sometimes"})
+    assert info.value.key_path == "weight_buffering"

@@ -4,9 +4,9 @@ The engine computes one *micro-block* of outputs (``uh × uw`` pixels × ``uc`` 
 dot product over ``dot_channels`` input channels, so ``uh·uw·uc·dot_channels`` MACs per cycle (2×2×8×8 = 256 on
 Ethos-U55-256 / U65-256, 2×1×8×8 = 128 on U55-128). A layer runs as a sequence of *output blocks* (at most
 ``output_block_max``) whose input block and accumulators must fit the shared buffer (SHRAM, double-buffered, in
-banks). The block is the fastest that fits (vectorised over every block shape, memoised per layer shape); ties go to
-the one re-fetching the fewest input and weight elements per output (Vela's compiler's own ranking), then to the
-largest. Per block:
+banks). The block is the one re-fetching the fewest input and weight elements per output among those that fit
+(Vela's compiler's own ranking, :func:`block_refetch_cost`; vectorised over every block shape, memoised per layer
+shape); ties go to the fastest, then to the largest. Per block:
 
 * **dense conv / FC** (``lowering="conv"``): per kernel tap and input-channel slice of ``ifm_depth`` channels, every
   micro-block of the block takes ``ifm_depth / dot_channels`` cycles, but at least ``weight_load_cycles`` per step
@@ -29,6 +29,10 @@ largest. Per block:
 
 16-bit activations halve the rate of every MAC step (depthwise / pooling cycles × 2; input slices of 16 channels,
 2 taps per part-kernel step). Memory stalls are not in these cycles: the memory model adds them.
+
+Data movement (:func:`block_streaming`, :func:`elementwise_blocks`): the engine streams each output block's input
+block and each output plane's weights from the memory holding them; the mapping honours that pattern
+(:func:`accelsim.mapping.tiling.streamed_tiling`, docs/model.md §2.2).
 
 Source: Arm Vela 5.2.0 [ref:Vela] public performance model, read (not copied) from ``ethosu/vela/npu_performance.py``
 (``_estimate_conv_cycles``, ``_estimate_output_cycles_per_element``, ``measure_cycle_cost``),
