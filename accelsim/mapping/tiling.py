@@ -91,7 +91,7 @@ class Tiling:
     """The chosen tiling of one layer at one staging boundary and the bytes each operand moves across it
     (fills into the buffer level, drains out of it; at depth 0 these are the DRAM reads and writes)."""
 
-    loop_order: str              # a key of LOOP_ORDERS, outermost first
+    loop_order: str              # a key of LOOP_ORDERS, outermost first; "block" for a unit's block streaming
     tile_rows: int               # output rows per tile (per image; the whole image when tile_images > 1)
     tile_out_channels: int
     tile_in_channels: int
