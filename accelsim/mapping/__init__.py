@@ -20,7 +20,7 @@ from accelsim.mapping.tiling import (
 )
 
 __all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "compute_cost", "map_layer", "precision_mode",
-           "search_tiling"]
+           "search_tiling", "unit_streaming"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandByte
     mem0 = memory_system(hw, 0, reserved_bytes=reserved_bytes)
     streamed = streamed_tiling(layer, mem0, widths, streaming, residency, False, depths == 1)
     other = streamed.fill_bytes + streamed.drain_bytes - streamed.weight_fill_bytes
-    weight = streamed.weight_fill_bytes / streaming.weight_reads if streaming.weight_reads else 0.0
+    weight = layer.weight_count * widths.weight if layer.has_weights else 0.0
     buffered = depths > 1 and weights_buffered(weight, streaming.weight_reads, other,
                                                mem0.source_bytes_per_cycle, compute_cycles, hw.weight_buffering,
                                                is_vector_product(layer), residency.follows_layer)

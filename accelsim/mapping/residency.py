@@ -30,6 +30,7 @@ from accelsim.errors import MappingError
 from accelsim.graph.ir import Graph, Node
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, memory_system
+from accelsim.mapping import unit_streaming
 from accelsim.mapping.assign import FREE_KINDS, assign_unit, op_class
 from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes, is_vector_product
 
@@ -66,15 +67,13 @@ def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandByt
     accumulator width (conservative: the tile may hold partial sums). 0 without an activation level.
 
     A unit that streams its operands block by block (:class:`accelsim.hw.unit.BlockStreaming`, the Ethos-U MAC
-    engine) keeps its input and output blocks in its own buffer; in the activation level it only holds the
-    weight buffer of a layer that re-reads its weights (:func:`streamed_reserve_bytes`).
+    engine) keeps its input and output blocks in its own buffer; in the activation level it only holds its
+    weight buffer (:func:`streamed_reserve_bytes`).
     """
     level = activation_level(hw)
     if level is None:
         return 0.0
     mem = memory_system(hw, 0)
-    from accelsim.mapping import unit_streaming        # the package imports this module's dependencies first
-
     streaming = unit_streaming(layer, hw, assign_unit(layer, hw))
     if streaming is not None:
         if mem.buffer_of["weights"] != level:
