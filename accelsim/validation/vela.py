@@ -8,8 +8,9 @@ Dedicated_Sram_384KB (1 GHz). accelsim exports each network (synthetic int8 weig
 exporter, Vela compiles that file (``--verbose-performance``: per-layer CSV), and accelsim simulates the very same
 graph on the matching ``hw_configs/ethos_*.yaml``. Compared per case: total cycles, NPU compute cycles, stored
 (compressed) weight bytes, off-chip bytes (flash or DRAM), system-SRAM bytes (information, no band), and the
-Pearson correlation of per-layer log cycles (total and compute-only). With ``ethos-u-vela`` installed Vela runs live; without it the reference figures shipped in
-``accelsim/validation/data/`` (written by ``tools/make_vela_references.py`` with the same Vela version) are used.
+Pearson correlation of per-layer log cycles (total and compute-only). With ``ethos-u-vela`` installed Vela runs
+live; without it the reference figures shipped in ``accelsim/validation/data/`` (written by
+``tools/make_vela_references.py`` with the same Vela version) are used.
 
 Per-layer matching (:func:`match_vela_layers`): Vela's per-layer rows are grouped by (original TFLite operator,
 output name); Vela lowers some operators to several NPU ops (MEAN -> DepthwiseConv2D + Mul, a rescaling CONCAT ->
