@@ -55,7 +55,7 @@ def test_validate_prints_model_reference_and_ratio(tmp_path, capsys):
     assert main(["validate", "--shipped", "--only", "vela", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert len(rows) == 6 * len(VELA_CASES)
+    assert len(rows) == 7 * len(VELA_CASES)
     refs = vela_shipped_references()
     case = VELA_CASES[1]
     report = simulate(synthesize_weights(load_workload(case.network)), load_hw(config_path(case.config)))
@@ -120,13 +120,44 @@ def test_issue_bands_hold_on_every_case(shipped_comparisons, quantity):
     assert not out, out
 
 
-@pytest.mark.xfail(reason="Ethos-U re-reads each IFM once per OFM depth block and some weights once per OFM block "
-                          "(Vela's Dedicated_Sram arena in DRAM): not modelled yet", strict=False)
-def test_off_chip_bytes_band_holds_on_every_case(shipped_comparisons):
-    rows = [c for c in shipped_comparisons if c.quantity == "off-chip bytes"]
-    assert len(rows) == len(VELA_CASES)
-    out = [f"{c.case}: {c.ratio:.3f}" for c in rows if not c.within_band]
-    assert not out, out
+#: Cases whose off-chip bytes are known to fall outside the band, with the mechanism accelsim lacks. Ethos-U65
+#: (Dedicated_Sram): Vela cascades chains of layers through SRAM stripes (scheduler.py, CascadeBuilder) and reads
+#: feature maps with burst-sized accesses; accelsim keeps whole feature maps in SRAM or re-reads them from DRAM per
+#: block. SqueezeNet on U55-128: Vela's encoder pads conv1's 3 input channels to 8 in the weight stream, so its
+#: re-reads would not hide under compute and Vela buffers them; accelsim's stored weights are unpadded.
+OFF_CHIP_GAPS = {"resnet_18 @ ethos_u65_256", "squeezenet_1.1 @ ethos_u65_256", "mobilenet_v1_1.0_224 @ ethos_u65_256",
+                 "squeezenet_1.1 @ ethos_u55_128"}
+
+
+@pytest.mark.parametrize("case", [c.key for c in VELA_CASES])
+def test_off_chip_bytes_band(shipped_comparisons, case):
+    if case in OFF_CHIP_GAPS:
+        pytest.xfail("known gap, see OFF_CHIP_GAPS")
+    row = next(c for c in shipped_comparisons if c.case == case and c.quantity == "off-chip bytes")
+    assert row.band == BANDS["off-chip bytes"]
+    assert row.within_band, f"{case}: {row.ratio:.3f}"
+
+
+def test_off_chip_bytes_gaps_are_still_gaps(shipped_comparisons):
+    """The known gaps stay listed only while they are outside the band (remove a case once it passes)."""
+    rows = {c.case: c for c in shipped_comparisons if c.quantity == "off-chip bytes"}
+    assert all(not rows[case].within_band for case in OFF_CHIP_GAPS), \
+        {case: round(rows[case].ratio, 3) for case in OFF_CHIP_GAPS if rows[case].within_band}
+
+
+def test_off_chip_bytes_on_u65_follow_the_per_block_input_rereads(shipped_comparisons):
+    """Ethos-U65 (feature maps in DRAM): off-chip bytes rose from main's 0.32 / 0.52 (ResNet-18 / SqueezeNet,
+    inputs read once) once every output block re-reads its input block from DRAM; MobileNet-v2 in band."""
+    rows = {c.case: c.ratio for c in shipped_comparisons if c.quantity == "off-chip bytes"}
+    assert rows["resnet_18 @ ethos_u65_256"] > 0.45 and rows["squeezenet_1.1 @ ethos_u65_256"] > 0.7
+    assert abs(rows["mobilenet_v2_1.0_224 @ ethos_u65_256"] - 1) <= BANDS["off-chip bytes"]
+
+
+def test_sram_bytes_are_reported_for_information(shipped_comparisons):
+    rows = [c for c in shipped_comparisons if c.quantity == "SRAM bytes"]
+    assert len(rows) == len(VELA_CASES) and all(c.band is None and c.reference > 0 for c in rows)
+    # every feature map in SRAM (Ethos-U55): the traffic there is the feature maps' re-reads; within 30 % of Vela's
+    assert all(abs(c.ratio - 1) <= 0.30 for c in rows if "u55" in c.case), [(c.case, c.ratio) for c in rows]
 
 
 def test_stored_weight_bytes_band_holds_on_every_case(shipped_comparisons):

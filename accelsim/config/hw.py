@@ -48,6 +48,8 @@ ScaleFallback = Literal["none", "simd"]
 MemoryKind = Literal["register_file", "sram", "dram"]
 #: Where a graph's inputs and outputs live: in DRAM, or in the on-chip activation level when they fit there.
 GraphIoPlacement = Literal["dram", "onchip"]
+#: When a block-streaming unit copies a layer's weights into the outer on-chip level (``weight_buffering``).
+WeightBuffering = Literal["when_reread", "always"]
 
 _MODE_KEY = re.compile(r"^W(\d+)A(\d+)$")
 
@@ -575,6 +577,15 @@ class HardwareConfig(_Strict):
         description="Where the graph's inputs and outputs live: dram (read from and written to DRAM), or onchip "
         "(in the on-chip activation level when they fit there with the live activations, as Arm Vela places "
         "them; DRAM otherwise). Must be onchip when the off-chip level is read_only.",
+    )
+    weight_buffering: WeightBuffering = Field(
+        "when_reread",
+        description="For units that stream operands block by block (mac_engine): when a layer's weights are "
+        "copied once into the outer on-chip level instead of read from their off-chip home per output block. "
+        "when_reread: only when several output blocks re-read them and those re-reads would not hide under the "
+        "layer's compute (Arm Vela's Shared_Sram scheduling: the SRAM also holds the feature maps); always: "
+        "every weight tensor but a vector product's (Vela's Dedicated_Sram: the SRAM is the NPU's cache). "
+        "Other units ignore it.",
     )
 
     @model_validator(mode="after")

@@ -4,9 +4,9 @@ The engine computes one *micro-block* of outputs (``uh × uw`` pixels × ``uc`` 
 dot product over ``dot_channels`` input channels, so ``uh·uw·uc·dot_channels`` MACs per cycle (2×2×8×8 = 256 on
 Ethos-U55-256 / U65-256, 2×1×8×8 = 128 on U55-128). A layer runs as a sequence of *output blocks* (at most
 ``output_block_max``) whose input block and accumulators must fit the shared buffer (SHRAM, double-buffered, in
-banks). The block is the fastest that fits (vectorised over every block shape, memoised per layer shape); ties go to
-the one re-fetching the fewest input and weight elements per output (Vela's compiler's own ranking), then to the
-largest. Per block:
+banks). The block is the one re-fetching the fewest input and weight elements per output among those that fit
+(Vela's compiler's own ranking, :func:`block_refetch_cost`; vectorised over every block shape, memoised per layer
+shape); ties go to the fastest, then to the largest. Per block:
 
 * **dense conv / FC** (``lowering="conv"``): per kernel tap and input-channel slice of ``ifm_depth`` channels, every
   micro-block of the block takes ``ifm_depth / dot_channels`` cycles, but at least ``weight_load_cycles`` per step
@@ -29,6 +29,10 @@ largest. Per block:
 
 16-bit activations halve the rate of every MAC step (depthwise / pooling cycles × 2; input slices of 16 channels,
 2 taps per part-kernel step). Memory stalls are not in these cycles: the memory model adds them.
+
+Data movement (:func:`block_streaming`, :func:`elementwise_blocks`): the engine streams each output block's input
+block and each output plane's weights from the memory holding them; the mapping honours that pattern
+(:func:`accelsim.mapping.tiling.streamed_tiling`, docs/model.md §2.2).
 
 Source: Arm Vela 5.2.0 [ref:Vela] public performance model, read (not copied) from ``ethosu/vela/npu_performance.py``
 (``_estimate_conv_cycles``, ``_estimate_output_cycles_per_element``, ``measure_cycle_cost``),
@@ -285,6 +289,15 @@ def _fits_shram(g: EngineGeometry, op: EngineOp, ifm_h, ifm_w, ifm_c, h, w, c) -
     return ifm_banks + acc_banks <= g.shram_banks
 
 
+def block_refetch_cost(ifm_fetch, weight_fetch, outputs: int, ifm_elements: int, ifm_block_elements):
+    """The compiler's block ranking: input and weight elements fetched per output element, halved when the whole
+    input fits in two input blocks (Vela 5.2.0 ``architecture_allocator.py`` ``find_block_config``: the block
+    with the least re-fetch wins, whatever its cycles; the bias prefers a block whose input stays in the
+    double-buffered SHRAM). ``ifm_elements``: the input map the output plane reads (padding excluded)."""
+    cost = (np.asarray(ifm_fetch) + np.asarray(weight_fetch)) / outputs
+    return np.where(ifm_elements < 2 * np.asarray(ifm_block_elements), cost / 2, cost)
+
+
 def _ifm_extent(out: np.ndarray, stride: int, kernel: int, limit: int, ublock: int) -> np.ndarray:
     """Input rows (columns) an output block of ``out`` rows needs for one sub-kernel, rounded to the micro-block."""
     return _round_up((out - 1) * stride + min(kernel, limit), ublock)
@@ -311,7 +324,7 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     if not fits.any():
         raise UnsupportedError(f"no output block of a {op.lowering} op with a {op.kernel_h}x{op.kernel_w} kernel "
                                f"fits the MAC engine's shared buffer ({g.shram_banks} banks)")
-    h, w, c, ifm_h, ifm_w = h[fits], w[fits], c[fits], ifm_h[fits], ifm_w[fits]
+    h, w, c, ifm_h, ifm_w, ifm_c = h[fits], w[fits], c[fits], ifm_h[fits], ifm_w[fits], ifm_c[fits]
     # Re-fetch per output element (the compiler's block criterion): input elements read per block, all channels,
     # once per sub-kernel (and per output-channel block for dense convs), plus weights re-read per block plane.
     blocks_y, blocks_x, blocks_c = _ceil_div(op.out_h, h), _ceil_div(op.out_w, w), _ceil_div(op.out_c, c)
@@ -321,14 +334,47 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     weight_fetch = (taps * op.in_c * planes * (c * blocks_c if op.lowering == "conv" else 1)
                     if op.lowering in ("conv", "depthwise") else np.zeros_like(h))
     outputs = op.batch * op.out_h * op.out_w * op.out_c
-    refetch = (ifm_fetch + weight_fetch) / outputs
+    in_plane = ((op.out_h - 1) * op.stride_h + op.kernel_h) * ((op.out_w - 1) * op.stride_w + op.kernel_w)
+    refetch = block_refetch_cost(ifm_fetch, weight_fetch, outputs, in_plane * op.in_c * op.batch,
+                                 ifm_h * ifm_w * ifm_c)
     mac = mac_cycles_per_block(g, op, h, w, c, part_kernel)
     out = np.ceil(g.rate(op.rate_class) * h * w * c)
     n_blocks = planes * blocks_c
     cycles = np.maximum(mac, out) * n_blocks + np.minimum(mac, out)
-    # The fastest block; among equally fast ones the one re-fetching least, then the largest.
-    best = np.lexsort((-c, -(h * w), refetch, cycles))[0]
+    # The compiler's choice: the least re-fetch per output; among equal ones the fastest, then the largest.
+    best = np.lexsort((-c, -(h * w), cycles, refetch))[0]
     bh, bw, bc = int(h[best]), int(w[best]), int(c[best])
     mac, out, n_blocks, cycles = float(mac[best]), float(out[best]), int(n_blocks[best]), float(cycles[best])
     return EngineTiming(float(cycles), (bh, bw, bc), n_blocks, mac, float(out), part_kernel,
                         float(ifm_fetch[best]), float(weight_fetch[best]))
+
+
+def block_streaming(op: EngineOp, timing: EngineTiming, input_elements: int, weight_elements: int
+                    ) -> tuple[float, float, float]:
+    """How the engine streams a layer's operands from the memory holding them, block by block: ``(input_reads,
+    weight_reads, first_block_input_elements)``; reads are elements fetched per element of the operand.
+
+    The engine holds one input block and one output block in its SHRAM, so every output block (each output-depth
+    block of a dense conv included) fetches its input block, halo and all input channels, once per sub-kernel,
+    from the memory holding the feature map (:attr:`EngineTiming.ifm_fetch_elements`), and every output spatial
+    block fetches the weights of all its output channels (:attr:`EngineTiming.weight_fetch_elements`); outputs
+    are written once. Vela 5.2.0 [ref:Vela] ``npu_performance.py`` ``measure_element_access`` (IFM, weight and
+    OFM element access) and ``estimate_full_op_performance`` (they are charged to the memory area of the IFM
+    tensor and of the weights, or of their SRAM buffer). Elementwise ops read each input once (channels rounded
+    up to the 16-channel brick)."""
+    if op.lowering == "elementwise":
+        input_reads = timing.ifm_fetch_elements / (op.batch * op.out_h * op.out_w * op.out_c)
+    else:
+        input_reads = timing.ifm_fetch_elements / input_elements if input_elements else 0.0
+    weight_reads = timing.weight_fetch_elements / weight_elements if weight_elements else 0.0
+    return input_reads, weight_reads, input_reads * input_elements / max(1, timing.blocks)
+
+
+def elementwise_blocks(g: EngineGeometry, op: EngineOp) -> int:
+    """Blocks an elementwise op streams in: each block's two inputs, double buffered, fill the shared buffer's
+    banks (``_fits_shram`` for elementwise ops), so a block holds at most a quarter of them; feature maps in
+    16-channel bricks (Vela 5.2.0 [ref:Vela] ``architecture_allocator.py`` ``_try_block_config``: IFM and IFM2
+    double-buffered, no accumulators)."""
+    block_bytes = g.shram_banks * g.shram_bank_bytes // 4
+    elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
+    return max(1, _ceil_div(elements * op.activation_bits // 8, block_bytes))

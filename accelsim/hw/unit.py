@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Callable, Protocol
 
 from accelsim.config.hw import HardwareConfig, MacEngine, PrecisionMode, SimdUnit, SystolicArray
-from accelsim.hw.ethos import EngineGeometry, engine_op, engine_timing
+from accelsim.hw.ethos import EngineGeometry, block_streaming, elementwise_blocks, engine_op, engine_timing
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
 from accelsim.hw.row_stationary import row_stationary_timing
@@ -36,6 +36,22 @@ class UnitWork:
     reduction_granule: int = 1        # input-channel tile multiple
     lowering: str = ""                # how the unit runs the layer (e.g. gemm, depthwise_block_diagonal); "" = the
                                       # unit's only way
+
+
+@dataclass(frozen=True)
+class BlockStreaming:
+    """A unit's fixed access pattern at the memory that holds its operands (the mapping honours it instead of its
+    loop-order search, :func:`accelsim.mapping.tiling.streamed_tiling`): the unit runs the layer as ``blocks``
+    output blocks and, holding one input block and one output block at a time, reads its inputs and weights
+    block by block from the level that holds them. Factors are bytes read per byte of the operand (halos and
+    re-reads per output block included; weights: when they stream from their home level)."""
+
+    blocks: int                       # output blocks of the layer
+    block_rows: int                   # output rows of one block
+    block_channels: int               # output channels of one block
+    input_reads: float                # input bytes read / input bytes (>= 1 for dense ops)
+    weight_reads: float               # weight bytes read / weight bytes, once per output spatial block
+    first_block_input_elements: float  # input elements of one block (what the first block loads first)
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,16 @@ class MacEngineModel:
 
     def multipliers(self) -> int:
         return self.engine.macs_per_cycle
+
+    def streaming(self, layer: LayerShape, mode: PrecisionMode | None) -> BlockStreaming:
+        """The engine's block-by-block streaming (:func:`accelsim.hw.ethos.block_streaming`): the mapping honours
+        it at the memory holding the feature maps and weights."""
+        op = engine_op(layer)
+        t = engine_timing(self.geometry, op)
+        inputs = layer.num_inputs * layer.batch * layer.in_h * layer.in_w * layer.in_channels
+        reads = block_streaming(op, t, inputs, layer.weight_count if layer.has_weights else 0)
+        blocks = elementwise_blocks(self.geometry, op) if op.lowering == "elementwise" else t.blocks
+        return BlockStreaming(blocks, t.block[0], t.block[2], reads[0], reads[1], reads[2] * t.blocks / blocks)
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         op = engine_op(layer)

@@ -13,11 +13,15 @@ from accelsim.config.hw import HardwareConfig
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import OPERANDS, MemorySystem, memory_system, staging_chain, staging_depths
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
-from accelsim.mapping.tiling import SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, search_tiling
+from accelsim.hw.unit import BlockStreaming, compute_units
+from accelsim.mapping.tiling import (
+    SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, is_vector_product, search_tiling, streamed_tiling,
+    weights_buffered,
+)
 
 __all__ = ["LayerMapping", "Residency", "Tiling", "assign_unit", "boundary_widths", "compute_cost",
            "encode_dram_activations", "group_slice", "map_layer", "precision_mode", "repeat_tiling",
-           "search_tiling"]
+           "search_tiling", "unit_streaming"]
 
 
 @dataclass(frozen=True)
@@ -86,18 +90,24 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     if compressed_weight_bytes is not None and layer.weight_bytes:
         ratio = compressed_weight_bytes / layer.weight_bytes
     widths = operand_bytes(layer, hw, ratio)
-    tiled, groups = group_slice(layer)
-    tilings = []
-    for depth in range(staging_depths(hw)):
-        mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
-        tiling = search_tiling(tiled, mem, boundary_widths(widths, hw, mem), cost.compute_cycles / groups,
-                               cost.channel_granule, cost.reduction_granule, objective,
-                               residency if depth == 0 else Residency())
-        tiling = repeat_tiling(tiling, groups)
-        _charge_boundary(mem, tiling, reads, writes)       # on chip: decoded bytes
-        if depth == 0:
-            tiling = encode_dram_activations(tiling, hw.dram.activation_stored_ratio, raw_input_share)
-        tilings.append(tiling)
+    innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
+    streaming = unit_streaming(layer, hw, cost.unit)
+    if streaming is not None:
+        tilings = _streamed_tilings(layer, hw, widths, streaming, cost.compute_cycles, residency, reserved_bytes,
+                                    innermost, reads, writes)
+    else:
+        tiled, groups = group_slice(layer)
+        tilings = []
+        for depth in range(staging_depths(hw)):
+            mem = memory_system(hw, depth, reserved_bytes=reserved_bytes if depth == 0 else 0.0)
+            tiling = search_tiling(tiled, mem, boundary_widths(widths, hw, mem), cost.compute_cycles / groups,
+                                   cost.channel_granule, cost.reduction_granule, objective,
+                                   residency if depth == 0 else Residency())
+            tiling = repeat_tiling(tiling, groups)
+            _charge_boundary(mem, tiling, reads, writes)       # on chip: decoded bytes
+            if depth == 0:
+                tiling = encode_dram_activations(tiling, hw.dram.activation_stored_ratio, raw_input_share)
+            tilings.append(tiling)
     use = min(t.array_use for t in tilings)
     if use < 1.0:
         # Tiles narrower than the unit's granule (only when no granule-wide tile fits) leave part of it idle.
@@ -105,7 +115,6 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
                                    lowering=f"{cost.lowering}, {use:.0%} of the array" if cost.lowering else
                                    f"{use:.0%} of the array")
     # The datapath reads operands from (and writes results to) each operand's innermost staging level.
-    innermost = {op: staging_chain(hw, op)[0] for op in OPERANDS}
     for operand in OPERANDS:
         reads[innermost[operand]] += cost.stream_read_bytes[operand]
     writes[innermost["outputs"]] += cost.stream_write_bytes
@@ -153,6 +162,48 @@ def encode_dram_activations(tiling: Tiling, stored_ratio: float, raw_input_share
     ifmap = tiling.ifmap_fill_bytes * (raw_input_share + (1.0 - raw_input_share) * stored_ratio)
     final = (tiling.ofmap_drain_bytes - tiling.psum_spill_bytes) * stored_ratio
     return dataclasses.replace(tiling, ifmap_fill_bytes=ifmap, ofmap_drain_bytes=final + tiling.psum_spill_bytes)
+
+
+def unit_streaming(layer: LayerShape, hw: HardwareConfig, unit: str) -> BlockStreaming | None:
+    """The access pattern the layer's unit declares at the memory holding its operands (a unit model's
+    ``streaming(layer, mode)``, e.g. the Ethos-U MAC engine's block streaming), or None: the tile search decides."""
+    declare = getattr(compute_units(hw).get(unit), "streaming", None)
+    return declare(layer, precision_mode(layer, hw)) if declare is not None else None
+
+
+def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandBytes, streaming: BlockStreaming,
+                      compute_cycles: float, residency: Residency, reserved_bytes: float,
+                      innermost: dict[str, str], reads: dict[str, float], writes: dict[str, float]
+                      ) -> list[Tiling]:
+    """A tiling per staging depth that honours the unit's block streaming (:func:`streamed_tiling`), with the
+    weight-buffering decision (:func:`weights_buffered`) taken at the off-chip boundary; charges every level.
+    Traffic that bypasses the outer level (streamed weights, inputs and outputs that live off chip) lands in,
+    and leaves from, the operand's innermost level."""
+    depths = staging_depths(hw)
+    mem0 = memory_system(hw, 0, reserved_bytes=reserved_bytes)
+    streamed = streamed_tiling(layer, mem0, widths, streaming, residency, False, depths == 1)
+    other = streamed.fill_bytes + streamed.drain_bytes - streamed.weight_fill_bytes
+    weight = layer.weight_count * widths.weight if layer.has_weights else 0.0
+    buffered = depths > 1 and weights_buffered(weight, streaming.weight_reads, other,
+                                               mem0.source_bytes_per_cycle, compute_cycles, hw.weight_buffering,
+                                               is_vector_product(layer), residency.follows_layer)
+    tilings = []
+    for depth in range(depths):
+        mem = mem0 if depth == 0 else memory_system(hw, depth)
+        tiling = streamed_tiling(layer, mem, widths, streaming, residency, buffered, depth == depths - 1)
+        tilings.append(tiling)
+        if depth:
+            _charge_boundary(mem, tiling, reads, writes)
+            continue
+        weight_level = mem.buffer_of["weights"] if buffered else innermost["weights"]
+        landing = ((weight_level, tiling.weight_fill_bytes + tiling.params_fill_bytes),
+                   (innermost["inputs"], tiling.ifmap_fill_bytes))
+        for level, nbytes in landing:
+            if level is not None and nbytes:
+                writes[level] += nbytes
+        if tiling.drain_bytes:
+            reads[innermost["outputs"]] += tiling.drain_bytes
+    return tilings
 
 
 def _charge_boundary(mem: MemorySystem, tiling: Tiling, reads: dict[str, float],

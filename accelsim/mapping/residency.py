@@ -30,8 +30,9 @@ from accelsim.errors import MappingError
 from accelsim.graph.ir import Graph, Node
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.hw.memory import activation_level, memory_system
-from accelsim.mapping.assign import FREE_KINDS, op_class
-from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes
+from accelsim.mapping import unit_streaming
+from accelsim.mapping.assign import FREE_KINDS, assign_unit, op_class
+from accelsim.mapping.tiling import OperandBytes, Residency, candidate_sizes, is_vector_product
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ResidencyPlan:
     inputs_of: dict[str, tuple[str, ...]]  # node name -> its activation inputs
     output_of: dict[str, str]
     level: str | None = None              # the activation level (None: the config has none)
+    first: str | None = None              # the first node that does work (nothing runs before it)
 
     def spills_intermediates(self, graph: Graph) -> bool:
         """Whether some intermediate activation (neither a graph input nor a graph output) goes off chip."""
@@ -58,7 +60,8 @@ class ResidencyPlan:
         ins = self.inputs_of[node.name]
         total = sum(graph.tensors[t].storage_bytes for t in ins)
         from_dram = sum(graph.tensors[t].storage_bytes for t in ins if t not in self.resident)
-        return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident)
+        return Residency(from_dram / total if total else 1.0, self.output_of[node.name] in self.resident,
+                         follows_layer=node.name != self.first)
 
 
 def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandBytes, channel_granule: int,
@@ -69,11 +72,21 @@ def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandByt
     row, the smallest output- and input-channel tiles; per operand whose depth-0 buffer is the activation level:
     the weight tile with its bias/scale parameters, one input band (``KH`` rows) and one output row at
     accumulator width (conservative: the tile may hold partial sums). 0 without an activation level.
+
+    A unit that streams its operands block by block (:class:`accelsim.hw.unit.BlockStreaming`, the Ethos-U MAC
+    engine) keeps its input and output blocks in its own buffer; in the activation level it only holds its
+    weight buffer (:func:`streamed_reserve_bytes`).
     """
     level = activation_level(hw)
     if level is None:
         return 0.0
     mem = memory_system(hw, 0)
+    streaming = unit_streaming(layer, hw, assign_unit(layer, hw))
+    if streaming is not None:
+        if mem.buffer_of["weights"] != level:
+            return 0.0
+        return streamed_reserve_bytes(layer, widths, streaming.weight_reads, float(hw.memories[level].size_bytes),
+                                      hw.weight_buffering)
     tied = layer.is_depthwise or not layer.has_weights
     tk = int(candidate_sizes(layer.out_channels, channel_granule).min())
     tc = min(-(-tk // layer.depth_multiplier), layer.in_channels) if tied else int(
@@ -86,6 +99,22 @@ def minimum_tile_bytes(layer: LayerShape, hw: HardwareConfig, widths: OperandByt
         "outputs": layer.out_w * tk * max(widths.accumulator, widths.output),
     }
     return 2.0 * sum(b for operand, b in footprint.items() if mem.buffer_of[operand] == level)
+
+
+def streamed_reserve_bytes(layer: LayerShape, widths: OperandBytes, weight_reads: float, capacity_bytes: float,
+                           policy: str = "when_reread") -> float:
+    """Bytes of the activation level a block-streaming unit's layer holds while it runs: its weight buffer
+    (weights at their stored width with bias/scales, at most the level) when its weights are buffered there: every
+    layer's but a vector product's under ``weight_buffering: always``, a re-reading layer's (more than one output
+    spatial block) under ``when_reread`` (conservatively: :func:`accelsim.mapping.tiling.weights_buffered` may
+    still stream re-reads that hide under compute). Vela 5.2.0 [ref:Vela] places feature maps in fast storage
+    after the weight buffers, around them (``ethosu/vela/scheduler.py`` ``use_fast_storage_for_feature_maps``:
+    the buffered weights are the base usage a feature map must fit next to)."""
+    if not layer.has_weights or is_vector_product(layer):
+        return 0.0
+    if policy != "always" and weight_reads <= 1.0:
+        return 0.0
+    return min(capacity_bytes, layer.weight_count * widths.weight + layer.out_channels * widths.params_per_channel)
 
 
 def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Node], float] | None = None
@@ -163,5 +192,6 @@ def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Nod
             resident.add(view)
     reserved = {node.name: float(held[i]) for i, node in enumerate(nodes)}
     inputs_of = {node.name: tuple(t for t in node.inputs if not graph.tensors[t].is_constant) for node in nodes}
+    first = next((node.name for node in nodes if node.kind not in FREE_KINDS), None)
     return ResidencyPlan(frozenset(resident), reserved, inputs_of, {node.name: node.outputs[0] for node in nodes},
-                         level)
+                         level, first)

@@ -83,6 +83,7 @@ class Residency:
 
     inputs_from_dram: float = 1.0
     output_on_chip: bool = False
+    follows_layer: bool = True        # a layer runs before this one (a copy of its weights can overlap that one)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Tiling:
     """The chosen tiling of one layer at one staging boundary and the bytes each operand moves across it
     (fills into the buffer level, drains out of it; at depth 0 these are the DRAM reads and writes)."""
 
-    loop_order: str              # a key of LOOP_ORDERS, outermost first
+    loop_order: str              # a key of LOOP_ORDERS, outermost first; "block" for a unit's block streaming
     tile_rows: int               # output rows per tile (per image; the whole image when tile_images > 1)
     tile_out_channels: int
     tile_in_channels: int
@@ -535,3 +536,94 @@ def _search(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, compute_
 def outputs_bytes(layer: LayerShape, widths: OperandBytes) -> float:
     """Bytes of the layer's final outputs."""
     return layer.outputs * widths.output
+
+
+def weights_buffered(weight_bytes: float, weight_reads: float, other_source_bytes: float,
+                     source_bytes_per_cycle: float, compute_cycles: float, policy: str = "when_reread",
+                     vector_product: bool = False, follows_layer: bool = True) -> bool:
+    """Whether a block-streaming unit's weights are copied once into the outer on-chip level (every output block
+    then re-reads them there) rather than read from their off-chip home (flash, DRAM) once per output spatial
+    block (the config's ``weight_buffering`` policy).
+
+    Simplified from Arm Vela 5.2.0's scheduler [ref:Vela] (``ethosu/vela/scheduler.py``
+    ``propose_weight_buffering``: ``FullyConnected`` weights are never buffered; the others are copied by DMA
+    under the previous layer, in double-buffered depth slices when they do not fit) and checked against its
+    ``--verbose-schedule`` output. ``always`` (Vela's Dedicated_Sram, the SRAM a cache of the NPU): every weight
+    tensor but a vector product's (``vector_product``: one output pixel, a 1x1 kernel). ``when_reread``
+    (Shared_Sram, where buffers take room from the feature maps): only weights that are re-read (more than one
+    output spatial block; a map covered by one block streams them once either way). Such weights are buffered
+    when a layer runs before this one (``follows_layer``: the copy overlaps it, so buffering costs no time); the
+    first layer has nothing to hide its copy under and buffers only when that is faster: the copy ``W / B`` plus
+    ``max(compute, (other + W) / B)`` against streaming, ``max(compute, (other + W × reads) / B)`` (``B`` =
+    source bytes/cycle, ``other`` = its other traffic there). Vela streams ResNet-18's conv1 weights from flash
+    on Ethos-U55 (98 blocks re-read 12 KB under 1.3 M compute cycles) and buffers SqueezeNet's and MobileNet-v2's
+    first convolutions, whose re-reads would not hide. The SRAM room is not checked: a buffer too large is cut
+    into depth slices (at least 16 channels), and a slice fits."""
+    if weight_bytes <= 0.0 or vector_product:
+        return False
+    if policy == "always":
+        return True
+    if weight_reads <= 1.0:
+        return False
+    if follows_layer:
+        return True
+    bpc = source_bytes_per_cycle
+    streamed = max(compute_cycles, (other_source_bytes + weight_bytes * weight_reads) / bpc)
+    buffered = weight_bytes / bpc + max(compute_cycles, (other_source_bytes + weight_bytes) / bpc)
+    return buffered < streamed
+
+
+def is_vector_product(layer: LayerShape) -> bool:
+    """A dense layer with one output pixel per image and a 1x1 kernel (a fully connected layer): every weight is
+    used once per image."""
+    return layer.has_weights and layer.groups == 1 and layer.out_h * layer.out_w == 1 \
+        and layer.kernel_h * layer.kernel_w == 1
+
+
+def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, streaming, residency: Residency,
+                    buffered: bool, innermost: bool) -> Tiling:
+    """The bytes crossing one staging boundary when the unit declares its own block streaming
+    (:class:`accelsim.hw.unit.BlockStreaming`) instead of a searched tiling: no loop-order or tile search (the
+    unit's order is fixed: ``loop_order`` = ``"block"``), no partial sums (a block holds its whole reduction).
+
+    At the outer boundary (``mem.depth`` 0, the off-chip source): weights once when ``buffered`` (the copy into
+    the outer on-chip level), else ``weight_reads`` times (every output spatial block reads them from the
+    source); bias/scales once; the inputs' off-chip share (``residency.inputs_from_dram``) ``input_reads``
+    times (re-read per output block from where the feature map lives); outputs once unless they stay on chip.
+    At the ``innermost`` boundary (outer on-chip level -> the unit's buffer): the buffered weights'
+    ``weight_reads`` re-reads, the on-chip share of the inputs ``input_reads`` times, and outputs kept on chip.
+    Boundaries in between carry nothing (the unit fetches from the level holding the operand)."""
+    outer = mem.depth == 0
+    has_w = layer.has_weights and mem.buffer_of["weights"] is not None
+    w = layer.weight_count * widths.weight if has_w else 0.0
+    p = layer.out_channels * widths.params_per_channel if has_w else 0.0
+    ifm = (layer.num_inputs * layer.batch * layer.in_h * layer.in_w * layer.in_channels * widths.activation
+           if mem.buffer_of["inputs"] is not None else 0.0)
+    from_dram = residency.inputs_from_dram
+    out = outputs_bytes(layer, widths) if mem.buffer_of["outputs"] is not None else 0.0
+    blocks = max(1, streaming.blocks)
+    if outer:
+        w_fill, p_fill = (w if buffered else w * streaming.weight_reads), p
+        i_fill = ifm * streaming.input_reads * from_dram
+        drain = 0.0 if residency.output_on_chip else out
+        held = {mem.buffer_of["weights"]: w + p} if (buffered and has_w) else {}
+        # Before its first block starts: a buffered layer's first depth slice of weights (the copy that overlaps
+        # the previous layer) and the first input block; streamed weights come block by block with the blocks.
+        first = ((w + p) * min(1.0, streaming.block_channels / layer.out_channels) if buffered else 0.0) \
+            + streaming.first_block_input_elements * widths.activation * from_dram
+    elif innermost:
+        w_fill, p_fill = (w * streaming.weight_reads, p) if buffered else (0.0, 0.0)
+        i_fill = ifm * streaming.input_reads * (1.0 - from_dram)
+        drain = out if residency.output_on_chip else 0.0
+        held = {}
+        first = (w_fill + p_fill + i_fill) / blocks
+    else:
+        w_fill = p_fill = i_fill = drain = first = 0.0
+        held = {}
+    fill = w_fill + p_fill + i_fill
+    return Tiling(
+        loop_order="block", tile_rows=streaming.block_rows, tile_out_channels=streaming.block_channels,
+        tile_in_channels=layer.in_channels, num_tiles=blocks, weight_fill_bytes=w_fill, ifmap_fill_bytes=i_fill,
+        ofmap_drain_bytes=drain, psum_fill_bytes=0.0, params_fill_bytes=p_fill,
+        first_tile_load_bytes=min(first, fill), weight_refetch_factor=w_fill / w if w else 1.0,
+        tile_bytes_per_level={name: float(b) for name, b in held.items() if name is not None})

@@ -7,9 +7,10 @@ Ethos_U55_High_End_Embedded / Shared_Sram (500 MHz), Ethos-U65-256 in Ethos_U65_
 Dedicated_Sram_384KB (1 GHz). accelsim exports each network (synthetic int8 weights) to a .tflite with its own
 exporter, Vela compiles that file (``--verbose-performance``: per-layer CSV), and accelsim simulates the very same
 graph on the matching ``hw_configs/ethos_*.yaml``. Compared per case: total cycles, NPU compute cycles, stored
-(compressed) weight bytes, off-chip bytes, and the Pearson correlation of per-layer log cycles (total and
-compute-only). With ``ethos-u-vela`` installed Vela runs live; without it the reference figures shipped in
-``accelsim/validation/data/`` (written by ``tools/make_vela_references.py`` with the same Vela version) are used.
+(compressed) weight bytes, off-chip bytes (flash or DRAM), system-SRAM bytes (information, no band), and the
+Pearson correlation of per-layer log cycles (total and compute-only). With ``ethos-u-vela`` installed Vela runs
+live; without it the reference figures shipped in ``accelsim/validation/data/`` (written by
+``tools/make_vela_references.py`` with the same Vela version) are used.
 
 Per-layer matching (:func:`match_vela_layers`): Vela's per-layer rows are grouped by (original TFLite operator,
 output name); Vela lowers some operators to several NPU ops (MEAN -> DepthwiseConv2D + Mul, a rescaling CONCAT ->
@@ -59,7 +60,7 @@ _TARGETS = (("ethos_u55_256", "ethos-u55-256", "Ethos_U55_High_End_Embedded", "S
 VELA_CASES: tuple[VelaCase, ...] = tuple(VelaCase(n, *t) for t in _TARGETS for n in _NETWORKS)
 #: The Vela summary CSV columns that are reference figures.
 VELA_FIELDS = ("cycles_total", "cycles_npu", "total_npu_encoded_weights", "off_chip_flash_total_bytes",
-               "dram_total_bytes", "inference_time")
+               "dram_total_bytes", "sram_total_bytes", "inference_time")
 #: Columns of Vela's per-layer CSV kept per row: original operator, output name, op cycles, NPU cycles.
 VELA_LAYER_FIELDS = ("Original Operator", "Name", "Op Cycles", "NPU")
 REFERENCE_FILE = f"vela_{VELA_VERSION}.json"
@@ -226,6 +227,17 @@ def layer_pairs(report, vela_rows: list) -> LayerPairs:
                       float(sum(t for t, _ in unmatched.values())))
 
 
+def _sram_bytes(report, hw) -> float:
+    """accelsim's read + write bytes at the config's on-chip activation level (the system SRAM of an Ethos-U
+    config), 0 when it has none."""
+    from accelsim.hw.memory import activation_level
+
+    level = activation_level(hw)
+    if level is None or f"onchip_{level}_read_bytes" not in report.layers:
+        return 0.0
+    return float(report.layers[f"onchip_{level}_read_bytes"].sum() + report.layers[f"onchip_{level}_write_bytes"].sum())
+
+
 def vela_comparisons(live: bool | None = None) -> list[Comparison]:
     """accelsim vs Vela on every case. ``live``: True runs the installed Vela (it must be version
     :data:`VELA_VERSION`), False uses the shipped figures, None runs Vela when that version is installed."""
@@ -245,7 +257,8 @@ def vela_comparisons(live: bool | None = None) -> list[Comparison]:
     for case in VELA_CASES:
         ref = refs[case.key]
         graph = graphs.setdefault(case.network, _case_graph(case.network))
-        report = simulate(graph, load_hw(config_path(case.config)))
+        hw = load_hw(config_path(case.config))
+        report = simulate(graph, hw)
         totals = report.totals
         pairs = layer_pairs(report, ref["layers"])
         source = (f"Arm Vela {VELA_VERSION} [ref:Vela], {case.accelerator}, {case.system_config} / "
@@ -260,6 +273,9 @@ def vela_comparisons(live: bool | None = None) -> list[Comparison]:
                        ref["total_npu_encoded_weights"], source, BANDS["stored weight bytes"]),
             Comparison(case.key, "off-chip bytes", float(totals["dram_read_bytes"] + totals["dram_write_bytes"]),
                        off_chip, source, BANDS["off-chip bytes"]),
+            # Information, no band: Vela counts every SRAM access (DMA copies, SHRAM fills); accelsim its traffic
+            # at the on-chip activation level (the system SRAM).
+            Comparison(case.key, "SRAM bytes", _sram_bytes(report, hw), ref["sram_total_bytes"], source),
             # A correlation against its ideal: model = r, reference = 1, so the ratio is r itself.
             Comparison(case.key, "per-layer log-cycle r", log_pearson(pairs.model_total, pairs.vela_total), 1.0,
                        source, BANDS["per-layer log-cycle r"]),
