@@ -128,7 +128,7 @@ def candidate_sizes(extent: int, granule: int) -> np.ndarray:
     return np.array(_candidate_sizes(int(extent), int(granule)), dtype=np.int64)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _candidate_sizes(extent: int, granule: int) -> tuple[int, ...]:
     sizes = set()
     s = 1
@@ -256,7 +256,7 @@ def held_span_masks(relevant: frozenset[str], trips: np.ndarray) -> dict[str, np
     return {d: inside[:, i] for i, d in enumerate(DIMS) if d in relevant}
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=64)
 def _grid(n_r: int, n_k: int, n_c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat index arrays of the full (rows, K, C) candidate grid."""
     return tuple(a.ravel() for a in np.meshgrid(np.arange(n_r), np.arange(n_k), np.arange(n_c), indexing="ij"))
