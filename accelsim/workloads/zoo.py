@@ -223,11 +223,16 @@ def alexnet() -> WorkloadSpec:
     net.layer("conv", "conv4", out_channels=384, kernel=3, padding=[1, 1, 1, 1], groups=2, activation="relu")
     net.layer("conv", "conv5", out_channels=256, kernel=3, padding=[1, 1, 1, 1], groups=2, activation="relu")
     net.layer("maxpool", "pool5", kernel=3, stride=2, padding="valid")
+    _fc_head(net)
+    return net.spec()
+
+
+def _fc_head(net: NetSpecBuilder) -> None:
+    """AlexNet's and VGG's classifier: flatten, FC 4096 (ReLU), FC 4096 (ReLU), FC 1000."""
     net.layer("flatten", "flatten")
     net.layer("fc", "fc6", out_channels=4096, activation="relu")
     net.layer("fc", "fc7", out_channels=4096, activation="relu")
     net.layer("fc", "fc8", out_channels=1000)
-    return net.spec()
 
 
 def vgg_16() -> WorkloadSpec:
@@ -239,10 +244,7 @@ def vgg_16() -> WorkloadSpec:
             net.layer("conv", f"conv{stage}_{i}", out_channels=channels, kernel=3, padding=[1, 1, 1, 1],
                       activation="relu")
         net.layer("maxpool", f"pool{stage}", kernel=2, stride=2, padding="valid")
-    net.layer("flatten", "flatten")
-    net.layer("fc", "fc6", out_channels=4096, activation="relu")
-    net.layer("fc", "fc7", out_channels=4096, activation="relu")
-    net.layer("fc", "fc8", out_channels=1000)
+    _fc_head(net)
     return net.spec()
 
 
