@@ -294,3 +294,21 @@ def test_u65_keeps_cascaded_maps_on_chip_and_u55_plans_are_unchanged():
     assert graph.tensors[out["Conv2d_0"]].storage_bytes > 384 * 1024
     assert out["Conv2d_0"] in plan.resident and out["Conv2d_1_depthwise"] in plan.resident
     assert max(plan.reserved_bytes.values()) <= 384 * 1024
+
+
+def test_squeezenet_conv1_on_u55_128_runs_velas_block_and_buffers_its_weights():
+    """Vela 5.2.0 --verbose-schedule, SqueezeNet-1.1 on Ethos-U55-128: conv1 runs with OFM block 3x16x32 (IFM block
+    7x34x8) and 'Weight buffer = 2960 bytes (Double)'. That block needs 4 IFM banks (7·34·8 B -> 2 banks, double
+    buffered, granule 4) + 16 accumulator banks (3·16·32·4 B -> 6, doubled, granule 8) = 20 of the 24 - 4 reserved.
+    Its 37 x 7 = 259 output planes re-read the weights more than the layer's cycles hide, so they are buffered:
+    conv1 reads its weights from flash once."""
+    hw = _hw(U55_128)
+    assert hw.compute.of_kind("mac_engine").shram_reserved_banks == 4
+    layer = _layer("squeezenet_1.1", "conv1")
+    t = engine_timing(_geometry(U55_128), engine_op(layer))
+    assert t.block == (3, 16, 32)
+    s = unit_streaming(layer, hw, "mac_engine")
+    assert s.weight_reads == 37 * 7
+    report = simulate(_case_graph("squeezenet_1.1"), hw)
+    row = report.layers.set_index("name").loc["conv1"]
+    assert row["dram_read_bytes"] == pytest.approx(row["weight_stored_bytes"] + 64 * 10, rel=0.05)
