@@ -12,6 +12,8 @@ Rules (``docs/model.md`` §3.2):
 * **In place.** An elementwise op may write its output over an input of the same shape and width whose only
   consumer it is (Vela merges such ifm/ofm live ranges: ``ethosu/vela/live_range.py``, 5.2.0): the output then
   needs no room of its own while that op runs.
+* **Cascades.** An intermediate map too large to stay whole, between adjacent ops that both stream block by
+  block (the Ethos-U MAC engine), stays on chip as a double-buffered stripe (:func:`cascade_stripe_bytes`).
 * **Read-only off-chip memory** (flash) holds weights only: an activation that does not fit on chip is a
   :class:`MappingError` naming the tensor, its size and the room left.
 
