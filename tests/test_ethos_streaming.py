@@ -201,3 +201,114 @@ def test_weight_buffering_key_is_strict():
     with pytest.raises(ConfigError) as info:
         hw.with_values({"weight_buffering": "sometimes"})
     assert info.value.key_path == "weight_buffering"
+
+
+# ------------------------------------------------------------------ DRAM bursts of the network input (NHWC)
+def test_burst_rounding_closed_form():
+    from accelsim.mapping.tiling import burst_rounded_bytes
+
+    assert burst_rounded_bytes(1000.0, 8.0, 128) == pytest.approx(1000 * 128 / 8)
+    assert burst_rounded_bytes(1000.0, 128.0, 128) == 1000.0          # runs of a whole burst: no waste
+    assert burst_rounded_bytes(1000.0, 8.0, None) == 1000.0           # no burst size: bytes as read
+    assert burst_rounded_bytes(1000.0, 0.0, 128) == 1000.0            # run length unknown
+
+
+def test_input_read_run_is_one_input_block_depth_per_pixel():
+    """A dense conv reads its input block one pixel's slice depth at a time: 3 channels are fetched as a slice of
+    8 (part-kernel), 64 channels as a slice of 32 (depth-first); a depthwise block its own channels."""
+    from accelsim.hw.ethos import ifm_read_run_bytes
+
+    g = _geometry(U65_256)
+    conv1 = engine_op(_layer("resnet_18", "conv1"))
+    assert ifm_read_run_bytes(conv1, engine_timing(g, conv1)) == 8.0
+    dense = EngineOp("conv", 1, 56, 56, 64, 64, 3, 3)
+    assert ifm_read_run_bytes(dense, engine_timing(g, dense)) == 32.0
+    dw = EngineOp("depthwise", 1, 56, 56, 64, 64, 3, 3)
+    assert ifm_read_run_bytes(dw, engine_timing(g, dw)) == engine_timing(g, dw).block[2]
+
+
+def test_resnet18_conv1_dram_input_bytes_match_velas_debug_database():
+    """Vela 5.2.0 --enable-debug-db, ResNet-18 (accelsim's export) on Ethos-U65-256 / Dedicated_Sram_384KB:
+    conv1's DramFeatureMap_read is 15,730,176 bytes: 392 blocks x 22 x 38 x 3 input bytes, each run of 8 bytes
+    (the 3 channels fetched as an 8-deep slice) moving a whole 128-byte DRAM burst."""
+    hw = _hw(U65_256)
+    assert hw.dram.burst_bytes == 128
+    m = map_layer(_layer("resnet_18", "conv1"), hw, residency=Residency(1.0, False), raw_input_share=1.0)
+    assert m.dram.ifmap_fill_bytes == pytest.approx(392 * 22 * 38 * 3 * 128 / 8)
+    assert m.dram.ifmap_fill_bytes == pytest.approx(15_730_176, rel=0.01)
+    # the same layer fed by an intermediate map (16-channel bricks: long runs) is not burst-rounded
+    m2 = map_layer(_layer("resnet_18", "conv1"), hw, residency=Residency(1.0, False), raw_input_share=0.0)
+    assert m2.dram.ifmap_fill_bytes == pytest.approx(392 * 22 * 38 * 3)
+
+
+def test_network_input_held_on_chip_is_not_burst_rounded():
+    """Ethos-U55 (Shared_Sram): the input lives in the SRAM; nothing of it crosses the off-chip boundary."""
+    m = map_layer(_layer("resnet_18", "conv1"), _hw(U55_256), residency=Residency(0.0, True), raw_input_share=1.0)
+    assert m.dram.ifmap_fill_bytes == 0.0
+
+
+def test_burst_bytes_key_is_dram_only_and_bounded():
+    from accelsim.config.hw import MemoryLevel
+
+    assert MemoryLevel(kind="dram", bandwidth_gb_s=1.0, burst_bytes=64).burst_bytes == 64
+    with pytest.raises(ValueError):
+        MemoryLevel(kind="dram", bandwidth_gb_s=1.0, burst_bytes=0)
+
+
+# --------------------------------------------------------------------------------------------- cascades
+def test_cascade_stripe_is_the_consumers_input_band_double_buffered():
+    """MobileNet-v1 Conv2d_0 -> Conv2d_1_depthwise on Ethos-U65: the 112x112x32 map is held as two bands of the
+    rows one band of the depthwise's output blocks reads ((block rows - 1) x stride 1 + 3-row kernel)."""
+    from accelsim.mapping.residency import cascade_stripe_bytes
+
+    graph = _case_graph("mobilenet_v1_1.0_224")
+    nodes = {n.name: n for n in graph.nodes}
+    hw = _hw(U65_256)
+    dw = layer_shape(graph, nodes["Conv2d_1_depthwise"])
+    rows = (unit_streaming(dw, hw, "mac_engine").block_rows - 1) * 1 + 3
+    assert cascade_stripe_bytes(graph, nodes["Conv2d_0"], nodes["Conv2d_1_depthwise"], hw) == \
+        pytest.approx(2 * rows * 112 * 32)
+    # a non-streaming unit (searched tiling) does not cascade
+    assert cascade_stripe_bytes(graph, nodes["Conv2d_0"], nodes["Conv2d_1_depthwise"],
+                                load_hw(config_path("tpu_v1"))) is None
+
+
+def test_concat_does_not_cascade():
+    """Vela lowers a Concat to one copy per input: no single producer op to cascade with."""
+    from accelsim.mapping.residency import cascade_stripe_bytes
+
+    graph = _case_graph("squeezenet_1.1")
+    nodes = {n.name: n for n in graph.nodes}
+    assert cascade_stripe_bytes(graph, nodes["fire2/concat"], nodes["fire3/squeeze1x1"], _hw(U65_256)) is None
+
+
+def test_u65_keeps_cascaded_maps_on_chip_and_u55_plans_are_unchanged():
+    """On Ethos-U65 (384 KiB SRAM) MobileNet-v1's first 112x112 maps (392 KiB, larger than the SRAM) stay on chip
+    as cascade stripes, as Vela's schedule holds them (Assigned Cascade 3, OFM "in Sram"); on Ethos-U55 (every
+    map fits the SRAM) no plan needs a stripe."""
+    from accelsim.mapping.residency import plan_residency
+
+    graph = _case_graph("mobilenet_v1_1.0_224")
+    plan = plan_residency(graph, _hw(U65_256))
+    out = {n.name: n.outputs[0] for n in graph.nodes}
+    assert graph.tensors[out["Conv2d_0"]].storage_bytes > 384 * 1024
+    assert out["Conv2d_0"] in plan.resident and out["Conv2d_1_depthwise"] in plan.resident
+    assert max(plan.reserved_bytes.values()) <= 384 * 1024
+
+
+def test_squeezenet_conv1_on_u55_128_runs_velas_block_and_buffers_its_weights():
+    """Vela 5.2.0 --verbose-schedule, SqueezeNet-1.1 on Ethos-U55-128: conv1 runs with OFM block 3x16x32 (IFM block
+    7x34x8) and 'Weight buffer = 2960 bytes (Double)'. That block needs 4 IFM banks (7·34·8 B -> 2 banks, double
+    buffered, granule 4) + 16 accumulator banks (3·16·32·4 B -> 6, doubled, granule 8) = 20 of the 24 - 4 reserved.
+    Its 37 x 7 = 259 output planes re-read the weights more than the layer's cycles hide, so they are buffered:
+    conv1 reads its weights from flash once."""
+    hw = _hw(U55_128)
+    assert hw.compute.of_kind("mac_engine").shram_reserved_banks == 4
+    layer = _layer("squeezenet_1.1", "conv1")
+    t = engine_timing(_geometry(U55_128), engine_op(layer))
+    assert t.block == (3, 16, 32)
+    s = unit_streaming(layer, hw, "mac_engine")
+    assert s.weight_reads == 37 * 7
+    report = simulate(_case_graph("squeezenet_1.1"), hw)
+    row = report.layers.set_index("name").loc["conv1"]
+    assert row["dram_read_bytes"] == pytest.approx(row["weight_stored_bytes"] + 64 * 10, rel=0.05)

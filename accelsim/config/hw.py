@@ -500,6 +500,12 @@ class MemoryLevel(_Strict):
         "reads back from this level (an activation codec at the DRAM interface, e.g. Eyeriss's run-length "
         "coding); 1 = stored raw (default). Weights, partial sums and the network's input are never encoded.",
     )
+    burst_bytes: int | None = Field(
+        None, ge=1, le=65536, strict=True,
+        description="dram: bytes one access burst moves; a contiguous read run shorter than a burst still moves a "
+        "whole burst, counted in the level's bytes and time (Vela 5.2.0 vela.ini <port>_burst_length; e.g. 128 for "
+        "Ethos_U65_Client_Server's DRAM); null = bytes counted as read (default).",
+    )
     read_only: bool = Field(
         False, strict=True,
         description="dram: true for a read-only off-chip memory (flash, as on Ethos-U systems): it holds weights "
@@ -522,7 +528,8 @@ class MemoryLevel(_Strict):
 
 _ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
                 "area_mm2", "double_buffered", "psum_bits")
-_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio",
+              "burst_bytes")
 
 
 # ------------------------------------------------------------------------------------------------ decompression

@@ -370,6 +370,21 @@ def block_streaming(op: EngineOp, timing: EngineTiming, input_elements: int, wei
     return input_reads, weight_reads, input_reads * input_elements / max(1, timing.blocks)
 
 
+def ifm_read_run_bytes(op: EngineOp, timing: EngineTiming) -> float:
+    """Bytes of one contiguous run when the engine reads an input block from a channel-interleaved (NHWC) map:
+    per pixel, one input-block depth of channels (a dense conv's slice depth, :func:`ifm_block_depth`, so a
+    3-channel network input is fetched 8 channels = 8 bytes per pixel; other ops: the block's channels).
+    Vela 5.2.0 [ref:Vela] ``npu_performance.py`` ``_estimate_memory_transfer_efficiency`` (NHWC reads: a burst
+    of ``ifm_block.depth`` elements), checked on its debug database (``--enable-debug-db``, DramFeatureMap_read of
+    ResNet-18's conv1 on Ethos-U65-256: 392 blocks × 22 × 38 × 3 bytes × 128 / 8). Feature maps between NPU ops
+    are stored in 16-channel bricks (NHCWB16) whose block reads are long runs: not run-limited."""
+    if op.lowering == "conv":
+        depth = ifm_block_depth(op.in_c, op.activation_bits, timing.part_kernel)
+    else:
+        depth = timing.block[2]
+    return depth * op.activation_bits / 8
+
+
 def elementwise_blocks(g: EngineGeometry, op: EngineOp) -> int:
     """Blocks an elementwise op streams in: each block's two inputs, double buffered, fill the shared buffer's
     banks (``_fits_shram`` for elementwise ops), so a block holds at most a quarter of them; feature maps in

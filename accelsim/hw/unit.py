@@ -13,7 +13,9 @@ from functools import cached_property
 from typing import Callable, Protocol
 
 from accelsim.config.hw import HardwareConfig, MacEngine, PrecisionMode, SimdUnit, SystolicArray
-from accelsim.hw.ethos import EngineGeometry, block_streaming, elementwise_blocks, engine_op, engine_timing
+from accelsim.hw.ethos import (
+    EngineGeometry, block_streaming, elementwise_blocks, engine_op, engine_timing, ifm_read_run_bytes,
+)
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.simd import simd_timing, word_lanes
 from accelsim.hw.row_stationary import row_stationary_timing
@@ -52,6 +54,8 @@ class BlockStreaming:
     input_reads: float                # input bytes read / input bytes (>= 1 for dense ops)
     weight_reads: float               # weight bytes read / weight bytes, once per output spatial block
     first_block_input_elements: float  # input elements of one block (what the first block loads first)
+    input_run_bytes: float = 0.0      # bytes of one contiguous run when an input block is read from a
+                                      # channel-interleaved (NHWC) map; 0 = not run-limited
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,8 @@ class MacEngineModel:
         inputs = layer.num_inputs * layer.batch * layer.in_h * layer.in_w * layer.in_channels
         reads = block_streaming(op, t, inputs, layer.weight_count if layer.has_weights else 0)
         blocks = elementwise_blocks(self.geometry, op) if op.lowering == "elementwise" else t.blocks
-        return BlockStreaming(blocks, t.block[0], t.block[2], reads[0], reads[1], reads[2] * t.blocks / blocks)
+        return BlockStreaming(blocks, t.block[0], t.block[2], reads[0], reads[1], reads[2] * t.blocks / blocks,
+                              ifm_read_run_bytes(op, t))
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
         op = engine_op(layer)

@@ -94,7 +94,7 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
     streaming = unit_streaming(layer, hw, cost.unit)
     if streaming is not None:
         tilings = _streamed_tilings(layer, hw, widths, streaming, cost.compute_cycles, residency, reserved_bytes,
-                                    innermost, reads, writes)
+                                    innermost, reads, writes, raw_input_share)
     else:
         tiled, groups = group_slice(layer)
         tilings = []
@@ -173,15 +173,19 @@ def unit_streaming(layer: LayerShape, hw: HardwareConfig, unit: str) -> BlockStr
 
 def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandBytes, streaming: BlockStreaming,
                       compute_cycles: float, residency: Residency, reserved_bytes: float,
-                      innermost: dict[str, str], reads: dict[str, float], writes: dict[str, float]
-                      ) -> list[Tiling]:
+                      innermost: dict[str, str], reads: dict[str, float], writes: dict[str, float],
+                      graph_input_share: float = 0.0) -> list[Tiling]:
     """A tiling per staging depth that honours the unit's block streaming (:func:`streamed_tiling`), with the
     weight-buffering decision (:func:`weights_buffered`) taken at the off-chip boundary; charges every level.
     Traffic that bypasses the outer level (streamed weights, inputs and outputs that live off chip) lands in,
-    and leaves from, the operand's innermost level."""
+    and leaves from, the operand's innermost level. ``graph_input_share``: the share of the input bytes that are
+    network inputs, stored channel-interleaved (NHWC) and read off chip in whole bursts of the DRAM level's
+    ``burst_bytes``."""
     depths = staging_depths(hw)
     mem0 = memory_system(hw, 0, reserved_bytes=reserved_bytes)
-    streamed = streamed_tiling(layer, mem0, widths, streaming, residency, False, depths == 1)
+    burst = hw.dram.burst_bytes
+    streamed = streamed_tiling(layer, mem0, widths, streaming, residency, False, depths == 1, graph_input_share,
+                               burst)
     other = streamed.fill_bytes + streamed.drain_bytes - streamed.weight_fill_bytes
     weight = layer.weight_count * widths.weight if layer.has_weights else 0.0
     buffered = depths > 1 and weights_buffered(weight, streaming.weight_reads, other,
@@ -190,7 +194,8 @@ def _streamed_tilings(layer: LayerShape, hw: HardwareConfig, widths: OperandByte
     tilings = []
     for depth in range(depths):
         mem = mem0 if depth == 0 else memory_system(hw, depth)
-        tiling = streamed_tiling(layer, mem, widths, streaming, residency, buffered, depth == depths - 1)
+        tiling = streamed_tiling(layer, mem, widths, streaming, residency, buffered, depth == depths - 1,
+                                 graph_input_share, burst)
         tilings.append(tiling)
         if depth:
             _charge_boundary(mem, tiling, reads, writes)

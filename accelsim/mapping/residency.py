@@ -12,6 +12,8 @@ Rules (``docs/model.md`` §3.2):
 * **In place.** An elementwise op may write its output over an input of the same shape and width whose only
   consumer it is (Vela merges such ifm/ofm live ranges: ``ethosu/vela/live_range.py``, 5.2.0): the output then
   needs no room of its own while that op runs.
+* **Cascades.** An intermediate map too large to stay whole, between adjacent ops that both stream block by
+  block (the Ethos-U MAC engine), stays on chip as a double-buffered stripe (:func:`cascade_stripe_bytes`).
 * **Read-only off-chip memory** (flash) holds weights only: an activation that does not fit on chip is a
   :class:`MappingError` naming the tensor, its size and the room left.
 
@@ -117,6 +119,30 @@ def streamed_reserve_bytes(layer: LayerShape, widths: OperandBytes, weight_reads
     return min(capacity_bytes, layer.weight_count * widths.weight + layer.out_channels * widths.params_per_channel)
 
 
+def cascade_stripe_bytes(graph: Graph, producer: Node, consumer: Node, hw: HardwareConfig) -> float | None:
+    """Bytes of the activation level an intermediate feature map takes when its producer and its only consumer,
+    adjacent in execution order and both run by a block-streaming unit, run as a *cascade*: the pair works in
+    horizontal stripes, the producer writing a stripe that the consumer then reads, so the map needs only a
+    double-buffered stripe of the rows one band of the consumer's output blocks reads,
+    ``2 × ((block_rows − 1) × stride + kernel) × W × C × bytes`` (at most the map). None when either op does not
+    stream (a searched tiling), the consumer has several inputs, or either is a Concat (Vela lowers a Concat to
+    one copy per input, each writing its slice of the output: no single producer op to cascade with).
+
+    Arm Vela 5.2.0 [ref:Vela] ``ethosu/vela/cascade_builder.py`` (cascades of consecutive ops, each
+    intermediate held as a rolling buffer sized from the consumer's IFM stripe; ``--verbose-schedule`` prints it
+    as ``ccd``: twice the sum of the consumers' IFM stripes, e.g. MobileNet-v1's first four ops on Ethos-U65).
+    Vela also grows the stripe to use the room it has; the minimum band is enough for the placement decision."""
+    prod, cons = layer_shape(graph, producer), layer_shape(graph, consumer)
+    if cons.num_inputs != 1 or "Concat" in (producer.kind, consumer.kind):
+        return None
+    streams = [unit_streaming(shape, hw, assign_unit(shape, hw)) for shape in (prod, cons)]
+    if any(s is None for s in streams):
+        return None
+    rows = min(cons.in_h, (max(1, streams[1].block_rows) - 1) * cons.stride_h + cons.kernel_h)
+    t = graph.tensors[producer.outputs[0]]
+    return 2.0 * t.storage_bytes * rows / max(1, cons.in_h)
+
+
 def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Node], float] | None = None
                    ) -> ResidencyPlan:
     """Place every activation tensor (module docstring): ``tile_reserve(node)`` gives the bytes of the activation
@@ -171,6 +197,11 @@ def plan_residency(graph: Graph, hw: HardwareConfig, tile_reserve: Callable[[Nod
         is_graph_io = tensor in graph_outputs or tensor in graph_inputs
         wanted = level is not None and (hw.graph_io == "onchip" or not is_graph_io)
         start = first + 1 if in_place else first        # in place: it takes its input's bytes while produced
+        if wanted and not np.all(held[start:last + 1] + size <= room[start:last + 1]) and not is_graph_io \
+                and last == first + 1 and consumers.get(tensor) == 1:
+            stripe = cascade_stripe_bytes(graph, nodes[first], nodes[last], hw)
+            if stripe is not None and stripe < size:
+                size = stripe                           # the pair runs as a cascade: a stripe buffer on chip
         if wanted and np.all(held[start:last + 1] + size <= room[start:last + 1]):
             held[start:last + 1] += size
             resident.add(tensor)

@@ -580,8 +580,20 @@ def is_vector_product(layer: LayerShape) -> bool:
         and layer.kernel_h * layer.kernel_w == 1
 
 
+def burst_rounded_bytes(nbytes: float, run_bytes: float, burst_bytes: int | None) -> float:
+    """Bytes an off-chip memory moves to deliver ``nbytes`` read in contiguous runs of ``run_bytes``: a run
+    shorter than the memory's burst still moves a whole burst, so ``nbytes × burst / run``; ``nbytes`` when runs
+    are at least a burst long, unknown (``run_bytes`` 0) or the memory has no burst size. Vela 5.2.0 [ref:Vela]
+    ``npu_performance.py`` ``_estimate_memory_transfer_efficiency`` (transfer × burst length / burst), which its
+    DRAM byte counts include."""
+    if not burst_bytes or run_bytes <= 0.0 or run_bytes >= burst_bytes:
+        return nbytes
+    return nbytes * burst_bytes / run_bytes
+
+
 def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, streaming, residency: Residency,
-                    buffered: bool, innermost: bool) -> Tiling:
+                    buffered: bool, innermost: bool, interleaved_input_share: float = 0.0,
+                    burst_bytes: int | None = None) -> Tiling:
     """The bytes crossing one staging boundary when the unit declares its own block streaming
     (:class:`accelsim.hw.unit.BlockStreaming`) instead of a searched tiling: no loop-order or tile search (the
     unit's order is fixed: ``loop_order`` = ``"block"``), no partial sums (a block holds its whole reduction).
@@ -592,7 +604,10 @@ def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, 
     times (re-read per output block from where the feature map lives); outputs once unless they stay on chip.
     At the ``innermost`` boundary (outer on-chip level -> the unit's buffer): the buffered weights'
     ``weight_reads`` re-reads, the on-chip share of the inputs ``input_reads`` times, and outputs kept on chip.
-    Boundaries in between carry nothing (the unit fetches from the level holding the operand)."""
+    Boundaries in between carry nothing (the unit fetches from the level holding the operand).
+    ``interleaved_input_share``: the share of the input bytes that are channel-interleaved (NHWC: the network's
+    inputs) and read off chip in runs of ``streaming.input_run_bytes``; the off-chip source moves them in whole
+    bursts of ``burst_bytes`` (:func:`burst_rounded_bytes`)."""
     outer = mem.depth == 0
     has_w = layer.has_weights and mem.buffer_of["weights"] is not None
     w = layer.weight_count * widths.weight if has_w else 0.0
@@ -604,7 +619,9 @@ def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, 
     blocks = max(1, streaming.blocks)
     if outer:
         w_fill, p_fill = (w if buffered else w * streaming.weight_reads), p
-        i_fill = ifm * streaming.input_reads * from_dram
+        nhwc = min(interleaved_input_share, from_dram)
+        i_fill = ifm * streaming.input_reads * (from_dram - nhwc) + burst_rounded_bytes(
+            ifm * streaming.input_reads * nhwc, getattr(streaming, "input_run_bytes", 0.0), burst_bytes)
         drain = 0.0 if residency.output_on_chip else out
         held = {mem.buffer_of["weights"]: w + p} if (buffered and has_w) else {}
         # Before its first block starts: a buffered layer's first depth slice of weights (the copy that overlaps
