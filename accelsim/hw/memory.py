@@ -8,6 +8,7 @@ Formulas and sources: ``docs/model.md`` §Memories.
 """
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import get_args
 
@@ -132,10 +133,12 @@ def psum_level(hw: HardwareConfig, depth: int) -> str | None:
     return acc if acc is not None else chain[len(chain) - 1 - depth]
 
 
-#: Recently built memory systems: id(config) -> (config, {(depth, reserved bytes): MemorySystem}). Configs are
-#: frozen, and the entry keeps its config alive, so an id is never reused while its entry exists.
-_SYSTEMS: dict[int, tuple[HardwareConfig, dict[tuple[int, float], MemorySystem]]] = {}
-_SYSTEMS_KEPT = 64
+#: Recently built memory systems: id(config) -> (config, {(depth, reserved bytes): MemorySystem}), least recently
+#: used first out. Configs are frozen, and the entry keeps its config alive, so an id is never reused while its
+#: entry exists. A few configs suffice (a simulation uses one; a sweep moves from one to the next).
+_SYSTEMS: collections.OrderedDict[int, tuple[HardwareConfig, dict[tuple[int, float], MemorySystem]]] = (
+    collections.OrderedDict())
+_SYSTEMS_KEPT = 8
 
 
 def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.0) -> MemorySystem:
@@ -144,9 +147,11 @@ def memory_system(hw: HardwareConfig, depth: int = 0, reserved_bytes: float = 0.
     config object."""
     entry = _SYSTEMS.get(id(hw))
     if entry is None or entry[0] is not hw:
-        if len(_SYSTEMS) >= _SYSTEMS_KEPT:
-            _SYSTEMS.clear()
         entry = _SYSTEMS[id(hw)] = (hw, {})
+        if len(_SYSTEMS) > _SYSTEMS_KEPT:
+            _SYSTEMS.popitem(last=False)
+    else:
+        _SYSTEMS.move_to_end(id(hw))
     key = (depth, float(reserved_bytes))
     mem = entry[1].get(key)
     if mem is None:
