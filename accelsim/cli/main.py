@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "accuracy": ("accelsim.cli.accuracy", "evaluate quantized accuracy on the digits data set"),
     "sweep": ("accelsim.cli.sweep", "run a design-space sweep spec"),
     "plot": ("accelsim.cli.plot", "plot the results of a sweep"),
-    "validate": ("accelsim.cli.validate", "compare accelsim with independent references (Vela), with ratios"),
+    "validate": ("accelsim.cli.validate", "compare accelsim with independent references (Vela, SCALE-Sim, Eyeriss v1, TPU v1), with ratios"),
 }
 
 

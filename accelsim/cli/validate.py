@@ -1,9 +1,11 @@
-"""``accelsim validate [--live | --shipped] [--json OUT]``: accelsim next to independent references, with ratios.
+"""``accelsim validate [--live | --shipped] [--only SET] [--json OUT]``: accelsim next to independent references,
+with ratios and acceptance bands.
 
-Today: Arm's Vela 5.2.0 on Ethos-U55-256, U55-128 and U65-256 (total and NPU compute cycles, stored weight bytes,
-off-chip bytes, per-layer log-cycle correlation) for MobileNet-v1, MobileNet-v2, ResNet-18 and SqueezeNet-1.1. Vela runs live when ``ethos-u-vela`` 5.2.0 is installed, else the
-shipped reference figures are used. Run from the accelsim checkout (it reads ``hw_configs/``). Guide:
-docs/validation.md.
+Reference sets (``accelsim.validation.REFERENCE_SETS``): ``vela`` (Arm Vela 5.2.0 on Ethos-U55-256, U55-128 and
+U65-256: cycles, weight and off-chip bytes, per-layer correlation), ``scalesim`` (SCALE-Sim 3.0.0 compute cycles),
+``eyeriss`` (the Eyeriss v1 chip on AlexNet, JSSC 2017), ``tpu`` (TPU v1's weight-bandwidth roofline, ISCA 2017).
+Peer tools run live when the pinned version is installed, else their shipped figures are used. Run from the
+accelsim checkout (it reads ``hw_configs/``). Guide: docs/validation.md.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--live", action="store_true", help="run the installed Vela (error if it is not 5.2.0)")
-    how.add_argument("--shipped", action="store_true", help="use the shipped Vela figures even if Vela is installed")
+    how.add_argument("--live", action="store_true", help="run the installed peer tools (error if a pinned version is missing)")
+    how.add_argument("--shipped", action="store_true", help="use the shipped peer-tool figures even if the tools are installed")
     parser.add_argument("--only", action="append", default=[], metavar="SET",
-                        help="run only this reference set (repeatable; e.g. vela)")
+                        help="run only this reference set (repeatable): vela, scalesim, eyeriss, tpu")
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the comparisons as JSON")
 
 
