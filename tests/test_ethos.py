@@ -200,3 +200,24 @@ def test_config_keys_are_strict_and_bounded():
     negative = {**data, "compute": {"mac_engine": {**data["compute"]["mac_engine"], "pool_tap_cycles": 0}}}
     with pytest.raises(ConfigError, match="pool_tap_cycles"):
         validate_hw(negative, "")
+
+
+@pytest.mark.parametrize("config", ["ethos_u55_256", "ethos_u55_128"])
+def test_the_engine_requantizes_in_its_output_unit_so_an_add_costs_what_vela_says(config):
+    """The output unit scales every output within its output_cycles_per_element (Vela's rates are per scaled
+    output): no separate scale-unit time. MobileNet-v2's ten residual Adds, per-layer total cycles against Vela 5.2.0
+    (shipped rows): the median ratio is 1.00 (it was 1.25 on U55-256 when the scale unit was charged on top)."""
+    import statistics
+
+    from accelsim.simulate import simulate
+    from accelsim.validation.vela import VELA_CASES, _case_graph, layer_pairs
+
+    case = next(c for c in VELA_CASES if c.network == "mobilenet_v2_1.0_224" and c.config == config)
+    report = simulate(_case_graph(case.network), load_hw(config_path(config)))
+    adds = report.layers[report.layers["kind"] == "Add"]
+    assert len(adds) == 10 and set(adds["requant_unit"]) == {"mac_engine"} and (adds["scale_cycles"] == 0).all()
+    pairs = layer_pairs(report, vela_shipped_references()[case.key]["layers"])
+    kinds = dict(zip(report.layers["name"], report.layers["kind"]))
+    ratios = [m / v for n, m, v in zip(pairs.names, pairs.model_total, pairs.vela_total) if kinds[n] == "Add"]
+    assert len(ratios) == 10
+    assert statistics.median(ratios) == pytest.approx(1.0, abs=0.05)

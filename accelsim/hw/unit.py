@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Protocol
+from typing import Callable, ClassVar, Protocol
 
 from accelsim.config.hw import HardwareConfig, MacEngine, PrecisionMode, SimdUnit, SystolicArray
 from accelsim.hw.ethos import (
@@ -70,7 +70,9 @@ class WorkContext:
 class ComputeUnitModel(Protocol):
     """A compute unit: ``supports(layer, mode)``, ``work(layer, mode, context)``, ``peak_macs_per_cycle(mode)``
     and the area hook ``multipliers()`` (its energy is priced from the work's counts by
-    :mod:`accelsim.hw.energy_model`)."""
+    :mod:`accelsim.hw.energy_model`). Optional: ``streaming(layer, mode)`` (the unit's fixed access pattern,
+    :class:`BlockStreaming`) and a class attribute ``requantizes = True`` when the unit's own output stage rescales
+    its outputs (no separate scale-unit time)."""
 
     kind: str
 
@@ -205,6 +207,10 @@ class MacEngineModel:
     hw: HardwareConfig
     engine: MacEngine
     kind: str = "mac_engine"
+    #: The engine's output unit scales, rounds and clamps every output it writes, within its
+    #: ``output_cycles_per_element`` (Vela 5.2.0 npu_performance.py ``_estimate_output_cycles_per_element``, whose
+    #: rates are per scaled output): no separate scale-unit time.
+    requantizes: ClassVar[bool] = True
 
     @cached_property
     def geometry(self) -> EngineGeometry:

@@ -141,8 +141,8 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
             requant_unit = "simd"
         else:
             requant_unit = check_per_channel_support(layer, hw.scale_unit.per_channel, hw.scale_unit.fallback)
-            if unit == "scale_unit":
-                requant_unit = "scale_unit"
+            if unit == "scale_unit" or getattr(units[unit], "requantizes", False):
+                requant_unit = unit               # the unit's own output stage rescales (its cycles include it)
     context = WorkContext(scalesim_compat=scalesim_compat, requant_on_unit=requant_unit == unit,
                           element_ops=element_ops(layer))
     work = units[unit].work(layer, mode, context)
