@@ -40,6 +40,7 @@ import numpy as np
 from accelsim.errors import MappingError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import MemorySystem, ceil_div
+from accelsim.hw.unit import BlockStreaming
 
 DIMS: tuple[str, str, str] = ("R", "K", "C")
 #: The six loop orders of (R, K, C), outermost first, by name (``"KCR"``: K outermost, R innermost).
@@ -591,8 +592,8 @@ def burst_rounded_bytes(nbytes: float, run_bytes: float, burst_bytes: int | None
     return nbytes * burst_bytes / run_bytes
 
 
-def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, streaming, residency: Residency,
-                    buffered: bool, innermost: bool, interleaved_input_share: float = 0.0,
+def streamed_tiling(layer: LayerShape, mem: MemorySystem, widths: OperandBytes, streaming: BlockStreaming,
+                    residency: Residency, buffered: bool, innermost: bool, interleaved_input_share: float = 0.0,
                     burst_bytes: int | None = None) -> Tiling:
     """The bytes crossing one staging boundary when the unit declares its own block streaming
     (:class:`accelsim.hw.unit.BlockStreaming`) instead of a searched tiling: no loop-order or tile search (the
