@@ -92,8 +92,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     if passes > 1:
         rows = [repeated(row, passes) for row in rows]
     table = energy_table_of(hw)
-    sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
-    rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
+    sram_levels, rf_levels = _levels_by_kind(hw)
     layers = results_frame(rows)
     totals = flatten(network_totals(layers, hw, table, sram_levels))
     notes = unused_register_file_notes(layers, hw, rf_levels)
@@ -113,8 +112,7 @@ def _layer_results(graph: Graph, hw: HardwareConfig, objective: str, timing_mode
                    prefetch: bool) -> tuple[list[LayerResult], bool]:
     """The rows of one pass of ``graph`` through ``hw``, and whether an intermediate activation spilled off chip."""
     table = energy_table_of(hw)
-    sram_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "sram"]
-    rf_levels = [name for name, lv in hw.onchip_levels().items() if lv.kind == "register_file"]
+    sram_levels, rf_levels = _levels_by_kind(hw)
     shapes = {node.name: layer_shape(graph, node) for node in graph.nodes}
     weights = {node.name: _compressed_weights(graph, node, shapes[node.name], hw) for node in graph.nodes}
     reserves: dict[tuple, float] = {}
@@ -148,6 +146,13 @@ def _layer_results(graph: Graph, hw: HardwareConfig, objective: str, timing_mode
     results = [layer_result(op_label(graph, node), mapping, latency, hw, table, sram_levels, rf_levels, hidden)
                for (node, mapping, _), latency, hidden in zip(rows, timing.latency_cycles, timing.hidden_cycles)]
     return results, plan.spills_intermediates(graph)
+
+
+def _levels_by_kind(hw: HardwareConfig) -> tuple[list[str], list[str]]:
+    """(SRAM level names, register-file level names), innermost first."""
+    levels = hw.onchip_levels().items()
+    return ([name for name, lv in levels if lv.kind == "sram"],
+            [name for name, lv in levels if lv.kind == "register_file"])
 
 
 def batch_size(graph: Graph) -> int:
