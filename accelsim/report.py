@@ -328,7 +328,7 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         return float(layers[column].sum())
 
     latency_ms = latency / (hw.clock_mhz * 1e3)
-    framework_ms = hw.framework.overhead_us(framework_ops(layers)) / 1e3
+    framework_ms = hw.framework.overhead_us(framework_ops(layers) if hw.framework.per_op_us else 0) / 1e3
     return NetworkTotals(
         latency_cycles=latency, prefetch_hidden_cycles=total("prefetch_hidden_cycles"),
         latency_ms=latency_ms, framework_overhead_ms=framework_ms, end_to_end_latency_ms=latency_ms + framework_ms,
