@@ -106,7 +106,10 @@ class NetworkTotals:
     latency_cycles: float = _col("cycles", "sum of layer latencies (network latency with inter-layer prefetch)")
     prefetch_hidden_cycles: float = _col("cycles", "sum of layer prefetch-hidden cycles (latency without "
                                          "prefetch = latency + this)")
-    latency_ms: float = _col("ms", "latency at the config's clock")
+    latency_ms: float = _col("ms", "latency at the config's clock (accelerator only)")
+    framework_overhead_ms: float = _col("ms", "inference-framework time outside the accelerator (config `framework`: "
+                                        "per inference + per op the accelerator runs)")
+    end_to_end_latency_ms: float = _col("ms", "latency_ms + framework_overhead_ms (what an application measures)")
     compute_cycles: float = _col("cycles", "sum of layer compute cycles")
     stall_cycles: float = _col("cycles", "sum of layer stall cycles")
     energy_pj: float = _col("pJ", "total energy")
@@ -299,6 +302,11 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
     )
 
 
+def framework_ops(layers: pd.DataFrame) -> int:
+    """Ops the framework dispatches to the accelerator: layers that ran on a unit (unit not ``none``) with time."""
+    return int(((layers["unit"] != "none") & (layers["latency_cycles"] > 0)).sum())
+
+
 def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
                    sram_levels: list[str]) -> NetworkTotals:
     """Network totals: sums over layers, bandwidths, area per component, peak rate and utilization. The peak is
@@ -319,9 +327,11 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
     def total(column: str) -> float:
         return float(layers[column].sum())
 
+    latency_ms = latency / (hw.clock_mhz * 1e3)
+    framework_ms = hw.framework.overhead_us(framework_ops(layers) if hw.framework.per_op_us else 0) / 1e3
     return NetworkTotals(
         latency_cycles=latency, prefetch_hidden_cycles=total("prefetch_hidden_cycles"),
-        latency_ms=latency / (hw.clock_mhz * 1e3),
+        latency_ms=latency_ms, framework_overhead_ms=framework_ms, end_to_end_latency_ms=latency_ms + framework_ms,
         compute_cycles=total("compute_cycles"), stall_cycles=total("stall_cycles"), energy_pj=total("energy_pj"),
         energy_mac_pj=total("energy_mac_pj"), energy_rf_pj=total("energy_rf_pj"),
         energy_sram_pj={n: total(f"energy_sram_{n}_pj") for n in sram_levels},
@@ -408,6 +418,8 @@ class Report:
             f"{self.metadata.get('workload_name')}, energy table {self.metadata.get('energy_table')}, "
             f"timing {self.metadata.get('timing_model')}",
             f"latency        {t['latency_cycles']:,.0f} cycles = {t['latency_ms']:.4f} ms",
+            *([f"framework      {t['framework_overhead_ms']:.4f} ms; end to end {t['end_to_end_latency_ms']:.4f} ms"]
+              if t.get("framework_overhead_ms") else []),
             f"energy         {t['energy_pj'] / 1e6:,.4f} uJ  (MAC {t['energy_mac_pj'] / 1e6:,.4f}, "
             f"DRAM {t['energy_dram_pj'] / 1e6:,.4f}, leakage {t['energy_leakage_pj'] / 1e6:,.4f})",
             f"DRAM           {t['dram_read_bytes'] / 2**20:,.3f} MiB read, {t['dram_write_bytes'] / 2**20:,.3f} MiB "

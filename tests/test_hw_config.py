@@ -332,7 +332,7 @@ def test_json_schema_is_json_and_documents_the_top_level_keys(capsys: pytest.Cap
     schema = json.loads(capsys.readouterr().out)
     assert schema == json.loads(json.dumps(hardware_json_schema()))
     top = {"name", "description", "clock_mhz", "technology", "compute", "precision", "scale_unit", "memories",
-           "decompression", "graph_io", "weight_buffering"}
+           "decompression", "graph_io", "weight_buffering", "framework"}
     assert set(schema["properties"]) == top
     assert set(schema["required"]) == {"name", "clock_mhz", "compute", "precision", "scale_unit", "memories"}
     assert all(schema["properties"][key].get("description") for key in top)

@@ -179,7 +179,9 @@ def test_shipped_hvx_config_peak_agrees_with_the_schema():
     hw = load_hw(Path(__file__).parent.parent / "hw_configs" / "hvx_690.yaml")
     conv = simd_timing(conv1x1(h=32, w=32, c=256, o=256), hw.compute.simd, 8, 8)
     assert conv.peak_macs_per_cycle == unit_peak_macs_per_cycle(hw, "simd", 8, 8) == 4 * 256
-    assert 0.9 < conv.utilization <= 1.0
+    # the inner loops run near peak; the kernel costs (accelsim.hw.hvx_kernels) come on top of them
+    inner = conv.macs / ((conv.compute_cycles - conv.overhead_cycles) * conv.peak_macs_per_cycle)
+    assert 0.9 < inner <= 1.0 and conv.overhead_cycles > 0 and conv.utilization < inner
     dw = LayerShape(1, 34, 34, 64, 32, 32, 64, 3, 3, groups=64, weight_bits=8, name="dw", kind="Conv2D")
     assert (simd_timing(dw, hw.compute.simd, 8, 8).peak_macs_per_cycle
             == unit_peak_macs_per_cycle(hw, "simd", 8, 8) / 2)

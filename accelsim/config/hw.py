@@ -194,6 +194,55 @@ class SimdMacRates(_Strict):
         return max(self.scalar_broadcast, self.vector_vector, self.widening)
 
 
+class SimdKernelCosts(_Strict):
+    """Costs a real HVX kernel library pays beyond its inner loops (accelsim.hw.hvx_kernels).
+
+    Modelled on Hexagon NN's int8 kernels ([ref:HexagonNN] ``docs/d32.txt``, ``hexagon/ops/src/op_supernode*.c``,
+    ``op_dwise_snode_8bit.c``): activations in the depth-32 "d32" layout, each layer's work split into kernel calls
+    of one output row by one 32-deep output-depth slice shared out among the vector contexts, a barrier at the
+    end of the layer. Every default leaves the ideal software pipeline unchanged (0 cycles, no padding).
+    """
+
+    depth_multiple: int = Field(
+        1, gt=0, le=MAX_COUNT, strict=True,
+        description="Activation depth (channels) padded to a multiple of this in the kernels' layout (Hexagon NN "
+        "d32: 32; at most 65536; 1 = no padding).")
+    width_multiple: int = Field(
+        1, gt=0, le=MAX_COUNT, strict=True,
+        description="Activation width padded to a multiple of this (Hexagon NN d32: 4, so a row of width x 32 "
+        "bytes fills whole 128-byte vectors; at most 65536; 1 = no padding).")
+    shallow_input_depth: int = Field(
+        0, ge=0, le=MAX_COUNT, strict=True,
+        description="Inputs of at most this depth are read by a shallow-input kernel in their flat layout, depth "
+        "padded to this figure instead of depth_multiple (Hexagon NN's input supernode for 3-4 channel images: 4); "
+        "0 = none.")
+    layer_setup_cycles: float = Field(
+        0.0, ge=0, le=MAX_CYCLES, strict=True, allow_inf_nan=False,
+        description="Cycles per layer of scalar set-up before any vector work: node dispatch, shape checks, "
+        "descriptor and work-list set-up (at most 1e6).")
+    call_cycles: float = Field(
+        0.0, ge=0, le=MAX_CYCLES, strict=True, allow_inf_nan=False,
+        description="Cycles per kernel call (one output row x one depth slice) outside the software-pipelined "
+        "loop: scalar prologue, pointer set-up, loop fill and drain (at most 1e6).")
+    slice_transfer_latency_cycles: float = Field(
+        0.0, ge=0, le=MAX_CYCLES, strict=True, allow_inf_nan=False,
+        description="Cycles a context waits for the first L2 -> VTCM (or L2 prefetch) transfer of each output-depth "
+        "slice's weights before its first call; later transfers overlap compute (at most 1e6).")
+    sync_cycles_per_context: float = Field(
+        0.0, ge=0, le=MAX_CYCLES, strict=True, allow_inf_nan=False,
+        description="Cycles per layer per participating vector context to hand out the work and join it at the "
+        "layer's barrier (at most 1e6).")
+    layout_conversion_bytes_per_cycle: float | None = Field(
+        None, gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
+        description="Bytes per cycle (per context) converting an op's input between the d32 layout and the flat "
+        "layout a flat-layout kernel (FullyConnected) needs; null = no conversion is charged.")
+
+    @property
+    def is_ideal(self) -> bool:
+        """True when every cost is off (the ideal software pipeline)."""
+        return self == SimdKernelCosts()
+
+
 class SimdUnit(_Strict):
     """An HVX-like VLIW SIMD unit with several hardware contexts (threads), each issuing one packet per cycle."""
 
@@ -213,6 +262,10 @@ class SimdUnit(_Strict):
         description='MACs per cycle per context of each instruction class, per precision "W{w}A{a}" '
         "(weight bits, activation bits). Every key must be a compute mode in precision.modes."
     )
+    kernel_costs: SimdKernelCosts = Field(
+        default_factory=SimdKernelCosts,
+        description="Costs the kernel library pays beyond the inner loops (layout padding, per-layer and per-call "
+        "set-up, transfer latency, thread synchronisation); default: none (an ideal software pipeline).")
 
     @field_validator("macs_per_context_cycle")
     @classmethod
@@ -560,6 +613,26 @@ class Decompression(_Strict):
         return value
 
 
+# ------------------------------------------------------------------------------------------------- runtime
+class FrameworkOverhead(_Strict):
+    """Host-side cost of running a network through an inference framework (e.g. Android NN-API or a TFLite
+    delegate: the call from the application, the driver hand-off, the remote call to the accelerator and back),
+    reported apart from the accelerator's own latency (``framework_overhead_ms`` and ``end_to_end_latency_ms`` in
+    the report totals; ``latency_ms`` stays accelerator-only). Any accelerator behind a framework pays it."""
+
+    per_inference_us: float = Field(
+        0.0, ge=0, le=1e7, strict=True, allow_inf_nan=False,
+        description="Microseconds per inference call (one simulate run), at most 10 s; default 0.")
+    per_op_us: float = Field(
+        0.0, ge=0, le=1e6, strict=True, allow_inf_nan=False,
+        description="Microseconds per op the accelerator runs (each layer with work), at most 1 s; default 0.")
+    source: str = Field("", description="Where the figures come from (free text; not part of config_hash).")
+
+    def overhead_us(self, ops: int) -> float:
+        """Framework time of one inference of ``ops`` ops: ``per_inference_us + ops x per_op_us``."""
+        return self.per_inference_us + ops * self.per_op_us
+
+
 # ------------------------------------------------------------------------------------------------- the config
 class HardwareConfig(_Strict):
     """One accelerator. See ``docs/hw-config.md`` for every key with its unit."""
@@ -585,6 +658,10 @@ class HardwareConfig(_Strict):
         "(in the on-chip activation level when they fit there with the live activations, as Arm Vela places "
         "them; DRAM otherwise). Must be onchip when the off-chip level is read_only.",
     )
+    framework: FrameworkOverhead = Field(
+        default_factory=FrameworkOverhead,
+        description="Inference-framework overhead (NN-API / delegate dispatch), reported apart from the "
+        "accelerator latency; default none.")
     weight_buffering: WeightBuffering = Field(
         "when_reread",
         description="For units that stream operands block by block (mac_engine): when a layer's weights are "
@@ -640,9 +717,15 @@ class HardwareConfig(_Strict):
 
     def config_hash(self) -> str:
         """A stable 16-hex-digit hash of the validated content (defaults filled in; ``description`` excluded;
-        the order of the memory levels counts)."""
-        content = self.model_dump(mode="json", exclude={"description"})
+        the order of the memory levels counts; ``framework.source`` excluded; the framework overhead and a SIMD unit's
+        kernel costs count only when set, so configs without them keep the hash they had before those keys)."""
+        content = self.model_dump(mode="json", exclude={"description": True, "framework": {"source"}})
         content["memories"] = list(content["memories"].items())
+        if self.framework.overhead_us(1) == 0:
+            del content["framework"]
+        for unit in content["compute"].values():
+            if isinstance(unit, dict) and unit.get("kernel_costs") == SimdKernelCosts().model_dump(mode="json"):
+                del unit["kernel_costs"]
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

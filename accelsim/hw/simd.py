@@ -26,6 +26,11 @@ plus a fixed per-tile loop overhead. The kernels:
 
 Contexts split the output rows ``N·OH`` (ceil division), or the output-channel vectors when there are fewer rows
 than contexts; the busiest context sets the cycles.
+
+With the unit's ``kernel_costs`` set (HVX configs), the loops run over the kernel library's padded layout and each
+layer adds the costs real kernels pay outside their inner loops (per-layer and per-call set-up, the exposed
+L2 -> VTCM transfer of each weight slice, the barrier of the contexts, layout conversions):
+:mod:`accelsim.hw.hvx_kernels`. Without them (the default) the model is the ideal software pipeline above.
 """
 from __future__ import annotations
 
@@ -35,6 +40,9 @@ from fractions import Fraction
 
 from accelsim.config.hw import SimdMacRates, SimdUnit, mode_key
 from accelsim.errors import UnsupportedError
+from accelsim.hw.hvx_kernels import (
+    depth_slices, kernel_calls, layout_conversion_cycles, overhead_cycles, padded_layer,
+)
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.scale_unit import requant_ops
 
@@ -88,7 +96,7 @@ class SimdTiming:
     contexts_used: int
     packets: int                # VLIW packets issued by the busiest context (one per cycle)
     unpack_cycles: int          # storage-only weight unpacking, per context
-    compute_cycles: int         # packets + unpack_cycles
+    compute_cycles: int         # packets + unpack_cycles + overhead_cycles
     loads: int                  # instruction counts over the whole layer, all contexts
     stores: int
     multiplies: int
@@ -100,6 +108,8 @@ class SimdTiming:
     macs_per_cycle: float       # achieved, all contexts: macs / compute_cycles
     peak_macs_per_cycle: float  # contexts × the kernel class's MACs/cycle/context (0 for non-MAC kernels)
     utilization: float          # macs_per_cycle / peak_macs_per_cycle (0 for non-MAC kernels)
+    overhead_cycles: int = 0    # kernel-library costs outside the inner loops (accelsim.hw.hvx_kernels), busiest
+                                # context
 
 
 # ------------------------------------------------------------------------------------------- small formulas
@@ -311,12 +321,18 @@ def simd_timing(layer: LayerShape, simd: SimdUnit, weight_bits: int, activation_
     layer = replace(layer, activation_bits=activation_bits, weight_bits=weight_bits if is_mac else 0)
     lanes = word_lanes(simd.vector_bits)
 
-    kernel, counts, padded_macs, _ = layer_counts(layer, simd, rates, compute_weight_bits, requant_on_simd)
-    share, used = context_share(layer, simd.contexts, lanes)
+    costs = simd.kernel_costs
+    work = padded_layer(layer, costs)  # the extents the kernels loop over (the layer itself without kernel costs)
+    kernel, counts, padded_macs, _ = layer_counts(work, simd, rates, compute_weight_bits, requant_on_simd)
+    share, used = context_share(work, simd.contexts, lanes)
     _, share_counts, _, share_tiles = layer_counts(share, simd, rates, compute_weight_bits, requant_on_simd)
     packets = resource_bound_packets(share_counts, simd) + TILE_OVERHEAD_PACKETS * share_tiles
     unpack = unpack_cycles(layer.weight_bytes, unpack_cycles_per_kib, simd.contexts) if storage_only else 0
-    cycles = packets + unpack
+    overhead = 0
+    if not costs.is_ideal and counts.total:
+        overhead = math.ceil(overhead_cycles(kernel_calls(share, costs), depth_slices(share, costs), used, costs)
+                             + layout_conversion_cycles(layer, costs, max(1, used)))
+    cycles = packets + unpack + overhead
     peak = simd.contexts * getattr(rates, kernel) if kernel in ("scalar_broadcast", "vector_vector") else 0.0
     macs_per_cycle = layer.macs / cycles if cycles else 0.0
     return SimdTiming(
@@ -325,5 +341,5 @@ def simd_timing(layer: LayerShape, simd: SimdUnit, weight_bits: int, activation_
         loads=counts.loads, stores=counts.stores, multiplies=counts.multiplies, shifts=counts.shifts,
         permutes=counts.permutes, alu=counts.alu, macs=layer.macs, padded_macs=padded_macs,
         macs_per_cycle=macs_per_cycle, peak_macs_per_cycle=float(peak),
-        utilization=macs_per_cycle / peak if peak else 0.0,
+        utilization=macs_per_cycle / peak if peak else 0.0, overhead_cycles=overhead,
     )
