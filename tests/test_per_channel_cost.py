@@ -1,0 +1,228 @@
+"""Per-channel requantization cost: scale-set storage and loads, scale-unit area and energy per granularity, the
+SIMD fallback's round trip and time (never cheaper than the native path), and the trained-weight study."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+import accelsim
+from accelsim.config.hw import load_hw, validate_hw
+from accelsim.energy import load_energy_table, register_file_energy_pj_per_byte
+from accelsim.errors import ConfigError
+from accelsim.graph.builder import GraphBuilder
+from accelsim.hw.energy_model import area_mm2, energy_table_of, requant_pj_per_op
+from accelsim.hw.scale_unit import (
+    accumulator_round_trip_bytes, scale_register_bits, scale_register_read_pj_per_op, scale_set_loads,
+    scale_sets_held, scale_unit_area_um2,
+)
+from accelsim.mapping.tiling import LOOP_ORDERS
+from accelsim.quant.params import QuantParams
+from accelsim.simulate import simulate
+from accelsim.sweep.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "hw_configs"
+Q = QuantParams.per_tensor(0.05, 0)
+#: aladdin40 register area and energy per bit (accelergy library plug-in, aladdin_register.csv), the register
+#: figure horowitz45 includes: written here independently of the table loader.
+REGISTER_UM2_PER_BIT = 5.98
+REGISTER_PJ_PER_BIT = 0.009
+
+
+def fallback_hw():
+    return load_hw(CONFIGS / "gemmini_vector.yaml")
+
+
+def native_hw():
+    data = fallback_hw().model_dump(mode="python")
+    data["scale_unit"].update(per_channel=True, fallback="none")
+    return validate_hw(data, "native")
+
+
+def conv_graph(per_channel: bool, h=28, c=64, k=128):
+    b = GraphBuilder("g")
+    x = b.input("x", (1, h, h, c), "int8", Q)
+    wq = QuantParams.per_channel([0.01] * k, 0, 0) if per_channel else QuantParams.per_tensor(0.01)
+    w = b.constant("w", None, "int8", wq, shape=(k, 3, 3, c))
+    return b.build([b.conv2d(x, w, None, Q, padding="SAME", name="conv")])
+
+
+# ------------------------------------------------------------------------------------------- pure formulas
+def test_scale_set_loads_closed_forms():
+    # per-tensor: one set for the layer, whatever the tiling
+    assert scale_set_loads(False, 128, 100_352, 64, 7, False, 1, 16) == 1
+    # per-channel, channel loop outside the rows and the group fits the registers: each channel's set once
+    assert scale_set_loads(True, 128, 100_352, 64, 7, True, 64, 16) == 128
+    # the group does not fit (64 channels, 16 sets) or rows are outside: every row tile reloads its channels
+    assert scale_set_loads(True, 128, 100_352, 64, 7, True, 16, 16) == 128 * 7
+    assert scale_set_loads(True, 128, 100_352, 64, 7, False, 64, 16) == 128 * 7
+    # fewer sets than the lanes rescale at once: a set per output value
+    assert scale_set_loads(True, 128, 100_352, 64, 7, True, 4, 16) == 100_352
+
+
+def test_scale_sets_registers_area_and_read_energy_closed_forms():
+    assert scale_sets_held(False, 16, None) == 1 and scale_sets_held(True, 16, None) == 16
+    assert scale_sets_held(True, 16, 64) == 64
+    assert scale_register_bits(16, 5) == 640
+    assert scale_unit_area_um2(16, 1000.0, 640, 6.0) == pytest.approx(16_000 + 3840)
+    assert scale_register_read_pj_per_op(True, 16, 5, 0.08) == pytest.approx(0.4)
+    assert scale_register_read_pj_per_op(False, 16, 5, 0.08) == pytest.approx(0.4 / 16)
+    assert accumulator_round_trip_bytes(1000, 32) == (4000.0, 4000.0)
+
+
+def test_scale_unit_area_per_channel_minus_per_tensor_is_the_extra_scale_registers():
+    table = energy_table_of(native_hw())
+    extra = area_mm2(native_hw(), table)["scale_unit"] - area_mm2(fallback_hw(), table)["scale_unit"]
+    # 16 per-lane sets instead of one shared set, 5 bytes each, at the register area per bit
+    assert extra == pytest.approx((16 - 1) * 5 * 8 * REGISTER_UM2_PER_BIT / 1e6)
+
+
+def test_requant_energy_per_channel_minus_per_tensor_is_the_per_lane_set_reads():
+    hw = native_hw()
+    table = energy_table_of(hw)
+    assert register_file_energy_pj_per_byte(table) == pytest.approx(8 * REGISTER_PJ_PER_BIT)
+    diff = (requant_pj_per_op(hw, table, "float32", per_channel=True)
+            - requant_pj_per_op(hw, table, "float32", per_channel=False))
+    assert diff == pytest.approx(5 * 8 * REGISTER_PJ_PER_BIT * (1 - 1 / 16))
+
+
+def test_configured_energy_per_op_is_the_whole_figure():
+    data = native_hw().model_dump(mode="python")
+    data["scale_unit"]["energy_pj_per_op"] = 1.5
+    hw = validate_hw(data, "")
+    table = load_energy_table("horowitz45")
+    assert requant_pj_per_op(hw, table, "float32", True) == requant_pj_per_op(hw, table, "float32", False) == 1.5
+
+
+# --------------------------------------------------------------------------------------------- config keys
+@pytest.mark.parametrize("level", ["accumulator", "dram", "nosuch"])
+def test_params_level_must_be_an_on_chip_level_holding_weights(level):
+    data = native_hw().model_dump(mode="python")
+    data["scale_unit"]["params_level"] = level
+    with pytest.raises(ConfigError) as info:
+        validate_hw(data, "x.yaml")
+    assert "scale_unit.params_level" in str(info.value) and "scratchpad" in str(info.value)
+
+
+def test_scale_bytes_per_channel_sets_the_parameter_traffic():
+    graph = conv_graph(True)
+    rows = {}
+    for nbytes in (5, 8):                          # TFLite-style packed set vs CMSIS-NN's int32 mult + int32 shift
+        data = native_hw().model_dump(mode="python")
+        data["scale_unit"]["scale_bytes_per_channel"] = nbytes
+        rows[nbytes] = simulate(graph, validate_hw(data, "")).layers.iloc[0]
+    assert rows[8]["params_dram_bytes"] - rows[5]["params_dram_bytes"] == pytest.approx(3 * 128)
+    assert rows[8]["scale_param_load_bytes"] == pytest.approx(rows[5]["scale_param_load_bytes"] * 8 / 5)
+
+
+def test_scale_param_loads_follow_the_tiling_and_are_read_from_the_weight_level():
+    hw = native_hw()
+    pc = simulate(conv_graph(True), hw).layers.iloc[0]
+    pt = simulate(conv_graph(False), hw).layers.iloc[0]
+    assert pt["scale_param_load_bytes"] == 5                      # one set for the layer
+    order = LOOP_ORDERS[pc["loop_order"]]
+    row_tiles = math.ceil(28 / pc["tile_rows"])
+    fits_and_held = pc["tile_out_channels"] <= 16 and order.index("K") < order.index("R")
+    assert pc["scale_param_load_bytes"] == 5 * 128 * (1 if fits_and_held else row_tiles)
+    # read from the scratchpad (the weight level) on top of the per-tensor layer's reads
+    extra = pc["onchip_scratchpad_read_bytes"] - pt["onchip_scratchpad_read_bytes"]
+    assert extra >= pc["scale_param_load_bytes"] - 5
+
+
+# --------------------------------------------------------------------------------------------- fallback
+def test_fallback_round_trip_traffic_on_a_conv():
+    row = simulate(conv_graph(True), fallback_hw()).layers.iloc[0]
+    native = simulate(conv_graph(True), native_hw()).layers.iloc[0]
+    outputs = 28 * 28 * 128
+    assert row["requant_unit"] == "simd" and native["requant_unit"] == "scale_unit"
+    assert row["requant_spill_bytes"] == 2 * 4 * outputs
+    # the accumulators cross the accumulator SRAM once more each way
+    assert row["onchip_accumulator_write_bytes"] - native["onchip_accumulator_write_bytes"] == 4 * outputs
+    assert row["onchip_accumulator_read_bytes"] - native["onchip_accumulator_read_bytes"] == 4 * outputs
+    assert row["scale_cycles"] >= native["scale_cycles"] == math.ceil(outputs / 16) + 4
+
+
+@pytest.mark.parametrize("network", ["mobilenet_v1", "mobilenet_v2", "resnet_18", "squeezenet"])
+def test_fallback_is_never_cheaper_than_the_native_per_channel_path(network):
+    graph = accelsim.load_workload(network)
+    fallback, native = simulate(graph, fallback_hw()), simulate(graph, native_hw())
+    assert (fallback.layers["requant_unit"] == "simd").any()
+    assert fallback.totals["latency_cycles"] >= native.totals["latency_cycles"]
+    assert fallback.totals["energy_pj"] > native.totals["energy_pj"]
+    # layer by layer on the array (SIMD-run layers requantize in their own code on either config)
+    on_array = (fallback.layers["unit"] == "systolic").to_numpy()
+    for column in ("latency_cycles", "energy_pj"):
+        slower = fallback.layers[column].to_numpy()[on_array] >= native.layers[column].to_numpy()[on_array] - 1e-6
+        assert slower.all(), column
+
+
+def test_sweep_spec_has_native_and_fallback_points():
+    spec = load_spec(REPO / "sweeps" / "perchannel.yaml")
+    pairs = {(p.parameters["scale_unit.per_channel"], p.parameters["scale_unit.fallback"]) for p in spec.points}
+    assert pairs == {(True, "none"), (False, "simd")}
+    assert {p.parameters["quant.per_channel"] for p in spec.points} == {True, False}
+
+
+def test_summary_table_says_whether_weights_were_synthetic():
+    graph = conv_graph(False)
+    assert "weights from the workload" in simulate(graph, native_hw()).summary_table()
+    from accelsim.graph.synthetic import synthesize_weights
+    assert "weights synthetic" in simulate(synthesize_weights(graph), native_hw()).summary_table()
+
+
+# ------------------------------------------------------------------------------------- trained-weight study
+def _study_module():
+    spec = importlib.util.spec_from_file_location("perchannel_study", REPO / "tools" / "perchannel_study.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module            # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def study_rows():
+    return _study_module().study(seeds=(0,))
+
+
+def _row(rows, model, config, weights, granularity):
+    (row,) = [r for r in rows if (r.model, r.config, r.weights, r.granularity) == (model, config, weights,
+                                                                                     granularity)]
+    return row
+
+
+@pytest.mark.parametrize("model", ["digits_cnn", "digits_dsconv"])
+def test_study_trained_weights_compress_little_and_shrink_the_per_channel_gap(study_rows, model):
+    ethos = {(w, g): _row(study_rows, model, "ethos_u55_128", w, g)
+             for w in ("trained", "synthetic") for g in ("per-channel", "per-tensor")}
+    # trained int8 weights, BN folded, barely compress; synthetic per-tensor ones compress far better
+    assert ethos["trained", "per-channel"].stored_over_raw > 0.9
+    assert ethos["trained", "per-tensor"].stored_over_raw > 0.9
+    assert ethos["synthetic", "per-tensor"].stored_over_raw < ethos["trained", "per-tensor"].stored_over_raw - 0.15
+
+    def gap(weights):
+        return ethos[weights, "per-channel"].latency_cycles / ethos[weights, "per-tensor"].latency_cycles - 1
+    assert 0 < gap("trained") < gap("synthetic")
+
+
+@pytest.mark.parametrize("model", ["digits_cnn", "digits_dsconv"])
+def test_study_per_channel_costs_on_gemmini_vector(study_rows, model):
+    native_pc = _row(study_rows, model, "gemmini_vector native", "trained", "per-channel")
+    native_pt = _row(study_rows, model, "gemmini_vector native", "trained", "per-tensor")
+    fallback_pc = _row(study_rows, model, "gemmini_vector fallback", "trained", "per-channel")
+    fallback_pt = _row(study_rows, model, "gemmini_vector fallback", "trained", "per-tensor")
+    # without compression, per-channel costs requantization energy and scale-set traffic, little time
+    assert native_pc.energy_scale_pj > native_pt.energy_scale_pj
+    assert native_pc.scale_param_load_bytes > native_pt.scale_param_load_bytes
+    assert 1.0 <= native_pc.latency_cycles / native_pt.latency_cycles < 1.02
+    # the per-channel unit is larger; the per-tensor one sends per-channel layers to the SIMD unit
+    assert native_pc.area_scale_unit_mm2 > fallback_pc.area_scale_unit_mm2
+    assert fallback_pc.requant_unit == "simd" and fallback_pt.requant_unit == "scale_unit"
+    assert fallback_pc.latency_cycles >= native_pc.latency_cycles and fallback_pc.energy_pj > native_pc.energy_pj
+    assert fallback_pc.requant_spill_bytes > 0 == native_pc.requant_spill_bytes
+    # no decompression unit: trained and synthetic weights give the same figures
+    synthetic = _row(study_rows, model, "gemmini_vector native", "synthetic", "per-channel")
+    assert synthetic.latency_cycles == native_pc.latency_cycles and synthetic.energy_pj == native_pc.energy_pj
