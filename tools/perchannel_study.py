@@ -14,6 +14,7 @@ per-tensor by latency or energy) that differs between trained and synthetic weig
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,54 @@ def ranking_flips(rows: list[StudyRow], metric: str) -> list[tuple[str, int, str
     return flips
 
 
+def _merge_identical(rows: list[StudyRow]) -> list[StudyRow]:
+    """``rows`` with each synthetic row dropped, and its trained twin labelled ``trained = synthetic``, where every
+    figure is the same (configs without a decompression unit: weight values do not matter there)."""
+    def figures(r: StudyRow) -> tuple:
+        return tuple(v for k, v in r.__dict__.items() if k != "weights")
+    synthetic = {(r.model, r.seed, r.config, r.granularity): r for r in rows if r.weights == "synthetic"}
+    same = {key for key, r in synthetic.items()
+            if any(t.weights == "trained" and (t.model, t.seed, t.config, t.granularity) == key
+                   and figures(t) == figures(r) for t in rows)}
+    merged = {(r.model, r.config, r.granularity) for r in rows} - {
+        (m, c, g) for (m, s, c, g) in synthetic if (m, s, c, g) not in same}
+    out = []
+    for r in rows:
+        if (r.model, r.config, r.granularity) in merged:
+            if r.weights == "trained":
+                out.append(dataclasses.replace(r, weights="trained = synthetic"))
+        else:
+            out.append(r)
+    return out
+
+
+def findings(rows: list[StudyRow]) -> str:
+    """Ratios quoted in docs/compression.md, seeds averaged: per-channel / per-tensor and fallback / native."""
+    def mean(model, config, weights, granularity, attr):
+        group = [getattr(r, attr) for r in rows
+                 if (r.model, r.config, r.weights, r.granularity) == (model, config, weights, granularity)]
+        return sum(group) / len(group)
+    lines = []
+    for model in dict.fromkeys(r.model for r in rows):
+        for weights in ("trained", "synthetic"):
+            gap = (mean(model, "ethos_u55_128", weights, "per-channel", "latency_cycles")
+                   / mean(model, "ethos_u55_128", weights, "per-tensor", "latency_cycles") - 1)
+            lines.append(f"- {model}, {weights}: Ethos-U55-128 per-channel / per-tensor latency {gap:+.1%}")
+        native = "gemmini_vector native"
+        for attr in ("latency_cycles", "energy_pj"):
+            pc_pt = mean(model, native, "trained", "per-channel", attr) / mean(model, native, "trained",
+                                                                                 "per-tensor", attr) - 1
+            fb = mean(model, "gemmini_vector fallback", "trained", "per-channel", attr) / mean(
+                model, native, "trained", "per-channel", attr) - 1
+            lines.append(f"- {model}: gemmini_vector {attr} per-channel / per-tensor (native) {pc_pt:+.2%}, "
+                         f"fallback / native (per-channel) {fb:+.2%}")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[StudyRow]) -> str:
     """The study as Markdown tables: one row per (model, config, weights, granularity), seeds averaged."""
+    all_rows = rows
+    rows = _merge_identical(rows)
     keys = list(dict.fromkeys((r.model, r.config, r.weights, r.granularity) for r in rows))
     lines = ["| model | config | weights | weights quantized | requant on | latency (cycles) | energy (nJ) | "
              "requant (nJ) | SRAM (nJ) | DRAM (nJ) | leakage (nJ) | scale-set loads (B) | int32 round trip (B) | "
@@ -140,7 +187,7 @@ def markdown(rows: list[StudyRow]) -> str:
             f"{mean('requant_spill_bytes'):,.0f} | {mean('area_scale_unit_mm2'):.4f} | {mean('stored_over_raw'):.3f} |")
     out = ["\n".join(lines), ""]
     for metric in ("latency_cycles", "energy_pj"):
-        flips = ranking_flips(rows, metric)
+        flips = ranking_flips(all_rows, metric)
         out.append(f"Per-channel vs per-tensor ranking by `{metric}` flips between trained and synthetic weights "
                    f"on: {', '.join(f'{m} seed {s} ({c})' for m, s, c in flips) if flips else 'none'}.")
     return "\n".join(out)
@@ -174,7 +221,10 @@ def codec_markdown(models: tuple[str, ...] = MODEL_NAMES, seeds: tuple[int, ...]
 def main() -> int:
     print(codec_markdown())
     print()
-    print(markdown(study()))
+    rows = study()
+    print(markdown(rows))
+    print()
+    print(findings(rows))
     return 0
 
 
