@@ -413,7 +413,7 @@ class Report:
             f"hardware {self.metadata.get('hw_name')} ({self.metadata.get('config_hash')}), workload "
             f"{self.metadata.get('workload_name')}, energy table {self.metadata.get('energy_table')}, "
             f"timing {self.metadata.get('timing_model')}, weights "
-            f"{'synthetic' if self.metadata.get('synthetic_weights') else 'from the workload'}",
+            f"{'synthetic' if self.metadata.get('synthetic_weights') else 'not synthetic'}",
             f"latency        {t['latency_cycles']:,.0f} cycles = {t['latency_ms']:.4f} ms",
             f"energy         {t['energy_pj'] / 1e6:,.4f} uJ  (MAC {t['energy_mac_pj'] / 1e6:,.4f}, "
             f"DRAM {t['energy_dram_pj'] / 1e6:,.4f}, leakage {t['energy_leakage_pj'] / 1e6:,.4f})",

@@ -169,7 +169,7 @@ def test_sweep_spec_has_native_and_fallback_points():
 
 def test_summary_table_says_whether_weights_were_synthetic():
     graph = conv_graph(False)
-    assert "weights from the workload" in simulate(graph, native_hw()).summary_table()
+    assert "weights not synthetic" in simulate(graph, native_hw()).summary_table()
     from accelsim.graph.synthetic import synthesize_weights
     assert "weights synthetic" in simulate(synthesize_weights(graph), native_hw()).summary_table()
 
