@@ -2,9 +2,7 @@
 SIMD fallback's round trip and time (never cheaper than the native path), and the trained-weight study."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,8 @@ from accelsim.mapping.tiling import LOOP_ORDERS
 from accelsim.quant.params import QuantParams
 from accelsim.simulate import simulate
 from accelsim.sweep.spec import load_spec
+from accelsim.validation import all_comparisons
+from accelsim.validation.perchannel import study
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "hw_configs"
@@ -175,17 +175,9 @@ def test_summary_table_says_whether_weights_were_synthetic():
 
 
 # ------------------------------------------------------------------------------------- trained-weight study
-def _study_module():
-    spec = importlib.util.spec_from_file_location("perchannel_study", REPO / "tools" / "perchannel_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module            # its dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def study_rows():
-    return _study_module().study(seeds=(0,))
+    return study(seeds=(0,))
 
 
 def _row(rows, model, config, weights, granularity):
@@ -226,3 +218,15 @@ def test_study_per_channel_costs_on_gemmini_vector(study_rows, model):
     # no decompression unit: trained and synthetic weights give the same figures
     synthetic = _row(study_rows, model, "gemmini_vector native", "synthetic", "per-channel")
     assert synthetic.latency_cycles == native_pc.latency_cycles and synthetic.energy_pj == native_pc.energy_pj
+
+
+def test_validate_prints_the_per_channel_differences():
+    rows = all_comparisons(only=("perchannel",))
+    assert rows and all(c.band is None and c.reference > 0 for c in rows)
+    fallback = [c for c in rows if "SIMD/native" in c.case]
+    assert len(fallback) == 6 and all(c.ratio >= 1.0 for c in fallback)
+    area = [c for c in rows if c.quantity == "scale unit mm2"]
+    assert len(area) == 2 and all(c.ratio > 1.0 for c in area)         # per-lane scale sets
+    ethos = {c.case: c.ratio for c in rows if "U55-128" in c.case}
+    for model in ("digits_cnn", "digits_dsconv"):
+        assert 1.0 < ethos[f"{model} trained U55-128 PC/PT"] < ethos[f"{model} synthetic U55-128 PC/PT"]

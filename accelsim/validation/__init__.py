@@ -11,6 +11,7 @@ from typing import Callable
 
 from accelsim.validation.common import Comparison, comparison_table, config_path
 from accelsim.validation.eyeriss import eyeriss_comparisons
+from accelsim.validation.perchannel import perchannel_comparisons
 from accelsim.validation.scalesim import scalesim_comparisons
 from accelsim.validation.tpu import tpu_comparisons
 from accelsim.validation.vela import (
@@ -25,6 +26,7 @@ REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "scalesim": scalesim_comparisons,
     "eyeriss": eyeriss_comparisons,
     "tpu": tpu_comparisons,
+    "perchannel": perchannel_comparisons,
 }
 
 
@@ -39,6 +41,6 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
-           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "run_vela",
+           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "perchannel_comparisons", "run_vela",
            "scalesim_comparisons", "tpu_comparisons", "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]
