@@ -230,3 +230,26 @@ def test_validate_prints_the_per_channel_differences():
     ethos = {c.case: c.ratio for c in rows if "U55-128" in c.case}
     for model in ("digits_cnn", "digits_dsconv"):
         assert 1.0 < ethos[f"{model} trained U55-128 PC/PT"] < ethos[f"{model} synthetic U55-128 PC/PT"]
+
+
+def test_fallback_register_traffic_follows_the_simd_convention_on_a_config_with_a_vector_register_file():
+    """HVX 690 plus a 32x32 array (the vector register file is a level): the fallback's requantization code pays
+    the SIMD convention's register reads and writes (two sources and one result per computing instruction, one
+    write per load, one read per store) on top of the array layer's own."""
+    data = load_hw(CONFIGS / "hvx_690.yaml").model_dump(mode="python")
+    data["compute"]["systolic"] = {"rows": 32, "cols": 32, "dataflow": "ws"}
+    data["precision"]["modes"] = [m for m in data["precision"]["modes"]
+                                  if m["weight_bits"] == 8 and m["activation_bits"] == 8]
+    simd = data["compute"]["simd"]
+    simd["macs_per_context_cycle"] = {"W8A8": simd["macs_per_context_cycle"]["W8A8"]}
+    data["scale_unit"].update(shared_with_simd=False, per_channel=True, fallback="none")
+    native = simulate(conv_graph(True), validate_hw(data, "")).layers.iloc[0]
+    data["scale_unit"].update(per_channel=False, fallback="simd")
+    fallback = simulate(conv_graph(True), validate_hw(data, "")).layers.iloc[0]
+    outputs, vector = 28 * 28 * 128, 128
+    vectors = outputs // 32
+    # per 32-output vector: 1 load, 2 multiplies, 1 shift, 3 ALU, 3/4 permute (int32 -> int8), 1/4 store
+    computing = vectors * (2 + 1 + 3) + vectors * 3 // 4
+    loads, stores = vectors + 2 * (128 // 32), outputs // vector
+    assert fallback["rf_read_bytes"] - native["rf_read_bytes"] == (2 * computing + stores) * vector
+    assert fallback["rf_write_bytes"] - native["rf_write_bytes"] == (computing + loads) * vector

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from accelsim.config.hw import HardwareConfig, PrecisionMode
+from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.graph.ops import MAC_OPS, VIEW_OPS
 from accelsim.hw.layer import LayerShape
@@ -158,6 +158,7 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
         if unit == "scale_unit":          # the op itself runs on the scale unit: one busy resource
             cycles, scale_cycles = cycles + scale_cycles, 0.0
     reads, writes, spill = work.reads, work.writes, 0.0
+    rf_reads, rf_writes = work.rf_reads, work.rf_writes
     if requant_unit == "simd" and unit != "simd":
         # Per-channel fallback: the array's int32 accumulators leave through its output path, go to SRAM and
         # come back to the SIMD unit, which requantizes them (its only work while the layer runs).
@@ -165,12 +166,16 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
         spill_write, spill_read = accumulator_round_trip_bytes(layer.outputs, hw.precision.accumulator_bits)
         reads = {**reads, "outputs": reads["outputs"] + spill_read}
         writes, spill = writes + spill_write, spill_write + spill_read
+        simd = hw.compute.simd
+        rf_read, rf_write = simd_register_bytes(
+            fallback_requant_counts(layer.outputs, layer.out_channels, layer.output_bits, simd), simd.vector_bits)
+        rf_reads, rf_writes = rf_reads + rf_read, rf_writes + rf_write
     executed = hw.precision.compute_mode_for(mode) if mode is not None else None
     return ComputeCost(
         unit=unit, requant_unit=requant_unit, compute_cycles=cycles, scale_cycles=scale_cycles,
         macs=layer.macs, macs_issued=work.macs_issued, peak_macs_per_cycle=work.peak, requant_ops=n_requant,
         alu_ops=work.alu_ops, stream_read_bytes=reads, stream_write_bytes=writes,
-        operand_read_bytes=work.rf_reads, operand_write_bytes=work.rf_writes,
+        operand_read_bytes=rf_reads, operand_write_bytes=rf_writes,
         channel_granule=work.channel_granule, reduction_granule=work.reduction_granule,
         compute_weight_bits=executed.weight_bits if executed is not None else 0, lowering=work.lowering,
         requant_spill_bytes=spill,
@@ -182,22 +187,36 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
 SIMD_PARAM_VECTORS_PER_GROUP = 2
 
 
+def fallback_requant_counts(outputs: int, out_channels: int, output_bits: int, simd: SimdUnit) -> InstructionCounts:
+    """SIMD instructions that requantize ``outputs`` int32 accumulators of a per-tensor array: one load per int32
+    result vector, the SIMD model's requantize-pack-store sequence (:func:`accelsim.hw.simd.output_counts`), and
+    :data:`SIMD_PARAM_VECTORS_PER_GROUP` vector loads per ``vector_bits / 32`` output channels."""
+    lanes = word_lanes(simd.vector_bits)
+    vectors = -(-outputs // lanes)
+    groups = -(-out_channels // lanes)
+    return output_counts(vectors, outputs, output_bits, simd.vector_bits, True) + InstructionCounts(
+        loads=vectors + SIMD_PARAM_VECTORS_PER_GROUP * groups)
+
+
 def fallback_requant_cycles(outputs: int, out_channels: int, output_bits: int, hw: HardwareConfig) -> float:
     """Busy cycles of the per-channel fallback's requantization stage: the longer of
     - the array's output path: its int32 accumulators leave at the scale unit's ``lanes`` per cycle, bypassing
       the per-tensor scaling (Gemmini's ``mvout`` of full-width accumulators passes the same output row port,
       [ref:GemminiRepo]) — :func:`~accelsim.hw.scale_unit.scale_unit_cycles`, what the native path takes;
-    - the SIMD unit's requantization code: one load per int32 result vector, the SIMD model's requantize-pack-
-      store sequence (:func:`accelsim.hw.simd.output_counts`), and :data:`SIMD_PARAM_VECTORS_PER_GROUP` vector
-      loads per ``word_lanes`` channels, packed into VLIW packets by
+    - the SIMD unit's requantization code (:func:`fallback_requant_counts`), packed into VLIW packets by
       :func:`accelsim.hw.simd.resource_bound_packets` and split evenly over the contexts.
     The two overlap tile by tile (the stage is their maximum), so the fallback's stage is never shorter than
     the native scale unit's; its SRAM round trip is charged as traffic (``requant_spill_bytes``)."""
     unit, simd = hw.scale_unit, hw.compute.simd
     drain = float(scale_unit_cycles(outputs, unit.lanes, unit.pipeline_latency_cycles))
-    lanes = word_lanes(simd.vector_bits)
-    vectors = -(-outputs // lanes)
-    groups = -(-out_channels // lanes)
-    counts = output_counts(vectors, outputs, output_bits, simd.vector_bits, True) + InstructionCounts(
-        loads=vectors + SIMD_PARAM_VECTORS_PER_GROUP * groups)
+    counts = fallback_requant_counts(outputs, out_channels, output_bits, simd)
     return max(drain, resource_bound_packets(counts, simd) / simd.contexts)
+
+
+def simd_register_bytes(counts: InstructionCounts, vector_bits: int) -> tuple[float, float]:
+    """(read, write) vector register-file bytes of SIMD instructions, the SIMD unit model's convention
+    (:class:`accelsim.hw.unit.SimdModel`, docs/model.md §6): every computing instruction reads two source
+    registers and writes one, a load writes one, a store reads one."""
+    vector_bytes = vector_bits / 8
+    computing = counts.multiplies + counts.shifts + counts.permutes + counts.alu
+    return (2 * computing + counts.stores) * vector_bytes, (computing + counts.loads) * vector_bytes
