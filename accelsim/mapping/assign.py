@@ -18,6 +18,7 @@ requantization                          the scale unit; on the SIMD unit when ``
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,7 @@ from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.graph.ops import MAC_OPS, VIEW_OPS
 from accelsim.hw.layer import LayerShape
+from accelsim.hw.memory import staging_chain
 from accelsim.hw.scale_unit import (
     accumulator_round_trip_bytes, check_per_channel_support, requant_ops, scale_unit_cycles,
 )
@@ -151,6 +153,14 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
     context = WorkContext(scalesim_compat=scalesim_compat, requant_on_unit=requant_unit == unit,
                           element_ops=element_ops(layer))
     work = units[unit].work(layer, mode, context)
+    if unit == "simd" and requant_unit == "scale_unit":
+        # A SIMD layer with a separate scale unit: its code may requantize itself (as it must when the unit cannot
+        # take the layer's scales) or hand int32 vectors to the scale unit; the faster of the two is taken.
+        own = units[unit].work(layer, mode, dataclasses.replace(context, requant_on_unit=True))
+        handed = max(work.cycles, stream_port_cycles(work.reads, work.writes, hw),
+                     float(scale_unit_cycles(n_requant, hw.scale_unit.lanes, hw.scale_unit.pipeline_latency_cycles)))
+        if max(own.cycles, stream_port_cycles(own.reads, own.writes, hw)) < handed:
+            work, requant_unit = own, unit
     cycles = work.cycles
     scale_cycles = 0.0
     if requant_unit == "scale_unit":
@@ -185,6 +195,21 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
 #: Vectors of requantization constants the SIMD unit loads per group of ``word_lanes`` output channels: one of
 #: multipliers and one of shifts (the per-channel form of the HVX requantization sequence, [ref:QEMUHexagon]).
 SIMD_PARAM_VECTORS_PER_GROUP = 2
+
+
+def stream_port_cycles(reads: dict[str, float], writes: float, hw: HardwareConfig) -> float:
+    """Cycles the busiest SRAM port needs for a unit's datapath stream alone: each operand's reads at its innermost
+    staging level, the writes at the outputs' (``bytes / bytes_per_cycle``; the port bound of docs/model.md §3.1
+    without the tile fills, which do not depend on where the layer is requantized)."""
+    per_level: dict[str, float] = {}
+    for operand, nbytes in reads.items():
+        level = staging_chain(hw, operand)[0]
+        per_level[level] = per_level.get(level, 0.0) + nbytes
+    out = staging_chain(hw, "outputs")[0]
+    per_level[out] = per_level.get(out, 0.0) + writes
+    levels = hw.onchip_levels()
+    return max((nbytes / levels[name].bytes_per_cycle for name, nbytes in per_level.items()
+                if levels[name].kind == "sram"), default=0.0)
 
 
 def fallback_requant_counts(outputs: int, out_channels: int, output_bits: int, simd: SimdUnit) -> InstructionCounts:
