@@ -42,8 +42,11 @@ DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman", "mlw"]
 #: Operand classes a memory level can hold.
 Operand = Literal["weights", "inputs", "outputs"]
-#: Bytes of one requantization scale set: a 32-bit multiplier and an 8-bit shift (TFLite QuantizeMultiplier form,
-#: [ref:TFLiteRef]; docs/arithmetic.md). The default of ``scale_unit.scale_bytes_per_channel``.
+#: Bytes of one requantization scale set: a 32-bit multiplier and its shift (6 bits, [ref:TFLiteRef]
+#: QuantizeMultiplier; docs/arithmetic.md) in one byte, as Ethos-U packs them next to its 40-bit bias (10 bytes per
+#: channel with the bias: [ref:Vela] ``ethosu/vela/weight_compressor.py`` ``encode_bias``). TFLite's reference
+#: kernels and CMSIS-NN keep int32 multiplier and int32 shift arrays (8 bytes). The default of
+#: ``scale_unit.scale_bytes_per_channel``.
 SCALE_BYTES_PER_CHANNEL = 5
 #: Where requantization goes when a per-tensor scale unit meets per-channel scales.
 ScaleFallback = Literal["none", "simd"]
@@ -452,8 +455,9 @@ class ScaleUnit(_Strict):
         SCALE_BYTES_PER_CHANNEL, ge=1, le=64, strict=True,
         description="Bytes of one requantization scale set (multiplier + shift), stored once per output channel "
         "with per-channel weight scales and once per layer with a per-tensor scale (at most 64). Default 5: a "
-        "32-bit multiplier and a shift byte (TFLite QuantizeMultiplier form; Ethos-U packs a 32-bit scale and a "
-        "6-bit shift with the 40-bit bias into 10 bytes). CMSIS-NN keeps int32 multiplier + int32 shift: 8.",
+        "32-bit multiplier and its shift in one byte (Ethos-U packs a 32-bit scale and a 6-bit shift with the "
+        "40-bit bias into 10 bytes, Vela weight_compressor.encode_bias); TFLite's reference kernels and CMSIS-NN "
+        "keep an int32 multiplier and an int32 shift per channel: 8.",
     )
     params_level: str | None = Field(
         None, min_length=1, max_length=64,
