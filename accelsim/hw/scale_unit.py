@@ -4,6 +4,11 @@ A scale unit is a pipelined vector of ``lanes`` fixed-point multiply-shift-round
 accumulators into narrow outputs (TFLite's MultiplyByQuantizedMultiplier, [ref:TFLiteRef]). A unit that
 holds one multiplier per tensor cannot requantize a layer with per-channel weight scales; such a layer either falls
 back to the SIMD unit or cannot be mapped.
+
+What per-channel scales cost (docs/model.md §2.3): the scale sets a unit loads (:func:`scale_set_loads`), the
+set registers it holds (:func:`scale_sets_held`, :func:`scale_register_bits`) and their area
+(:func:`scale_unit_area_um2`), the per-output register read (:func:`scale_register_read_pj_per_op`), and for the
+SIMD fallback the int32 round trip through SRAM (:func:`accumulator_round_trip_bytes`).
 """
 from __future__ import annotations
 
