@@ -108,6 +108,24 @@ def test_params_level_must_be_an_on_chip_level_holding_weights(level):
     assert "scale_unit.params_level" in str(info.value) and "scratchpad" in str(info.value)
 
 
+def test_param_sets_on_a_per_tensor_unit_is_a_config_error():
+    data = fallback_hw().model_dump(mode="python")
+    data["scale_unit"]["param_sets"] = 64
+    with pytest.raises(ConfigError, match="scale_unit.param_sets"):
+        validate_hw(data, "x.yaml")
+
+
+def test_more_param_sets_keep_a_wide_tile_loaded_across_row_tiles():
+    graph = conv_graph(True)
+    data = native_hw().model_dump(mode="python")
+    data["scale_unit"]["param_sets"] = 1024           # any channel group fits
+    row = simulate(graph, validate_hw(data, "")).layers.iloc[0]
+    order = LOOP_ORDERS[row["loop_order"]]
+    row_tiles = math.ceil(28 / row["tile_rows"])
+    expected = 128 if order.index("K") < order.index("R") else 128 * row_tiles
+    assert row["scale_param_load_bytes"] == 5 * expected
+
+
 def test_scale_bytes_per_channel_sets_the_parameter_traffic():
     graph = conv_graph(True)
     rows = {}

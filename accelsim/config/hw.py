@@ -766,6 +766,8 @@ def _check_scale_unit(hw: HardwareConfig) -> None:
         _fail("scale_unit.fallback", "none (a per-channel unit needs no fallback)", "simd")
     if unit.shared_with_simd and hw.compute.simd is None:
         _fail("scale_unit.shared_with_simd", "false (no compute.simd unit to share)", True)
+    if unit.param_sets is not None and not unit.per_channel and not unit.shared_with_simd:
+        _fail("scale_unit.param_sets", "null (a per-tensor unit holds one scale set)", unit.param_sets)
     if unit.params_level is not None:
         level = hw.memories.get(unit.params_level)
         if level is None or not level.is_onchip or "weights" not in level.operands:
