@@ -79,6 +79,10 @@ class LayerResult:
     ofmap_dram_bytes: float = _col("bytes", "final outputs + spilled partial sums written to DRAM")
     psum_dram_bytes: float = _col("bytes", "partial sums read back from DRAM")
     params_dram_bytes: float = _col("bytes", "bias and requantization parameters from DRAM")
+    scale_param_load_bytes: float = _col("bytes", "scale sets (multiplier + shift) the requantizing unit loads "
+                                         "from `scale_unit.params_level` (one per layer if per-tensor)")
+    requant_spill_bytes: float = _col("bytes", "int32 accumulators written to and read back from SRAM by the "
+                                      "SIMD per-channel fallback (write + read)")
     sram_read_bytes: float = _col("bytes", "reads of all SRAM levels")
     sram_write_bytes: float = _col("bytes", "writes of all SRAM levels")
     rf_read_bytes: float = _col("bytes", "reads of all register-file levels")
@@ -265,6 +269,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         rf_write_bytes=sum(mapping.sram_write_bytes[n] for n in rf_levels),
         sram_read_bytes=mapping.sram_read_bytes, sram_write_bytes=mapping.sram_write_bytes,
         dram_bytes=dram_bytes, decompressed_bytes=mapping.decompressed_bytes, latency_cycles=latency,
+        requant_per_channel=layer.per_channel,
     )
     energy = layer_energy(hw, table, activity)
     peak = cost.peak_macs_per_cycle
@@ -285,6 +290,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         ofmap_dram_bytes=tiling.ofmap_drain_bytes if tiling else 0.0,
         psum_dram_bytes=tiling.psum_fill_bytes if tiling else 0.0,
         params_dram_bytes=tiling.params_fill_bytes if tiling else 0.0,
+        scale_param_load_bytes=mapping.scale_param_load_bytes, requant_spill_bytes=cost.requant_spill_bytes,
         sram_read_bytes=sum(mapping.sram_read_bytes[n] for n in sram_levels),
         sram_write_bytes=sum(mapping.sram_write_bytes[n] for n in sram_levels),
         rf_read_bytes=activity.rf_read_bytes, rf_write_bytes=activity.rf_write_bytes,
@@ -416,7 +422,8 @@ class Report:
             table, "",
             f"hardware {self.metadata.get('hw_name')} ({self.metadata.get('config_hash')}), workload "
             f"{self.metadata.get('workload_name')}, energy table {self.metadata.get('energy_table')}, "
-            f"timing {self.metadata.get('timing_model')}",
+            f"timing {self.metadata.get('timing_model')}, weights "
+            f"{'synthetic' if self.metadata.get('synthetic_weights') else 'not synthetic'}",
             f"latency        {t['latency_cycles']:,.0f} cycles = {t['latency_ms']:.4f} ms",
             *([f"framework      {t['framework_overhead_ms']:.4f} ms; end to end {t['end_to_end_latency_ms']:.4f} ms"]
               if t.get("framework_overhead_ms") else []),

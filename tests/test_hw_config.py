@@ -22,7 +22,8 @@ from accelsim.hw.unit import peak_gmac_s, peak_macs_per_cycle
 CONFIGS = Path(__file__).resolve().parents[1] / "hw_configs"
 SHIPPED = sorted(CONFIGS.glob("*.yaml"))
 EXPECTED_NAMES = {
-    "hvx_685", "hvx_690", "tpu_v1", "eyeriss_v1", "gemmini_default", "bitfusion", "ethos_u55_256", "nvdla_small",
+    "hvx_685", "hvx_690", "tpu_v1", "eyeriss_v1", "gemmini_default", "gemmini_vector", "bitfusion", "ethos_u55_256",
+    "nvdla_small",
     "scalesim_32x32_os", "scalesim_32x32_ws", "scalesim_32x32_is",
 }
 KIB_PER_MIB = 1024

@@ -3,7 +3,8 @@ with ratios and acceptance bands.
 
 Reference sets (``accelsim.validation.REFERENCE_SETS``): ``vela`` (Arm Vela 5.2.0 on Ethos-U55-256, U55-128 and
 U65-256: cycles, weight and off-chip bytes, per-layer correlation), ``scalesim`` (SCALE-Sim 3.0.0 compute cycles),
-``eyeriss`` (the Eyeriss v1 chip on AlexNet, JSSC 2017), ``tpu`` (TPU v1's weight-bandwidth roofline, ISCA 2017).
+``eyeriss`` (the Eyeriss v1 chip on AlexNet, JSSC 2017), ``tpu`` (TPU v1's weight-bandwidth roofline, ISCA 2017),
+``perchannel`` (per-channel vs per-tensor and the SIMD fallback on the trained digits models; information only).
 Peer tools run live when the pinned version is installed, else their shipped figures are used. Run from the
 accelsim checkout (it reads ``hw_configs/``). Guide: docs/validation.md.
 """
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--live", action="store_true", help="run the installed peer tools (error if a pinned version is missing)")
     how.add_argument("--shipped", action="store_true", help="use the shipped peer-tool figures even if the tools are installed")
     parser.add_argument("--only", action="append", default=[], metavar="SET",
-                        help="run only this reference set (repeatable): vela, scalesim, eyeriss, tpu")
+                        help="run only this reference set (repeatable): vela, scalesim, eyeriss, tpu, perchannel")
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the comparisons as JSON")
 
 

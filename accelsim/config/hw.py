@@ -42,6 +42,12 @@ DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
 Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman", "mlw"]
 #: Operand classes a memory level can hold.
 Operand = Literal["weights", "inputs", "outputs"]
+#: Bytes of one requantization scale set: a 32-bit multiplier and its shift (6 bits, [ref:TFLiteRef]
+#: QuantizeMultiplier; docs/arithmetic.md) in one byte, as Ethos-U packs them next to its 40-bit bias (10 bytes per
+#: channel with the bias: [ref:Vela] ``ethosu/vela/weight_compressor.py`` ``encode_bias``). TFLite's reference
+#: kernels and CMSIS-NN keep int32 multiplier and int32 shift arrays (8 bytes). The default of
+#: ``scale_unit.scale_bytes_per_channel``.
+SCALE_BYTES_PER_CHANNEL = 5
 #: Where requantization goes when a per-tensor scale unit meets per-channel scales.
 ScaleFallback = Literal["none", "simd"]
 #: Kinds of memory level.
@@ -498,6 +504,25 @@ class ScaleUnit(_Strict):
     )
     area_mm2: float | None = Field(None, ge=0, le=MAX_AREA_MM2, strict=True, allow_inf_nan=False,
                                    description=AREA_DESCRIPTION)
+    scale_bytes_per_channel: int = Field(
+        SCALE_BYTES_PER_CHANNEL, ge=1, le=64, strict=True,
+        description="Bytes of one requantization scale set (multiplier + shift), stored once per output channel "
+        "with per-channel weight scales and once per layer with a per-tensor scale (at most 64). Default 5: a "
+        "32-bit multiplier and its shift in one byte (Ethos-U packs a 32-bit scale and a 6-bit shift with the "
+        "40-bit bias into 10 bytes, Vela weight_compressor.encode_bias); TFLite's reference kernels and CMSIS-NN "
+        "keep an int32 multiplier and an int32 shift per channel: 8.",
+    )
+    params_level: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="On-chip memory level the scale unit loads the bias and scale sets from (a level holding "
+        "weights); null = the innermost level holding weights.",
+    )
+    param_sets: int | None = Field(
+        None, gt=0, le=MAX_COUNT, strict=True,
+        description="Scale-set registers of a per-channel unit (at most 65536); null = lanes (one per lane). A "
+        "tile with more output channels than sets reloads a set for every output value. A per-tensor unit holds "
+        "one set.",
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- memories
@@ -824,6 +849,14 @@ def _check_scale_unit(hw: HardwareConfig) -> None:
         _fail("scale_unit.fallback", "none (a per-channel unit needs no fallback)", "simd")
     if unit.shared_with_simd and hw.compute.simd is None:
         _fail("scale_unit.shared_with_simd", "false (no compute.simd unit to share)", True)
+    if unit.param_sets is not None and not unit.per_channel and not unit.shared_with_simd:
+        _fail("scale_unit.param_sets", "null (a per-tensor unit holds one scale set)", unit.param_sets)
+    if unit.params_level is not None:
+        level = hw.memories.get(unit.params_level)
+        if level is None or not level.is_onchip or "weights" not in level.operands:
+            holding = [n for n, lv in hw.onchip_levels().items() if "weights" in lv.operands]
+            _fail("scale_unit.params_level", f"an on-chip level holding weights ({', '.join(holding)})",
+                  unit.params_level)
 
 
 def _is_set(level: MemoryLevel, key: str) -> bool:

@@ -24,6 +24,9 @@ from accelsim.energy import (
     sram_write_energy_pj_per_byte,
 )
 from accelsim.hw.compression import decompression_energy_pj
+from accelsim.hw.scale_unit import (
+    scale_register_bits, scale_register_read_pj_per_op, scale_sets_held, scale_unit_area_um2,
+)
 from accelsim.hw.unit import multiplier_count, peak_macs_per_cycle
 
 UM2_PER_MM2 = 1e6
@@ -57,6 +60,7 @@ class LayerActivity:
     dram_bytes: float
     decompressed_bytes: float
     latency_cycles: float
+    requant_per_channel: bool = False     # the requantized outputs have per-channel scales
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,17 @@ def dram_pj_per_byte(hw: HardwareConfig) -> float:
     return dram_energy_pj_per_byte(dram.dram_type)
 
 
-def requant_pj_per_op(hw: HardwareConfig, table: EnergyTable, mode: str) -> float:
-    """Energy of one requantization in pJ: ``scale_unit.energy_pj_per_op`` or the table's op count for ``mode``."""
-    if hw.scale_unit.energy_pj_per_op is not None:
-        return hw.scale_unit.energy_pj_per_op
-    return requant_op_energy_pj(int_op_table(table), mode)
+def requant_pj_per_op(hw: HardwareConfig, table: EnergyTable, mode: str, per_channel: bool = False) -> float:
+    """Energy of one requantization in pJ: ``scale_unit.energy_pj_per_op`` (the whole figure), else the table's
+    op count for ``mode`` plus the read of the output's scale set from the unit's registers
+    (:func:`accelsim.hw.scale_unit.scale_register_read_pj_per_op`: one set per lane per output with per-channel
+    scales, one broadcast set per cycle with a per-tensor scale), at the table's register-file energy."""
+    unit = hw.scale_unit
+    if unit.energy_pj_per_op is not None:
+        return unit.energy_pj_per_op
+    register = scale_register_read_pj_per_op(per_channel, unit.lanes, unit.scale_bytes_per_channel,
+                                             register_file_energy_pj_per_byte(int_op_table(table)))
+    return requant_op_energy_pj(int_op_table(table), mode) + register
 
 
 def decompression_pj_per_byte(hw: HardwareConfig, table: EnergyTable) -> float:
@@ -173,7 +183,8 @@ def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> 
         read, write = sram_energy_pj_per_byte(table, level)
         sram[name] = act.sram_read_bytes.get(name, 0.0) * read + act.sram_write_bytes.get(name, 0.0) * write
     dram = act.dram_bytes * dram_pj_per_byte(hw)
-    scale = act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode) if act.requant_ops else 0.0
+    scale = (act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode, act.requant_per_channel)
+             if act.requant_ops else 0.0)
     alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) if act.alu_ops else 0.0
     decompression = (decompression_energy_pj(act.decompressed_bytes, decompression_pj_per_byte(hw, table))
                      if act.decompressed_bytes else 0.0)
@@ -190,7 +201,7 @@ def widest_compute_mode(hw: HardwareConfig):
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
     """Area per component in mm^2: ``mac_array`` (MAC area of the widest mode × MAC units), each on-chip level
     (config ``area_mm2`` or the table's SRAM curve; register files at the table's per-bit area when it has one),
-    ``scale_unit`` (config, else lanes × a 32x32 MAC), ``decompressor`` (config, else the assumption above)."""
+    ``scale_unit`` (config, else :func:`scale_unit_area_mm2`), ``decompressor`` (config, else the assumption above)."""
     mode = widest_compute_mode(hw)
     acc = hw.precision.accumulator_bits
     areas = {"mac_array": multiplier_count(hw) * mac_area_um2(table, mode.weight_bits, mode.activation_bits, acc)
@@ -209,10 +220,24 @@ def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
     elif unit.shared_with_simd:
         areas["scale_unit"] = 0.0          # requantization runs on the SIMD multipliers
     else:
-        areas["scale_unit"] = unit.lanes * mac_area_um2(int_op_area_table(table), 32, 32, 32) / UM2_PER_MM2
+        areas["scale_unit"] = scale_unit_area_mm2(hw, table)
     dec = hw.decompression
     if dec is not None:
         areas["decompressor"] = dec.area_mm2 if dec.area_mm2 is not None else (
             DECOMPRESSOR_MACS_PER_BYTE_PER_CYCLE * dec.output_bytes_per_cycle
             * mac_area_um2(int_op_area_table(table), 8, 8, 8) / UM2_PER_MM2)
     return areas
+
+
+def scale_unit_area_mm2(hw: HardwareConfig, table: EnergyTable) -> float:
+    """Area of a separate scale unit in mm^2 (:func:`accelsim.hw.scale_unit.scale_unit_area_um2`): ``lanes`` ×
+    a 32x32 MAC of the operator table plus its scale-set registers (``param_sets``, default one per lane, for a
+    per-channel unit; one set for a per-tensor unit) at the register-file area per bit of the table (or of
+    :data:`INT_OP_FALLBACK_TABLE` when it has none)."""
+    unit = hw.scale_unit
+    ops = int_op_area_table(table)
+    rf = table.register_file if table.register_file is not None and table.register_file.area_um2_per_bit \
+        is not None else load_energy_table(INT_OP_FALLBACK_TABLE).register_file
+    bits = scale_register_bits(scale_sets_held(unit.per_channel, unit.lanes, unit.param_sets),
+                               unit.scale_bytes_per_channel)
+    return scale_unit_area_um2(unit.lanes, mac_area_um2(ops, 32, 32, 32), bits, rf.area_um2_per_bit) / UM2_PER_MM2

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from accelsim.config.hw import HardwareConfig
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import OPERANDS, MemorySystem, memory_system, staging_chain, staging_depths
+from accelsim.hw.scale_unit import scale_set_loads, scale_sets_held
+from accelsim.hw.simd import word_lanes
 from accelsim.mapping.assign import ComputeCost, assign_unit, compute_cost, precision_mode
 from accelsim.hw.unit import BlockStreaming, compute_units
 from accelsim.mapping.tiling import (
-    SCALE_BYTES_PER_CHANNEL, OperandBytes, Residency, Tiling, is_vector_product, search_tiling, streamed_tiling,
+    LOOP_ORDERS, OperandBytes, Residency, Tiling, is_vector_product, search_tiling, streamed_tiling,
     weights_buffered,
 )
 
@@ -36,6 +38,7 @@ class LayerMapping:
     sram_read_bytes: dict[str, float]      # per on-chip level (SRAMs and register files)
     sram_write_bytes: dict[str, float]
     decompressed_bytes: float              # bytes produced by the decompression unit
+    scale_param_load_bytes: float = 0.0    # scale sets the requantizing unit loads (read at params_level)
 
     @property
     def dram(self) -> Tiling | None:
@@ -52,8 +55,8 @@ class LayerMapping:
 
 def operand_bytes(layer: LayerShape, hw: HardwareConfig, compression_ratio: float = 1.0) -> OperandBytes:
     """Bytes per element of each operand: weights at their stored width × compression ratio; per-channel
-    requantization parameters add :data:`SCALE_BYTES_PER_CHANNEL` per output channel to the bias."""
-    params = layer.bias_bits / 8 + (SCALE_BYTES_PER_CHANNEL if layer.per_channel else 0)
+    requantization parameters add ``scale_unit.scale_bytes_per_channel`` per output channel to the bias."""
+    params = layer.bias_bits / 8 + (hw.scale_unit.scale_bytes_per_channel if layer.per_channel else 0)
     return OperandBytes(weight=layer.weight_bits / 8 * compression_ratio, activation=layer.activation_bits / 8,
                         output=layer.output_bits / 8, accumulator=hw.precision.accumulator_bits / 8,
                         params_per_channel=params if layer.has_weights else 0.0)
@@ -123,8 +126,39 @@ def map_layer(layer: LayerShape, hw: HardwareConfig, compressed_weight_bytes: fl
         reads[rf] += cost.operand_read_bytes
         writes[rf] += cost.operand_write_bytes
     decompressed = layer.weight_bytes if (hw.decompression is not None and ratio != 1.0) else 0.0
+    param_loads = scale_param_load_bytes(layer, hw, cost, tilings[-1])
+    if param_loads:
+        reads[hw.scale_unit.params_level or innermost["weights"]] += param_loads
     return LayerMapping(layer, cost, tuple(tilings), layer.weight_bytes * ratio, codec,
-                        reads, writes, decompressed)
+                        reads, writes, decompressed, param_loads)
+
+
+def scale_param_load_bytes(layer: LayerShape, hw: HardwareConfig, cost: ComputeCost, tiling: Tiling) -> float:
+    """Bytes of scale sets (multiplier + shift, ``scale_unit.scale_bytes_per_channel`` each) the unit that
+    requantizes a MAC layer loads from ``scale_unit.params_level`` (default: the innermost level holding weights),
+    with the innermost-boundary ``tiling``'s channel groups and loop order
+    (:func:`accelsim.hw.scale_unit.scale_set_loads`). The unit holds ``scale_unit.param_sets`` sets (per-channel
+    unit; default one per lane) or one (per-tensor unit); a SIMD unit that requantizes holds one vector's worth
+    (``vector_bits / 32``). Bias is not included: it is added to the accumulator with the weights' parameters
+    (``params_dram_bytes``)."""
+    if not layer.is_mac or cost.requant_unit == "none":
+        return 0.0
+    unit = hw.scale_unit
+    if cost.requant_unit == "simd":
+        sets = lanes = word_lanes(hw.compute.simd.vector_bits)
+    else:
+        sets, lanes = scale_sets_held(unit.per_channel, unit.lanes, unit.param_sets), unit.lanes
+    tk = max(1, min(tiling.tile_out_channels, layer.out_channels))
+    k_trips = -(-layer.out_channels // tk)
+    if tiling.loop_order in LOOP_ORDERS:
+        order = LOOP_ORDERS[tiling.loop_order]
+        row_tiles = -(-layer.batch // max(1, tiling.tile_images)) * -(-layer.out_h // max(1, tiling.tile_rows))
+        outside = order.index("K") < order.index("R")
+    else:                                           # a unit's block streaming: every block reloads its group
+        row_tiles, outside = max(1, tiling.num_tiles // k_trips), False
+    loads = scale_set_loads(layer.per_channel, layer.out_channels, layer.outputs, tk, row_tiles, outside, sets,
+                            lanes)
+    return float(loads * unit.scale_bytes_per_channel)
 
 
 def group_slice(layer: LayerShape) -> tuple[LayerShape, int]:

@@ -18,14 +18,19 @@ requantization                          the scale unit; on the SIMD unit when ``
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from accelsim.config.hw import HardwareConfig, PrecisionMode
+from accelsim.config.hw import HardwareConfig, PrecisionMode, SimdUnit
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.graph.ops import MAC_OPS, VIEW_OPS
 from accelsim.hw.layer import LayerShape
-from accelsim.hw.scale_unit import check_per_channel_support, requant_ops, scale_unit_cycles
+from accelsim.hw.memory import staging_chain
+from accelsim.hw.scale_unit import (
+    accumulator_round_trip_bytes, check_per_channel_support, requant_ops, scale_unit_cycles,
+)
+from accelsim.hw.simd import InstructionCounts, output_counts, resource_bound_packets, word_lanes
 from accelsim.hw.unit import ComputeUnitModel, WorkContext, compute_units
 
 #: Free views (no cycles, no traffic) and MAC ops among the built-in ops (accelsim.graph.ops); the cost path
@@ -56,6 +61,8 @@ class ComputeCost:
     reduction_granule: int            # input-channel tile multiple
     compute_weight_bits: int          # multiplier width (storage-only weights are unpacked to it)
     lowering: str = ""                # how the unit runs the layer (UnitWork.lowering)
+    requant_spill_bytes: float = 0.0  # int32 accumulators written to and read back from SRAM for the SIMD
+                                      # per-channel fallback (write + read; included in the stream bytes)
 
 
 #: Op classes of the assignment policy (:func:`op_class`).
@@ -146,21 +153,95 @@ def compute_cost(layer: LayerShape, hw: HardwareConfig, scalesim_compat: bool = 
     context = WorkContext(scalesim_compat=scalesim_compat, requant_on_unit=requant_unit == unit,
                           element_ops=element_ops(layer))
     work = units[unit].work(layer, mode, context)
+    if unit == "simd" and requant_unit == "scale_unit":
+        # A SIMD layer with a separate scale unit: its code may requantize itself (as it must when the unit cannot
+        # take the layer's scales) or hand int32 vectors to the scale unit; the faster of the two is taken.
+        own = units[unit].work(layer, mode, dataclasses.replace(context, requant_on_unit=True))
+        handed = max(work.cycles, stream_port_cycles(work.reads, work.writes, hw),
+                     float(scale_unit_cycles(n_requant, hw.scale_unit.lanes, hw.scale_unit.pipeline_latency_cycles)))
+        if max(own.cycles, stream_port_cycles(own.reads, own.writes, hw)) < handed:
+            work, requant_unit = own, unit
     cycles = work.cycles
     scale_cycles = 0.0
     if requant_unit == "scale_unit":
         scale_cycles = float(scale_unit_cycles(n_requant, hw.scale_unit.lanes, hw.scale_unit.pipeline_latency_cycles))
         if unit == "scale_unit":          # the op itself runs on the scale unit: one busy resource
             cycles, scale_cycles = cycles + scale_cycles, 0.0
-    elif requant_unit == "simd" and unit != "simd":
-        simd = hw.compute.simd            # per-channel fallback: the array's int32 results go through the SIMD
-        scale_cycles = n_requant / (simd.contexts * simd.requant_outputs_per_context_cycle)
+    reads, writes, spill = work.reads, work.writes, 0.0
+    rf_reads, rf_writes = work.rf_reads, work.rf_writes
+    if requant_unit == "simd" and unit != "simd":
+        # Per-channel fallback: the array's int32 accumulators leave through its output path, go to SRAM and
+        # come back to the SIMD unit, which requantizes them (its only work while the layer runs).
+        scale_cycles = fallback_requant_cycles(layer.outputs, layer.out_channels, layer.output_bits, hw)
+        spill_write, spill_read = accumulator_round_trip_bytes(layer.outputs, hw.precision.accumulator_bits)
+        reads = {**reads, "outputs": reads["outputs"] + spill_read}
+        writes, spill = writes + spill_write, spill_write + spill_read
+        simd = hw.compute.simd
+        rf_read, rf_write = simd_register_bytes(
+            fallback_requant_counts(layer.outputs, layer.out_channels, layer.output_bits, simd), simd.vector_bits)
+        rf_reads, rf_writes = rf_reads + rf_read, rf_writes + rf_write
     executed = hw.precision.compute_mode_for(mode) if mode is not None else None
     return ComputeCost(
         unit=unit, requant_unit=requant_unit, compute_cycles=cycles, scale_cycles=scale_cycles,
         macs=layer.macs, macs_issued=work.macs_issued, peak_macs_per_cycle=work.peak, requant_ops=n_requant,
-        alu_ops=work.alu_ops, stream_read_bytes=work.reads, stream_write_bytes=work.writes,
-        operand_read_bytes=work.rf_reads, operand_write_bytes=work.rf_writes,
+        alu_ops=work.alu_ops, stream_read_bytes=reads, stream_write_bytes=writes,
+        operand_read_bytes=rf_reads, operand_write_bytes=rf_writes,
         channel_granule=work.channel_granule, reduction_granule=work.reduction_granule,
         compute_weight_bits=executed.weight_bits if executed is not None else 0, lowering=work.lowering,
+        requant_spill_bytes=spill,
     )
+
+
+#: Vectors of requantization constants the SIMD unit loads per group of ``word_lanes`` output channels: one of
+#: multipliers and one of shifts (the per-channel form of the HVX requantization sequence, [ref:QEMUHexagon]).
+SIMD_PARAM_VECTORS_PER_GROUP = 2
+
+
+def stream_port_cycles(reads: dict[str, float], writes: float, hw: HardwareConfig) -> float:
+    """Cycles the busiest SRAM port needs for a unit's datapath stream alone: each operand's reads at its innermost
+    staging level, the writes at the outputs' (``bytes / bytes_per_cycle``; the port bound of docs/model.md §3.1
+    without the tile fills, which do not depend on where the layer is requantized)."""
+    per_level: dict[str, float] = {}
+    for operand, nbytes in reads.items():
+        level = staging_chain(hw, operand)[0]
+        per_level[level] = per_level.get(level, 0.0) + nbytes
+    out = staging_chain(hw, "outputs")[0]
+    per_level[out] = per_level.get(out, 0.0) + writes
+    levels = hw.onchip_levels()
+    return max((nbytes / levels[name].bytes_per_cycle for name, nbytes in per_level.items()
+                if levels[name].kind == "sram"), default=0.0)
+
+
+def fallback_requant_counts(outputs: int, out_channels: int, output_bits: int, simd: SimdUnit) -> InstructionCounts:
+    """SIMD instructions that requantize ``outputs`` int32 accumulators of a per-tensor array: one load per int32
+    result vector, the SIMD model's requantize-pack-store sequence (:func:`accelsim.hw.simd.output_counts`), and
+    :data:`SIMD_PARAM_VECTORS_PER_GROUP` vector loads per ``vector_bits / 32`` output channels."""
+    lanes = word_lanes(simd.vector_bits)
+    vectors = -(-outputs // lanes)
+    groups = -(-out_channels // lanes)
+    return output_counts(vectors, outputs, output_bits, simd.vector_bits, True) + InstructionCounts(
+        loads=vectors + SIMD_PARAM_VECTORS_PER_GROUP * groups)
+
+
+def fallback_requant_cycles(outputs: int, out_channels: int, output_bits: int, hw: HardwareConfig) -> float:
+    """Busy cycles of the per-channel fallback's requantization stage: the longer of
+    - the array's output path: its int32 accumulators leave at the scale unit's ``lanes`` per cycle, bypassing
+      the per-tensor scaling (Gemmini's ``mvout`` of full-width accumulators passes the same output row port,
+      [ref:GemminiRepo]) — :func:`~accelsim.hw.scale_unit.scale_unit_cycles`, what the native path takes;
+    - the SIMD unit's requantization code (:func:`fallback_requant_counts`), packed into VLIW packets by
+      :func:`accelsim.hw.simd.resource_bound_packets` and split evenly over the contexts.
+    The two overlap tile by tile (the stage is their maximum), so the fallback's stage is never shorter than
+    the native scale unit's; its SRAM round trip is charged as traffic (``requant_spill_bytes``)."""
+    unit, simd = hw.scale_unit, hw.compute.simd
+    drain = float(scale_unit_cycles(outputs, unit.lanes, unit.pipeline_latency_cycles))
+    counts = fallback_requant_counts(outputs, out_channels, output_bits, simd)
+    return max(drain, resource_bound_packets(counts, simd) / simd.contexts)
+
+
+def simd_register_bytes(counts: InstructionCounts, vector_bits: int) -> tuple[float, float]:
+    """(read, write) vector register-file bytes of SIMD instructions, the SIMD unit model's convention
+    (:class:`accelsim.hw.unit.SimdModel`, docs/model.md §6): every computing instruction reads two source
+    registers and writes one, a load writes one, a store reads one."""
+    vector_bytes = vector_bits / 8
+    computing = counts.multiplies + counts.shifts + counts.permutes + counts.alu
+    return (2 * computing + counts.stores) * vector_bytes, (computing + counts.loads) * vector_bytes

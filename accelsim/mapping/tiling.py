@@ -37,6 +37,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from accelsim.config.hw import SCALE_BYTES_PER_CHANNEL  # noqa: F401  (re-exported: the default scale-set size)
 from accelsim.errors import MappingError
 from accelsim.hw.layer import LayerShape
 from accelsim.hw.memory import MemorySystem, ceil_div
@@ -51,9 +52,6 @@ OBJECTIVES: tuple[str, ...] = get_args(TilingObjective)
 #: Operands a buffer may hold across their reuse loop, in the order of the hold bits of a candidate.
 HOLDABLE: tuple[str, str, str] = ("weights", "inputs", "outputs")
 
-#: Bytes per output channel of requantization parameters with per-channel scales: a 32-bit multiplier and an
-#: 8-bit shift (TFLite QuantizeMultiplier form, docs/arithmetic.md).
-SCALE_BYTES_PER_CHANNEL = 5
 #: Candidates whose primary objective is within this relative margin of the best count as equal and are ranked
 #: by the secondary objective, then by fewer tiles (fewer DMA descriptors and pipeline restarts, which the
 #: model does not cost; without this the search would shave fill/drain cycles with needlessly tiny tiles), then

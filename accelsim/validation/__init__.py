@@ -12,6 +12,7 @@ from typing import Callable
 from accelsim.validation.common import Comparison, comparison_table, config_path
 from accelsim.validation.eyeriss import eyeriss_comparisons
 from accelsim.validation.hvx import hvx_comparisons
+from accelsim.validation.perchannel import perchannel_comparisons
 from accelsim.validation.scalesim import scalesim_comparisons
 from accelsim.validation.tpu import tpu_comparisons
 from accelsim.validation.vela import (
@@ -27,6 +28,7 @@ REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "eyeriss": eyeriss_comparisons,
     "tpu": tpu_comparisons,
     "hvx": hvx_comparisons,
+    "perchannel": perchannel_comparisons,
 }
 
 
@@ -41,6 +43,7 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
-           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "hvx_comparisons", "run_vela",
+           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "hvx_comparisons",
+           "perchannel_comparisons", "run_vela",
            "scalesim_comparisons", "tpu_comparisons", "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]
