@@ -21,7 +21,7 @@ import pandas as pd
 
 from accelsim.config.hw import HardwareConfig
 from accelsim.energy import EnergyTable
-from accelsim.hw.energy_model import LayerActivity, area_mm2, layer_energy
+from accelsim.hw.energy_model import LayerActivity, area_mm2, layer_energy, leakage_by_component_pj
 from accelsim.hw.memory import gb_per_s
 from accelsim.hw.unit import peak_macs_per_cycle
 from accelsim.mapping import LayerMapping
@@ -81,8 +81,10 @@ class LayerResult:
     params_dram_bytes: float = _col("bytes", "bias and requantization parameters from DRAM")
     sram_read_bytes: float = _col("bytes", "reads of all SRAM levels")
     sram_write_bytes: float = _col("bytes", "writes of all SRAM levels")
-    rf_read_bytes: float = _col("bytes", "reads of all register-file levels")
-    rf_write_bytes: float = _col("bytes", "writes of all register-file levels")
+    rf_read_bytes: float = _col("bytes", "reads of all register-file levels (without one: of the PEs' own "
+                                "registers)")
+    rf_write_bytes: float = _col("bytes", "writes of all register-file levels (without one: of the PEs' own "
+                                 "registers)")
     onchip_bytes: dict[str, tuple[float, float]] = _col(
         "bytes", "(reads, writes) of each on-chip level (register files and SRAMs)",
         per_level=("onchip_{level}_read_bytes", "onchip_{level}_write_bytes"))
@@ -118,6 +120,9 @@ class NetworkTotals:
     energy_alu_pj: float = _col("pJ", "vector-ALU element operations")
     energy_decompression_pj: float = _col("pJ", "decompression unit")
     energy_leakage_pj: float = _col("pJ", "leakage")
+    energy_leakage_by_component_pj: dict[str, float] = _col(
+        "pJ", "leakage of each component (MAC array, each on-chip level, scale unit, decompressor); sums to "
+        "`energy_leakage_pj`", per_level=("energy_leakage_{level}_pj",))
     dram_read_bytes: float = _col("bytes", "DRAM reads")
     dram_write_bytes: float = _col("bytes", "DRAM writes")
     dram_avg_gb_s: float = _col("GB/s", "DRAM bytes / latency")
@@ -258,8 +263,9 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         macs_issued=cost.macs_issued, weight_bits=cost.compute_weight_bits, activation_bits=layer.activation_bits,
         requant_ops=cost.requant_ops, requant_mode=hw.scale_unit.rounding, alu_ops=cost.alu_ops,
         alu_bits=max(layer.activation_bits, 8),
-        rf_read_bytes=sum(mapping.sram_read_bytes[n] for n in rf_levels),
-        rf_write_bytes=sum(mapping.sram_write_bytes[n] for n in rf_levels),
+        rf_read_bytes=sum(mapping.sram_read_bytes[n] for n in rf_levels) if rf_levels else cost.operand_read_bytes,
+        rf_write_bytes=(sum(mapping.sram_write_bytes[n] for n in rf_levels) if rf_levels
+                        else cost.operand_write_bytes),
         sram_read_bytes=mapping.sram_read_bytes, sram_write_bytes=mapping.sram_write_bytes,
         dram_bytes=dram_bytes, decompressed_bytes=mapping.decompressed_bytes, latency_cycles=latency,
     )
@@ -328,6 +334,7 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         energy_dram_pj=total("energy_dram_pj"), energy_scale_pj=total("energy_scale_pj"),
         energy_alu_pj=total("energy_alu_pj"), energy_decompression_pj=total("energy_decompression_pj"),
         energy_leakage_pj=total("energy_leakage_pj"),
+        energy_leakage_by_component_pj=leakage_by_component_pj(hw, table, latency),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write,
         dram_avg_gb_s=gb_per_s(dram_read + dram_write, latency, hw.clock_mhz),
         dram_peak_gb_s=float(busy["dram_gb_s"].max()) if len(busy) else 0.0,

@@ -100,9 +100,16 @@ class Technology(_Strict):
     )
     node_nm: float | None = Field(
         None, gt=0, le=10_000, strict=True, allow_inf_nan=False,
-        description="Process node of the design in nm (at most 10000 nm), recorded in reports. accelsim does not "
-        "scale energies across nodes: figures are those of the energy table at its own node. null = the table's "
-        "node.",
+        description="Process node of the design in nm (7-180 nm when it differs from the energy table's node). "
+        "Energy, leakage power and area of logic and on-chip memories are scaled from the table's node to this one "
+        "with Stillmaker & Baas's equations (docs/energy-tables.md §Technology scaling); null = the table's node "
+        "(no scaling).",
+    )
+    vdd_v: float | None = Field(
+        None, gt=0, le=5, strict=True, allow_inf_nan=False,
+        description="Core supply of the design in V (at most 5 V), used by the node scaling's voltage-dependent "
+        "energy and power fits; null = the table's supply at the table's node, else the node's nominal supply "
+        "(accelsim/energy/models/stillmaker17_scaling.yaml).",
     )
 
     @field_validator("energy_table")
@@ -459,6 +466,12 @@ class MemoryLevel(_Strict):
         None, gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
         description="On-chip: bytes per cycle the level delivers (all banks together), at most 1 MiB."
     )
+    access_bits: int | None = Field(
+        None, ge=8, le=65536, strict=True,
+        description="On-chip: bits one access of one bank moves (its port width), for the energy, leakage and area "
+        "of the level by organisation (docs/energy-tables.md §Memories by organisation); null = bytes_per_cycle x 8 "
+        "/ banks (64 without bytes_per_cycle).",
+    )
     operands: tuple[Operand, ...] = Field(
         ("weights", "inputs", "outputs"),
         description="Operands this level holds (weights, inputs, outputs); e.g. SCALE-Sim's separate ifmap, "
@@ -526,8 +539,8 @@ class MemoryLevel(_Strict):
         return int(round(self.size_kib * 1024))
 
 
-_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
-                "area_mm2", "double_buffered", "psum_bits")
+_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "access_bits", "read_energy_pj_per_byte",
+                "write_energy_pj_per_byte", "area_mm2", "double_buffered", "psum_bits")
 _DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio",
               "burst_bytes")
 

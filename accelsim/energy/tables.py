@@ -169,6 +169,9 @@ class LeakageFigure(_Section):
     """Share of logic energy that is leakage, at the table's characterisation clock."""
 
     fraction: float = Field(ge=0, lt=1)
+    clock_mhz: float | None = Field(
+        None, gt=0, le=100_000, description="Clock the fraction was measured at, in MHz (leakage power = "
+        "fraction / (1 - fraction) x peak dynamic energy per cycle x this clock); null = the design's clock.")
     status: Status
     source: str
 
@@ -188,6 +191,8 @@ class EnergyTable(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     citation: str = Field(min_length=1, description="Full reference of the figures.")
     node_nm: float | None = Field(gt=0, description="Process node of the figures in nm (null for DRAM-only).")
+    vdd_v: float | None = Field(None, gt=0, le=5, description="Supply voltage of the figures in V; null = the "
+                                "node's nominal supply (technology scaling, accelsim.energy.scaling).")
     description: str = ""
     notes: str = ""
     int_add: IntOpSection | None = None
@@ -385,6 +390,11 @@ def requant_op_energy_pj(table: EnergyTable, mode: str) -> float:
 def leakage_fraction(table: EnergyTable) -> float:
     """Share of logic energy that is leakage (0..1) at the table's characterisation clock."""
     return _require(table, "leakage", "leakage").fraction
+
+
+def leakage_clock_mhz(table: EnergyTable) -> float | None:
+    """The clock (MHz) the table's leakage share was measured at; None = not stated."""
+    return _require(table, "leakage", "leakage").clock_mhz
 
 
 # ------------------------------------------------------------------------------------------------------ memories

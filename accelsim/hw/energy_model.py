@@ -6,7 +6,9 @@ Every figure is a count (from the compute, mapping and timing models) times a pe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from accelsim.config.hw import HardwareConfig, MemoryLevel
 from accelsim.energy import (
@@ -23,6 +25,10 @@ from accelsim.energy import (
     sram_read_energy_pj_per_byte,
     sram_write_energy_pj_per_byte,
 )
+from accelsim.energy.scaling import TechnologyScaling, technology_scaling
+from accelsim.energy.sram import REFERENCE_NODE_NM, SramFigures, bank_figures, default_access_bits
+from accelsim.energy.tables import SramSection, leakage_clock_mhz
+from accelsim.errors import UnsupportedError
 from accelsim.hw.compression import decompression_energy_pj
 from accelsim.hw.unit import multiplier_count, peak_macs_per_cycle
 
@@ -71,6 +77,7 @@ class EnergyBreakdown:
     alu_pj: float
     decompression_pj: float
     leakage_pj: float
+    leakage_by_component_pj: dict[str, float] = field(default_factory=dict)   # sums to leakage_pj
 
     @property
     def total_pj(self) -> float:
@@ -103,17 +110,80 @@ def table_sources(table: EnergyTable) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*table.sources, *int_op_table(table).sources, *int_op_area_table(table).sources)))
 
 
+#: Capacity (KiB) at which a table's own SRAM figure anchors the organisation model (Horowitz's 8 KB read).
+SRAM_ANCHOR_KIB = 8.0
+
+
+def technology_scaling_of(hw: HardwareConfig, table: EnergyTable) -> TechnologyScaling:
+    """Factors from ``table``'s node and supply to the design's ``technology.node_nm`` / ``vdd_v``
+    ([ref:Stillmaker17]; all 1 when the config gives no node)."""
+    if table.node_nm is None:
+        raise UnsupportedError(f"energy table {table.name!r} has no node_nm to scale from")
+    return technology_scaling(float(table.node_nm), table.vdd_v, hw.technology.node_nm, hw.technology.vdd_v)
+
+
+def sram_model_scaling_of(hw: HardwareConfig) -> TechnologyScaling:
+    """Factors from the CACTI sweep's node (45 nm, nominal supply) to the design's node, for SRAM leakage and
+    area (the design's own node when it states none: all 1)."""
+    node = hw.technology.node_nm if hw.technology.node_nm is not None else REFERENCE_NODE_NM
+    return technology_scaling(float(REFERENCE_NODE_NM), None, node, hw.technology.vdd_v)
+
+
+def access_bits_of(level: MemoryLevel) -> int:
+    """Bits one access of one bank moves: ``access_bits``, else the bank's share of ``bytes_per_cycle``."""
+    return level.access_bits if level.access_bits is not None else default_access_bits(level.bytes_per_cycle,
+                                                                                          level.banks)
+
+
+def bank_of(level: MemoryLevel) -> SramFigures:
+    """CACTI 7 figures (45 nm) of one bank of an on-chip level: ``size_kib / banks`` at :func:`access_bits_of`."""
+    return bank_figures(level.size_kib / level.banks, access_bits_of(level))
+
+
+@lru_cache(maxsize=None)
+def _anchor_ratios(section: SramSection) -> tuple[float, float]:
+    """(read, write) ratio of a table's own SRAM energy per byte at :data:`SRAM_ANCHOR_KIB` to CACTI's for the
+    same capacity and the access width of the table's point nearest that capacity."""
+    point = min(section.points, key=lambda p: abs(math.log(p.size_kib / SRAM_ANCHOR_KIB)))
+    cacti = bank_figures(SRAM_ANCHOR_KIB, point.access_bits)
+    holder = _SectionTable(section)
+    return (sram_read_energy_pj_per_byte(holder, SRAM_ANCHOR_KIB) / cacti.read_pj_per_byte,
+            sram_write_energy_pj_per_byte(holder, SRAM_ANCHOR_KIB) / cacti.write_pj_per_byte)
+
+
+class _SectionTable:
+    """Just enough of an EnergyTable for the SRAM curve functions."""
+
+    def __init__(self, section: SramSection) -> None:
+        self.sram, self.name = section, "sram"
+
+
 def sram_energy_pj_per_byte(table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
-    """(read, write) energy in pJ/byte of an on-chip level: the config's figures if given, else the table's
-    register-file figure (register files) or its SRAM curve at ``size_kib``."""
-    if level.kind == "register_file":
-        default = register_file_energy_pj_per_byte(table)
-        read, write = default, default
-    else:
-        read = sram_read_energy_pj_per_byte(table, level.size_kib)
-        write = sram_write_energy_pj_per_byte(table, level.size_kib)
+    """(read, write) energy in pJ/byte of an on-chip level (register file or SRAM) at the table's node, by
+    organisation: CACTI 7's energy per byte of one bank (``size / banks`` accessed ``access_bits`` wide) times the
+    ratio of the table's own SRAM figure to CACTI's at the anchor (8 KiB, the table's width), so an 8 KiB SRAM
+    with the table's port width costs exactly the table's figure ([ref:Horowitz14] 10 pJ per 64-bit read) and
+    other organisations follow CACTI's shape ([ref:CACTI7]). The config's figures win when given."""
+    read_ratio, write_ratio = _anchor_ratios(_require_sram(table))
+    bank = bank_of(level)
+    read, write = bank.read_pj_per_byte * read_ratio, bank.write_pj_per_byte * write_ratio
     return (level.read_energy_pj_per_byte if level.read_energy_pj_per_byte is not None else read,
             level.write_energy_pj_per_byte if level.write_energy_pj_per_byte is not None else write)
+
+
+def onchip_energy_pj_per_byte(hw: HardwareConfig, table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
+    """(read, write) pJ/byte of an on-chip level at the design's node: :func:`sram_energy_pj_per_byte` times the
+    node's energy factor; a figure the config gives is at the design's node already and is not scaled."""
+    read, write = sram_energy_pj_per_byte(table, level)
+    f = technology_scaling_of(hw, table).energy_factor
+    return (read if level.read_energy_pj_per_byte is not None else read * f,
+            write if level.write_energy_pj_per_byte is not None else write * f)
+
+
+def _require_sram(table: EnergyTable) -> SramSection:
+    if table.sram is None:
+        raise UnsupportedError(f"energy table {table.name!r} has no SRAM energy figures")
+    return table.sram
 
 
 def dram_pj_per_byte(hw: HardwareConfig) -> float:
@@ -141,44 +211,110 @@ def decompression_pj_per_byte(hw: HardwareConfig, table: EnergyTable) -> float:
 
 
 def peak_logic_pj_per_cycle(hw: HardwareConfig, table: EnergyTable) -> float:
-    """Dynamic MAC-array energy per cycle at full activity in the widest compute mode (pJ/cycle), the base of
-    the leakage power."""
+    """Dynamic MAC-array energy per cycle at full activity in the widest compute mode (pJ/cycle, at the table's
+    node), the base of the logic leakage power."""
     mode = widest_compute_mode(hw)
     peak = peak_macs_per_cycle(hw, mode.weight_bits, mode.activation_bits)
     return peak * mac_energy_pj(table, mode.weight_bits, mode.activation_bits, hw.precision.accumulator_bits)
 
 
-def leakage_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> float:
-    """Leakage energy in pJ = leakage power × time. The table's ``fraction`` f is leakage's share of logic
-    energy at full activity, so leakage power = f / (1 − f) × peak dynamic logic power (Bit Fusion synthesis:
-    total vs dynamic power of its PEs, [ref:BitFusionRepo])."""
+def mac_array_leakage_mw(hw: HardwareConfig, table: EnergyTable) -> float:
+    """Leakage power of the MAC array in mW at the design's node. The table's ``fraction`` f is leakage's share
+    of logic power at full activity at its characterisation clock (Bit Fusion synthesis, 500 MHz:
+    [ref:BitFusionRepo]), so leakage = f / (1 - f) x peak dynamic energy per cycle x that clock (the design's
+    clock when the table states none), times the node's leakage-power factor ([ref:Stillmaker17])."""
     f = leakage_fraction(table)
-    return f / (1 - f) * peak_logic_pj_per_cycle(hw, table) * latency_cycles
+    clock = leakage_clock_mhz(table) or hw.clock_mhz
+    return (f / (1 - f) * peak_logic_pj_per_cycle(hw, table) * clock * 1e-3
+            * technology_scaling_of(hw, table).leakage_power_factor)
+
+
+#: Area components that are logic (leak at the MAC array's leakage per mm^2); every on-chip level leaks by its
+#: CACTI organisation instead.
+LOGIC_COMPONENTS = ("mac_array", "scale_unit", "decompressor")
+
+
+def leakage_power_mw(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
+    """Leakage power of every component in mW at the design's node: the MAC array (:func:`mac_array_leakage_mw`);
+    each on-chip level = banks x CACTI 7's leakage of one bank (ITRS-LOP cells, 45 nm, [ref:CACTI7]) x the node's
+    leakage-power factor; the other logic (scale unit, decompressor) at the MAC array's leakage per mm^2 times
+    its area (:func:`area_mm2`)."""
+    areas = area_mm2(hw, table)
+    mac_mw = mac_array_leakage_mw(hw, table)
+    density = mac_mw / areas["mac_array"] if areas.get("mac_array") else 0.0
+    sram_factor = sram_model_scaling_of(hw).leakage_power_factor
+    out: dict[str, float] = {}
+    levels = hw.onchip_levels()
+    for name, area in areas.items():
+        if name == "mac_array":
+            out[name] = mac_mw
+        elif name in levels:
+            level = levels[name]
+            out[name] = level.banks * bank_of(level).leakage_mw * sram_factor
+        else:
+            out[name] = density * area
+    return out
+
+
+def _leakage_mw_cached(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
+    """:func:`leakage_power_mw` memoised on the (immutable) config and table objects (a few most recent pairs)."""
+    key = (id(hw), id(table))
+    entry = _LEAKAGE_CACHE.get(key)
+    if entry is None or entry[0] is not hw or entry[1] is not table:
+        if len(_LEAKAGE_CACHE) >= 16:
+            _LEAKAGE_CACHE.pop(next(iter(_LEAKAGE_CACHE)))
+        entry = _LEAKAGE_CACHE[key] = (hw, table, leakage_power_mw(hw, table))
+    return entry[2]
+
+
+_LEAKAGE_CACHE: dict[tuple[int, int], tuple[HardwareConfig, EnergyTable, dict[str, float]]] = {}
+
+
+def leakage_by_component_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> dict[str, float]:
+    """Leakage energy of every component in pJ over ``latency_cycles`` at the config's clock:
+    power (mW) x cycles / clock (MHz) x 1e3."""
+    return {name: mw * latency_cycles / hw.clock_mhz * 1e3 for name, mw in _leakage_mw_cached(hw, table).items()}
+
+
+def leakage_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> float:
+    """Leakage energy in pJ over ``latency_cycles``: the sum of :func:`leakage_by_component_pj`."""
+    return sum(leakage_by_component_pj(hw, table, latency_cycles).values())
 
 
 def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> EnergyBreakdown:
-    """Energy of one layer by component (pJ)."""
+    """Energy of one layer by component (pJ) at the design's node: table figures times the node's energy factor
+    ([ref:Stillmaker17]); figures the config gives are used as they are. Register-file bytes are priced by the
+    config's register-file level (its organisation, :func:`onchip_energy_pj_per_byte`) or, without one, as the
+    PEs' own pipeline registers at the table's per-bit register energy."""
     acc_bits = hw.precision.accumulator_bits
-    mac = act.macs_issued * mac_energy_pj(table, act.weight_bits, act.activation_bits, acc_bits) \
+    f = technology_scaling_of(hw, table).energy_factor
+    mac = act.macs_issued * mac_energy_pj(table, act.weight_bits, act.activation_bits, acc_bits) * f \
         if act.macs_issued else 0.0
     rf = 0.0
-    rf_level = next((lv for lv in hw.memories.values() if lv.kind == "register_file"), None)
-    if rf_level is not None and (act.rf_read_bytes or act.rf_write_bytes):
-        read, write = sram_energy_pj_per_byte(table, rf_level)
+    if act.rf_read_bytes or act.rf_write_bytes:
+        rf_level = next((lv for lv in hw.memories.values() if lv.kind == "register_file"), None)
+        if rf_level is not None:
+            read, write = onchip_energy_pj_per_byte(hw, table, rf_level)
+        else:
+            read = write = register_file_energy_pj_per_byte(table) * f
         rf = act.rf_read_bytes * read + act.rf_write_bytes * write
     sram = {}
     for name, level in hw.memories.items():
         if level.kind != "sram":
             continue
-        read, write = sram_energy_pj_per_byte(table, level)
+        read, write = onchip_energy_pj_per_byte(hw, table, level)
         sram[name] = act.sram_read_bytes.get(name, 0.0) * read + act.sram_write_bytes.get(name, 0.0) * write
     dram = act.dram_bytes * dram_pj_per_byte(hw)
     scale = act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode) if act.requant_ops else 0.0
-    alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) if act.alu_ops else 0.0
+    if hw.scale_unit.energy_pj_per_op is None:
+        scale *= f
+    alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) * f if act.alu_ops else 0.0
     decompression = (decompression_energy_pj(act.decompressed_bytes, decompression_pj_per_byte(hw, table))
                      if act.decompressed_bytes else 0.0)
-    leak = leakage_pj(hw, table, act.latency_cycles)
-    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, leak)
+    if hw.decompression is None or hw.decompression.energy_pj_per_byte is None:
+        decompression *= f
+    leak = leakage_by_component_pj(hw, table, act.latency_cycles)
+    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, sum(leak.values()), leak)
 
 
 # ------------------------------------------------------------------------------------------------------- area
@@ -195,14 +331,12 @@ def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
     acc = hw.precision.accumulator_bits
     areas = {"mac_array": multiplier_count(hw) * mac_area_um2(table, mode.weight_bits, mode.activation_bits, acc)
              / UM2_PER_MM2}
+    sram_area_factor = sram_model_scaling_of(hw).area_factor
     for name, level in hw.onchip_levels().items():
         if level.area_mm2 is not None:
             areas[name] = level.area_mm2
-        elif level.kind == "register_file" and table.register_file is not None \
-                and table.register_file.area_um2_per_bit is not None:
-            areas[name] = level.size_bytes * 8 * table.register_file.area_um2_per_bit / UM2_PER_MM2
-        else:
-            areas[name] = sram_area_mm2(table, level.size_kib)
+        else:           # by organisation, at the design's node: banks x one CACTI bank [ref:CACTI7]
+            areas[name] = level.banks * bank_of(level).area_mm2 * sram_area_factor
     unit = hw.scale_unit
     if unit.area_mm2 is not None:
         areas["scale_unit"] = unit.area_mm2
@@ -215,4 +349,15 @@ def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
         areas["decompressor"] = dec.area_mm2 if dec.area_mm2 is not None else (
             DECOMPRESSOR_MACS_PER_BYTE_PER_CYCLE * dec.output_bytes_per_cycle
             * mac_area_um2(int_op_area_table(table), 8, 8, 8) / UM2_PER_MM2)
-    return areas
+    return logic_at_design_node(hw, table, areas)
+
+
+def logic_at_design_node(hw: HardwareConfig, table: EnergyTable, areas: dict[str, float]) -> dict[str, float]:
+    """``areas`` with every logic component computed from the table (not given by the config) scaled by the
+    node's area factor ([ref:Stillmaker17]); on-chip levels are already at the design's node."""
+    factor = technology_scaling_of(hw, table).area_factor
+    given = {"scale_unit": hw.scale_unit.area_mm2 is not None,
+             "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+    levels = hw.onchip_levels()
+    return {name: area if name in levels or given.get(name, False) else area * factor
+            for name, area in areas.items()}
