@@ -413,20 +413,23 @@ def _size_curve(sizes: list[float], values: list[float], size_kib: float, expone
     raise AssertionError("unreachable: sizes are ascending")
 
 
-def sram_read_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
-    """SRAM read energy in pJ per byte for a ``size_kib`` SRAM: per-access figures / (access_bits / 8),
-    interpolated in log(size)-log(energy) between points and extrapolated with the table's exponent."""
-    section: SramSection = _require(table, "sram", "SRAM energy")
-    values = [p.read_energy_pj * 8 / p.access_bits for p in section.points]
+def sram_section_pj_per_byte(section: SramSection, size_kib: float, write: bool = False) -> float:
+    """An SRAM section's read (or write) energy in pJ per byte at ``size_kib``: per-access figures /
+    (access_bits / 8), interpolated in log(size)-log(energy) between points and extrapolated with the section's
+    exponent; a point without a write figure uses its read figure."""
+    values = [((p.write_energy_pj if write and p.write_energy_pj is not None else p.read_energy_pj) * 8
+               / p.access_bits) for p in section.points]
     return _size_curve([p.size_kib for p in section.points], values, size_kib, section.extrapolation_exponent)
+
+
+def sram_read_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
+    """SRAM read energy in pJ per byte for a ``size_kib`` SRAM (:func:`sram_section_pj_per_byte`)."""
+    return sram_section_pj_per_byte(_require(table, "sram", "SRAM energy"), size_kib)
 
 
 def sram_write_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
     """SRAM write energy in pJ per byte, like the read; a point without a write figure uses its read figure."""
-    section: SramSection = _require(table, "sram", "SRAM energy")
-    values = [(p.write_energy_pj if p.write_energy_pj is not None else p.read_energy_pj) * 8 / p.access_bits
-              for p in section.points]
-    return _size_curve([p.size_kib for p in section.points], values, size_kib, section.extrapolation_exponent)
+    return sram_section_pj_per_byte(_require(table, "sram", "SRAM energy"), size_kib, write=True)
 
 
 def sram_area_mm2(table: EnergyTable, size_kib: float) -> float:

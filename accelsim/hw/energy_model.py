@@ -21,13 +21,10 @@ from accelsim.energy import (
     mac_energy_pj,
     register_file_energy_pj_per_byte,
     requant_op_energy_pj,
-    sram_area_mm2,
-    sram_read_energy_pj_per_byte,
-    sram_write_energy_pj_per_byte,
 )
 from accelsim.energy.scaling import TechnologyScaling, technology_scaling
 from accelsim.energy.sram import REFERENCE_NODE_NM, SramFigures, bank_figures, default_access_bits
-from accelsim.energy.tables import SramSection, leakage_clock_mhz
+from accelsim.energy.tables import SramSection, leakage_clock_mhz, sram_section_pj_per_byte
 from accelsim.errors import UnsupportedError
 from accelsim.hw.compression import decompression_energy_pj
 from accelsim.hw.unit import multiplier_count, peak_macs_per_cycle
@@ -146,16 +143,8 @@ def _anchor_ratios(section: SramSection) -> tuple[float, float]:
     same capacity and the access width of the table's point nearest that capacity."""
     point = min(section.points, key=lambda p: abs(math.log(p.size_kib / SRAM_ANCHOR_KIB)))
     cacti = bank_figures(SRAM_ANCHOR_KIB, point.access_bits)
-    holder = _SectionTable(section)
-    return (sram_read_energy_pj_per_byte(holder, SRAM_ANCHOR_KIB) / cacti.read_pj_per_byte,
-            sram_write_energy_pj_per_byte(holder, SRAM_ANCHOR_KIB) / cacti.write_pj_per_byte)
-
-
-class _SectionTable:
-    """Just enough of an EnergyTable for the SRAM curve functions."""
-
-    def __init__(self, section: SramSection) -> None:
-        self.sram, self.name = section, "sram"
+    return (sram_section_pj_per_byte(section, SRAM_ANCHOR_KIB) / cacti.read_pj_per_byte,
+            sram_section_pj_per_byte(section, SRAM_ANCHOR_KIB, write=True) / cacti.write_pj_per_byte)
 
 
 def sram_energy_pj_per_byte(table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
