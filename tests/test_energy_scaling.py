@@ -188,3 +188,25 @@ def test_access_bits_is_a_checked_config_key():
     data["memories"]["scratchpad"]["access_bits"] = 4
     with pytest.raises(AccelsimError, match="access_bits"):
         validate_hw(data, "x.yaml")
+
+
+def test_sweep_points_are_returned_exactly_and_ports_cost_more():
+    # An exact sweep point (read straight from the shipped YAML) comes back unchanged: 45 nm, 8 KiB, 64-bit port.
+    import yaml
+
+    from accelsim.energy import sram
+
+    path = Path(sram.__file__).parent / "models" / "cacti7_sram.yaml"
+    rows = yaml.safe_load(path.read_text())["points"]
+    row = next(r for r in rows if (r["node_nm"], r["size_kib"], r["access_bits"], r["ports"]) == (45, 8, 64, 1))
+    f = bank_figures(8, 64)
+    assert (f.read_energy_pj, f.write_energy_pj, f.leakage_mw, f.area_mm2) == pytest.approx(
+        (row["read_energy_pj"], row["write_energy_pj"], row["leakage_mw"], row["area_mm2"]))
+    assert {r["node_nm"] for r in rows} == {22, 32, 45, 65, 90}
+    # a read port plus a write port: more area, energy and leakage than one read-write port
+    one, two = bank_figures(64, 64), bank_figures(64, 64, 45, 2)
+    assert two.area_mm2 > 1.3 * one.area_mm2 and two.read_energy_pj > one.read_energy_pj
+    assert two.leakage_mw > one.leakage_mw
+    hw = load_hw(CONFIGS / "gemmini_default.yaml")
+    dual = hw.with_values({"memories.scratchpad.ports": 2})
+    assert area_mm2(dual, energy_table_of(dual))["scratchpad"] > area_mm2(hw, energy_table_of(hw))["scratchpad"]

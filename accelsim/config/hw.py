@@ -472,6 +472,11 @@ class MemoryLevel(_Strict):
         "of the level by organisation (docs/energy-tables.md §Memories by organisation); null = bytes_per_cycle x 8 "
         "/ banks (64 without bytes_per_cycle).",
     )
+    ports: int = Field(
+        1, ge=1, le=2, strict=True,
+        description="On-chip: ports of each bank for the energy, leakage and area by organisation: 1 = one "
+        "read-write port, 2 = one read port plus one write port (a dual-port array).",
+    )
     operands: tuple[Operand, ...] = Field(
         ("weights", "inputs", "outputs"),
         description="Operands this level holds (weights, inputs, outputs); e.g. SCALE-Sim's separate ifmap, "
@@ -539,7 +544,7 @@ class MemoryLevel(_Strict):
         return int(round(self.size_kib * 1024))
 
 
-_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "access_bits", "read_energy_pj_per_byte",
+_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "access_bits", "ports", "read_energy_pj_per_byte",
                 "write_energy_pj_per_byte", "area_mm2", "double_buffered", "psum_bits")
 _DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio",
               "burst_bytes")

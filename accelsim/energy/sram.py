@@ -3,7 +3,8 @@ its bank capacity, access width and bank count, from a shipped CACTI 7 sweep ([r
 
 The sweep (``accelsim/energy/models/cacti7_sram.yaml``, made by ``tools/make_cacti_sram_table.py``) holds, per
 node, capacity (256 B - 32 MiB, x2 steps) and access width (16-512 bits), CACTI 7's ED^2-optimal single-bank
-scratch RAM with ITRS-LOP cells: read and write energy per access, leakage power and area. A level of ``banks``
+scratch RAM with ITRS-LOP cells and one read-write port (at 45 nm also one read + one write port): read and write
+energy per access, leakage power and area. A level of ``banks``
 banks is ``banks`` such arrays of ``size / banks`` each; one access touches one bank, all banks leak and take
 area (the wiring between banks is not modelled: an ASSUMPTION that under-counts large multi-bank levels).
 
@@ -64,11 +65,13 @@ def sweep_citation() -> str:
 
 
 @lru_cache(maxsize=None)
-def _grid(node_nm: float) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(log2 sizes in KiB, log2 widths in bits, {field: log values [size, width]}) of one node, holes filled."""
-    points = [p for p in _sweep_points() if float(p["node_nm"]) == float(node_nm)]
+def _grid(node_nm: float, ports: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(log2 sizes in KiB, log2 widths in bits, {field: log values [size, width]}) of one node and port
+    organisation, holes filled."""
+    points = [p for p in _sweep_points()
+              if float(p["node_nm"]) == float(node_nm) and int(p.get("ports", 1)) == ports]
     if not points:
-        raise UnsupportedError(f"the CACTI sweep {SWEEP_TABLE!r} has no {node_nm} nm points")
+        raise UnsupportedError(f"the CACTI sweep {SWEEP_TABLE!r} has no {node_nm} nm points with {ports} port(s)")
     sizes = sorted({float(p["size_kib"]) for p in points})
     widths = sorted({int(p["access_bits"]) for p in points})
     grid = {f: np.full((len(sizes), len(widths)), np.nan) for f in _FIELDS}
@@ -105,12 +108,14 @@ def _interp_1d(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
 
 
 @lru_cache(maxsize=None)
-def bank_figures(bank_kib: float, access_bits: int, node_nm: float = REFERENCE_NODE_NM) -> SramFigures:
-    """One bank of ``bank_kib`` KiB accessed ``access_bits`` at a time, at a node of the sweep (CACTI 7 figures
-    interpolated as the module docstring says)."""
+def bank_figures(bank_kib: float, access_bits: int, node_nm: float = REFERENCE_NODE_NM,
+                 ports: int = 1) -> SramFigures:
+    """One bank of ``bank_kib`` KiB accessed ``access_bits`` at a time, at a node of the sweep, with one read-write
+    port (``ports`` 1) or one read and one write port (2, swept at 45 nm): CACTI 7 figures interpolated as the
+    module docstring says."""
     if bank_kib <= 0 or access_bits <= 0:
         raise UnsupportedError(f"an SRAM bank needs a positive size and width, got {bank_kib} KiB, {access_bits} b")
-    log_sizes, log_widths, logs = _grid(float(node_nm))
+    log_sizes, log_widths, logs = _grid(float(node_nm), ports)
     ls, lw = math.log2(bank_kib), math.log2(access_bits)
     lw_in = min(max(lw, log_widths[0]), log_widths[-1])
     values = {}

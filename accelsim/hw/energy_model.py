@@ -133,8 +133,9 @@ def access_bits_of(level: MemoryLevel) -> int:
 
 
 def bank_of(level: MemoryLevel) -> SramFigures:
-    """CACTI 7 figures (45 nm) of one bank of an on-chip level: ``size_kib / banks`` at :func:`access_bits_of`."""
-    return bank_figures(level.size_kib / level.banks, access_bits_of(level))
+    """CACTI 7 figures (45 nm) of one bank of an on-chip level: ``size_kib / banks`` at :func:`access_bits_of`
+    with the level's ``ports``."""
+    return bank_figures(level.size_kib / level.banks, access_bits_of(level), REFERENCE_NODE_NM, level.ports)
 
 
 @lru_cache(maxsize=None)

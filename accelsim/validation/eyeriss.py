@@ -20,10 +20,10 @@ Compared, each with its source:
   [ref:Stillmaker17]); per layer for information, Table V's power x processing latency (332 / 288 / 266 / 235 /
   236 mW, as transcribed in [ref:NNDataflow]); the on-chip power over the model's own time, for information;
 * energy per 16-bit access of the register file (a PE's 0.5 KB scratchpad), the global buffer and DRAM against the
-  normalised costs 1 : 6 : 200 that the Eyeriss papers give for these levels ([ref:Chen16], its normalised energy-cost figure for a 65 nm process;
-  [ref:Sze17], the same figure): the two ratios GLB / RF and DRAM / RF within a factor of 2 (band 1.0; the test also
-  asserts at least half). The model's figures come from the organisation model (CACTI 7 shape anchored on
-  Horowitz's 8 KB SRAM, 65 nm) and the DRAM table, none fitted to these ratios;
+  normalised costs 1 : 6 : 200 that the Eyeriss papers give for these levels (the normalised energy-cost figure
+  of [ref:Chen16] for a 65 nm process, repeated in [ref:Sze17]): the two ratios GLB / RF and DRAM / RF within a
+  factor of 2 (band 1.0; the test also asserts at least half). The model's figures come from the organisation
+  model (CACTI 7 shape anchored on Horowitz's 8 KB SRAM, 65 nm) and the DRAM table, none fitted to these ratios;
 * DRAM traffic: 0.0029 DRAM accesses (16-bit words) per MAC (the abstract; §VI-A: 15.4 MB for the batch) x the
   Table V MACs x 2 bytes. The model moves data as the chip does (``eyeriss_v1.yaml``: a 100 KB ifmap/psum global
   buffer without double buffering, 16-bit psums, an 8 KB filter bank, run-length-coded fmaps in DRAM; JSSC 2017
