@@ -77,7 +77,7 @@ def test_leakage_is_power_times_time_from_the_leakage_share():
     mac_mw = f / (1 - f) * 1024 * HOROWITZ_MAC_W8A8_ACC32_PJ * 500 * 1e-3
     parts = leakage_by_component_pj(hw, table, 1000.0)
     assert parts["mac_array"] == pytest.approx(mac_mw * 1e-3 * 1e-6 * 1e12)
-    assert set(parts) == {"mac_array", "ifmap_sram", "filter_sram", "ofmap_sram", "scale_unit"}
+    assert set(parts) == {"mac_array", "pe_registers", "ifmap_sram", "filter_sram", "ofmap_sram", "scale_unit"}
     assert all(v > 0 for v in parts.values())
     assert leakage_pj(hw, table, 1000.0) == pytest.approx(sum(parts.values()))
     report = simulate(conv_graph(), hw)

@@ -210,3 +210,13 @@ def test_sweep_points_are_returned_exactly_and_ports_cost_more():
     hw = load_hw(CONFIGS / "gemmini_default.yaml")
     dual = hw.with_values({"memories.scratchpad.ports": 2})
     assert area_mm2(dual, energy_table_of(dual))["scratchpad"] > area_mm2(hw, energy_table_of(hw))["scratchpad"]
+
+
+def test_systolic_pe_registers_take_area_unless_a_level_or_the_pe_figure_holds_them():
+    # scalesim_32x32_ws (45 nm, W8A8, 32-bit accumulators): 1024 PEs x (8 + 8 + 32) bits x Aladdin's 5.98 um^2
+    # per register bit [ref:AccelergyPlugins]
+    hw = load_hw(CONFIGS / "scalesim_32x32_ws.yaml")
+    assert area_mm2(hw, energy_table_of(hw))["pe_registers"] == pytest.approx(1024 * 48 * 5.98 / 1e6)
+    for config in ("eyeriss_v1", "bitfusion", "hvx_690"):   # spads are a level / Bit Fusion PEs / no array
+        hw = load_hw(CONFIGS / f"{config}.yaml")
+        assert "pe_registers" not in area_mm2(hw, energy_table_of(hw)), config

@@ -219,16 +219,11 @@ def mac_array_leakage_mw(hw: HardwareConfig, table: EnergyTable) -> float:
             * technology_scaling_of(hw, table).leakage_power_factor)
 
 
-#: Area components that are logic (leak at the MAC array's leakage per mm^2); every on-chip level leaks by its
-#: CACTI organisation instead.
-LOGIC_COMPONENTS = ("mac_array", "scale_unit", "decompressor")
-
-
 def leakage_power_mw(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
     """Leakage power of every component in mW at the design's node: the MAC array (:func:`mac_array_leakage_mw`);
     each on-chip level = banks x CACTI 7's leakage of one bank (ITRS-LOP cells, 45 nm, [ref:CACTI7]) x the node's
-    leakage-power factor; the other logic (scale unit, decompressor) at the MAC array's leakage per mm^2 times
-    its area (:func:`area_mm2`)."""
+    leakage-power factor; the other logic (PE registers, scale unit, decompressor) at the MAC array's leakage per
+    mm^2 times its area (:func:`area_mm2`)."""
     areas = area_mm2(hw, table)
     mac_mw = mac_array_leakage_mw(hw, table)
     density = mac_mw / areas["mac_array"] if areas.get("mac_array") else 0.0
@@ -313,14 +308,31 @@ def widest_compute_mode(hw: HardwareConfig):
     return max(hw.precision.compute_modes(), key=lambda m: (m.weight_bits * m.activation_bits, m.throughput))
 
 
+def pe_register_bits(hw: HardwareConfig, table: EnergyTable) -> int:
+    """Pipeline-register bits of one systolic PE that no memory level and no PE figure accounts for: the weight,
+    the input and the partial sum each PE latches ([ref:Chen16] §III), at the widest mode's widths; 0 without a
+    systolic array, when the config has a register-file level (its scratchpads are that level) or when the table
+    prices whole PEs (their synthesized area includes the registers)."""
+    array = hw.compute.systolic
+    if array is None or table.mac is not None or any(lv.kind == "register_file" for lv in hw.memories.values()):
+        return 0
+    mode = widest_compute_mode(hw)
+    return mode.weight_bits + mode.activation_bits + hw.precision.accumulator_bits
+
+
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
-    """Area per component in mm^2: ``mac_array`` (MAC area of the widest mode × MAC units), each on-chip level
-    (config ``area_mm2`` or the table's SRAM curve; register files at the table's per-bit area when it has one),
-    ``scale_unit`` (config, else lanes × a 32x32 MAC), ``decompressor`` (config, else the assumption above)."""
+    """Area per component in mm^2 at the design's node: ``mac_array`` (MAC area of the widest mode × MAC units),
+    ``pe_registers`` (systolic PEs × :func:`pe_register_bits` × the table's register area per bit, when nonzero),
+    each on-chip level (config ``area_mm2`` or by organisation), ``scale_unit`` (config, else lanes × a 32x32
+    MAC), ``decompressor`` (config, else the assumption above)."""
     mode = widest_compute_mode(hw)
     acc = hw.precision.accumulator_bits
     areas = {"mac_array": multiplier_count(hw) * mac_area_um2(table, mode.weight_bits, mode.activation_bits, acc)
              / UM2_PER_MM2}
+    register_bits = pe_register_bits(hw, table)
+    if register_bits and table.register_file is not None and table.register_file.area_um2_per_bit is not None:
+        areas["pe_registers"] = (hw.compute.systolic.pe_count * register_bits
+                                 * table.register_file.area_um2_per_bit / UM2_PER_MM2)
     sram_area_factor = sram_model_scaling_of(hw).area_factor
     for name, level in hw.onchip_levels().items():
         if level.area_mm2 is not None:
