@@ -72,6 +72,7 @@ class LayerResult:
     energy_alu_pj: float = _col("pJ", "vector-ALU element operations")
     energy_decompression_pj: float = _col("pJ", "decompression unit")
     energy_leakage_pj: float = _col("pJ", "leakage over the latency")
+    energy_dram_background_pj: float = _col("pJ", "DRAM background and refresh power over the latency")
     dram_read_bytes: float = _col("bytes", "DRAM reads")
     dram_write_bytes: float = _col("bytes", "DRAM writes")
     weight_dram_bytes: float = _col("bytes", "weight fills from DRAM")
@@ -120,6 +121,7 @@ class NetworkTotals:
     energy_alu_pj: float = _col("pJ", "vector-ALU element operations")
     energy_decompression_pj: float = _col("pJ", "decompression unit")
     energy_leakage_pj: float = _col("pJ", "leakage")
+    energy_dram_background_pj: float = _col("pJ", "DRAM background and refresh power")
     energy_leakage_by_component_pj: dict[str, float] = _col(
         "pJ", "leakage of each component (MAC array, each on-chip level, scale unit, decompressor); sums to "
         "`energy_leakage_pj`", per_level=("energy_leakage_{level}_pj",))
@@ -282,6 +284,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         energy_sram_pj={name: energy.sram_pj[name] for name in sram_levels},
         energy_dram_pj=energy.dram_pj, energy_scale_pj=energy.scale_pj, energy_alu_pj=energy.alu_pj,
         energy_decompression_pj=energy.decompression_pj, energy_leakage_pj=energy.leakage_pj,
+        energy_dram_background_pj=energy.dram_background_pj,
         dram_read_bytes=mapping.dram_read_bytes, dram_write_bytes=mapping.dram_write_bytes,
         weight_dram_bytes=tiling.weight_fill_bytes if tiling else 0.0,
         ifmap_dram_bytes=tiling.ifmap_fill_bytes if tiling else 0.0,
@@ -333,7 +336,7 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         energy_sram_pj={n: total(f"energy_sram_{n}_pj") for n in sram_levels},
         energy_dram_pj=total("energy_dram_pj"), energy_scale_pj=total("energy_scale_pj"),
         energy_alu_pj=total("energy_alu_pj"), energy_decompression_pj=total("energy_decompression_pj"),
-        energy_leakage_pj=total("energy_leakage_pj"),
+        energy_leakage_pj=total("energy_leakage_pj"), energy_dram_background_pj=total("energy_dram_background_pj"),
         energy_leakage_by_component_pj=leakage_by_component_pj(hw, table, latency),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write,
         dram_avg_gb_s=gb_per_s(dram_read + dram_write, latency, hw.clock_mhz),

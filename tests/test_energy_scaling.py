@@ -220,3 +220,25 @@ def test_systolic_pe_registers_take_area_unless_a_level_or_the_pe_figure_holds_t
     for config in ("eyeriss_v1", "bitfusion", "hvx_690"):   # spads are a level / Bit Fusion PEs / no array
         hw = load_hw(CONFIGS / f"{config}.yaml")
         assert "pe_registers" not in area_mm2(hw, energy_table_of(hw)), config
+
+
+# Micron datasheet currents as DRAMPower ships them [ref:DRAMPower]: DDR3-1600 x8 (IDD3N 45 mA, IDD5 170 mA, 1.5 V,
+# tRFC 88 / tREFI 6240 clocks, 1.6 GB/s per device).
+DDR3_BACKGROUND_MW_PER_GB_S = (45 * 1.5 + (170 - 45) * 1.5 * 88 / 6240) / 1.6
+
+
+def test_dram_background_power_is_reported_apart_and_added_to_the_total():
+    from accelsim.energy.tables import dram_background_mw_per_gb_s
+
+    assert dram_background_mw_per_gb_s("ddr3") == pytest.approx(DDR3_BACKGROUND_MW_PER_GB_S, rel=1e-3)
+    assert dram_background_mw_per_gb_s("hbm2") is None                     # not known: not modelled
+    hw = load_hw(CONFIGS / "tpu_v1.yaml")                                   # DDR3, 34 GB/s, 700 MHz
+    report = simulate(conv_graph(), hw)
+    row = report.layers.iloc[0]
+    seconds = row["latency_cycles"] / (hw.clock_mhz * 1e6)
+    expected_pj = dram_background_mw_per_gb_s("ddr3") * 34 * 1e-3 * seconds * 1e12
+    assert row["energy_dram_background_pj"] == pytest.approx(expected_pj)
+    assert report.totals["energy_dram_background_pj"] == pytest.approx(report.layers["energy_dram_background_pj"].sum())
+    own = simulate(conv_graph(), hw.with_values({"memories.dram.background_mw": 100.0})).layers.iloc[0]
+    assert own["energy_dram_background_pj"] == pytest.approx(100e-3 * seconds * 1e12)
+    assert own["energy_pj"] - row["energy_pj"] == pytest.approx(own["energy_dram_background_pj"] - expected_pj)

@@ -495,6 +495,10 @@ class MemoryLevel(_Strict):
     bandwidth_gb_s: float | None = Field(None, gt=0, le=MAX_BANDWIDTH_GB_S, strict=True, allow_inf_nan=False,
                                          description="dram: bandwidth in GB/s (1e9 bytes/s), at most 100 TB/s.")
     dram_type: DramType | None = Field(None, description="dram: memory type (selects the energy per bit).")
+    background_mw: float | None = Field(
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="dram: background plus refresh power of the whole DRAM in mW (at most 1e6), charged over the "
+        "latency; null = the dram_types table's mW per GB/s x bandwidth_gb_s (0 for types without one).")
     energy_pj_per_bit: float | None = Field(
         None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
         description="dram: access energy in pJ/bit (at most 1e6); null = the dram_types table figure for dram_type."
@@ -546,8 +550,8 @@ class MemoryLevel(_Strict):
 
 _ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "access_bits", "ports", "read_energy_pj_per_byte",
                 "write_energy_pj_per_byte", "area_mm2", "double_buffered", "psum_bits")
-_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio",
-              "burst_bytes")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "background_mw", "energy_pj_per_bit", "read_only",
+              "activation_stored_ratio", "burst_bytes")
 
 
 # ------------------------------------------------------------------------------------------------ decompression

@@ -177,11 +177,16 @@ class LeakageFigure(_Section):
 
 
 class DramFigure(_Strict):
-    """DRAM access energy of one memory type."""
+    """DRAM access energy of one memory type, and its background power."""
 
     energy_pj_per_bit: float = Field(gt=0, le=MAX_ENERGY_PJ)
     status: Status
     source: str
+    background_mw_per_gb_s: float | None = Field(
+        None, ge=0, le=MAX_ENERGY_PJ, description="Background (active standby) plus refresh power in mW per GB/s "
+        "of interface bandwidth: one device's power / its peak bandwidth; null = not known (not modelled).")
+    background_status: Status | None = None
+    background_source: str | None = None
 
 
 class EnergyTable(_Strict):
@@ -443,6 +448,21 @@ def sram_area_mm2(table: EnergyTable, size_kib: float) -> float:
 def register_file_energy_pj_per_byte(table: EnergyTable) -> float:
     """Register file access energy in pJ per byte (8 x the per-bit figure)."""
     return 8 * _require(table, "register_file", "register file").energy_pj_per_bit
+
+
+def dram_figure(dram_type: str, table: EnergyTable | None = None) -> DramFigure:
+    """The ``dram_types`` entry of ``dram_type`` (default table: the built-in ``dram_types``)."""
+    table = table if table is not None else load_energy_table("dram_types")
+    types: dict[str, DramFigure] = _require(table, "dram_types", "DRAM")
+    if dram_type not in types:
+        raise UnsupportedError(f"energy table {table.name!r} has no DRAM type {dram_type!r}; it has "
+                               f"{', '.join(sorted(types))}")
+    return types[dram_type]
+
+
+def dram_background_mw_per_gb_s(dram_type: str, table: EnergyTable | None = None) -> float | None:
+    """Background plus refresh power of ``dram_type`` in mW per GB/s of interface bandwidth; None = not known."""
+    return dram_figure(dram_type, table).background_mw_per_gb_s
 
 
 def dram_energy_pj_per_byte(dram_type: str, table: EnergyTable | None = None) -> float:

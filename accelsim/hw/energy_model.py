@@ -24,7 +24,12 @@ from accelsim.energy import (
 )
 from accelsim.energy.scaling import TechnologyScaling, technology_scaling
 from accelsim.energy.sram import REFERENCE_NODE_NM, SramFigures, bank_figures, default_access_bits
-from accelsim.energy.tables import SramSection, leakage_clock_mhz, sram_section_pj_per_byte
+from accelsim.energy.tables import (
+    SramSection,
+    dram_background_mw_per_gb_s,
+    leakage_clock_mhz,
+    sram_section_pj_per_byte,
+)
 from accelsim.errors import UnsupportedError
 from accelsim.hw.compression import decompression_energy_pj
 from accelsim.hw.unit import multiplier_count, peak_macs_per_cycle
@@ -75,11 +80,12 @@ class EnergyBreakdown:
     decompression_pj: float
     leakage_pj: float
     leakage_by_component_pj: dict[str, float] = field(default_factory=dict)   # sums to leakage_pj
+    dram_background_pj: float = 0.0
 
     @property
     def total_pj(self) -> float:
         return (self.mac_pj + self.rf_pj + sum(self.sram_pj.values()) + self.dram_pj + self.scale_pj
-                + self.alu_pj + self.decompression_pj + self.leakage_pj)
+                + self.alu_pj + self.decompression_pj + self.leakage_pj + self.dram_background_pj)
 
 
 def energy_table_of(hw: HardwareConfig) -> EnergyTable:
@@ -182,6 +188,20 @@ def dram_pj_per_byte(hw: HardwareConfig) -> float:
     if dram.energy_pj_per_bit is not None:
         return 8 * dram.energy_pj_per_bit
     return dram_energy_pj_per_byte(dram.dram_type)
+
+
+def dram_background_mw(hw: HardwareConfig) -> float:
+    """Background plus refresh power of the DRAM in mW: ``background_mw`` if configured, else the ``dram_types``
+    table's mW per GB/s (one datasheet device's active-standby and refresh power over its peak bandwidth,
+    [ref:DRAMPower]) x ``bandwidth_gb_s`` (as many devices as the bandwidth needs: an ASSUMPTION); 0 for a type
+    the table has no figure for or a config without ``dram_type``."""
+    dram = hw.dram
+    if dram.background_mw is not None:
+        return dram.background_mw
+    if dram.dram_type is None:
+        return 0.0
+    per_gb_s = dram_background_mw_per_gb_s(dram.dram_type)
+    return per_gb_s * dram.bandwidth_gb_s if per_gb_s is not None else 0.0
 
 
 def requant_pj_per_op(hw: HardwareConfig, table: EnergyTable, mode: str) -> float:
@@ -299,7 +319,8 @@ def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> 
     if hw.decompression is None or hw.decompression.energy_pj_per_byte is None:
         decompression *= f
     leak = leakage_by_component_pj(hw, table, act.latency_cycles)
-    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, sum(leak.values()), leak)
+    background = dram_background_mw(hw) * act.latency_cycles / hw.clock_mhz * 1e3
+    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, sum(leak.values()), leak, background)
 
 
 # ------------------------------------------------------------------------------------------------------- area

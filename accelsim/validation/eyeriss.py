@@ -160,7 +160,7 @@ def eyeriss_comparisons(live: bool | None = None) -> list[Comparison]:
         raw_bytes = float(raw.loc[name, "ifmap_dram_bytes"] + raw.loc[name, "ofmap_dram_bytes"])
         out.append(Comparison(f"{name} x{BATCH} @ {CONFIG}", "fmap DRAM saved by RLC", 1.0 - coded_bytes / raw_bytes,
                               saved, _RLC))
-    onchip = layers["energy_pj"] - layers["energy_dram_pj"]
+    onchip = layers["energy_pj"] - layers["energy_dram_pj"] - layers["energy_dram_background_pj"]
     onchip_pj = float(onchip.sum())
     seconds = float(layers["latency_cycles"].sum()) / (hw.clock_mhz * 1e6)
     out.append(Comparison(case, "chip energy [mJ]", onchip_pj * 1e-9, CHIP_ENERGY_MJ,
