@@ -348,6 +348,15 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
     )
 
 
+def _scaling_line(scaling: dict[str, Any] | None) -> str:
+    """One summary line of ``metadata["technology_scaling"]``."""
+    if not scaling:
+        return "not recorded"
+    return (f"{scaling['from_node_nm']:g} nm, {scaling['from_vdd_v']:.2f} V -> {scaling['to_node_nm']:g} nm, "
+            f"{scaling['to_vdd_v']:.2f} V: energy x{scaling['energy_factor']:.3f}, leakage power "
+            f"x{scaling['leakage_power_factor']:.3f}, area x{scaling['area_factor']:.3f} (Stillmaker & Baas 2017)")
+
+
 def unused_register_file_notes(layers: pd.DataFrame, hw: HardwareConfig, rf_levels: list[str]) -> list[str]:
     """One note per register-file level that no layer read or wrote: it counts in the area, but its energy and
     traffic are 0 because no layer ran on a unit that charges register files (SIMD instructions, systolic PEs)."""
@@ -419,7 +428,9 @@ class Report:
             f"timing {self.metadata.get('timing_model')}",
             f"latency        {t['latency_cycles']:,.0f} cycles = {t['latency_ms']:.4f} ms",
             f"energy         {t['energy_pj'] / 1e6:,.4f} uJ  (MAC {t['energy_mac_pj'] / 1e6:,.4f}, "
-            f"DRAM {t['energy_dram_pj'] / 1e6:,.4f}, leakage {t['energy_leakage_pj'] / 1e6:,.4f})",
+            f"DRAM {t['energy_dram_pj'] / 1e6:,.4f} + background {t['energy_dram_background_pj'] / 1e6:,.4f}, "
+            f"leakage {t['energy_leakage_pj'] / 1e6:,.4f})",
+            f"technology     {_scaling_line(self.metadata.get('technology_scaling'))}",
             f"DRAM           {t['dram_read_bytes'] / 2**20:,.3f} MiB read, {t['dram_write_bytes'] / 2**20:,.3f} MiB "
             f"written; avg {t['dram_avg_gb_s']:.2f} GB/s, peak {t['dram_peak_gb_s']:.2f} GB/s",
             f"MACs           {t['macs']:,.0f}; peak {t['peak_macs_per_cycle']:,.0f} MAC/cycle; "
