@@ -21,7 +21,7 @@ import pandas as pd
 
 from accelsim.config.hw import HardwareConfig
 from accelsim.energy import EnergyTable
-from accelsim.hw.energy_model import LayerActivity, area_mm2, layer_energy
+from accelsim.hw.energy_model import LayerActivity, area_mm2, layer_energy, leakage_by_component_pj
 from accelsim.hw.memory import gb_per_s
 from accelsim.hw.unit import peak_macs_per_cycle
 from accelsim.mapping import LayerMapping
@@ -72,6 +72,7 @@ class LayerResult:
     energy_alu_pj: float = _col("pJ", "vector-ALU element operations")
     energy_decompression_pj: float = _col("pJ", "decompression unit")
     energy_leakage_pj: float = _col("pJ", "leakage over the latency")
+    energy_dram_background_pj: float = _col("pJ", "DRAM background and refresh power over the latency")
     dram_read_bytes: float = _col("bytes", "DRAM reads")
     dram_write_bytes: float = _col("bytes", "DRAM writes")
     weight_dram_bytes: float = _col("bytes", "weight fills from DRAM")
@@ -85,8 +86,10 @@ class LayerResult:
                                       "SIMD per-channel fallback (write + read)")
     sram_read_bytes: float = _col("bytes", "reads of all SRAM levels")
     sram_write_bytes: float = _col("bytes", "writes of all SRAM levels")
-    rf_read_bytes: float = _col("bytes", "reads of all register-file levels")
-    rf_write_bytes: float = _col("bytes", "writes of all register-file levels")
+    rf_read_bytes: float = _col("bytes", "reads of all register-file levels (without one: of the PEs' own "
+                                "registers)")
+    rf_write_bytes: float = _col("bytes", "writes of all register-file levels (without one: of the PEs' own "
+                                 "registers)")
     onchip_bytes: dict[str, tuple[float, float]] = _col(
         "bytes", "(reads, writes) of each on-chip level (register files and SRAMs)",
         per_level=("onchip_{level}_read_bytes", "onchip_{level}_write_bytes"))
@@ -125,6 +128,10 @@ class NetworkTotals:
     energy_alu_pj: float = _col("pJ", "vector-ALU element operations")
     energy_decompression_pj: float = _col("pJ", "decompression unit")
     energy_leakage_pj: float = _col("pJ", "leakage")
+    energy_dram_background_pj: float = _col("pJ", "DRAM background and refresh power")
+    energy_leakage_by_component_pj: dict[str, float] = _col(
+        "pJ", "leakage of each component (MAC array, each on-chip level, scale unit, decompressor); sums to "
+        "`energy_leakage_pj`", per_level=("energy_leakage_{level}_pj",))
     dram_read_bytes: float = _col("bytes", "DRAM reads")
     dram_write_bytes: float = _col("bytes", "DRAM writes")
     dram_avg_gb_s: float = _col("GB/s", "DRAM bytes / latency")
@@ -265,8 +272,9 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         macs_issued=cost.macs_issued, weight_bits=cost.compute_weight_bits, activation_bits=layer.activation_bits,
         requant_ops=cost.requant_ops, requant_mode=hw.scale_unit.rounding, alu_ops=cost.alu_ops,
         alu_bits=max(layer.activation_bits, 8),
-        rf_read_bytes=sum(mapping.sram_read_bytes[n] for n in rf_levels),
-        rf_write_bytes=sum(mapping.sram_write_bytes[n] for n in rf_levels),
+        rf_read_bytes=sum(mapping.sram_read_bytes[n] for n in rf_levels) if rf_levels else cost.operand_read_bytes,
+        rf_write_bytes=(sum(mapping.sram_write_bytes[n] for n in rf_levels) if rf_levels
+                        else cost.operand_write_bytes),
         sram_read_bytes=mapping.sram_read_bytes, sram_write_bytes=mapping.sram_write_bytes,
         dram_bytes=dram_bytes, decompressed_bytes=mapping.decompressed_bytes, latency_cycles=latency,
         requant_per_channel=layer.per_channel,
@@ -284,6 +292,7 @@ def layer_result(kind: str, mapping: LayerMapping, latency: float, hw: HardwareC
         energy_sram_pj={name: energy.sram_pj[name] for name in sram_levels},
         energy_dram_pj=energy.dram_pj, energy_scale_pj=energy.scale_pj, energy_alu_pj=energy.alu_pj,
         energy_decompression_pj=energy.decompression_pj, energy_leakage_pj=energy.leakage_pj,
+        energy_dram_background_pj=energy.dram_background_pj,
         dram_read_bytes=mapping.dram_read_bytes, dram_write_bytes=mapping.dram_write_bytes,
         weight_dram_bytes=tiling.weight_fill_bytes if tiling else 0.0,
         ifmap_dram_bytes=tiling.ifmap_fill_bytes if tiling else 0.0,
@@ -343,7 +352,8 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         energy_sram_pj={n: total(f"energy_sram_{n}_pj") for n in sram_levels},
         energy_dram_pj=total("energy_dram_pj"), energy_scale_pj=total("energy_scale_pj"),
         energy_alu_pj=total("energy_alu_pj"), energy_decompression_pj=total("energy_decompression_pj"),
-        energy_leakage_pj=total("energy_leakage_pj"),
+        energy_leakage_pj=total("energy_leakage_pj"), energy_dram_background_pj=total("energy_dram_background_pj"),
+        energy_leakage_by_component_pj=leakage_by_component_pj(hw, table, latency),
         dram_read_bytes=dram_read, dram_write_bytes=dram_write,
         dram_avg_gb_s=gb_per_s(dram_read + dram_write, latency, hw.clock_mhz),
         dram_peak_gb_s=float(busy["dram_gb_s"].max()) if len(busy) else 0.0,
@@ -352,6 +362,15 @@ def network_totals(layers: pd.DataFrame, hw: HardwareConfig, table: EnergyTable,
         macs=macs, peak_macs_per_cycle=float(peak),
         utilization=macs / (latency * peak) if latency and peak else 0.0,
     )
+
+
+def _scaling_line(scaling: dict[str, Any] | None) -> str:
+    """One summary line of ``metadata["technology_scaling"]``."""
+    if not scaling:
+        return "not recorded"
+    return (f"{scaling['from_node_nm']:g} nm, {scaling['from_vdd_v']:.2f} V -> {scaling['to_node_nm']:g} nm, "
+            f"{scaling['to_vdd_v']:.2f} V: energy x{scaling['energy_factor']:.3f}, leakage power "
+            f"x{scaling['leakage_power_factor']:.3f}, area x{scaling['area_factor']:.3f} (Stillmaker & Baas 2017)")
 
 
 def unused_register_file_notes(layers: pd.DataFrame, hw: HardwareConfig, rf_levels: list[str]) -> list[str]:
@@ -428,7 +447,9 @@ class Report:
             *([f"framework      {t['framework_overhead_ms']:.4f} ms; end to end {t['end_to_end_latency_ms']:.4f} ms"]
               if t.get("framework_overhead_ms") else []),
             f"energy         {t['energy_pj'] / 1e6:,.4f} uJ  (MAC {t['energy_mac_pj'] / 1e6:,.4f}, "
-            f"DRAM {t['energy_dram_pj'] / 1e6:,.4f}, leakage {t['energy_leakage_pj'] / 1e6:,.4f})",
+            f"DRAM {t['energy_dram_pj'] / 1e6:,.4f} + background {t['energy_dram_background_pj'] / 1e6:,.4f}, "
+            f"leakage {t['energy_leakage_pj'] / 1e6:,.4f})",
+            f"technology     {_scaling_line(self.metadata.get('technology_scaling'))}",
             f"DRAM           {t['dram_read_bytes'] / 2**20:,.3f} MiB read, {t['dram_write_bytes'] / 2**20:,.3f} MiB "
             f"written; avg {t['dram_avg_gb_s']:.2f} GB/s, peak {t['dram_peak_gb_s']:.2f} GB/s",
             f"MACs           {t['macs']:,.0f}; peak {t['peak_macs_per_cycle']:,.0f} MAC/cycle; "

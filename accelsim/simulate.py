@@ -24,7 +24,7 @@ from accelsim.graph.ops import op_def
 from accelsim.graph.ptq import with_batch_size
 from accelsim.graph.stats import op_label
 from accelsim.hw.compression import CompressionResult, best_codec
-from accelsim.hw.energy_model import energy_table_of, table_sources
+from accelsim.hw.energy_model import energy_table_of, table_sources, technology_scaling_of
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.mapping import compute_cost, map_layer, operand_bytes
 from accelsim.mapping.residency import ResidencyPlan, minimum_tile_bytes, plan_residency
@@ -101,6 +101,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     metadata = {
         "config_hash": hw.config_hash(), "hw_name": hw.name, "workload_name": graph.name,
         "energy_table": table.name, "energy_table_sources": list(table_sources(table)),
+        "technology_scaling": technology_scaling_of(hw, table).as_metadata(),
         "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
         "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat, "prefetch": prefetch,
         "batch": batch, "sub_batch": batch // passes, "warnings": notes,

@@ -215,9 +215,10 @@ def test_cacti_sram_area(cacti) -> None:
 
 # ------------------------------------------------------------------------------------------------------ DRAM
 @pytest.mark.parametrize("dram_type, pj_per_bit", [
-    ("lpddr4", 8), ("lpddr", 40), ("ddr3", 70), ("gddr5", 14), ("hbm2", 3.9), ("hmc", 4.2)])
+    ("lpddr4", 8), ("lpddr", 40), ("ddr3", 640 / 32), ("gddr5", 14), ("hbm2", 3.9), ("hmc", 4.2)])
 def test_dram_energy_by_type(dram_type: str, pj_per_bit: float) -> None:
-    """Accelergy CACTI plug-in cacti_wrapper.py figures (pJ/bit)."""
+    """Accelergy CACTI plug-in cacti_wrapper.py figures (pJ/bit); DDR3: Horowitz's 640 pJ per 32-bit read
+    [ref:Horowitz14] (the plug-in's 70 pJ/bit includes background power)."""
     assert dram_energy_pj_per_byte(dram_type) == pytest.approx(8 * pj_per_bit)
 
 

@@ -148,7 +148,7 @@ def test_non_mac_layers_are_refused():
 def test_eyeriss_unit_work_prices_the_words_at_their_widths():
     """SystolicModel on eyeriss_v1 (rs): global-buffer reads = filter words x 2 B, ifmap words x 2 B, psum words
     read back x 4 B (32-bit accumulators); writes = the psum writes but the last at 4 B plus the outputs at 2 B;
-    the spad bytes are the register-file traffic."""
+    the spad bytes are the register-file traffic, their psums at the spads' 16 bits."""
     from pathlib import Path
 
     from accelsim.config.hw import load_hw
@@ -164,8 +164,10 @@ def test_eyeriss_unit_work_prices_the_words_at_their_widths():
     assert work.reads == {"weights": 2 * t.glb_filter_reads, "inputs": 2 * t.glb_ifmap_reads,
                           "outputs": 4 * t.glb_psum_reads}
     assert work.writes == 4 * (t.glb_psum_writes - CONV3.outputs) + 2 * CONV3.outputs
-    assert work.rf_reads == t.macs * (2 + 2 + 4)
-    assert work.rf_writes == 4 * t.macs + 2 * (t.spad_writes["weights"] + t.spad_writes["inputs"])
+    # the PE spads hold 16-bit psums (pe_spads.psum_bits: 16, [ref:Chen17] §V-C)
+    assert hw.memories["pe_spads"].psum_bits == 16
+    assert work.rf_reads == t.macs * (2 + 2 + 2)
+    assert work.rf_writes == 2 * t.macs + 2 * (t.spad_writes["weights"] + t.spad_writes["inputs"])
     assert work.peak == 168
 
 

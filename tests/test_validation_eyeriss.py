@@ -122,5 +122,24 @@ def test_validate_only_eyeriss_prints_the_set(tmp_path, capsys):
     assert main(["validate", "--only", "eyeriss", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = json.loads(out.read_text())
-    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 2 + 2 + 2
+    # totals, per-layer latency/MACs/PEs, DRAM + 2 RLC rows, chip energy + per-layer energies + power, 2 access
+    # energy ratios, 2 VGG rows
+    assert len(rows) == 1 + 3 * len(LAYER_LATENCY_MS) + 3 + 1 + len(LAYER_LATENCY_MS) + 1 + 2 + 2
     assert "Chen et al., JSSC 2017" in text and "eyeriss_v1" in text
+
+
+def test_chip_energy_per_batch_within_30_percent(comparisons):
+    # 278 mW x 115.3 ms ([ref:Chen17] abstract, Table V) = 32.05 mJ, DRAM excluded
+    c = comparisons["alexnet", "chip energy [mJ]"]
+    assert c.reference == pytest.approx(278e-3 * 115.3e-3 * 1e3)
+    assert c.band == 0.30 and c.within_band, c.ratio
+    layers = sum(comparisons[name, "chip energy [mJ]"].model for name in LAYER_LATENCY_MS)
+    assert layers == pytest.approx(c.model)
+
+
+@pytest.mark.parametrize("quantity, reference", [("global buffer / RF", 6.0), ("DRAM / RF", 200.0)])
+def test_access_energy_ratios_within_2x_of_1_6_200(comparisons, quantity, reference):
+    c = comparisons["eyeriss_v1", quantity]
+    assert c.reference == reference
+    assert 0.5 <= c.ratio <= 2.0, c.ratio
+    assert c.within_band

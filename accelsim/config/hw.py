@@ -106,9 +106,16 @@ class Technology(_Strict):
     )
     node_nm: float | None = Field(
         None, gt=0, le=10_000, strict=True, allow_inf_nan=False,
-        description="Process node of the design in nm (at most 10000 nm), recorded in reports. accelsim does not "
-        "scale energies across nodes: figures are those of the energy table at its own node. null = the table's "
-        "node.",
+        description="Process node of the design in nm (7-180 nm when it differs from the energy table's node). "
+        "Energy, leakage power and area of logic and on-chip memories are scaled from the table's node to this one "
+        "with Stillmaker & Baas's equations (docs/energy-tables.md §Technology scaling); null = the table's node "
+        "(no scaling).",
+    )
+    vdd_v: float | None = Field(
+        None, gt=0, le=5, strict=True, allow_inf_nan=False,
+        description="Core supply of the design in V (at most 5 V), used by the node scaling's voltage-dependent "
+        "energy and power fits; null = the table's supply at the table's node, else the node's nominal supply "
+        "(accelsim/energy/models/stillmaker17_scaling.yaml).",
     )
 
     @field_validator("energy_table")
@@ -537,6 +544,17 @@ class MemoryLevel(_Strict):
         None, gt=0, le=MAX_BYTES_PER_CYCLE, strict=True, allow_inf_nan=False,
         description="On-chip: bytes per cycle the level delivers (all banks together), at most 1 MiB."
     )
+    access_bits: int | None = Field(
+        None, ge=8, le=65536, strict=True,
+        description="On-chip: bits one access of one bank moves (its port width), for the energy, leakage and area "
+        "of the level by organisation (docs/energy-tables.md §Memories by organisation); null = bytes_per_cycle x 8 "
+        "/ banks (64 without bytes_per_cycle).",
+    )
+    ports: int = Field(
+        1, ge=1, le=2, strict=True,
+        description="On-chip: ports of each bank for the energy, leakage and area by organisation: 1 = one "
+        "read-write port, 2 = one read port plus one write port (a dual-port array).",
+    )
     operands: tuple[Operand, ...] = Field(
         ("weights", "inputs", "outputs"),
         description="Operands this level holds (weights, inputs, outputs); e.g. SCALE-Sim's separate ifmap, "
@@ -555,6 +573,10 @@ class MemoryLevel(_Strict):
     bandwidth_gb_s: float | None = Field(None, gt=0, le=MAX_BANDWIDTH_GB_S, strict=True, allow_inf_nan=False,
                                          description="dram: bandwidth in GB/s (1e9 bytes/s), at most 100 TB/s.")
     dram_type: DramType | None = Field(None, description="dram: memory type (selects the energy per bit).")
+    background_mw: float | None = Field(
+        None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
+        description="dram: background plus refresh power of the whole DRAM in mW (at most 1e6), charged over the "
+        "latency; null = the dram_types table's mW per GB/s x bandwidth_gb_s (0 for types without one).")
     energy_pj_per_bit: float | None = Field(
         None, ge=0, le=MAX_ENERGY_PJ, strict=True, allow_inf_nan=False,
         description="dram: access energy in pJ/bit (at most 1e6); null = the dram_types table figure for dram_type."
@@ -604,10 +626,10 @@ class MemoryLevel(_Strict):
         return int(round(self.size_kib * 1024))
 
 
-_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "read_energy_pj_per_byte", "write_energy_pj_per_byte",
-                "area_mm2", "double_buffered", "psum_bits")
-_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "energy_pj_per_bit", "read_only", "activation_stored_ratio",
-              "burst_bytes")
+_ONCHIP_ONLY = ("size_kib", "banks", "bytes_per_cycle", "access_bits", "ports", "read_energy_pj_per_byte",
+                "write_energy_pj_per_byte", "area_mm2", "double_buffered", "psum_bits")
+_DRAM_ONLY = ("bandwidth_gb_s", "dram_type", "background_mw", "energy_pj_per_bit", "read_only",
+              "activation_stored_ratio", "burst_bytes")
 
 
 # ------------------------------------------------------------------------------------------------ decompression

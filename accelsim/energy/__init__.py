@@ -1,4 +1,6 @@
-"""Energy and area: named, cited tables shipped as YAML data and pure lookup functions (``accelsim.energy.tables``)."""
+"""Energy and area: named, cited tables shipped as YAML data and pure lookup functions (``accelsim.energy.tables``),
+technology scaling between nodes (``accelsim.energy.scaling``) and memories by organisation from a shipped CACTI 7
+sweep (``accelsim.energy.sram``)."""
 from __future__ import annotations
 
 from accelsim.energy.tables import (
@@ -6,6 +8,7 @@ from accelsim.energy.tables import (
     add_energy_pj,
     builtin_table_names,
     dram_energy_pj_per_byte,
+    leakage_clock_mhz,
     leakage_fraction,
     load_energy_table,
     mac_area_um2,
@@ -15,6 +18,7 @@ from accelsim.energy.tables import (
     requant_op_energy_pj,
     sram_area_mm2,
     sram_read_energy_pj_per_byte,
+    sram_section_pj_per_byte,
     sram_write_energy_pj_per_byte,
 )
 
@@ -23,6 +27,7 @@ __all__ = [
     "add_energy_pj",
     "builtin_table_names",
     "dram_energy_pj_per_byte",
+    "leakage_clock_mhz",
     "leakage_fraction",
     "load_energy_table",
     "mac_area_um2",
@@ -32,5 +37,6 @@ __all__ = [
     "requant_op_energy_pj",
     "sram_area_mm2",
     "sram_read_energy_pj_per_byte",
+    "sram_section_pj_per_byte",
     "sram_write_energy_pj_per_byte",
 ]

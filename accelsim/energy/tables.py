@@ -169,16 +169,24 @@ class LeakageFigure(_Section):
     """Share of logic energy that is leakage, at the table's characterisation clock."""
 
     fraction: float = Field(ge=0, lt=1)
+    clock_mhz: float | None = Field(
+        None, gt=0, le=100_000, description="Clock the fraction was measured at, in MHz (leakage power = "
+        "fraction / (1 - fraction) x peak dynamic energy per cycle x this clock); null = the design's clock.")
     status: Status
     source: str
 
 
 class DramFigure(_Strict):
-    """DRAM access energy of one memory type."""
+    """DRAM access energy of one memory type, and its background power."""
 
     energy_pj_per_bit: float = Field(gt=0, le=MAX_ENERGY_PJ)
     status: Status
     source: str
+    background_mw_per_gb_s: float | None = Field(
+        None, ge=0, le=MAX_ENERGY_PJ, description="Background (active standby) plus refresh power in mW per GB/s "
+        "of interface bandwidth: one device's power / its peak bandwidth; null = not known (not modelled).")
+    background_status: Status | None = None
+    background_source: str | None = None
 
 
 class EnergyTable(_Strict):
@@ -188,6 +196,8 @@ class EnergyTable(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     citation: str = Field(min_length=1, description="Full reference of the figures.")
     node_nm: float | None = Field(gt=0, description="Process node of the figures in nm (null for DRAM-only).")
+    vdd_v: float | None = Field(None, gt=0, le=5, description="Supply voltage of the figures in V; null = the "
+                                "node's nominal supply (technology scaling, accelsim.energy.scaling).")
     description: str = ""
     notes: str = ""
     int_add: IntOpSection | None = None
@@ -387,6 +397,11 @@ def leakage_fraction(table: EnergyTable) -> float:
     return _require(table, "leakage", "leakage").fraction
 
 
+def leakage_clock_mhz(table: EnergyTable) -> float | None:
+    """The clock (MHz) the table's leakage share was measured at; None = not stated."""
+    return _require(table, "leakage", "leakage").clock_mhz
+
+
 # ------------------------------------------------------------------------------------------------------ memories
 def _size_curve(sizes: list[float], values: list[float], size_kib: float, exponent: float) -> float:
     """Piecewise power law through (size, value) points; beyond them ``value_end * (size / size_end)^exponent``."""
@@ -403,20 +418,23 @@ def _size_curve(sizes: list[float], values: list[float], size_kib: float, expone
     raise AssertionError("unreachable: sizes are ascending")
 
 
-def sram_read_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
-    """SRAM read energy in pJ per byte for a ``size_kib`` SRAM: per-access figures / (access_bits / 8),
-    interpolated in log(size)-log(energy) between points and extrapolated with the table's exponent."""
-    section: SramSection = _require(table, "sram", "SRAM energy")
-    values = [p.read_energy_pj * 8 / p.access_bits for p in section.points]
+def sram_section_pj_per_byte(section: SramSection, size_kib: float, write: bool = False) -> float:
+    """An SRAM section's read (or write) energy in pJ per byte at ``size_kib``: per-access figures /
+    (access_bits / 8), interpolated in log(size)-log(energy) between points and extrapolated with the section's
+    exponent; a point without a write figure uses its read figure."""
+    values = [((p.write_energy_pj if write and p.write_energy_pj is not None else p.read_energy_pj) * 8
+               / p.access_bits) for p in section.points]
     return _size_curve([p.size_kib for p in section.points], values, size_kib, section.extrapolation_exponent)
+
+
+def sram_read_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
+    """SRAM read energy in pJ per byte for a ``size_kib`` SRAM (:func:`sram_section_pj_per_byte`)."""
+    return sram_section_pj_per_byte(_require(table, "sram", "SRAM energy"), size_kib)
 
 
 def sram_write_energy_pj_per_byte(table: EnergyTable, size_kib: float) -> float:
     """SRAM write energy in pJ per byte, like the read; a point without a write figure uses its read figure."""
-    section: SramSection = _require(table, "sram", "SRAM energy")
-    values = [(p.write_energy_pj if p.write_energy_pj is not None else p.read_energy_pj) * 8 / p.access_bits
-              for p in section.points]
-    return _size_curve([p.size_kib for p in section.points], values, size_kib, section.extrapolation_exponent)
+    return sram_section_pj_per_byte(_require(table, "sram", "SRAM energy"), size_kib, write=True)
 
 
 def sram_area_mm2(table: EnergyTable, size_kib: float) -> float:
@@ -430,6 +448,21 @@ def sram_area_mm2(table: EnergyTable, size_kib: float) -> float:
 def register_file_energy_pj_per_byte(table: EnergyTable) -> float:
     """Register file access energy in pJ per byte (8 x the per-bit figure)."""
     return 8 * _require(table, "register_file", "register file").energy_pj_per_bit
+
+
+def dram_figure(dram_type: str, table: EnergyTable | None = None) -> DramFigure:
+    """The ``dram_types`` entry of ``dram_type`` (default table: the built-in ``dram_types``)."""
+    table = table if table is not None else load_energy_table("dram_types")
+    types: dict[str, DramFigure] = _require(table, "dram_types", "DRAM")
+    if dram_type not in types:
+        raise UnsupportedError(f"energy table {table.name!r} has no DRAM type {dram_type!r}; it has "
+                               f"{', '.join(sorted(types))}")
+    return types[dram_type]
+
+
+def dram_background_mw_per_gb_s(dram_type: str, table: EnergyTable | None = None) -> float | None:
+    """Background plus refresh power of ``dram_type`` in mW per GB/s of interface bandwidth; None = not known."""
+    return dram_figure(dram_type, table).background_mw_per_gb_s
 
 
 def dram_energy_pj_per_byte(dram_type: str, table: EnergyTable | None = None) -> float:

@@ -6,7 +6,9 @@ Every figure is a count (from the compute, mapping and timing models) times a pe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from accelsim.config.hw import HardwareConfig, MemoryLevel
 from accelsim.energy import (
@@ -19,10 +21,16 @@ from accelsim.energy import (
     mac_energy_pj,
     register_file_energy_pj_per_byte,
     requant_op_energy_pj,
-    sram_area_mm2,
-    sram_read_energy_pj_per_byte,
-    sram_write_energy_pj_per_byte,
 )
+from accelsim.energy.scaling import TechnologyScaling, technology_scaling
+from accelsim.energy.sram import REFERENCE_NODE_NM, SramFigures, bank_figures, default_access_bits
+from accelsim.energy.tables import (
+    SramSection,
+    dram_background_mw_per_gb_s,
+    leakage_clock_mhz,
+    sram_section_pj_per_byte,
+)
+from accelsim.errors import UnsupportedError
 from accelsim.hw.compression import decompression_energy_pj
 from accelsim.hw.scale_unit import (
     scale_register_bits, scale_register_read_pj_per_op, scale_sets_held, scale_unit_area_um2,
@@ -75,11 +83,13 @@ class EnergyBreakdown:
     alu_pj: float
     decompression_pj: float
     leakage_pj: float
+    leakage_by_component_pj: dict[str, float] = field(default_factory=dict)   # sums to leakage_pj
+    dram_background_pj: float = 0.0
 
     @property
     def total_pj(self) -> float:
         return (self.mac_pj + self.rf_pj + sum(self.sram_pj.values()) + self.dram_pj + self.scale_pj
-                + self.alu_pj + self.decompression_pj + self.leakage_pj)
+                + self.alu_pj + self.decompression_pj + self.leakage_pj + self.dram_background_pj)
 
 
 def energy_table_of(hw: HardwareConfig) -> EnergyTable:
@@ -107,17 +117,73 @@ def table_sources(table: EnergyTable) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*table.sources, *int_op_table(table).sources, *int_op_area_table(table).sources)))
 
 
+#: Capacity (KiB) at which a table's own SRAM figure anchors the organisation model (Horowitz's 8 KB read).
+SRAM_ANCHOR_KIB = 8.0
+
+
+def technology_scaling_of(hw: HardwareConfig, table: EnergyTable) -> TechnologyScaling:
+    """Factors from ``table``'s node and supply to the design's ``technology.node_nm`` / ``vdd_v``
+    ([ref:Stillmaker17]; all 1 when the config gives no node)."""
+    if table.node_nm is None:
+        raise UnsupportedError(f"energy table {table.name!r} has no node_nm to scale from")
+    return technology_scaling(float(table.node_nm), table.vdd_v, hw.technology.node_nm, hw.technology.vdd_v)
+
+
+def sram_model_scaling_of(hw: HardwareConfig) -> TechnologyScaling:
+    """Factors from the CACTI sweep's node (45 nm, nominal supply) to the design's node, for SRAM leakage and
+    area (the design's own node when it states none: all 1)."""
+    node = hw.technology.node_nm if hw.technology.node_nm is not None else REFERENCE_NODE_NM
+    return technology_scaling(float(REFERENCE_NODE_NM), None, node, hw.technology.vdd_v)
+
+
+def access_bits_of(level: MemoryLevel) -> int:
+    """Bits one access of one bank moves: ``access_bits``, else the bank's share of ``bytes_per_cycle``."""
+    return level.access_bits if level.access_bits is not None else default_access_bits(level.bytes_per_cycle,
+                                                                                          level.banks)
+
+
+def bank_of(level: MemoryLevel) -> SramFigures:
+    """CACTI 7 figures (45 nm) of one bank of an on-chip level: ``size_kib / banks`` at :func:`access_bits_of`
+    with the level's ``ports``."""
+    return bank_figures(level.size_kib / level.banks, access_bits_of(level), REFERENCE_NODE_NM, level.ports)
+
+
+@lru_cache(maxsize=None)
+def _anchor_ratios(section: SramSection) -> tuple[float, float]:
+    """(read, write) ratio of a table's own SRAM energy per byte at :data:`SRAM_ANCHOR_KIB` to CACTI's for the
+    same capacity and the access width of the table's point nearest that capacity."""
+    point = min(section.points, key=lambda p: abs(math.log(p.size_kib / SRAM_ANCHOR_KIB)))
+    cacti = bank_figures(SRAM_ANCHOR_KIB, point.access_bits)
+    return (sram_section_pj_per_byte(section, SRAM_ANCHOR_KIB) / cacti.read_pj_per_byte,
+            sram_section_pj_per_byte(section, SRAM_ANCHOR_KIB, write=True) / cacti.write_pj_per_byte)
+
+
 def sram_energy_pj_per_byte(table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
-    """(read, write) energy in pJ/byte of an on-chip level: the config's figures if given, else the table's
-    register-file figure (register files) or its SRAM curve at ``size_kib``."""
-    if level.kind == "register_file":
-        default = register_file_energy_pj_per_byte(table)
-        read, write = default, default
-    else:
-        read = sram_read_energy_pj_per_byte(table, level.size_kib)
-        write = sram_write_energy_pj_per_byte(table, level.size_kib)
+    """(read, write) energy in pJ/byte of an on-chip level (register file or SRAM) at the table's node, by
+    organisation: CACTI 7's energy per byte of one bank (``size / banks`` accessed ``access_bits`` wide) times the
+    ratio of the table's own SRAM figure to CACTI's at the anchor (8 KiB, the table's width), so an 8 KiB SRAM
+    with the table's port width costs exactly the table's figure ([ref:Horowitz14] 10 pJ per 64-bit read) and
+    other organisations follow CACTI's shape ([ref:CACTI7]). The config's figures win when given."""
+    read_ratio, write_ratio = _anchor_ratios(_require_sram(table))
+    bank = bank_of(level)
+    read, write = bank.read_pj_per_byte * read_ratio, bank.write_pj_per_byte * write_ratio
     return (level.read_energy_pj_per_byte if level.read_energy_pj_per_byte is not None else read,
             level.write_energy_pj_per_byte if level.write_energy_pj_per_byte is not None else write)
+
+
+def onchip_energy_pj_per_byte(hw: HardwareConfig, table: EnergyTable, level: MemoryLevel) -> tuple[float, float]:
+    """(read, write) pJ/byte of an on-chip level at the design's node: :func:`sram_energy_pj_per_byte` times the
+    node's energy factor; a figure the config gives is at the design's node already and is not scaled."""
+    read, write = sram_energy_pj_per_byte(table, level)
+    f = technology_scaling_of(hw, table).energy_factor
+    return (read if level.read_energy_pj_per_byte is not None else read * f,
+            write if level.write_energy_pj_per_byte is not None else write * f)
+
+
+def _require_sram(table: EnergyTable) -> SramSection:
+    if table.sram is None:
+        raise UnsupportedError(f"energy table {table.name!r} has no SRAM energy figures")
+    return table.sram
 
 
 def dram_pj_per_byte(hw: HardwareConfig) -> float:
@@ -126,6 +192,20 @@ def dram_pj_per_byte(hw: HardwareConfig) -> float:
     if dram.energy_pj_per_bit is not None:
         return 8 * dram.energy_pj_per_bit
     return dram_energy_pj_per_byte(dram.dram_type)
+
+
+def dram_background_mw(hw: HardwareConfig) -> float:
+    """Background plus refresh power of the DRAM in mW: ``background_mw`` if configured, else the ``dram_types``
+    table's mW per GB/s (one datasheet device's active-standby and refresh power over its peak bandwidth,
+    [ref:DRAMPower]) x ``bandwidth_gb_s`` (as many devices as the bandwidth needs: an ASSUMPTION); 0 for a type
+    the table has no figure for or a config without ``dram_type``."""
+    dram = hw.dram
+    if dram.background_mw is not None:
+        return dram.background_mw
+    if dram.dram_type is None:
+        return 0.0
+    per_gb_s = dram_background_mw_per_gb_s(dram.dram_type)
+    return per_gb_s * dram.bandwidth_gb_s if per_gb_s is not None else 0.0
 
 
 def requant_pj_per_op(hw: HardwareConfig, table: EnergyTable, mode: str, per_channel: bool = False) -> float:
@@ -151,45 +231,107 @@ def decompression_pj_per_byte(hw: HardwareConfig, table: EnergyTable) -> float:
 
 
 def peak_logic_pj_per_cycle(hw: HardwareConfig, table: EnergyTable) -> float:
-    """Dynamic MAC-array energy per cycle at full activity in the widest compute mode (pJ/cycle), the base of
-    the leakage power."""
+    """Dynamic MAC-array energy per cycle at full activity in the widest compute mode (pJ/cycle, at the table's
+    node), the base of the logic leakage power."""
     mode = widest_compute_mode(hw)
     peak = peak_macs_per_cycle(hw, mode.weight_bits, mode.activation_bits)
     return peak * mac_energy_pj(table, mode.weight_bits, mode.activation_bits, hw.precision.accumulator_bits)
 
 
-def leakage_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> float:
-    """Leakage energy in pJ = leakage power × time. The table's ``fraction`` f is leakage's share of logic
-    energy at full activity, so leakage power = f / (1 − f) × peak dynamic logic power (Bit Fusion synthesis:
-    total vs dynamic power of its PEs, [ref:BitFusionRepo])."""
+def mac_array_leakage_mw(hw: HardwareConfig, table: EnergyTable) -> float:
+    """Leakage power of the MAC array in mW at the design's node. The table's ``fraction`` f is leakage's share
+    of logic power at full activity at its characterisation clock (Bit Fusion synthesis, 500 MHz:
+    [ref:BitFusionRepo]), so leakage = f / (1 - f) x peak dynamic energy per cycle x that clock (the design's
+    clock when the table states none), times the node's leakage-power factor ([ref:Stillmaker17])."""
     f = leakage_fraction(table)
-    return f / (1 - f) * peak_logic_pj_per_cycle(hw, table) * latency_cycles
+    clock = leakage_clock_mhz(table) or hw.clock_mhz
+    return (f / (1 - f) * peak_logic_pj_per_cycle(hw, table) * clock * 1e-3
+            * technology_scaling_of(hw, table).leakage_power_factor)
+
+
+def leakage_power_mw(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
+    """Leakage power of every component in mW at the design's node: the MAC array (:func:`mac_array_leakage_mw`);
+    each on-chip level = banks x CACTI 7's leakage of one bank (ITRS-LOP cells, 45 nm, [ref:CACTI7]) x the node's
+    leakage-power factor; the other logic (PE registers, scale unit, decompressor) at the MAC array's leakage per
+    mm^2 times its area (:func:`area_mm2`)."""
+    areas = area_mm2(hw, table)
+    mac_mw = mac_array_leakage_mw(hw, table)
+    density = mac_mw / areas["mac_array"] if areas.get("mac_array") else 0.0
+    sram_factor = sram_model_scaling_of(hw).leakage_power_factor
+    out: dict[str, float] = {}
+    levels = hw.onchip_levels()
+    for name, area in areas.items():
+        if name == "mac_array":
+            out[name] = mac_mw
+        elif name in levels:
+            level = levels[name]
+            out[name] = level.banks * bank_of(level).leakage_mw * sram_factor
+        else:
+            out[name] = density * area
+    return out
+
+
+def _leakage_mw_cached(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
+    """:func:`leakage_power_mw` memoised on the (immutable) config and table objects (a few most recent pairs)."""
+    key = (id(hw), id(table))
+    entry = _LEAKAGE_CACHE.get(key)
+    if entry is None or entry[0] is not hw or entry[1] is not table:
+        if len(_LEAKAGE_CACHE) >= 16:
+            _LEAKAGE_CACHE.pop(next(iter(_LEAKAGE_CACHE)))
+        entry = _LEAKAGE_CACHE[key] = (hw, table, leakage_power_mw(hw, table))
+    return entry[2]
+
+
+_LEAKAGE_CACHE: dict[tuple[int, int], tuple[HardwareConfig, EnergyTable, dict[str, float]]] = {}
+
+
+def leakage_by_component_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> dict[str, float]:
+    """Leakage energy of every component in pJ over ``latency_cycles`` at the config's clock:
+    power (mW) x cycles / clock (MHz) x 1e3."""
+    return {name: mw * latency_cycles / hw.clock_mhz * 1e3 for name, mw in _leakage_mw_cached(hw, table).items()}
+
+
+def leakage_pj(hw: HardwareConfig, table: EnergyTable, latency_cycles: float) -> float:
+    """Leakage energy in pJ over ``latency_cycles``: the sum of :func:`leakage_by_component_pj`."""
+    return sum(leakage_by_component_pj(hw, table, latency_cycles).values())
 
 
 def layer_energy(hw: HardwareConfig, table: EnergyTable, act: LayerActivity) -> EnergyBreakdown:
-    """Energy of one layer by component (pJ)."""
+    """Energy of one layer by component (pJ) at the design's node: table figures times the node's energy factor
+    ([ref:Stillmaker17]); figures the config gives are used as they are. Register-file bytes are priced by the
+    config's register-file level (its organisation, :func:`onchip_energy_pj_per_byte`) or, without one, as the
+    PEs' own pipeline registers at the table's per-bit register energy."""
     acc_bits = hw.precision.accumulator_bits
-    mac = act.macs_issued * mac_energy_pj(table, act.weight_bits, act.activation_bits, acc_bits) \
+    f = technology_scaling_of(hw, table).energy_factor
+    mac = act.macs_issued * mac_energy_pj(table, act.weight_bits, act.activation_bits, acc_bits) * f \
         if act.macs_issued else 0.0
     rf = 0.0
-    rf_level = next((lv for lv in hw.memories.values() if lv.kind == "register_file"), None)
-    if rf_level is not None and (act.rf_read_bytes or act.rf_write_bytes):
-        read, write = sram_energy_pj_per_byte(table, rf_level)
+    if act.rf_read_bytes or act.rf_write_bytes:
+        rf_level = next((lv for lv in hw.memories.values() if lv.kind == "register_file"), None)
+        if rf_level is not None:
+            read, write = onchip_energy_pj_per_byte(hw, table, rf_level)
+        else:
+            read = write = register_file_energy_pj_per_byte(table) * f
         rf = act.rf_read_bytes * read + act.rf_write_bytes * write
     sram = {}
     for name, level in hw.memories.items():
         if level.kind != "sram":
             continue
-        read, write = sram_energy_pj_per_byte(table, level)
+        read, write = onchip_energy_pj_per_byte(hw, table, level)
         sram[name] = act.sram_read_bytes.get(name, 0.0) * read + act.sram_write_bytes.get(name, 0.0) * write
     dram = act.dram_bytes * dram_pj_per_byte(hw)
     scale = (act.requant_ops * requant_pj_per_op(hw, table, act.requant_mode, act.requant_per_channel)
              if act.requant_ops else 0.0)
-    alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) if act.alu_ops else 0.0
+    if hw.scale_unit.energy_pj_per_op is None:
+        scale *= f
+    alu = act.alu_ops * add_energy_pj(int_op_table(table), act.alu_bits) * f if act.alu_ops else 0.0
     decompression = (decompression_energy_pj(act.decompressed_bytes, decompression_pj_per_byte(hw, table))
                      if act.decompressed_bytes else 0.0)
-    leak = leakage_pj(hw, table, act.latency_cycles)
-    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, leak)
+    if hw.decompression is None or hw.decompression.energy_pj_per_byte is None:
+        decompression *= f
+    leak = leakage_by_component_pj(hw, table, act.latency_cycles)
+    background = dram_background_mw(hw) * act.latency_cycles / hw.clock_mhz * 1e3
+    return EnergyBreakdown(mac, rf, sram, dram, scale, alu, decompression, sum(leak.values()), leak, background)
 
 
 # ------------------------------------------------------------------------------------------------------- area
@@ -198,22 +340,37 @@ def widest_compute_mode(hw: HardwareConfig):
     return max(hw.precision.compute_modes(), key=lambda m: (m.weight_bits * m.activation_bits, m.throughput))
 
 
+def pe_register_bits(hw: HardwareConfig, table: EnergyTable) -> int:
+    """Pipeline-register bits of one systolic PE that no memory level and no PE figure accounts for: the weight,
+    the input and the partial sum each PE latches ([ref:Chen16] §III), at the widest mode's widths; 0 without a
+    systolic array, when the config has a register-file level (its scratchpads are that level) or when the table
+    prices whole PEs (their synthesized area includes the registers)."""
+    array = hw.compute.systolic
+    if array is None or table.mac is not None or any(lv.kind == "register_file" for lv in hw.memories.values()):
+        return 0
+    mode = widest_compute_mode(hw)
+    return mode.weight_bits + mode.activation_bits + hw.precision.accumulator_bits
+
+
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
-    """Area per component in mm^2: ``mac_array`` (MAC area of the widest mode × MAC units), each on-chip level
-    (config ``area_mm2`` or the table's SRAM curve; register files at the table's per-bit area when it has one),
-    ``scale_unit`` (config, else :func:`scale_unit_area_mm2`), ``decompressor`` (config, else the assumption above)."""
+    """Area per component in mm^2 at the design's node: ``mac_array`` (MAC area of the widest mode × MAC units),
+    ``pe_registers`` (systolic PEs × :func:`pe_register_bits` × the table's register area per bit, when nonzero),
+    each on-chip level (config ``area_mm2`` or by organisation), ``scale_unit`` (config, else
+    :func:`scale_unit_area_mm2`), ``decompressor`` (config, else the assumption above)."""
     mode = widest_compute_mode(hw)
     acc = hw.precision.accumulator_bits
     areas = {"mac_array": multiplier_count(hw) * mac_area_um2(table, mode.weight_bits, mode.activation_bits, acc)
              / UM2_PER_MM2}
+    register_bits = pe_register_bits(hw, table)
+    if register_bits and table.register_file is not None and table.register_file.area_um2_per_bit is not None:
+        areas["pe_registers"] = (hw.compute.systolic.pe_count * register_bits
+                                 * table.register_file.area_um2_per_bit / UM2_PER_MM2)
+    sram_area_factor = sram_model_scaling_of(hw).area_factor
     for name, level in hw.onchip_levels().items():
         if level.area_mm2 is not None:
             areas[name] = level.area_mm2
-        elif level.kind == "register_file" and table.register_file is not None \
-                and table.register_file.area_um2_per_bit is not None:
-            areas[name] = level.size_bytes * 8 * table.register_file.area_um2_per_bit / UM2_PER_MM2
-        else:
-            areas[name] = sram_area_mm2(table, level.size_kib)
+        else:           # by organisation, at the design's node: banks x one CACTI bank [ref:CACTI7]
+            areas[name] = level.banks * bank_of(level).area_mm2 * sram_area_factor
     unit = hw.scale_unit
     if unit.area_mm2 is not None:
         areas["scale_unit"] = unit.area_mm2
@@ -226,11 +383,23 @@ def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
         areas["decompressor"] = dec.area_mm2 if dec.area_mm2 is not None else (
             DECOMPRESSOR_MACS_PER_BYTE_PER_CYCLE * dec.output_bytes_per_cycle
             * mac_area_um2(int_op_area_table(table), 8, 8, 8) / UM2_PER_MM2)
-    return areas
+    return logic_at_design_node(hw, table, areas)
+
+
+def logic_at_design_node(hw: HardwareConfig, table: EnergyTable, areas: dict[str, float]) -> dict[str, float]:
+    """``areas`` with every logic component computed from the table (not given by the config) scaled by the
+    node's area factor ([ref:Stillmaker17]); on-chip levels are already at the design's node."""
+    factor = technology_scaling_of(hw, table).area_factor
+    given = {"scale_unit": hw.scale_unit.area_mm2 is not None,
+             "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+    levels = hw.onchip_levels()
+    return {name: area if name in levels or given.get(name, False) else area * factor
+            for name, area in areas.items()}
 
 
 def scale_unit_area_mm2(hw: HardwareConfig, table: EnergyTable) -> float:
-    """Area of a separate scale unit in mm^2 (:func:`accelsim.hw.scale_unit.scale_unit_area_um2`): ``lanes`` ×
+    """Area of a separate scale unit in mm^2 at the table's node (:func:`area_mm2` scales it; formula:
+    :func:`accelsim.hw.scale_unit.scale_unit_area_um2`): ``lanes`` ×
     a 32x32 MAC of the operator table plus its scale-set registers (``param_sets``, default one per lane, for a
     per-channel unit; one set for a per-tensor unit) at the register-file area per bit of the table (or of
     :data:`INT_OP_FALLBACK_TABLE` when it has none)."""

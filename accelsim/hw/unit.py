@@ -146,7 +146,11 @@ class SystolicModel:
         cycles = float(t.compute_cycles)
         if mode.storage_only and mode.unpack_cycles_per_kib:
             cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib
-        widths = {"weights": w_b, "inputs": act_b, "psums": acc_b}
+        # Scratchpad psums at the register-file level's psum_bits when it states them (Eyeriss's 16-bit psum
+        # spad, [ref:Chen17] §V-C), else at accumulator width.
+        rf = next((lv for lv in self.hw.onchip_levels().values() if lv.kind == "register_file"), None)
+        spad_psum_b = rf.psum_bits / 8 if rf is not None and rf.psum_bits is not None else acc_b
+        widths = {"weights": w_b, "inputs": act_b, "psums": spad_psum_b}
         return UnitWork(
             cycles=cycles,
             reads={"weights": t.glb_filter_reads * w_b, "inputs": t.glb_ifmap_reads * act_b,

@@ -15,9 +15,15 @@ Compared, each with its source:
 * the total time of the batch, 115.3 ms = 34.7 frames/s (the abstract rounds it to 35 frames/s). The per-layer
   latencies add up to 103.5 ms: the remaining 11.8 ms are outside the five layers' processing (the paper's
   frame rate counts them, its per-layer rows do not); accelsim's total is the sum of its CONV layers;
-* on-chip power, for information (no band): the chip's 278 mW on AlexNet (the abstract) against accelsim's
-  energy without DRAM over its time; accelsim's energy table is the 45 nm one (energy calibration is separate
-  work);
+* chip energy per batch (everything but DRAM), ±30 %: 278 mW (the abstract) x 115.3 ms = 32.05 mJ against
+  accelsim's energy without DRAM summed over CONV1-5, priced at the chip's 65 nm, 1 V (node scaling
+  [ref:Stillmaker17]); per layer for information, Table V's power x processing latency (332 / 288 / 266 / 235 /
+  236 mW, as transcribed in [ref:NNDataflow]); the on-chip power over the model's own time, for information;
+* energy per 16-bit access of the register file (a PE's 0.5 KB scratchpad), the global buffer and DRAM against the
+  normalised costs 1 : 6 : 200 that the Eyeriss papers give for these levels (the normalised energy-cost figure
+  of [ref:Chen16] for a 65 nm process, repeated in [ref:Sze17]): the two ratios GLB / RF and DRAM / RF within a
+  factor of 2 (band 1.0; the test also asserts at least half). The model's figures come from the organisation
+  model (CACTI 7 shape anchored on Horowitz's 8 KB SRAM, 65 nm) and the DRAM table, none fitted to these ratios;
 * DRAM traffic: 0.0029 DRAM accesses (16-bit words) per MAC (the abstract; §VI-A: 15.4 MB for the batch) x the
   Table V MACs x 2 bytes. The model moves data as the chip does (``eyeriss_v1.yaml``: a 100 KB ifmap/psum global
   buffer without double buffering, 16-bit psums, an 8 KB filter bank, run-length-coded fmaps in DRAM; JSSC 2017
@@ -45,6 +51,13 @@ ACTIVE_PES = {"conv1": 154, "conv2": 135, "conv3": 156, "conv4": 156, "conv5": 1
 TOTAL_LATENCY_MS = 115.3
 #: Chip power running AlexNet's CONV layers, DRAM excluded ([ref:Chen17] abstract).
 POWER_MW = 278.0
+#: Chip energy of one batch of CONV1-5, DRAM excluded: 278 mW x 115.3 ms, in mJ.
+CHIP_ENERGY_MJ = POWER_MW * TOTAL_LATENCY_MS / 1e3
+#: Per-layer chip power in mW ([ref:Chen17] Table V, as transcribed in [ref:NNDataflow]).
+LAYER_POWER_MW = {"conv1": 332.0, "conv2": 288.0, "conv3": 266.0, "conv4": 235.0, "conv5": 236.0}
+#: Normalised energy per 16-bit access: RF 1, global buffer 6, DRAM 200 ([ref:Chen16], [ref:Sze17]: normalised
+#: energy cost per access, 65 nm).
+ACCESS_ENERGY_RATIOS = {"global buffer / RF": 6.0, "DRAM / RF": 200.0}
 #: DRAM accesses (16-bit words) per MAC on AlexNet ([ref:Chen17] abstract).
 DRAM_ACCESSES_PER_MAC = 0.0029
 WORD_BYTES = 2
@@ -60,7 +73,8 @@ VGG_DRAM_ACCESSES_PER_MAC = 0.0035
 
 #: Acceptance bands (issue #10): total latency ±25 %, each layer ±40 %, DRAM ±30 %; MAC counts are exact
 #: shapes (±0.1 %); active PEs ±5 %.
-BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05}
+BANDS = {"total": 0.25, "layer": 0.40, "dram": 0.30, "macs": 0.001, "pes": 0.05, "energy": 0.30,
+         "access_ratio": 1.0}
 
 _TABLE = "Chen et al., JSSC 2017, Table V (AlexNet CONV1-5, N = 4, 200 MHz) [ref:Chen17]"
 _ROWS = _TABLE + "; per-layer rows as transcribed in nn_dataflow's test_nn_dataflow.py [ref:NNDataflow]"
@@ -70,6 +84,25 @@ _RLC = "Chen et al., JSSC 2017, §IV-B: run-length coding saves nearly 30 % (CON
 _VGG = "Chen et al., JSSC 2017, abstract: VGG-16 CONV layers at 0.7 frames/s, 0.0035 DRAM accesses/MAC, N = 3 " \
     "[ref:Chen17]"
 _POWER = "Chen et al., JSSC 2017, abstract: AlexNet CONV layers at 278 mW [ref:Chen17]"
+_RATIOS = "Chen et al., ISCA 2016 / Sze et al., Proc. IEEE 2017, normalised energy per access (65 nm): " \
+    "RF 1 : buffer 6 : DRAM 200 [ref:Chen16] [ref:Sze17]"
+
+
+def access_energy_ratios(hw) -> list[tuple[str, float, float]]:
+    """(quantity, model, reference) of the global buffer's and DRAM's energy per 16-bit access over the register
+    file's (reads; the register file = the ``register_file`` level, the buffer = the level holding inputs and
+    outputs)."""
+    from accelsim.hw.energy_model import dram_pj_per_byte, energy_table_of, onchip_energy_pj_per_byte
+
+    table = energy_table_of(hw)
+    levels = hw.onchip_levels()
+    rf = next(lv for lv in levels.values() if lv.kind == "register_file")
+    glb = next(lv for lv in levels.values() if lv.kind == "sram" and "inputs" in lv.operands)
+    rf_pj = WORD_BYTES * onchip_energy_pj_per_byte(hw, table, rf)[0]
+    glb_pj = WORD_BYTES * onchip_energy_pj_per_byte(hw, table, glb)[0]
+    dram_pj = WORD_BYTES * dram_pj_per_byte(hw)
+    return [("global buffer / RF", glb_pj / rf_pj, ACCESS_ENERGY_RATIOS["global buffer / RF"]),
+            ("DRAM / RF", dram_pj / rf_pj, ACCESS_ENERGY_RATIOS["DRAM / RF"])]
 
 
 def eyeriss_graph(network: str, batch: int):
@@ -127,9 +160,18 @@ def eyeriss_comparisons(live: bool | None = None) -> list[Comparison]:
         raw_bytes = float(raw.loc[name, "ifmap_dram_bytes"] + raw.loc[name, "ofmap_dram_bytes"])
         out.append(Comparison(f"{name} x{BATCH} @ {CONFIG}", "fmap DRAM saved by RLC", 1.0 - coded_bytes / raw_bytes,
                               saved, _RLC))
-    onchip_pj = float((layers["energy_pj"] - layers["energy_dram_pj"]).sum())
+    onchip = layers["energy_pj"] - layers["energy_dram_pj"] - layers["energy_dram_background_pj"]
+    onchip_pj = float(onchip.sum())
     seconds = float(layers["latency_cycles"].sum()) / (hw.clock_mhz * 1e6)
+    out.append(Comparison(case, "chip energy [mJ]", onchip_pj * 1e-9, CHIP_ENERGY_MJ,
+                          _POWER + " x 115.3 ms (" + _TABLE + ")", BANDS["energy"]))
+    for name, power in LAYER_POWER_MW.items():
+        out.append(Comparison(f"{name} x{BATCH} @ {CONFIG}", "chip energy [mJ]", float(onchip[name]) * 1e-9,
+                              power * LAYER_LATENCY_MS[name] / 1e3, _ROWS + ": power x processing latency"))
     out.append(Comparison(case, "on-chip power [mW]", onchip_pj * 1e-12 / seconds * 1e3, POWER_MW, _POWER))
+    for quantity, model, reference in access_energy_ratios(hw):
+        out.append(Comparison(f"eyeriss_v1 energy per 16-bit access", quantity, model, reference, _RATIOS,
+                              BANDS["access_ratio"]))
     vgg = simulate(eyeriss_graph("vgg_16", VGG_BATCH), hw).layers
     convs = vgg[vgg["kind"] == "Conv2D"]
     vgg_case = f"vgg_16 CONV x{VGG_BATCH} @ {CONFIG}"
