@@ -12,7 +12,7 @@ from accelsim.config.hw import load_hw, validate_hw
 from accelsim.energy import load_energy_table, register_file_energy_pj_per_byte
 from accelsim.errors import ConfigError
 from accelsim.graph.builder import GraphBuilder
-from accelsim.hw.energy_model import area_mm2, energy_table_of, requant_pj_per_op
+from accelsim.hw.energy_model import area_mm2, energy_table_of, requant_pj_per_op, technology_scaling_of
 from accelsim.hw.scale_unit import (
     accumulator_round_trip_bytes, scale_register_bits, scale_register_read_pj_per_op, scale_set_loads,
     scale_sets_held, scale_unit_area_um2,
@@ -77,8 +77,11 @@ def test_scale_sets_registers_area_and_read_energy_closed_forms():
 def test_scale_unit_area_per_channel_minus_per_tensor_is_the_extra_scale_registers():
     table = energy_table_of(native_hw())
     extra = area_mm2(native_hw(), table)["scale_unit"] - area_mm2(fallback_hw(), table)["scale_unit"]
-    # 16 per-lane sets instead of one shared set, 5 bytes each, at the register area per bit
-    assert extra == pytest.approx((16 - 1) * 5 * 8 * REGISTER_UM2_PER_BIT / 1e6)
+    # 16 per-lane sets instead of one shared set, 5 bytes each, at the register area per bit, scaled from the
+    # table's 45 nm to the config's 16 nm like every logic area (tested in test_energy_scaling.py)
+    node_factor = technology_scaling_of(native_hw(), table).area_factor
+    assert node_factor < 0.5
+    assert extra == pytest.approx((16 - 1) * 5 * 8 * REGISTER_UM2_PER_BIT / 1e6 * node_factor)
 
 
 def test_requant_energy_per_channel_minus_per_tensor_is_the_per_lane_set_reads():
@@ -171,11 +174,18 @@ def test_fallback_is_never_cheaper_than_the_native_per_channel_path(network):
     assert (fallback.layers["requant_unit"] == "simd").any()
     assert fallback.totals["latency_cycles"] >= native.totals["latency_cycles"]
     assert fallback.totals["energy_pj"] > native.totals["energy_pj"]
-    # layer by layer on the array (SIMD-run layers requantize in their own code on either config)
+    # layer by layer on the array (SIMD-run layers requantize in their own code on either config): the path's
+    # time and dynamic energy. Leakage is left out per layer: the per-tensor unit is smaller (one scale set, not
+    # one per lane) and leaks less, so on a layer where the fallback adds a few cycles its leakage can be lower;
+    # that is the hardware's saving, not the path's, and the totals above include it.
     on_array = (fallback.layers["unit"] == "systolic").to_numpy()
-    for column in ("latency_cycles", "energy_pj"):
-        slower = fallback.layers[column].to_numpy()[on_array] >= native.layers[column].to_numpy()[on_array] - 1e-6
-        assert slower.all(), column
+
+    def dynamic(report):
+        return (report.layers["energy_pj"] - report.layers["energy_leakage_pj"]).to_numpy()[on_array]
+
+    latency = fallback.layers["latency_cycles"].to_numpy()[on_array]
+    assert (latency >= native.layers["latency_cycles"].to_numpy()[on_array] - 1e-6).all()
+    assert (dynamic(fallback) >= dynamic(native) - 1e-6).all()
 
 
 def hvx_with_array(per_channel: bool):
