@@ -3,8 +3,10 @@ with ratios and acceptance bands.
 
 Reference sets (``accelsim.validation.REFERENCE_SETS``): ``vela`` (Arm Vela 5.2.0 on Ethos-U55-256, U55-128 and
 U65-256: cycles, weight and off-chip bytes, per-layer correlation), ``scalesim`` (SCALE-Sim 3.0.0 compute cycles),
-``eyeriss`` (the Eyeriss v1 chip on AlexNet, JSSC 2017), ``tpu`` (TPU v1's weight-bandwidth roofline, ISCA 2017),
-``perchannel`` (per-channel vs per-tensor and the SIMD fallback on the trained digits models; information only).
+``eyeriss`` (the Eyeriss v1 chip on AlexNet, JSSC 2017: latency, DRAM, energy), ``tpu`` (TPU v1's weight-bandwidth
+roofline, ISCA 2017), ``hvx`` (Hexagon HVX latencies, whitepaper Table 7), ``perchannel`` (per-channel vs
+per-tensor and the SIMD fallback on the trained digits models; information only), ``area`` (die areas of Eyeriss v1
+and TPU v1).
 Peer tools run live when the pinned version is installed, else their shipped figures are used. Run from the
 accelsim checkout (it reads ``hw_configs/``). Guide: docs/validation.md.
 """

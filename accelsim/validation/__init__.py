@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from accelsim.validation.area import area_comparisons
 from accelsim.validation.common import Comparison, comparison_table, config_path
 from accelsim.validation.eyeriss import eyeriss_comparisons
 from accelsim.validation.hvx import hvx_comparisons
@@ -29,6 +30,7 @@ REFERENCE_SETS: dict[str, Callable[[bool | None], list[Comparison]]] = {
     "tpu": tpu_comparisons,
     "hvx": hvx_comparisons,
     "perchannel": perchannel_comparisons,
+    "area": area_comparisons,
 }
 
 
@@ -43,7 +45,7 @@ def all_comparisons(live: bool | None = None, only: tuple[str, ...] = ()) -> lis
 
 
 __all__ = ["REFERENCE_FILE", "REFERENCE_SETS", "VELA_CASES", "VELA_FIELDS", "VELA_VERSION", "Comparison",
-           "all_comparisons", "comparison_table", "config_path", "eyeriss_comparisons", "hvx_comparisons",
-           "perchannel_comparisons", "run_vela",
-           "scalesim_comparisons", "tpu_comparisons", "vela_comparisons",
+           "all_comparisons", "area_comparisons", "comparison_table", "config_path", "eyeriss_comparisons",
+           "hvx_comparisons", "perchannel_comparisons", "run_vela", "scalesim_comparisons", "tpu_comparisons",
+           "vela_comparisons",
            "vela_installed_version", "vela_live_references", "vela_shipped_references"]

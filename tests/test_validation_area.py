@@ -1,0 +1,62 @@
+"""The die-area reference set (accelsim.validation.area) against its published figures."""
+from __future__ import annotations
+
+import pytest
+
+from accelsim.config.hw import load_hw
+from accelsim.hw.energy_model import area_mm2, energy_table_of
+from accelsim.validation import REFERENCE_SETS, all_comparisons, config_path
+from accelsim.validation.area import AREA_BAND, TPU_DIE_MM2, TPU_DIE_SHARE
+
+#: Cases outside the ±30 % band today, with what the model lacks (docs/validation.md "Die area"): the model counts
+#: datapath cells, PE registers and CACTI arrays, not control, NoC, clocking, placement density or floor-plan
+#: sizing. Remove a case once a model change brings it into the band.
+AREA_GAPS = {"eyeriss_v1 core (65 nm)", "tpu_v1 unified_buffer (28 nm)", "tpu_v1 mac_array (28 nm)",
+             "tpu_v1 accumulators (28 nm)"}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {c.case: c for c in all_comparisons(only=("area",))}
+
+
+def test_area_set_is_registered_with_the_published_figures(rows):
+    assert "area" in REFERENCE_SETS
+    # Jouppi et al. 2017: die < 331 mm^2; floor plan shares 29 / 24 / 6 %. Chen et al. 2017: core 3.5 x 3.5 mm.
+    assert rows["eyeriss_v1 core (65 nm)"].reference == pytest.approx(12.25)
+    assert rows["tpu_v1 unified_buffer (28 nm)"].reference == pytest.approx(0.29 * 331)
+    assert rows["tpu_v1 mac_array (28 nm)"].reference == pytest.approx(0.24 * 331)
+    assert rows["tpu_v1 accumulators (28 nm)"].reference == pytest.approx(0.06 * 331)
+    assert all(c.band == AREA_BAND == 0.30 for c in rows.values())
+
+
+def test_model_areas_are_the_area_model_of_the_shipped_configs(rows):
+    eyeriss = load_hw(config_path("eyeriss_v1"))
+    tpu = load_hw(config_path("tpu_v1"))
+    eyeriss_total = sum(area_mm2(eyeriss, energy_table_of(eyeriss)).values())
+    assert rows["eyeriss_v1 core (65 nm)"].model == pytest.approx(eyeriss_total)
+    tpu_areas = area_mm2(tpu, energy_table_of(tpu))
+    for component in TPU_DIE_SHARE:
+        assert rows[f"tpu_v1 {component} (28 nm)"].model == pytest.approx(tpu_areas[component])
+    # the three blocks the floor plan names stay below the die they are part of
+    assert sum(tpu_areas[c] for c in TPU_DIE_SHARE) < TPU_DIE_MM2
+
+
+def test_modelled_blocks_never_exceed_the_silicon_they_are_part_of(rows):
+    """The model leaves out blocks (control, NoC, clocking, I/O) and placement density, so a ratio above the band's
+    top would mean it counts something twice."""
+    for case, c in rows.items():
+        assert c.ratio <= 1 + AREA_BAND, (case, c.ratio)
+
+
+@pytest.mark.parametrize("case", ["eyeriss_v1 core (65 nm)", "tpu_v1 unified_buffer (28 nm)",
+                                  "tpu_v1 mac_array (28 nm)", "tpu_v1 accumulators (28 nm)"])
+def test_area_band(rows, case):
+    if case in AREA_GAPS:
+        pytest.xfail("known gap, see AREA_GAPS")
+    assert rows[case].within_band, rows[case].ratio
+
+
+def test_area_gaps_are_still_gaps(rows):
+    assert all(not rows[case].within_band for case in AREA_GAPS), \
+        {case: round(rows[case].ratio, 3) for case in AREA_GAPS if rows[case].within_band}
