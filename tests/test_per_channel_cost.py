@@ -300,16 +300,8 @@ def test_fallback_register_traffic_follows_the_simd_convention_on_a_config_with_
     """HVX 690 plus a 32x32 array (the vector register file is a level): the fallback's requantization code pays
     the SIMD convention's register reads and writes (two sources and one result per computing instruction, one
     write per load, one read per store) on top of the array layer's own."""
-    data = load_hw(CONFIGS / "hvx_690.yaml").model_dump(mode="python")
-    data["compute"]["systolic"] = {"rows": 32, "cols": 32, "dataflow": "ws"}
-    data["precision"]["modes"] = [m for m in data["precision"]["modes"]
-                                  if m["weight_bits"] == 8 and m["activation_bits"] == 8]
-    simd = data["compute"]["simd"]
-    simd["macs_per_context_cycle"] = {"W8A8": simd["macs_per_context_cycle"]["W8A8"]}
-    data["scale_unit"].update(shared_with_simd=False, per_channel=True, fallback="none")
-    native = simulate(conv_graph(True), validate_hw(data, "")).layers.iloc[0]
-    data["scale_unit"].update(per_channel=False, fallback="simd")
-    fallback = simulate(conv_graph(True), validate_hw(data, "")).layers.iloc[0]
+    native = simulate(conv_graph(True), hvx_with_array(True)).layers.iloc[0]
+    fallback = simulate(conv_graph(True), hvx_with_array(False)).layers.iloc[0]
     outputs, vector = 28 * 28 * 128, 128
     vectors = outputs // 32
     # per 32-output vector: 1 load, 2 multiplies, 1 shift, 3 ALU, 3/4 permute (int32 -> int8), 1/4 store
