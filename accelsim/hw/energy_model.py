@@ -365,10 +365,16 @@ def placed_logic_components(hw: HardwareConfig, cells: dict[str, float]) -> tupl
     """The components of ``cells`` (:func:`cell_area_mm2`) that are standard-cell logic sized from the table:
     MAC array, PE registers, and the scale unit and decompressor unless the config gives their area (a given
     area is taken as a placed block). On-chip levels are hard macros and excluded."""
-    given = {"scale_unit": hw.scale_unit.area_mm2 is not None,
-             "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+    given = config_given_logic_areas(hw)
     levels = hw.onchip_levels()
     return tuple(name for name in cells if name not in levels and not given.get(name, False))
+
+
+def config_given_logic_areas(hw: HardwareConfig) -> dict[str, bool]:
+    """Whether the config gives the area of each optional logic component itself (``scale_unit``,
+    ``decompressor``): such an area is used as it is, neither node-scaled nor placed."""
+    return {"scale_unit": hw.scale_unit.area_mm2 is not None,
+            "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
 
 
 def logic_placement_mm2(hw: HardwareConfig, cells: dict[str, float]) -> float:
@@ -418,8 +424,7 @@ def logic_at_design_node(hw: HardwareConfig, table: EnergyTable, areas: dict[str
     """``areas`` with every logic component computed from the table (not given by the config) scaled by the
     node's area factor ([ref:Stillmaker17]); on-chip levels are already at the design's node."""
     factor = technology_scaling_of(hw, table).area_factor
-    given = {"scale_unit": hw.scale_unit.area_mm2 is not None,
-             "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+    given = config_given_logic_areas(hw)
     levels = hw.onchip_levels()
     return {name: area if name in levels or given.get(name, False) else area * factor
             for name, area in areas.items()}
