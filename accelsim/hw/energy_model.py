@@ -22,6 +22,7 @@ from accelsim.energy import (
     register_file_energy_pj_per_byte,
     requant_op_energy_pj,
 )
+from accelsim.energy.area import placement_overhead_mm2
 from accelsim.energy.scaling import TechnologyScaling, technology_scaling
 from accelsim.energy.sram import REFERENCE_NODE_NM, SramFigures, bank_figures, default_access_bits
 from accelsim.energy.tables import (
@@ -253,8 +254,8 @@ def leakage_power_mw(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]
     """Leakage power of every component in mW at the design's node: the MAC array (:func:`mac_array_leakage_mw`);
     each on-chip level = banks x CACTI 7's leakage of one bank (ITRS-LOP cells, 45 nm, [ref:CACTI7]) x the node's
     leakage-power factor; the other logic (PE registers, scale unit, decompressor) at the MAC array's leakage per
-    mm^2 times its area (:func:`area_mm2`)."""
-    areas = area_mm2(hw, table)
+    mm^2 times its cell area (:func:`cell_area_mm2`)."""
+    areas = cell_area_mm2(hw, table)
     mac_mw = mac_array_leakage_mw(hw, table)
     density = mac_mw / areas["mac_array"] if areas.get("mac_array") else 0.0
     sram_factor = sram_model_scaling_of(hw).leakage_power_factor
@@ -353,10 +354,43 @@ def pe_register_bits(hw: HardwareConfig, table: EnergyTable) -> int:
 
 
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
-    """Area per component in mm^2 at the design's node: ``mac_array`` (MAC area of the widest mode × MAC units),
-    ``pe_registers`` (systolic PEs × :func:`pe_register_bits` × the table's register area per bit, when nonzero),
-    each on-chip level (config ``area_mm2`` or by organisation), ``scale_unit`` (config, else
-    :func:`scale_unit_area_mm2`), ``decompressor`` (config, else the assumption above)."""
+    """Area per component in mm^2 at the design's node: the cell and array areas of :func:`cell_area_mm2` plus
+    ``logic_placement``, the row area that placing the table-derived standard-cell logic leaves to routing,
+    clock buffers and filler (:func:`logic_placement_mm2`, [ref:PDUtil])."""
+    cells = cell_area_mm2(hw, table)
+    return {**cells, "logic_placement": logic_placement_mm2(hw, cells)}
+
+
+def placed_logic_components(hw: HardwareConfig, cells: dict[str, float]) -> tuple[str, ...]:
+    """The components of ``cells`` (:func:`cell_area_mm2`) that are standard-cell logic sized from the table:
+    MAC array, PE registers, and the scale unit and decompressor unless the config gives their area (a given
+    area is taken as a placed block). On-chip levels are hard macros and excluded."""
+    given = config_given_logic_areas(hw)
+    levels = hw.onchip_levels()
+    return tuple(name for name in cells if name not in levels and not given.get(name, False))
+
+
+def config_given_logic_areas(hw: HardwareConfig) -> dict[str, bool]:
+    """Whether the config gives the area of each optional logic component itself (``scale_unit``,
+    ``decompressor``): such an area is used as it is, neither node-scaled nor placed."""
+    return {"scale_unit": hw.scale_unit.area_mm2 is not None,
+            "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+
+
+def logic_placement_mm2(hw: HardwareConfig, cells: dict[str, float]) -> float:
+    """Placement overhead in mm^2 of the standard-cell logic among ``cells`` (:func:`placed_logic_components`):
+    its cell area / core utilization minus the cells (:func:`accelsim.energy.area.placement_overhead_mm2`,
+    utilization 0.70 [ref:PDUtil])."""
+    return placement_overhead_mm2(sum(cells[name] for name in placed_logic_components(hw, cells)))
+
+
+def cell_area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:
+    """Cell and array area per component in mm^2 at the design's node, before placement: ``mac_array`` (MAC
+    area of the widest mode × MAC units), ``pe_registers`` (systolic PEs × :func:`pe_register_bits` × the
+    table's register area per bit, when nonzero), each on-chip level (config ``area_mm2`` or by organisation),
+    ``scale_unit`` (config, else :func:`scale_unit_area_mm2`), ``decompressor`` (config, else the assumption
+    above). Leakage (:func:`leakage_power_mw`) is priced on these areas: routing space and filler do not leak
+    like logic."""
     mode = widest_compute_mode(hw)
     acc = hw.precision.accumulator_bits
     areas = {"mac_array": multiplier_count(hw) * mac_area_um2(table, mode.weight_bits, mode.activation_bits, acc)
@@ -390,8 +424,7 @@ def logic_at_design_node(hw: HardwareConfig, table: EnergyTable, areas: dict[str
     """``areas`` with every logic component computed from the table (not given by the config) scaled by the
     node's area factor ([ref:Stillmaker17]); on-chip levels are already at the design's node."""
     factor = technology_scaling_of(hw, table).area_factor
-    given = {"scale_unit": hw.scale_unit.area_mm2 is not None,
-             "decompressor": hw.decompression is not None and hw.decompression.area_mm2 is not None}
+    given = config_given_logic_areas(hw)
     levels = hw.onchip_levels()
     return {name: area if name in levels or given.get(name, False) else area * factor
             for name, area in areas.items()}
