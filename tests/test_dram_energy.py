@@ -75,6 +75,7 @@ def test_lpddr4_io_formula_against_the_datasheet_vddq_read_current() -> None:
 @pytest.mark.parametrize("dram_type, published_pj_per_bit", [
     ("ddr3", 640 / 32),   # Horowitz ISSCC 2014: 640 pJ per 32-bit DRAM read [ref:Horowitz14]
     ("lpddr", 40),        # Malladi et al. ISCA 2012, via the Accelergy plug-in [ref:AccelergyPlugins]
+    ("lpddr2", 40),       # the same figure: Malladi et al. compare DDR3 with LPDDR2
     ("lpddr4", 8),        # Accelergy plug-in "public data" [ref:AccelergyPlugins]
     ("gddr5", 14),        # O'Connor et al. MICRO 2017, via the Accelergy plug-in
     ("hbm2", 3.9),        # O'Connor et al. MICRO 2017, via the Accelergy plug-in

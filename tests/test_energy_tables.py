@@ -220,8 +220,9 @@ def test_dram_energy_by_type_and_unknown_type() -> None:
     for dram_type in typing.get_args(DramType):
         table = load_energy_table("dram_types")
         assert dram_energy_pj_per_byte(dram_type) == 8 * table.dram_types[dram_type].energy_pj_per_bit
-    # Ordering the physics fixes: stacked (HBM2) < LPDDR4X < LPDDR4 < DDR4 < DDR3 < LPDDR-333 per bit.
-    order = ["hbm2", "lpddr4x", "lpddr4", "ddr4", "ddr3", "lpddr"]
+    # Ordering the physics fixes: stacked (HBM2) < LPDDR4X < LPDDR4 < LPDDR3 < DDR4 < DDR3 < LPDDR2 < LPDDR-333
+    # per bit (lower voltages, shorter lines and higher pin rates amortise the same standby currents better).
+    order = ["hbm2", "lpddr4x", "lpddr4", "lpddr3", "ddr4", "ddr3", "lpddr2", "lpddr"]
     values = [dram_energy_pj_per_byte(t) for t in order]
     assert values == sorted(values)
     with pytest.raises(UnsupportedError, match="ddr9.*lpddr4"):

@@ -106,6 +106,15 @@ DEVICES: tuple[Device, ...] = (
     Device("lpddr", "Micron 2Gb LPDDR-333 x16 (die A)", _DP.format("MICRON_2Gb_LPDDR-333_16bit_A.xml"),
            "derived", (Rail(1.8, 100, 15, 18, 115, 115, 170),), 6.0, 10, 7, 12, 2600, 16, 8, 4,
            Interface("unterminated", 1.8, 0, 0, _PCB, "JESD209 LPDDR: VDDQ 1.8 V, LVCMOS, unterminated")),
+    Device("lpddr2", "Micron 2Gb LPDDR2-1066 S4 x16 (die A)", _DP.format("MICRON_2Gb_LPDDR2-1066-S4_16bit_A.xml"),
+           "derived", (Rail(1.8, 20, 1.7, 1.2, 5, 10, 15), Rail(1.2, 71, 22, 30, 226, 208, 136)),
+           1.876, 32, 23, 70, 2080, 16, 8, 4,
+           Interface("unterminated", 1.2, 0, 0, _POP, "JESD209-2 LPDDR2: VDDQ 1.2 V, HSUL_12, unterminated")),
+    Device("lpddr3", "Micron 4Gb LPDDR3-1600 x32 (die A)", _DP.format("MICRON_4Gb_LPDDR3-1600_32bit_A.xml"),
+           "derived", (Rail(1.8, 15, 2.0, 2.0, 5, 10, 40), Rail(1.2, 80, 38, 45, 260, 284, 160)),
+           1.25, 48, 36, 104, 3120, 32, 8, 4,
+           Interface("unterminated", 1.2, 0, 0, _POP, "JESD209-3 LPDDR3: VDDQ 1.2 V, HSUL_12, ODT off "
+                     "(unterminated)")),
     Device("lpddr4", "Micron 6Gb LPDDR4-3200 x16 channel", _DP.format("MICRON_6Gb_LPDDR4-3200_32bit_A.json"),
            "derived", (Rail(1.8, 3.5, 2.0, 2.25, 2.25, 2.25, 10.0), Rail(1.1, 45, 27, 30, 275, 210, 90)),
            0.625, 97, 68, 448, 6246, 16, 16, 8,
@@ -221,10 +230,10 @@ _HEADER = """\
 name: dram_types
 citation: >-
   Micron TN-41-01 "Calculating Memory System Power for DDR3" (IDD-current method) applied to Micron datasheet
-  currents as shipped in DRAMPower's memspecs (repo tukl-msd/DRAMPower; DDR3, DDR4, LPDDR, LPDDR4) and to the
-  DRAMsim3 configs of Li, Reddy, Jacob, MEMSYS 2018 (repo umd-memsys/DRAMsim3; GDDR5, HBM2, HMC); I/O from JEDEC
-  signalling (VDDQ, Ron, Rtt) with an assumed load capacitance; HMC's total from TETRIS (ASPLOS 2017) via the
-  Accelergy CACTI plug-in.
+  currents as shipped in DRAMPower's memspecs (repo tukl-msd/DRAMPower; DDR3, DDR4, LPDDR, LPDDR2, LPDDR3,
+  LPDDR4) and to the DRAMsim3 configs of Li, Reddy, Jacob, MEMSYS 2018 (repo umd-memsys/DRAMsim3; GDDR5, HBM2,
+  HMC); I/O from JEDEC signalling (VDDQ, Ron, Rtt) with an assumed load capacitance; HMC's total from TETRIS
+  (ASPLOS 2017) via the Accelergy CACTI plug-in.
 node_nm: null
 description: "DRAM energy per bit = activate/precharge + read/write core + I/O; background power separate"
 notes: >-
@@ -235,7 +244,7 @@ notes: >-
   over its peak bandwidth, charged as power x latency. GDDR5, HBM2 and HMC currents are DRAMsim3 values without a
   named datasheet (status unconfirmed). HMC's SerDes links are not derivable this way: its access energy is the
   published total. Published totals for comparison (not used): DDR3 20 pJ/bit (Horowitz ISSCC 2014), LPDDR 40
-  (Malladi ISCA 2012, via the Accelergy plug-in), LPDDR4 8, GDDR5 14, HBM2 3.9 (Accelergy plug-in).
+  (Malladi ISCA 2012, a DDR3 vs LPDDR2 study, via the Accelergy plug-in), LPDDR4 8, GDDR5 14, HBM2 3.9 (Accelergy plug-in).
 dram_types:
 """
 
