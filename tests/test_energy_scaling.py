@@ -27,8 +27,8 @@ Q = QuantParams.per_tensor(0.05, 0)
 # Horowitz ISSCC 2014, 45 nm, 0.9 V [ref:Horowitz14]: 8b mult 0.2 pJ + 32b add 0.1 pJ; 8 KB SRAM 10 pJ per 64 b.
 HOROWITZ_MAC_PJ = 0.2 + 0.1
 HOROWITZ_SRAM_PJ_PER_BYTE = 10 / 8
-# LPDDR4X per byte (dram_types table: 8 pJ/bit).
-LPDDR4X_PJ_PER_BYTE = 64
+# LPDDR4X per byte (dram_types table: 7.84 pJ/bit, IDD method + I/O at VDDQ 0.6 V, tools/make_dram_table.py).
+LPDDR4X_PJ_PER_BYTE = 8 * 7.84
 
 # Stillmaker & Baas 2017, Table 5 energy coefficients (e, f, g) of E(V) = e V^2 + f V + g: the HP rows used.
 TABLE5 = {65: (3.755, -4.398, 1.975), 45: (1.018, -0.3107, 0.1539), 32: (0.8367, -0.4341, 0.1701),
@@ -233,7 +233,8 @@ def test_dram_background_power_is_reported_apart_and_added_to_the_total():
     from accelsim.energy.tables import dram_background_mw_per_gb_s
 
     assert dram_background_mw_per_gb_s("ddr3") == pytest.approx(DDR3_BACKGROUND_MW_PER_GB_S, rel=1e-3)
-    assert dram_background_mw_per_gb_s("hbm2") is None                     # not known: not modelled
+    # DRAMsim3 HBM2 channel [ref:Li18]: 1.2 V x IDD3N 55 mA + refresh 1.2 x (250 - 55) x 260 / 3900, over 32 GB/s.
+    assert dram_background_mw_per_gb_s("hbm2") == pytest.approx((1.2 * 55 + 1.2 * 195 * 260 / 3900) / 32, rel=1e-3)
     hw = load_hw(CONFIGS / "tpu_v1.yaml")                                   # DDR3, 34 GB/s, 700 MHz
     report = simulate(conv_graph(), hw)
     row = report.layers.iloc[0]

@@ -214,17 +214,17 @@ def test_cacti_sram_area(cacti) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ DRAM
-@pytest.mark.parametrize("dram_type, pj_per_bit", [
-    ("lpddr4", 8), ("lpddr", 40), ("ddr3", 640 / 32), ("gddr5", 14), ("hbm2", 3.9), ("hmc", 4.2)])
-def test_dram_energy_by_type(dram_type: str, pj_per_bit: float) -> None:
-    """Accelergy CACTI plug-in cacti_wrapper.py figures (pJ/bit); DDR3: Horowitz's 640 pJ per 32-bit read
-    [ref:Horowitz14] (the plug-in's 70 pJ/bit includes background power)."""
-    assert dram_energy_pj_per_byte(dram_type) == pytest.approx(8 * pj_per_bit)
-
-
-def test_dram_against_the_accelergy_exercise_and_unknown_type() -> None:
-    # Timeloop/Accelergy exercise ERT: LPDDR4 64-bit access = 512 pJ.
-    assert dram_energy_pj_per_byte("lpddr4") * 8 == pytest.approx(512)
+def test_dram_energy_by_type_and_unknown_type() -> None:
+    """Access energy per byte is 8 x the table's pJ/bit (read = write); the derivation of every figure is checked
+    in tests/test_dram_energy.py (IDD method on datasheet currents [ref:MicronTN4101])."""
+    for dram_type in typing.get_args(DramType):
+        table = load_energy_table("dram_types")
+        assert dram_energy_pj_per_byte(dram_type) == 8 * table.dram_types[dram_type].energy_pj_per_bit
+    # Ordering the physics fixes: stacked (HBM2) < LPDDR4X < LPDDR4 < LPDDR3 < DDR4 < DDR3 < LPDDR2 < LPDDR-333
+    # per bit (lower voltages, shorter lines and higher pin rates amortise the same standby currents better).
+    order = ["hbm2", "lpddr4x", "lpddr4", "lpddr3", "ddr4", "ddr3", "lpddr2", "lpddr"]
+    values = [dram_energy_pj_per_byte(t) for t in order]
+    assert values == sorted(values)
     with pytest.raises(UnsupportedError, match="ddr9.*lpddr4"):
         dram_energy_pj_per_byte("ddr9")
 

@@ -37,7 +37,7 @@ ArrayDataflow = Literal["os", "ws", "is", "rs"]
 #: How a systolic array runs a depthwise / grouped conv (accelsim.hw.systolic.DEPTHWISE_LOWERINGS).
 DepthwiseLowering = Literal["per_group", "block_diagonal", "channel_parallel"]
 #: DRAM types with an energy figure in the ``dram_types`` energy table.
-DramType = Literal["lpddr", "lpddr4", "lpddr4x", "ddr3", "gddr5", "hbm2", "hmc"]
+DramType = Literal["lpddr", "lpddr2", "lpddr3", "lpddr4", "lpddr4x", "ddr3", "ddr4", "gddr5", "hbm2", "hmc"]
 #: Weight compression codecs the decompression unit can decode.
 Codec = Literal["bitpack", "zero_rle", "bitmap", "huffman", "mlw"]
 #: Operand classes a memory level can hold.

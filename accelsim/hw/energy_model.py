@@ -188,7 +188,9 @@ def _require_sram(table: EnergyTable) -> SramSection:
 
 
 def dram_pj_per_byte(hw: HardwareConfig) -> float:
-    """DRAM energy per byte (read = write): ``8 × energy_pj_per_bit`` if configured, else the ``dram_types`` table."""
+    """DRAM access energy per byte (read = write; background power excluded): ``8 × energy_pj_per_bit`` if
+    configured, else the ``dram_types`` table (activate + read/write core + I/O per bit, IDD-current method on
+    datasheet currents, [ref:MicronTN4101]; docs/energy-tables.md §DRAM)."""
     dram = hw.dram
     if dram.energy_pj_per_bit is not None:
         return 8 * dram.energy_pj_per_bit
@@ -197,9 +199,10 @@ def dram_pj_per_byte(hw: HardwareConfig) -> float:
 
 def dram_background_mw(hw: HardwareConfig) -> float:
     """Background plus refresh power of the DRAM in mW: ``background_mw`` if configured, else the ``dram_types``
-    table's mW per GB/s (one datasheet device's active-standby and refresh power over its peak bandwidth,
-    [ref:DRAMPower]) x ``bandwidth_gb_s`` (as many devices as the bandwidth needs: an ASSUMPTION); 0 for a type
-    the table has no figure for or a config without ``dram_type``."""
+    table's mW per GB/s (one device's active standby IDD3N and refresh IDD5 power over its peak bandwidth,
+    [ref:MicronTN4101] on [ref:DRAMPower] / [ref:Li18] currents) x ``bandwidth_gb_s`` (as many devices as the
+    bandwidth needs: an ASSUMPTION); 0 for a type a user table has no figure for or a config without
+    ``dram_type``."""
     dram = hw.dram
     if dram.background_mw is not None:
         return dram.background_mw
