@@ -235,4 +235,6 @@ def _no_match(graph: Graph, layers: tuple[tuple[str, str], ...], select: str) ->
     others = [n.name for n in graph.nodes if fnmatchcase(n.name, pattern)]
     if others:
         return f"{what}; {pattern!r} matches only node(s) without weights ({_listed(others, 5)})"
+    if not any(c in pattern for c in "*?["):
+        return f"{what}; {pattern!r} is neither an op kind nor a layer name"
     return what
