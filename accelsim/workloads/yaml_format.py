@@ -63,14 +63,14 @@ class QuantSpec(_Strict):
     symmetric_weights: bool = True
     requant: str = "fixed_point"
     overrides: dict[str, LayerOverride] = Field(default_factory=dict)
-    layer_bits: Union[str, list[Any]] = Field(
-        "", description="Per-layer bit-width selectors (accelsim.graph.selectors), applied in order over the "
+    layer_bits: Union[str, list[Any], None] = Field(
+        None, description="Per-layer bit-width selectors (accelsim.graph.selectors), applied in order over the "
         "defaults above and under overrides: a compact string 'depthwise=w8,first=w8a8,last=w8' or a list of "
         "such entries / mappings {select, weight_bits, activation_bits, per_channel}; widths in bits.")
 
     @field_validator("layer_bits")
     @classmethod
-    def _plain_entries(cls, v: Union[str, list[Any]]) -> Union[str, list[Any]]:
+    def _plain_entries(cls, v: Union[str, list[Any], None]) -> Union[str, list[Any], None]:
         """LayerSelector objects (API) become mappings, so the block dumps and merges as plain data."""
         if isinstance(v, list):
             return [{k: x for k, x in dataclasses.asdict(e).items() if x is not None}
@@ -427,7 +427,7 @@ def selected_layer_bits(spec: WorkloadSpec, file: str) -> dict[str, LayerBits]:
     ``quant.layer_bits[i]`` for a malformed entry or one that matches no MAC layer."""
     if not spec.quant.layer_bits:
         return {}
-    plain = dataclasses.replace(spec, quant=spec.quant.model_copy(update={"layer_bits": "", "overrides": {}}))
+    plain = dataclasses.replace(spec, quant=spec.quant.model_copy(update={"layer_bits": None, "overrides": {}}))
     return resolve_layer_bits(build_graph(plain, file), spec.quant.layer_bits, source=file,
                               key_path="quant.layer_bits")
 
