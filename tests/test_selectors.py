@@ -216,6 +216,9 @@ def test_workload_and_simulate_report_change_exactly_first_and_last():
     assert set(diff) == {"Conv", "logits"}
     assert rows_m.loc["Conv", "weight_bits"] == 8 and rows_u.loc["Conv", "weight_bits"] == 4
     assert (rows_m["activation_bits"] == rows_u["activation_bits"]).all()
+    typed = load_workload("mobilenet_v2", quant={"weight_bits": 4,
+                                                 "layer_bits": [LayerSelector("first", 8), LayerSelector("last", 8)]})
+    assert weight_bits_by_layer(typed) == weight_bits_by_layer(mixed)
 
 
 def test_workload_yaml_layer_bits_errors(tmp_path):

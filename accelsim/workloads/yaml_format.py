@@ -432,9 +432,12 @@ def selected_layer_bits(spec: WorkloadSpec, file: str) -> dict[str, LayerBits]:
                               key_path="quant.layer_bits")
 
 
-def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> WorkloadSpec:
+def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str,
+               check_layer_bits: bool = True) -> WorkloadSpec:
     """``spec`` with ``settings`` merged into its ``quant:`` block (nested: ``{"overrides": {"conv1":
-    {"weight_bits": 4}}}`` changes one layer); the result is validated, errors name ``quant.<key path>``."""
+    {"weight_bits": 4}}}`` changes one layer); the result is validated, errors name ``quant.<key path>``.
+    ``check_layer_bits=False`` leaves the match check of ``layer_bits`` to :func:`build_graph` (which makes it
+    anyway; it costs one graph build)."""
     merged = deep_merge(spec.quant.model_dump(exclude_none=True), settings)
     try:
         quant = QuantSpec.model_validate(merged)
@@ -442,7 +445,10 @@ def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> Wo
         raise validation_error_to_config_error(exc, file).moved(prefix="quant") from None
     check_override_layers(quant, [layer.name for layer in spec.layers], file)
     spec = dataclasses.replace(spec, quant=quant)
-    selected_layer_bits(spec, file)  # the layer_bits check build_graph makes, before anything runs
+    if check_layer_bits:
+        selected_layer_bits(spec, file)  # the layer_bits check build_graph makes, before anything runs
+    else:
+        parse_layer_bits(quant.layer_bits, file, "quant.layer_bits")
     return spec
 
 
