@@ -175,6 +175,10 @@ def test_ptq_w4_except_first_and_last(dsconv):
            for k, g in (("w4", uniform), ("mixed", mixed), ("w8", w8))}
     assert acc["mixed"] >= acc["w4"] - 1 / len(data.test_labels)
     assert mixed.metadata["ptq_settings"].layer_bits == parse_layer_bits("first=w8,last=w8")
+    rows_u = simulate(uniform, HVX).layers.set_index("name")
+    rows_m = simulate(mixed, HVX).layers.set_index("name")
+    assert set(rows_m.index[rows_m["weight_bits"] != rows_u["weight_bits"]]) == {names[0], names[-1]}
+    assert set(rows_m.loc[[names[0], names[-1]], "weight_bits"]) == {8}
 
 
 def test_ptq_per_layer_per_channel_and_precedence(dsconv):
