@@ -53,7 +53,8 @@ def weight_bits_by_layer(graph) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------ parsing
 def test_compact_string_list_and_objects_parse_alike():
     compact = parse_layer_bits("depthwise=w8a8, first=W8 ,last=w8-pc,block_3/*=pt,fc=a16")
-    assert compact == (LayerSelector("depthwise", 8, 8), LayerSelector("first", 8), LayerSelector("last", 8, None, True),
+    assert compact == (LayerSelector("depthwise", 8, 8), LayerSelector("first", 8),
+                       LayerSelector("last", 8, None, True),
                        LayerSelector("block_3/*", None, None, False), LayerSelector("fc", None, 16))
     as_list = parse_layer_bits(["depthwise=w8a8", {"select": "first", "weight_bits": 8},
                                 LayerSelector("last", 8, per_channel=True),
@@ -109,7 +110,8 @@ def test_mobilenet_v2_kinds_match_the_zoo_spec(mobilenet):
 
 def test_digits_kinds_match_the_module_names(dsconv, cnn):
     names = [n for n, _ in mac_layers(dsconv)]
-    expect = {"depthwise": [n for n in names if "/depthwise/" in n], "pointwise": [n for n in names if "/pointwise/" in n],
+    expect = {"depthwise": [n for n in names if "/depthwise/" in n],
+              "pointwise": [n for n in names if "/pointwise/" in n],
               "conv": [n for n in names if "/stem/" in n], "fc": [n for n in names if "/classifier/" in n]}
     assert len(expect["depthwise"]) == 3 and len(expect["pointwise"]) == 3
     for select, want in expect.items():
@@ -241,7 +243,8 @@ def test_workload_yaml_layer_bits_errors(tmp_path):
     g = load_workload(path)
     assert weight_bits_by_layer(g) == {"c1": 8, "p1": 4, "fc": 8}
     assert g.tensors["fc"].dtype == "int16"
-    assert not g.tensors["p1/weights"].quant.per_channel_quantized and g.tensors["c1/weights"].quant.per_channel_quantized
+    assert not g.tensors["p1/weights"].quant.per_channel_quantized
+    assert g.tensors["c1/weights"].quant.per_channel_quantized
     doc["quant"]["layer_bits"] = "first=w8,last"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError) as info:  # syntax is checked when the file is read
@@ -253,7 +256,8 @@ def test_api_yaml_and_ptq_validate_identically(mobilenet):
     """The same bad entry gets the same expectation text from PTQSettings, load_workload(quant=) and the parser."""
     for bad in ("first=w8,fc=w3", "first=w8,depthwise"):
         errors = []
-        for make in (lambda: PTQSettings(layer_bits=bad), lambda: load_workload("mobilenet_v2", quant={"layer_bits": bad}),
+        for make in (lambda: PTQSettings(layer_bits=bad),
+                     lambda: load_workload("mobilenet_v2", quant={"layer_bits": bad}),
                      lambda: parse_layer_bits(bad)):
             with pytest.raises(ConfigError) as info:
                 make()
