@@ -331,3 +331,20 @@ def test_first_last_w8_recovers_digits_dsconv_w4a8_per_tensor_loss():
     assert mean["float"] - mean["w4a8_pt"] >= 1.5
     assert mean["mixed"] - mean["w4a8_pt"] >= 1.5
     assert mean["mixed"] >= mean["float"] - 0.5
+
+
+def test_kind_edge_cases(tmp_path):
+    """1x3 and grouped 1x1 convs are ``conv``, a strided 1x1 is ``pointwise``, a depth-multiplier-2 depthwise is
+    ``depthwise`` and a 1-channel 3x3 conv (groups = 1 = C_in) is ``conv``."""
+    doc = {"name": "edges", "input_shape": [1, 8, 8, 1],
+           "layers": [{"name": "one_channel", "op": "conv", "out_channels": 8, "kernel": 3},
+                      {"name": "k1x3", "op": "conv", "out_channels": 8, "kernel": [1, 3]},
+                      {"name": "grouped_1x1", "op": "conv", "out_channels": 8, "kernel": 1, "groups": 2},
+                      {"name": "strided_1x1", "op": "conv", "out_channels": 8, "kernel": 1, "stride": 2},
+                      {"name": "dw_x2", "op": "depthwise", "kernel": 3, "depth_multiplier": 2},
+                      {"name": "head", "op": "fc", "out_channels": 4}]}
+    path = tmp_path / "edges.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert dict(mac_layers(load_workload(path))) == {
+        "one_channel": "conv", "k1x3": "conv", "grouped_1x1": "conv", "strided_1x1": "pointwise",
+        "dw_x2": "depthwise", "head": "fc"}
