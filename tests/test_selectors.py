@@ -348,3 +348,23 @@ def test_kind_edge_cases(tmp_path):
     assert dict(mac_layers(load_workload(path))) == {
         "one_channel": "conv", "k1x3": "conv", "grouped_1x1": "conv", "strided_1x1": "pointwise",
         "dw_x2": "depthwise", "head": "fc"}
+
+
+def test_workload_quant_block_as_ptq_settings(dsconv):
+    """A workload quant: block (what sweeps vary) quantizes a float model through ptq_settings_of."""
+    from accelsim.workloads.yaml_format import QuantSpec, ptq_settings_of
+
+    names = [n for n, _ in mac_layers(dsconv)]
+    quant = QuantSpec.model_validate({"weight_bits": 4, "per_channel": False, "requant": "fixed_point_single_round",
+                                      "layer_bits": "first=w8,last=w8-pc",
+                                      "overrides": {names[1]: {"weight_bits": 2}}})
+    settings = ptq_settings_of(quant)
+    assert (settings.weight_bits, settings.weight_per_channel) == (4, False)
+    assert settings.requant_mode == "fixed_point_single_round"
+    assert settings.weight_symmetric and settings.weight_narrow_range
+    q = quantize_graph(dsconv, {dsconv.inputs[0]: load_digits_data(16).calibration_images}, settings)
+    expect = {n: 8 if n in (names[0], names[-1]) else 2 if n == names[1] else 4 for n in names}
+    assert weight_bits_by_layer(q) == expect
+    per_channel = {n.name: q.tensors[n.inputs[1]].quant.per_channel_quantized for n in q.nodes if n.name in names}
+    assert per_channel == {n: n == names[-1] for n in names}
+    assert {n.requant for n in q.nodes} == {"fixed_point_single_round"}

@@ -22,6 +22,8 @@ from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_dtype
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
+from accelsim.graph.ptq import LayerOverride as PtqLayerOverride
+from accelsim.graph.ptq import PTQSettings
 from accelsim.graph.selectors import LayerBits, LayerSelector, parse_layer_bits, resolve_layer_bits
 from accelsim.graph.shapes import infer_shape
 from accelsim.graph.synthetic import nominal_quant_params
@@ -430,6 +432,20 @@ def selected_layer_bits(spec: WorkloadSpec, file: str) -> dict[str, LayerBits]:
     plain = dataclasses.replace(spec, quant=spec.quant.model_copy(update={"layer_bits": None, "overrides": {}}))
     return resolve_layer_bits(build_graph(plain, file), spec.quant.layer_bits, source=file,
                               key_path="quant.layer_bits")
+
+
+def ptq_settings_of(quant: QuantSpec) -> PTQSettings:
+    """The :class:`~accelsim.graph.ptq.PTQSettings` that quantize a float model as a workload ``quant:`` block
+    says: widths, ``per_channel`` -> ``weight_per_channel``, ``symmetric_weights`` -> symmetric narrow-range
+    weights (as the synthetic weights use), ``requant`` -> ``requant_mode``, ``overrides`` -> per-node
+    :class:`~accelsim.graph.ptq.LayerOverride`, ``layer_bits`` as it is (resolved on the float graph by PTQ).
+    Observers keep PTQSettings' defaults (min/max)."""
+    overrides = tuple(PtqLayerOverride(name, o.weight_bits, o.activation_bits, o.per_channel)
+                      for name, o in quant.overrides.items())
+    return PTQSettings(weight_bits=quant.weight_bits, activation_bits=quant.activation_bits,
+                       weight_per_channel=quant.per_channel, weight_symmetric=quant.symmetric_weights,
+                       weight_narrow_range=quant.symmetric_weights, requant_mode=quant.requant,
+                       overrides=overrides, layer_bits=quant.layer_bits)
 
 
 def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str,
