@@ -250,6 +250,12 @@ def test_workload_yaml_layer_bits_errors(tmp_path):
     with pytest.raises(ConfigError) as info:  # syntax is checked when the file is read
         workload_spec(path)
     assert info.value.key_path == "quant.layer_bits[1]"
+    doc["quant"]["layer_bits"] = {"select": "first", "weight_bits": 8}  # a mapping, not a list of them
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as info:
+        workload_spec(path)
+    assert info.value.key_path == "quant.layer_bits" and "or a list of entries" in info.value.expected
+    assert len(info.value.issues) == 1
 
 
 def test_api_yaml_and_ptq_validate_identically(mobilenet):

@@ -24,7 +24,7 @@ from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
 from accelsim.graph.ptq import LayerOverride as PtqLayerOverride
 from accelsim.graph.ptq import PTQSettings
-from accelsim.graph.selectors import LayerBits, LayerSelector, parse_layer_bits, resolve_layer_bits
+from accelsim.graph.selectors import COMPACT_FORM, LayerBits, LayerSelector, parse_layer_bits, resolve_layer_bits
 from accelsim.graph.shapes import infer_shape
 from accelsim.graph.synthetic import nominal_quant_params
 from accelsim.quant.requant import MODES
@@ -70,13 +70,16 @@ class QuantSpec(_Strict):
         "defaults above and under overrides: a compact string 'depthwise=w8,first=w8a8,last=w8' or a list of "
         "such entries / mappings {select, weight_bits, activation_bits, per_channel}; widths in bits.")
 
-    @field_validator("layer_bits")
+    @field_validator("layer_bits", mode="before")
     @classmethod
-    def _plain_entries(cls, v: Union[str, list[Any], None]) -> Union[str, list[Any], None]:
-        """LayerSelector objects (API) become mappings, so the block dumps and merges as plain data."""
-        if isinstance(v, list):
+    def _plain_entries(cls, v: Any) -> Any:
+        """LayerSelector objects (API) become mappings, so the block dumps and merges as plain data; the entries
+        themselves are checked by accelsim.graph.selectors.parse_layer_bits (errors at layer_bits[i])."""
+        if isinstance(v, (list, tuple)):
             return [{k: x for k, x in dataclasses.asdict(e).items() if x is not None}
                     if isinstance(e, LayerSelector) else e for e in v]
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"a compact selector string ({COMPACT_FORM}) or a list of entries")
         return v
 
     @field_validator("requant")
