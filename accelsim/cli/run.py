@@ -12,7 +12,9 @@ lines; errors and the report's model warnings (``metadata["warnings"]``) always 
 
 ``--quant KEY=VALUE`` (repeatable) changes a YAML or zoo workload's ``quant:`` block, e.g. ``--quant
 per_channel=false`` for accelerators whose scale unit holds one multiplier per tensor, ``--quant weight_bits=4``,
-or ``--quant overrides.conv1.weight_bits=8``; values are read as YAML scalars.
+or ``--quant overrides.conv1.weight_bits=8``; values are read as YAML scalars. ``--layer-bits SELECTORS``
+(repeatable, entries in order) sets the block's ``layer_bits`` (per-layer widths by op kind, first/last or name
+glob; :mod:`accelsim.graph.selectors`), e.g. ``--quant weight_bits=4 --layer-bits first=w8,last=w8``.
 """
 from __future__ import annotations
 
@@ -55,22 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quant", metavar="KEY=VALUE", action="append", default=[],
                         help="set a key of a YAML/zoo workload's quant: block, e.g. per_channel=false, "
                              "weight_bits=4, overrides.conv1.weight_bits=8 (repeatable)")
+    parser.add_argument("--layer-bits", metavar="SELECTORS", action="append", default=[], dest="layer_bits",
+                        help="per-layer widths of a YAML/zoo workload, later entries winning: SELECT=VALUE,... with "
+                             "SELECT an op kind (depthwise, pointwise, conv, fc), first, last or a layer name/glob "
+                             "(name:GLOB for a layer named like a keyword) and VALUE w<bits>, a<bits>, pc|pt, e.g. "
+                             "depthwise=w8a8,first=w8,last=w8 (repeatable; sets quant.layer_bits)")
 
 
-def parse_quant_settings(items: list[str]) -> dict[str, Any]:
-    """``["per_channel=false", "overrides.conv1.weight_bits=8"]`` -> a nested quant mapping (YAML scalars)."""
+def parse_quant_settings(items: list[str], layer_bits: list[str] = ()) -> dict[str, Any]:
+    """``["per_channel=false", "overrides.conv1.weight_bits=8"]`` -> a nested quant mapping (YAML scalars);
+    ``layer_bits`` (the ``--layer-bits`` values, compact selector strings) become its ``layer_bits``, joined by
+    commas in order, checked (accelsim.graph.selectors) when the workload is built: ConfigError at
+    ``quant.layer_bits[i]``, ``i`` counting entries across the options."""
     flat = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError("--quant", item, "KEY=VALUE (e.g. per_channel=false)", item)
         flat[key.strip()] = parse_yaml(value, f"--quant {key.strip()}")
-    return nest(flat)
+    quant = nest(flat)
+    if layer_bits:
+        quant["layer_bits"] = ",".join(layer_bits)
+    return quant
 
 
 def main(args: argparse.Namespace) -> int:
     hw_path, workload_path = Path(args.hw), Path(args.workload)
-    quant = parse_quant_settings(args.quant)
+    quant = parse_quant_settings(args.quant, args.layer_bits)
     if workload_path.suffix.lower() == ".csv":
         workload = load_scalesim_topology(workload_path)
     else:

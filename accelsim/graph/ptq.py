@@ -22,6 +22,7 @@ from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.float_exec import run_float
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.selectors import LayerSelector, parse_layer_bits, resolve_layer_bits
 from accelsim.quant.params import QuantParams, choose_quant_params, dequantize, dtype_info, quantize
 from accelsim.quant.requant import MODES
 
@@ -41,11 +42,13 @@ def _ptq_rule(node: Node) -> str:
 @dataclass(frozen=True)
 class LayerOverride:
     """Per-node precision: ``weight_bits`` (2/4/8/16) for a Conv2D / FullyConnected, ``activation_bits``
-    (2/4/8/16) for the node's output tensor. ``None`` keeps the global setting."""
+    (2/4/8/16) for the node's output tensor, ``per_channel`` its weight scales (per output channel or per
+    tensor). ``None`` keeps the global setting."""
 
     node: str
     weight_bits: int | None = None
     activation_bits: int | None = None
+    per_channel: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class PTQSettings:
       * ``requant_mode``: requantization mode of every node (accelsim.quant.requant.MODES), default TFLite's
         ``fixed_point``; the executor switches 16-bit nodes to ``fixed_point_int64`` as TFLite does.
       * ``overrides``: per-node :class:`LayerOverride` precisions (mixed precision).
+      * ``layer_bits``: per-layer selectors (:mod:`accelsim.graph.selectors`: op kind ``depthwise`` /
+        ``pointwise`` / ``conv`` / ``fc``, ``first`` / ``last``, name glob), a compact string such as
+        ``"depthwise=w8,first=w8a8,last=w8"`` or a sequence of entries; validated on construction, resolved
+        against the graph by :meth:`for_graph`. Precedence: global < ``layer_bits`` (in order) < ``overrides``.
     Biases are int32 (int64 when the node's input activation is 16-bit), quantized at ``S_x·S_w[c]`` with Z = 0.
     """
 
@@ -92,9 +99,11 @@ class PTQSettings:
     calibration_batch_size: int = 32
     requant_mode: str = "fixed_point"
     overrides: tuple[LayerOverride, ...] = field(default_factory=tuple)
+    layer_bits: tuple[LayerSelector, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", tuple(self.overrides))
+        object.__setattr__(self, "layer_bits", parse_layer_bits(self.layer_bits, "PTQSettings", "layer_bits"))
         checks = [
             (self.weight_bits in WEIGHT_BITS, f"weight_bits must be one of {WEIGHT_BITS}, found {self.weight_bits}"),
             (self.activation_bits in ACTIVATION_BITS,
@@ -129,6 +138,23 @@ class PTQSettings:
             if o.node == node and o.activation_bits is not None:
                 return o.activation_bits
         return self.activation_bits
+
+    def per_channel_of(self, node: str) -> bool:
+        """Whether ``node``'s weights get per-output-channel scales (override-aware)."""
+        for o in self.overrides:
+            if o.node == node and o.per_channel is not None:
+                return o.per_channel
+        return self.weight_per_channel
+
+    def for_graph(self, graph: Graph) -> PTQSettings:
+        """These settings with ``layer_bits`` resolved on ``graph`` into per-node overrides (after the explicit
+        ``overrides``, which therefore win); ConfigError naming ``layer_bits[i]`` for a selector that matches no
+        MAC layer. Settings without selectors are returned as they are."""
+        if not self.layer_bits:
+            return self
+        resolved = resolve_layer_bits(graph, self.layer_bits, source="PTQSettings", key_path="layer_bits")
+        derived = tuple(LayerOverride(name, *bits) for name, bits in resolved.items())
+        return replace(self, overrides=self.overrides + derived, layer_bits=())
 
 
 # ------------------------------------------------------------------------------------------------ observers
@@ -252,23 +278,26 @@ def activation_dtype(bits: int) -> str:
     return {2: "int2", 4: "int4", 8: "int8", 16: "int16"}[bits]
 
 
-def weight_quant_params(w: np.ndarray, bits: int, settings: PTQSettings) -> QuantParams:
-    """(S, Z) of a weight tensor whose output channels run along axis 0."""
+def weight_quant_params(w: np.ndarray, bits: int, settings: PTQSettings,
+                        per_channel: bool | None = None) -> QuantParams:
+    """(S, Z) of a weight tensor whose output channels run along axis 0; ``per_channel`` None: the settings'."""
+    per_channel = settings.weight_per_channel if per_channel is None else per_channel
     dtype = weight_dtype(bits)
     narrow = settings.weight_narrow_range and settings.weight_symmetric
-    rows = w.reshape(w.shape[0], -1) if settings.weight_per_channel else w.reshape(1, -1)
+    rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
     if settings.weight_observer == "mse":
         ranges = [mse_range(r, dtype, settings.weight_symmetric, narrow) for r in rows]
         lo, hi = np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges])
     else:
         lo, hi = rows.min(axis=1), rows.max(axis=1)
-    axis = 0 if settings.weight_per_channel else None
+    axis = 0 if per_channel else None
     return choose_quant_params(lo, hi, dtype, symmetric=settings.weight_symmetric, narrow_range=narrow, axis=axis)
 
 
-def quantize_weights(w: np.ndarray, bits: int, settings: PTQSettings) -> tuple[np.ndarray, str, QuantParams]:
+def quantize_weights(w: np.ndarray, bits: int, settings: PTQSettings,
+                     per_channel: bool | None = None) -> tuple[np.ndarray, str, QuantParams]:
     """Integer weights (round half to even, clamped), their storage type and (S, Z)."""
-    qp = weight_quant_params(w, bits, settings)
+    qp = weight_quant_params(w, bits, settings, per_channel)
     dtype = weight_dtype(bits)
     narrow = settings.weight_narrow_range and settings.weight_symmetric
     return quantize(w, qp, dtype, rounding="half_to_even", narrow_range=narrow), dtype, qp
@@ -286,12 +315,14 @@ def quantize_weights_only(float_graph: Graph, settings: PTQSettings) -> Graph:
     """A float graph whose Conv2D / FullyConnected weights are quantized and dequantized (float activations and
     biases): the whitepaper's "weight only" evaluation."""
     _require_float(float_graph)
+    settings = settings.for_graph(float_graph)
     tensors = dict(float_graph.tensors)
     for node in float_graph.nodes:
         if _ptq_rule(node) != "weights":
             continue
         w = tensors[node.inputs[1]]
-        q, _, qp = quantize_weights(w.data, settings.weight_bits_of(node.name), settings)
+        q, _, qp = quantize_weights(w.data, settings.weight_bits_of(node.name), settings,
+                                    settings.per_channel_of(node.name))
         tensors[w.name] = replace(w, data=dequantize(q, qp))
     return float_graph.replace(tensors=tensors, metadata={"weights_only_quantized": True})
 
@@ -301,6 +332,7 @@ def activation_widths(float_graph: Graph, settings: PTQSettings) -> dict[str, in
     """The bit width every activation tensor will get: graph inputs ``settings.activation_bits``, Conv2D / FC
     outputs their node's (override-aware) width, Add / Concat the common width of their inputs, other ops their
     input's. Used by calibration (observer type) and quantization alike."""
+    settings = settings.for_graph(float_graph)
     widths = {name: settings.activation_bits for name in float_graph.inputs}
     for node in float_graph.nodes:
         rule = _ptq_rule(node)
@@ -325,6 +357,7 @@ def calibrate(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarray], 
               ) -> dict[str, tuple[float, float]]:
     """Observed float range ``(lo, hi)`` of every tensor that gets its own quantization parameters."""
     _require_float(float_graph)
+    settings = settings.for_graph(float_graph)
     targets = {name: None for name in float_graph.inputs}
     for node in float_graph.nodes:
         if _ptq_rule(node) != "inherit":
@@ -351,6 +384,7 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
     unknown = [o.node for o in settings.overrides if o.node not in known]
     if unknown:
         raise UnsupportedError(f"PTQ overrides name unknown node(s) {unknown}; graph nodes: {sorted(known)}")
+    original, settings = settings, settings.for_graph(float_graph)
     widths = activation_widths(float_graph, settings)
     ranges = calibrate(float_graph, calibration_inputs, settings)
     tensors: dict[str, Tensor] = {}
@@ -374,7 +408,7 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
             out_t = replace(out, dtype=x.dtype, quant=x.quant)
         tensors[out.name] = out_t
         nodes.append(replace(node, inputs=tuple(inputs), requant=settings.requant_mode))
-    metadata = {"ptq_settings": settings, "quantized": True}
+    metadata = {"ptq_settings": original, "quantized": True}
     return Graph(float_graph.name, tensors, tuple(nodes), float_graph.inputs, float_graph.outputs,
                  {**float_graph.metadata, **metadata})
 
@@ -390,7 +424,8 @@ def _quantize_mac_constants(graph: Graph, node: Node, x: Tensor, settings: PTQSe
     w = graph.tensors[node.inputs[1]]
     if w.data is None:
         raise UnsupportedError(f"PTQ: node {node.name!r}: weights {w.name!r} have no data")
-    q, dtype, qp = quantize_weights(w.data, settings.weight_bits_of(node.name), settings)
+    q, dtype, qp = quantize_weights(w.data, settings.weight_bits_of(node.name), settings,
+                                    settings.per_channel_of(node.name))
     tensors[w.name] = Tensor(w.name, w.shape, dtype, qp, q, is_constant=True)
     names = [w.name]
     if len(node.inputs) > 2:

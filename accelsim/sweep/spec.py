@@ -590,5 +590,8 @@ def _validate_point(params: Point, where: str, base: HardwareConfig, quant: dict
         try:
             with_quant(spec, settings, file)
         except ConfigError as exc:  # key path quant.<...>: the parameter's own path when the point sets it
-            key = _param_key(parameters, mode, exc.key_path) if exc.key_path in params else exc.key_path
-            raise ConfigError(file, key, f"{exc.expected} {where}", exc.found) from None
+            name = next((k for k in params if exc.key_path == k or exc.key_path.startswith((k + ".", k + "["))),
+                        None)  # quant.layer_bits[i]: entry i of the parameter's value
+            key = _param_key(parameters, mode, name) if name else exc.key_path
+            entry = f" (at {exc.key_path})" if name and name != exc.key_path else ""
+            raise ConfigError(file, key, f"{exc.expected}{entry} {where}", exc.found) from None

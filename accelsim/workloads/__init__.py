@@ -52,7 +52,8 @@ def load_workload(path: str | Path, quant: Mapping[str, Any] | None = None) -> G
     """Load a workload from a YAML, ONNX or TFLite file, or a zoo network by name (see the module docstring).
 
     ``quant`` (YAML and zoo workloads only) is merged into the workload's ``quant:`` block, e.g.
-    ``{"per_channel": False}`` or ``{"weight_bits": 4, "overrides": {"conv1": {"weight_bits": 8}}}``.
+    ``{"per_channel": False}``, ``{"weight_bits": 4, "overrides": {"conv1": {"weight_bits": 8}}}`` or
+    ``{"weight_bits": 4, "layer_bits": "first=w8,last=w8"}`` (per-layer selectors, docs/quantization.md).
     """
     text, p = str(path), Path(path)
     suffix = p.suffix.lower()
@@ -63,6 +64,6 @@ def load_workload(path: str | Path, quant: Mapping[str, Any] | None = None) -> G
         return getattr(import_module(module_name), function)(p)
     if quant or suffix in (".yaml", ".yml") or (not p.exists() and (text in ZOO or text in ALIASES)):
         label = text if suffix in (".yaml", ".yml") else f"zoo:{text}"
-        return build_graph(with_quant(workload_spec(p), quant or {}, label), label)
+        return build_graph(with_quant(workload_spec(p), quant or {}, label, check_layer_bits=False), label)
     raise ConfigError(text, "", "a .yaml/.yml workload, an .onnx or .tflite model, or a zoo network name "
                       f"({', '.join(zoo_names())})", "no such file" if not p.exists() else f"suffix {suffix!r}")

@@ -22,6 +22,9 @@ from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_dtype
 from accelsim.graph.builder import GraphBuilder
 from accelsim.graph.ir import Graph
+from accelsim.graph.ptq import LayerOverride as PtqLayerOverride
+from accelsim.graph.ptq import PTQSettings
+from accelsim.graph.selectors import COMPACT_FORM, LayerBits, LayerSelector, parse_layer_bits, resolve_layer_bits
 from accelsim.graph.shapes import infer_shape
 from accelsim.graph.synthetic import nominal_quant_params
 from accelsim.quant.requant import MODES
@@ -62,6 +65,22 @@ class QuantSpec(_Strict):
     symmetric_weights: bool = True
     requant: str = "fixed_point"
     overrides: dict[str, LayerOverride] = Field(default_factory=dict)
+    layer_bits: Union[str, list[Any], None] = Field(
+        None, description="Per-layer bit-width selectors (accelsim.graph.selectors), applied in order over the "
+        "defaults above and under overrides: a compact string 'depthwise=w8,first=w8a8,last=w8' or a list of "
+        "such entries / mappings {select, weight_bits, activation_bits, per_channel}; widths in bits.")
+
+    @field_validator("layer_bits", mode="before")
+    @classmethod
+    def _plain_entries(cls, v: Any) -> Any:
+        """LayerSelector objects (API) become mappings, so the block dumps and merges as plain data; the entries
+        themselves are checked by accelsim.graph.selectors.parse_layer_bits (errors at layer_bits[i])."""
+        if isinstance(v, (list, tuple)):
+            return [{k: x for k, x in dataclasses.asdict(e).items() if x is not None}
+                    if isinstance(e, LayerSelector) else e for e in v]
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"a compact selector string ({COMPACT_FORM}) or a list of entries")
+        return v
 
     @field_validator("requant")
     @classmethod
@@ -320,6 +339,7 @@ def parse_workload(data: Any, file: str) -> WorkloadSpec:
             raise ConfigError(file, f"layers[{i}].name", "a layer name used only once", layer.name)
         seen.add(layer.name)
     check_override_layers(header.quant, [layer.name for layer in layers], file)
+    parse_layer_bits(header.quant.layer_bits, file, "quant.layer_bits")  # syntax now; matches on build
     return WorkloadSpec(header.name, header.description, header.input_shape, header.quant, layers,
                         tuple(header.outputs) if header.outputs is not None else None)
 
@@ -385,26 +405,70 @@ def layer_shape(layer: Layer, in_shapes: list[tuple[int, ...]], index: int, file
 
 
 # --------------------------------------------------------------------------------------------- building
-def resolve_layer_quant(spec: WorkloadSpec, layer_name: str) -> LayerQuant:
+def resolve_layer_quant(spec: WorkloadSpec, layer_name: str,
+                        selected: Mapping[str, LayerBits] | None = None) -> LayerQuant:
+    """A layer's settings: the ``quant:`` defaults, then what ``layer_bits`` selected for it (``selected``, from
+    :func:`selected_layer_bits`), then its ``overrides`` entry."""
     q = spec.quant
     o = q.overrides.get(layer_name, LayerOverride())
+    s = (selected or {}).get(layer_name, LayerBits(None, None, None))
+
+    def pick(field: str, default: Any) -> Any:
+        for source in (getattr(o, field), getattr(s, field)):
+            if source is not None:
+                return source
+        return default
+
     return LayerQuant(
-        weight_bits=o.weight_bits if o.weight_bits is not None else q.weight_bits,
-        activation_bits=o.activation_bits if o.activation_bits is not None else q.activation_bits,
-        per_channel=o.per_channel if o.per_channel is not None else q.per_channel,
+        weight_bits=pick("weight_bits", q.weight_bits),
+        activation_bits=pick("activation_bits", q.activation_bits),
+        per_channel=pick("per_channel", q.per_channel),
     )
 
 
-def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str) -> WorkloadSpec:
+def selected_layer_bits(spec: WorkloadSpec, file: str) -> dict[str, LayerBits]:
+    """What ``quant.layer_bits`` sets per MAC layer of ``spec`` (:func:`accelsim.graph.selectors.
+    resolve_layer_bits` on the graph built without per-layer settings); ConfigError naming
+    ``quant.layer_bits[i]`` for a malformed entry or one that matches no MAC layer."""
+    if not spec.quant.layer_bits:
+        return {}
+    plain = dataclasses.replace(spec, quant=spec.quant.model_copy(update={"layer_bits": None, "overrides": {}}))
+    return resolve_layer_bits(build_graph(plain, file), spec.quant.layer_bits, source=file,
+                              key_path="quant.layer_bits")
+
+
+def ptq_settings_of(quant: QuantSpec) -> PTQSettings:
+    """The :class:`~accelsim.graph.ptq.PTQSettings` that quantize a float model as a workload ``quant:`` block
+    says: widths, ``per_channel`` -> ``weight_per_channel``, ``symmetric_weights`` -> symmetric narrow-range
+    weights (as the synthetic weights use), ``requant`` -> ``requant_mode``, ``overrides`` -> per-node
+    :class:`~accelsim.graph.ptq.LayerOverride`, ``layer_bits`` as it is (resolved on the float graph by PTQ).
+    Observers keep PTQSettings' defaults (min/max)."""
+    overrides = tuple(PtqLayerOverride(name, o.weight_bits, o.activation_bits, o.per_channel)
+                      for name, o in quant.overrides.items())
+    return PTQSettings(weight_bits=quant.weight_bits, activation_bits=quant.activation_bits,
+                       weight_per_channel=quant.per_channel, weight_symmetric=quant.symmetric_weights,
+                       weight_narrow_range=quant.symmetric_weights, requant_mode=quant.requant,
+                       overrides=overrides, layer_bits=quant.layer_bits)
+
+
+def with_quant(spec: WorkloadSpec, settings: Mapping[str, Any], file: str,
+               check_layer_bits: bool = True) -> WorkloadSpec:
     """``spec`` with ``settings`` merged into its ``quant:`` block (nested: ``{"overrides": {"conv1":
-    {"weight_bits": 4}}}`` changes one layer); the result is validated, errors name ``quant.<key path>``."""
+    {"weight_bits": 4}}}`` changes one layer); the result is validated, errors name ``quant.<key path>``.
+    ``check_layer_bits=False`` leaves the match check of ``layer_bits`` to :func:`build_graph` (which makes it
+    anyway; it costs one graph build)."""
     merged = deep_merge(spec.quant.model_dump(exclude_none=True), settings)
     try:
         quant = QuantSpec.model_validate(merged)
     except ValidationError as exc:
         raise validation_error_to_config_error(exc, file).moved(prefix="quant") from None
     check_override_layers(quant, [layer.name for layer in spec.layers], file)
-    return dataclasses.replace(spec, quant=quant)
+    spec = dataclasses.replace(spec, quant=quant)
+    if check_layer_bits:
+        selected_layer_bits(spec, file)  # the layer_bits check build_graph makes, before anything runs
+    else:
+        parse_layer_bits(quant.layer_bits, file, "quant.layer_bits")
+    return spec
 
 
 def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
@@ -416,6 +480,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
     :func:`accelsim.graph.synthetic.nominal_quant_params`; :func:`~accelsim.graph.synthetic.synthesize_weights`
     replaces them with those of the synthesized weights.
     """
+    selected = selected_layer_bits(spec, file)
     b = GraphBuilder(spec.name)
     act_dtype = f"int{spec.quant.activation_bits}"
     b.input(INPUT_NAME, spec.input_shape, act_dtype, None)
@@ -431,7 +496,7 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
         input_names = [produced[n] for n in layer_inputs]
         tensors = [b.tensors[n] for n in input_names]
         op, w_shape, _ = layer_shape(layer, [t.shape for t in tensors], i, file)
-        lq = resolve_layer_quant(spec, layer.name)
+        lq = resolve_layer_quant(spec, layer.name, selected)
         layer_quant[layer.name] = lq
         in_dtype = tensors[0].dtype
         if O.op_def_of(op).ptq == "weights":  # MAC ops set their output width; other ops keep their input's
