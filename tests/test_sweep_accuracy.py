@@ -162,5 +162,5 @@ def test_objective_direction_and_bad_specs(tmp_path):
 
 def test_shipped_accuracy_sweep_spec_loads():
     spec = load_spec(REPO / "sweeps" / "accuracy_mobilenet_digits.yaml")
-    assert len(spec.points) == 4 and spec.task.name == "digits_mobilenet_v2"
+    assert len(spec.points) == 8 and spec.task.name == "digits_mobilenet_v2"
     assert spec.objectives[0] == "accuracy_pct"

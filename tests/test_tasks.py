@@ -118,8 +118,9 @@ def test_topk_correct():
 
 
 def test_w8a8_accuracy_matches_accuracy_module_and_stderr():
-    """The task evaluation agrees with ``accelsim.accuracy`` (the whitepaper-table code path) for the same model
-    and settings, and reports the binomial standard error of its own accuracy."""
+    """Consistency: the task evaluation agrees with ``accelsim.accuracy`` (the whitepaper-table path: its own model
+    load, data preparation and PTQ call; the integer execution is shared) for the same model and settings, and
+    reports the binomial standard error (closed form written here) of its own accuracy."""
     from accelsim.accuracy import Column, evaluate_graph, load_digits_data
     from accelsim.graph.importers.onnx import load_onnx
 

@@ -363,7 +363,10 @@ def _task_spec(raw: SweepFile, path: Path, base_path: Path, base: HardwareConfig
     if raw.workloads:
         raise ConfigError(file, "workloads", "no workloads with task: (the task's own graph is simulated)",
                           raw.workloads)
-    task = load_task(raw.task, folder=path.parent, file=file)
+    try:
+        task = load_task(raw.task, folder=path.parent, file=file)
+    except ConfigError as exc:  # an inline mapping's keys live under task: in the spec
+        raise (exc.moved(prefix="task") if isinstance(raw.task, dict) and exc.file == file else exc) from None
     if isinstance(raw.task, dict):
         task_source = canonical_json({"mapping": raw.task, "folder": str(path.parent.resolve()), "file": file})
     else:
