@@ -144,6 +144,9 @@ def test_objective_direction_and_bad_specs(tmp_path):
         (dict(quant={"per_channel": False, "overrides": {"no_such_node": {"weight_bits": 4}}}),
          "quant.overrides.no_such_node"),
         (dict(quant={"per_channel": False, "weight_bits": 3}), "quant.weight_bits"),
+        (dict(task={"model": "no_such.onnx", "data": "d.npz"}), "task.model"),
+        (dict(task={"model": str(REPO / "accelsim/workloads/digits/digits_cnn_seed0.onnx"), "data": "d.npz"}),
+         "task.data"),
     ]
     for extra, key in bad:
         with pytest.raises(ConfigError) as info:
