@@ -167,3 +167,17 @@ def test_shipped_accuracy_sweep_spec_loads():
     spec = load_spec(REPO / "sweeps" / "accuracy_mobilenet_digits.yaml")
     assert len(spec.points) == 8 and spec.task.name == "digits_mobilenet_v2"
     assert spec.objectives[0] == "accuracy_pct"
+
+
+def test_process_pool_gives_the_serial_results(tmp_path):
+    """Spawned workers reload the task themselves: a pool run stores what the in-process run stores."""
+    spec = load_spec(_spec(tmp_path, {"grid": {"clock_mhz": [400, 800],
+                                               "quant.activation_observer": ["minmax", "mse"]}}))
+    run_sweep(spec, tmp_path / "serial", workers=0)
+    summary = run_sweep(spec, tmp_path / "pool", workers=2)
+    assert summary.evaluated == 4 and summary.errors == 0, summary.first_error
+    columns = ["point_id", "accuracy_pct", "accuracy_stderr_pct", "energy_pj", "latency_ms"]
+    serial = load_results(tmp_path / "serial")[columns].sort_values("point_id").reset_index(drop=True)
+    pool = load_results(tmp_path / "pool")[columns].sort_values("point_id").reset_index(drop=True)
+    assert serial.equals(pool)
+    assert _cache_rows(tmp_path / "pool") == 2
