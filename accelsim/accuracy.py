@@ -1,5 +1,9 @@
 """Quantized accuracy on the digits held-out split, in the form of the whitepaper's Tables 2-5.
 
+The general form (any float ONNX model with its data and metric, accuracy as a sweep metric) is
+:mod:`accelsim.tasks`; this module keeps the whitepaper-table view of the shipped digits models and shares its
+integer execution (:func:`accelsim.tasks.evaluate.integer_outputs`).
+
 For each shipped digits model (``accelsim.workloads.digits``) and training seed: the float accuracy (numpy float
 executor), weights-only quantization (quantize-dequantize weights, float activations; whitepaper Table 2), and
 fully quantized variants run as an integer-only pipeline through ``accelsim.execute`` (quantized input image,
@@ -18,8 +22,7 @@ from accelsim.errors import UnsupportedError
 from accelsim.graph.float_exec import run_float
 from accelsim.graph.importers.onnx import load_onnx
 from accelsim.graph.ir import Graph
-from accelsim.graph.ptq import PTQSettings, quantize_graph, quantize_weights_only, with_batch_size
-from accelsim.quant.params import quantize
+from accelsim.graph.ptq import PTQSettings, quantize_graph, quantize_weights_only
 from accelsim.workloads.digits import MODEL_NAMES as MODELS
 from accelsim.workloads.digits import SEEDS, load_digits_split, shipped_model_path
 
@@ -129,12 +132,9 @@ def integer_predictions(qgraph: Graph, images: np.ndarray) -> np.ndarray:
 
     The float images are quantized with the input tensor's (S, Z), rounding half away from zero (TFLite).
     """
-    from accelsim.execute import execute
+    from accelsim.tasks.evaluate import integer_outputs
 
-    graph = with_batch_size(qgraph, images.shape[0])
-    x = graph.tensors[graph.inputs[0]]
-    q = quantize(images, x.quant, x.dtype, rounding="half_away_from_zero")
-    out = execute(graph, {x.name: q})[graph.outputs[0]]
+    out = integer_outputs(qgraph, images)
     return out.reshape(out.shape[0], -1).argmax(axis=1)
 
 

@@ -9,6 +9,13 @@ tqdm progress bar: its memory does not grow with the number of points. A point t
 status ``error`` and its message. A pool worker that dies (SIGKILL, the OOM killer) breaks the pool: the points
 in flight are retried once, one at a time on a new pool, and a point whose worker dies again is stored with
 status ``error`` and :data:`WORKER_DIED`; on Dask, a task the scheduler gives up on (``KilledWorker``) too.
+
+A spec that names a task (docs/tasks.md) runs in two phases on the same executor: first every distinct
+accuracy key of its points (the point's PTQ settings and accumulator width, :func:`accuracy_key`) that the
+store's ``accuracy_cache`` lacks is evaluated once (PTQ + integer execution of the task's evaluation set) and
+stored as it finishes; then every point simulates the task's quantized graph and carries its key's accuracy. A
+point whose evaluation failed (an accumulator overflow names the node) is stored with status ``error`` and that
+message; the sweep goes on.
 """
 from __future__ import annotations
 
@@ -64,6 +71,10 @@ class PointTask:
     timing_model: str
     tiling_objective: str
     store_layers: bool
+    task_source: str = ""                     # canonical JSON that reloads the spec's task; "" = no task
+    accuracy_json: str = ""                   # the point's cached accuracy row (JSON), attached by the main process
+    accuracy_only: bool = False               # evaluate the task's accuracy only (no simulation)
+    accumulator_bits: int = 0                 # accumulator width of the accuracy evaluation (0 = per node default)
 
 
 @dataclass(frozen=True)
@@ -92,15 +103,41 @@ class SweepSummary:
     first_error: str = ""                     # "<point_id>: <message>" of the first point that failed
 
 
-def make_task(spec: SweepSpec, point: SweepPoint) -> PointTask:
-    """The worker task of one point of ``spec``."""
+def make_task(spec: SweepSpec, point: SweepPoint,
+              accuracy: dict[str, dict[str, Any]] | None = None) -> PointTask:
+    """The worker task of one point of ``spec``; with a task, ``accuracy`` (accuracy key -> cached row) gives the
+    point's accuracy."""
     quant = spec.quant_settings(point)
+    attached = ""
+    if spec.task is not None:
+        key = accuracy_key(spec, point)
+        row = (accuracy or {}).get(key) or {"status": "error", "error": f"no accuracy evaluation for {key}"}
+        attached = canonical_json(row)
     return PointTask(
         point_id=point.point_id, base_path=str(spec.base_path), workload_source=spec.workloads[point.workload],
         quant_json=canonical_json(quant) if quant else "", hw_values=tuple(point.hw_values.items()),
         timing_model=spec.simulation.timing_model, tiling_objective=spec.simulation.tiling_objective,
-        store_layers=spec.store_layers,
+        store_layers=spec.store_layers, task_source=spec.task_source, accuracy_json=attached,
     )
+
+
+#: The hardware parameter that changes a task's integer execution (every other one only changes its cost).
+ACCUMULATOR_PATH = "precision.accumulator_bits"
+
+
+def accuracy_key(spec: SweepSpec, point: SweepPoint) -> str:
+    """What a point's accuracy depends on: its validated task PTQ settings (defaults filled in, so equal settings
+    written differently share a key) and the accumulator width of the point's hardware."""
+    return _accuracy_key(spec.file, canonical_json(spec.quant_settings(point)),
+                         int(point.hw_values.get(ACCUMULATOR_PATH, spec.base.precision.accumulator_bits)))
+
+
+@lru_cache(maxsize=4096)
+def _accuracy_key(file: str, quant_json: str, accumulator_bits: int) -> str:
+    from accelsim.tasks.quant import task_quant
+
+    quant = task_quant(json.loads(quant_json), file)
+    return canonical_json({"quant": quant.model_dump(mode="json"), "accumulator_bits": accumulator_bits})
 
 
 # ------------------------------------------------------------------------------------------------ worker side
@@ -113,6 +150,41 @@ def _base_config(path: str) -> HardwareConfig:
 def _graph(source: str, quant_json: str) -> Graph:
     """The workload graph with the quant settings merged into its YAML ``quant:`` block (cached per process)."""
     return load_workload(source, quant=json.loads(quant_json) if quant_json else None)
+
+
+@lru_cache(maxsize=8)
+def _task(task_source: str):
+    """The spec's task, loaded once per process."""
+    from accelsim.tasks.spec import load_task
+
+    src = json.loads(task_source)
+    if "mapping" in src:
+        return load_task(src["mapping"], folder=src["folder"], file=src["file"])
+    return load_task(src["ref"], folder=src["folder"], file=src["file"])
+
+
+def _task_row(task: PointTask) -> dict[str, Any]:
+    """Accuracy-only evaluation of a task point: the ``accuracy_cache`` row (raises on failure)."""
+    from accelsim.tasks.evaluate import evaluate_task
+    from accelsim.tasks.quant import TaskQuant
+
+    quant = TaskQuant.model_validate(json.loads(task.quant_json) if task.quant_json else {})
+    result = evaluate_task(_task(task.task_source), quant, task.accumulator_bits or None)
+    return {"status": "ok", "error": "", **result.as_row()}
+
+
+def _task_graph(task: PointTask) -> tuple[Graph, dict[str, Any]]:
+    """The task's quantized graph of the point and its cached accuracy columns (AccelsimError if its evaluation
+    failed: the point fails with that message)."""
+    from accelsim.errors import AccelsimError
+    from accelsim.tasks.evaluate import ACCURACY_COLUMNS, quantized_graph
+    from accelsim.tasks.quant import TaskQuant
+
+    acc = json.loads(task.accuracy_json) if task.accuracy_json else {"status": "error", "error": "not evaluated"}
+    if acc.get("status") != "ok":
+        raise AccelsimError(f"accuracy evaluation failed: {acc.get('error')}")
+    quant = TaskQuant.model_validate(json.loads(task.quant_json) if task.quant_json else {})
+    return quantized_graph(_task(task.task_source), quant.ptq_settings()), {c: acc.get(c) for c in ACCURACY_COLUMNS}
 
 
 _kill_point = os.environ.get(KILL_POINT_ENV) or None
@@ -139,17 +211,29 @@ def evaluate_point(task: PointTask) -> PointResult:
                            "timing_model": task.timing_model}
     columns: tuple[str, ...] = ()
     rows: tuple[tuple[Any, ...], ...] = ()
+    if task.accuracy_only:
+        try:
+            row.update(_task_row(task))
+        except Exception as exc:  # noqa: BLE001 - a failing evaluation is recorded (overflow names the node)
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        row["wall_time_s"] = time.perf_counter() - start
+        return PointResult(task.point_id, row)
     try:
         hw = _base_config(task.base_path)
         hw = hw.with_values(dict(task.hw_values)) if task.hw_values else hw
         row.update(config_hash=hw.config_hash(), hw_name=hw.name, clock_mhz=hw.clock_mhz,
                    dram_bytes_per_cycle=hw.dram_bytes_per_cycle)
-        graph = _graph(task.workload_source, task.quant_json)
+        accuracy: dict[str, Any] = {}
+        if task.task_source:
+            graph, accuracy = _task_graph(task)
+        else:
+            graph = _graph(task.workload_source, task.quant_json)
         report = simulate(graph, hw, objective=task.tiling_objective, timing_model=task.timing_model)
         meta = report.metadata
         row.update(status="ok", error="", workload_name=meta["workload_name"], energy_table=meta["energy_table"],
                    synthetic_weights=bool(meta["synthetic_weights"]))
         row.update(report.totals)  # numpy scalars are unwrapped by the store (sql_value)
+        row.update(accuracy)
         if task.store_layers:
             columns = tuple(report.layers.columns)
             rows = tuple(zip(*(report.layers[c].tolist() for c in columns)))  # tolist: plain Python scalars
@@ -275,7 +359,7 @@ class _Tally:
 
 
 def _todo(spec: SweepSpec, store: ResultStore, in_flight: dict[str, SweepPoint], tally: _Tally,
-          skipped: Callable[[], None]) -> Iterator[PointTask]:
+          skipped: Callable[[], None], accuracy: dict[str, dict[str, Any]] | None = None) -> Iterator[PointTask]:
     """The tasks of the spec's points that are neither stored, in flight nor repeated, in spec order. Done ids
     are looked up :data:`DONE_CHUNK` points at a time; every yielded point goes into ``in_flight`` (the caller
     removes it once stored). ``tally`` counts ``total``, ``done`` and ``repeats``; ``skipped()`` is called
@@ -295,7 +379,7 @@ def _todo(spec: SweepSpec, store: ResultStore, in_flight: dict[str, SweepPoint],
                 continue
             seen.add(point.point_id)
             in_flight[point.point_id] = point
-            yield make_task(spec, point)
+            yield make_task(spec, point, accuracy)
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = None, dask: str | None = None,
@@ -315,10 +399,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
             "parameters": list(spec.parameter_names), "workloads": list(spec.workloads),
         })
         tally = _Tally()
+        accuracy = _accuracy_phase(spec, store, workers, dask) if spec.task is not None else None
         in_flight: dict[str, SweepPoint] = {}
         total = spec.point_count().total if progress else None
         with tqdm(total=total, unit="pt", disable=not progress, desc=spec.name, dynamic_ncols=True) as bar:
-            tasks = _todo(spec, store, in_flight, tally, lambda: bar.update(1))
+            tasks = _todo(spec, store, in_flight, tally, lambda: bar.update(1), accuracy)
             with closing(_executor(tasks, workers, dask, spec)) as results:
                 for result in results:
                     point = in_flight.pop(result.point_id)
@@ -332,6 +417,39 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
                     bar.update(1)
     return SweepSummary(tally.total, tally.done, tally.evaluated, tally.errors, time.perf_counter() - start,
                         out_dir / "results.sqlite", tally.repeats, tally.first_error)
+
+
+def _accuracy_phase(spec: SweepSpec, store: ResultStore, workers: int | None,
+                    dask: str | None) -> dict[str, dict[str, Any]]:
+    """Evaluate every distinct accuracy key of the spec's points that the store's cache lacks, once each, on the
+    sweep's executor; store each as it finishes. Returns every key's row (cached and new). Points are scanned
+    only when a parameter can change the key (a ``quant.*`` path or the accumulator width)."""
+    task_fp = spec.task.fingerprint
+    cache = store.cached_accuracy(task_fp)
+    varies = any(n.startswith("quant.") or n == ACCUMULATOR_PATH for n in spec.parameter_names)
+    points = spec.points if varies else itertools.islice(spec.points, 1)
+    todo: dict[str, PointTask] = {}
+    for point in points:
+        key = accuracy_key(spec, point)
+        if key in cache or key in todo:
+            continue
+        task = make_task(spec, point)
+        bits = json.loads(key)["accumulator_bits"]
+        todo[key] = PointTask(
+            point_id=f"accuracy:{key}", base_path=task.base_path, workload_source=task.workload_source,
+            quant_json=task.quant_json, hw_values=(), timing_model=task.timing_model,
+            tiling_objective=task.tiling_objective, store_layers=False, task_source=spec.task_source,
+            accuracy_only=True, accumulator_bits=bits)
+    if not todo:
+        return cache
+    with closing(_executor(iter(todo.values()), workers, dask, spec)) as results:
+        for result in results:
+            key = result.point_id[len("accuracy:"):]
+            row = result.row
+            if row.get("error") != WORKER_DIED:  # a death is not a property of the settings: not cached
+                store.add_accuracy(task_fp, key, row)
+            cache[key] = row
+    return cache
 
 
 def _executor(tasks: Iterator[PointTask], workers: int | None, dask: str | None,

@@ -40,9 +40,17 @@ TOTALS_METRICS = tuple(c for c in fixed_columns(NetworkTotals) if not _COMPONENT
 HIGHER_IS_BETTER = higher_is_better(NetworkTotals)
 
 
+#: Accuracy columns of a sweep that names a task (``accuracy`` is the objective alias of ``accuracy_pct``);
+#: accuracy is maximized, its drop and standard error minimized.
+ACCURACY_METRICS = ("accuracy_pct", "accuracy_drop_pct", "accuracy_stderr_pct", "float_accuracy_pct")
+ACCURACY_HIGHER_IS_BETTER = ("accuracy_pct", "float_accuracy_pct")
+OBJECTIVE_ALIASES = {"accuracy": "accuracy_pct"}
+
+
 def minimized(metric: str) -> bool:
-    """True if lower values of the report total ``metric`` are better (latency, energy, area, bytes)."""
-    return metric not in HIGHER_IS_BETTER
+    """True if lower values of the report total ``metric`` are better (latency, energy, area, bytes, accuracy
+    drop); accuracy, throughput and utilization are maximized."""
+    return metric not in HIGHER_IS_BETTER and metric not in ACCURACY_HIGHER_IS_BETTER
 
 
 #: Points whose full config load_spec validates (besides every distinct parameter value, validated alone).
@@ -125,7 +133,11 @@ class SweepFile(_Strict):
     name: str
     description: str = ""
     base: str = Field(description="Hardware config path, relative to the spec file.")
-    workloads: list[str] = Field(min_length=1, description="Workload paths (relative to the spec) or zoo names.")
+    workloads: list[str] = Field(default_factory=list,
+                                 description="Workload paths (relative to the spec) or zoo names; none with task:.")
+    task: str | dict[str, Any] | None = Field(
+        None, description="A task (docs/tasks.md): shipped name, task YAML path (relative to the spec) or a mapping "
+        "with model: and data:. Each point then reports accuracy; the hardware half simulates the task's graph.")
     quant: dict[str, Any] = Field(default_factory=dict, description="Fixed settings of the workloads' quant: block.")
     parameters: Parameters
     constraints: list[str] = Field(default_factory=list)
@@ -266,6 +278,8 @@ class SweepSpec:
     store_layers: bool
     plots: bool
     dask: DaskSettings | None = None
+    task: Any = None                     # accelsim.tasks.Task when the spec names a task
+    task_source: str = ""                # canonical JSON that reloads the task in a worker process
 
     def point_count(self, limit: int | None = COUNT_SCAN_LIMIT) -> PointCount:
         """How many points (see :meth:`PointSet.count`); a tuple of points counts as one list."""
@@ -280,14 +294,21 @@ class SweepSpec:
         return self.point_count().dropped
 
     def quant_settings(self, point: SweepPoint) -> dict[str, Any]:
-        """The settings merged into the workload's ``quant:`` block for ``point`` ({} = the workload's own)."""
+        """The settings merged into the workload's ``quant:`` block for ``point`` ({} = the workload's own); with a
+        task, the task's PTQ settings (node names may hold dots)."""
+        if self.task is not None:
+            from accelsim.tasks.quant import merge_point_values
+            return merge_point_values(self.quant, point.quant_values)
         return quant_settings(self.quant, point.quant_values)
 
     def fingerprint(self) -> str:
         """What every stored result depends on besides its point id: the base config's hash, the fixed quant
         settings and the simulation options. A results directory only accepts points of the same fingerprint."""
-        return canonical_json({"base_config_hash": self.base.config_hash(), "quant": self.quant,
-                               "simulation": self.simulation.model_dump()})
+        fields = {"base_config_hash": self.base.config_hash(), "quant": self.quant,
+                  "simulation": self.simulation.model_dump()}
+        if self.task is not None:
+            fields["task"] = self.task.fingerprint
+        return canonical_json(fields)
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -300,10 +321,14 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not base_path.is_file():
         raise ConfigError(file, "base", "an existing hardware config file (relative to the spec)", raw.base)
     base = load_hw(base_path)
-    workloads = _resolve_workloads(raw.workloads, path.parent, file)
     mode = _mode_of(raw.parameters)
     source, raw_count, values = _raw_source(raw.parameters, file)
     names = list(values)
+    if raw.task is not None:
+        return _task_spec(raw, path, base_path, base, mode, source, raw_count, values)
+    if not raw.workloads:
+        raise ConfigError(file, "workloads", "at least one workload (or a task:)", raw.workloads)
+    workloads = _resolve_workloads(raw.workloads, path.parent, file)
     quant_used = bool(raw.quant) or any(n.startswith("quant.") for n in names)
     workload_specs = _workload_specs(workloads, quant_used, file)
     for name in names:
@@ -325,6 +350,59 @@ def load_spec(path: str | Path) -> SweepSpec:
         workloads=workloads, quant=dict(raw.quant), parameter_names=tuple(names), points=points,
         objectives=tuple(raw.objectives), simulation=raw.simulation, store_layers=raw.store_layers,
         plots=raw.plots, dask=raw.dask,
+    )
+
+
+def _task_spec(raw: SweepFile, path: Path, base_path: Path, base: HardwareConfig, mode: str,
+               source: Callable[[], Iterator[Point]], raw_count: int, values: dict[str, list[Any]]) -> SweepSpec:
+    """A sweep over a task (docs/tasks.md): the one workload is the task's graph, quantized per point."""
+    from accelsim.tasks.quant import merge_point_values, quant_key_problem, task_quant
+    from accelsim.tasks.spec import load_task
+
+    file = str(path)
+    if raw.workloads:
+        raise ConfigError(file, "workloads", "no workloads with task: (the task's own graph is simulated)",
+                          raw.workloads)
+    try:
+        task = load_task(raw.task, folder=path.parent, file=file)
+    except ConfigError as exc:  # an inline mapping's keys live under task: in the spec
+        raise (exc.moved(prefix="task") if isinstance(raw.task, dict) and exc.file == file else exc) from None
+    if isinstance(raw.task, dict):
+        task_source = canonical_json({"mapping": raw.task, "folder": str(path.parent.resolve()), "file": file})
+    else:
+        task_source = canonical_json({"ref": raw.task, "folder": str(path.parent.resolve()), "file": file})
+    nodes = task.node_names
+    for name in values:
+        problem = (quant_key_problem(name[len("quant."):], nodes) if name.startswith("quant.")
+                   else hw_path_problem(name, base))
+        if problem:
+            raise ConfigError(file, _param_key(raw.parameters, mode, name), problem, name)
+    task_quant(raw.quant, file, nodes)
+    objectives = [OBJECTIVE_ALIASES.get(o, o) for o in raw.objectives]
+    _check_objectives(objectives, file, accuracy=True)
+    keep = _constraint_filter(raw.constraints, base, raw.quant, file)
+    scanned = min(raw_count, COUNT_SCAN_LIMIT)
+    first = list(itertools.islice(_kept(itertools.islice(source(), scanned), keep), VALIDATED_POINTS))
+    if not first and scanned == raw_count:
+        raise ConfigError(file, "constraints", f"constraints that keep at least one of the {raw_count} "
+                          "points", "every point dropped")
+    for params in first:  # hardware half as for workloads; quant half against the task's PTQ settings
+        _validate_point({k: v for k, v in params.items() if not k.startswith("quant.")}, f"(at point {params})",
+                        base, raw.quant, {}, raw.parameters, mode, file)
+    for name, distinct in values.items():
+        for value in distinct:
+            if name.startswith("quant."):
+                task_quant(merge_point_values(raw.quant, {name[len("quant."):]: value}), file, nodes)
+            else:
+                _validate_point({name: value}, f"(value {value!r} set alone on the base config)", base, raw.quant,
+                                {}, raw.parameters, mode, file)
+    label = f"task:{task.name}"
+    return SweepSpec(
+        file=file, name=raw.name, description=raw.description, base_path=base_path, base=base,
+        workloads={label: label}, quant=dict(raw.quant), parameter_names=tuple(values),
+        points=PointSet(source, raw_count, (label,), keep), objectives=tuple(objectives),
+        simulation=raw.simulation, store_layers=raw.store_layers, plots=raw.plots, dask=raw.dask, task=task,
+        task_source=task_source,
     )
 
 
@@ -487,11 +565,16 @@ def _check_quant_block(quant: dict[str, Any], workload_specs: dict[str, Workload
             raise ConfigError(file, f"quant.overrides.{layer}", problem, layer)
 
 
-def _check_objectives(objectives: list[str], file: str) -> None:
+def _check_objectives(objectives: list[str], file: str, accuracy: bool = False) -> None:
+    """Objectives are report totals; with a task (``accuracy``) also the accuracy columns."""
     for i, name in enumerate(objectives):
+        if accuracy and name in ACCURACY_METRICS:
+            continue
         if name not in TOTALS_METRICS and not _COMPONENT_METRIC.match(name):
+            extra = "" if accuracy else "; accuracy needs a task: (docs/tasks.md)"
             raise ConfigError(file, f"objectives[{i}]", f"a report total ({', '.join(TOTALS_METRICS)}, "
-                              "energy_<component>_pj, area_<component>_mm2)", name)
+                              f"energy_<component>_pj, area_<component>_mm2){' or accuracy' if accuracy else ''}"
+                              f"{extra}", name)
 
 
 # ------------------------------------------------------------------------------------------------ constraints

@@ -8,6 +8,10 @@ Tables:
   flag, timing model), ``clock_mhz``, ``dram_bytes_per_cycle``, wall time, and one column per report total.
 * ``layers`` — one row per (point, layer) with every per-layer report column (when the spec stores layers).
 * ``meta`` — key/value: the spec's fingerprint, name, objectives and parameter names.
+* ``accuracy_cache`` — one row per (task fingerprint, quantization key) of a sweep that names a task
+  (docs/tasks.md): the measured accuracy, its standard error, the float baseline and the drop, or the error of
+  an evaluation that failed (an accumulator overflow names the node). Written in its own transaction as each
+  evaluation finishes, so it survives a SIGKILL like the points; a restart never re-executes a stored key.
 
 Each point is written in its own transaction as it finishes, by the main process only: a SIGKILL loses at
 most the points still running, and a restart skips every stored ``point_id`` (``INSERT OR IGNORE`` keeps it
@@ -45,7 +49,13 @@ CREATE TABLE IF NOT EXISTS points (
     synthetic_weights INTEGER, timing_model TEXT, clock_mhz REAL, dram_bytes_per_cycle REAL, wall_time_s REAL);
 CREATE TABLE IF NOT EXISTS layers (point_id TEXT NOT NULL, layer_index INTEGER NOT NULL,
     PRIMARY KEY (point_id, layer_index));
+CREATE TABLE IF NOT EXISTS accuracy_cache (task TEXT NOT NULL, quant_key TEXT NOT NULL, status TEXT, error TEXT,
+    accuracy_pct REAL, accuracy_stderr_pct REAL, float_accuracy_pct REAL, accuracy_drop_pct REAL,
+    eval_count INTEGER, wall_time_s REAL, PRIMARY KEY (task, quant_key));
 """
+#: Value columns of ``accuracy_cache`` (besides the key columns ``task`` and ``quant_key``).
+ACCURACY_CACHE_COLUMNS = ("status", "error", "accuracy_pct", "accuracy_stderr_pct", "float_accuracy_pct",
+                          "accuracy_drop_pct", "eval_count", "wall_time_s")
 
 
 class StoreError(AccelsimError):
@@ -189,6 +199,24 @@ class ResultStore:
         with sqlite_errors(self.directory):
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
+            self.conn.execute("COMMIT")
+
+    # ---- accuracy cache
+    def cached_accuracy(self, task: str) -> dict[str, dict[str, Any]]:
+        """Every stored evaluation of task fingerprint ``task``: quant key -> row (:data:`ACCURACY_CACHE_COLUMNS`)."""
+        cols = ", ".join(ACCURACY_CACHE_COLUMNS)
+        with sqlite_errors(self.directory):
+            return {r[0]: dict(zip(ACCURACY_CACHE_COLUMNS, r[1:])) for r in self.conn.execute(
+                f"SELECT quant_key, {cols} FROM accuracy_cache WHERE task = ?", (task,))}
+
+    def add_accuracy(self, task: str, quant_key: str, row: Mapping[str, Any]) -> None:
+        """Store one evaluation (missing columns are NULL) in its own transaction."""
+        values = [task, quant_key, *(sql_value(row.get(c)) for c in ACCURACY_CACHE_COLUMNS)]
+        with sqlite_errors(self.directory):
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(f"INSERT OR REPLACE INTO accuracy_cache (task, quant_key, "
+                              f"{', '.join(ACCURACY_CACHE_COLUMNS)}) VALUES ({', '.join('?' * len(values))})",
+                              values)
             self.conn.execute("COMMIT")
 
     # ---- points
