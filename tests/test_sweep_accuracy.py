@@ -135,6 +135,27 @@ def test_per_layer_override_and_weight_bits_drive_accuracy_and_hardware(tmp_path
     assert w4["accuracy_pct"] == pytest.approx(evaluate_task(task, TaskQuant(weight_bits=4)).accuracy_pct)
 
 
+def test_layer_bits_selectors_drive_the_task_like_explicit_overrides(tmp_path):
+    """quant.layer_bits (accelsim.graph.selectors) in a task sweep: W4 everywhere but first/last at W8 evaluates
+    exactly as the same widths given as per-node overrides, and a selector matching no layer of the task graph is
+    refused at load, at its key path."""
+    task = load_task("digits_cnn")
+    macs = [n.name for n in task.graph.nodes if n.kind in ("Conv2D", "FullyConnected")]
+    by_selector = TaskQuant(weight_bits=4, per_channel=False, layer_bits="first=w8,last=w8")
+    by_override = TaskQuant(weight_bits=4, per_channel=False,
+                            overrides={macs[0]: {"weight_bits": 8}, macs[-1]: {"weight_bits": 8}})
+    assert evaluate_task(task, by_selector).accuracy_pct == evaluate_task(task, by_override).accuracy_pct
+    path = _spec(tmp_path, {"list": [{"quant.weight_bits": 4, "quant.layer_bits": "first=w8,last=w8"}]}, base=HVX)
+    summary = run_sweep(load_spec(path), tmp_path / "out", workers=0)
+    assert summary.errors == 0, summary.first_error
+    row = load_results(tmp_path / "out").iloc[0]
+    assert row["accuracy_pct"] == pytest.approx(evaluate_task(task, by_selector).accuracy_pct)
+    with pytest.raises(ConfigError) as info:
+        load_spec(_spec(tmp_path, {"grid": {"clock_mhz": [500]}},
+                        quant={"per_channel": False, "layer_bits": "depthwise=w8"}))
+    assert info.value.key_path == "quant.layer_bits[0]", str(info.value)
+
+
 def test_objective_direction_and_bad_specs(tmp_path):
     assert not minimized("accuracy_pct") and minimized("accuracy_drop_pct") and minimized("energy_pj")
     grid = {"grid": {"clock_mhz": [500]}}

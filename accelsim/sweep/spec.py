@@ -377,7 +377,7 @@ def _task_spec(raw: SweepFile, path: Path, base_path: Path, base: HardwareConfig
                    else hw_path_problem(name, base))
         if problem:
             raise ConfigError(file, _param_key(raw.parameters, mode, name), problem, name)
-    task_quant(raw.quant, file, nodes)
+    task_quant(raw.quant, file, nodes, graph=task.graph)
     objectives = [OBJECTIVE_ALIASES.get(o, o) for o in raw.objectives]
     _check_objectives(objectives, file, accuracy=True)
     keep = _constraint_filter(raw.constraints, base, raw.quant, file)
@@ -392,7 +392,8 @@ def _task_spec(raw: SweepFile, path: Path, base_path: Path, base: HardwareConfig
     for name, distinct in values.items():
         for value in distinct:
             if name.startswith("quant."):
-                task_quant(merge_point_values(raw.quant, {name[len("quant."):]: value}), file, nodes)
+                task_quant(merge_point_values(raw.quant, {name[len("quant."):]: value}), file, nodes,
+                           graph=task.graph)
             else:
                 _validate_point({name: value}, f"(value {value!r} set alone on the base config)", base, raw.quant,
                                 {}, raw.parameters, mode, file)

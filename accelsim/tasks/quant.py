@@ -4,7 +4,9 @@
 The keys are those of a workload's ``quant:`` block (:class:`accelsim.workloads.yaml_format.QuantSpec`:
 ``weight_bits``, ``activation_bits``, ``per_channel``, ``symmetric_weights``, ``requant``, ``overrides``) and
 ``activation_observer`` / ``weight_observer``. Per-layer ``overrides`` are keyed by graph node name and set
-``weight_bits`` and/or ``activation_bits``.
+``weight_bits`` and/or ``activation_bits``; ``layer_bits`` takes the per-layer selectors of
+:mod:`accelsim.graph.selectors` (op kind, ``first`` / ``last``, name glob), checked against the task graph before
+anything runs. Precedence as in PTQ: task-wide < ``layer_bits`` < ``overrides``.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from pydantic import Field, field_validator
 
 from accelsim.config.loading import validate_model
 from accelsim.errors import ConfigError
+from accelsim.graph.ir import Graph
 from accelsim.graph.ptq import LayerOverride, PTQSettings
+from accelsim.graph.selectors import parse_layer_bits, resolve_layer_bits
 from accelsim.quant.requant import MODES
 from accelsim.workloads.yaml_format import ActivationBits, WeightBits, _Strict
 
@@ -41,6 +45,9 @@ class TaskQuant(_Strict):
     activation_observer: str = Field("minmax", description="minmax | ema_minmax | percentile | mse.")
     weight_observer: str = Field("minmax", description="minmax | mse.")
     overrides: dict[str, TaskLayerOverride] = Field(default_factory=dict, description="Node name -> precision.")
+    layer_bits: str | list[str | dict[str, str | int | bool | None]] | None = Field(
+        None, description="Per-layer selectors (accelsim.graph.selectors): the compact string "
+        "(`depthwise=w8a8,first=w8`) or a list of entries; null = none.")
 
     @field_validator("requant")
     @classmethod
@@ -74,17 +81,22 @@ class TaskQuant(_Strict):
             requant_mode=self.requant,
             overrides=tuple(LayerOverride(node, o.weight_bits, o.activation_bits)
                             for node, o in sorted(self.overrides.items())),
+            layer_bits=parse_layer_bits(self.layer_bits),
         )
 
 
 def task_quant(settings: Mapping[str, Any], file: str, node_names: Collection[str] = (),
-               key_prefix: str = "quant") -> TaskQuant:
+               key_prefix: str = "quant", graph: Graph | None = None) -> TaskQuant:
     """Validate ``settings`` into a :class:`TaskQuant`; an override naming no node of ``node_names`` (when given)
-    is a ConfigError at ``<key_prefix>.overrides.<node>``."""
+    is a ConfigError at ``<key_prefix>.overrides.<node>``; a malformed ``layer_bits`` entry, or (with ``graph``)
+    one that matches no layer of the task graph, a ConfigError at ``<key_prefix>.layer_bits[i]``."""
     try:
         quant = validate_model(TaskQuant, dict(settings), file)
     except ConfigError as exc:
         raise exc.moved(prefix=key_prefix) from None
+    selectors = parse_layer_bits(quant.layer_bits, file, f"{key_prefix}.layer_bits")
+    if graph is not None and selectors:
+        resolve_layer_bits(graph, selectors, source=file, key_path=f"{key_prefix}.layer_bits")
     if node_names:
         for node in quant.overrides:
             if node not in node_names:
