@@ -13,6 +13,7 @@ config's ``precision.accumulator_bits``); a sum that does not fit raises
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,13 +44,12 @@ class TaskAccuracy:
     eval_count: int
 
     def as_row(self) -> dict[str, Any]:
-        return {"accuracy_pct": self.accuracy_pct, "accuracy_stderr_pct": self.accuracy_stderr_pct,
-                "float_accuracy_pct": self.float_accuracy_pct, "accuracy_drop_pct": self.accuracy_drop_pct,
-                "eval_count": self.eval_count}
+        """The result columns (:data:`ACCURACY_COLUMNS`) and their values."""
+        return dataclasses.asdict(self)
 
 
-#: The result columns of a task evaluation, in order.
-ACCURACY_COLUMNS = ("accuracy_pct", "accuracy_stderr_pct", "float_accuracy_pct", "accuracy_drop_pct", "eval_count")
+#: The result columns of a task evaluation, in order (the fields of :class:`TaskAccuracy`).
+ACCURACY_COLUMNS = tuple(f.name for f in dataclasses.fields(TaskAccuracy))
 
 
 def binomial_stderr_pct(accuracy_pct: float, n: int) -> float:
