@@ -4,7 +4,7 @@
 The keys are those of a workload's ``quant:`` block (:class:`accelsim.workloads.yaml_format.QuantSpec`:
 ``weight_bits``, ``activation_bits``, ``per_channel``, ``symmetric_weights``, ``requant``, ``overrides``) and
 ``activation_observer`` / ``weight_observer``. Per-layer ``overrides`` are keyed by graph node name and set
-``weight_bits`` and/or ``activation_bits``; ``layer_bits`` takes the per-layer selectors of
+``weight_bits``, ``activation_bits`` and/or ``per_channel``; ``layer_bits`` takes the per-layer selectors of
 :mod:`accelsim.graph.selectors` (op kind, ``first`` / ``last``, name glob), checked against the task graph before
 anything runs. Precedence as in PTQ: task-wide < ``layer_bits`` < ``overrides``.
 """
@@ -20,57 +20,34 @@ from accelsim.errors import ConfigError
 from accelsim.graph.ir import Graph
 from accelsim.graph.ptq import LayerOverride, PTQSettings
 from accelsim.graph.selectors import parse_layer_bits, resolve_layer_bits
-from accelsim.quant.requant import MODES
-from accelsim.workloads.yaml_format import ActivationBits, WeightBits, _Strict
+from accelsim.workloads.yaml_format import LayerOverride as LayerOverrideSpec
+from accelsim.workloads.yaml_format import QuantSpec
 
-#: Fields of one per-layer override of a task.
-OVERRIDE_FIELDS = ("weight_bits", "activation_bits")
-
-
-class TaskLayerOverride(_Strict):
-    """Per-node precision that differs from the task-wide setting (None keeps it)."""
-
-    weight_bits: WeightBits | None = Field(None, description="Weight bits of this Conv2D / FullyConnected node.")
-    activation_bits: ActivationBits | None = Field(None, description="Bits of this node's output activation.")
+#: Fields of one per-layer override of a task (those of a workload's per-layer override).
+OVERRIDE_FIELDS = tuple(LayerOverrideSpec.model_fields)
+#: A task's per-node override is a workload's per-layer override (keyed by graph node name).
+TaskLayerOverride = LayerOverrideSpec
 
 
-class TaskQuant(_Strict):
-    """Task-wide PTQ settings (defaults: the whitepaper's recommended W8A8, symmetric per-channel weights)."""
+class TaskQuant(QuantSpec):
+    """A workload's ``quant:`` block (:class:`~accelsim.workloads.yaml_format.QuantSpec`: the whitepaper's W8A8,
+    symmetric per-channel weights by default, ``overrides`` by node name, ``layer_bits`` selectors) plus the
+    observers that calibrate it."""
 
-    weight_bits: WeightBits = Field(8, description="Weight bits (2, 4, 8, 16).")
-    activation_bits: ActivationBits = Field(8, description="Activation bits (2, 4, 8, 16).")
-    per_channel: bool = Field(True, description="One weight scale per output channel (else per tensor).")
-    symmetric_weights: bool = Field(True, description="Weight zero point 0 (else asymmetric min/max).")
-    requant: str = Field("fixed_point", description="Requantization (rounding) mode, accelsim.quant.requant.MODES.")
     activation_observer: str = Field("minmax", description="minmax | ema_minmax | percentile | mse.")
     weight_observer: str = Field("minmax", description="minmax | mse.")
-    overrides: dict[str, TaskLayerOverride] = Field(default_factory=dict, description="Node name -> precision.")
-    layer_bits: str | list[str | dict[str, str | int | bool | None]] | None = Field(
-        None, description="Per-layer selectors (accelsim.graph.selectors): the compact string "
-        "(`depthwise=w8a8,first=w8`) or a list of entries; null = none.")
-
-    @field_validator("requant")
-    @classmethod
-    def _known_mode(cls, v: str) -> str:
-        if v not in MODES:
-            raise ValueError(f"a requantization mode, one of {', '.join(MODES)}")
-        return v
 
     @field_validator("activation_observer")
     @classmethod
     def _known_act_observer(cls, v: str) -> str:
         from accelsim.graph.ptq import ACTIVATION_OBSERVERS
-        if v not in ACTIVATION_OBSERVERS:
-            raise ValueError(f"one of {', '.join(ACTIVATION_OBSERVERS)}")
-        return v
+        return _one_of(v, ACTIVATION_OBSERVERS)
 
     @field_validator("weight_observer")
     @classmethod
     def _known_w_observer(cls, v: str) -> str:
         from accelsim.graph.ptq import WEIGHT_OBSERVERS
-        if v not in WEIGHT_OBSERVERS:
-            raise ValueError(f"one of {', '.join(WEIGHT_OBSERVERS)}")
-        return v
+        return _one_of(v, WEIGHT_OBSERVERS)
 
     def ptq_settings(self) -> PTQSettings:
         """The :class:`PTQSettings` these keys select."""
@@ -79,10 +56,16 @@ class TaskQuant(_Strict):
             weight_per_channel=self.per_channel, activation_bits=self.activation_bits,
             activation_observer=self.activation_observer, weight_observer=self.weight_observer,
             requant_mode=self.requant,
-            overrides=tuple(LayerOverride(node, o.weight_bits, o.activation_bits)
+            overrides=tuple(LayerOverride(node, o.weight_bits, o.activation_bits, o.per_channel)
                             for node, o in sorted(self.overrides.items())),
             layer_bits=parse_layer_bits(self.layer_bits),
         )
+
+
+def _one_of(value: str, choices: Collection[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"one of {', '.join(choices)}")
+    return value
 
 
 def task_quant(settings: Mapping[str, Any], file: str, node_names: Collection[str] = (),
