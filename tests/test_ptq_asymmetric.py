@@ -88,8 +88,8 @@ def test_min_max_weights_are_within_half_a_step(bits, per_channel, symmetric, ma
 @pytest.mark.parametrize("bits", [4, 8])
 def test_per_channel_grid_is_never_coarser_than_per_tensor(bits, symmetric, mac_weights):
     """Per channel, the step is at most the per-tensor step (a channel's range is inside the tensor's), and on
-    every layer of the trained network the per-channel weight MSE is below the per-tensor one (measured: 2-4.5x
-    lower at 4 bits, asymmetric and symmetric)."""
+    every layer of the trained network the per-channel weight MSE is below the per-tensor one (measured at 4 bits:
+    1.4-4.4x lower asymmetric, 1.5-5.1x symmetric)."""
     for name, w in mac_weights.items():
         errors, scales = {}, {}
         for per_channel in (True, False):
