@@ -138,6 +138,19 @@ def test_export_tflite_rejects_float_graph() -> None:
         export_tflite(graph)
 
 
+@needs_litert
+def test_export_tflite_rejects_asymmetric_per_channel_weights() -> None:
+    """TFLite's int8 spec allows per-channel weights only with zero point 0 (LiteRT refuses others at prepare):
+    a clear error names the tensor instead of a file LiteRT cannot load."""
+    b = GraphBuilder("asym_pc")
+    x = b.input("x", (1, 6, 6, 4), "int8", pt(0.03, 0))
+    w = b.constant("w", np.ones((8, 3, 3, 4), np.int8), "int8",
+                   QuantParams.per_channel(np.full(8, 0.01, np.float32), np.arange(8) - 4, 0))
+    graph = b.build([b.conv2d(x, w, None, pt(0.05, 0), padding="SAME")])
+    with pytest.raises(UnsupportedError, match="'w'.*per-channel zero points other than 0"):
+        export_tflite(graph)
+
+
 # ------------------------------------------------------------------------------------------ ONNX QLinear
 def run_onnxruntime(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort

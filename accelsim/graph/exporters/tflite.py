@@ -105,6 +105,12 @@ class _Writer:
             self.buffers.append(b)
             t.buffer = len(self.buffers) - 1
         if quant is not None:
+            if quant.per_channel_quantized and any(int(z) != 0 for z in quant.zero_point):
+                # TFLite's int8 spec: per-channel (per-axis) weights are symmetric, zero point 0 ([ref:TFLiteQuantSpec];
+                # LiteRT refuses them at prepare, conv.cc "zero_point != 0"). onnxruntime accepts them.
+                raise UnsupportedError(f"tensor {name!r} has per-channel zero points other than 0 (asymmetric "
+                                       "per-channel weights); TFLite allows per-channel weights only with zero "
+                                       "point 0: quantize with symmetric weights, or export to ONNX")
             q = S.QuantizationParametersT()
             q.scale = [float(s) for s in quant.scale]
             q.zeroPoint = [int(z) for z in quant.zero_point]
