@@ -102,13 +102,14 @@ def accuracy_pareto(df: pd.DataFrame, cost: str, meta: dict[str, object] | None 
     return fig
 
 
-def _precision_order(label: str) -> tuple[int, int]:
-    """W8A8 before W4A8 before W8A16 ...: by activation bits, then descending weight bits."""
+def _precision_order(label: str) -> tuple[int, int, str]:
+    """W8A8 before W4A8 before W8A16 ...: by activation bits, then descending weight bits; other labels after
+    them, by text (a fixed order, so colours do not change between figures or runs)."""
     weight, _, act = label[1:].partition("A")
     try:
-        return int(act), -int(weight)
+        return int(act), -int(weight), label
     except ValueError:
-        return 99, 0
+        return 99, 0, label
 
 
 def write_accuracy_plots(directory: str | Path, costs: Sequence[str] | None = None, by: Sequence[str] = (),
