@@ -45,7 +45,8 @@ def accuracy_pareto(df: pd.DataFrame, cost: str, meta: dict[str, object] | None 
 
     Each point carries an error bar of ± one ``accuracy_stderr_pct``. Points are coloured by their precision
     (:func:`accelsim.analysis.precision_label`, from ``meta``'s fixed quant settings and each point's
-    ``quant.*`` parameters; or a ``precision`` column of ``df``); the accuracy front
+    ``quant.*`` parameters; or a ``precision`` column of ``df``), drawn as squares for per-tensor and circles
+    for per-channel weight scales when both occur; the accuracy front
     (:func:`accelsim.analysis.accuracy_front`) is ringed in red and joined by the staircase bounding the region
     it dominates; the float model's accuracy (``float_accuracy_pct``) is a dashed line. ``annotate`` numbers the
     front points and lists their parameters as :func:`accelsim.plots.pareto_scatter` does."""
@@ -57,6 +58,8 @@ def accuracy_pareto(df: pd.DataFrame, cost: str, meta: dict[str, object] | None 
     ok = df[df["status"] == "ok"] if "status" in df else df
     ok = ok.dropna(subset=[cost, ACCURACY_COLUMN]).copy()
     ok["_precision"] = _precision_labels(ok, meta)
+    ok["_per_channel"] = [bool(q.get("per_channel", True)) for q in point_quant_settings(ok, meta)]
+    markers = {True: "o", False: "s"} if ok["_per_channel"].nunique() > 1 else {True: "o", False: "o"}
     groups = split_groups(ok, group_columns(ok, by)) or [({}, ok)]
     if len(groups) > MAX_PANELS * 3:
         raise AccelsimError(f"accuracy_pareto: {len(groups)} groups; at most {MAX_PANELS * 3} panels fit one figure")
@@ -73,10 +76,17 @@ def accuracy_pareto(df: pd.DataFrame, cost: str, meta: dict[str, object] | None 
         err = (group[ACCURACY_STDERR_COLUMN].astype(float).fillna(0.0) if ACCURACY_STDERR_COLUMN in group
                else None)
         for label in labels:
-            sel = group["_precision"] == label
-            if sel.any():
-                ax.errorbar(xs[sel], ys[sel], yerr=None if err is None else err[sel], fmt="o", ms=5, capsize=2,
-                            lw=0.8, color=colours[label], label=f"{label} ({int(sel.sum())})")
+            for per_channel in (True, False):
+                sel = (group["_precision"] == label) & (group["_per_channel"] == per_channel)
+                if sel.any():
+                    count = int((group["_precision"] == label).sum())
+                    first = per_channel or not ((group["_precision"] == label) & group["_per_channel"]).any()
+                    ax.errorbar(xs[sel], ys[sel], yerr=None if err is None else err[sel], fmt=markers[per_channel],
+                                ms=5, capsize=2, lw=0.8, color=colours[label],
+                                label=f"{label} ({count})" if first else None)
+        if markers[True] != markers[False]:
+            for per_channel, text in ((True, "per-channel weights"), (False, "per-tensor weights")):
+                ax.plot([], [], markers[per_channel], color="0.2", ms=5, ls="none", label=text)
         front = accuracy_front(group, cost, by=by)
         ax.plot(scaled(front, cost), front[ACCURACY_COLUMN].astype(float), "-", color="tab:red", lw=1.2,
                 drawstyle="steps-post", zorder=3)  # cost ascending: accuracy holds until the next front point
