@@ -26,7 +26,8 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from accelsim.analysis import group_columns, has_accuracy, load_layers, load_meta, load_results, pareto_front, split_groups
+from accelsim.analysis import (group_columns, has_accuracy, load_layers, load_meta, load_results, pareto_front,
+                               split_groups)
 from accelsim.errors import AccelsimError
 from accelsim.report import result_unit
 from accelsim.sweep.spec import minimized

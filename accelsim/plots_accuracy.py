@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from accelsim.analysis import (ACCURACY_COLUMN, ACCURACY_STDERR_COLUMN, accuracy_front, group_columns, has_accuracy,
                                load_meta, load_results, point_quant_settings, precision_label, split_groups)
 from accelsim.errors import AccelsimError
-from accelsim.plots import MAX_PANELS, _annotate, _figure, _file_stem, _fit, _grid, axis_label, save, scaled, values_label
+from accelsim.plots import (MAX_PANELS, _annotate, _figure, _file_stem, _fit, _grid, axis_label, save, scaled,
+                            values_label)
 
 #: Costs drawn against accuracy by default (each only when the results have it), besides cost objectives.
 DEFAULT_COSTS = ("energy_pj", "latency_ms")

@@ -101,7 +101,8 @@ def test_accuracy_pareto_error_bars_and_front():
             half_widths[round(x0, 6)] = (y1 - y0) / 2
     assert half_widths == pytest.approx({1.0: 1.0, 2.0: 0.5, 3.0: 0.25, 2.5: 0.75})   # µJ; ± stderr
     labels = ax.get_legend_handles_labels()[1]
-    assert {"W4A8 (1)", "W8A8 (1)", "W8A16 (1)", "mixed precision (1)", "Pareto front (3)", "float model"} <= set(labels)
+    assert {"W4A8 (1)", "W8A8 (1)", "W8A16 (1)", "mixed precision (1)", "Pareto front (3)",
+            "float model"} <= set(labels)
     with pytest.raises(AccelsimError, match="no measured accuracy"):
         accuracy_pareto(df.drop(columns="accuracy_pct"), "energy_pj")
 
