@@ -201,8 +201,14 @@ def point_quant_settings(df: pd.DataFrame, meta: dict[str, object] | None = None
 
 
 def precision_label(quant: dict[str, object]) -> str | None:
-    """``W<weight bits>A<activation bits>`` (e.g. ``W4A8``) for a uniform-precision setting; None when per-layer
-    ``overrides`` or ``layer_bits`` selectors make it mixed precision."""
-    if quant.get("overrides") or quant.get("layer_bits"):
+    """``W<weight bits>A<activation bits>`` (e.g. ``W4A8``) for a uniform-precision setting; None when
+    ``layer_bits`` selectors or a per-node override of a bit width (one differing from the task-wide width) make
+    it mixed precision. An override of ``per_channel`` alone keeps the precision uniform."""
+    weight, act = quant.get("weight_bits", 8), quant.get("activation_bits", 8)
+    if quant.get("layer_bits"):
         return None
-    return f"W{quant.get('weight_bits', 8)}A{quant.get('activation_bits', 8)}"
+    for override in dict(quant.get("overrides") or {}).values():
+        o = dict(override or {})
+        if o.get("weight_bits") not in (None, weight) or o.get("activation_bits") not in (None, act):
+            return None
+    return f"W{weight}A{act}"

@@ -74,6 +74,8 @@ def test_precision_label_and_point_quant_settings():
     assert precision_label({"weight_bits": 8, "activation_bits": 16, "layer_bits": ""}) == "W8A16"
     assert precision_label({"weight_bits": 4, "activation_bits": 8, "layer_bits": "depthwise=w8"}) is None
     assert precision_label({"weight_bits": 4, "activation_bits": 8, "overrides": {"n": {"weight_bits": 8}}}) is None
+    assert precision_label({"weight_bits": 4, "activation_bits": 8,
+                            "overrides": {"n": {"weight_bits": 4, "per_channel": False}}}) == "W4A8"
     meta = {"fingerprint": json.dumps({"quant": {"weight_bits": 4, "per_channel": False}})}
     df = pd.DataFrame({"parameters_json": [json.dumps({"quant.activation_bits": 16}), json.dumps({"clock_mhz": 1}),
                                            json.dumps({"quant.layer_bits": "first=w8"})]})
