@@ -153,3 +153,62 @@ def pareto_front(df: pd.DataFrame, objectives: Sequence[str], minimize: bool | S
               .sort_values(objectives[0], kind="stable")
               for _, group in split_groups(ok, group_columns(ok, by))]
     return pd.concat(fronts) if fronts else ok.iloc[:0]
+
+
+# ------------------------------------------------------------------------------------------------ accuracy vs cost
+#: The accuracy column of a sweep over a task (maximized) and its binomial standard error (docs/tasks.md).
+ACCURACY_COLUMN = "accuracy_pct"
+ACCURACY_STDERR_COLUMN = "accuracy_stderr_pct"
+
+
+def has_accuracy(df: pd.DataFrame) -> bool:
+    """True if ``df`` holds a measured accuracy for at least one successful point (a sweep that names a task)."""
+    if ACCURACY_COLUMN not in df.columns:
+        return False
+    ok = df if "status" not in df else df[df["status"] == "ok"]
+    return bool(ok[ACCURACY_COLUMN].notna().any())
+
+
+def accuracy_front(df: pd.DataFrame, cost: str, by: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` not dominated on (``cost`` minimized, ``accuracy_pct`` maximized), per workload and
+    ``by`` value (:func:`pareto_front`), each group sorted by ascending cost (so by ascending accuracy too).
+    A ``cost`` column ``df`` lacks is an :class:`~accelsim.errors.AccelsimError`."""
+    for column in (cost, ACCURACY_COLUMN):
+        if column not in df.columns:
+            raise AccelsimError(f"no column {column!r} in the results (an accuracy front needs a sweep over a task "
+                                "and a cost column such as energy_pj or latency_ms)")
+    return pareto_front(df, [cost, ACCURACY_COLUMN], minimize=[True, False], by=by)
+
+
+def point_quant_settings(df: pd.DataFrame, meta: dict[str, object] | None = None) -> pd.Series:
+    """Each row's task quantization settings as a mapping (:class:`accelsim.tasks.quant.TaskQuant` keys): the
+    defaults, then the sweep's fixed ``quant:`` settings (from the stored fingerprint in ``meta``), then the
+    row's ``quant.*`` parameters (``parameters_json``) — the merge the sweep runner evaluates a point with
+    (:func:`accelsim.tasks.quant.merge_point_values`)."""
+    from accelsim.tasks.quant import TaskQuant, merge_point_values
+
+    fixed: dict[str, object] = {}
+    fingerprint = (meta or {}).get("fingerprint")
+    if isinstance(fingerprint, str):
+        fixed = dict(json.loads(fingerprint).get("quant") or {})
+    defaults = TaskQuant().model_dump()
+    out = []
+    for text in (df["parameters_json"] if "parameters_json" in df else [None] * len(df)):
+        params = json.loads(text) if isinstance(text, str) else {}
+        values = {k[len("quant."):]: v for k, v in params.items() if k.startswith("quant.")}
+        out.append({**defaults, **merge_point_values(fixed, values)})
+    return pd.Series(out, index=df.index, dtype=object)
+
+
+def precision_label(quant: dict[str, object]) -> str | None:
+    """``W<weight bits>A<activation bits>`` (e.g. ``W4A8``) for a uniform-precision setting; None when
+    ``layer_bits`` selectors or a per-node override of a bit width (one differing from the task-wide width) make
+    it mixed precision. An override of ``per_channel`` alone keeps the precision uniform."""
+    weight, act = quant.get("weight_bits", 8), quant.get("activation_bits", 8)
+    if quant.get("layer_bits"):
+        return None
+    for override in dict(quant.get("overrides") or {}).values():
+        o = dict(override or {})
+        if o.get("weight_bits") not in (None, weight) or o.get("activation_bits") not in (None, act):
+            return None
+    return f"W{weight}A{act}"

@@ -26,7 +26,8 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from accelsim.analysis import group_columns, load_layers, load_meta, load_results, pareto_front, split_groups
+from accelsim.analysis import (group_columns, has_accuracy, load_layers, load_meta, load_results, pareto_front,
+                               split_groups)
 from accelsim.errors import AccelsimError
 from accelsim.report import result_unit
 from accelsim.sweep.spec import minimized
@@ -36,7 +37,7 @@ from accelsim.sweep.store import StoreError
 UNITS = {
     "_pj": ("µJ", 1e-6), "_bytes": ("MiB", 1 / 2**20), "_ms": ("ms", 1.0), "_cycles": ("cycles", 1.0),
     "_mm2": ("mm²", 1.0), "_gb_s": ("GB/s", 1.0), "_kib": ("KiB", 1.0), "_mhz": ("MHz", 1.0),
-    "_bits": ("bits", 1.0), "_macs_per_cycle": ("MAC/cycle", 1.0),
+    "_bits": ("bits", 1.0), "_macs_per_cycle": ("MAC/cycle", 1.0), "_pct": ("%", 1.0),
 }
 FORMATS = ("png", "svg")
 #: Most panels in one Pareto figure of :func:`write_sweep_plots` (a 3 x 3 grid), and most such figures.
@@ -433,6 +434,13 @@ def write_sweep_plots(directory: str | Path, x: str | None = None, y: str | None
                             f"({PARETO_FIGURES} figures of {PARETO_PANELS} panels) are plotted: --by a column "
                             "with fewer distinct values")
     chunks = [groups[i:i + PARETO_PANELS] for i in range(0, len(groups), PARETO_PANELS)]
+    if has_accuracy(ok):  # a sweep over a task: accuracy-vs-cost figures (plots_accuracy) replace those pairs
+        from accelsim.plots_accuracy import write_accuracy_plots
+        from accelsim.sweep.spec import ACCURACY_METRICS
+        accuracy_pairs = [(px, py) for px, py in pairs if {px, py} & set(ACCURACY_METRICS)]
+        costs = [py if px in ACCURACY_METRICS else px for px, py in accuracy_pairs] if x or y else None
+        paths += write_accuracy_plots(directory, costs=costs, by=by, annotate=annotate)
+        pairs = [pair for pair in pairs if pair not in accuracy_pairs]
     for px, py in pairs:
         stem = _file_stem(f"pareto_{px}_vs_{py}")
         for i, chunk in enumerate(chunks):

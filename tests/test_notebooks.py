@@ -13,7 +13,8 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_notebooks_exist():
-    assert [p.name for p in PATHS] == ["01_quickstart.ipynb", "02_tradeoffs.ipynb", "03_precision_studies.ipynb"]
+    assert [p.name for p in PATHS] == ["01_quickstart.ipynb", "02_tradeoffs.ipynb", "03_precision_studies.ipynb",
+                                       "04_accuracy_tradeoffs.ipynb"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
