@@ -1,0 +1,195 @@
+"""Per-layer precision sensitivity of a task on a hardware config (``accelsim sensitivity TASK HW``).
+
+For every MAC layer (Conv2D / FullyConnected, :func:`accelsim.graph.selectors.mac_layers`) and every weight width
+below the baseline's that the hardware offers at the baseline activation width (its precision modes, storage-only
+widths included; :func:`lower_weight_bits`), ONLY that layer moves to that width (a per-node override of the
+task's quantization) and one :class:`Measurement` is taken:
+
+* accuracy: PTQ + bit-exact integer execution of the whole evaluation set (:func:`accelsim.tasks.evaluate_task`),
+  the drop measured against the baseline quantization's accuracy (not the float model's);
+* ``sqnr_db``: SQNR of the **network output** (dequantized final tensor) against the float model's output on the
+  same evaluation inputs, ``10 log10(sum r^2 / sum (r - q)^2)`` — the signal-to-quantization-noise ratio that
+  Krishnamoorthi 2018 and Nagel et al. 2021 use as the per-layer quantization-error measure
+  ([ref:Krishnamoorthi18], [ref:Nagel21] §3);
+* hardware: ``simulate`` of the task's quantized graph (trained weights) with the layer moved; the saving is the
+  whole-network total of the baseline minus that of the moved graph (latency cycles, energy pJ, DRAM read + write
+  bytes), so residency and prefetch effects of the move are included.
+
+Every measurement is memoised by its PTQ settings in :class:`Evaluator`, so reruns (and the search that reuses
+this table) never execute a setting twice in one process.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from accelsim.config.hw import HardwareConfig
+from accelsim.errors import UnsupportedError
+from accelsim.graph.float_exec import run_float
+from accelsim.graph.ptq import PTQSettings, with_batch_size
+from accelsim.graph.selectors import mac_layers
+from accelsim.quant.params import dequantize
+from accelsim.tasks import Task, TaskAccuracy, TaskLayerOverride, TaskQuant, evaluate_task, quantized_graph
+from accelsim.tasks.evaluate import integer_outputs
+from accelsim.tasks.quant import task_quant
+
+#: Whole-network hardware metrics of a measurement (minimised).
+HW_METRICS = ("latency_cycles", "energy_pj", "dram_bytes")
+
+
+def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    """``10 log10(sum r^2 / sum (r - t)^2)`` in dB (inf when ``test`` equals ``reference``)."""
+    ref = np.asarray(reference, np.float64)
+    noise = float(np.sum((ref - np.asarray(test, np.float64)) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def lower_weight_bits(hw: HardwareConfig, base: TaskQuant) -> tuple[int, ...]:
+    """Weight widths below ``base.weight_bits`` of ``hw``'s precision modes at ``base.activation_bits`` (compute
+    and storage-only modes), widest first; UnsupportedError naming the modes when there is none."""
+    widths = sorted({m.weight_bits for m in hw.precision.modes
+                     if m.activation_bits == base.activation_bits and m.weight_bits < base.weight_bits},
+                    reverse=True)
+    if not widths:
+        modes = ", ".join(m.key for m in hw.precision.modes)
+        raise UnsupportedError(
+            f"hardware {hw.name!r} has no precision mode with weights narrower than {base.weight_bits} bits at "
+            f"{base.activation_bits}-bit activations (its modes: {modes}); nothing to move a layer to")
+    return tuple(widths)
+
+
+def default_base_quant(hw: HardwareConfig, weight_bits: int = 8, activation_bits: int = 8,
+                       per_channel: bool | None = None, source: str = "baseline quantization") -> TaskQuant:
+    """The baseline quantization: ``weight_bits`` / ``activation_bits``; per-channel weights unless ``hw``'s scale
+    unit holds one multiplier per tensor without a fallback (``per_channel=None``; a bool forces it). A width the
+    quantizer does not support is a ConfigError naming ``source``."""
+    if per_channel is None:
+        per_channel = hw.scale_unit.per_channel or hw.scale_unit.fallback != "none"
+    return task_quant({"weight_bits": weight_bits, "activation_bits": activation_bits, "per_channel": per_channel},
+                      source, key_prefix="base")
+
+
+def with_layer_weight_bits(base: TaskQuant, bits: dict[str, int]) -> TaskQuant:
+    """``base`` with the per-node weight widths ``bits`` (node name -> bits) added to its overrides."""
+    overrides = dict(base.overrides)
+    for node, w in bits.items():
+        old = overrides.get(node, TaskLayerOverride())
+        overrides[node] = TaskLayerOverride(weight_bits=w, activation_bits=old.activation_bits)
+    return base.model_copy(update={"overrides": overrides})
+
+
+@lru_cache(maxsize=8)
+def _float_outputs(task: Task) -> np.ndarray:
+    """The float model's final output on every evaluation batch, concatenated."""
+    outs = []
+    for x, _ in task.eval_batches():
+        graph = with_batch_size(task.graph, len(x))
+        outs.append(run_float(graph, {graph.inputs[0]: x})[graph.outputs[0]])
+    return np.concatenate(outs)
+
+
+def output_sqnr_db(task: Task, settings: PTQSettings, accumulator_bits: int | None = None) -> float:
+    """SQNR (dB) of the quantized network's dequantized output against the float model's on the evaluation set."""
+    qgraph = quantized_graph(task, settings)
+    out = qgraph.tensors[qgraph.outputs[0]]
+    q = np.concatenate([integer_outputs(qgraph, x, accumulator_bits) for x, _ in task.eval_batches()])
+    return sqnr_db(_float_outputs(task), dequantize(q, out.quant))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One quantization setting measured: accuracy (integer execution), output SQNR (dB) and the whole-network
+    hardware totals of its quantized graph (cycles, pJ, DRAM read + write bytes)."""
+
+    accuracy: TaskAccuracy
+    sqnr_db: float
+    latency_cycles: float
+    energy_pj: float
+    dram_bytes: float
+
+    def metric(self, name: str) -> float:
+        return float(getattr(self, name))
+
+
+@dataclass
+class Evaluator:
+    """Measures quantization settings of ``task`` on ``hw``, memoised by PTQ settings (``executions`` counts
+    the settings actually executed)."""
+
+    task: Task
+    hw: HardwareConfig
+    base: TaskQuant
+    memo: dict[PTQSettings, Measurement] = field(default_factory=dict)
+    executions: int = 0
+
+    @property
+    def accumulator_bits(self) -> int:
+        return self.hw.precision.accumulator_bits
+
+    @property
+    def layers(self) -> tuple[tuple[str, str], ...]:
+        """``(name, kind)`` of the task graph's MAC layers in topological order."""
+        return mac_layers(self.task.graph)
+
+    def measure(self, quant: TaskQuant) -> Measurement:
+        from accelsim.simulate import simulate
+
+        settings = quant.ptq_settings()
+        hit = self.memo.get(settings)
+        if hit is not None:
+            return hit
+        self.executions += 1
+        acc = evaluate_task(self.task, settings, self.accumulator_bits)
+        sqnr = output_sqnr_db(self.task, settings, self.accumulator_bits)
+        totals = simulate(quantized_graph(self.task, settings), self.hw).totals
+        m = Measurement(acc, sqnr, float(totals["latency_cycles"]), float(totals["energy_pj"]),
+                        float(totals["dram_read_bytes"]) + float(totals["dram_write_bytes"]))
+        self.memo[settings] = m
+        return m
+
+
+#: Columns of the sensitivity table, in order.
+SENSITIVITY_COLUMNS = (
+    "layer", "kind", "from_weight_bits", "weight_bits", "activation_bits", "accuracy_pct", "accuracy_stderr_pct",
+    "accuracy_drop_pct", "sqnr_db", "sqnr_loss_db", "latency_saving_cycles", "energy_saving_pj",
+    "dram_saving_bytes",
+)
+
+
+def sensitivity_row(ev: Evaluator, layer: str, weight_bits: int) -> dict[str, object]:
+    """One row: ``layer`` alone moved to ``weight_bits``; drops and savings against the baseline ``ev.base``."""
+    kinds = dict(ev.layers)
+    if layer not in kinds:
+        raise UnsupportedError(f"{layer!r} is not a MAC layer of task {ev.task.name!r}")
+    base = ev.measure(ev.base)
+    moved = ev.measure(with_layer_weight_bits(ev.base, {layer: weight_bits}))
+    return {
+        "layer": layer, "kind": kinds[layer], "from_weight_bits": ev.base.weight_bits, "weight_bits": weight_bits,
+        "activation_bits": ev.base.activation_bits, "accuracy_pct": moved.accuracy.accuracy_pct,
+        "accuracy_stderr_pct": moved.accuracy.accuracy_stderr_pct,
+        "accuracy_drop_pct": base.accuracy.accuracy_pct - moved.accuracy.accuracy_pct,
+        "sqnr_db": moved.sqnr_db, "sqnr_loss_db": base.sqnr_db - moved.sqnr_db,
+        "latency_saving_cycles": base.latency_cycles - moved.latency_cycles,
+        "energy_saving_pj": base.energy_pj - moved.energy_pj,
+        "dram_saving_bytes": base.dram_bytes - moved.dram_bytes,
+    }
+
+
+def sensitivity_table(ev: Evaluator, progress=None) -> pd.DataFrame:
+    """Every MAC layer moved alone to every lower weight width of the hardware (:data:`SENSITIVITY_COLUMNS`);
+    ``progress(step, total, text)`` is called before each measurement when given."""
+    widths = lower_weight_bits(ev.hw, ev.base)
+    jobs = [(name, w) for name, _ in ev.layers for w in widths]
+    rows = []
+    for i, (name, w) in enumerate(jobs, 1):
+        if progress is not None:
+            progress(i, len(jobs), f"{name} -> w{w}")
+        rows.append(sensitivity_row(ev, name, w))
+    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
