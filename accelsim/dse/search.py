@@ -4,12 +4,13 @@
 1. **Sensitivity** (:mod:`accelsim.dse.sensitivity`): every MAC layer moved alone to every lower weight width
    the hardware offers; its output SQNR, accuracy drop and whole-network saving (latency, energy, DRAM).
 2. **Prediction** (additive, one term per layer, as HAWQ-V3's ILP sums one Hessian-weighted perturbation per
-   layer, Yao et al. ICML 2021 §3.3 [ref:Yao21]):
+   layer, Yao et al. ICML 2021 [ref:Yao21]):
 
    * ``sqnr`` (default): output noise powers add — predicted noise-to-signal ratio
-     ``N = N_base + sum_l max(N_l(w_l) - N_base, 0)`` with ``N = 10^(-SQNR/10)`` — the assumption that each
-     layer's quantization noise is independent and reaches the output additively (as in the noise-power analysis
-     of [ref:Nagel21] §2); predicted SQNR ``-10 log10 N``;
+     ``N = N_base + sum_l max(N_l(w_l) - N_base, 0)`` with ``N = 10^(-SQNR/10)``. ASSUMPTION: each layer's
+     quantization noise is independent of the others' and reaches the output additively; its error is measured
+     on every verified assignment (``predicted_sqnr_db`` vs ``sqnr_db``; figures in docs/search.md);
+     predicted SQNR ``-10 log10 N``;
    * ``drop``: accuracy drops add, ``sum_l max(drop_l(w_l), 0)`` (measured drops are noisy at a few hundred
      samples: the binomial standard error is reported with every accuracy).
 
@@ -153,7 +154,8 @@ def search(ev: Evaluator, budgets: int = 12, predictor: str = "sqnr", progress=N
     proxy = noise if predictor == "sqnr" else drop
     base = ev.measure(ev.base)
     n_layers = proxy.shape[0]
-    found: dict[tuple[int, ...], set[str]] = {tuple([0] * n_layers): set(), tuple([len(options) - 1] * n_layers): set()}
+    # every uniform weight width is a candidate too (the search space's own uniform points)
+    found: dict[tuple[int, ...], set[str]] = {tuple([k] * n_layers): set() for k in range(len(options))}
     solves = 0
     for m in HW_METRICS:
         lo = float(costs[m].min(axis=1).sum())

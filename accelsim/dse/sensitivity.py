@@ -8,9 +8,9 @@ task's quantization) and one :class:`Measurement` is taken:
 * accuracy: PTQ + bit-exact integer execution of the whole evaluation set (:func:`accelsim.tasks.evaluate_task`),
   the drop measured against the baseline quantization's accuracy (not the float model's);
 * ``sqnr_db``: SQNR of the **network output** (dequantized final tensor) against the float model's output on the
-  same evaluation inputs, ``10 log10(sum r^2 / sum (r - q)^2)`` — the signal-to-quantization-noise ratio that
-  Krishnamoorthi 2018 and Nagel et al. 2021 use as the per-layer quantization-error measure
-  ([ref:Krishnamoorthi18], [ref:Nagel21] §3);
+  same evaluation inputs, ``10 log10(sum r^2 / sum (r - q)^2)`` (the usual signal-to-quantization-noise ratio,
+  written out in :func:`sqnr_db`); unlike the accuracy of a few hundred samples it moves with every move, so the
+  search (:mod:`accelsim.dse.search`) predicts from it;
 * hardware: ``simulate`` of the task's quantized graph (trained weights) with the layer moved; the saving is the
   whole-network total of the baseline minus that of the moved graph (latency cycles, energy pJ, DRAM read + write
   bytes), so residency and prefetch effects of the move are included.
