@@ -137,3 +137,36 @@ def test_cli_search_on_a_systolic_config(tmp_path, capsys):
         assert (tmp_path / f"accuracy_vs_{m}.png").stat().st_size > 0
         front = pd.read_csv(tmp_path / f"front_{m}.csv")
         assert front[f"front_{m}"].all() and len(front) >= 1
+
+
+def test_layer_bits_column_reproduces_the_assignment(hvx_result):
+    """The `layer_bits` selectors printed for an assignment, given back as task quant.layer_bits, measure the same."""
+    ev, result = hvx_result
+    mixed = result.candidates[(result.candidates["layers_w4"] > 0) & (result.candidates["layers_w8"] > 0)]
+    row = mixed.iloc[0]
+    again = evaluate_task(ev.task, TaskQuant(layer_bits=row["layer_bits"]), accumulator_bits=32)
+    assert again.accuracy_pct == row["accuracy_pct"]
+
+
+def test_overflowing_point_is_recorded_failed_and_search_goes_on():
+    """16-bit accumulators on Bit Fusion: W8A8 overflows in the first conv (7511 sums of 8x8-bit products over
+    2^15), W4A8 fits; with a W4A8 baseline the search runs and the uniform W8A8 point is a failed row naming the
+    node."""
+    hw = load_hw(BITFUSION).with_values({"precision.accumulator_bits": 16})
+    ev = Evaluator(load_task("digits_cnn"), hw, default_base_quant(hw, weight_bits=4))
+    result = search(ev, budgets=2)
+    assert (result.candidates["status"] == "ok").all()
+    uniform = result.uniform.set_index("point")
+    assert uniform.loc["W4A8", "status"] == "ok"
+    assert uniform.loc["W8A8", "status"] == "failed"
+    assert "/features/features.0/features.0.0/Conv" in uniform.loc["W8A8", "error"]
+    assert "overflow" in uniform.loc["W8A8", "error"]
+
+
+def test_overflowing_baseline_is_a_clear_error():
+    from accelsim.errors import AccumulatorOverflowError
+
+    hw = load_hw(BITFUSION).with_values({"precision.accumulator_bits": 16})
+    ev = Evaluator(load_task("digits_cnn"), hw, default_base_quant(hw))
+    with pytest.raises(AccumulatorOverflowError, match="features.0"):
+        search(ev, budgets=2)
