@@ -520,8 +520,9 @@ def search_front_plot(candidates: pd.DataFrame, uniform: pd.DataFrame, metric: s
     ax.plot(scaled(front, metric), front["accuracy_pct"], "o-", color="C0", label="measured front")
     good = uniform[uniform["status"] == "ok"] if len(uniform) else uniform
     for i, (_, row) in enumerate(good.iterrows()):
-        ax.errorbar([float(row[metric]) * unit_of(metric)[1]], [row["accuracy_pct"]], yerr=[row["accuracy_stderr_pct"]],
-                    fmt="s", ms=8, color=f"C{i + 1}", label=f"uniform {row['point']}")
+        ax.errorbar([float(row[metric]) * unit_of(metric)[1]], [row["accuracy_pct"]],
+                    yerr=[row["accuracy_stderr_pct"]], fmt="s", ms=8, color=f"C{i + 1}",
+                    label=f"uniform {row['point']}")
     ax.set_xlabel(axis_label(metric))
     ax.set_ylabel("accuracy (%), measured")
     ax.legend(fontsize="small")

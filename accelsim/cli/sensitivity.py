@@ -24,7 +24,8 @@ def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
                        help="per-channel weight scales (default: per channel unless the hardware's scale unit is "
                             "per tensor without a fallback)")
     group.add_argument("--per-tensor", dest="per_channel", action="store_false", help="per-tensor weight scales")
-    parser.add_argument("-o", "--out", type=Path, default=Path(out_default), help=f"output folder (default {out_default})")
+    parser.add_argument("-o", "--out", type=Path, default=Path(out_default),
+                        help=f"output folder (default {out_default})")
     parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
