@@ -486,24 +486,27 @@ def write_front_csv(df: pd.DataFrame, objectives: Sequence[str], path: str | Pat
 
 # ------------------------------------------------------------------------------------ sensitivity / search
 def sensitivity_plot(table: pd.DataFrame, title: str = "") -> Figure:
-    """Per MAC layer (x, topological order): output SQNR loss (dB, left) and energy saving (µJ, right) of moving
-    that layer alone to each lower weight width (``accelsim sensitivity`` table)."""
+    """Per MAC layer (x, topological order): output SQNR loss (dB, top) and energy saving (µJ, bottom) of moving
+    that layer alone to each lower weight width (``w<bits>``) or output-activation width (``a<bits>``) (the
+    ``accelsim sensitivity`` table)."""
     fig = _figure(max(6.4, 0.3 * table["layer"].nunique() + 2), 6.4)
     ax_q, ax_e = fig.subplots(2, 1, sharex=True)
     order = list(dict.fromkeys(table["layer"]))
-    widths = sorted(table["weight_bits"].unique(), reverse=True)
-    step = 0.8 / max(len(widths), 1)
-    for i, w in enumerate(widths):
-        part = table[table["weight_bits"] == w].set_index("layer").reindex(order)
-        x = np.arange(len(order)) + (i - (len(widths) - 1) / 2) * step
-        ax_q.bar(x, part["sqnr_loss_db"].astype(float), step, label=f"w{w}")
-        ax_e.bar(x, part["energy_saving_pj"].astype(float) * 1e-6, step, label=f"w{w}")
+    labels = [f"a{a}" if moved == "activation" else f"w{w}"
+              for moved, w, a in zip(table["moved"], table["weight_bits"], table["activation_bits"])]
+    moves = list(dict.fromkeys(labels))
+    step = 0.8 / max(len(moves), 1)
+    for i, move in enumerate(moves):
+        part = table[[label == move for label in labels]].set_index("layer").reindex(order)
+        x = np.arange(len(order)) + (i - (len(moves) - 1) / 2) * step
+        ax_q.bar(x, part["sqnr_loss_db"].astype(float), step, label=move)
+        ax_e.bar(x, part["energy_saving_pj"].astype(float) * 1e-6, step, label=move)
     ax_q.set_ylabel("output SQNR loss (dB)")
     ax_e.set_ylabel("energy saving (µJ)")
     ax_e.set_xticks(np.arange(len(order)))
     ax_e.set_xticklabels([f"{i}" for i in range(len(order))])
     ax_e.set_xlabel("MAC layer (topological index)")
-    ax_q.legend(title="weights")
+    ax_q.legend(title="moved to")
     fig.suptitle(title or "per-layer sensitivity")
     return fig
 

@@ -10,7 +10,8 @@ import pytest
 from accelsim.cli.main import main
 from accelsim.config.hw import load_hw
 from accelsim.dse import (
-    Evaluator, default_base_quant, lower_weight_bits, output_sqnr_db, sensitivity_row, sensitivity_table, sqnr_db,
+    Evaluator, default_base_quant, lower_activation_bits, lower_moves, lower_weight_bits, output_sqnr_db,
+    sensitivity_row, sensitivity_table, sqnr_db,
 )
 from accelsim.errors import UnsupportedError
 from accelsim.graph.selectors import mac_layers
@@ -110,3 +111,54 @@ def test_cli_errors_exit_without_traceback(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "sensitivity.csv").exists()
+
+
+def test_activation_moves_from_precision_modes():
+    bf = load_hw("hw_configs/bitfusion.yaml")
+    assert lower_activation_bits(bf, TaskQuant()) == (4, 2)             # W8A4, W8A2 modes
+    assert lower_activation_bits(load_hw(HVX), TaskQuant()) == ()        # HVX: 8- and 16-bit activations only
+    assert lower_moves(bf, TaskQuant()) == (("weight", 4), ("weight", 2), ("activation", 4), ("activation", 2))
+    assert lower_moves(load_hw(HVX), TaskQuant()) == (("weight", 4),)
+
+
+def test_activation_move_equals_direct_evaluation():
+    """A layer's output moved to 4 bits on Bit Fusion: accuracy and energy saving equal a direct evaluation and
+    two direct simulations (per-tensor weights: Bit Fusion's scale unit)."""
+    hw = load_hw("hw_configs/bitfusion.yaml")
+    ev = Evaluator(load_task("digits_cnn"), hw, default_base_quant(hw))
+    name = mac_layers(ev.task.graph)[0][0]
+    row = sensitivity_row(ev, name, activation_bits=4)
+    assert row["moved"] == "activation" and row["weight_bits"] == 8 and row["activation_bits"] == 4
+    base_q = TaskQuant(per_channel=False)
+    quant = TaskQuant(per_channel=False, overrides={name: TaskLayerOverride(activation_bits=4)})
+    assert row["accuracy_pct"] == evaluate_task(ev.task, quant, accumulator_bits=32).accuracy_pct
+    moved = simulate(quantized_graph(ev.task, quant.ptq_settings()), hw).totals
+    base = simulate(quantized_graph(ev.task, base_q.ptq_settings()), hw).totals
+    assert row["energy_saving_pj"] == pytest.approx(base["energy_pj"] - moved["energy_pj"])
+    assert row["energy_saving_pj"] > 0          # the next conv runs W8A4 (twice the MACs per cycle)
+    assert row["sqnr_loss_db"] > 0
+
+
+def test_cli_table_on_bitfusion_has_weight_and_activation_moves(tmp_path):
+    assert main(["sensitivity", "digits_cnn", "hw_configs/bitfusion.yaml", "-q", "--no-plot",
+                 "-o", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "sensitivity.csv")
+    assert len(table) == 4 * 4                  # 4 MAC layers x (w4, w2, a4, a2)
+    assert sorted(table.groupby("moved").size().items()) == [("activation", 8), ("weight", 8)]
+
+
+def test_activation_move_into_a_residual_add_is_a_failed_row():
+    """MobileNet-v2's projection conv feeds a residual Add whose other input stays 8-bit: PTQ rejects the mixed
+    widths, the row is recorded failed with the message and the table goes on."""
+    hw = load_hw("hw_configs/bitfusion.yaml")
+    ev = Evaluator(load_task("digits_mobilenet_v2"), hw, default_base_quant(hw))
+    graph = ev.task.graph
+    producer = {t: n.name for n in graph.nodes for t in n.outputs}
+    macs = {n for n, _ in mac_layers(graph)}
+    into_add = next(producer[t] for n in graph.nodes if n.kind == "Add" for t in n.inputs
+                    if producer.get(t) in macs)
+    row = sensitivity_row(ev, into_add, activation_bits=4)
+    assert row["status"] == "failed" and "Add" in row["error"]
+    assert math.isnan(row["accuracy_pct"]) and math.isnan(row["energy_saving_pj"])
+    ok = sensitivity_row(ev, into_add, weight_bits=4)
+    assert ok["status"] == "ok"

@@ -33,13 +33,14 @@ def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
 def evaluator(args: argparse.Namespace):
     """The :class:`accelsim.dse.Evaluator` of the command line's task, hardware and baseline (validated first)."""
     from accelsim.config.hw import load_hw
-    from accelsim.dse import Evaluator, default_base_quant, lower_weight_bits
+    from accelsim.dse import Evaluator, default_base_quant, lower_moves, lower_weight_bits
     from accelsim.tasks import load_task
 
     hw = load_hw(args.hw)
     task = load_task(args.task)
     base = default_base_quant(hw, args.weight_bits, args.activation_bits, args.per_channel, "command line")
-    lower_weight_bits(hw, base)  # a hardware without lower widths is an error before anything runs
+    # a hardware without lower widths is an error before anything runs
+    (lower_weight_bits if args.command == "search" else lower_moves)(hw, base)
     return Evaluator(task, hw, base)
 
 
@@ -66,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "sensitivity.csv", index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 48):
-        print(table.drop(columns=["activation_bits", "from_weight_bits"]).to_string(index=False, float_format="%.4g"))
+        print(table.to_string(index=False, float_format="%.4g"))
     print(f"baseline W{ev.base.weight_bits}A{ev.base.activation_bits} "
           f"({'per-channel' if ev.base.per_channel else 'per-tensor'}): accuracy {base.accuracy.accuracy_pct:.2f} "
           f"± {base.accuracy.accuracy_stderr_pct:.2f} % (float {base.accuracy.float_accuracy_pct:.2f} %), output "

@@ -129,7 +129,7 @@ def _matrices(ev: Evaluator, sens: pd.DataFrame, widths: tuple[int, ...]
     costs = {m: np.zeros_like(noise) for m in HW_METRICS}
     saving_col = {"latency_cycles": "latency_saving_cycles", "energy_pj": "energy_saving_pj",
                   "dram_bytes": "dram_saving_bytes"}
-    table = sens.set_index(["layer", "weight_bits"])
+    table = sens[sens["moved"] == "weight"].set_index(["layer", "weight_bits"])
     for i, name in enumerate(names):
         for j, w in enumerate(widths, 1):
             row = table.loc[(name, w)]
@@ -137,6 +137,13 @@ def _matrices(ev: Evaluator, sens: pd.DataFrame, widths: tuple[int, ...]
             drop[i, j] = max(float(row["accuracy_drop_pct"]), 0.0)
             for m in HW_METRICS:
                 costs[m][i, j] = -float(row[saving_col[m]])
+    # a weight move that failed alone (NaN) is priced far above every measured one: chosen only if no budget
+    # is met otherwise, and then verification records it failed
+    for arr in (noise, drop):
+        bad = np.isnan(arr)
+        arr[bad] = 10.0 * float(np.nansum(arr)) + 1.0
+    for m in HW_METRICS:
+        costs[m][np.isnan(costs[m])] = 0.0
     return noise, drop, costs
 
 

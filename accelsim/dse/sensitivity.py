@@ -1,9 +1,11 @@
 """Per-layer precision sensitivity of a task on a hardware config (``accelsim sensitivity TASK HW``).
 
-For every MAC layer (Conv2D / FullyConnected, :func:`accelsim.graph.selectors.mac_layers`) and every weight width
-below the baseline's that the hardware offers at the baseline activation width (its precision modes, storage-only
-widths included; :func:`lower_weight_bits`), ONLY that layer moves to that width (a per-node override of the
-task's quantization) and one :class:`Measurement` is taken:
+For every MAC layer (Conv2D / FullyConnected, :func:`accelsim.graph.selectors.mac_layers`) and every lower width
+the hardware's precision modes offer (:func:`lower_moves`): each weight width below the baseline's at the baseline
+activation width (storage-only widths included), and each activation width below the baseline's at the baseline
+weight width — for the layer's *output* activation, which is its consumers' input, so the consumers run in that
+mode — ONLY that layer moves (a per-node override of the task's quantization) and one :class:`Measurement` is
+taken:
 
 * accuracy: PTQ + bit-exact integer execution of the whole evaluation set (:func:`accelsim.tasks.evaluate_task`),
   the drop measured against the baseline quantization's accuracy (not the float model's);
@@ -15,7 +17,8 @@ task's quantization) and one :class:`Measurement` is taken:
   whole-network total of the baseline minus that of the moved graph (latency cycles, energy pJ, DRAM read + write
   bytes), so residency and prefetch effects of the move are included.
 
-Every measurement is memoised by its PTQ settings in :class:`Evaluator`, so reruns (and the search that reuses
+A move PTQ or execution rejects (an activation move into an ``Add`` whose other input stays wider, an accumulator
+overflow) is a row with ``status: failed`` and the message; the table goes on. Every measurement is memoised by its PTQ settings in :class:`Evaluator`, so reruns (and the search that reuses
 this table) never execute a setting twice in one process.
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from accelsim.config.hw import HardwareConfig
-from accelsim.errors import UnsupportedError
+from accelsim.errors import AccelsimError, UnsupportedError
 from accelsim.graph.float_exec import run_float
 from accelsim.graph.ptq import PTQSettings, with_batch_size
 from accelsim.graph.selectors import mac_layers
@@ -63,6 +66,27 @@ def lower_weight_bits(hw: HardwareConfig, base: TaskQuant) -> tuple[int, ...]:
             f"hardware {hw.name!r} has no precision mode with weights narrower than {base.weight_bits} bits at "
             f"{base.activation_bits}-bit activations (its modes: {modes}); nothing to move a layer to")
     return tuple(widths)
+
+
+def lower_activation_bits(hw: HardwareConfig, base: TaskQuant) -> tuple[int, ...]:
+    """Activation widths below ``base.activation_bits`` of ``hw``'s precision modes at ``base.weight_bits``, widest
+    first (a layer's output at that width is its consumers' input; they keep ``base.weight_bits``)."""
+    return tuple(sorted({m.activation_bits for m in hw.precision.modes
+                         if m.weight_bits == base.weight_bits and m.activation_bits < base.activation_bits},
+                        reverse=True))
+
+
+def lower_moves(hw: HardwareConfig, base: TaskQuant) -> tuple[tuple[str, int], ...]:
+    """The single-layer moves of the sensitivity table: ``("weight", bits)`` for every lower weight width and
+    ``("activation", bits)`` for every lower output-activation width; UnsupportedError when there is none."""
+    acts = lower_activation_bits(hw, base)
+    try:
+        weights = lower_weight_bits(hw, base)
+    except UnsupportedError:
+        if not acts:
+            raise
+        weights = ()
+    return tuple(("weight", w) for w in weights) + tuple(("activation", a) for a in acts)
 
 
 def default_base_quant(hw: HardwareConfig, weight_bits: int = 8, activation_bits: int = 8,
@@ -157,22 +181,38 @@ class Evaluator:
 
 #: Columns of the sensitivity table, in order.
 SENSITIVITY_COLUMNS = (
-    "layer", "kind", "from_weight_bits", "weight_bits", "activation_bits", "accuracy_pct", "accuracy_stderr_pct",
+    "layer", "kind", "moved", "weight_bits", "activation_bits", "accuracy_pct", "accuracy_stderr_pct",
     "accuracy_drop_pct", "sqnr_db", "sqnr_loss_db", "latency_saving_cycles", "energy_saving_pj",
-    "dram_saving_bytes",
+    "dram_saving_bytes", "status", "error",
 )
 
 
-def sensitivity_row(ev: Evaluator, layer: str, weight_bits: int) -> dict[str, object]:
-    """One row: ``layer`` alone moved to ``weight_bits``; drops and savings against the baseline ``ev.base``."""
+def sensitivity_row(ev: Evaluator, layer: str, weight_bits: int | None = None,
+                    activation_bits: int | None = None) -> dict[str, object]:
+    """One row: ``layer`` alone moved to ``weight_bits`` (weights) and/or ``activation_bits`` (its output
+    activation; None keeps the baseline's); drops and savings against the baseline ``ev.base``."""
     kinds = dict(ev.layers)
     if layer not in kinds:
         raise UnsupportedError(f"{layer!r} is not a MAC layer of task {ev.task.name!r}")
+    w = ev.base.weight_bits if weight_bits is None else weight_bits
+    a = ev.base.activation_bits if activation_bits is None else activation_bits
     base = ev.measure(ev.base)
-    moved = ev.measure(with_layer_weight_bits(ev.base, {layer: weight_bits}))
+    overrides = dict(ev.base.overrides)
+    old = overrides.get(layer, TaskLayerOverride())
+    overrides[layer] = TaskLayerOverride(  # same settings as with_layer_weight_bits for a weight move (one memo key)
+        weight_bits=w if w != ev.base.weight_bits else old.weight_bits,
+        activation_bits=a if a != ev.base.activation_bits else old.activation_bits)
+    what = [name for name, v, b in (("weight", w, ev.base.weight_bits), ("activation", a, ev.base.activation_bits))
+            if v != b]
+    head = {"layer": layer, "kind": kinds[layer], "moved": "+".join(what) or "none", "weight_bits": w,
+            "activation_bits": a}
+    try:
+        moved = ev.measure(ev.base.model_copy(update={"overrides": overrides}))
+    except AccelsimError as exc:  # e.g. an Add whose other input stays wider, an accumulator overflow
+        return {**head, **{c: math.nan for c in SENSITIVITY_COLUMNS if c not in head and c not in ("status", "error")},
+                "status": "failed", "error": str(exc)}
     return {
-        "layer": layer, "kind": kinds[layer], "from_weight_bits": ev.base.weight_bits, "weight_bits": weight_bits,
-        "activation_bits": ev.base.activation_bits, "accuracy_pct": moved.accuracy.accuracy_pct,
+        **head, "status": "ok", "error": "", "accuracy_pct": moved.accuracy.accuracy_pct,
         "accuracy_stderr_pct": moved.accuracy.accuracy_stderr_pct,
         "accuracy_drop_pct": base.accuracy.accuracy_pct - moved.accuracy.accuracy_pct,
         "sqnr_db": moved.sqnr_db, "sqnr_loss_db": base.sqnr_db - moved.sqnr_db,
@@ -183,13 +223,14 @@ def sensitivity_row(ev: Evaluator, layer: str, weight_bits: int) -> dict[str, ob
 
 
 def sensitivity_table(ev: Evaluator, progress=None) -> pd.DataFrame:
-    """Every MAC layer moved alone to every lower weight width of the hardware (:data:`SENSITIVITY_COLUMNS`);
-    ``progress(step, total, text)`` is called before each measurement when given."""
-    widths = lower_weight_bits(ev.hw, ev.base)
-    jobs = [(name, w) for name, _ in ev.layers for w in widths]
+    """Every MAC layer moved alone to every lower weight width and every lower output-activation width of the
+    hardware (:func:`lower_moves`; :data:`SENSITIVITY_COLUMNS`); ``progress(step, total, text)`` is called before
+    each measurement when given."""
+    jobs = [(name, what, bits) for name, _ in ev.layers for what, bits in lower_moves(ev.hw, ev.base)]
     rows = []
-    for i, (name, w) in enumerate(jobs, 1):
+    for i, (name, what, bits) in enumerate(jobs, 1):
         if progress is not None:
-            progress(i, len(jobs), f"{name} -> w{w}")
-        rows.append(sensitivity_row(ev, name, w))
+            progress(i, len(jobs), f"{name} -> {what[0]}{bits}")
+        rows.append(sensitivity_row(ev, name, bits if what == "weight" else None,
+                                    bits if what == "activation" else None))
     return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
