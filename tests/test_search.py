@@ -170,3 +170,8 @@ def test_overflowing_baseline_is_a_clear_error():
     ev = Evaluator(load_task("digits_cnn"), hw, default_base_quant(hw))
     with pytest.raises(AccumulatorOverflowError, match="features.0"):
         search(ev, budgets=2)
+
+
+def test_search_sensitivity_holds_weight_moves_only(hvx_result):
+    _, result = hvx_result
+    assert set(result.sensitivity["moved"]) == {"weight"}

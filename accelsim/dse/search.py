@@ -156,7 +156,7 @@ def search(ev: Evaluator, budgets: int = 12, predictor: str = "sqnr", progress=N
         raise UnsupportedError(f"budgets must be at least 2, got {budgets}")
     widths = lower_weight_bits(ev.hw, ev.base)
     options = (ev.base.weight_bits, *widths)
-    sens = sensitivity_table(ev, progress)
+    sens = sensitivity_table(ev, progress, activations=False)  # the search moves weights only
     noise, drop, costs = _matrices(ev, sens, widths)
     proxy = noise if predictor == "sqnr" else drop
     base = ev.measure(ev.base)

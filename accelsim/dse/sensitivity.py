@@ -222,11 +222,13 @@ def sensitivity_row(ev: Evaluator, layer: str, weight_bits: int | None = None,
     }
 
 
-def sensitivity_table(ev: Evaluator, progress=None) -> pd.DataFrame:
-    """Every MAC layer moved alone to every lower weight width and every lower output-activation width of the
-    hardware (:func:`lower_moves`; :data:`SENSITIVITY_COLUMNS`); ``progress(step, total, text)`` is called before
-    each measurement when given."""
-    jobs = [(name, what, bits) for name, _ in ev.layers for what, bits in lower_moves(ev.hw, ev.base)]
+def sensitivity_table(ev: Evaluator, progress=None, activations: bool = True) -> pd.DataFrame:
+    """Every MAC layer moved alone to every lower weight width and (``activations``) every lower output-activation
+    width of the hardware (:func:`lower_moves`; :data:`SENSITIVITY_COLUMNS`); ``progress(step, total, text)`` is
+    called before each measurement when given."""
+    moves = lower_moves(ev.hw, ev.base) if activations else tuple(
+        ("weight", w) for w in lower_weight_bits(ev.hw, ev.base))
+    jobs = [(name, what, bits) for name, _ in ev.layers for what, bits in moves]
     rows = []
     for i, (name, what, bits) in enumerate(jobs, 1):
         if progress is not None:
