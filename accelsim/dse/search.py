@@ -71,7 +71,8 @@ def min_proxy_assignment(proxy: np.ndarray, cost: np.ndarray, budget: float) -> 
     one_each = np.kron(np.eye(n_layers), np.ones(n_opts))
     constraints = [LinearConstraint(one_each, 1, 1),
                    LinearConstraint(cost.reshape(1, -1), -np.inf, budget + 1e-9 * max(1.0, abs(budget)))]
-    res = milp(c, constraints=constraints, integrality=np.ones(c.size), bounds=Bounds(0, 1))
+    res = milp(c, constraints=constraints, integrality=np.ones(c.size), bounds=Bounds(0, 1),
+               options={"mip_rel_gap": 0.0})  # proven optimal, not HiGHS's default 0.01 % gap
     if res.x is None:
         return None
     x = np.round(res.x).reshape(n_layers, n_opts)
