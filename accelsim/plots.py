@@ -490,3 +490,52 @@ def write_front_csv(df: pd.DataFrame, objectives: Sequence[str], path: str | Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
     return path
+
+
+# ------------------------------------------------------------------------------------ sensitivity / search
+def sensitivity_plot(table: pd.DataFrame, title: str = "") -> Figure:
+    """Per MAC layer (x, topological order): output SQNR loss (dB, top) and energy saving (µJ, bottom) of moving
+    that layer alone to each lower weight width (``w<bits>``) or output-activation width (``a<bits>``) (the
+    ``accelsim sensitivity`` table)."""
+    fig = _figure(max(6.4, 0.3 * table["layer"].nunique() + 2), 6.4)
+    ax_q, ax_e = fig.subplots(2, 1, sharex=True)
+    order = list(dict.fromkeys(table["layer"]))
+    labels = [f"a{a}" if moved == "activation" else f"w{w}"
+              for moved, w, a in zip(table["moved"], table["weight_bits"], table["activation_bits"])]
+    moves = list(dict.fromkeys(labels))
+    step = 0.8 / max(len(moves), 1)
+    for i, move in enumerate(moves):
+        part = table[[label == move for label in labels]].set_index("layer").reindex(order)
+        x = np.arange(len(order)) + (i - (len(moves) - 1) / 2) * step
+        ax_q.bar(x, part["sqnr_loss_db"].astype(float), step, label=move)
+        ax_e.bar(x, part["energy_saving_pj"].astype(float) * 1e-6, step, label=move)
+    ax_q.set_ylabel("output SQNR loss (dB)")
+    ax_e.set_ylabel("energy saving (µJ)")
+    ax_e.set_xticks(np.arange(len(order)))
+    ax_e.set_xticklabels([f"{i}" for i in range(len(order))])
+    ax_e.set_xlabel("MAC layer (topological index)")
+    ax_q.legend(title="moved to")
+    fig.suptitle(title or "per-layer sensitivity")
+    return fig
+
+
+def search_front_plot(candidates: pd.DataFrame, uniform: pd.DataFrame, metric: str, title: str = "") -> Figure:
+    """Measured accuracy (%, ± binomial standard error) against ``metric`` of every verified assignment, the
+    measured front joined, and the uniform points (``accelsim search``)."""
+    fig = _figure()
+    ax = fig.subplots()
+    ok = candidates[candidates["status"] == "ok"]
+    ax.errorbar(scaled(ok, metric), ok["accuracy_pct"], yerr=ok["accuracy_stderr_pct"], fmt="o", color="0.6",
+                ms=4, lw=0.8, label="verified assignments")
+    front = ok[ok[f"front_{metric}"]].sort_values(metric)
+    ax.plot(scaled(front, metric), front["accuracy_pct"], "o-", color="C0", label="measured front")
+    good = uniform[uniform["status"] == "ok"] if len(uniform) else uniform
+    for i, (_, row) in enumerate(good.iterrows()):
+        ax.errorbar([float(row[metric]) * unit_of(metric)[1]], [row["accuracy_pct"]],
+                    yerr=[row["accuracy_stderr_pct"]], fmt="s", ms=8, color=f"C{i + 1}",
+                    label=f"uniform {row['point']}")
+    ax.set_xlabel(axis_label(metric))
+    ax.set_ylabel("accuracy (%), measured")
+    ax.legend(fontsize="small")
+    fig.suptitle(title or f"accuracy vs {metric}")
+    return fig

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("accelsim.cli.sweep", "run a design-space sweep spec"),
     "plot": ("accelsim.cli.plot", "plot the results of a sweep"),
     "validate": ("accelsim.cli.validate", "compare accelsim with independent references (Vela, SCALE-Sim, Eyeriss v1, TPU v1), with ratios"),
+    "sensitivity": ("accelsim.cli.sensitivity", "per-layer accuracy drop, output SQNR and hardware saving of lower weight widths"),
+    "search": ("accelsim.cli.search", "Pareto front of measured accuracy vs latency/energy/DRAM over per-layer weight widths"),
 }
 
 
