@@ -18,8 +18,9 @@ taken:
   bytes), so residency and prefetch effects of the move are included.
 
 A move PTQ or execution rejects (an activation move into an ``Add`` whose other input stays wider, an accumulator
-overflow) is a row with ``status: failed`` and the message; the table goes on. Every measurement is memoised by its PTQ settings in :class:`Evaluator`, so reruns (and the search that reuses
-this table) never execute a setting twice in one process.
+overflow) is a row with ``status: failed`` and the message; the table goes on. Every measurement is memoised by
+its PTQ settings in :class:`Evaluator`, so reruns (and the search that reuses this table) never execute a setting
+twice in one process.
 """
 from __future__ import annotations
 
