@@ -39,6 +39,12 @@ PUBLISHED = {
     "mobilenet_v1_1.0_224": (4.25e6, "whitepaper Table 1", 569e6, "Howard et al. 2017"),
     "mobilenet_v2_1.0_224": (3.47e6, "TF-slim mobilenet README", 300e6, "Sandler et al. 2018 Table 4"),
     "mobilenet_v2_1.4_224": (6.06e6, "whitepaper Table 1", 585e6, "Sandler et al. 2018 Table 4"),
+    "mobilenet_v2_0.5_224": (1.95e6, "TF-slim mobilenet README", 97e6, "TF-slim mobilenet README"),
+    "mobilenet_v2_1.5_224": (6.8e6, "MobileNetV4 Table 6", 0.7e9, "MobileNetV4 Table 6 (0.1 G digits)"),
+    "mobilenet_v2_2.0_224": (11.2e6, "MobileNetV4 Table 6", 1.1e9, "MobileNetV4 Table 6 (0.1 G digits)"),
+    "mobilenetv4_conv_small": (3.8e6, "MobileNetV4 Table 6", 0.2e9, "MobileNetV4 Table 6 (0.1 G digits)"),
+    "mobilenetv4_conv_medium": (9.72e6, "timm mobilenetv4_conv_medium.e500_r256_in1k card (BN unfolded)", 1.1e9,
+                                "timm card at 256 (0.1 G digits)"),
     "nasnet_mobile": (5.3e6, "whitepaper Table 1 / Zoph et al. Table 3", 564e6, "Zoph et al. 2018 Table 3"),
     "inception_v3": (23.9e6, "whitepaper Table 1", 5.72e9, "Zoph et al. 2018 Table 2"),
     "resnet_v1_50": (25.6e6, "whitepaper Table 1", 4.09e9, "torchvision docs"),
@@ -63,12 +69,28 @@ def test_every_zoo_network_has_a_published_reference():
     assert set(PUBLISHED) == set(ZOO)
 
 
+def _published_tolerance(value: float) -> float:
+    """1 %, or half a unit of the figure's last published digit where it is quoted more coarsely (MobileNetV4's
+    Table 6 gives MACs to 0.1 G: 0.2 G means 0.15–0.25 G)."""
+    mantissa = f"{value:e}".split("e")[0].rstrip("0").rstrip(".")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    unit = 10.0 ** (math.floor(math.log10(value)) - decimals)
+    return max(0.01, 0.5 * unit / value)
+
+
 @pytest.mark.parametrize("name", list(PUBLISHED))
 def test_params_and_macs_match_published_within_1_percent(graphs, name):
+    """Within 1 %, or within the published figure's rounding where it is coarser."""
     params, params_source, macs, macs_source = PUBLISHED[name]
     g = graphs[name]
-    assert param_count(g) == pytest.approx(params, rel=0.01), params_source
-    assert total_macs(g) == pytest.approx(macs, rel=0.01), macs_source
+    assert param_count(g) == pytest.approx(params, rel=_published_tolerance(params)), params_source
+    assert total_macs(g) == pytest.approx(macs, rel=_published_tolerance(macs)), macs_source
+
+
+def test_published_tolerance_is_half_the_last_digit():
+    assert _published_tolerance(0.2e9) == pytest.approx(0.25)
+    assert _published_tolerance(1.1e9) == pytest.approx(0.05 / 1.1)
+    assert _published_tolerance(569e6) == 0.01
 
 
 def test_exact_torchvision_parameter_counts(graphs):

@@ -107,6 +107,70 @@ def mobilenet_v2(multiplier: float = 1.0) -> WorkloadSpec:
     return net.spec()
 
 
+# ------------------------------------------------------------------------------------------ MobileNetV4
+#: One MobileNetV4 block (Qin et al., ECCV 2024, arXiv:2404.10518, Appendix D Tables 11-12): ``kind`` is
+#: ``conv`` (k x k conv), ``fused_ib`` (k x k conv to ``expanded``, then 1x1 to ``out``), or a Universal Inverted
+#: Bottleneck: ``extra_dw`` (DW k1, 1x1 expand, DW k2, 1x1 project), ``ib`` (1x1 expand, DW k2, 1x1 project),
+#: ``convnext`` (DW k1, 1x1 expand, 1x1 project), ``ffn`` (1x1 expand, 1x1 project).
+Mnv4Block = tuple[str, int, int, int, int, int]    # kind, dw k1, dw k2 (or conv kernel), expanded, out, stride
+
+MNV4_CONV_S: tuple[Mnv4Block, ...] = (
+    ("conv", 0, 3, 0, 32, 2),
+    ("fused_ib", 0, 3, 32, 32, 2), ("fused_ib", 0, 3, 96, 64, 2),
+    ("extra_dw", 5, 5, 192, 96, 2), *[("ib", 0, 3, 192, 96, 1)] * 4, ("convnext", 3, 0, 384, 96, 1),
+    ("extra_dw", 3, 3, 576, 128, 2), ("extra_dw", 5, 5, 512, 128, 1), ("ib", 0, 5, 512, 128, 1),
+    ("ib", 0, 5, 384, 128, 1), ("ib", 0, 3, 512, 128, 1), ("ib", 0, 3, 512, 128, 1),
+)
+MNV4_CONV_M: tuple[Mnv4Block, ...] = (
+    ("conv", 0, 3, 0, 32, 2),
+    ("fused_ib", 0, 3, 128, 48, 2),
+    ("extra_dw", 3, 5, 192, 80, 2), ("extra_dw", 3, 3, 160, 80, 1),
+    ("extra_dw", 3, 5, 480, 160, 2), ("extra_dw", 3, 3, 640, 160, 1), ("extra_dw", 3, 3, 640, 160, 1),
+    ("extra_dw", 3, 5, 640, 160, 1), ("extra_dw", 3, 3, 640, 160, 1), ("convnext", 3, 0, 640, 160, 1),
+    ("ffn", 0, 0, 320, 160, 1), ("convnext", 3, 0, 640, 160, 1),
+    ("extra_dw", 5, 5, 960, 256, 2), ("extra_dw", 5, 5, 1024, 256, 1), ("extra_dw", 3, 5, 1024, 256, 1),
+    ("extra_dw", 3, 5, 1024, 256, 1), ("ffn", 0, 0, 1024, 256, 1), ("convnext", 3, 0, 1024, 256, 1),
+    ("extra_dw", 3, 5, 512, 256, 1), ("extra_dw", 5, 5, 1024, 256, 1), ("ffn", 0, 0, 1024, 256, 1),
+    ("ffn", 0, 0, 1024, 256, 1), ("convnext", 5, 0, 512, 256, 1),
+)
+
+
+def _mnv4_block(net: NetSpecBuilder, name: str, block: Mnv4Block) -> None:
+    """One block; as TF Model Garden's UIB: the stride on the middle DW when there is one (else on the first), ReLU
+    after every conv but the first DW and the projection, a residual Add when the shape is kept."""
+    kind, k1, k2, expanded, out, stride = block
+    block_input = net.last
+    if kind == "conv":
+        net.layer("conv", name, out_channels=out, kernel=k2, stride=stride, activation="relu")
+        return
+    if kind == "fused_ib":
+        net.layer("conv", f"{name}/fused", out_channels=expanded, kernel=k2, stride=stride, activation="relu")
+        net.layer("conv", f"{name}/project", out_channels=out, kernel=1)
+        return
+    if k1:
+        net.layer("depthwise", f"{name}/start_dw", kernel=k1, stride=1 if k2 else stride)
+    net.layer("conv", f"{name}/expand", out_channels=expanded, kernel=1, activation="relu")
+    if k2:
+        net.layer("depthwise", f"{name}/middle_dw", kernel=k2, stride=stride, activation="relu")
+    net.layer("conv", f"{name}/project", out_channels=out, kernel=1)
+    if stride == 1 and net.channels(block_input) == out:
+        net.layer("add", f"{name}/add", inputs=[block_input, f"{name}/project"])
+
+
+def mobilenet_v4(blocks: tuple[Mnv4Block, ...], name: str, resolution: int) -> WorkloadSpec:
+    """MobileNetV4-Conv (Qin et al., ECCV 2024, Appendix D; TF Model Garden ``MobileNetV4ConvSmall/Medium``): the
+    blocks, then MobileNet-v3's head (1x1 conv 960, global average pool, 1x1 conv 1280, 1000 classes)."""
+    net = NetSpecBuilder(name, (1, resolution, resolution, 3),
+                         f"{name}: MobileNetV4 (arXiv:2404.10518 App. D) at {resolution}, 1000 classes, BN folded")
+    for i, block in enumerate(blocks):
+        _mnv4_block(net, f"block{i}", block)
+    net.layer("conv", "head_conv", out_channels=960, kernel=1, activation="relu")
+    net.layer("gap", "global_pool")
+    net.layer("fc", "head_fc", out_channels=1280, activation="relu")
+    net.layer("fc", "logits", out_channels=1000)
+    return net.spec()
+
+
 # --------------------------------------------------------------------------------------------- ResNets
 def _resnet_stem(net: NetSpecBuilder, bn_relu: bool) -> None:
     net.layer("conv", "conv1", out_channels=64, kernel=7, stride=2, padding=[3, 3, 3, 3],
@@ -442,6 +506,11 @@ ZOO: dict[str, Callable[[], WorkloadSpec]] = {
     "mobilenet_v1_1.0_224": mobilenet_v1,
     "mobilenet_v2_1.0_224": lambda: mobilenet_v2(1.0),
     "mobilenet_v2_1.4_224": lambda: mobilenet_v2(1.4),
+    "mobilenet_v2_0.5_224": lambda: mobilenet_v2(0.5),
+    "mobilenet_v2_1.5_224": lambda: mobilenet_v2(1.5),
+    "mobilenet_v2_2.0_224": lambda: mobilenet_v2(2.0),
+    "mobilenetv4_conv_small": lambda: mobilenet_v4(MNV4_CONV_S, "mobilenetv4_conv_small", 224),
+    "mobilenetv4_conv_medium": lambda: mobilenet_v4(MNV4_CONV_M, "mobilenetv4_conv_medium", 256),
     "nasnet_mobile": nasnet_mobile,
     "inception_v3": inception_v3,
     "resnet_v1_50": lambda: resnet_v1(50),
