@@ -1,0 +1,142 @@
+"""Data-movement ops Transpose, Slice (strided) and Gather: shape rules, bit-exact engine (output integers are the
+selected input integers, quantization kept), float reference, PTQ, YAML form and their cost closed forms on a
+SIMD unit (hvx_690) and on a scale unit (gemmini_default)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelsim.config.hw import load_hw
+from accelsim.execute import execute
+from accelsim.graph import GraphBuilder
+from accelsim.graph import ops as O
+from accelsim.graph.float_exec import run_float
+from accelsim.graph.shapes import infer_shape
+from accelsim.hw.layer import layer_shape
+from accelsim.hw.simd import alu_counts
+from accelsim.mapping.assign import compute_cost
+from accelsim.quant.params import QuantParams
+from accelsim.simulate import simulate
+from accelsim.workloads.yaml_format import LAYER_TYPES, build_graph, parse_workload
+
+HW = Path(__file__).resolve().parents[1] / "hw_configs"
+RNG = np.random.default_rng(13)
+
+CASES = [
+    (O.Transpose((0, 2, 1, 3)), (2, 5, 4, 6), lambda x: x.transpose(0, 2, 1, 3)),
+    (O.Transpose((0, 3, 1, 2)), (1, 3, 4, 8), lambda x: x.transpose(0, 3, 1, 2)),
+    (O.Transpose((0, 1, 2, 4, 3)), (1, 2, 3, 2, 5), lambda x: x.transpose(0, 1, 2, 4, 3)),
+    (O.Slice((0, 1, 0, 2), (-1, 3, 4, 5)), (2, 6, 4, 8), lambda x: x[:, 1:4, :, 2:7]),
+    (O.Slice((0, 0, 1, 7), (1, 3, 2, 4), (1, 2, 2, -2)), (1, 6, 5, 8), lambda x: x[:, 0:6:2, 1:5:2, 7:0:-2]),
+    (O.Slice((0, 3), (1, 4), (1, -1)), (1, 9), lambda x: x[:, 3::-1]),
+    (O.Gather(3, (5, 0, 5, 2)), (1, 2, 3, 6), lambda x: x[..., [5, 0, 5, 2]]),
+    (O.Gather(1, 2), (2, 4, 3), lambda x: x[:, 2]),
+    (O.Gather(-1, -1), (2, 4, 3), lambda x: x[..., 2]),
+]
+
+
+def _quant_graph(op, shape, dtype="int8", zp=-3):
+    g = GraphBuilder("t")
+    x = g.input("x", shape, dtype, QuantParams.per_tensor(0.05, zp))
+    y = g.op(op, [x], dtype, QuantParams.per_tensor(0.05, zp), name="move")
+    return g.build([y])
+
+
+@pytest.mark.parametrize("op, shape, reference", CASES)
+@pytest.mark.parametrize("dtype, lo, hi", [("int8", -128, 128), ("uint8", 0, 256), ("int16", -32768, 32768)])
+def test_engine_output_integers_are_the_selected_input_integers(op, shape, reference, dtype, lo, hi):
+    """Bit-exact data movement over random codes and over every code of the type (a ramp through the whole range),
+    checked against numpy indexing written independently here; the float reference moves the same values."""
+    graph = _quant_graph(op, shape, dtype, zp=0 if dtype == "int16" else 7)
+    storage = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}[dtype]
+    size = math.prod(shape)
+    for x in (RNG.integers(lo, hi, shape).astype(storage),
+              (lo + np.arange(size) * max(1, (hi - lo) // size) % (hi - lo)).astype(storage).reshape(shape)):
+        out = execute(graph, {"x": x})[graph.outputs[0]]
+        np.testing.assert_array_equal(out, reference(x))
+        assert out.dtype == x.dtype and out.shape == graph.tensors[graph.outputs[0]].shape
+    g = GraphBuilder("f")
+    fx = g.input("x", shape, "float32", None)
+    fy = g.op(op, [fx], "float32", None, name="move")
+    xf = RNG.standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(run_float(g.build([fy]), {"x": xf})[fy], reference(xf))
+
+
+def test_output_keeps_the_input_quantization_after_ptq():
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    g = GraphBuilder("f")
+    x = g.input("x", (1, 4, 4, 6), "float32", None)
+    y = g.op(O.Transpose((0, 2, 1, 3)), [x], "float32", None, name="t")
+    z = g.op(O.Slice((0, 0, 0, 2), (-1, 4, 4, 3)), [y], "float32", None, name="s")
+    w = g.op(O.Gather(3, (2, 0)), [z], "float32", None, name="g")
+    graph = quantize_graph(g.build([w]), {"x": RNG.standard_normal((8, 4, 4, 6)).astype(np.float32)},
+                           PTQSettings())
+    qx = graph.tensors[graph.inputs[0]]
+    for node in graph.nodes:
+        out = graph.tensors[node.outputs[0]]
+        assert out.dtype == qx.dtype and out.quant.same_as(qx.quant), node.name
+
+
+@pytest.mark.parametrize("op, shape, message", [
+    (O.Transpose((0, 1, 1, 2)), (1, 2, 3, 4), "not a permutation"),
+    (O.Slice((0, 5), (1, 2)), (1, 6), "leaves axis 1"),
+    (O.Slice((0, 0), (1, 2), (1, 0)), (1, 6), "step 0"),
+    (O.Gather(1, (7,)), (1, 6), "out of range"),
+])
+def test_bad_attributes_are_refused_with_the_reason(op, shape, message):
+    with pytest.raises(ValueError, match=message):
+        infer_shape(op, [shape])
+
+
+def test_yaml_forms_parse_and_build_the_same_ops():
+    spec = parse_workload({
+        "name": "moves", "input_shape": [1, 4, 4, 8],
+        "layers": [
+            {"name": "t", "op": "transpose", "perm": [0, 2, 1, 3]},
+            {"name": "s", "op": "slice", "begin": [0, 0, 1, 0], "size": [-1, 4, 2, 4], "strides": [1, 1, 1, 2]},
+            {"name": "g", "op": "gather", "axis": 3, "indices": [3, 1]},
+        ]}, "moves.yaml")
+    graph = build_graph(spec)
+    kinds = [(n.kind, n.op) for n in graph.nodes]
+    assert kinds == [("Transpose", O.Transpose((0, 2, 1, 3))), ("Slice", O.Slice((0, 0, 1, 0), (-1, 4, 2, 4),
+                                                                                 (1, 1, 1, 2))),
+                     ("Gather", O.Gather(3, (3, 1)))]
+    assert graph.tensors[graph.outputs[0]].shape == (1, 4, 2, 2)
+    for node in graph.nodes:
+        data = O.op_def(node.kind).to_yaml(graph, node)
+        assert LAYER_TYPES[data["op"]].model_validate({"name": node.name, **data}).to_op([])[0] == node.op
+
+
+def test_simd_cost_closed_forms_on_hvx():
+    """hvx_690: 1024-bit vectors, 128 int8 lanes. Slice / Gather copy: ceil(outputs/128) vectors, each 1 load +
+    1 store, no ALU; Transpose: 2 loads + 1 permute + 1 store per output vector."""
+    hvx = load_hw(HW / "hvx_690.yaml")
+    lanes = hvx.compute.simd.vector_bits // 8
+    for op, shape, loads, alu in [(O.Slice((0, 0, 0, 0), (1, 14, 14, 58)), (1, 14, 14, 116), 1, 0),
+                                  (O.Gather(3, tuple(range(0, 116, 2))), (1, 14, 14, 116), 1, 0),
+                                  (O.Transpose((0, 1, 3, 2)), (1, 196, 2, 58), 2, 1)]:
+        graph = _quant_graph(op, shape)
+        layer = layer_shape(graph, graph.nodes[0])
+        outputs = math.prod(graph.tensors[graph.outputs[0]].shape)
+        vectors = math.ceil(outputs / lanes)
+        counts, _ = alu_counts(layer, hvx.compute.simd.vector_bits)
+        assert (counts.loads, counts.alu, counts.stores) == (loads * vectors, alu * vectors, vectors)
+        row = simulate(graph, hvx).layers.iloc[0]
+        assert row["unit"] == "simd" and row["compute_cycles"] > 0
+
+
+@pytest.mark.parametrize("op, shape", [(O.Transpose((0, 2, 1, 3)), (1, 4, 6, 10)),
+                                       (O.Slice((0, 1, 0, 0), (1, 2, 6, 10)), (1, 4, 6, 10)),
+                                       (O.Gather(3, (1, 2, 3)), (1, 4, 6, 10))])
+def test_scale_unit_moves_one_element_per_output_per_lane(op, shape):
+    hw = load_hw(HW / "gemmini_default.yaml")
+    graph = _quant_graph(op, shape)
+    outputs = math.prod(graph.tensors[graph.outputs[0]].shape)
+    cost = compute_cost(layer_shape(graph, graph.nodes[0]), hw)
+    assert (cost.unit, cost.alu_ops, cost.requant_ops) == ("scale_unit", outputs, 0)
+    row = simulate(graph, hw).layers.iloc[0]
+    assert row["compute_cycles"] == outputs / hw.scale_unit.lanes
