@@ -32,10 +32,12 @@ import numpy as np
 
 from accelsim.errors import GraphError, ImportError_, UnsupportedError
 from accelsim.graph.importers.onnx_context import IRBuilder, OnnxContext
+from accelsim.graph.importers.onnx_fold import fold_shape_subgraphs
 from accelsim.graph.importers.onnx_fusion import ACTIVATION_OPS, FusedNode, fuse
 from accelsim.graph.importers.onnx_handlers import (
     FLOAT_HANDLERS, FLOAT_TABLE, QUANT_HANDLERS, QUANT_TABLE, OnnxHandler, nchw_to_nhwc,
 )
+from accelsim.graph.importers.onnx_layout import LAYOUT_OPS, simplify_layout
 from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
 
@@ -45,7 +47,7 @@ FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Ad
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
              "QLinearAdd (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
-SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
+SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS + LAYOUT_OPS
 
 #: Read-only views of the handler tables: ONNX op type -> handler, for float and for quantized models.
 ONNX_FLOAT_HANDLERS: Mapping[str, OnnxHandler] = FLOAT_TABLE.view
@@ -103,6 +105,7 @@ def import_model(model, file_name: str, batch_size: int | None = None) -> Graph:
     the handler of each remaining node."""
     from onnx import numpy_helper
 
+    model = fold_shape_subgraphs(model, batch_size)
     g = model.graph
     values: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for n in g.node:  # Constant nodes are constants too
@@ -121,6 +124,7 @@ def import_model(model, file_name: str, batch_size: int | None = None) -> Graph:
     handlers = QUANT_HANDLERS if quantized else FLOAT_HANDLERS
     for f in fused:
         _dispatch(ctx, handlers, f)
+    simplify_layout(ctx.builder, {ctx.ir(o.name) for o in g.output})
     return _finish(ctx, model, [ctx.ir(i.name) for i in graph_inputs])
 
 
