@@ -203,7 +203,8 @@ def fold_shape_subgraphs(model, batch_size: int | None = None):
             known[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
     folded: set[int] = set()
     for _ in range(MAX_ROUNDS):
-        shapes = _static_shapes(model, int(batch_size or 1))
+        has_shape = any(n.op_type == "Shape" for i, n in enumerate(graph.node) if i not in folded)
+        shapes = _static_shapes(model, int(batch_size or 1)) if has_shape else {}
         grew = False
         for i, n in enumerate(graph.node):
             if i in folded or n.op_type not in FOLDERS:
