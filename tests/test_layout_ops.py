@@ -140,3 +140,114 @@ def test_scale_unit_moves_one_element_per_output_per_lane(op, shape):
     assert (cost.unit, cost.alu_ops, cost.requant_ops) == ("scale_unit", outputs, 0)
     row = simulate(graph, hw).layers.iloc[0]
     assert row["compute_cycles"] == outputs / hw.scale_unit.lanes
+
+
+# ------------------------------------------------------------------------------ TFLite vs LiteRT BUILTIN_REF
+def _tflite_case(name: str, shape: tuple[int, ...], dtype: str):
+    """A one-op model x -> op -> outputs (int8 / uint8 / int16, the quantization of x kept) built with the test's
+    own flatbuffer builder (not accelsim's exporter); returns (model bytes, number of outputs)."""
+    from tflite_builder import S, TFLiteModel
+
+    m = TFLiteModel()
+    zp = 0 if dtype == "int16" else 3
+    x = m.tensor("x", shape, dtype, 0.02, zp)
+
+    def out(shape_out, tag="y"):
+        return m.tensor(tag, shape_out, dtype, 0.02, zp)
+
+    def ints(tag, values, kind="int32"):
+        values = np.asarray(values)
+        return m.tensor(tag, values.shape, kind, data=values)
+
+    if name == "transpose":
+        perm = (0, 2, 1, 3) if len(shape) == 4 else (0, 2, 1)
+        m.op("TRANSPOSE", [x, ints("perm", perm)], [out(tuple(shape[p] for p in perm))], "TransposeOptions",
+             S.TransposeOptionsT(), 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    if name == "transpose5d":
+        perm = (0, 1, 2, 4, 3)
+        r = out((shape[0], shape[1], shape[2], 2, shape[3] // 2), "r")
+        o = S.ReshapeOptionsT()
+        o.newShape = [shape[0], shape[1], shape[2], 2, shape[3] // 2]
+        m.op("RESHAPE", [x, ints("s5", o.newShape)], [r], "ReshapeOptions", o)
+        t = out((shape[0], shape[1], shape[2], shape[3] // 2, 2), "t")
+        m.op("TRANSPOSE", [r, ints("perm", perm)], [t], "TransposeOptions", S.TransposeOptionsT(), 2)
+        o2 = S.ReshapeOptionsT()
+        o2.newShape = list(shape)
+        y = out(shape)
+        m.op("RESHAPE", [t, ints("s4", list(shape))], [y], "ReshapeOptions", o2)
+        return m.finish([x], [y]), 1
+    if name == "slice":
+        begin, size = (0, 1, 0, 2), (-1, 2, 3, -1)
+        res = (shape[0], 2, 3, shape[3] - 2)
+        m.op("SLICE", [x, ints("b", begin), ints("s", size)], [out(res)], "SliceOptions", S.SliceOptionsT(), 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    if name == "strided_slice":
+        o = S.StridedSliceOptionsT()
+        o.beginMask, o.endMask, o.shrinkAxisMask = 0b0001, 0b0100, 0
+        begin, end, strides = (0, 1, 0, -1), (1, 5, 3, 0), (1, 2, 1, -2)
+        ref = np.zeros(shape)[0:1, 1:5:2, 0::1, -1:0:-2].shape
+        m.op("STRIDED_SLICE", [x, ints("b", begin), ints("e", end), ints("st", strides)], [out(ref)],
+             "StridedSliceOptions", o, 4 if dtype == "int16" else 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    if name == "strided_slice_shrink":
+        o = S.StridedSliceOptionsT()
+        o.shrinkAxisMask = 0b0010
+        ref = np.zeros(shape)[:, 2, 1:3, :].shape
+        m.op("STRIDED_SLICE", [x, ints("b", (0, 2, 1, 0)), ints("e", shape[:1] + (3, 3) + shape[3:]),
+                               ints("st", (1, 1, 1, 1))], [out(ref)], "StridedSliceOptions", o,
+             4 if dtype == "int16" else 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    if name == "split":
+        o = S.SplitOptionsT()
+        o.numSplits = 2
+        outs = [out(shape[:3] + (shape[3] // 2,), f"y{i}") for i in range(2)]
+        m.op("SPLIT", [ints("axis", np.array(3, np.int32)), x], outs, "SplitOptions", o, 3 if dtype == "int16" else 2)
+        return m.finish([x], outs), 2
+    if name == "split_v":
+        o = S.SplitVOptionsT()
+        o.numSplits = 3
+        sizes = (1, -1, 2)
+        parts = (1, shape[1] - 3, 2)
+        outs = [out((shape[0], p) + shape[2:], f"y{i}") for i, p in enumerate(parts)]
+        m.op("SPLIT_V", [x, ints("sz", sizes), ints("axis", np.array(1, np.int32))], outs, "SplitVOptions", o, 2)
+        return m.finish([x], outs), 3
+    if name == "gather":
+        o = S.GatherOptionsT()
+        o.axis = 3
+        idx = (4, 0, 4, 1)
+        m.op("GATHER", [x, ints("i", idx)], [out(shape[:3] + (len(idx),))], "GatherOptions", o, 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    if name == "gather_scalar":
+        o = S.GatherOptionsT()
+        o.axis = 1
+        m.op("GATHER", [x, ints("i", np.array(2, np.int32))], [out(shape[:1] + shape[2:])], "GatherOptions", o, 2)
+        return m.finish([x], [len(m.tensors) - 1]), 1
+    raise AssertionError(name)
+
+
+TFLITE_CASES = ["transpose", "transpose5d", "slice", "strided_slice", "strided_slice_shrink", "split", "split_v",
+                "gather", "gather_scalar"]
+
+
+@pytest.mark.parametrize("name", TFLITE_CASES)
+@pytest.mark.parametrize("dtype, lo, hi", [("int8", -128, 128), ("uint8", 0, 256), ("int16", -32768, 32768)])
+def test_tflite_import_equals_litert_reference(name, dtype, lo, hi):
+    """Every output integer equals LiteRT BUILTIN_REF's (0 mismatches) over random codes and a sweep of the
+    whole range of the type."""
+    from tflite_builder import run_reference
+
+    from accelsim.graph.importers.tflite import load_tflite
+
+    shape = (1, 6, 4, 10)
+    model, outs = _tflite_case(name, shape, dtype)
+    graph = load_tflite(model)
+    storage = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}[dtype]
+    size = math.prod(shape)
+    for x in (RNG.integers(lo, hi, shape).astype(storage),
+              (lo + (np.arange(size) * ((hi - lo) // size + 1)) % (hi - lo)).astype(storage).reshape(shape)):
+        want = run_reference(model, [x])
+        got = execute(graph, {graph.inputs[0]: x})
+        assert len(want) == len(graph.outputs) == outs
+        for name_out, expected in zip(graph.outputs, want):
+            np.testing.assert_array_equal(got[name_out], expected)
