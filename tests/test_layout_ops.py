@@ -251,3 +251,55 @@ def test_tflite_import_equals_litert_reference(name, dtype, lo, hi):
         assert len(want) == len(graph.outputs) == outs
         for name_out, expected in zip(graph.outputs, want):
             np.testing.assert_array_equal(got[name_out], expected)
+
+
+# ------------------------------------------------------------------------------------------- exporters
+EXPORT_CHAINS = [
+    [O.Transpose((0, 2, 1, 3))],
+    [O.Slice((0, 1, 3, 9), (-1, 2, 2, 4), (1, 2, -1, -2))],
+    [O.Slice((0, 1, 0, 2), (-1, 4, 4, 5))],
+    [O.Gather(3, (7, 0, 7, 2))],
+    [O.Gather(1, 4)],                                   # 4-D -> 3-D (N, W, C)
+    [O.Reshape((1, 24, 2, 5)), O.Transpose((0, 1, 3, 2)), O.Reshape((1, 6, 4, 10))],   # a channel shuffle
+]
+
+
+def _export_graph(ops, dtype="int8"):
+    g = GraphBuilder("moves")
+    quant = QuantParams.per_tensor(0.05, 3)
+    x = g.input("x", (1, 6, 4, 10), dtype, quant)
+    for k, op in enumerate(ops):
+        x = g.op(op, [x], dtype, quant, name=f"m{k}")
+    return g.build([x])
+
+
+@pytest.mark.parametrize("ops", EXPORT_CHAINS, ids=lambda ops: "-".join(o.kind for o in ops))
+def test_tflite_export_runs_on_litert_and_reimports_to_the_same_graph(ops):
+    from tflite_builder import run_reference
+
+    from accelsim.graph.exporters.tflite import export_tflite
+    from accelsim.graph.importers.tflite import load_tflite
+
+    graph = _export_graph(ops)
+    model = export_tflite(graph)
+    x = RNG.integers(-128, 128, (1, 6, 4, 10)).astype(np.int8)
+    want = execute(graph, {"x": x})[graph.outputs[0]]
+    np.testing.assert_array_equal(run_reference(model, [x])[0], want)
+    back = load_tflite(model)
+    assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
+
+
+@pytest.mark.parametrize("ops", EXPORT_CHAINS, ids=lambda ops: "-".join(o.kind for o in ops))
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_onnx_qlinear_export_equals_onnxruntime(ops, dtype):
+    import onnxruntime as ort
+
+    from accelsim.graph.exporters.onnx_qlinear import export_onnx_qlinear
+
+    graph = _export_graph(ops, dtype)
+    model = export_onnx_qlinear(graph)
+    lo, hi, storage = (-128, 128, np.int8) if dtype == "int8" else (0, 256, np.uint8)
+    x = RNG.integers(lo, hi, (1, 6, 4, 10)).astype(storage)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, execute(graph, {"x": x})[graph.outputs[0]])
