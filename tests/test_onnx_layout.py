@@ -325,3 +325,51 @@ def test_shufflenet_v2_float_equals_onnxruntime_and_int8_runs(shufflenet):
     logits = execute(q, {q.inputs[0]: quantize(_nhwc(x), qin.quant, qin.dtype)})[q.outputs[0]]
     assert logits.shape == (1, 1000)
     assert len(np.unique(logits)) > 10   # a live network, not a constant output
+
+
+@pytest.mark.parametrize("activation", ["QUInt8", "QInt8"])
+def test_shufflenet_v2_qdq_channel_shuffles_equal_onnxruntime(shufflenet, activation, tmp_path):
+    """onnxruntime's quantize_static (QDQ, per-tensor int8 weights) of the exported ShuffleNet, cut after the
+    channel shuffle of the last block (stage4.3: all 16 shuffles and 13 channel splits, before conv5 and the
+    ReduceMean head): given onnxruntime's quantized input, every output integer equals onnxruntime's (0
+    mismatches)."""
+    import onnx
+    import onnx.utils
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    path, _, _ = shufflenet
+    rng = np.random.default_rng(0)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter([{"x": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    qdq, pre = tmp_path / "qdq.onnx", tmp_path / "pre.onnx"
+    quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)   # onnxruntime's recommended preparation
+    quantize_static(str(pre), str(qdq), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=getattr(QuantType, activation), weight_type=QuantType.QInt8)
+    model = onnx.load(str(qdq))
+    cut_at = next(n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"
+                  and n.input[0].startswith("/stage4/stage4.3/Reshape_1_output_0"))
+    cut = tmp_path / "cut.onnx"
+    onnx.utils.extract_model(str(qdq), str(cut), ["x"], [cut_at])
+    graph = load_onnx(cut)
+    assert sum(n.kind == "Transpose" for n in graph.nodes) == 16
+    x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    # the engine gets onnxruntime's own input integers (its QuantizeLinear output), so that only the network is
+    # compared, not the float -> int quantization of the input
+    sub = onnx.load(str(cut))
+    x_q = next(n.output[0] for n in sub.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "x")
+    elem = onnx.TensorProto.UINT8 if activation == "QUInt8" else onnx.TensorProto.INT8
+    sub.graph.output.append(onnx.helper.make_tensor_value_info(x_q, elem, None))
+    sess = ort.InferenceSession(sub.SerializeToString(), providers=["CPUExecutionProvider"])
+    want, x_codes = sess.run(None, {"x": x})
+    out = graph.tensors[graph.outputs[0]]
+    got = execute(graph, {graph.inputs[0]: _nhwc(x_codes)})[graph.outputs[0]]
+    scale, zero = float(out.quant.scale[0]), int(out.quant.zero_point[0])
+    want_codes = np.rint(want / scale).astype(np.int64) + zero
+    np.testing.assert_array_equal(_as_onnx(got).astype(np.int64), want_codes)

@@ -293,6 +293,10 @@ def simplify_layout(builder: IRBuilder, keep: set[str]) -> None:
         for i in n.inputs:
             readers[i] = readers.get(i, 0) + 1
     producer = {n.outputs[0]: n for n in builder.nodes}
+    consumers: dict[str, list[Node]] = {}
+    for n in builder.nodes:
+        for i in n.inputs:
+            consumers.setdefault(i, []).append(n)
     movable = (O.Transpose, O.Reshape)
     in_chain: set[str] = set()
     chains: list[list[Node]] = []
@@ -306,7 +310,7 @@ def simplify_layout(builder: IRBuilder, keep: set[str]) -> None:
         chain = [n]
         while True:
             out = chain[-1].outputs[0]
-            nxt = [m for m in builder.nodes if out in m.inputs]
+            nxt = consumers.get(out, [])
             if out in keep or len(nxt) != 1 or not isinstance(nxt[0].op, movable):
                 break
             chain.append(nxt[0])
