@@ -303,3 +303,21 @@ def test_onnx_qlinear_export_equals_onnxruntime(ops, dtype):
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, execute(graph, {"x": x})[graph.outputs[0]])
+
+
+def test_tflite_strided_slice_with_an_ellipsis_mask_is_refused_by_name():
+    from tflite_builder import S, TFLiteModel
+
+    from accelsim.errors import UnsupportedError
+    from accelsim.graph.importers.tflite import load_tflite
+
+    m = TFLiteModel()
+    x = m.tensor("x", (1, 4, 4, 8), "int8", 0.02, 0)
+    ints = [m.tensor(n, (4,), "int32", data=np.array(v, np.int32))
+            for n, v in (("b", (0, 0, 0, 0)), ("e", (1, 4, 4, 8)), ("s", (1, 1, 1, 1)))]
+    y = m.tensor("y", (1, 4, 4, 8), "int8", 0.02, 0)
+    o = S.StridedSliceOptionsT()
+    o.ellipsisMask = 1
+    m.op("STRIDED_SLICE", [x, *ints], [y], "StridedSliceOptions", o, 2)
+    with pytest.raises(UnsupportedError, match=r"operator 0 \(STRIDED_SLICE\).*ellipsisMask"):
+        load_tflite(m.finish([x], [y]))

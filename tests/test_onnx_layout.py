@@ -373,3 +373,10 @@ def test_shufflenet_v2_qdq_channel_shuffles_equal_onnxruntime(shufflenet, activa
     scale, zero = float(out.quant.scale[0]), int(out.quant.zero_point[0])
     want_codes = np.rint(want / scale).astype(np.int64) + zero
     np.testing.assert_array_equal(_as_onnx(got).astype(np.int64), want_codes)
+
+
+def test_reshape_that_moves_the_batch_axis_is_refused_by_node_name(tmp_path):
+    node = helper.make_node("Reshape", ["x", "s"], ["y"], name="mix_batch")
+    model = _model([node], (2, 6), ["y"], [_ints("s", [4, 3])])
+    with pytest.raises(UnsupportedError, match=r"mix_batch.*moves the batch axis"):
+        _import(model, tmp_path)
