@@ -123,6 +123,14 @@ def test_permutation_factors_of_a_channel_shuffle_closed_form():
      [numpy_helper.from_array(np.array(3, np.int64), "i")]),
     ([helper.make_node("Gather", ["x", "i"], ["y"], axis=3)], (1, 2, 3, 6), [_ints("i", [5, 0, -1, 2])]),
     ([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)], (1, 6, 2), [_ints("i", [4, 4, 1])]),
+    # 5-D slice and a Concat of 3-D tensors in ONNX order, back to 4-D
+    ([helper.make_node("Reshape", ["x", "s5"], ["r"]),
+      helper.make_node("Slice", ["r", "st", "en", "ax"], ["sl"]),
+      helper.make_node("Reshape", ["sl", "s4"], ["y"])], (1, 8, 3, 4),
+     [_ints("s5", [1, 2, 4, 3, 4]), _ints("st", [1, 1]), _ints("en", [4, 3]), _ints("ax", [2, 4]),
+      _ints("s4", [1, 6, 3, 2])]),
+    ([helper.make_node("Reshape", ["x", "s3"], ["r"]), helper.make_node("Concat", ["r", "r"], ["c"], axis=2),
+      helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 1])], (1, 4, 3, 5), [_ints("s3", [1, 4, 15])]),
     # Squeeze / Unsqueeze of activations
     ([helper.make_node("Unsqueeze", ["x", "a"], ["u"]), helper.make_node("Squeeze", ["u", "a"], ["y"])],
      (1, 3, 4, 5), [_ints("a", [2])]),
