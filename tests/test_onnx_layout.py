@@ -101,7 +101,8 @@ def test_permutation_factors_of_a_channel_shuffle_closed_form():
 @pytest.mark.parametrize("nodes, in_shape, inits", [
     # 4-D -> 3-D (N, C, H·W) -> transpose -> back to 4-D
     ([helper.make_node("Reshape", ["x", "s3"], ["r"]), helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
-      helper.make_node("Reshape", ["t", "s4"], ["y"])], (1, 4, 3, 5), [_ints("s3", [1, 4, 15]), _ints("s4", [1, 15, 2, 2])]),
+      helper.make_node("Reshape", ["t", "s4"], ["y"])], (1, 4, 3, 5),
+     [_ints("s3", [1, 4, 15]), _ints("s4", [1, 15, 2, 2])]),
     # 4-D transposes of every kind
     ([helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], (2, 3, 4, 5), []),
     ([helper.make_node("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])], (1, 3, 4, 5), []),

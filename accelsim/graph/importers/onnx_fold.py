@@ -190,7 +190,6 @@ def fold_shape_subgraphs(model, batch_size: int | None = None):
     """A copy of ``model`` with every foldable node (op type in :data:`FOLDERS`, all inputs known and small)
     replaced by an initializer holding its output; ``model`` itself when nothing folds. A symbolic batch
     dimension of a graph input is taken as ``batch_size`` (default 1) for ``Shape``."""
-    import onnx
     from onnx import numpy_helper
 
     graph = model.graph

@@ -33,6 +33,7 @@ VIEW_OPS: tuple[str, ...] = tuple(d.kind for d in registered_ops() if d.cost.is_
 __all__ = [
     "Activation", "Add", "AvgPool", "Concat", "Conv2D", "CostDescriptor", "EngineModule", "Flatten",
     "FullyConnected", "GlobalAveragePool", "LoopExtents", "MAC_OPS", "MaxPool", "OP_TYPES", "Op", "OpDef",
-    "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "Transpose", "Slice", "Gather", "is_depthwise", "op_def", "op_def_of",
+    "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "Transpose", "Slice", "Gather",
+    "is_depthwise", "op_def", "op_def_of",
     "register_op", "registered_ops", "unregister_op",
 ]

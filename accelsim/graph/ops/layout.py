@@ -202,13 +202,6 @@ def _gather_float(op: Gather, args: list[np.ndarray]) -> np.ndarray:
     return np.take(args[0], gather_indices(op, args[0].shape), axis=op.axis % args[0].ndim)
 
 
-def _slice_with_batch(op: Slice, batch: int) -> Slice:
-    """A Slice over the whole batch axis follows the batch; a Slice of the batch keeps its attributes."""
-    if op.begin[0] == 0 and (not op.strides or op.strides[0] == 1) and op.size[0] != -1:
-        return Slice(op.begin, (-1, *op.size[1:]), op.strides)
-    return op
-
-
 def _reshape_with_batch(op: Reshape, batch: int) -> Reshape:
     return Reshape((batch, *op.shape[1:]))
 
@@ -275,8 +268,9 @@ PAD = register_op(OpDef(
     to_yaml=_pad_yaml))
 
 #: On a unit without vector instructions (the scale unit) each output element is one move (alu_ops_per_output 1),
-#: as for Concat and Pad. Slice and Gather on a SIMD unit copy the selected rows: one load and one store per output vector, no ALU work
-#: (the address arithmetic of a strided / gathered row runs on the scalar slots in parallel, like Concat's copy).
+#: as for Concat and Pad. Slice and Gather on a SIMD unit copy the selected rows: one load and one store per output
+#: vector, no ALU work (the address arithmetic of a strided / gathered row runs on the scalar slots in parallel,
+#: like Concat's copy).
 #: Transpose assembles each output vector from two source vectors with one two-input vector shuffle (Hexagon
 #: HVX vshuff / vdeal on the permute resource, [ref:HVXPRM], [ref:QEMUHexagon]): 2 loads + 1 permute per output
 #: vector; exact for a two-group interleave (a channel shuffle with 2 groups), a lower bound for permutations
@@ -293,7 +287,7 @@ TRANSPOSE = register_op(OpDef(
     to_yaml=_transpose_yaml))
 SLICE = register_op(OpDef(
     attrs=Slice, arity=(1, 1), infer_shape=_slice_shape, float_ref=_slice_float, engine=_ENGINE, ptq="inherit",
-    cost=_MOVE_COST, to_yaml=_slice_yaml, with_batch=_slice_with_batch))
+    cost=_MOVE_COST, to_yaml=_slice_yaml))
 GATHER = register_op(OpDef(
     attrs=Gather, arity=(1, 1), infer_shape=_gather_shape, float_ref=_gather_float, engine=_ENGINE, ptq="inherit",
     cost=_MOVE_COST, to_yaml=_gather_yaml))
