@@ -18,9 +18,12 @@ A graph input keeps its ONNX name and gets the quantization of the QuantizeLinea
 keeps its ONNX name and carries the quantization of the DequantizeLinear that produces it. Anything outside the
 supported set raises :class:`UnsupportedError` naming the op type, the node and what is supported (docs/onnx.md).
 
-The import runs as passes: a Q/DQ scan into immutable quantization annotations (``onnx_qdq``), fusion of
+The import runs as passes: constant folding of shape subgraphs (``onnx_fold``), a Q/DQ scan into immutable
+quantization annotations (``onnx_qdq``), fusion of
 BatchNormalization / bias Add / Relu / Clip into their producers (``onnx_fusion``), then one handler per ONNX op
-type from a table (``onnx_handlers``: float and quantized tables). :func:`register_onnx_handler` adds an op type.
+type from a table (``onnx_handlers``: float and quantized tables; ``onnx_layout``: data movement with layout
+tracking), and the clean-up of the Transposes the layout tracking inserted (``onnx_layout.simplify_layout``).
+:func:`register_onnx_handler` adds an op type.
 """
 from __future__ import annotations
 
