@@ -89,7 +89,8 @@ def _tflite_nodes(_imp, state):
 
 
 def _mixed_quant_graph():
-    """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, reshape, FC."""
+    """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, transpose, slice,
+    gather, reshape, FC."""
     from accelsim.graph.builder import GraphBuilder
     from accelsim.quant.params import QuantParams
 
@@ -106,6 +107,12 @@ def _mixed_quant_graph():
     a = b.avg_pool(s, 2, 2)
     c = b.concat([m, a], pt(0.06, 0))
     p = b.pad(c, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    from accelsim.graph import ops as ops_
+
+    q = b.tensors[p].quant
+    p = b.op(ops_.Transpose((0, 2, 1, 3)), [p], "int8", q)
+    p = b.op(ops_.Slice((0, 1, 0, 0), (-1, 4, 6, 8), (1, 1, 1, 1)), [p], "int8", q)
+    p = b.op(ops_.Gather(3, (7, 6, 5, 4, 3, 2, 1, 0)), [p], "int8", q)
     g = b.global_average_pool(p, pt(0.06, 0))
     f = b.flatten(g)
     wf = b.constant("wf", rng.integers(-127, 128, (3, 8)).astype(np.int8), "int8", pt(0.01))

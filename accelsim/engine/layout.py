@@ -1,4 +1,5 @@
-"""Engine runner of the layout ops: Concat (with per-input rescale), Reshape / Flatten (views) and Pad."""
+"""Engine runner of the layout ops: Concat (with per-input rescale), Reshape / Flatten (views), Pad and the pure
+data movement of Transpose, Slice and Gather (output codes = input codes)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ import numpy as np
 from accelsim.engine.common import NodeRun, RunOptions
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.ops.layout import gather_indices, slice_index
 from accelsim.kernels import elementwise, layout
 from accelsim.quant.params import dtype_info
 from accelsim.quant.requant import RequantParams, make_rescale_params
@@ -46,6 +48,12 @@ def run(graph: Graph, node: Node, plan: ConcatPlan | None, values: Mapping[str, 
         parts = [values[t.name] if rq is None else _rescaled(values[t.name], t, out_t, rq)
                  for t, rq in zip(ins, plan.rescales)]
         return NodeRun(layout.concatenate(parts, op.axis, dtype_info(out_t.dtype).storage))
+    if isinstance(op, O.Transpose):
+        return NodeRun(layout.transpose(x, op.perm))
+    if isinstance(op, O.Slice):
+        return NodeRun(layout.strided_slice(x, slice_index(op, x.shape)))
+    if isinstance(op, O.Gather):
+        return NodeRun(layout.gather(x, gather_indices(op, x.shape), op.axis % x.ndim))
     if isinstance(op, O.Pad):
         return NodeRun(layout.pad_with_zero_point(x, op.pads, int(graph.tensors[node.inputs[0]].quant.zero_point[0])))
     return NodeRun(layout.reshape_view(x, out_t.shape))

@@ -17,3 +17,18 @@ def concatenate(parts: list[np.ndarray], axis: int, dtype: np.dtype) -> np.ndarr
 def reshape_view(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Reshape (and Flatten, with ``(N, -1)``) as a view of the row-major NHWC data."""
     return x.reshape(shape)
+
+
+def transpose(x: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+    """Permute the axes (a contiguous copy, so later views see row-major data)."""
+    return np.ascontiguousarray(np.transpose(x, perm))
+
+
+def strided_slice(x: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
+    """The elements a (strided) Slice selects, copied contiguously."""
+    return np.ascontiguousarray(x[index])
+
+
+def gather(x: np.ndarray, indices: np.ndarray | int, axis: int) -> np.ndarray:
+    """Constant-index Gather along ``axis`` (a scalar index drops the axis)."""
+    return np.ascontiguousarray(np.take(x, indices, axis=axis))

@@ -246,13 +246,54 @@ class PadLayer(_Layer):
         return O.Pad(tuple(tuple(p) for p in self.pads)), None
 
 
+class TransposeLayer(_Layer):
+    """Permute the axes: output axis i is input axis ``perm[i]`` (NHWC axes for 4-D tensors)."""
+
+    op: Literal["transpose"]
+    perm: tuple[NonNegativeInt, ...] = Field(description="Axis permutation (a permutation of 0..rank-1).")
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "perm"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Transpose(tuple(self.perm)), None
+
+
+class SliceLayer(_Layer):
+    """A (strided) slice: per axis ``size`` elements from ``begin`` in steps of ``strides`` (size −1: to the end)."""
+
+    op: Literal["slice"]
+    begin: tuple[NonNegativeInt, ...] = Field(description="First element per axis (elements).")
+    size: tuple[int, ...] = Field(description="Elements per axis; -1: to the end of the axis.")
+    strides: tuple[int, ...] = Field((), description="Step per axis (elements, non-zero); empty: all 1.")
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "size"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Slice(tuple(self.begin), tuple(self.size), tuple(self.strides)), None
+
+
+class GatherLayer(_Layer):
+    """Take constant ``indices`` along ``axis``; one integer index drops the axis."""
+
+    op: Literal["gather"]
+    axis: int = Field(description="Axis the indices select along (negative counts from the end).")
+    indices: Union[int, tuple[int, ...]] = Field(description="Constant index or indices along the axis.")
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "indices"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        idx = self.indices if isinstance(self.indices, int) else tuple(self.indices)
+        return O.Gather(self.axis, idx), None
+
+
 LAYER_TYPES: dict[str, type[_Layer]] = {
     "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
 }
+LAYER_TYPES.update({"transpose": TransposeLayer, "slice": SliceLayer, "gather": GatherLayer})
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
-              FlattenLayer, ReshapeLayer, PadLayer]
+              FlattenLayer, ReshapeLayer, PadLayer, TransposeLayer, SliceLayer, GatherLayer]
 
 
 class _Header(_Strict):

@@ -13,6 +13,7 @@ output names, dtypes and shapes) and works in NCHW inside, with Transpose at the
 | MaxPool | MaxPool on int8 / uint8 | yes |
 | Concat | Concat (shared quantization) or com.microsoft QLinearConcat | shared: yes |
 | Reshape / Flatten / Pad | Reshape / Pad with the zero point | yes |
+| Transpose / Slice / Gather | Transpose / Slice / Gather on NCHW axes (data movement) | yes |
 
 Int4 weights are written as int8 in [-8, 7], which QLinearConv runs exactly. 16-bit tensors are not supported
 (onnxruntime's QLinear ops are 8-bit only). With ``float_io=True`` the model takes float inputs through
@@ -262,6 +263,60 @@ def _pad(w: _Writer, node: Node) -> str:
     zero = np.asarray(x.quant.zero_point[0]).astype(np.uint8 if x.dtype == "uint8" else np.int8)
     return w.emit("Pad", [w.value[x.name], w.const(f"{node.name}_pads", np.array(pad_values, np.int64)),
                           w.const(f"{node.name}_value", zero)], node.name, mode="constant")
+
+
+def _onnx_axis(axis: int, rank: int) -> int:
+    """The ONNX (NCHW) axis of an IR axis (identity for ranks other than 4)."""
+    axis %= rank
+    return _TO_NHWC[axis] if rank == 4 else axis
+
+
+@_TABLE.handles("Transpose")
+def _transpose(w: _Writer, node: Node) -> str:
+    """Transpose: on 4-D tensors the IR (NHWC) permutation composed with the NCHW <-> NHWC permutations."""
+    x, out = _io(w, node)
+    perm = list(node.op.perm)
+    value = w.value[x.name]
+    if len(x.shape) == 4:
+        perm = [_TO_NHWC[perm[_TO_NCHW[i]]] for i in range(4)]
+    return w.emit("Transpose", [value], node.name, perm=perm)
+
+
+@_TABLE.handles("Slice")
+def _slice(w: _Writer, node: Node) -> str:
+    """Slice: ONNX Slice with starts / ends / axes / steps on the NCHW axes (a negative-step slice that runs to
+    the start of an axis ends at -2**62, which ONNX clamps to -1)."""
+    from accelsim.graph.ops.layout import slice_steps
+
+    x, _ = _io(w, node)
+    rank = len(x.shape)
+    starts, ends, axes, steps = [], [], [], []
+    for axis, (b, n, st) in enumerate(slice_steps(node.op, x.shape)):
+        end = b + n * st
+        starts.append(b)
+        ends.append(end if end >= 0 else -(1 << 62))
+        axes.append(_onnx_axis(axis, rank))
+        steps.append(st)
+    consts = [w.const(f"{node.name}_{k}", np.array(v, np.int64))
+              for k, v in (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps))]
+    return w.emit("Slice", [w.value[x.name], *consts], node.name)
+
+
+@_TABLE.handles("Gather")
+def _gather(w: _Writer, node: Node) -> str:
+    """Gather with constant indices; a scalar index on a 4-D tensor gathers in NHWC order (the IR's order of the
+    3-D result)."""
+    x, _ = _io(w, node)
+    rank = len(x.shape)
+    value = w.value[x.name]
+    idx = node.op.indices
+    axis = node.op.axis % rank
+    if rank == 4 and isinstance(idx, int):
+        value = w.emit("Transpose", [value], f"{node.name}_nhwc", perm=list(_TO_NHWC))
+    else:
+        axis = _onnx_axis(axis, rank)
+    indices = w.const(f"{node.name}_indices", np.array(idx, np.int64))
+    return w.emit("Gather", [value, indices], node.name, axis=axis)
 
 
 #: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises

@@ -5,7 +5,8 @@ per byte, low nibble first). Every scale, zero point and fused activation is wri
 reference kernels run the same integer network. Layout changes: depthwise weights OHWI ``(C·mult, KH, KW, 1)``
 go back to ``[1, KH, KW, C·mult]`` with the quantized dimension 3; explicit conv padding that is neither SAME nor
 VALID becomes a PAD (with the input zero point) followed by a VALID conv; GlobalAveragePool becomes MEAN over
-axes (1, 2) with keep_dims; Flatten becomes RESHAPE. Float interfaces recorded by the importer
+axes (1, 2) with keep_dims; Flatten becomes RESHAPE; Transpose, Slice (SLICE or STRIDED_SLICE) and Gather are
+written as TRANSPOSE / SLICE / STRIDED_SLICE / GATHER. Float interfaces recorded by the importer
 (``graph.metadata``) are written back as QUANTIZE / DEQUANTIZE.
 """
 from __future__ import annotations
@@ -388,6 +389,47 @@ def _pad(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     pads = w.constant_int32(f"{node.name}_pads", np.array(node.op.pads))
     w.operator("PAD", [w.tensor(x.name), pads], out, "PadOptions", w.S.PadOptionsT(), op_version("PAD", x.dtype, None))
+
+
+@_TABLE.handles("Transpose")
+def _transpose(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    perm = w.constant_int32(f"{node.name}_perm", np.array(node.op.perm))
+    w.operator("TRANSPOSE", [w.tensor(x.name), perm], out, "TransposeOptions", w.S.TransposeOptionsT(),
+               op_version("TRANSPOSE", x.dtype, None))
+
+
+@_TABLE.handles("Slice")
+def _slice(w: _Writer, node: Node) -> None:
+    """SLICE for unit steps, else STRIDED_SLICE (a negative-step slice that runs to the start of an axis sets
+    that axis's end_mask bit)."""
+    from accelsim.graph.ops.layout import slice_steps
+
+    x, out = w.io(node)
+    steps = slice_steps(node.op, x.shape)
+    begin = np.array([b for b, _, _ in steps])
+    if all(st == 1 for _, _, st in steps):
+        size = w.constant_int32(f"{node.name}_size", np.array([n for _, n, _ in steps]))
+        w.operator("SLICE", [w.tensor(x.name), w.constant_int32(f"{node.name}_begin", begin), size], out,
+                   "SliceOptions", w.S.SliceOptionsT(), op_version("SLICE", x.dtype, None))
+        return
+    opts = w.S.StridedSliceOptionsT()
+    ends = [b + n * st for b, n, st in steps]
+    opts.endMask = sum(1 << a for a, e in enumerate(ends) if e < 0)
+    ends = [max(e, 0) for e in ends]
+    w.operator("STRIDED_SLICE", [w.tensor(x.name), w.constant_int32(f"{node.name}_begin", begin),
+                                 w.constant_int32(f"{node.name}_end", np.array(ends)),
+                                 w.constant_int32(f"{node.name}_strides", np.array([st for _, _, st in steps]))],
+               out, "StridedSliceOptions", opts, op_version("STRIDED_SLICE", x.dtype, None))
+
+
+@_TABLE.handles("Gather")
+def _gather(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    opts = w.S.GatherOptionsT()
+    opts.axis = node.op.axis % len(x.shape)
+    indices = w.constant_int32(f"{node.name}_indices", np.array(node.op.indices))
+    w.operator("GATHER", [w.tensor(x.name), indices], out, "GatherOptions", opts, op_version("GATHER", x.dtype, None))
 
 
 #: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises

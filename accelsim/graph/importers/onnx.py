@@ -18,9 +18,12 @@ A graph input keeps its ONNX name and gets the quantization of the QuantizeLinea
 keeps its ONNX name and carries the quantization of the DequantizeLinear that produces it. Anything outside the
 supported set raises :class:`UnsupportedError` naming the op type, the node and what is supported (docs/onnx.md).
 
-The import runs as passes: a Q/DQ scan into immutable quantization annotations (``onnx_qdq``), fusion of
+The import runs as passes: constant folding of shape subgraphs (``onnx_fold``), a Q/DQ scan into immutable
+quantization annotations (``onnx_qdq``), fusion of
 BatchNormalization / bias Add / Relu / Clip into their producers (``onnx_fusion``), then one handler per ONNX op
-type from a table (``onnx_handlers``: float and quantized tables). :func:`register_onnx_handler` adds an op type.
+type from a table (``onnx_handlers``: float and quantized tables; ``onnx_layout``: data movement with layout
+tracking), and the clean-up of the Transposes the layout tracking inserted (``onnx_layout.simplify_layout``).
+:func:`register_onnx_handler` adds an op type.
 """
 from __future__ import annotations
 
@@ -32,10 +35,12 @@ import numpy as np
 
 from accelsim.errors import GraphError, ImportError_, UnsupportedError
 from accelsim.graph.importers.onnx_context import IRBuilder, OnnxContext
+from accelsim.graph.importers.onnx_fold import fold_shape_subgraphs
 from accelsim.graph.importers.onnx_fusion import ACTIVATION_OPS, FusedNode, fuse
 from accelsim.graph.importers.onnx_handlers import (
     FLOAT_HANDLERS, FLOAT_TABLE, QUANT_HANDLERS, QUANT_TABLE, OnnxHandler, nchw_to_nhwc,
 )
+from accelsim.graph.importers.onnx_layout import LAYOUT_OPS, simplify_layout
 from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
 
@@ -45,7 +50,7 @@ FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Ad
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
              "QLinearAdd (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
-SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
+SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS + LAYOUT_OPS
 
 #: Read-only views of the handler tables: ONNX op type -> handler, for float and for quantized models.
 ONNX_FLOAT_HANDLERS: Mapping[str, OnnxHandler] = FLOAT_TABLE.view
@@ -103,6 +108,7 @@ def import_model(model, file_name: str, batch_size: int | None = None) -> Graph:
     the handler of each remaining node."""
     from onnx import numpy_helper
 
+    model = fold_shape_subgraphs(model, batch_size)
     g = model.graph
     values: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for n in g.node:  # Constant nodes are constants too
@@ -121,6 +127,7 @@ def import_model(model, file_name: str, batch_size: int | None = None) -> Graph:
     handlers = QUANT_HANDLERS if quantized else FLOAT_HANDLERS
     for f in fused:
         _dispatch(ctx, handlers, f)
+    simplify_layout(ctx.builder, {ctx.ir(o.name) for o in g.output})
     return _finish(ctx, model, [ctx.ir(i.name) for i in graph_inputs])
 
 

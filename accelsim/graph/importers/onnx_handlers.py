@@ -413,6 +413,9 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
         shape[shape.index(-1)] = total // known if known else 0
     if math.prod(shape) != total:
         raise ctx.unsupported(node, f"cannot reshape {onnx_in} to {target}")
+    if not shape or shape[0] != onnx_in[0]:
+        raise ctx.unsupported(node, f"reshape {onnx_in} -> {shape} moves the batch axis; supported: reshapes "
+                                    f"that keep the first (batch) dimension")
     dtype, quant = _reshape_quant(ctx, node, x)
     if len(onnx_in) == 4 and len(shape) == 2 and shape[0] == onnx_in[0]:
         out = ctx.emit(node, O.Flatten(), [x.name], node.output[0], dtype, quant)
@@ -420,9 +423,10 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
         return
     spatial_trivial = (len(onnx_in) != 4 or onnx_in[2] * onnx_in[3] == 1) and \
                       (len(shape) != 4 or shape[2] * shape[3] == 1)
-    if not spatial_trivial:
-        raise ctx.unsupported(node, f"reshape {onnx_in} -> {shape} reorders NCHW elements; supported: "
-                                    f"flattening to (N, -1) and reshapes without spatial extent")
+    if not spatial_trivial:   # the NCHW element order matters: reshape in ONNX order (onnx_layout)
+        from accelsim.graph.importers.onnx_layout import reshape_any
+        reshape_any(ctx, node, x, tuple(shape))
+        return
     ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
 
 

@@ -2,7 +2,8 @@
 
 ``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
-FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
+FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, TRANSPOSE,
+SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
 VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
@@ -24,6 +25,7 @@ from accelsim.errors import AccelsimError, GraphError, ImportError_, Unsupported
 from accelsim.graph import ops as O
 from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.shapes import infer_shape
 from accelsim.quant.params import QuantParams, dtype_info
 
 #: TFLite TensorType enum value -> accelsim storage type name.
@@ -216,10 +218,13 @@ class _Importer:
                                        f"QUANTIZE, DEQUANTIZE -> float output), not inside the network")
             attrs, node_inputs = _TFLITE_HANDLERS[op_name](self, TFLiteOperator(op_name, op, ins, out, where))
             node_name = f"op{op_index}_{op_name.lower()}"
-            if isinstance(attrs, tuple):  # MEAN without keep_dims: GlobalAveragePool then Reshape
-                pooled = Tensor(f"{node_name}_pooled", self.raw[ins[0]].shape[:1] + (1, 1) +
-                                self.raw[ins[0]].shape[3:], self.raw[out].dtype,
-                                self.raw[out].quant)
+            if isinstance(attrs, list):  # SPLIT / SPLIT_V: one Slice node per output
+                for k, (op_k, out_k) in enumerate(attrs):
+                    nodes.append(Node(f"{node_name}_{k}", op_k, tuple(use(i) for i in node_inputs), (use(out_k),)))
+                continue
+            if isinstance(attrs, tuple):  # (op, Reshape): MEAN without keep_dims, STRIDED_SLICE shrinking axes
+                pooled = Tensor(f"{node_name}_pooled", infer_shape(attrs[0], [self.raw[ins[0]].shape]),
+                                self.raw[out].dtype, self.raw[out].quant)
                 tensors[pooled.name] = pooled
                 nodes.append(Node(node_name, attrs[0], tuple(use(i) for i in node_inputs), (pooled.name,)))
                 nodes.append(Node(f"{node_name}_reshape", attrs[1], (pooled.name,), (use(out),)))
@@ -327,9 +332,10 @@ class TFLiteOperator(NamedTuple):
     where: str
 
 
-#: A handler returns the IR op (or, for MEAN without keep_dims, an (op, Reshape) pair) and the TFLite tensor
-#: indices it reads.
-TFLiteResult = tuple[Union[O.Op, tuple[O.Op, O.Op]], list[int]]
+#: A handler returns the IR op (or an (op, Reshape) pair: MEAN without keep_dims, STRIDED_SLICE with shrunk axes;
+#: or a list of (op, output tensor index), one node per output: SPLIT, SPLIT_V) and the TFLite tensor indices it
+#: reads.
+TFLiteResult = tuple[Union[O.Op, tuple[O.Op, O.Op], list[tuple[O.Op, int]]], list[int]]
 TFLiteHandler = Callable[[_Importer, TFLiteOperator], TFLiteResult]
 
 
@@ -420,6 +426,132 @@ def _padv2(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
         raise UnsupportedError(f"{t.where}: PADV2 with the value {value} is supported only as padding with the "
                                f"zero point or, before a VALID MAX_POOL_2D, with the type's minimum")
     return _pad(imp, t)
+
+
+@_TABLE.handles("TRANSPOSE")
+def _transpose(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """TRANSPOSE with a constant permutation (LiteRT is NHWC like the IR: the permutation is taken as is)."""
+    perm = tuple(int(p) for p in imp._const(t.ins[1], t.where).reshape(-1))
+    return O.Transpose(perm), t.ins[:1]
+
+
+def _batch_size(begin: list[int], size: list[int], strides: list[int], shape: tuple[int, ...]) -> list[int]:
+    """A slice over the whole batch axis follows the graph's batch (size −1)."""
+    if begin[0] == 0 and strides[0] == 1 and size[0] == shape[0]:
+        size[0] = -1
+    return size
+
+
+@_TABLE.handles("SLICE")
+def _slice(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """SLICE(x, begin, size) with constant begin / size (size −1: to the end)."""
+    x = imp.raw[t.ins[0]]
+    begin = [int(v) for v in imp._const(t.ins[1], t.where).reshape(-1)]
+    size = [int(v) if int(v) >= 0 else d - b for v, b, d in zip(imp._const(t.ins[2], t.where).reshape(-1),
+                                                                  begin, x.shape)]
+    return O.Slice(tuple(begin), tuple(_batch_size(begin, size, [1] * len(size), x.shape))), t.ins[:1]
+
+
+#: StridedSliceOptions bits the importer honours; the others (ellipsis, new axis, offset) are refused by name.
+_BIG = 1 << 40
+
+
+@_TABLE.handles("STRIDED_SLICE")
+def _strided_slice(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """STRIDED_SLICE with constant begin / end / strides, begin / end masks and shrink_axis_mask, clamped as
+    TFLite's ``strided_slice_logic.h`` does ([ref:TFLiteRef]): a masked start / stop is the extreme of the axis,
+    negative values count from the end, then starts and stops are clamped to [0, dim] (stride > 0) or [−1, dim − 1]
+    (stride < 0). Shrunk axes become a Reshape after the Slice."""
+    from accelsim.graph.importers.onnx_fold import onnx_slice_bounds
+
+    opts = t.op.builtinOptions
+    x = imp.raw[t.ins[0]]
+    for name in ("ellipsisMask", "newAxisMask"):
+        if opts is not None and int(getattr(opts, name, 0) or 0):
+            raise UnsupportedError(f"{t.where}: STRIDED_SLICE with {name} is not supported; supported: "
+                                   f"begin_mask, end_mask, shrink_axis_mask")
+    if opts is not None and getattr(opts, "offset", False):
+        raise UnsupportedError(f"{t.where}: STRIDED_SLICE with offset=true is not supported")
+    begin_v, end_v, strides_v = ([int(v) for v in imp._const(i, t.where).reshape(-1)] for i in t.ins[1:4])
+    bm, em, sm = ((int(getattr(opts, f, 0) or 0) if opts is not None else 0)
+                  for f in ("beginMask", "endMask", "shrinkAxisMask"))
+    begin, size, strides, keep = [], [], [], []
+    for axis, dim in enumerate(x.shape):
+        if axis >= len(begin_v):
+            begin.append(0), size.append(dim), strides.append(1), keep.append(dim)
+            continue
+        step = strides_v[axis]
+        if step == 0:
+            raise UnsupportedError(f"{t.where}: STRIDED_SLICE stride 0 on axis {axis}")
+        if sm >> axis & 1:
+            b = begin_v[axis] + dim if begin_v[axis] < 0 else begin_v[axis]
+            begin.append(b), size.append(1), strides.append(1)
+            continue
+        start = (-_BIG if step > 0 else _BIG) if bm >> axis & 1 else begin_v[axis]
+        stop = (_BIG if step > 0 else -_BIG) if em >> axis & 1 else end_v[axis]
+        b, n, st = onnx_slice_bounds(start, stop, step, dim)
+        if n == 0:
+            raise UnsupportedError(f"{t.where}: STRIDED_SLICE gives an empty axis {axis}")
+        begin.append(b), size.append(n), strides.append(st), keep.append(n)
+    size = _batch_size(begin, size, strides, x.shape)
+    op = O.Slice(tuple(begin), tuple(size), tuple(strides) if any(s != 1 for s in strides) else ())
+    if sm:
+        return (op, O.Reshape(imp.raw[t.out].shape)), t.ins[:1]
+    return op, t.ins[:1]
+
+
+def _split_ops(x: Tensor, axis: int, parts: list[int], outs: list[int], where: str) -> list[tuple[O.Op, int]]:
+    axis %= len(x.shape)
+    if sum(parts) != x.shape[axis] or any(p <= 0 for p in parts) or len(parts) != len(outs):
+        raise UnsupportedError(f"{where}: split sizes {parts} do not divide axis {axis} of {x.shape} into "
+                               f"{len(outs)} parts")
+    result, start = [], 0
+    for n, out in zip(parts, outs):
+        begin = [0] * len(x.shape)
+        size = [-1] + list(x.shape[1:])
+        begin[axis], size[axis] = start, n
+        if axis == 0:
+            size[0] = n
+        result.append((O.Slice(tuple(begin), tuple(size)), out))
+        start += n
+    return result
+
+
+@_TABLE.handles("SPLIT")
+def _split(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """SPLIT(axis, x) into ``num_splits`` equal parts: one Slice per output."""
+    x = imp.raw[t.ins[1]]
+    axis = int(imp._const(t.ins[0], t.where).reshape(-1)[0])
+    outs = list(t.op.outputs)
+    dim = x.shape[axis % len(x.shape)]
+    if dim % len(outs):
+        raise UnsupportedError(f"{t.where}: SPLIT of {dim} into {len(outs)} unequal parts")
+    return _split_ops(x, axis, [dim // len(outs)] * len(outs), outs, t.where), [t.ins[1]]
+
+
+@_TABLE.handles("SPLIT_V")
+def _split_v(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """SPLIT_V(x, size_splits, axis) (one size may be −1: the rest): one Slice per output."""
+    x = imp.raw[t.ins[0]]
+    axis = int(imp._const(t.ins[2], t.where).reshape(-1)[0])
+    parts = [int(v) for v in imp._const(t.ins[1], t.where).reshape(-1)]
+    if parts.count(-1) == 1:
+        parts[parts.index(-1)] = x.shape[axis % len(x.shape)] - sum(p for p in parts if p != -1)
+    return _split_ops(x, axis, parts, list(t.op.outputs), t.where), t.ins[:1]
+
+
+@_TABLE.handles("GATHER")
+def _gather(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """GATHER(params, indices) with constant 0-D / 1-D indices and batch_dims 0."""
+    opts = t.op.builtinOptions
+    if opts is not None and int(getattr(opts, "batchDims", 0) or 0):
+        raise UnsupportedError(f"{t.where}: GATHER with batch_dims != 0 is not supported")
+    idx = np.asarray(imp._const(t.ins[1], t.where)).astype(np.int64)
+    if idx.ndim > 1:
+        raise UnsupportedError(f"{t.where}: GATHER with {idx.ndim}-D indices; supported: 0-D or 1-D constants")
+    axis = int(getattr(opts, "axis", 0) or 0) if opts is not None else 0
+    indices: tuple[int, ...] | int = int(idx) if idx.ndim == 0 else tuple(int(i) for i in idx)
+    return O.Gather(axis, indices), t.ins[:1]
 
 
 #: Read-only view: TFLite builtin operator name -> import handler.
