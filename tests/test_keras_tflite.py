@@ -244,17 +244,20 @@ def compare_every_tensor(buf: bytes, value_range: tuple[float, float]) -> tuple[
     graph = load_tflite(buf)
     names, ops = file_tensor_names(buf), operators(buf)
     (in_detail,), (out_detail,) = it.get_input_details(), it.get_output_details()
-    float_in = graph.metadata.get("tflite_float_inputs", {})
-    float_out = graph.metadata.get("tflite_float_outputs", {})
-    assert (np.dtype(in_detail["dtype"]) == np.float32) == bool(float_in)
     assert len(graph.inputs) == len(graph.outputs) == 1
     q_in, q_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    # A float interface is either kept outside the graph (the quantized tensors are the graph's input / output,
+    # the float ones recorded in metadata) or computed inside it (a float32 graph input / output): both are checked.
+    float_in = np.dtype(in_detail["dtype"]) == np.float32
+    outside = float_in and q_in.dtype != "float32"
+    if outside:
+        assert names[in_detail["index"]] in graph.metadata.get("tflite_float_inputs", {}).values()
 
     compared, mismatches, outputs = 0, {}, []
     for x in feeds(in_detail, value_range):
         it.set_tensor(in_detail["index"], x)
         it.invoke()
-        if float_in:  # accelsim quantizes the float input as execute_float does; LiteRT's QUANTIZE is compared
+        if outside:  # accelsim quantizes the float input as execute_float does; LiteRT's QUANTIZE is compared
             x = quantize(x, q_in.quant, q_in.dtype, rounding="half_away_from_zero")
         result = execute(graph, {graph.inputs[0]: x}, threads=1)
         for index, (op, _, outs) in enumerate(ops):
@@ -262,8 +265,9 @@ def compare_every_tensor(buf: bytes, value_range: tuple[float, float]) -> tuple[
                 ref = it.get_tensor(t)
                 if ref.dtype == np.int32 and op in SHAPE_OPS:
                     continue
-                if op == "DEQUANTIZE":  # the float output
-                    assert names[t] in float_out.values(), f"operator {index}: DEQUANTIZE inside the network"
+                if op == "DEQUANTIZE" and names[t] not in result:  # the float output, kept outside the graph
+                    assert names[t] in graph.metadata.get("tflite_float_outputs", {}).values(), (
+                        f"operator {index}: DEQUANTIZE inside the network")
                     got = dequantize(result[q_out.name], q_out.quant)
                 else:
                     assert names[t] in result, f"operator {index} ({op}): tensor {names[t]!r} not computed"
