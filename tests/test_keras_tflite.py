@@ -307,3 +307,60 @@ def test_mobilenet_v2_up_to_the_logits_bit_exact(file: str) -> None:
                             f"differ; first: {list(mismatches.items())[:5]}")
     assert np.unique(logits).size >= 50, f"{file}: degenerate logits"
     assert compared > 1_000_000
+
+
+# ------------------------------------------------------------------------------------------------ Keras Flatten
+def flatten_model(shape_as_output: bool = False) -> bytes:
+    """Keras's Flatten as TensorFlow's converter writes it under a dynamic batch: the RESHAPE's target shape is
+    computed by SHAPE -> STRIDED_SLICE (the batch, shrunk to a scalar) -> PACK(batch, 100); an int8 ADD after it
+    (so the reshaped tensor feeds a real op). With ``shape_as_output`` the SHAPE result is also a graph output."""
+    from tflite_builder import S, TFLiteModel
+
+    t = TFLiteModel()
+    x = t.tensor("x", (1, 2, 2, 25), "int8", 0.05, 3)
+    shape = t.tensor("shape", (4,), "int32")
+    begin, end, strides = (t.tensor(n, (1,), "int32", data=np.array([v], np.int32))
+                           for n, v in (("begin", 0), ("end", 1), ("strides", 1)))
+    batch = t.tensor("batch", (), "int32")
+    width = t.tensor("width", (), "int32", data=np.array(100, np.int32))
+    target = t.tensor("target", (2,), "int32")
+    flat = t.tensor("flat", (1, 100), "int8", 0.05, 3)
+    y = t.tensor("y", (1, 100), "int8", 0.08, -6)
+    opts = S.ShapeOptionsT()
+    opts.outType = S.TensorType.INT32
+    t.op("SHAPE", [x], [shape], "ShapeOptions", opts)
+    opts = S.StridedSliceOptionsT()
+    opts.shrinkAxisMask = 1
+    t.op("STRIDED_SLICE", [shape, begin, end, strides], [batch], "StridedSliceOptions", opts)
+    opts = S.PackOptionsT()
+    opts.valuesCount, opts.axis = 2, 0
+    t.op("PACK", [batch, width], [target], "PackOptions", opts)
+    t.op("RESHAPE", [x, target], [flat], "ReshapeOptions", S.ReshapeOptionsT())
+    t.add(flat, flat, y)
+    return t.finish([x], [y, shape] if shape_as_output else [y])
+
+
+def test_keras_flatten_shape_arithmetic_is_resolved_statically() -> None:
+    """The importer drops the int32 shape arithmetic (no node computes it) and the model runs bit-exactly."""
+    from tflite_builder import run_reference
+
+    from accelsim.execute import execute
+    from accelsim.graph.importers.tflite import load_tflite
+
+    model = flatten_model()
+    graph = load_tflite(model)
+    assert [n.kind for n in graph.nodes] == ["Reshape", "Add"]
+    assert not {"shape", "batch", "target"} & set(graph.tensors)
+    x = np.resize(np.arange(-128, 128), (1, 2, 2, 25)).astype(np.int8)
+    (ref,) = run_reference(model, [x])
+    got = execute(graph, {"x": x})["y"]
+    assert np.array_equal(got, ref) and np.unique(ref).size > 12
+
+
+def test_shape_arithmetic_read_elsewhere_is_still_refused() -> None:
+    """A SHAPE whose result is a graph output is not shape arithmetic of a RESHAPE: refused by name."""
+    from accelsim.errors import UnsupportedError
+    from accelsim.graph.importers.tflite import load_tflite
+
+    with pytest.raises(UnsupportedError, match="operator 0 is SHAPE"):
+        load_tflite(flatten_model(shape_as_output=True))
