@@ -7,7 +7,8 @@ TensorFlow is not a project dependency: run this in a side virtual environment,
 
 Models (``keras.applications`` [ref:KerasApps], ``weights=None``, ``include_top=True`` with Keras's default softmax
 head, every other argument at its Keras default unless listed in ``MODELS``): MobileNetV2, MobileNetV3Small,
-MobileNetV3Large. Sizes are cut (width multiplier ``alpha``, input resolution, class count) so that each .tflite stays below 2 MB.
+MobileNetV3Large. Sizes are cut (width multiplier ``alpha``, input resolution, class count) so that each .tflite
+stays below 2 MB.
 
 Weights are Keras's initialisers under a fixed seed; the BatchNormalization layers then get random affine
 parameters and moving statistics measured on the calibration data (one training-mode pass with momentum 0), so
