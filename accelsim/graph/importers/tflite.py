@@ -40,6 +40,10 @@ PADDINGS: dict[int, O.Padding] = {0: "SAME", 1: "VALID"}
 #: handler.
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 
+#: Operators evaluated statically when they only compute a RESHAPE's int32 target shape (see
+#: ``_Importer._static_shape_arithmetic``).
+SHAPE_ARITHMETIC_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION")
+
 #: Requantization mode of FULLY_CONNECTED nodes. LiteRT's reference FC kernel (ai-edge-litert 2.3, BUILTIN_REF)
 #: rounds once with the full 32-bit multiplier, for int8 and 16x8 alike: double rounding (its CONV_2D's rule)
 #: gave 3 of 15 360 int8 outputs off by 1, the 16x8 conv rule (multiplier cut to 16 bits) 68 of 640 int16 ones;
@@ -186,6 +190,7 @@ class _Importer:
         consumers = self._consumers()
         folded = self._requantize_into_concat(consumers)
         self.pool_pads = self._padv2_into_max_pool(consumers)
+        shape_arithmetic = self._static_shape_arithmetic()
 
         def use(index: int) -> str:
             t = self.raw[index]
@@ -193,6 +198,8 @@ class _Importer:
             return t.name
 
         for op_index, op in enumerate(self.sub.operators or []):
+            if op_index in shape_arithmetic:  # int32 target-shape arithmetic, resolved by the stored shapes
+                continue
             op_name = self._op_name(op)
             if op_name not in _TFLITE_HANDLERS and op_name not in EDGE_OPS:
                 code = self.model.operatorCodes[op.opcodeIndex]
@@ -270,6 +277,36 @@ class _Importer:
                     and self.names[dst] not in [self.names[i] for i in self.sub.outputs]):
                 folded[dst] = src
         return folded
+
+    def _static_shape_arithmetic(self) -> set[int]:
+        """Indices of the operators that only compute a RESHAPE's int32 target shape from static shapes: SHAPE of
+        any tensor, and STRIDED_SLICE / PACK / CONCATENATION of constants and such results, whose int32 outputs
+        feed nothing but these ops and the shape input of RESHAPEs. TensorFlow's converter writes Keras's
+        ``Flatten`` under a dynamic batch this way (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). They compute no
+        tensor of the network: the RESHAPE handler takes the output shape stored in the file (batch 1)."""
+        ops = list(self.sub.operators or [])
+        outputs = set(self.sub.outputs)
+        producer = {int(o): i for i, op in enumerate(ops) for o in op.outputs}
+        found: set[int] = set()
+        for i, op in enumerate(ops):
+            name = self._op_name(op)
+            if (name not in SHAPE_ARITHMETIC_OPS or len(op.outputs) != 1 or op.outputs[0] in outputs
+                    or self.raw[op.outputs[0]].dtype != "int32"):
+                continue
+            if name == "SHAPE" or all(self.raw[j].data is not None or producer.get(int(j)) in found
+                                      for j in op.inputs if j >= 0):
+                found.add(i)
+        changed = True
+        while changed:  # keep only ops whose results reach nothing but shape arithmetic and RESHAPE shapes
+            changed = False
+            for i in sorted(found):
+                out = ops[i].outputs[0]
+                users = [(k, list(u.inputs).index(out)) for k, u in enumerate(ops) if out in list(u.inputs)]
+                if not users or not all(k in found or (self._op_name(ops[k]) == "RESHAPE" and pos == 1)
+                                        for k, pos in users):
+                    found.discard(i)
+                    changed = True
+        return found
 
     def _padv2_into_max_pool(self, consumers: dict[int, list]) -> dict[int, tuple[int, tuple[int, int, int, int]]]:
         """PADV2 ops padding H and W with the type's minimum and feeding only VALID MAX_POOL_2Ds (how explicit
