@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Union
 
+from accelsim.graph.ops.activation import HardSigmoid, HardSwish, LeakyReLU, PReLU, Sigmoid, Tanh
 from accelsim.graph.ops.conv import Conv2D, FullyConnected, is_depthwise
 from accelsim.graph.ops.elementwise import Add
 from accelsim.graph.ops.geometry import Activation, Padding
@@ -18,7 +19,8 @@ from accelsim.graph.ops.registry import (
     registered_ops, unregister_op,
 )
 
-Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad]
+Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad,
+           HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU]
 
 #: Attribute class of every built-in op by kind.
 OP_TYPES: dict[str, type] = {d.kind: d.attrs for d in registered_ops()}
@@ -34,4 +36,5 @@ __all__ = [
     "FullyConnected", "GlobalAveragePool", "LoopExtents", "MAC_OPS", "MaxPool", "OP_TYPES", "Op", "OpDef",
     "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "is_depthwise", "op_def", "op_def_of",
     "register_op", "registered_ops", "unregister_op",
+    "HardSigmoid", "HardSwish", "LeakyReLU", "PReLU", "Sigmoid", "Tanh",
 ]
