@@ -117,7 +117,10 @@ def _same_shape(op: Any, inputs: list[tuple[int, ...]]) -> tuple[int, ...]:
 
 
 def _prelu_shape(op: PReLU, inputs: list[tuple[int, ...]]) -> tuple[int, ...]:
-    x, slope = inputs[0], inputs[1]
+    x = inputs[0]
+    if len(inputs) < 2:  # the activation alone (a workload layer before its slope constant is added)
+        return x
+    slope = inputs[1]
     size = int(np.prod(slope)) if slope else 1
     if size not in (1, x[-1]) or (size != 1 and any(d != 1 for d in slope[:-1]) and slope[-1] != size):
         raise ValueError(f"PReLU slope of shape {slope} does not broadcast over the channels of {x}; "
@@ -198,7 +201,14 @@ def _prelu_float(op: PReLU, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _prelu_yaml(graph: Graph, node: Node) -> dict[str, Any]:
-    return dict(op="prelu")
+    """The workload form holds one slope for every channel: the mean of the node's (dequantized) slopes."""
+    slope = graph.tensors[node.inputs[1]]
+    if slope.data is None:
+        return dict(op="prelu")
+    values = np.asarray(slope.data, np.float64)
+    if slope.quant is not None:
+        values = (values - slope.quant.zero_point.astype(np.float64)) * slope.quant.scale.astype(np.float64)
+    return dict(op="prelu", slope=float(np.mean(values)))
 
 
 PRELU = register_op(OpDef(
