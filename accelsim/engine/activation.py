@@ -120,10 +120,14 @@ def _prelu_plan(graph: Graph, node: Node, s_in: float, z_in: int, s_out: float, 
                 qmax: int) -> PReLUPlan:
     slope_t = graph.tensors[node.inputs[1]]
     data = constant(graph, slope_t.name).reshape(-1)
-    if slope_t.quant is None or slope_t.dtype == "float32":
-        raise UnsupportedError(f"node {node.name!r}: the PReLU slope {slope_t.name!r} must be quantized")
-    s_a, z_a = _scalar(slope_t)
     fixed = _fixed_point(node)
+    if slope_t.quant is None or slope_t.dtype == "float32":
+        if fixed:
+            raise UnsupportedError(f"node {node.name!r}: a float PReLU slope ({slope_t.name!r}) has no LiteRT "
+                                   f"fixed-point form; quantize it (PTQ does) or use requant float32")
+        return PReLUPlan(data.astype(np.float32), z_in, z_out, qmin, qmax, False, node.requant, (0, 0), (0, 0),
+                         s_in, s_out)
+    s_a, z_a = _scalar(slope_t)
     if fixed:
         slope = data.astype(np.int64) - z_a
         identity = quantize_multiplier(K.tflite_float_multiplier(s_in, s_out))

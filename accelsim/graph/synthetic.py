@@ -241,6 +241,10 @@ def _unary_output(node: Node, xs: Sequence[Tensor], y: Tensor, input_mean_square
     gauss = np.array([NormalDist().inv_cdf((k + 0.5) / 101) for k in range(101)]) * math.sqrt(input_mean_square)
     ms = float(np.mean(np.asarray(f(node.op, [gauss.reshape(-1, 1), *consts]), np.float64) ** 2))
     qp = choose_quant_params(min(lo, 0.0), max(hi, 0.0), y.dtype, symmetric=y.dtype == "int16")
+    rule = O.op_def(node.kind).fixed_output  # parameters the node's runtime prescribes (TFLite LOGISTIC, ...)
+    fixed = None if rule is None else rule(node.op, y.dtype, node.requant)
+    if fixed is not None:
+        qp = QuantParams.per_tensor(*fixed)
     return replace(y, quant=qp), ms, lo >= 0.0
 
 

@@ -152,7 +152,19 @@ def _no_requant(layer: LayerShape) -> int:
     return 0
 
 
-def _lut_op(attrs: type, float_fn: Any, wide_ops: int, yaml_op: str, yaml_fields: Any = None) -> OpDef:
+#: Output (scale, zero point) LiteRT prescribes, by storage type (activations.cc SigmoidPrepare / TanhPrepare and
+#: the converter's quantizer, [ref:TFLiteRef]): LOGISTIC maps [0, 1) onto the type, TANH [−1, 1).
+TFLITE_SIGMOID_OUTPUT = {"int8": (1.0 / 256, -128), "uint8": (1.0 / 256, 0), "int16": (1.0 / 32768, 0)}
+TFLITE_TANH_OUTPUT = {"int8": (1.0 / 128, 0), "uint8": (1.0 / 128, 128), "int16": (1.0 / 32768, 0)}
+
+
+def _tflite_fixed(table: dict[str, tuple[float, int]]) -> Any:
+    """Under the fixed-point (TFLite) modes the output parameters are the runtime's; onnxruntime calibrates."""
+    return lambda op, dtype, mode: table.get(dtype) if mode.startswith("fixed_point") else None
+
+
+def _lut_op(attrs: type, float_fn: Any, wide_ops: int, yaml_op: str, yaml_fields: Any = None,
+            fixed_output: Any = None) -> OpDef:
     def to_yaml(graph: Graph, node: Node) -> dict[str, Any]:
         return dict(op=yaml_op, **(yaml_fields(node.op) if yaml_fields else {}))
 
@@ -163,14 +175,16 @@ def _lut_op(attrs: type, float_fn: Any, wide_ops: int, yaml_op: str, yaml_fields
                             extents=elementwise_extents,
                             vector=VectorKernel(loads_per_output_vector=one_per_output,
                                                 alu_per_output_vector=_lut_or_vector(wide_ops))),
-        to_yaml=to_yaml))
+        to_yaml=to_yaml, fixed_output=fixed_output))
 
 
 HARD_SWISH = _lut_op(HardSwish, lambda op, x: hard_swish_float(x), HARD_SWISH_WIDE_OPS, "hardswish")
 HARD_SIGMOID = _lut_op(HardSigmoid, lambda op, x: hard_sigmoid_float(x, op.alpha, op.beta), HARD_SIGMOID_WIDE_OPS,
                        "hardsigmoid", lambda op: dict(alpha=float(op.alpha), beta=float(op.beta)))
-SIGMOID = _lut_op(Sigmoid, lambda op, x: sigmoid_float(x), SIGMOID_WIDE_OPS, "sigmoid")
-TANH = _lut_op(Tanh, lambda op, x: np.tanh(x), SIGMOID_WIDE_OPS, "tanh")
+SIGMOID = _lut_op(Sigmoid, lambda op, x: sigmoid_float(x), SIGMOID_WIDE_OPS, "sigmoid",
+                  fixed_output=_tflite_fixed(TFLITE_SIGMOID_OUTPUT))
+TANH = _lut_op(Tanh, lambda op, x: np.tanh(x), SIGMOID_WIDE_OPS, "tanh",
+               fixed_output=_tflite_fixed(TFLITE_TANH_OUTPUT))
 
 
 def _rescale_one(layer: LayerShape) -> int:
