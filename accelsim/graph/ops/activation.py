@@ -49,6 +49,13 @@ LEAKY_RELU_OPS = 6
 PRELU_OPS = 8
 
 
+def _as_float32(op: object, *fields: str) -> None:
+    """Hold float attributes at float32 precision: every runtime (ONNX attributes, TFLite options) stores them so
+    and computes with them so, and an op then round-trips through either format unchanged."""
+    for name in fields:
+        object.__setattr__(op, name, float(np.float32(getattr(op, name))))
+
+
 @dataclass(frozen=True)
 class HardSwish:
     """``x · relu6(x + 3) / 6`` (Howard et al. 2019, MobileNetV3 §5.2)."""
@@ -63,6 +70,9 @@ class HardSigmoid:
     alpha: float = 1.0 / 6.0
     beta: float = 0.5
     kind = "HardSigmoid"
+
+    def __post_init__(self) -> None:
+        _as_float32(self, "alpha", "beta")
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,9 @@ class LeakyReLU:
 
     alpha: float = 0.01
     kind = "LeakyReLU"
+
+    def __post_init__(self) -> None:
+        _as_float32(self, "alpha")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,294 @@
+"""Activation ops (HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU): cost closed forms on the SIMD and
+scale-unit models, float references, the workload YAML form, PTQ, the exporters' round trips, and bit-exactness
+against onnxruntime (its com.microsoft QLinearSigmoid / QLinearLeakyRelu tables and DequantizeLinear → float op →
+QuantizeLinear, uint8 and int8, every input code, several scales). LiteRT goldens: tests/test_activation_litert.py.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelsim.config.hw import load_hw
+from accelsim.errors import UnsupportedError
+from accelsim.execute import execute
+from accelsim.graph import ops as O
+from accelsim.graph.builder import GraphBuilder
+from accelsim.graph.exporters.tflite import export_tflite
+from accelsim.graph.importers.tflite import load_tflite
+from accelsim.graph.ir import Graph
+from accelsim.graph.synthetic import synthesize_weights
+from accelsim.hw.layer import LayerShape
+from accelsim.hw.scale_unit import requant_ops
+from accelsim.hw.simd import alu_counts, element_lanes
+from accelsim.mapping.assign import element_ops
+from accelsim.quant.params import QuantParams, dtype_info
+from accelsim.simulate import simulate
+from accelsim.workloads.yaml_format import build_graph, parse_workload
+
+HW = Path(__file__).resolve().parents[1] / "hw_configs"
+KINDS = ("HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyReLU", "PReLU")
+
+
+def _layer(kind: str, bits: int = 8) -> LayerShape:
+    return LayerShape(2, 7, 7, 96, 7, 7, 96, name="a", kind=kind, activation_bits=bits, output_bits=bits)
+
+
+# ------------------------------------------------------------------------------------------------ costs
+@pytest.mark.parametrize("kind", ["HardSwish", "HardSigmoid", "Sigmoid", "Tanh"])
+def test_lut_ops_cost_one_lookup_per_output_and_eight_vlut32_per_vector(kind):
+    """8-bit: a 256-entry table per output, 256/32 = 8 HVX vlut32 instructions per 128-byte output vector, the
+    requantization folded into the table (no scale-unit work)."""
+    layer = _layer(kind)
+    outputs = 2 * 7 * 7 * 96
+    assert element_ops(layer) == outputs
+    assert requant_ops(layer) == 0 and not layer.needs_requant
+    counts, tiles = alu_counts(layer, 1024)
+    vectors = math.ceil(outputs / 128)
+    assert counts.loads == vectors and counts.stores == vectors and counts.alu == 8 * vectors and tiles == 14
+
+
+@pytest.mark.parametrize("kind, ops", [("HardSwish", 12), ("Sigmoid", 12), ("Tanh", 12), ("HardSigmoid", 8)])
+def test_lut_ops_on_16_bits_cost_the_reference_arithmetic(kind, ops):
+    layer = _layer(kind, 16)
+    outputs = 2 * 7 * 7 * 96
+    assert element_ops(layer) == ops * outputs
+    counts, _ = alu_counts(layer, 1024)
+    assert counts.alu == ops * math.ceil(outputs / element_lanes(1024, 16))
+
+
+@pytest.mark.parametrize("kind, ops", [("LeakyReLU", 6), ("PReLU", 8)])
+def test_two_multiplier_ops_rescale_once_per_output(kind, ops):
+    """LEAKY_RELU / PRELU rescale each output with one of two multipliers (by the input's sign): one scale-unit
+    operation per output, plus the sign select and clamps on the vector ALU."""
+    layer = _layer(kind)
+    outputs = 2 * 7 * 7 * 96
+    assert requant_ops(layer) == outputs and layer.needs_requant
+    assert element_ops(layer) == ops * outputs
+    counts, _ = alu_counts(layer, 1024)
+    assert counts.alu == ops * math.ceil(outputs / 128)
+
+
+def test_scale_unit_cycles_of_leaky_relu_closed_form():
+    """On a dedicated scale unit the rescales take ceil(outputs / lanes) + pipeline latency cycles."""
+    from accelsim.hw.scale_unit import scale_unit_cycles
+    outputs = 2 * 7 * 7 * 96
+    assert scale_unit_cycles(requant_ops(_layer("LeakyReLU")), 32, 4) == math.ceil(outputs / 32) + 4
+    assert scale_unit_cycles(requant_ops(_layer("Sigmoid")), 32, 4) == 0
+
+
+# ----------------------------------------------------------------------------------------- float references
+def test_float_references_closed_forms():
+    x = np.linspace(-8, 8, 161)
+    ref = lambda kind, op, *more: O.op_def(kind).float_ref(op, [x, *more])  # noqa: E731
+    np.testing.assert_allclose(ref("HardSwish", O.HardSwish()), x * np.minimum(np.maximum(x + 3, 0), 6) / 6)
+    a = float(np.float32(0.2))  # attributes are held at float32 precision, as ONNX and TFLite store them
+    np.testing.assert_allclose(ref("HardSigmoid", O.HardSigmoid(0.2, 0.5)), np.minimum(np.maximum(a * x + 0.5, 0), 1))
+    np.testing.assert_allclose(ref("Sigmoid", O.Sigmoid()), [1 / (1 + math.exp(-v)) for v in x])
+    np.testing.assert_allclose(ref("Tanh", O.Tanh()), [math.tanh(v) for v in x])
+    a = float(np.float32(0.1))
+    np.testing.assert_allclose(ref("LeakyReLU", O.LeakyReLU(0.1)), [v if v >= 0 else a * v for v in x])
+    x2 = x.reshape(-1, 1) * np.ones((1, 3))
+    got = O.op_def("PReLU").float_ref(O.PReLU(), [x2, np.array([0.1, 0.2, 0.3])])
+    np.testing.assert_allclose(got, np.where(x2 >= 0, x2, x2 * np.array([0.1, 0.2, 0.3])))
+
+
+# ----------------------------------------------------------------------------------------------- YAML
+WORKLOAD = {
+    "name": "act", "input_shape": [1, 12, 12, 8],
+    "layers": [
+        {"name": "c1", "op": "conv", "out_channels": 16, "kernel": 3},
+        {"name": "hs", "op": "hardswish"},
+        {"name": "hsig", "op": "hardsigmoid", "alpha": 0.2},
+        {"name": "c2", "op": "conv", "out_channels": 16, "kernel": 1},
+        {"name": "sg", "op": "sigmoid"},
+        {"name": "c3", "op": "conv", "out_channels": 16, "kernel": 1},
+        {"name": "th", "op": "tanh"},
+        {"name": "c4", "op": "conv", "out_channels": 16, "kernel": 1},
+        {"name": "lr", "op": "leaky_relu", "alpha": 0.1},
+        {"name": "pr", "op": "prelu", "slope": 0.2},
+        {"name": "gap", "op": "gap"},
+    ],
+}
+
+
+def _workload_graph(requant: str = "fixed_point", drop: tuple[str, ...] = ()) -> Graph:
+    spec = dict(WORKLOAD, layers=[l for l in WORKLOAD["layers"] if l["name"] not in drop],
+                quant={"requant": requant, "per_channel": False})
+    return synthesize_weights(build_graph(parse_workload(spec, "<test>")), seed=3)
+
+
+def test_yaml_layers_build_the_ops_and_round_trip_through_to_yaml():
+    graph = _workload_graph()
+    kinds = [n.kind for n in graph.nodes]
+    assert [k for k in kinds if k in KINDS] == list(KINDS)
+    by = {n.name: n for n in graph.nodes}
+    assert by["hsig"].op == O.HardSigmoid(0.2, 0.5) and by["lr"].op == O.LeakyReLU(0.1)
+    assert by["lr"].op.alpha == float(np.float32(0.1))
+    assert O.op_def("PReLU").to_yaml(graph, by["pr"]) == {"op": "prelu", "slope": pytest.approx(0.2)}
+    assert O.op_def("HardSigmoid").to_yaml(graph, by["hsig"]) == {"op": "hardsigmoid", "alpha": pytest.approx(0.2),
+                                                                  "beta": 0.5}
+    # TFLite's LOGISTIC / TANH output parameters under the fixed-point modes
+    assert graph.tensors[by["sg"].outputs[0]].quant.same_as(QuantParams.per_tensor(1 / 256, -128))
+    assert graph.tensors[by["th"].outputs[0]].quant.same_as(QuantParams.per_tensor(1 / 128, 0))
+
+
+def test_yaml_rejects_a_parameter_the_op_does_not_take():
+    from accelsim.errors import ConfigError
+    spec = dict(WORKLOAD, layers=[{"name": "s", "op": "sigmoid", "alpha": 0.3}])
+    with pytest.raises(ConfigError, match="layers\\[0\\]"):
+        build_graph(parse_workload(spec, "<test>"))
+
+
+@pytest.mark.parametrize("hw", ["hvx_690", "nvdla_small", "scalesim_32x32_ws", "ethos_u55_128"])
+def test_every_unit_kind_costs_the_ops(hw):
+    report = simulate(build_graph(parse_workload(dict(WORKLOAD, quant={"per_channel": False}), "<t>")),
+                      load_hw(HW / f"{hw}.yaml"))
+    rows = report.layers.set_index("name")
+    for name in ("hs", "hsig", "sg", "th", "lr", "pr"):
+        assert rows.loc[name, "latency_cycles"] > 0 and rows.loc[name, "energy_pj"] > 0, (hw, name)
+
+
+# --------------------------------------------------------------------------------------------- engine + exports
+def _feed(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = graph.tensors[graph.inputs[0]]
+    info = dtype_info(t.dtype)
+    return {t.name: rng.integers(info.qmin, info.qmax + 1, t.shape).astype(info.storage)}
+
+
+def test_tflite_export_round_trips_and_runs_bit_exact_on_litert():
+    from tflite_builder import run_reference
+    graph = _workload_graph(drop=("hsig",))  # TFLite has no HARD_SIGMOID builtin
+    model = export_tflite(graph)
+    back = load_tflite(model)
+    assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
+    for name, t in graph.tensors.items():
+        assert back.tensors[name].quant is None or back.tensors[name].quant.same_as(t.quant), name
+    x = _feed(graph)
+    ours = execute(graph, x)[graph.outputs[0]]
+    (ref,) = run_reference(model, [x[graph.inputs[0]]])
+    assert int(np.count_nonzero(ours.astype(np.int64) != ref.reshape(ours.shape).astype(np.int64))) == 0
+
+
+def test_tflite_export_refuses_hard_sigmoid_by_name():
+    with pytest.raises(UnsupportedError, match="'hsig'.*HARD_SIGMOID"):
+        export_tflite(_workload_graph())
+
+
+def _ort_run(model, feeds: dict[str, np.ndarray], optimize: bool) -> list[np.ndarray]:
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_onnx_export_equals_execute_in_float32_mode(optimize):
+    from accelsim.graph.exporters.onnx_qlinear import export_onnx_qlinear
+    graph = _workload_graph("float32")
+    x = _feed(graph, 5)
+    ours = execute(graph, x)
+    for k, node in enumerate(graph.nodes):  # each op's output through a graph cut after it
+        if node.kind not in KINDS:
+            continue
+        cut = Graph(f"cut{k}", graph.tensors, graph.nodes[:k + 1], graph.inputs, node.outputs)
+        (got,) = _ort_run(export_onnx_qlinear(cut), x, optimize)
+        assert np.unique(ours[node.outputs[0]]).size > 8, node.name
+        assert int(np.count_nonzero(got.astype(np.int64) != ours[node.outputs[0]].astype(np.int64))) == 0, node.name
+
+
+# ------------------------------------------------------------------------- onnxruntime goldens, op by op
+ORT_CASES = [(0.05, 3, 0.01, -5), (0.1, -20, 0.004, -128), (0.02, 0, 0.03, 10), (0.3, 7, 0.05, 0),
+             (0.0071, -100, 0.0023, 90)]
+
+
+def _ort_op_model(op_type: str, dtype: str, q: tuple[float, int, float, int], attrs: dict, qlinear: bool,
+                  slope: np.ndarray | None = None, shape=(3, 16, 4, 8)):
+    from onnx import TensorProto, helper, numpy_helper
+    et = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8}[dtype]
+    st = dtype_info(dtype).storage
+    sin, zin, sout, zout = q
+    inits = [numpy_helper.from_array(np.array(sin, np.float32), "sin"), numpy_helper.from_array(np.array(zin, st),
+                                                                                               "zin"),
+             numpy_helper.from_array(np.array(sout, np.float32), "sout"),
+             numpy_helper.from_array(np.array(zout, st), "zout")]
+    if qlinear:
+        nodes = [helper.make_node(op_type, ["x", "sin", "zin", "sout", "zout"], ["y"], domain="com.microsoft",
+                                  **attrs)]
+    else:
+        ins = ["xf"]
+        if slope is not None:
+            inits.append(numpy_helper.from_array(slope.astype(np.float32).reshape(-1, 1, 1), "slope"))
+            ins.append("slope")
+        nodes = [helper.make_node("DequantizeLinear", ["x", "sin", "zin"], ["xf"]),
+                 helper.make_node(op_type, ins, ["yf"], **attrs),
+                 helper.make_node("QuantizeLinear", ["yf", "sout", "zout"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", et, shape)],
+                              [helper.make_tensor_value_info("y", et, shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft",
+                                                                                                    1)])
+    model.ir_version = 9
+    return model
+
+
+def _accelsim_op(op, dtype: str, q: tuple[float, int, float, int], slope: np.ndarray | None,
+                 shape=(3, 4, 8, 16)) -> Graph:
+    sin, zin, sout, zout = q
+    b = GraphBuilder("g")
+    x = b.input("x", shape, dtype, QuantParams.per_tensor(sin, zin))
+    ins = [x]
+    if slope is not None:
+        ins.append(b.constant("slope", slope.astype(np.float32), "float32", None))
+    y = b.op(op, ins, dtype, QuantParams.per_tensor(sout, zout), name="act", requant="float32")
+    return b.build([y])
+
+
+def _all_codes_nchw(dtype: str, seed: int, shape=(3, 16, 4, 8)) -> np.ndarray:
+    info = dtype_info(dtype)
+    rng = np.random.default_rng(seed)
+    codes = np.concatenate([np.arange(info.qmin, info.qmax + 1),
+                            rng.integers(info.qmin, info.qmax + 1, int(np.prod(shape)) - 256)])
+    return codes.astype(info.storage).reshape(shape)
+
+
+ORT_OPS = [
+    ("Sigmoid", {}, O.Sigmoid(), True), ("LeakyRelu", {"alpha": 0.1}, O.LeakyReLU(0.1), True),
+    ("Sigmoid", {}, O.Sigmoid(), False), ("Tanh", {}, O.Tanh(), False), ("HardSwish", {}, O.HardSwish(), False),
+    ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}, O.HardSigmoid(1 / 6, 0.5), False),
+    ("HardSigmoid", {}, O.HardSigmoid(0.2, 0.5), False), ("LeakyRelu", {"alpha": 0.2}, O.LeakyReLU(0.2), False),
+    ("PRelu", {}, O.PReLU(), False),
+]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+@pytest.mark.parametrize("case", range(len(ORT_CASES)))
+@pytest.mark.parametrize("op_type, attrs, op, qlinear", ORT_OPS,
+                         ids=[f"{'QLinear' if q else 'QDQ'}{t}{a.get('alpha', '')}" for t, a, _, q in ORT_OPS])
+def test_onnxruntime_bit_exact(dtype, case, op_type, attrs, op, qlinear):
+    sin, zin, sout, zout = ORT_CASES[case]
+    off = 128 if dtype == "uint8" else 0
+    q = (sin, zin + off, sout, zout + off)
+    slope = np.linspace(-0.3, 0.6, 16) if isinstance(op, O.PReLU) else None
+    x = _all_codes_nchw(dtype, case)
+    model = _ort_op_model(("QLinear" if qlinear else "") + op_type, dtype, q, attrs, qlinear, slope)
+    graph = _accelsim_op(op, dtype, q, slope)
+    ours = execute(graph, {"x": x.transpose(0, 2, 3, 1)})[graph.outputs[0]]
+    for optimize in (False, True):
+        (ref,) = _ort_run(model, {"x": x}, optimize)
+        mismatches = int(np.count_nonzero(ours.astype(np.int64) != ref.transpose(0, 2, 3, 1).astype(np.int64)))
+        assert mismatches == 0, (optimize, mismatches)
+
+
+def test_fixed_point_modes_refuse_what_litert_cannot_run():
+    b = GraphBuilder("g")
+    x = b.input("x", (1, 4, 4, 8), "int16", QuantParams.per_tensor(1 / 4096, 0))
+    y = b.op(O.HardSwish(), [x], "int16", QuantParams.per_tensor(1 / 4096, 0), name="hs")
+    graph = b.build([y])
+    with pytest.raises(UnsupportedError, match="'hs'.*HardSwish on int16"):
+        execute(graph, {"x": np.zeros((1, 4, 4, 8), np.int16)})
