@@ -1,7 +1,7 @@
 """Engine runner of the activation ops (HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU).
 
 The node's requantization mode picks the runtime whose arithmetic is reproduced (docs/arithmetic.md "Activation
-ops"): ``fixed_point*`` LiteRT's reference kernels ([ref:TFLiteRef]), ``float32*`` onnxruntime's float kernels
+ops"): ``fixed_point*`` LiteRT's reference kernels ([ref:TFLiteAct]), ``float32*`` onnxruntime's float kernels
 between DequantizeLinear and QuantizeLinear and its com.microsoft QLinearSigmoid / QLinearLeakyRelu tables
 ([ref:ORTQuant]). Every op but PReLU is a function of one input code, so ``plan`` runs the exact integer formula
 (``accelsim.kernels.activation``) once on every code of the input type and ``run`` is a table lookup (256 entries

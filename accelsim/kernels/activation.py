@@ -2,7 +2,7 @@
 
 Each ``*_codes`` function maps input codes (any shape) to output codes exactly as one runtime's kernel does; the
 engine runs them once on every code of the input type to build a lookup table (256 entries for 8-bit inputs,
-65 536 for 16-bit). Sources: LiteRT reference kernels ([ref:TFLiteRef]) for the fixed-point forms; onnxruntime's
+65 536 for 16-bit). Sources: LiteRT reference kernels ([ref:TFLiteAct]) for the fixed-point forms; onnxruntime's
 DequantizeLinear / QuantizeLinear, CPU activation kernels and MLAS logistic / tanh ([ref:ORTQuant]) for the float
 forms. The rounding of each form is named in docs/arithmetic.md ("Activation ops").
 """

@@ -2,10 +2,10 @@
 
 Each op is elementwise on one activation input (PReLU also takes its slope, a constant broadcast over the last
 (channel) axis). The integer arithmetic is chosen by the node's requantization mode (``accelsim.engine.activation``,
-docs/arithmetic.md "Activation ops"): ``fixed_point*`` follows LiteRT's reference kernels ([ref:TFLiteRef]),
+docs/arithmetic.md "Activation ops"): ``fixed_point*`` follows LiteRT's reference kernels ([ref:TFLiteAct]),
 ``float32`` onnxruntime's float kernels and com.microsoft QLinear* lookup tables ([ref:ORTQuant]).
 
-Cost ([ref:HexagonHVX]): on 8-bit activations every op except PReLU runs as a 256-entry lookup table (the table
+Cost ([ref:QEMUHexagon]): on 8-bit activations every op except PReLU runs as a 256-entry lookup table (the table
 folds the requantization), so no scale-unit work; on 16-bit activations, and for PReLU / LeakyReLU, the op is the
 reference kernel's fixed-point arithmetic plus its rescale(s) on the scale unit.
 """
@@ -25,14 +25,14 @@ if TYPE_CHECKING:
 
 #: Entries of the 8-bit lookup table a LUT-run activation uses (one per input code).
 LUT_ENTRIES = 256
-#: Table entries one HVX ``vlut32`` byte lookup reads (Hexagon V66 HVX Programmer's Reference, vlut32 /
-#: vlut32_or: a 32-entry byte table per instruction, larger tables OR-accumulated segment by segment).
+#: Table entries one HVX ``vlut32`` byte lookup reads ([ref:QEMUHexagon] ext.idef, V6_vlutvvb and V6_vlutvvb_oracc:
+#: a 32-entry byte table segment per instruction, larger tables OR-accumulated segment by segment).
 VLUT_TABLE_ENTRIES = 32
 #: ALU instructions of one output vector of a 256-entry byte lookup: ``256 / 32 = 8`` vlut32(_or).
 LUT_ALU_PER_VECTOR = LUT_ENTRIES // VLUT_TABLE_ENTRIES
 
 #: Element operations per output of the reference fixed-point kernels on 16-bit data, counted from LiteRT's
-#: reference sources ([ref:TFLiteRef]):
+#: reference sources ([ref:TFLiteAct]):
 #: HardSwish (reference_ops::HardSwish): zero-point subtract, shift, 3 doubling high multiplies, 2 rounding
 #: shifts, affine [-1, 1] -> [0, 1] (add + shift), zero-point add, 2 clamps = 12.
 HARD_SWISH_WIDE_OPS = 12
@@ -166,7 +166,7 @@ def _no_requant(layer: LayerShape) -> int:
 
 
 #: Output (scale, zero point) LiteRT prescribes, by storage type (activations.cc SigmoidPrepare / TanhPrepare and
-#: the converter's quantizer, [ref:TFLiteRef]): LOGISTIC maps [0, 1) onto the type, TANH [−1, 1).
+#: the converter's quantizer, [ref:TFLiteAct]): LOGISTIC maps [0, 1) onto the type, TANH [−1, 1).
 TFLITE_SIGMOID_OUTPUT = {"int8": (1.0 / 256, -128), "uint8": (1.0 / 256, 0), "int16": (1.0 / 32768, 0)}
 TFLITE_TANH_OUTPUT = {"int8": (1.0 / 128, 0), "uint8": (1.0 / 128, 128), "int16": (1.0 / 32768, 0)}
 
@@ -202,7 +202,7 @@ TANH = _lut_op(Tanh, lambda op, x: np.tanh(x), SIGMOID_WIDE_OPS, "tanh",
 
 def _rescale_one(layer: LayerShape) -> int:
     """One rescale per output: the identity or the alpha multiplier, by the input's sign (TFLite LEAKY_RELU /
-    PRELU, [ref:TFLiteRef])."""
+    PRELU, [ref:TFLiteAct])."""
     return 1
 
 
