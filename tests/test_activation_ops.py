@@ -292,3 +292,119 @@ def test_fixed_point_modes_refuse_what_litert_cannot_run():
     graph = b.build([y])
     with pytest.raises(UnsupportedError, match="'hs'.*HardSwish on int16"):
         execute(graph, {"x": np.zeros((1, 4, 4, 8), np.int16)})
+
+
+# ------------------------------------------------------------------- a float ONNX network: PTQ, quantize_static
+def _torch_onnx(tmp_path: Path) -> Path:
+    """A small torch network using every activation op (after 1x1 / 3x3 convs), exported to float ONNX."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.convs = torch.nn.ModuleList([torch.nn.Conv2d(3, 8, 3, padding=1)] +
+                                             [torch.nn.Conv2d(8, 8, 1) for _ in range(5)])
+            self.prelu = torch.nn.PReLU(8)
+            self.head = torch.nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            c = self.convs
+            x = F.hardswish(c[0](x))
+            x = F.hardsigmoid(c[1](x))
+            x = torch.sigmoid(c[2](x))
+            x = torch.tanh(c[3](x))
+            x = F.leaky_relu(c[4](x), 0.1)
+            return self.head(self.prelu(c[5](x)))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    with torch.no_grad():
+        net.prelu.weight.uniform_(0.05, 0.4)
+    path = tmp_path / "act.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, 12, 12), str(path), opset_version=17, dynamo=False,
+                      input_names=["x"], output_names=["y"])
+    return path
+
+
+@pytest.mark.parametrize("requant_mode", ["fixed_point", "float32"])
+def test_float_onnx_network_imports_quantizes_and_tracks_float(tmp_path, requant_mode):
+    from accelsim.execute import execute_float
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph, with_batch_size
+    graph = load_onnx(_torch_onnx(tmp_path))
+    assert [n.kind for n in graph.nodes if n.kind != "Conv2D"] == list(KINDS)
+    rng = np.random.default_rng(0)
+    calib = rng.standard_normal((16, 12, 12, 3)).astype(np.float32)
+    q = quantize_graph(graph, {"x": calib}, PTQSettings(requant_mode=requant_mode))
+    by = {n.kind: n for n in q.nodes}
+    slope = q.tensors[by["PReLU"].inputs[1]]
+    assert slope.dtype == "int8" and slope.shape == (8,)
+    if requant_mode == "fixed_point":  # TFLite's prescribed output parameters
+        assert q.tensors[by["Sigmoid"].outputs[0]].quant.same_as(QuantParams.per_tensor(1 / 256, -128))
+        assert q.tensors[by["Tanh"].outputs[0]].quant.same_as(QuantParams.per_tensor(1 / 128, 0))
+    x = rng.standard_normal((4, 12, 12, 3)).astype(np.float32)
+    ref = run_float(with_batch_size(graph, 4), {"x": x})[graph.outputs[0]]
+    got = execute_float(with_batch_size(q, 4), {"x": x})[q.outputs[0]]
+    err = np.abs(got - ref).max() / np.abs(ref).max()
+    assert err < 0.05, err
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("act_type", ["QUInt8", "QInt8"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_static_network_equals_onnxruntime_on_every_op(tmp_path, fmt, act_type, per_channel):
+    """onnxruntime's own quantize_static of the network: every quantized op output equals onnxruntime's,
+    integer for integer, at its default optimization level and with optimizations off."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from accelsim.graph.importers.onnx import load_onnx
+    float_path = _torch_onnx(tmp_path)
+    rng = np.random.default_rng(1)
+    calib = rng.standard_normal((8, 1, 3, 12, 12)).astype(np.float32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{"x": c} for c in calib])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    q_path = tmp_path / "q.onnx"
+    quantize_static(str(float_path), str(q_path), Reader(), quant_format=getattr(QuantFormat, fmt),
+                    activation_type=getattr(QuantType, act_type), weight_type=QuantType.QInt8,
+                    per_channel=per_channel)
+    graph = load_onnx(q_path)
+    model = onnx.load(q_path)
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:  # expose every intermediate tensor
+        for out in node.output:
+            if out not in known:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+                known.add(out)
+    x = rng.standard_normal((1, 3, 12, 12)).astype(np.float32)
+    xin = graph.tensors[graph.inputs[0]]
+    info = dtype_info(xin.dtype)
+    xq = np.clip(np.rint(x.transpose(0, 2, 3, 1) / xin.quant.scale[0]) + xin.quant.zero_point[0], info.qmin,
+                 info.qmax).astype(info.storage)
+    ours = execute(graph, {graph.inputs[0]: xq})
+    checked = set()
+    for optimize in (False, True):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        if not optimize:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"x": x})))
+        for node in graph.nodes:
+            name = node.outputs[0]
+            key = next((k for k in (name, f"{name}_QuantizeLinear_Output", f"{name}_quantized")
+                        if k in outs and outs[k].dtype != np.float32), None)
+            assert key is not None, node.name
+            ref = outs[key].transpose(0, 2, 3, 1)
+            assert int(np.count_nonzero(ref.astype(np.int64) != ours[name].astype(np.int64))) == 0, (node.name,
+                                                                                                     optimize)
+            checked.add(node.kind)
+    assert set(KINDS) <= checked
