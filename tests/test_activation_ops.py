@@ -211,7 +211,7 @@ ORT_CASES = [(0.05, 3, 0.01, -5), (0.1, -20, 0.004, -128), (0.02, 0, 0.03, 10), 
 def _ort_op_model(op_type: str, dtype: str, q: tuple[float, int, float, int], attrs: dict, qlinear: bool,
                   slope: np.ndarray | None = None, shape=(3, 16, 4, 8)):
     from onnx import TensorProto, helper, numpy_helper
-    et = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8}[dtype]
+    et = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8, "int16": TensorProto.INT16}[dtype]
     st = dtype_info(dtype).storage
     sin, zin, sout, zout = q
     inits = [numpy_helper.from_array(np.array(sin, np.float32), "sin"), numpy_helper.from_array(np.array(zin, st),
@@ -231,9 +231,9 @@ def _ort_op_model(op_type: str, dtype: str, q: tuple[float, int, float, int], at
                  helper.make_node("QuantizeLinear", ["yf", "sout", "zout"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", et, shape)],
                               [helper.make_tensor_value_info("y", et, shape)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft",
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft",
                                                                                                     1)])
-    model.ir_version = 9
+    model.ir_version = 10
     return model
 
 
@@ -252,9 +252,11 @@ def _accelsim_op(op, dtype: str, q: tuple[float, int, float, int], slope: np.nda
 def _all_codes_nchw(dtype: str, seed: int, shape=(3, 16, 4, 8)) -> np.ndarray:
     info = dtype_info(dtype)
     rng = np.random.default_rng(seed)
-    codes = np.concatenate([np.arange(info.qmin, info.qmax + 1),
-                            rng.integers(info.qmin, info.qmax + 1, int(np.prod(shape)) - 256)])
-    return codes.astype(info.storage).reshape(shape)
+    codes = np.arange(info.qmin, info.qmax + 1)
+    per_sample = int(np.prod(shape[1:]))
+    size = max(-(-codes.size // per_sample), shape[0] or 1) * per_sample
+    codes = np.concatenate([codes, rng.integers(info.qmin, info.qmax + 1, size - codes.size)])
+    return codes.astype(info.storage).reshape((-1, *shape[1:]))
 
 
 ORT_OPS = [
@@ -283,6 +285,22 @@ def test_onnxruntime_bit_exact(dtype, case, op_type, attrs, op, qlinear):
         (ref,) = _ort_run(model, {"x": x}, optimize)
         mismatches = int(np.count_nonzero(ours.astype(np.int64) != ref.transpose(0, 2, 3, 1).astype(np.int64)))
         assert mismatches == 0, (optimize, mismatches)
+
+
+@pytest.mark.parametrize("case", [0, 2])
+@pytest.mark.parametrize("op_type, attrs, op, qlinear", [o for o in ORT_OPS if not o[3]],
+                         ids=[f"QDQ{t}{a.get('alpha', '')}" for t, a, _, q in ORT_OPS if not q])
+def test_onnxruntime_int16_qdq_bit_exact(case, op_type, attrs, op, qlinear):
+    """int16 DequantizeLinear → op → QuantizeLinear (opset 21): every one of the 65 536 codes."""
+    sin, _, sout, _ = ORT_CASES[case]
+    q = (sin / 200, 0, sout / 200, 0)
+    slope = np.linspace(-0.3, 0.6, 16) if isinstance(op, O.PReLU) else None
+    x = _all_codes_nchw("int16", case)
+    model = _ort_op_model(op_type, "int16", q, attrs, False, slope, shape=(None, 16, 4, 8))
+    graph = _accelsim_op(op, "int16", q, slope, shape=(x.shape[0], 4, 8, 16))
+    ours = execute(graph, {"x": x.transpose(0, 2, 3, 1)})[graph.outputs[0]]
+    (ref,) = _ort_run(model, {"x": x}, True)
+    assert int(np.count_nonzero(ours.astype(np.int64) != ref.transpose(0, 2, 3, 1).astype(np.int64))) == 0
 
 
 def test_fixed_point_modes_refuse_what_litert_cannot_run():
