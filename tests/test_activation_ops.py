@@ -426,3 +426,54 @@ def test_quantize_static_network_equals_onnxruntime_on_every_op(tmp_path, fmt, a
                                                                                                      optimize)
             checked.add(node.kind)
     assert set(KINDS) <= checked
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_onnx_prelu_slope_that_does_not_broadcast_over_channels_names_the_node(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from accelsim.graph.importers.onnx import load_onnx
+    slope = numpy_helper.from_array(np.full((4, 5, 1), 0.2, np.float32), "slope")
+    graph = helper.make_graph([helper.make_node("PRelu", ["x", "slope"], ["y"], name="pr0")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 5])], [slope])
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(UnsupportedError, match="'pr0'.*PRelu.*slope of shape \\(4, 5, 1\\)"):
+        load_onnx(path)
+
+
+def test_fixed_point_leaky_relu_with_negative_alpha_is_refused_by_name():
+    b = GraphBuilder("g")
+    x = b.input("x", (1, 2, 2, 4), "int8", QuantParams.per_tensor(0.1, 0))
+    y = b.op(O.LeakyReLU(-0.5), [x], "int8", QuantParams.per_tensor(0.1, 0), name="lrneg")
+    graph = b.build([y])
+    with pytest.raises(UnsupportedError, match="'lrneg'.*negative alpha"):
+        execute(graph, {"x": np.zeros((1, 2, 2, 4), np.int8)})
+    float_mode = graph.replace(nodes=[n.__class__(n.name, n.op, n.inputs, n.outputs, "float32") for n in graph.nodes])
+    out = execute(float_mode, {"x": np.array([-10, -1, 0, 7] * 4, np.int8).reshape(1, 2, 2, 4)})[y]
+    assert out.reshape(-1)[:4].tolist() == [5, 0, 0, 7]  # rne(-0.5·-1.0/0.1) = rne(5), rne(0.5) = 0 (half to even)
+
+
+def test_fixed_point_float_prelu_slope_is_refused():
+    b = GraphBuilder("g")
+    x = b.input("x", (1, 2, 2, 4), "int8", QuantParams.per_tensor(0.1, 0))
+    s = b.constant("slope", np.full(4, 0.25, np.float32), "float32", None)
+    y = b.op(O.PReLU(), [x, s], "int8", QuantParams.per_tensor(0.1, 0), name="pr")
+    with pytest.raises(UnsupportedError, match="'pr'.*float PReLU slope"):
+        execute(b.build([y]), {"x": np.zeros((1, 2, 2, 4), np.int8)})
+
+
+def test_onnx_defaults_are_the_onnx_specs(tmp_path):
+    """ONNX HardSigmoid defaults to alpha 0.2, beta 0.5 and LeakyRelu to alpha 0.01 (operator spec), not
+    PyTorch's 1/6."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    from accelsim.graph.importers.onnx import load_onnx
+    nodes = [helper.make_node("HardSigmoid", ["x"], ["a"]), helper.make_node("LeakyRelu", ["a"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
+    path = tmp_path / "defaults.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    ops = [n.op for n in load_onnx(path).nodes]
+    assert ops == [O.HardSigmoid(0.2, 0.5), O.LeakyReLU(0.01)]
