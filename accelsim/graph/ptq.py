@@ -6,7 +6,8 @@ parameters, quantizes weights and biases, and returns a quantized graph that ``a
 ``quantize_weights_only`` quantizes and dequantizes the weights of a float graph (float activations), the
 whitepaper's "weight only" column.
 
-Which tensors get their own (S, Z): graph inputs and the outputs of Conv2D, FullyConnected, Add and Concat.
+Which tensors get their own (S, Z): graph inputs and the outputs of Conv2D, FullyConnected, Add, Concat and the
+activation ops (runtime-prescribed where ``OpDef.fixed_output`` gives them: TFLite LOGISTIC / TANH).
 MaxPool, AvgPool, GlobalAveragePool, Reshape, Flatten and Pad keep their input's parameters (an average or
 maximum never leaves its input's range). BatchNorm is already folded by the importer.
 """
