@@ -477,3 +477,9 @@ def test_onnx_defaults_are_the_onnx_specs(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     ops = [n.op for n in load_onnx(path).nodes]
     assert ops == [O.HardSigmoid(0.2, 0.5), O.LeakyReLU(0.01)]
+
+
+def test_tflite_export_refuses_a_logistic_output_litert_would_reject():
+    graph = _workload_graph("float32", drop=("hsig",))  # float32 mode: Sigmoid's output is calibrated
+    with pytest.raises(UnsupportedError, match="'sg'.*LOGISTIC needs the output scale 0.00390625"):
+        export_tflite(graph)

@@ -413,6 +413,13 @@ def _activation_version(w: _Writer, node: Node, name: str, dtype: str) -> int:
 def _unary_activation(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
     name = {"HardSwish": "HARD_SWISH", "Sigmoid": "LOGISTIC", "Tanh": "TANH"}[node.kind]
+    fixed = O.op_def(node.kind).fixed_output
+    prescribed = None if fixed is None else fixed(node.op, x.dtype, "fixed_point")
+    y = w.graph.tensors[node.outputs[0]]
+    if prescribed is not None and not y.quant.same_as(QuantParams.per_tensor(*prescribed)):
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's {name} needs the output scale {prescribed[0]} and zero "
+                               f"point {prescribed[1]}, found {float(y.quant.scale[0])}, "
+                               f"{int(y.quant.zero_point[0])} (quantize with a fixed_point requant mode)")
     w.operator(name, [w.tensor(x.name)], out, None, None, _activation_version(w, node, name, x.dtype))
 
 
