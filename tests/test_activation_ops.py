@@ -483,3 +483,17 @@ def test_tflite_export_refuses_a_logistic_output_litert_would_reject():
     graph = _workload_graph("float32", drop=("hsig",))  # float32 mode: Sigmoid's output is calibrated
     with pytest.raises(UnsupportedError, match="'sg'.*LOGISTIC needs the output scale 0.00390625"):
         export_tflite(graph)
+
+
+def test_16x8_leaky_relu_exports_and_runs_bit_exact_on_litert():
+    from tflite_builder import run_reference
+    spec = {"name": "w16", "input_shape": [1, 8, 8, 4], "quant": {"activation_bits": 16, "per_channel": False},
+            "layers": [{"name": "c1", "op": "conv", "out_channels": 8, "kernel": 3},
+                       {"name": "lr", "op": "leaky_relu", "alpha": 0.2}]}
+    graph = synthesize_weights(build_graph(parse_workload(spec, "<t>")), seed=1)
+    model = export_tflite(graph)
+    x = _feed(graph, 2)
+    ours = execute(graph, x)[graph.outputs[0]]
+    (ref,) = run_reference(model, [x[graph.inputs[0]]])
+    assert ours.dtype == np.int16 and np.unique(ours).size > 100
+    assert int(np.count_nonzero(ours.astype(np.int64) != ref.reshape(ours.shape).astype(np.int64))) == 0
