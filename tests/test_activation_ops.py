@@ -497,3 +497,33 @@ def test_16x8_leaky_relu_exports_and_runs_bit_exact_on_litert():
     (ref,) = run_reference(model, [x[graph.inputs[0]]])
     assert ours.dtype == np.int16 and np.unique(ours).size > 100
     assert int(np.count_nonzero(ours.astype(np.int64) != ref.reshape(ours.shape).astype(np.int64))) == 0
+
+
+def test_simd_cycles_of_a_lut_op_closed_form():
+    """HVX (1 context, 1 load / 1 store / 2 ALU slots, 4-wide VLIW): 8 vlut32 per output vector make the loop
+    ALU-bound at 8/2 = 4 packets a vector, plus the per-row loop overhead."""
+    from accelsim.config.hw import SimdResources, SimdUnit
+    from accelsim.hw.simd import TILE_OVERHEAD_PACKETS, simd_timing
+    hvx = SimdUnit(vector_bits=1024, contexts=1, multiply_resources=2, vliw_slots=4,
+                   resources=SimdResources(load=1, store=1, shift=1, permute=1, alu=2),
+                   macs_per_context_cycle={"W8A8": {"scalar_broadcast": 256, "vector_vector": 128, "widening": 128}})
+    for kind in ("HardSwish", "Sigmoid"):
+        layer = LayerShape(1, 8, 8, 256, 8, 8, 256, name="a", kind=kind)
+        vectors = 8 * 8 * 256 // 128
+        t = simd_timing(layer, hvx, 0, 8)
+        assert t.alu == 8 * vectors and t.loads == vectors and t.stores == vectors
+        assert t.packets == 4 * vectors + TILE_OVERHEAD_PACKETS * 8
+
+
+@pytest.mark.parametrize("kind, alu", [("Sigmoid", 1), ("HardSigmoid", 1), ("LeakyReLU", 6), ("PReLU", 8)])
+def test_scale_unit_lanes_cycles_closed_form(kind, alu):
+    """On a config without a SIMD unit (nvdla_small) the ops run on the scale unit's lanes: ``alu·outputs/lanes``
+    cycles, plus, for the two-multiplier ops, ``outputs/lanes + pipeline latency`` for the rescale."""
+    from accelsim.mapping.assign import compute_cost
+    hw = load_hw(HW / "nvdla_small.yaml")
+    layer = LayerShape(1, 8, 8, 64, 8, 8, 64, name="a", kind=kind)
+    outputs, lanes = 8 * 8 * 64, hw.scale_unit.lanes
+    cost = compute_cost(layer, hw)
+    rescale = 0 if alu == 1 else math.ceil(outputs / lanes) + hw.scale_unit.pipeline_latency_cycles
+    assert cost.unit == "scale_unit"
+    assert cost.compute_cycles + cost.scale_cycles == pytest.approx(alu * outputs / lanes + rescale)
