@@ -2,12 +2,13 @@
 
 Each op is elementwise on one activation input (PReLU also takes its slope, a constant broadcast over the last
 (channel) axis). The integer arithmetic is chosen by the node's requantization mode (``accelsim.engine.activation``,
-docs/arithmetic.md "Activation ops"): ``fixed_point*`` follows LiteRT's reference kernels ([ref:TFLiteAct]),
+docs/arithmetic.md §8): ``fixed_point*`` follows LiteRT's reference kernels ([ref:TFLiteAct]),
 ``float32`` onnxruntime's float kernels and com.microsoft QLinear* lookup tables ([ref:ORTQuant]).
 
-Cost ([ref:QEMUHexagon]): on 8-bit activations every op except PReLU runs as a 256-entry lookup table (the table
-folds the requantization), so no scale-unit work; on 16-bit activations, and for PReLU / LeakyReLU, the op is the
-reference kernel's fixed-point arithmetic plus its rescale(s) on the scale unit.
+Cost: on 8-bit activations HardSwish, HardSigmoid, Sigmoid and Tanh run as a 256-entry lookup table that folds
+the requantization in (8 HVX vlut32 per output vector, [ref:QEMUHexagon]; no scale-unit work); on 16-bit
+activations they cost the reference kernel's element operations. LeakyReLU and PReLU cost their sign select,
+zero points and clamps on the vector ALU and one rescale per output on the scale unit.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _as_float32(op: object, *fields: str) -> None:
 
 @dataclass(frozen=True)
 class HardSwish:
-    """``x · relu6(x + 3) / 6`` (Howard et al. 2019, MobileNetV3 §5.2)."""
+    """``x · relu6(x + 3) / 6`` (A. Howard et al., "Searching for MobileNetV3", ICCV 2019, §5.2)."""
 
     kind = "HardSwish"
 
