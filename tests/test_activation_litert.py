@@ -3,7 +3,8 @@
 Each model is one HARD_SWISH / LOGISTIC / TANH / LEAKY_RELU / PRELU built with tests/tflite_builder.py
 (independently of accelsim's exporter), imported with ``load_tflite``, executed with ``accelsim.execute`` and
 compared integer by integer with the interpreter: every code of the input type (int8 / uint8: all 256; int16: all
-65 536) plus random tensors, over several input and output scales and zero points.
+65 536) plus random tensors, over several input and output scales and zero points. int16 LOGISTIC / TANH use
+LiteRT's interpolated sigmoid table, which ``accelsim.kernels.activation`` derives from its description.
 """
 from __future__ import annotations
 
@@ -66,6 +67,15 @@ def _shift(dtype: str, zero: int) -> int:
 def test_logistic_and_tanh_8bit(dtype, sin, zin, name, sout, zout):
     x = _all_codes(dtype, np.random.default_rng(1))
     _check(_model(name, dtype, x, sin, _shift(dtype, zin), sout, _shift(dtype, zout)), x)
+
+
+@pytest.mark.parametrize("sin", [2 ** -12, 2 ** -11, 2 ** -15, 0.0003, 0.001, 7e-5])
+@pytest.mark.parametrize("name", ["LOGISTIC", "TANH"])
+def test_logistic_and_tanh_int16(sin, name):
+    """int16 (zero points 0, output 1/32768): power-of-two input scales and general ones (LiteRT's rescale to
+    1/(3·4096)), every one of the 65 536 codes."""
+    x = _all_codes("int16", np.random.default_rng(4))
+    _check(_model(name, "int16", x, sin, 0, 1 / 32768, 0, version=3), x)
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])

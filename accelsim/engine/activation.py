@@ -103,9 +103,12 @@ def table_codes(node: Node, codes: np.ndarray, dtype: str, s_in: float, z_in: in
                                    f"int8 / uint8 only); use 8-bit activations or requant float32")
         return K.tflite_hard_swish_codes(codes, z_in, z_out, K.hard_swish_params(s_in, s_out), qmin, qmax)
     if isinstance(op, (Sigmoid, Tanh)) and wide:
-        raise UnsupportedError(f"node {node.name!r}: {node.kind} on {dtype} in a fixed-point mode (LiteRT's int16 "
-                               f"LOGISTIC / TANH kernels) is not implemented; use 8-bit activations or requant "
-                               f"float32")
+        if z_in != 0 or z_out != 0 or s_out != 1.0 / 32768:
+            raise UnsupportedError(f"node {node.name!r}: LiteRT's int16 {node.kind} needs zero points 0 and the "
+                                   f"output scale 1/32768, found Z_in {z_in}, S_out {s_out}, Z_out {z_out}")
+        tanh = isinstance(op, Tanh)
+        m, shift = K.int16_sigmoid_params(s_in, tanh)
+        return np.clip(K.tflite_int16_sigmoid_codes(codes, m, shift, tanh), qmin, qmax)
     transform = {Sigmoid: K.sigmoid_f32_libm, Tanh: K.tanh_f32_libm}.get(type(op))
     if isinstance(op, HardSigmoid):
         transform = lambda v: np.clip(  # noqa: E731

@@ -8,6 +8,7 @@ forms. The rounding of each form is named in docs/arithmetic.md ("Activation ops
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -151,6 +152,74 @@ def tflite_hard_swish_codes(codes: np.ndarray, zero_in: int, zero_out: int, para
     out = _sdhm16(reluish, preshift)
     out = _to_int16(_rdbpot(out, -out_exp) + zero_out)
     return np.clip(out, qmin, qmax).astype(np.int64)
+
+
+def _sigmoid_table_uint16() -> np.ndarray:
+    """LiteRT's int16 LOGISTIC / TANH table: sigmoid(i/24), i = 0 … 255, in unsigned 0.16 fixed point, each entry
+    lowered by half the error linear interpolation makes at the midpoint of its interval (so the interpolated
+    curve straddles the function): ``round(2^16·(s(x) − (½(s(x) + s(x + h)) − s(x + h/2))/2))``, h = 1/24,
+    saturated at 65535; the last entry is the saturation value itself (0xFFFF, what the kernels return beyond the
+    table), so the interpolation meets it. Derived here from that description and checked over every int16 code
+    against LiteRT."""
+    h = 1.0 / 24.0
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+    table = []
+    for i in range(256):
+        x = i * h
+        err = (sig(x) + sig(x + h)) / 2.0 * 65536.0 - sig(x + h / 2.0) * 65536.0
+        table.append(min(math.floor(sig(x) * 65536.0 - err / 2.0 + 0.5), 65535))
+    table[-1] = 0xFFFF
+    return np.array(table, np.int64)
+
+
+SIGMOID_TABLE_UINT16 = _sigmoid_table_uint16()
+
+
+def _checked_log2(scale: float) -> tuple[bool, int]:
+    """TFLite CheckedLog2 in float32: (whether ``scale`` is a power of two within 1e-3 in log2, rounded log2)."""
+    x_log2 = F32(F32(math.log(F32(scale))) * F32(1.0 / math.log(2.0)))
+    rounded = float(round_half_away(np.float64(x_log2)))
+    return abs(float(F32(x_log2 - F32(rounded)))) < 1e-3, int(rounded)
+
+
+def int16_sigmoid_params(scale_in: float, tanh: bool) -> tuple[int, int]:
+    """LiteRT's int16 LOGISTIC / TANH Prepare: (input_multiplier, input_left_shift). A power-of-two input scale
+    with left shift ``12 + log2(S)`` of 0 (TANH: 0 or 1) keeps multiplier 0 (the kernel then uses ``3 << shift``);
+    otherwise ``m = S·4096·3`` (double) is doubled while ≤ 32767/2 (at most 31 times), the count is the shift and
+    ``int(m)`` (truncated) the multiplier."""
+    pot, log2 = _checked_log2(scale_in)
+    shift = 12 + log2
+    if pot and (shift in ((0, 1) if tanh else (0,))):
+        return 0, shift
+    m, shift = float(F32(scale_in)) * 4096.0 * 3.0, 0
+    while m <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        m *= 2.0
+    return int(m), shift
+
+
+def tflite_int16_sigmoid_codes(codes: np.ndarray, multiplier: int, left_shift: int, tanh: bool) -> np.ndarray:
+    """LiteRT reference_integer_ops::Logistic / Tanh on int16 (zero points 0, output scale 2^-15): the input
+    rescaled to 1/(3·4096) (``(q·m + round) >> shift``), then the sigmoid table with linear interpolation on
+    |x| (9 fraction bits for the logistic, 8 for tanh = 2·sigmoid(2x) − 1), the sign restored, truncating shifts."""
+    if multiplier == 0:
+        multiplier, left_shift = 3 << left_shift, 0
+    rnd = (1 << (left_shift - 1)) if left_shift > 0 else 0
+    x = (codes.astype(np.int64) * multiplier + rnd) >> left_shift
+    a = np.abs(x)
+    frac_bits = 8 if tanh else 9
+    uh = a >> frac_bits
+    inside = uh < 255
+    idx = np.minimum(uh, 254)
+    ua, ub = SIGMOID_TABLE_UINT16[idx], SIGMOID_TABLE_UINT16[idx + 1]
+    ut = a & ((1 << frac_bits) - 1)
+    saturated = (0xFFFF << 8) if tanh else (0x7FFF << 10)
+    r = np.where(inside, (ua << frac_bits) + ut * (ub - ua), saturated)
+    if tanh:
+        r = np.where(x >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1)
+        return r >> 8
+    r = np.where(x >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
+    return r >> 10
 
 
 def tflite_float_multiplier(*factors_then_divisor: float) -> float:
