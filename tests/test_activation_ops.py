@@ -485,11 +485,12 @@ def test_tflite_export_refuses_a_logistic_output_litert_would_reject():
         export_tflite(graph)
 
 
-def test_16x8_leaky_relu_exports_and_runs_bit_exact_on_litert():
+@pytest.mark.parametrize("act", ["leaky_relu", "sigmoid", "tanh"])
+def test_16x8_activation_exports_and_runs_bit_exact_on_litert(act):
     from tflite_builder import run_reference
     spec = {"name": "w16", "input_shape": [1, 8, 8, 4], "quant": {"activation_bits": 16, "per_channel": False},
             "layers": [{"name": "c1", "op": "conv", "out_channels": 8, "kernel": 3},
-                       {"name": "lr", "op": "leaky_relu", "alpha": 0.2}]}
+                       {"name": "a", "op": act, **({"alpha": 0.2} if act == "leaky_relu" else {})}]}
     graph = synthesize_weights(build_graph(parse_workload(spec, "<t>")), seed=1)
     model = export_tflite(graph)
     x = _feed(graph, 2)
