@@ -528,3 +528,12 @@ def test_scale_unit_lanes_cycles_closed_form(kind, alu):
     rescale = 0 if alu == 1 else math.ceil(outputs / lanes) + hw.scale_unit.pipeline_latency_cycles
     assert cost.unit == "scale_unit"
     assert cost.compute_cycles + cost.scale_cycles == pytest.approx(alu * outputs / lanes + rescale)
+
+
+def test_graph_to_workload_yaml_round_trip():
+    from accelsim.workloads.export_yaml import graph_to_spec
+    graph = _workload_graph()
+    again = build_graph(graph_to_spec(graph))
+    assert [n.op for n in again.nodes] == [n.op for n in graph.nodes]
+    slope = again.tensors[next(n for n in again.nodes if n.kind == "PReLU").inputs[1]]
+    assert float((slope.data[0] - slope.quant.zero_point[0]) * slope.quant.scale[0]) == pytest.approx(0.2, rel=1e-6)
