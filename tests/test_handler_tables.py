@@ -120,6 +120,23 @@ def _mixed_quant_graph():
     return b.build([out])
 
 
+def _activation_onnx(tmp_path: Path) -> Path:
+    """A float ONNX model chaining HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu and PRelu."""
+    chain = [("HardSwish", {}), ("HardSigmoid", {"alpha": 0.2}), ("Sigmoid", {}), ("Tanh", {}),
+             ("LeakyRelu", {"alpha": 0.1}), ("PRelu", {})]
+    nodes, value = [], "x"
+    for k, (op_type, attrs) in enumerate(chain):
+        ins = [value, "slope"] if op_type == "PRelu" else [value]
+        nodes.append(helper.make_node(op_type, ins, [f"a{k}"], **attrs))
+        value = f"a{k}"
+    slope = onnx.numpy_helper.from_array(np.full((4, 1, 1), 0.25, np.float32), "slope")
+    graph = helper.make_graph(nodes, "act", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+                              [helper.make_tensor_value_info(value, TensorProto.FLOAT, [1, 4, 5, 5])], [slope])
+    path = tmp_path / "activations.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def _ort_quantized_digits(tmp_path: Path) -> list[Path]:
     """The shipped digits models quantized by onnxruntime.quantization in QDQ and QOperator form."""
     from onnxruntime import quantization
@@ -172,6 +189,7 @@ def test_importer_handlers_produce_only_known_kinds(tmp_path, monkeypatch):
         back = tfl_imp.load_tflite(export_tflite(graph))
         flatten_as_reshape = {"Flatten": "Reshape"}  # the TFLite exporter writes Flatten as RESHAPE
         assert [n.kind for n in back.nodes] == [flatten_as_reshape.get(n.kind, n.kind) for n in graph.nodes]
+    load_onnx(_activation_onnx(tmp_path))  # the activation ops (HardSwish ... PRelu) in a float model
     assert {"Conv", "Gemm", "Add", "GlobalAveragePool"} <= set(produced)
     if importlib.util.find_spec("onnxruntime") is not None:
         assert {"QLinearConv", "QLinearAdd", "QGemm"} <= set(produced)

@@ -288,7 +288,7 @@ def _single_op_model(tmp_path, node, inits=(), shape=(1, 2, 6, 6)):
 
 
 @pytest.mark.parametrize("node, expected", [
-    (helper.make_node("Sigmoid", ["x"], ["y"], name="sig0"), ["Sigmoid", "'sig0'", "supported"]),
+    (helper.make_node("Elu", ["x"], ["y"], name="elu0"), ["Elu", "'elu0'", "supported"]),
     (helper.make_node("MaxPool", ["x"], ["y"], name="mp0", kernel_shape=[3, 3], auto_pad="SAME_LOWER"),
      ["MaxPool", "'mp0'", "SAME_LOWER", "SAME_UPPER"]),
     (helper.make_node("MaxPool", ["x"], ["y"], name="mp1", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),

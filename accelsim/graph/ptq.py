@@ -6,7 +6,8 @@ parameters, quantizes weights and biases, and returns a quantized graph that ``a
 ``quantize_weights_only`` quantizes and dequantizes the weights of a float graph (float activations), the
 whitepaper's "weight only" column.
 
-Which tensors get their own (S, Z): graph inputs and the outputs of Conv2D, FullyConnected, Add and Concat.
+Which tensors get their own (S, Z): graph inputs and the outputs of Conv2D, FullyConnected, Add, Concat and the
+activation ops (runtime-prescribed where ``OpDef.fixed_output`` gives them: TFLite LOGISTIC / TANH).
 MaxPool, AvgPool, GlobalAveragePool, Reshape, Flatten and Pad keep their input's parameters (an average or
 maximum never leaves its input's range). BatchNorm is already folded by the importer.
 """
@@ -339,7 +340,7 @@ def activation_widths(float_graph: Graph, settings: PTQSettings) -> dict[str, in
         if rule == "weights":
             bits = settings.activation_bits_of(node.name)
         elif rule == "calibrate":
-            in_bits = {widths[i] for i in node.inputs}
+            in_bits = {widths[i] for i in node.inputs[:O.op_def(node.kind).activation_count(len(node.inputs))]}
             if len(in_bits) != 1:
                 raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) has inputs of different widths "
                                        f"{sorted(in_bits)}; give its producers the same activation_bits")
@@ -404,6 +405,10 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
             inputs[1:] = _quantize_mac_constants(float_graph, node, x, settings, tensors)
         elif rule == "calibrate":
             out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
+            out_t = _fixed_output(node, out_t, settings.requant_mode)
+            activations = O.op_def(node.kind).activation_count(len(node.inputs))
+            inputs[activations:] = [_quantize_op_constant(float_graph, name, settings, tensors)
+                                    for name in node.inputs[activations:]]
         else:
             out_t = replace(out, dtype=x.dtype, quant=x.quant)
         tensors[out.name] = out_t
@@ -411,6 +416,33 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
     metadata = {"ptq_settings": original, "quantized": True}
     return Graph(float_graph.name, tensors, tuple(nodes), float_graph.inputs, float_graph.outputs,
                  {**float_graph.metadata, **metadata})
+
+
+def _fixed_output(node: Node, out_t: Tensor, requant_mode: str) -> Tensor:
+    """The output with the (scale, zero point) the runtime of ``requant_mode`` prescribes for the op, if any
+    (its registry ``fixed_output``; e.g. TFLite LOGISTIC / TANH)."""
+    rule = O.op_def(node.kind).fixed_output
+    fixed = None if rule is None else rule(node.op, out_t.dtype, requant_mode)
+    return out_t if fixed is None else replace(out_t, quant=QuantParams.per_tensor(*fixed))
+
+
+def _quantize_op_constant(graph: Graph, name: str, settings: PTQSettings, tensors: dict[str, Tensor]) -> str:
+    """A float constant operand of a calibrated op (the PReLU slope): 8-bit per tensor, symmetric or asymmetric
+    as the weights (``weight_symmetric``), rounded half to even."""
+    t = graph.tensors[name]
+    if t.data is None:
+        raise UnsupportedError(f"PTQ: constant {name!r} has no data")
+    if not t.is_constant or not dtype_info(t.dtype).is_float:
+        return name
+    data = np.asarray(t.data, np.float64)
+    if settings.weight_symmetric:
+        amax = float(np.max(np.abs(data))) or 1.0
+        qp = choose_quant_params(-amax, amax, "int8", symmetric=True, narrow_range=True)
+    else:
+        qp = choose_quant_params(min(float(data.min()), 0.0), max(float(data.max()), 0.0), "int8")
+    q = quantize(data, qp, "int8", rounding="half_to_even")
+    tensors[name] = Tensor(name, t.shape, "int8", qp, q, is_constant=True)
+    return name
 
 
 def _activation_tensor(t: Tensor, rng: tuple[float, float], bits: int) -> Tensor:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from statistics import NormalDist
 from dataclasses import replace
 from typing import Mapping, Sequence
 
@@ -45,7 +46,7 @@ from accelsim.graph import ops as O
 from accelsim.graph.bias import bias_quant_params
 from accelsim.graph.ir import Graph, Node, Tensor
 from accelsim.graph.stats import is_depthwise
-from accelsim.quant.params import QuantParams, choose_quant_params, dtype_info
+from accelsim.quant.params import QuantParams, choose_quant_params, dequantize, dtype_info
 
 LOG_SPREAD = 0.8
 LOG_SPREAD_DEPTHWISE = 1.2
@@ -210,6 +211,8 @@ def assign_quant_params(
             all_nonneg = all(nonneg[t.name] for t in xs)
             out[y.name] = replace(y, quant=activation_quant(ms, all_nonneg, "NONE", y.dtype))
             mean_square[y.name], nonneg[y.name] = ms, all_nonneg
+        elif rule == "calibrate" and O.op_def(kind).activation_count(len(node.inputs)) == 1:
+            out[y.name], mean_square[y.name], nonneg[y.name] = _unary_output(node, xs, y, mean_square[xs[0].name])
         elif rule == "inherit":  # pools, reshape, flatten, pad: the output shares the input's parameters
             x = xs[0]
             out[y.name] = replace(y, quant=x.quant)
@@ -220,6 +223,29 @@ def assign_quant_params(
             raise UnsupportedError(f"node {node.name!r}: no synthetic quantization rule for {kind} (its output "
                                    f"range is calibrated, ptq={rule!r})")
     return out
+
+
+def _unary_output(node: Node, xs: Sequence[Tensor], y: Tensor, input_mean_square: float
+                  ) -> tuple[Tensor, float, bool]:
+    """Nominal output parameters of a one-activation op (HardSwish, Sigmoid, PReLU, ...): the output range is the
+    op's float function (its registry ``float_ref``) over every value the input's codes represent; the mean square
+    is the function's over a zero-mean Gaussian of the input's mean square (101 quantiles)."""
+    x = xs[0]
+    info = dtype_info(x.dtype)
+    codes = np.arange(info.qmin, info.qmax + 1, dtype=np.float64)
+    values = (codes - float(x.quant.zero_point[0])) * float(x.quant.scale[0])
+    consts = [dequantize(t.data, t.quant) if t.data is not None and t.quant is not None else t.data for t in xs[1:]]
+    f = O.op_def(node.kind).float_ref
+    fx = np.asarray(f(node.op, [values.reshape(-1, 1), *consts]), np.float64)
+    lo, hi = float(fx.min()), float(fx.max())
+    gauss = np.array([NormalDist().inv_cdf((k + 0.5) / 101) for k in range(101)]) * math.sqrt(input_mean_square)
+    ms = float(np.mean(np.asarray(f(node.op, [gauss.reshape(-1, 1), *consts]), np.float64) ** 2))
+    qp = choose_quant_params(min(lo, 0.0), max(hi, 0.0), y.dtype, symmetric=y.dtype == "int16")
+    rule = O.op_def(node.kind).fixed_output  # parameters the node's runtime prescribes (TFLite LOGISTIC, ...)
+    fixed = None if rule is None else rule(node.op, y.dtype, node.requant)
+    if fixed is not None:
+        qp = QuantParams.per_tensor(*fixed)
+    return replace(y, quant=qp), ms, lo >= 0.0
 
 
 def nominal_quant_params(tensors: Mapping[str, Tensor], nodes: Sequence[Node], inputs: Sequence[str],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.config.loading import deep_merge, read_yaml, validate_model, validation_error_to_config_error
@@ -27,6 +28,7 @@ from accelsim.graph.ptq import PTQSettings
 from accelsim.graph.selectors import COMPACT_FORM, LayerBits, LayerSelector, parse_layer_bits, resolve_layer_bits
 from accelsim.graph.shapes import infer_shape
 from accelsim.graph.synthetic import nominal_quant_params
+from accelsim.quant.params import QuantParams
 from accelsim.quant.requant import MODES
 
 #: Name by which layers refer to the network input.
@@ -284,16 +286,50 @@ class GatherLayer(_Layer):
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
         idx = self.indices if isinstance(self.indices, int) else tuple(self.indices)
         return O.Gather(self.axis, idx), None
+class UnaryActivationLayer(_Layer):
+    """A standalone activation: ``hardswish``, ``sigmoid``, ``tanh`` (no parameters), ``hardsigmoid`` (``alpha``,
+    ``beta``: ``max(0, min(1, alpha·x + beta))``) or ``leaky_relu`` (``alpha``: the slope for x < 0)."""
+
+    op: Literal["hardswish", "hardsigmoid", "sigmoid", "tanh", "leaky_relu"]
+    alpha: float | None = Field(None, description="hardsigmoid: slope (default 1/6, PyTorch's); leaky_relu: "
+                                                  "slope for x < 0 (default 0.01); dimensionless")
+    beta: float | None = Field(None, description="hardsigmoid: offset (default 0.5); dimensionless")
+    needs_4d: ClassVar[bool] = False
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        if self.op == "hardsigmoid":
+            return O.HardSigmoid(1.0 / 6.0 if self.alpha is None else self.alpha,
+                                 0.5 if self.beta is None else self.beta), None
+        if self.beta is not None or (self.alpha is not None and self.op != "leaky_relu"):
+            raise ValueError(f"op {self.op} takes no {'beta' if self.beta is not None else 'alpha'}")
+        if self.op == "leaky_relu":
+            return O.LeakyReLU(0.01 if self.alpha is None else self.alpha), None
+        return {"hardswish": O.HardSwish, "sigmoid": O.Sigmoid, "tanh": O.Tanh}[self.op](), None
+
+
+class PReLULayer(_Layer):
+    """``prelu``: ``x`` for x ≥ 0, ``slope·x`` otherwise, one slope for every channel (``slope``, int8 with scale
+    ``|slope|/127``)."""
+
+    op: Literal["prelu"]
+    slope: float = Field(0.25, description="slope for x < 0, the same for every channel; dimensionless")
+    needs_4d: ClassVar[bool] = False
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.PReLU(), None
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
     "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
+    "hardswish": UnaryActivationLayer, "hardsigmoid": UnaryActivationLayer, "sigmoid": UnaryActivationLayer,
+    "tanh": UnaryActivationLayer, "leaky_relu": UnaryActivationLayer, "prelu": PReLULayer,
 }
 LAYER_TYPES.update({"transpose": TransposeLayer, "slice": SliceLayer, "gather": GatherLayer})
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
-              FlattenLayer, ReshapeLayer, PadLayer, TransposeLayer, SliceLayer, GatherLayer]
+              FlattenLayer, ReshapeLayer, PadLayer, TransposeLayer, SliceLayer, GatherLayer, UnaryActivationLayer,
+              PReLULayer]
 
 
 class _Header(_Strict):
@@ -552,6 +588,8 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
                                   f"{layer.op} keeps its input's)", lq.activation_bits)
             out_dtype = in_dtype
         inputs = list(input_names)
+        if isinstance(layer, PReLULayer):
+            inputs.append(_prelu_slope(b, layer))
         if w_shape is not None:
             inputs.append(b.constant(f"{layer.name}/weights", None, f"int{lq.weight_bits}", None, shape=w_shape))
             if layer.bias:  # type: ignore[union-attr]
@@ -568,6 +606,13 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
     metadata = {"source": file or "<spec>", "synthetic_weights": False,
                 "symmetric_weights": spec.quant.symmetric_weights, "description": spec.description}
     return Graph(spec.name, tensors, tuple(b.nodes), tuple(b.inputs), tuple(outputs), metadata)
+
+
+def _prelu_slope(b: GraphBuilder, layer: PReLULayer) -> str:
+    """The PReLU slope constant: one int8 code ±127 with scale ``|slope|/127`` (code 0 and scale 1 for 0)."""
+    scale = abs(layer.slope) / 127.0 or 1.0
+    code = np.array([int(np.sign(layer.slope)) * 127], np.int8)
+    return b.constant(f"{layer.name}/slope", code, "int8", QuantParams.per_tensor(scale))
 
 
 def load_workload_yaml(path: str | Path) -> Graph:

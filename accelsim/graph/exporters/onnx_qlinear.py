@@ -14,6 +14,8 @@ output names, dtypes and shapes) and works in NCHW inside, with Transpose at the
 | Concat | Concat (shared quantization) or com.microsoft QLinearConcat | shared: yes |
 | Reshape / Flatten / Pad | Reshape / Pad with the zero point | yes |
 | Transpose / Slice / Gather | Transpose / Slice / Gather on NCHW axes (data movement) | yes |
+| Sigmoid / LeakyReLU | com.microsoft QLinearSigmoid / QLinearLeakyRelu | yes |
+| HardSwish / HardSigmoid / Tanh / PReLU | DequantizeLinear → float op → QuantizeLinear | yes |
 
 Int4 weights are written as int8 in [-8, 7], which QLinearConv runs exactly. 16-bit tensors are not supported
 (onnxruntime's QLinear ops are 8-bit only). With ``float_io=True`` the model takes float inputs through
@@ -231,6 +233,52 @@ def _global_average_pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     return w.emit("QLinearGlobalAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
                   node.name, domain="com.microsoft", channels_last=0)
+
+
+def _dq_op_q(w: _Writer, node: Node, op_type: str, extra_inputs: list[str], **attrs) -> str:
+    """DequantizeLinear → float ``op_type`` → QuantizeLinear: how onnxruntime runs an activation without a QLinear
+    kernel (its QDQ form); integer-exact against accelsim's ``float32`` mode."""
+    x, out = _io(w, node)
+    xf = w.emit("DequantizeLinear", [w.value[x.name], *w.qparams(x, x.name)], f"{node.name}_dq")
+    yf = w.emit(op_type, [xf, *extra_inputs], f"{node.name}_float", **attrs)
+    return w.emit("QuantizeLinear", [yf, *w.qparams(out, out.name)], node.name)
+
+
+@_TABLE.handles("Sigmoid", "LeakyReLU")
+def _qlinear_activation(w: _Writer, node: Node) -> str:
+    """com.microsoft QLinearSigmoid / QLinearLeakyRelu (onnxruntime's 256-entry float lookup table)."""
+    x, out = _io(w, node)
+    attrs = dict(alpha=float(node.op.alpha)) if isinstance(node.op, O.LeakyReLU) else {}
+    op_type = "QLinearSigmoid" if isinstance(node.op, O.Sigmoid) else "QLinearLeakyRelu"
+    return w.emit(op_type, [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)], node.name,
+                  domain="com.microsoft", **attrs)
+
+
+@_TABLE.handles("HardSwish", "Tanh")
+def _float_activation(w: _Writer, node: Node) -> str:
+    return _dq_op_q(w, node, node.kind, [])
+
+
+@_TABLE.handles("HardSigmoid")
+def _hard_sigmoid(w: _Writer, node: Node) -> str:
+    return _dq_op_q(w, node, "HardSigmoid", [], alpha=float(node.op.alpha), beta=float(node.op.beta))
+
+
+@_TABLE.handles("PReLU")
+def _prelu(w: _Writer, node: Node) -> str:
+    """PRelu between DequantizeLinear and QuantizeLinear; the slope an integer initializer read by
+    DequantizeLinear, shaped (C, 1, 1) to broadcast over NCHW channels."""
+    x, _ = _io(w, node)
+    slope = w.graph.tensors[node.inputs[1]]
+    data = np.asarray(slope.data)
+    if data.size > 1 and len(x.shape) == 4:
+        data = data.reshape(-1, 1, 1)
+    if slope.dtype in _ONNX_TYPES:
+        sf = w.emit("DequantizeLinear", [w.const(slope.name, data), *w.qparams(slope, slope.name)],
+                    f"{node.name}_slope")
+    else:
+        sf = w.const(slope.name, data.astype(np.float32))
+    return _dq_op_q(w, node, "PRelu", [sf])
 
 
 @_TABLE.handles("Concat")

@@ -173,7 +173,8 @@ class _Writer:
         self.tensor(node.outputs[0])
         handler = _TFLITE_EXPORTERS.get(node.kind)
         if handler is None:
-            raise UnsupportedError(f"{self.where(node)}: no TFLite equivalent")
+            reason = NOT_EXPORTABLE.get(node.kind, "no TFLite equivalent")
+            raise UnsupportedError(f"{self.where(node)}: {reason}")
         handler(self, node)
 
     def where(self, node: Node) -> str:
@@ -430,11 +431,63 @@ def _gather(w: _Writer, node: Node) -> None:
     opts.axis = node.op.axis % len(x.shape)
     indices = w.constant_int32(f"{node.name}_indices", np.array(node.op.indices))
     w.operator("GATHER", [w.tensor(x.name), indices], out, "GatherOptions", opts, op_version("GATHER", x.dtype, None))
+#: Operator versions of the activation builtins LiteRT's reference resolver registers, by activation type.
+ACTIVATION_VERSIONS = {
+    "HARD_SWISH": {"int8": 1, "uint8": 1},
+    "LOGISTIC": {"int8": 2, "uint8": 1, "int16": 3},
+    "TANH": {"int8": 2, "uint8": 1, "int16": 3},
+    "LEAKY_RELU": {"int8": 2, "uint8": 1, "int16": 2},
+    "PRELU": {"int8": 1, "uint8": 1},
+}
+
+
+def _activation_version(w: _Writer, node: Node, name: str, dtype: str) -> int:
+    versions = ACTIVATION_VERSIONS[name]
+    if dtype not in versions:
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's {name} has no {dtype} kernel; supported: "
+                               f"{', '.join(versions)}")
+    return versions[dtype]
+
+
+@_TABLE.handles("HardSwish", "Sigmoid", "Tanh")
+def _unary_activation(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    name = {"HardSwish": "HARD_SWISH", "Sigmoid": "LOGISTIC", "Tanh": "TANH"}[node.kind]
+    fixed = O.op_def(node.kind).fixed_output
+    prescribed = None if fixed is None else fixed(node.op, x.dtype, "fixed_point")
+    y = w.graph.tensors[node.outputs[0]]
+    if prescribed is not None and not y.quant.same_as(QuantParams.per_tensor(*prescribed)):
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's {name} needs the output scale {prescribed[0]} and zero "
+                               f"point {prescribed[1]}, found {float(y.quant.scale[0])}, "
+                               f"{int(y.quant.zero_point[0])} (quantize with a fixed_point requant mode)")
+    w.operator(name, [w.tensor(x.name)], out, None, None, _activation_version(w, node, name, x.dtype))
+
+
+@_TABLE.handles("LeakyReLU")
+def _leaky_relu(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    opts = w.S.LeakyReluOptionsT()
+    opts.alpha = float(node.op.alpha)
+    w.operator("LEAKY_RELU", [w.tensor(x.name)], out, "LeakyReluOptions", opts,
+               _activation_version(w, node, "LEAKY_RELU", x.dtype))
+
+
+@_TABLE.handles("PReLU")
+def _prelu(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    slope = w.graph.tensors[node.inputs[1]]
+    if slope.dtype != x.dtype:
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's PRELU needs its alpha of the input's type {x.dtype}, "
+                               f"found {slope.dtype}")
+    w.operator("PRELU", [w.tensor(x.name), w.tensor(slope.name)], out, None, None,
+               _activation_version(w, node, "PRELU", x.dtype))
 
 
 #: Op kinds this exporter deliberately has no handler for -> the reason (a node of such a kind raises
-#: UnsupportedError naming it). Empty: every built-in op kind is exportable.
-NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({})
+#: UnsupportedError naming it).
+NOT_EXPORTABLE: Mapping[str, str] = MappingProxyType({
+    "HardSigmoid": "TFLite has no HARD_SIGMOID builtin (the converter lowers it to MUL / ADD / RELU6 ops)",
+})
 #: Read-only view: accelsim op kind -> TFLite exporter handler.
 TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = _TABLE.view
 

@@ -573,3 +573,80 @@ def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
         raise ctx.unsupported(node, "channels_last=1 is not supported")
     aq = _qlinear_out(ctx, node, 3)
     ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], aq.dtype, aq.quant)
+
+
+# ------------------------------------------------------------------------------------ activation ops (P1)
+#: ONNX's HardSigmoid defaults (operator spec): alpha 0.2, beta 0.5 (PyTorch exports alpha 1/6).
+ONNX_HARD_SIGMOID_ALPHA, ONNX_HARD_SIGMOID_BETA = 0.2, 0.5
+#: ONNX's LeakyRelu default alpha.
+ONNX_LEAKY_RELU_ALPHA = 0.01
+
+
+def _unary_activation_op(ctx: OnnxContext, node) -> O.Op:
+    attrs = onnx_attrs(node)
+    kind = node.op_type.removeprefix("QLinear")
+    if kind == "HardSigmoid":
+        return O.HardSigmoid(float(np.float32(attrs.get("alpha", ONNX_HARD_SIGMOID_ALPHA))),
+                             float(np.float32(attrs.get("beta", ONNX_HARD_SIGMOID_BETA))))
+    if kind == "LeakyRelu":
+        return O.LeakyReLU(float(np.float32(attrs.get("alpha", ONNX_LEAKY_RELU_ALPHA))))
+    return {"HardSwish": O.HardSwish, "Sigmoid": O.Sigmoid, "Tanh": O.Tanh}[kind]()
+
+
+@FLOAT_TABLE.handles("HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu")
+@QUANT_TABLE.handles("HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu")
+def unary_activation(ctx: OnnxContext, f: FusedNode) -> None:
+    """HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu (float, or between DequantizeLinear and QuantizeLinear)."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, _unary_activation_op(ctx, node), [x.name], node.output[0], dtype, quant)
+
+
+def _prelu_slope(ctx: OnnxContext, node, x: Tensor, data: np.ndarray) -> np.ndarray:
+    """The slope as one value or one per channel: ONNX broadcasts it against NCHW, so (C, 1, 1), (1, C, 1, 1),
+    (C,) on a 2-D input, or a scalar."""
+    channels = x.shape[-1]
+    shape = tuple(int(d) for d in np.shape(data))
+    size = int(np.prod(shape)) if shape else 1
+    if size == 1:
+        return np.asarray(data).reshape(1)
+    rank = len(x.shape)
+    channel_axis = 1 if rank >= 2 else 0
+    padded = (1,) * (rank - len(shape)) + shape
+    if size != channels or len(padded) != rank or padded[channel_axis] != channels:
+        raise ctx.unsupported(node, f"a slope of shape {shape} is not supported; supported: a scalar or one "
+                                    f"slope per channel (shape (C, 1, 1))")
+    return np.asarray(data).reshape(channels)
+
+
+@FLOAT_TABLE.handles("PRelu")
+@QUANT_TABLE.handles("PRelu")
+def prelu(ctx: OnnxContext, f: FusedNode) -> None:
+    """PRelu with a constant slope: float (also in quantized models, where onnxruntime's quantize_static leaves
+    PRelu in float between DequantizeLinear and QuantizeLinear), or an integer initializer read by
+    DequantizeLinear."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    if not ctx.is_const(node.input[1]):
+        raise ctx.unsupported(node, "the slope must be a constant")
+    if ctx.quantized and ctx.quant.const.get(ctx.canon(node.input[1])) is not None:
+        sq = _qdq_weights(ctx, node, node.input[1], "PRelu slope")
+        if sq.quant.per_channel_quantized:
+            raise ctx.unsupported(node, "a per-axis quantized slope is not supported; supported: per tensor")
+        slope = ctx.builder.add_const(ctx.ir(node.input[1]), _prelu_slope(ctx, node, x, sq.data), sq.dtype, sq.quant)
+    else:
+        data = _prelu_slope(ctx, node, x, np.asarray(ctx.const(node, node.input[1]), np.float32))
+        slope = ctx.builder.add_const(ctx.ir(node.input[1]), data, "float32", None)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.PReLU(), [x.name, slope], node.output[0], dtype, quant)
+
+
+@QUANT_TABLE.handles("QLinearSigmoid", "QLinearLeakyRelu")
+def qlinear_activation(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearSigmoid / QLinearLeakyRelu (X, x_scale, x_zp, y_scale, y_zp): onnxruntime's 256-entry
+    float lookup table, which the ``float32`` mode reproduces."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, _unary_activation_op(ctx, node), [x.name], node.output[0], aq.dtype, aq.quant)

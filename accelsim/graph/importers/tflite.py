@@ -3,7 +3,7 @@
 ``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
 FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, TRANSPOSE,
-SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), and
+SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, PRELU, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
 VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
@@ -589,6 +589,31 @@ def _gather(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     axis = int(getattr(opts, "axis", 0) or 0) if opts is not None else 0
     indices: tuple[int, ...] | int = int(idx) if idx.ndim == 0 else tuple(int(i) for i in idx)
     return O.Gather(axis, indices), t.ins[:1]
+@_TABLE.handles("HARD_SWISH", "LOGISTIC", "TANH")
+def _unary_activation(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """HARD_SWISH, LOGISTIC, TANH: one input, no options."""
+    return {"HARD_SWISH": O.HardSwish, "LOGISTIC": O.Sigmoid, "TANH": O.Tanh}[t.name](), t.ins[:1]
+
+
+@_TABLE.handles("LEAKY_RELU")
+def _leaky_relu(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    opts = t.op.builtinOptions
+    return O.LeakyReLU(float(np.float32(opts.alpha if opts is not None else 0.0))), t.ins[:1]
+
+
+@_TABLE.handles("PRELU")
+def _prelu(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """PRELU with a constant alpha of one value or one per channel (shape (C,), (1, 1, C), (1, 1, 1, C))."""
+    x, alpha = imp.raw[t.ins[0]], imp.raw[t.ins[1]]
+    data = imp._const(t.ins[1], t.where)
+    channels = x.shape[-1]
+    if data.size not in (1, channels) or (data.size > 1 and alpha.shape[-1] != channels):
+        raise UnsupportedError(f"{t.where}: PRELU alpha of shape {alpha.shape} is not supported; supported: one "
+                               f"alpha or one per channel (last axis)")
+    if alpha.quant is not None and alpha.quant.per_channel_quantized:
+        raise UnsupportedError(f"{t.where}: a per-channel quantized PRELU alpha is not supported")
+    imp.raw[t.ins[1]] = Tensor(alpha.name, (int(data.size),), alpha.dtype, alpha.quant, data.reshape(-1))
+    return O.PReLU(), t.ins[:2]
 
 
 #: Read-only view: TFLite builtin operator name -> import handler.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Union
 
+from accelsim.graph.ops.activation import HardSigmoid, HardSwish, LeakyReLU, PReLU, Sigmoid, Tanh
 from accelsim.graph.ops.conv import Conv2D, FullyConnected, is_depthwise
 from accelsim.graph.ops.elementwise import Add
 from accelsim.graph.ops.geometry import Activation, Padding
@@ -19,7 +20,7 @@ from accelsim.graph.ops.registry import (
 )
 
 Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad,
-           Transpose, Slice, Gather]
+           Transpose, Slice, Gather, HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU]
 
 #: Attribute class of every built-in op by kind.
 OP_TYPES: dict[str, type] = {d.kind: d.attrs for d in registered_ops()}
@@ -36,4 +37,5 @@ __all__ = [
     "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "Transpose", "Slice", "Gather",
     "is_depthwise", "op_def", "op_def_of",
     "register_op", "registered_ops", "unregister_op",
+    "HardSigmoid", "HardSwish", "LeakyReLU", "PReLU", "Sigmoid", "Tanh",
 ]

@@ -144,6 +144,9 @@ class OpDef:
     keeps_dtype: bool = True
     to_yaml: Callable[[Graph, Node], dict[str, Any]] | None = None
     with_batch: Callable[[Any, int], Any] | None = None
+    #: ``fixed_output(op, dtype, requant_mode)``: the output (scale, zero point) a runtime prescribes for the op
+    #: (e.g. TFLite LOGISTIC int8: 1/256, −128), or None where the output range is calibrated.
+    fixed_output: Callable[[Any, str, str], tuple[float, int] | None] | None = None
 
     @property
     def kind(self) -> str:
