@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -516,8 +517,44 @@ def qlinear_conv(ctx: OnnxContext, f: FusedNode) -> None:
 @QUANT_TABLE.handles("QLinearMatMul")
 def qlinear_matmul(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
-    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=1)
-    _emit_fc(ctx, node, x, _fc_weights(ctx, node, w, 0), None, "NONE", node.output[0], out_q)
+    if not ctx.is_const(node.input[3]):
+        raise ctx.unsupported(node, "B is not a constant: an activation x activation MatMul (as in attention) is "
+                                    "not supported; nearest supported: QLinearMatMul with a constant B (weights)")
+    x = ctx.act(node, node.input[0])
+    w = _qlinear_weights(ctx, node, channel_axis=max(np.ndim(ctx.const(node, node.input[3])) - 1, 0))
+    emit_matmul(ctx, node, x, w, _qlinear_out(ctx, node, 6))
+
+
+def emit_matmul(ctx: OnnxContext, node, x: Tensor, w: ConstQuant, out_q: ActQuant, requant: str | None = None) -> None:
+    """A MatMul ``x @ B`` with a constant B as FullyConnected: 2-D ``x`` directly; a batched ``x`` (rank 3,
+    ``(b, m, k)``) with a 2-D B, or an N-D B whose batch slices are all equal (numpy broadcasting), as
+    Reshape ``(b·m, k)`` -> FullyConnected -> Reshape ``(b, m, n)``. ``requant`` overrides the node's mode."""
+    if requant is not None:
+        ctx = replace(ctx, requant=requant)
+    b = np.asarray(w.data)
+    if b.ndim > 2:
+        if any(not np.array_equal(s, b.reshape(-1, *b.shape[-2:])[0]) for s in b.reshape(-1, *b.shape[-2:])):
+            raise ctx.unsupported(node, f"B of shape {list(b.shape)} has different matrices per batch; supported: "
+                                        f"a 2-D B or one shared by every batch (broadcast)")
+        if w.quant.per_channel_quantized and w.quant.axis % b.ndim != b.ndim - 1:
+            raise ctx.unsupported(node, "per-axis B must be quantized along its last (column) axis")
+        b = b.reshape(-1, *b.shape[-2:])[0]
+    if w.quant.per_channel_quantized:
+        w = ConstQuant(b, w.dtype, QuantParams(w.quant.scale, w.quant.zero_point, 1))
+    else:
+        w = ConstQuant(b, w.dtype, w.quant)
+    w = _fc_weights(ctx, node, w, 0)
+    if len(x.shape) == 2:
+        _emit_fc(ctx, node, x, w, None, "NONE", node.output[0], out_q)
+        return
+    if len(x.shape) != 3 or x.name in ctx.builder.chw_flat:
+        raise ctx.unsupported(node, f"A of shape {list(x.shape)}; supported: 2-D, or 3-D (batched) A")
+    lead, k = x.shape[:-1], x.shape[-1]
+    rows = math.prod(lead)
+    flat = ctx.emit(node, O.Reshape((rows, k)), [x.name], f"{node.output[0]}__rows", x.dtype, x.quant)
+    fc_out = f"{node.output[0]}__fc"
+    _emit_fc(ctx, node, ctx.builder.tensors[flat], w, None, "NONE", fc_out, out_q)
+    ctx.emit(node, O.Reshape((*lead, w.data.shape[0])), [fc_out], node.output[0], out_q.dtype, out_q.quant)
 
 
 @QUANT_TABLE.handles("QGemm")

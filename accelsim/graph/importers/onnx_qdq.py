@@ -167,8 +167,81 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> Qua
                     rename[src] = node.output[0]
                 if src not in act:  # QOperator: the integer tensor comes from a QLinear op
                     act[src] = q_params(c, node, node.input[1], node.input[2] if len(node.input) > 2 else "", attrs)
+    for inp in g.input:  # integer graph inputs of QOperator models: quantization from the op that reads them
+        elem = inp.type.tensor_type.elem_type
+        if elem in ONNX_INT_TYPES and inp.name not in values and inp.name not in act:
+            found = integer_input_quant(model, c, inp.name)
+            if found is not None:
+                act[inp.name] = found
     return QuantAnnotations(MappingProxyType(act), MappingProxyType(const), MappingProxyType(alias),
                             MappingProxyType(rename), frozenset(absorbed))
+
+
+#: Where an op that reads an integer tensor keeps its quantization: op type -> {input index: (scale input index,
+#: zero-point input index)}; a scale index of None means the op has no scale (ConvInteger / MatMulInteger
+#: compute on raw integers: scale 1). Input layouts from the ONNX operator spec (QLinearConv, QLinearMatMul,
+#: ConvInteger, MatMulInteger, DequantizeLinear) and onnxruntime's com.microsoft contrib-op schemas
+#: (onnxruntime/core/graph/contrib_ops/quantization_defs.cc: QLinearAdd/Mul, pools, QGemm, QLinearSigmoid, ...).
+INTEGER_READERS: Mapping[str, Mapping[int, tuple[int | None, int]]] = MappingProxyType({
+    "QLinearConv": {0: (1, 2)}, "QLinearMatMul": {0: (1, 2), 3: (4, 5)}, "QGemm": {0: (1, 2)},
+    "QLinearAdd": {0: (1, 2), 3: (4, 5)}, "QLinearMul": {0: (1, 2), 3: (4, 5)},
+    "QLinearAveragePool": {0: (1, 2)}, "QLinearGlobalAveragePool": {0: (1, 2)},
+    "QLinearSigmoid": {0: (1, 2)}, "QLinearLeakyRelu": {0: (1, 2)}, "QLinearSoftmax": {0: (1, 2)},
+    "DequantizeLinear": {0: (1, 2)}, "ConvInteger": {0: (None, 2)}, "MatMulInteger": {0: (None, 2)},
+})
+#: Ops that move integers without changing their quantization: an integer graph input may reach its reader
+#: through them.
+INTEGER_PASSTHROUGH = ("MaxPool", "Reshape", "Flatten", "Transpose", "Identity", "Pad", "Squeeze", "Unsqueeze")
+
+
+def integer_input_quant(model, c: Constants, name: str) -> ActQuant | None:
+    """(dtype, S, Z) of an integer graph input of a QOperator model, read from the first op that states it
+    (:data:`INTEGER_READERS`, through :data:`INTEGER_PASSTHROUGH` ops); None when no op does."""
+    frontier, seen = [name], set()
+    while frontier:
+        tensor = frontier.pop(0)
+        seen.add(tensor)
+        for node in model.graph.node:
+            for index, inp in enumerate(node.input):
+                if inp != tensor:
+                    continue
+                if node.op_type == "QLinearConcat" and index >= 2 and (index - 2) % 3 == 0:
+                    return q_params(c, node, node.input[index + 1], node.input[index + 2], {})
+                where = INTEGER_READERS.get(node.op_type, {}).get(index)
+                if where is not None:
+                    scale_i, zp_i = where
+                    zp_name = node.input[zp_i] if len(node.input) > zp_i else ""
+                    if scale_i is None:
+                        return integer_params(c, node, zp_name, model_elem_type(model, name))
+                    return q_params(c, node, node.input[scale_i], zp_name,
+                                    {"output_dtype": model_elem_type(model, name)})
+                if node.op_type in INTEGER_PASSTHROUGH and index == 0:
+                    frontier.extend(o for o in node.output if o and o not in seen)
+    return None
+
+
+def model_elem_type(model, name: str) -> int:
+    """The ONNX element type of graph input ``name`` (0 when it is not a graph input)."""
+    for inp in model.graph.input:
+        if inp.name == name:
+            return int(inp.type.tensor_type.elem_type)
+    return 0
+
+
+def integer_params(c: Constants, node, zp_name: str, elem_type: int) -> ActQuant:
+    """Quantization of a raw-integer operand of ConvInteger / MatMulInteger: scale 1, the (scalar) zero point."""
+    if zp_name:
+        zp_arr = np.asarray(c.get(node, zp_name))
+        flat = zp_arr.astype(np.int64).reshape(-1)
+        if flat.size > 1 and np.any(flat != flat[0]):
+            raise c.unsupported(node, "a per-row activation zero point is not supported; supported: one zero "
+                                      "point per tensor (scalar, or equal entries)")
+        dtype, zp = int_dtype(c, node, zp_arr), int(flat[0])
+    else:
+        dtype, zp = ONNX_INT_TYPES.get(elem_type, "uint8"), 0
+    if dtype not in ("uint8", "int8"):
+        raise c.unsupported(node, f"operand type {dtype}; supported: uint8, int8")
+    return ActQuant(dtype, QuantParams.per_tensor(1.0, zp))
 
 
 def _identity(c: Constants, node, graph_outputs: set[str], graph_inputs: set[str], alias: dict[str, str],
