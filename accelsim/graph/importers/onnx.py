@@ -250,6 +250,7 @@ def check_attributes(ctx: OnnxContext, node) -> None:
 def _finish(ctx: OnnxContext, model, inputs: list[str]) -> Graph:
     """The graph outputs checked and the IR assembled (tensors no node uses are dropped)."""
     file, b = ctx.file, ctx.builder
+    fold_fc_idiom(b, {ctx.ir(o.name) for o in model.graph.output})
     outputs = []
     for o in model.graph.output:
         name = ctx.ir(o.name)
@@ -276,6 +277,54 @@ def _finish(ctx: OnnxContext, model, inputs: list[str]) -> Graph:
         return Graph(Path(file).stem, tensors, tuple(b.nodes), tuple(inputs), tuple(outputs), metadata)
     except GraphError as exc:
         raise UnsupportedError(f"{file}: the imported graph is not valid: {exc}") from None
+
+
+def fold_fc_idiom(b, protected: set[str]) -> None:
+    """``[Reshape to (N, 1, 1, K)] -> Conv2D 1x1 -> Flatten`` on a 1x1 spatial map is a FullyConnected: the same
+    dot products over the same K inputs per output channel (how ONNX exporters, accelsim's own
+    ``export_onnx_qlinear`` among them, write FC as QLinearConv). Rewritten in place as one FullyConnected node
+    reading the Reshape's 2-D (N, K) or 4-D (N, 1, 1, K) input, so a re-imported export is the graph exported.
+    ``protected``: graph outputs, which keep their producers."""
+    from accelsim.graph import ops as O
+    from accelsim.graph.ir import Node, Tensor
+
+    def readers(name: str) -> list:
+        return [n for n in b.nodes if name in n.inputs]
+
+    def producer(name: str):
+        return next((n for n in b.nodes if name in n.outputs), None)
+
+    for conv in [n for n in b.nodes if isinstance(n.op, O.Conv2D)]:
+        op, x = conv.op, b.tensors[conv.inputs[0]]
+        w = b.tensors[conv.inputs[1]]
+        if (len(x.shape) != 4 or x.shape[1:3] != (1, 1) or w.shape[1:3] != (1, 1) or op.groups != 1
+                or op.stride != (1, 1) or op.dilation != (1, 1) or op.padding not in ("VALID", "SAME", (0, 0, 0, 0))):
+            continue
+        out = conv.outputs[0]
+        users = readers(out)
+        if out in protected or len(users) != 1 or not isinstance(users[0].op, O.Flatten):
+            continue
+        flatten = users[0]
+        src, drop = x.name, [conv, flatten]
+        reshape = producer(x.name)
+        if (reshape is not None and isinstance(reshape.op, O.Reshape) and len(readers(x.name)) == 1
+                and x.name not in protected):
+            before = b.tensors[reshape.inputs[0]].shape
+            if before in ((x.shape[0], x.shape[3]), x.shape):
+                src = reshape.inputs[0]
+                drop.append(reshape)
+        weights = Tensor(w.name, (w.shape[0], w.shape[3]), w.dtype, w.quant,
+                         None if w.data is None else np.ascontiguousarray(w.data.reshape(w.shape[0], -1)))
+        b.tensors[w.name] = weights
+        fc = Node(conv.name, O.FullyConnected(op.activation), (src, *conv.inputs[1:]), flatten.outputs, conv.requant)
+        index = b.nodes.index(conv)
+        b.nodes[index] = fc
+        for n in drop[1:]:
+            b.nodes.remove(n)
+        for n in drop:
+            for t in n.outputs:
+                if t != flatten.outputs[0]:
+                    b.tensors.pop(t, None)
 
 
 def _interface_type(elem: int, ir_dtype: str) -> str:
@@ -321,7 +370,8 @@ def _add_input(ctx: OnnxContext, value_info, batch_size: int | None) -> None:
         raise UnsupportedError(f"{file}: graph input {value_info.name!r} has ONNX element type {elem}; "
                                f"supported: float32, and uint8 / int8 / int16 inputs read by a QLinear op, "
                                f"ConvInteger / MatMulInteger or DequantizeLinear")
-    shape = nchw_to_nhwc(tuple(dims))
+    # an NHWC interface (read through Transpose(0, 3, 1, 2)) is already the IR layout
+    shape = tuple(dims) if value_info.name in ctx.quant.nhwc_inputs else nchw_to_nhwc(tuple(dims))
     name = ctx.ir(value_info.name)
     aq = ctx.quant.act.get(value_info.name)
     if ctx.quantized and aq is None:

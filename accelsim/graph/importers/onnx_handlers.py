@@ -406,6 +406,9 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = ctx.act(node, node.input[0])
     target = [int(v) for v in np.asarray(ctx.const(node, node.input[1])).reshape(-1)]
+    if node.output[0] in ctx.quant.nhwc_reshapes:
+        nhwc_reshape(ctx, node, x, target)
+        return
     onnx_in = nhwc_to_nchw(x.shape)
     shape = [onnx_in[i] if v == 0 and i < len(onnx_in) else v for i, v in enumerate(target)]
     total = math.prod(onnx_in)
@@ -425,6 +428,27 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
         raise ctx.unsupported(node, f"reshape {onnx_in} -> {shape} reorders NCHW elements; supported: "
                                     f"flattening to (N, -1) and reshapes without spatial extent")
     ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
+
+
+def nhwc_reshape(ctx: OnnxContext, node, x: Tensor, target: list[int]) -> None:
+    """A Reshape between layout Transposes (``onnx_qdq._layout_transpose``): input and target are in NHWC order,
+    the IR's, so it is the IR Reshape itself (a 4-D input to ``(N, -1)`` is the IR Flatten)."""
+    if len(x.shape) == 4 and ctx.canon(node.input[0]) == node.input[0]:
+        raise ctx.unsupported(node, "a Reshape of a 4-D NCHW tensor followed by Transpose(0, 3, 1, 2) is not "
+                                    "supported; supported: NHWC reshapes written as Transpose(0, 2, 3, 1) -> "
+                                    "Reshape -> Transpose(0, 3, 1, 2)")
+    shape = [x.shape[i] if v == 0 and i < len(x.shape) else v for i, v in enumerate(target)]
+    total = math.prod(x.shape)
+    if shape.count(-1) == 1:
+        known = math.prod(v for v in shape if v != -1)
+        shape[shape.index(-1)] = total // known if known else 0
+    if math.prod(shape) != total:
+        raise ctx.unsupported(node, f"cannot reshape {list(x.shape)} to {target}")
+    dtype, quant = _reshape_quant(ctx, node, x)
+    if len(x.shape) == 4 and len(shape) == 2 and shape[0] == x.shape[0]:
+        ctx.emit(node, O.Flatten(), [x.name], node.output[0], dtype, quant)
+    else:
+        ctx.emit(node, O.Reshape(tuple(shape)), [x.name], node.output[0], dtype, quant)
 
 
 @FLOAT_TABLE.handles("Concat")

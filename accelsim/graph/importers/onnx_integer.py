@@ -72,3 +72,52 @@ def matmul_integer(ctx: OnnxContext, f: FusedNode) -> None:
     b_ndim = np.ndim(ctx.const(node, node.input[1]))
     w = _raw_weights(ctx, node, 1, 3, channel_axis=b_ndim - 1)
     emit_matmul(ctx, node, x, w, _raw_output(x.quant), requant=RAW_ACCUMULATOR_REQUANT)
+
+
+@QUANT_TABLE.handles("Clip")
+def integer_clip(ctx: OnnxContext, f: FusedNode) -> None:
+    """A Clip on integers after a QOperator op (QLinearConv, QLinearAdd, a pool) with integer bounds: the
+    producer's fused activation, when the bounds are exactly that activation's clamp
+    (:func:`accelsim.quant.requant.activation_range` of NONE / RELU / RELU6 on the producer's output
+    quantization, TFLite's rule [ref:TFLiteRef]); accelsim's ``export_onnx_qlinear`` writes fused activations
+    this way. Other bounds are refused by name."""
+    from dataclasses import replace as dc_replace
+
+    from accelsim.graph.ir import Node, Tensor
+    from accelsim.quant.requant import activation_range
+
+    node = f.node
+    bound_arrays = [np.asarray(ctx.const(node, n)) for n in node.input[1:3] if n]
+    if node.attribute or not bound_arrays or any(a.dtype.kind not in "iu" for a in bound_arrays):
+        raise ctx.unsupported(node, "a standalone activation is supported only when it directly follows Conv, "
+                                    "Gemm, MatMul, BatchNormalization or Add (it is fused there), or as an integer "
+                                    "Clip after a QOperator op")
+    x = ctx.act(node, node.input[0])
+    bounds = []
+    for i in (1, 2):
+        if len(node.input) > i and node.input[i]:
+            bounds.append(int(np.asarray(ctx.const(node, node.input[i])).reshape(-1)[0]))
+        else:
+            bounds.append(None)
+    b = ctx.builder
+    producer = next((n for n in b.nodes if x.name in n.outputs), None)
+    current = getattr(producer.op, "activation", None) if producer is not None else None
+    readers = [n for n in b.nodes if x.name in n.inputs]
+    if current != "NONE" or readers:
+        raise ctx.unsupported(node, "an integer Clip is supported only directly after an op with a fused "
+                                    "activation (QLinearConv, QLinearAdd, a pool) that nothing else reads")
+    # Clip(min) without max is RELU; with both bounds RELU6 where they are its clamp (when RELU6's 6 lies beyond
+    # the type's range its clamp equals RELU's, and accelsim's exporter writes RELU without max)
+    for act in (("RELU",) if bounds[1] is None else ("RELU6", "RELU")):
+        lo, hi = activation_range(act, x.quant, x.dtype)
+        if bounds[0] in (lo, None) and bounds[1] in (hi, None):
+            break
+    else:
+        raise ctx.unsupported(node, f"Clip({bounds[0]}, {bounds[1]}) on {x.dtype} (S={float(x.quant.scale[0])}, "
+                                    f"Z={int(x.quant.zero_point[0])}) is no fused activation's clamp; supported: "
+                                    f"the clamps of RELU and RELU6")
+    out = ctx.ir(node.output[0])
+    b.nodes[b.nodes.index(producer)] = Node(producer.name, dc_replace(producer.op, activation=act), producer.inputs,
+                                           (out,), producer.requant)
+    del b.tensors[x.name]
+    b.tensors[out] = Tensor(out, x.shape, x.dtype, x.quant)

@@ -81,6 +81,8 @@ class QuantAnnotations:
     alias: Mapping[str, str]             # ONNX tensor name -> the ONNX name it stands for
     rename: Mapping[str, str]            # ONNX tensor name -> IR name (graph outputs behind a DQ / Identity)
     absorbed: frozenset[int]             # indices of the nodes folded away (Q, DQ, Identity, Dropout)
+    nhwc_inputs: frozenset[str] = frozenset()    # 4-D graph inputs declared NHWC (read through Transpose to NCHW)
+    nhwc_reshapes: frozenset[str] = frozenset()  # Reshape outputs whose input and target are in NHWC order
 
 
 def int_dtype(c: Constants, node, arr: np.ndarray) -> str:
@@ -137,8 +139,18 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> Qua
     const: dict[str, ConstQuant] = {}
     absorbed: set[int] = set()
     c = Constants(file, values, alias)
+    readers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in g.input}
+    nhwc_inputs: set[str] = set()
+    nhwc_reshapes: set[str] = set()
     for index, node in enumerate(g.node):
-        if node.op_type in ("Identity", "Dropout"):
+        if node.op_type == "Transpose" and _layout_transpose(c, node, readers, graph_outputs, ranks, values,
+                                                             alias, rename, nhwc_inputs, nhwc_reshapes):
+            absorbed.add(index)
+        elif node.op_type in ("Identity", "Dropout"):
             absorbed.add(index)
             _identity(c, node, graph_outputs, graph_inputs, alias, rename)
         elif node.op_type == "QuantizeLinear":
@@ -174,7 +186,67 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> Qua
             if found is not None:
                 act[inp.name] = found
     return QuantAnnotations(MappingProxyType(act), MappingProxyType(const), MappingProxyType(alias),
-                            MappingProxyType(rename), frozenset(absorbed))
+                            MappingProxyType(rename), frozenset(absorbed), frozenset(nhwc_inputs),
+                            frozenset(nhwc_reshapes))
+
+
+_TO_NCHW = (0, 3, 1, 2)
+_TO_NHWC = (0, 2, 3, 1)
+
+
+def _single_reader(readers: Mapping[str, list], name: str, graph_outputs: set[str]):
+    users = readers.get(name, [])
+    return users[0] if len(users) == 1 and name not in graph_outputs else None
+
+
+def _reaches_output_only(readers: Mapping[str, list], name: str, graph_outputs: set[str]) -> bool:
+    """Whether tensor ``name`` is a graph output, or feeds one through single Identity / Q / DQ nodes only."""
+    while name not in graph_outputs:
+        nxt = _single_reader(readers, name, graph_outputs)
+        if nxt is None or nxt.op_type not in ("Identity", "QuantizeLinear", "DequantizeLinear") or \
+                nxt.input[0] != name:
+            return False
+        name = nxt.output[0]
+    return not readers.get(name)
+
+
+def _layout_transpose(c: Constants, node, readers, graph_outputs, ranks, values, alias, rename, nhwc_inputs,
+                      nhwc_reshapes) -> bool:
+    """A Transpose between ONNX's NCHW and the IR's NHWC, which the IR needs no node for (an alias), as an NHWC
+    model interface or an NHWC-order reshape writes it (accelsim's own ``export_onnx_qlinear`` does):
+
+    * ``perm=(0,3,1,2)`` on a 4-D graph input: the input is NHWC, i.e. already the IR layout;
+    * ``perm=(0,2,3,1)`` whose result only reaches a graph output: the output is NHWC, the IR layout;
+    * ``perm=(0,2,3,1)`` read only by a Reshape (to a non-4-D shape, or followed by ``perm=(0,3,1,2)``): the
+      reshape works in NHWC element order, as the IR's does;
+    * ``perm=(0,3,1,2)`` after such a Reshape to a 4-D shape (or after a Reshape of a non-4-D tensor to 4-D).
+
+    Returns whether ``node`` was folded (its output aliased to its input)."""
+    perm = tuple(int(p) for p in onnx_attrs(node).get("perm", ()))
+    src, out = c.canon(node.input[0]), node.output[0]
+    if perm == _TO_NCHW and src in ranks and ranks[src] == 4 and src not in values:
+        nhwc_inputs.add(src)
+    elif perm == _TO_NHWC and _reaches_output_only(readers, out, graph_outputs):
+        if out in graph_outputs:
+            rename[src] = out
+    elif perm == _TO_NHWC and (r := _single_reader(readers, out, graph_outputs)) is not None and \
+            r.op_type == "Reshape" and r.input[0] == out and len(r.input) > 1 and r.input[1] in values:
+        target = np.asarray(values[r.input[1]]).reshape(-1)
+        if target.size == 4:
+            t2 = _single_reader(readers, r.output[0], graph_outputs)
+            if t2 is None or t2.op_type != "Transpose" or \
+                    tuple(int(p) for p in onnx_attrs(t2).get("perm", ())) != _TO_NCHW:
+                return False
+        nhwc_reshapes.add(r.output[0])
+    elif perm == _TO_NCHW and any(n.op_type == "Reshape" and n.output[0] == src and len(n.input) > 1 and
+                                  n.input[1] in values and np.asarray(values[n.input[1]]).size == 4 and
+                                  _single_reader(readers, src, graph_outputs) is node
+                                  for users in readers.values() for n in users):
+        nhwc_reshapes.add(src)
+    else:
+        return False
+    alias[out] = src
+    return True
 
 
 #: Where an op that reads an integer tensor keeps its quantization: op type -> {input index: (scale input index,
