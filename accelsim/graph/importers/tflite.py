@@ -5,7 +5,9 @@ imported graph executes bit-exactly against LiteRT's reference kernels. Supporte
 FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
-VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
+VALID MAX_POOL_2D (folded into the MaxPool's explicit padding), PAD with the zero point before a VALID conv
+(folded into the conv's explicit padding), integer -> integer QUANTIZE elsewhere (e.g. a uint8 interface around an
+int8 model) as a one-input Concat, the IR's rescaling copy. Types: int8,
 uint8, int16 activations (16x8, int64 bias), int4 weights (two per byte, low nibble first).
 
 The flatbuffer is decoded with the TFLite schema classes generated for the ``flatbuffers`` package, which ship
@@ -213,6 +215,14 @@ class _Importer:
                 if op_name == "DEQUANTIZE" and dst.dtype == "float32" and dst.name in outputs:
                     outputs[outputs.index(dst.name)] = use(ins[0])
                     float_outputs[src.name] = dst.name
+                    continue
+                if op_name == "QUANTIZE" and src.dtype != "float32" and dst.dtype != "float32":
+                    # integer -> integer QUANTIZE (TFLiteConverter's inference_input_type / inference_output_type
+                    # uint8 around an int8 model): TFLite's Requantize (reference/requantize.h:
+                    # clamp(MultiplyByQuantizedMultiplier(q - Z_in, S_in / S_out) + Z_out), whose int8 <-> uint8
+                    # "^ 0x80" fast path is the same integers) is the rescale of a one-input Concat in fixed_point
+                    nodes.append(Node(f"op{op_index}_requantize", O.Concat(-1), (use(ins[0]),), (use(out),),
+                                      "fixed_point"))
                     continue
                 raise UnsupportedError(f"{where}: {op_name} is supported only at the graph edges (float input -> "
                                        f"QUANTIZE, DEQUANTIZE -> float output), not inside the network")
