@@ -11,7 +11,7 @@ pytest.importorskip("ai_edge_litert")
 
 from accelsim.execute import execute  # noqa: E402
 from accelsim.graph.importers.tflite import FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, load_tflite  # noqa: E402
-from tests.tflite_builder import TFLiteModel, run_reference  # noqa: E402
+from tflite_builder import TFLiteModel, run_reference  # noqa: E402
 
 RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
