@@ -1,6 +1,6 @@
 """ONNX import: ConvInteger and MatMulInteger, the ONNX ops whose output is the raw int32 accumulator.
 
-ONNX operator spec (opset 10+): ``ConvInteger(x, w, x_zero_point?, w_zero_point?)`` and
+ONNX operator spec ([ref:ONNXOps], opset 10+): ``ConvInteger(x, w, x_zero_point?, w_zero_point?)`` and
 ``MatMulInteger(A, B, a_zero_point?, b_zero_point?)`` return ``Σ (x − Z_x)·(w − Z_w)`` as int32, with no scale.
 In the IR such a node is an ordinary Conv2D / FullyConnected whose operands have scale 1 and whose output is an
 ``int32`` tensor of scale ``S_x·S_w`` (= 1) and zero point 0, requantized with the ``fixed_point`` rule: the
