@@ -107,3 +107,12 @@ def test_integer_input_type_must_match_its_reader():
     with pytest.raises(UnsupportedError, match=r"graph input 'x' is uint8 but the op reading it expects int8"):
         import_model(model_of([conv], [x], [helper.make_tensor_value_info("y", TensorProto.INT8, None)], inits),
                      "m.onnx")
+
+
+def test_dropout_in_training_mode_is_refused():
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
+             numpy_helper.from_array(np.array(True), "training")]
+    node = helper.make_node("Dropout", ["c", "ratio", "training"], ["y"], name="drop")
+    nodes, w = conv_then(node)
+    with pytest.raises(UnsupportedError, match=r"node 'drop' \(Dropout\): training_mode=True cannot be honoured"):
+        import_model(model_of(nodes, [x_info()], [y_info()], [*w, *inits]), "m.onnx")

@@ -228,3 +228,20 @@ def test_integer_input_without_a_reader_is_refused():
     model.graph.input.append(helper.make_tensor_value_info("z", TensorProto.UINT8, [1, 4]))
     with pytest.raises(UnsupportedError, match="'z' is an integer input.*scale and zero point are unknown"):
         import_model(model, "orphan.onnx")
+
+
+def test_int32_output_is_simulated_at_four_bytes_per_element():
+    """A ConvInteger graph simulates; its int32 graph output is written to DRAM at 4 bytes per element
+    (closed form: N·OH·OW·O·4)."""
+    from accelsim.simulate import simulate
+
+    rng = np.random.default_rng(7)
+    w = rng.integers(0, 256, (16, 8, 3, 3)).astype(np.uint8)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.array(3, np.uint8), "xz"),
+             numpy_helper.from_array(np.array(7, np.uint8), "wz")]
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1])
+    model = make_model([node], [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8, 32, 32])],
+                       [helper.make_tensor_value_info("y", TensorProto.INT32, [1, 16, 32, 32])], inits)
+    report = simulate(import_model(model, "ci.onnx"), "hw_configs/tpu_v1.yaml")
+    assert report.totals["macs"] == 32 * 32 * 16 * 8 * 9
+    assert report.totals["dram_write_bytes"] == 1 * 32 * 32 * 16 * 4

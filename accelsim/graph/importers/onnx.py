@@ -236,6 +236,10 @@ def check_attributes(ctx: OnnxContext, node) -> None:
         if name in attrs and not honoured(attrs[name]):
             raise ctx.unsupported(node, f"attribute {name}={_enum_attr(attrs[name])} cannot be honoured; "
                                         f"supported: {supported}")
+    if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2] and ctx.is_const(node.input[2]) and \
+            bool(np.asarray(ctx.const(node, node.input[2])).reshape(-1)[0]):
+        raise ctx.unsupported(node, "training_mode=True cannot be honoured; supported: inference mode (Dropout is "
+                                    "an identity)")
     w_index = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}.get(node.op_type)
     if w_index is not None and "kernel_shape" in attrs and len(node.input) > w_index and ctx.is_const(
             node.input[w_index]):
