@@ -54,6 +54,7 @@ def to_nchw(x):
     ("uint8", "int8", True, (0, 1, 1, 0), 1),
     ("uint8", "uint8", False, (1, 1, 1, 1), 2),
     ("uint8", "uint8", True, (2, 0, 0, 1), 1),
+    ("int8", "int8", False, (1, 1, 1, 1), 1),
 ])
 def test_conv_integer_equals_onnxruntime(x_dtype, w_dtype, per_channel_zp, pads, groups):
     rng = np.random.default_rng(1)
@@ -245,3 +246,22 @@ def test_int32_output_is_simulated_at_four_bytes_per_element():
     report = simulate(import_model(model, "ci.onnx"), "hw_configs/tpu_v1.yaml")
     assert report.totals["macs"] == 32 * 32 * 16 * 8 * 9
     assert report.totals["dram_write_bytes"] == 1 * 32 * 32 * 16 * 4
+
+
+@pytest.mark.parametrize("op_type", ["MatMulInteger", "ConvInteger"])
+def test_integer_ops_without_zero_points_equal_onnxruntime(op_type):
+    """The zero-point inputs are optional (0 when absent)."""
+    rng = np.random.default_rng(8)
+    if op_type == "MatMulInteger":
+        x = integer_inputs(rng, "uint8", (6, 20))
+        w = rng.integers(0, 256, (20, 9)).astype(np.uint8)
+    else:
+        x = integer_inputs(rng, "uint8", (1, 5, 7, 7))
+        w = rng.integers(0, 256, (3, 5, 2, 2)).astype(np.uint8)
+    node = helper.make_node(op_type, ["x", "w"], ["y"])
+    model = make_model([node], [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x.shape))],
+                       [helper.make_tensor_value_info("y", TensorProto.INT32, None)], [numpy_helper.from_array(w, "w")])
+    golden = run_ort(model, {"x": x})
+    graph = import_model(model, "nozp.onnx")
+    y = to_nchw(execute(graph, {"x": to_nhwc(x)}).outputs["y"])
+    assert y.shape == golden.shape and int(np.count_nonzero(y.astype(np.int64) != golden)) == 0
