@@ -265,3 +265,24 @@ def test_integer_ops_without_zero_points_equal_onnxruntime(op_type):
     graph = import_model(model, "nozp.onnx")
     y = to_nchw(execute(graph, {"x": to_nhwc(x)}).outputs["y"])
     assert y.shape == golden.shape and int(np.count_nonzero(y.astype(np.int64) != golden)) == 0
+
+
+def test_nhwc_interface_through_layout_transposes_equals_onnxruntime():
+    """uint8 NHWC input -> Transpose(0,3,1,2) -> QLinearConv -> MaxPool -> Transpose(0,2,3,1) -> NHWC output
+    (tf2onnx's and accelsim's own layout): the Transposes become aliases, the IR interface is the declared NHWC."""
+    model = qlinear_conv_model(2)
+    g = model.graph
+    g.node[0].input[0] = "x_nchw"
+    g.node[1].output[0] = "y_nchw"
+    g.node.insert(0, helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2]))
+    g.node.append(helper.make_node("Transpose", ["y_nchw"], ["y"], perm=[0, 2, 3, 1]))
+    del g.input[:], g.output[:]
+    g.input.append(helper.make_tensor_value_info("x", TensorProto.UINT8, [2, 8, 8, 3]))
+    g.output.append(helper.make_tensor_value_info("y", TensorProto.UINT8, [2, 4, 4, 4]))
+    x = integer_inputs(np.random.default_rng(9), "uint8", (2, 8, 8, 3))
+    golden = run_ort(model, {"x": x})
+    graph = import_model(model, "nhwc.onnx")
+    assert [n.kind for n in graph.nodes] == ["Conv2D", "MaxPool"]
+    assert graph.tensors["x"].shape == (2, 8, 8, 3) and graph.tensors["y"].shape == (2, 4, 4, 4)
+    y = execute(graph, {"x": x}).outputs["y"]
+    assert int(np.count_nonzero(y != golden)) == 0

@@ -127,3 +127,15 @@ def test_tflite_export_reimports_to_the_same_graph(name):
     assert_same_graph(graph, back)
     if name in EXECUTED:
         assert_same_integers(graph, back)
+
+
+@pytest.mark.parametrize("name", ["resnet_18", "mobilenet_v2_1.0_224"])
+def test_onnx_float_io_export_reimports_to_the_same_graph(name):
+    """``float_io=True`` wraps the interface in QuantizeLinear / DequantizeLinear: the re-imported graph has the
+    same integer tensors and records the float interface."""
+    graph = zoo_graph(name, 64, "float32")
+    back = import_model(export_onnx_qlinear(graph, float_io=True), f"{name}.onnx")
+    assert_same_graph(graph, back)
+    assert back.metadata["interface"] == {"inputs": {graph.inputs[0]: "float32"},
+                                          "outputs": {graph.outputs[0]: "float32"}}
+    assert_same_integers(graph, back)

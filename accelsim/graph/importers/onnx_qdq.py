@@ -199,6 +199,19 @@ def _single_reader(readers: Mapping[str, list], name: str, graph_outputs: set[st
     return users[0] if len(users) == 1 and name not in graph_outputs else None
 
 
+def _only_layout_readers(readers: Mapping[str, list], name: str) -> bool:
+    """Whether every path from graph input ``name`` (through Identity / QuantizeLinear) ends in a
+    ``Transpose(0, 3, 1, 2)``: then the input is NHWC as a whole."""
+    users = readers.get(name, [])
+    for n in users:
+        if n.op_type in ("Identity", "QuantizeLinear") and n.input[0] == name:
+            if not _only_layout_readers(readers, n.output[0]):
+                return False
+        elif not (n.op_type == "Transpose" and tuple(int(p) for p in onnx_attrs(n).get("perm", ())) == _TO_NCHW):
+            return False
+    return bool(users)
+
+
 def _reaches_output_only(readers: Mapping[str, list], name: str, graph_outputs: set[str]) -> bool:
     """Whether tensor ``name`` is a graph output, or feeds one through single Identity / Q / DQ nodes only."""
     while name not in graph_outputs:
@@ -225,6 +238,8 @@ def _layout_transpose(c: Constants, node, readers, graph_outputs, ranks, values,
     perm = tuple(int(p) for p in onnx_attrs(node).get("perm", ()))
     src, out = c.canon(node.input[0]), node.output[0]
     if perm == _TO_NCHW and src in ranks and ranks[src] == 4 and src not in values:
+        if not _only_layout_readers(readers, src):
+            return False  # another op reads the input as declared: keep the NCHW reading (the Transpose is refused)
         nhwc_inputs.add(src)
     elif perm == _TO_NHWC and _reaches_output_only(readers, out, graph_outputs):
         if out in graph_outputs:
