@@ -31,7 +31,6 @@ from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
-from accelsim.graph.shapes import resolve_padding
 from accelsim.quant.requant import activation_range
 
 OPSET = 21
