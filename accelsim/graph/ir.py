@@ -21,6 +21,9 @@ from accelsim.quant.requant import MODES
 ACTIVATION_DTYPES = ("int2", "int4", "int8", "uint8", "int16")
 WEIGHT_DTYPES = ("int2", "uint2", "int4", "uint4", "int8", "uint8", "int16")
 BIAS_DTYPES = ("int32", "int64")
+#: A MAC op may output its raw accumulator (ONNX ConvInteger / MatMulInteger; scale S_x·S_w, zero point 0, requant
+#: multiplier 1); only views (Reshape / Flatten) may read it.
+RAW_ACCUMULATOR_DTYPES = ("int32",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,6 +232,9 @@ def _validate_node(graph: Graph, node: Node, float_graph: bool) -> None:
     if float_graph:
         return
     for t in (*ins[:n_act], out):
+        if t.dtype in RAW_ACCUMULATOR_DTYPES and (
+                (t is out and definition.is_mac) or definition.cost.is_view):
+            continue  # an int32 accumulator output (ONNX ConvInteger / MatMulInteger), or a view of one
         if t.dtype not in ACTIVATION_DTYPES:
             raise fail(f"activation {t.name!r} is {t.dtype}; supported: {', '.join(ACTIVATION_DTYPES)}")
         if t.quant is not None and t.quant.per_channel_quantized:

@@ -34,7 +34,6 @@ from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.importers.tables import HandlerTable
 from accelsim.graph.ir import Graph, Node, Tensor
-from accelsim.graph.shapes import resolve_padding
 from accelsim.quant.requant import activation_range
 
 OPSET = 21
@@ -118,9 +117,8 @@ class _Writer:
         attrs = {}
         if not fc:
             kh, kw = w.shape[1:3]
-            top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], (kh, kw), op.stride, op.dilation)
             attrs = dict(kernel_shape=[kh, kw], strides=list(op.stride), dilations=list(op.dilation),
-                         pads=[top, left, bottom, right], group=op.groups)
+                         **_onnx_padding(op.padding), group=op.groups)
         y = self.emit("QLinearConv", inputs, node.name, **attrs)
         return self.clip(y, op.activation, out, node.name)
 
@@ -130,8 +128,10 @@ class _Writer:
             return value
         lo, hi = activation_range(activation, out.quant, out.dtype)
         storage = np.uint8 if out.dtype == "uint8" else np.int8
-        return self.emit("Clip", [value, self.const(f"{base}_min", np.asarray(lo).astype(storage)),
-                                  self.const(f"{base}_max", np.asarray(hi).astype(storage))], f"{base}_clip")
+        bounds = [self.const(f"{base}_min", np.asarray(lo).astype(storage))]
+        if activation != "RELU":  # RELU's upper bound is the type's maximum: Clip with min only says RELU
+            bounds.append(self.const(f"{base}_max", np.asarray(hi).astype(storage)))
+        return self.emit("Clip", [value, *bounds], f"{base}_clip")
 
     def nhwc_reshape(self, x: Tensor, shape: tuple[int, ...], base: str) -> str:
         """Reshape with NHWC element order: NCHW values go back to NHWC first; 4-D results go to NCHW."""
@@ -187,6 +187,18 @@ _ONNX_QLINEAR_EXPORTERS = _TABLE.entries  # what dispatch reads
 OnnxQLinearExporter = Callable[[_Writer, Node], str]
 
 
+def _onnx_padding(padding: O.Padding) -> dict[str, object]:
+    """The IR padding as ONNX attributes: "SAME" as ``auto_pad=SAME_UPPER`` (the extra row / column at the end,
+    TensorFlow's SAME; ONNX operator spec, Conv), "VALID" as ``auto_pad=VALID``, explicit (top, bottom, left,
+    right) as ``pads`` (ONNX order: begins then ends), so the importer reads back the same padding spelling."""
+    if padding == "SAME":
+        return {"auto_pad": "SAME_UPPER"}
+    if padding == "VALID":
+        return {"auto_pad": "VALID"}
+    top, bottom, left, right = padding
+    return {"pads": [top, left, bottom, right]}
+
+
 def _io(w: _Writer, node: Node) -> tuple[Tensor, Tensor]:
     return w.graph.tensors[node.inputs[0]], w.graph.tensors[node.outputs[0]]
 
@@ -218,8 +230,7 @@ def _add(w: _Writer, node: Node) -> str:
 def _pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     op = node.op
-    top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
-    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right])
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), **_onnx_padding(op.padding))
     if isinstance(op, O.MaxPool):
         y = w.emit("MaxPool", [w.value[x.name]], node.name, **attrs)
     else:

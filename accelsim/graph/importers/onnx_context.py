@@ -25,6 +25,8 @@ class IRBuilder:
     tensors: dict[str, Tensor] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     chw_flat: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: Facts about the import recorded in the graph metadata (dynamic batch, integer interface, ...).
+    notes: dict[str, object] = field(default_factory=dict)
 
     def add_const(self, name: str, data: np.ndarray, dtype: str, quant: QuantParams | None) -> str:
         """A constant tensor under ``name`` (made unique); returns its name."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -405,6 +406,9 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     x = ctx.act(node, node.input[0])
     target = [int(v) for v in np.asarray(ctx.const(node, node.input[1])).reshape(-1)]
+    if node.output[0] in ctx.quant.nhwc_reshapes:
+        nhwc_reshape(ctx, node, x, target)
+        return
     onnx_in = nhwc_to_nchw(x.shape)
     shape = [onnx_in[i] if v == 0 and i < len(onnx_in) else v for i, v in enumerate(target)]
     total = math.prod(onnx_in)
@@ -428,6 +432,27 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
         reshape_any(ctx, node, x, tuple(shape))
         return
     ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
+
+
+def nhwc_reshape(ctx: OnnxContext, node, x: Tensor, target: list[int]) -> None:
+    """A Reshape between layout Transposes (``onnx_qdq._layout_transpose``): input and target are in NHWC order,
+    the IR's, so it is the IR Reshape itself (a 4-D input to ``(N, -1)`` is the IR Flatten)."""
+    if len(x.shape) == 4 and ctx.canon(node.input[0]) == node.input[0]:
+        raise ctx.unsupported(node, "a Reshape of a 4-D NCHW tensor followed by Transpose(0, 3, 1, 2) is not "
+                                    "supported; supported: NHWC reshapes written as Transpose(0, 2, 3, 1) -> "
+                                    "Reshape -> Transpose(0, 3, 1, 2)")
+    shape = [x.shape[i] if v == 0 and i < len(x.shape) else v for i, v in enumerate(target)]
+    total = math.prod(x.shape)
+    if shape.count(-1) == 1:
+        known = math.prod(v for v in shape if v != -1)
+        shape[shape.index(-1)] = total // known if known else 0
+    if math.prod(shape) != total:
+        raise ctx.unsupported(node, f"cannot reshape {list(x.shape)} to {target}")
+    dtype, quant = _reshape_quant(ctx, node, x)
+    if len(x.shape) == 4 and len(shape) == 2 and shape[0] == x.shape[0]:
+        ctx.emit(node, O.Flatten(), [x.name], node.output[0], dtype, quant)
+    else:
+        ctx.emit(node, O.Reshape(tuple(shape)), [x.name], node.output[0], dtype, quant)
 
 
 @FLOAT_TABLE.handles("Concat")
@@ -520,8 +545,44 @@ def qlinear_conv(ctx: OnnxContext, f: FusedNode) -> None:
 @QUANT_TABLE.handles("QLinearMatMul")
 def qlinear_matmul(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
-    x, w, out_q = _qlinear_mac_operands(ctx, node, channel_axis=1)
-    _emit_fc(ctx, node, x, _fc_weights(ctx, node, w, 0), None, "NONE", node.output[0], out_q)
+    if not ctx.is_const(node.input[3]):
+        raise ctx.unsupported(node, "B is not a constant: an activation x activation MatMul (as in attention) is "
+                                    "not supported; nearest supported: QLinearMatMul with a constant B (weights)")
+    x = ctx.act(node, node.input[0])
+    w = _qlinear_weights(ctx, node, channel_axis=max(np.ndim(ctx.const(node, node.input[3])) - 1, 0))
+    emit_matmul(ctx, node, x, w, _qlinear_out(ctx, node, 6))
+
+
+def emit_matmul(ctx: OnnxContext, node, x: Tensor, w: ConstQuant, out_q: ActQuant, requant: str | None = None) -> None:
+    """A MatMul ``x @ B`` with a constant B as FullyConnected: 2-D ``x`` directly; a batched ``x`` (rank 3,
+    ``(b, m, k)``) with a 2-D B, or an N-D B whose batch slices are all equal (numpy broadcasting), as
+    Reshape ``(b·m, k)`` -> FullyConnected -> Reshape ``(b, m, n)``. ``requant`` overrides the node's mode."""
+    if requant is not None:
+        ctx = replace(ctx, requant=requant)
+    b = np.asarray(w.data)
+    if b.ndim > 2:
+        if any(not np.array_equal(s, b.reshape(-1, *b.shape[-2:])[0]) for s in b.reshape(-1, *b.shape[-2:])):
+            raise ctx.unsupported(node, f"B of shape {list(b.shape)} has different matrices per batch; supported: "
+                                        f"a 2-D B or one shared by every batch (broadcast)")
+        if w.quant.per_channel_quantized and w.quant.axis % b.ndim != b.ndim - 1:
+            raise ctx.unsupported(node, "per-axis B must be quantized along its last (column) axis")
+        b = b.reshape(-1, *b.shape[-2:])[0]
+    if w.quant.per_channel_quantized:
+        w = ConstQuant(b, w.dtype, QuantParams(w.quant.scale, w.quant.zero_point, 1))
+    else:
+        w = ConstQuant(b, w.dtype, w.quant)
+    w = _fc_weights(ctx, node, w, 0)
+    if len(x.shape) == 2:
+        _emit_fc(ctx, node, x, w, None, "NONE", node.output[0], out_q)
+        return
+    if len(x.shape) != 3 or x.name in ctx.builder.chw_flat:
+        raise ctx.unsupported(node, f"A of shape {list(x.shape)}; supported: 2-D, or 3-D (batched) A")
+    lead, k = x.shape[:-1], x.shape[-1]
+    rows = math.prod(lead)
+    flat = ctx.emit(node, O.Reshape((rows, k)), [x.name], f"{node.output[0]}__rows", x.dtype, x.quant)
+    fc_out = f"{node.output[0]}__fc"
+    _emit_fc(ctx, node, ctx.builder.tensors[flat], w, None, "NONE", fc_out, out_q)
+    ctx.emit(node, O.Reshape((*lead, w.data.shape[0])), [fc_out], node.output[0], out_q.dtype, out_q.quant)
 
 
 @QUANT_TABLE.handles("QGemm")

@@ -6,7 +6,9 @@ FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENA
 SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, PRELU, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
-VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
+VALID MAX_POOL_2D (folded into the MaxPool's explicit padding), PAD with the zero point before a VALID conv
+(folded into the conv's explicit padding), integer -> integer QUANTIZE elsewhere (e.g. a uint8 interface around an
+int8 model) as a one-input Concat, the IR's rescaling copy. Types: int8,
 uint8, int16 activations (16x8, int64 bias), int4 weights (two per byte, low nibble first).
 
 The flatbuffer is decoded with the TFLite schema classes generated for the ``flatbuffers`` package, which ship
@@ -191,6 +193,7 @@ class _Importer:
         folded = self._requantize_into_concat(consumers)
         self.pool_pads = self._padv2_into_max_pool(consumers)
         shape_arithmetic = self._static_shape_arithmetic()
+        self.conv_pads = self._pad_into_conv(consumers, set(self.sub.outputs))
 
         def use(index: int) -> str:
             t = self.raw[index]
@@ -209,7 +212,8 @@ class _Importer:
             ins = [folded.get(i, i) for i in op.inputs]
             out = op.outputs[0]
             where = f"{self.source}: operator {op_index} ({op_name})"
-            if (op_name == "QUANTIZE" and out in folded) or (op_name == "PADV2" and out in self.pool_pads):
+            if (op_name == "QUANTIZE" and out in folded) or (op_name == "PADV2" and out in self.pool_pads) or (
+                    op_name in ("PAD", "PADV2") and out in self.conv_pads):
                 continue
             if op_name in ("QUANTIZE", "DEQUANTIZE"):
                 src, dst = self.raw[ins[0]], self.raw[out]
@@ -220,6 +224,14 @@ class _Importer:
                 if op_name == "DEQUANTIZE" and dst.dtype == "float32" and dst.name in outputs:
                     outputs[outputs.index(dst.name)] = use(ins[0])
                     float_outputs[src.name] = dst.name
+                    continue
+                if op_name == "QUANTIZE" and src.dtype != "float32" and dst.dtype != "float32":
+                    # integer -> integer QUANTIZE (TFLiteConverter's inference_input_type / inference_output_type
+                    # uint8 around an int8 model): TFLite's Requantize (reference/requantize.h:
+                    # clamp(MultiplyByQuantizedMultiplier(q - Z_in, S_in / S_out) + Z_out), whose int8 <-> uint8
+                    # "^ 0x80" fast path is the same integers) is the rescale of a one-input Concat in fixed_point
+                    nodes.append(Node(f"op{op_index}_requantize", O.Concat(-1), (use(ins[0]),), (use(out),),
+                                      "fixed_point"))
                     continue
                 raise UnsupportedError(f"{where}: {op_name} is supported only at the graph edges (float input -> "
                                        f"QUANTIZE, DEQUANTIZE -> float output), not inside the network")
@@ -327,6 +339,32 @@ class _Importer:
                 found[op.outputs[0]] = (src, (int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])))
         return found
 
+    def _pad_into_conv(self, consumers: dict[int, list], graph_outputs: set[int]
+                       ) -> dict[int, tuple[int, tuple[int, int, int, int]]]:
+        """PAD (or PADV2 with the zero point) of H and W only, feeding only VALID CONV_2D / DEPTHWISE_CONV_2D ops
+        (how explicit conv padding is written, accelsim's exporter included): {padded tensor: (source tensor,
+        (top, bottom, left, right))}. The IR conv pads with the input zero point, as PAD does for quantized
+        tensors (TFLite reference pad.cc), so the conv with explicit padding computes the same integers."""
+        found = {}
+        for op in self.sub.operators or []:
+            name = self._op_name(op)
+            if name not in ("PAD", "PADV2") or op.outputs[0] in graph_outputs:
+                continue
+            src = op.inputs[0]
+            x, pads = self.raw[src], self.raw[op.inputs[1]].data
+            if (pads is None or x.quant is None or x.dtype == "float32" or pads.shape != (4, 2)
+                    or pads[0].any() or pads[3].any()):
+                continue
+            if name == "PADV2":
+                value = self.raw[op.inputs[2]].data
+                if value is None or int(value.reshape(-1)[0]) != int(x.quant.zero_point[0]):
+                    continue
+            users = consumers.get(op.outputs[0], [])
+            if users and all(self._op_name(u) in ("CONV_2D", "DEPTHWISE_CONV_2D") and u.inputs[0] == op.outputs[0]
+                             and u.builtinOptions.padding == 1 for u in users):
+                found[op.outputs[0]] = (src, (int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])))
+        return found
+
     def _activation(self, options, where: str) -> O.Activation:
         fused = int(getattr(options, "fusedActivationFunction", 0) or 0)
         if fused not in ACTIVATIONS:
@@ -379,19 +417,29 @@ TFLiteHandler = Callable[[_Importer, TFLiteOperator], TFLiteResult]
 @_TABLE.handles("CONV_2D")
 def _conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
-    x, w = imp.raw[t.ins[0]], imp.raw[t.ins[1]]
+    ins, padding = _conv_input(imp, t)
+    x, w = imp.raw[ins[0]], imp.raw[ins[1]]
     groups = x.shape[3] // w.shape[3] if w.shape[3] else 1
     return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
-                    PADDINGS[opts.padding], groups, imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
+                    padding, groups, imp._activation(opts, t.where)), [i for i in ins if i >= 0]
+
+
+def _conv_input(imp: _Importer, t: TFLiteOperator) -> tuple[list[int], O.Padding]:
+    """The conv's inputs and padding, with a PAD folded into it (``_Importer._pad_into_conv``)."""
+    if t.ins[0] in imp.conv_pads:
+        src, pads = imp.conv_pads[t.ins[0]]
+        return [src, *t.ins[1:]], pads
+    return list(t.ins), PADDINGS[t.op.builtinOptions.padding]
 
 
 @_TABLE.handles("DEPTHWISE_CONV_2D")
 def _depthwise_conv_2d(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
-    x = imp.raw[t.ins[0]]
-    imp._to_ohwi_depthwise(t.ins[1], t.where)
+    ins, padding = _conv_input(imp, t)
+    x = imp.raw[ins[0]]
+    imp._to_ohwi_depthwise(ins[1], t.where)
     return O.Conv2D((opts.strideH, opts.strideW), (opts.dilationHFactor, opts.dilationWFactor),
-                    PADDINGS[opts.padding], x.shape[3], imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
+                    padding, x.shape[3], imp._activation(opts, t.where)), [i for i in ins if i >= 0]
 
 
 @_TABLE.handles("FULLY_CONNECTED")
@@ -446,7 +494,12 @@ def _concatenation(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
 
 @_TABLE.handles("RESHAPE")
 def _reshape(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
-    return O.Reshape(imp.raw[t.out].shape), t.ins[:1]
+    """RESHAPE; a 4-D NHWC tensor to (N, H·W·C) is the IR Flatten (the same row-major order), which is how
+    TFLite writes a flatten, accelsim's exporter included."""
+    x, out = imp.raw[t.ins[0]].shape, imp.raw[t.out].shape
+    if len(x) == 4 and len(out) == 2 and out == (x[0], int(np.prod(x[1:]))):
+        return O.Flatten(), t.ins[:1]
+    return O.Reshape(out), t.ins[:1]
 
 
 @_TABLE.handles("PAD")
