@@ -141,7 +141,7 @@ def import_model(model, file_name: str, batch_size: int | None = None, *,
                     n.op_type.startswith("QLinear") for n in g.node) or any(
         i.type.tensor_type.elem_type in ONNX_INT_TYPES for i in g.input if i.name not in values)
     frozen = MappingProxyType(values)
-    annotations = scan_quantization(model, file_name, frozen)
+    annotations = scan_quantization(model, file_name, frozen, layout_edges=quantized)
     constants = Constants(file_name, frozen, annotations.alias)
     fused = fuse(model, constants, annotations, quantized)
     ctx = OnnxContext(constants, annotations, quantized, "float32" if quantized else "fixed_point", IRBuilder())

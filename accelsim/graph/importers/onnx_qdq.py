@@ -128,8 +128,11 @@ def dq_params(c: Constants, node, data: np.ndarray, attrs: dict) -> ActQuant:
     return ActQuant(dtype, QuantParams(scale, zp, axis))
 
 
-def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> QuantAnnotations:
-    """Fold Q/DQ nodes into tensor quantization annotations, and Identity / Dropout into aliases."""
+def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
+                      layout_edges: bool = True) -> QuantAnnotations:
+    """Fold Q/DQ nodes into tensor quantization annotations, and Identity / Dropout into aliases; with
+    ``layout_edges`` (quantized models: the NHWC interface accelsim's own exporter writes) also the NCHW <-> NHWC
+    Transposes of :func:`_layout_transpose`. A float model's Transposes stay ops (its outputs keep ONNX order)."""
     g = model.graph
     graph_outputs = {o.name for o in g.output}
     graph_inputs = {i.name for i in g.input}
@@ -147,7 +150,7 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray]) -> Qua
     nhwc_inputs: set[str] = set()
     nhwc_reshapes: set[str] = set()
     for index, node in enumerate(g.node):
-        if node.op_type == "Transpose" and _layout_transpose(c, node, readers, graph_outputs, ranks, values,
+        if node.op_type == "Transpose" and layout_edges and _layout_transpose(c, node, readers, graph_outputs, ranks, values,
                                                              alias, rename, nhwc_inputs, nhwc_reshapes):
             absorbed.add(index)
         elif node.op_type in ("Identity", "Dropout"):
