@@ -54,7 +54,19 @@ def run(graph: Graph, node: Node, plan: ConcatPlan | None, values: Mapping[str, 
 def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, rq: RequantParams) -> np.ndarray:
     """A Concat input moved to the output's quantization with its precomputed rescale constants."""
     info = dtype_info(out_t.dtype)
+    if rq.mode == "float32":
+        return ort_requantize_linear(x, t, out_t)
     out = np.empty(x.size, info.storage)
     elementwise.rescale(x.reshape(-1), int(t.quant.zero_point[0]), rq.mode_id, rq.multiplier[0], rq.shift[0],
                         rq.float_multiplier[0], int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)
     return out.reshape(x.shape)
+
+
+def ort_requantize_linear(x: np.ndarray, t: Tensor, out_t: Tensor) -> np.ndarray:
+    """onnxruntime's requantization of a QLinearConcat input (contrib_ops/cpu/quantization/qlinear_concat.cc,
+    QlinearBuildLookupTable + MlasQuantizeLinear): ``r = f32(S_x · f32(q − Z_x))``, then
+    ``clamp(rint(f32(r / S_y)) + Z_y, qmin, qmax)`` (round half to even)."""
+    info = dtype_info(out_t.dtype)
+    real = np.float32(t.quant.scale[0]) * (x.astype(np.int64) - int(t.quant.zero_point[0])).astype(np.float32)
+    q = np.rint(real / np.float32(out_t.quant.scale[0])).astype(np.int64) + int(out_t.quant.zero_point[0])
+    return np.clip(q, info.qmin, info.qmax).astype(info.storage)

@@ -184,10 +184,17 @@ class PoolLayer(_Layer):
     stride: Pair = 1
     padding: PaddingSpec = "same"
     activation: ActivationSpec = "none"
+    ceil_mode: bool = Field(False, description="output size rounded up (ONNX ceil_mode); a window starting in "
+                                               "the trailing padding is dropped")
+    count_include_pad: bool = Field(False, description="avgpool only: divide by the window's taps inside the "
+                                                       "padded input, padding included (ONNX count_include_pad)")
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        if self.count_include_pad and self.op != "avgpool":
+            raise ValueError("count_include_pad applies to avgpool only")
         cls = O.AvgPool if self.op == "avgpool" else O.MaxPool
-        return cls(_pair(self.kernel), _pair(self.stride), _padding(self.padding), _activation(self.activation)), None
+        return cls(_pair(self.kernel), _pair(self.stride), _padding(self.padding), _activation(self.activation),
+                   ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad), None
 
 
 class ReluLayer(_Layer):

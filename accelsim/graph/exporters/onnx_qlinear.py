@@ -8,7 +8,7 @@ output names, dtypes and shapes) and works in NCHW inside, with Transpose at the
 | Conv2D (any groups, per-channel weights, int32 bias) | QLinearConv (+ Clip for RELU/RELU6) | yes |
 | FullyConnected | Reshape to (N, I, 1, 1), QLinearConv 1x1, Reshape: keeps the int32 bias | yes |
 | Add | com.microsoft QLinearAdd (+ Clip) | no: float-based, ±1 on a few outputs |
-| AvgPool | com.microsoft QLinearAveragePool (count_include_pad = 0) | no: float-based, ±1 |
+| AvgPool | com.microsoft QLinearAveragePool (ceil_mode, count_include_pad as the op's) | yes in `float32` mode |
 | GlobalAveragePool | com.microsoft QLinearGlobalAveragePool | no: float-based |
 | MaxPool | MaxPool on int8 / uint8 | yes |
 | Concat | Concat (shared quantization) or com.microsoft QLinearConcat | shared: yes |
@@ -216,12 +216,13 @@ def _pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     op = node.op
     top, bottom, left, right = resolve_padding(op.padding, x.shape[1:3], op.kernel, op.stride)
-    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right])
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), pads=[top, left, bottom, right],
+                 ceil_mode=int(op.ceil_mode))
     if isinstance(op, O.MaxPool):
         y = w.emit("MaxPool", [w.value[x.name]], node.name, **attrs)
     else:
         y = w.emit("QLinearAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
-                   node.name, domain="com.microsoft", count_include_pad=0, **attrs)
+                   node.name, domain="com.microsoft", count_include_pad=int(op.count_include_pad), **attrs)
     return w.clip(y, op.activation, out, node.name)
 
 

@@ -10,6 +10,7 @@ axes (1, 2) with keep_dims; Flatten becomes RESHAPE. Float interfaces recorded b
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, ModuleType
 
@@ -24,6 +25,7 @@ from accelsim.graph.importers.tflite import (
     ACTIVATIONS, FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, TENSOR_TYPES, tflite_schema,
 )
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.ops.pool import pool_shape
 from accelsim.graph.shapes import resolve_padding
 from accelsim.graph.stats import is_depthwise
 from accelsim.quant.params import QuantParams, dtype_info
@@ -340,6 +342,7 @@ def _pool(w: _Writer, node: Node) -> None:
     op = node.op
     opts = w.S.Pool2DOptionsT()
     x_index = w.tensor(x.name)
+    _refuse_pool_modes(w, node, x, out)
     opts.padding = w.padding_code(op.padding, x, op.kernel, op.stride, (1, 1))
     if opts.padding is None and isinstance(op, O.AvgPool):
         raise UnsupportedError(f"{w.where(node)}: explicit padding {op.padding} is neither SAME nor VALID, which "
@@ -352,6 +355,20 @@ def _pool(w: _Writer, node: Node) -> None:
     opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
     name = "AVERAGE_POOL_2D" if isinstance(op, O.AvgPool) else "MAX_POOL_2D"
     w.operator(name, [x_index], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
+
+
+def _refuse_pool_modes(w: _Writer, node: Node, x, out) -> None:
+    """TFLite pools have neither ceil_mode nor count_include_pad: refuse them by name where they change the
+    result (a ceil_mode that changes the output size; count_include_pad on a padded window)."""
+    op = node.op
+    floor_op = dataclasses.replace(op, ceil_mode=False, count_include_pad=False)
+    if op.ceil_mode and tuple(out.shape) != pool_shape(floor_op, tuple(x.shape)):
+        raise UnsupportedError(f"{w.where(node)}: ceil_mode=True changes the output size here, which TFLite's "
+                               f"pools cannot express (they round down); pad the input explicitly instead")
+    if getattr(op, "count_include_pad", False) and any(resolve_padding(op.padding, x.shape[1:3], op.kernel,
+                                                                       op.stride)):
+        raise UnsupportedError(f"{w.where(node)}: count_include_pad=True with padding, which TFLite's "
+                               f"AVERAGE_POOL_2D cannot express (it averages the valid taps only)")
 
 
 @_TABLE.handles("GlobalAveragePool")

@@ -44,7 +44,8 @@ FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Ad
              "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
              "QLinearAdd (com.microsoft)",
-             "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
+             "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)",
+             "QLinearConcat (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
 
 #: Read-only views of the handler tables: ONNX op type -> handler, for float and for quantized models.
