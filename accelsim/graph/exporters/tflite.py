@@ -342,7 +342,7 @@ def _pool(w: _Writer, node: Node) -> None:
     op = node.op
     opts = w.S.Pool2DOptionsT()
     x_index = w.tensor(x.name)
-    _refuse_pool_modes(w, node, x, out)
+    _refuse_pool_modes(w, node, x)
     opts.padding = w.padding_code(op.padding, x, op.kernel, op.stride, (1, 1))
     if opts.padding is None and isinstance(op, O.AvgPool):
         raise UnsupportedError(f"{w.where(node)}: explicit padding {op.padding} is neither SAME nor VALID, which "
@@ -357,12 +357,12 @@ def _pool(w: _Writer, node: Node) -> None:
     w.operator(name, [x_index], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
 
 
-def _refuse_pool_modes(w: _Writer, node: Node, x, out) -> None:
+def _refuse_pool_modes(w: _Writer, node: Node, x: Tensor) -> None:
     """TFLite pools have neither ceil_mode nor count_include_pad: refuse them by name where they change the
     result (a ceil_mode that changes the output size; count_include_pad on a padded window)."""
     op = node.op
     floor_op = dataclasses.replace(op, ceil_mode=False, count_include_pad=False)
-    if op.ceil_mode and tuple(out.shape) != pool_shape(floor_op, tuple(x.shape)):
+    if op.ceil_mode and pool_shape(op, tuple(x.shape)) != pool_shape(floor_op, tuple(x.shape)):
         raise UnsupportedError(f"{w.where(node)}: ceil_mode=True changes the output size here, which TFLite's "
                                f"pools cannot express (they round down); pad the input explicitly instead")
     if getattr(op, "count_include_pad", False) and any(resolve_padding(op.padding, x.shape[1:3], op.kernel,
