@@ -33,6 +33,7 @@ from accelsim.quant.requant import MODES
 INPUT_NAME = "input"
 
 PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Pair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
 PaddingSpec = Union[Literal["same", "valid"], tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]]
@@ -253,13 +254,33 @@ class PadLayer(_Layer):
         return O.Pad(tuple(tuple(p) for p in self.pads)), None
 
 
+class ResizeLayer(_Layer):
+    """Resize H and W to ``size`` (docs/workloads.md; semantics: accelsim.graph.ops.resize)."""
+
+    op: Literal["resize"]
+    size: tuple[PositiveInt, PositiveInt] = Field(description="output height and width, pixels")
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    coordinate_mode: Literal["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                             "tf_half_pixel_for_nn"] = Field("asymmetric", description="output-to-input coordinate "
+                                                                                        "mapping (ONNX names)")
+    nearest_mode: Literal["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] = "floor"
+    scales: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="H and W scale factors the mapping divides by (default: output / input size)")
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Resize(tuple(self.size), self.mode, self.coordinate_mode, self.nearest_mode,
+                        None if self.scales is None else tuple(self.scales)), None
+
+
 LAYER_TYPES: dict[str, type[_Layer]] = {
     "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
+    "resize": ResizeLayer,
 }
+
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
-              FlattenLayer, ReshapeLayer, PadLayer]
+              FlattenLayer, ReshapeLayer, PadLayer, ResizeLayer]
 
 
 class _Header(_Strict):

@@ -592,3 +592,62 @@ def qlinear_concat(ctx: OnnxContext, f: FusedNode) -> None:
         xs.append(x)
     axis = nchw_axis(int(onnx_attrs(node).get("axis", 1)), len(xs[0].shape))
     ctx.emit(node, O.Concat(axis), [x.name for x in xs], node.output[0], out_q.dtype, out_q.quant)
+
+
+def _resize_attr(attrs: dict, key: str, default: str) -> str:
+    value = attrs.get(key, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@FLOAT_TABLE.handles("Resize")
+@QUANT_TABLE.handles("Resize")
+def resize(ctx: OnnxContext, f: FusedNode) -> None:
+    """Resize (opset 11+: X, roi, scales, sizes) of the H and W axes, nearest or linear; integer Resize keeps its
+    input's quantization (QDQ pairs around it must agree). Refused by name: cubic, tf_crop_and_resize, antialias,
+    axes, keep_aspect_ratio_policy other than stretch, scaling N or C."""
+    node = f.node
+    attrs = onnx_attrs(node)
+    x = ctx.act(node, node.input[0])
+    if len(x.shape) != 4:
+        raise ctx.unsupported(node, "only 4-D NCHW inputs are supported")
+    mode = _resize_attr(attrs, "mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise ctx.unsupported(node, f"mode={mode} is not supported; supported: nearest, linear (bilinear)")
+    coord = _resize_attr(attrs, "coordinate_transformation_mode", "half_pixel")
+    if coord not in _RESIZE_COORDS:
+        raise ctx.unsupported(node, f"coordinate_transformation_mode={coord} is not supported; supported: "
+                                    f"{', '.join(_RESIZE_COORDS)}")
+    nearest = _resize_attr(attrs, "nearest_mode", "round_prefer_floor")
+    if int(attrs.get("antialias", 0)):
+        raise ctx.unsupported(node, "antialias=1 is not supported; supported: antialias=0")
+    if "axes" in attrs:
+        raise ctx.unsupported(node, "the axes attribute is not supported; give scales or sizes for all 4 axes")
+    policy = _resize_attr(attrs, "keep_aspect_ratio_policy", "stretch")
+    if policy != "stretch":
+        raise ctx.unsupported(node, f"keep_aspect_ratio_policy={policy} is not supported; supported: stretch")
+    n, h, w, c = x.shape
+    scales_name = node.input[2] if len(node.input) > 2 else ""
+    sizes_name = node.input[3] if len(node.input) > 3 else ""
+    scales = np.asarray(ctx.const(node, scales_name), np.float32).reshape(-1) if scales_name else np.zeros(0)
+    if scales.size:
+        if scales.size != 4 or scales[0] != 1 or scales[1] != 1:
+            raise ctx.unsupported(node, f"scales={scales.tolist()} is not supported; supported: [1, 1, s_h, s_w]")
+        size = (int(np.float32(scales[2]) * np.float32(h)), int(np.float32(scales[3]) * np.float32(w)))
+        given: tuple[float, float] | None = (float(scales[2]), float(scales[3]))
+    elif sizes_name:
+        sizes = [int(v) for v in np.asarray(ctx.const(node, sizes_name)).reshape(-1)]
+        if len(sizes) != 4 or sizes[0] != n or sizes[1] != c:
+            raise ctx.unsupported(node, f"sizes={sizes} is not supported; supported: [N, C, H', W'] with N and C "
+                                        f"unchanged")
+        size, given = (sizes[2], sizes[3]), None
+    else:
+        raise ctx.unsupported(node, "neither scales nor sizes is given")
+    try:
+        op = O.Resize(size, "nearest" if mode == "nearest" else "bilinear", coord, nearest, given)
+    except ValueError as exc:
+        raise ctx.unsupported(node, str(exc)) from None
+    dtype, quant = ctx.passthrough_quant(node, x, node.output[0])
+    ctx.emit(node, op, [x.name], node.output[0], dtype, quant)
+
+
+_RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")

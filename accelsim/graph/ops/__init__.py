@@ -13,12 +13,13 @@ from accelsim.graph.ops.elementwise import Add
 from accelsim.graph.ops.geometry import Activation, Padding
 from accelsim.graph.ops.layout import Concat, Flatten, Pad, Reshape
 from accelsim.graph.ops.pool import AvgPool, GlobalAveragePool, MaxPool
+from accelsim.graph.ops.resize import Resize
 from accelsim.graph.ops.registry import (
     CostDescriptor, EngineModule, LoopExtents, OpDef, OpRegistrationError, op_def, op_def_of, register_op,
     registered_ops, unregister_op,
 )
 
-Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad]
+Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad, Resize]
 
 #: Attribute class of every built-in op by kind.
 OP_TYPES: dict[str, type] = {d.kind: d.attrs for d in registered_ops()}
@@ -33,5 +34,5 @@ __all__ = [
     "Activation", "Add", "AvgPool", "Concat", "Conv2D", "CostDescriptor", "EngineModule", "Flatten",
     "FullyConnected", "GlobalAveragePool", "LoopExtents", "MAC_OPS", "MaxPool", "OP_TYPES", "Op", "OpDef",
     "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "is_depthwise", "op_def", "op_def_of",
-    "register_op", "registered_ops", "unregister_op",
+    "register_op", "registered_ops", "unregister_op", "Resize",
 ]
