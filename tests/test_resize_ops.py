@@ -17,6 +17,7 @@ from tflite_builder import S, TFLiteModel, run_reference  # noqa: E402
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from accelsim.graph.importers.onnx import import_model  # noqa: E402
@@ -258,3 +259,67 @@ layers:
 
     assert op_def_of(up).to_yaml(graph, graph.nodes[0])["size"] == [10, 14]
     assert isinstance(O.Resize, type)
+
+
+# ------------------------------------------------------------------------- quantize_static of a torch model
+class _UpNet(torch.nn.Module):
+    """Two upsampling branches as torch exports them: interpolate(nearest) (asymmetric, floor) and
+    interpolate(bilinear, align_corners=False) (pytorch_half_pixel), concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.c3 = torch.nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.c1(x))
+        a = torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+        b = torch.nn.functional.interpolate(torch.relu(self.c2(y)), scale_factor=2, mode="bilinear",
+                                            align_corners=False)
+        return self.c3(torch.cat([a, b], 1))
+
+
+class _Reader:
+    def __init__(self, batches):
+        self._it = iter([{"input": b[None]} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("act", ["QUInt8", "QInt8"])
+def test_torch_upsampling_quantize_static_equals_onnxruntime(tmp_path, fmt, act):
+    """QOperator runs Resize on the integers; QDQ keeps a linear Resize in float between DQ and Q (imported as
+    ``dequantized``): every output integer equals onnxruntime's at its default optimization level."""
+    import warnings
+
+    from onnxruntime import quantization as Q
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.quant.params import quantize
+
+    torch.manual_seed(0)
+    src, pre, out = tmp_path / "up.onnx", tmp_path / "pre.onnx", tmp_path / "q.onnx"
+    x = np.random.default_rng(1).standard_normal((8, 3, 9, 11)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_UpNet().eval(), torch.randn(1, 3, 9, 11), str(src), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["out"],
+                          dynamic_axes={"input": {0: "n"}, "out": {0: "n"}})
+        quant_pre_process(str(src), str(pre))
+        Q.quantize_static(str(pre), str(out), _Reader(x), quant_format=getattr(Q.QuantFormat, fmt),
+                          activation_type=getattr(Q.QuantType, act), weight_type=Q.QuantType.QInt8)
+    graph = load_onnx(out, batch_size=8)
+    resizes = [n.op for n in graph.nodes if isinstance(n.op, Resize)]
+    assert sorted(r.mode for r in resizes) == ["bilinear", "nearest"]
+    assert any(r.dequantized for r in resizes) == (fmt == "QDQ")
+    t = graph.tensors["input"]
+    q = quantize(x.transpose(0, 2, 3, 1), t.quant, t.dtype, rounding="half_to_even")
+    ours = execute(graph, {"input": q})[graph.outputs[0]].astype(np.int64)
+    o = graph.tensors[graph.outputs[0]]
+    ref = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    ref_q = (np.rint(ref / np.float32(o.quant.scale[0])) + int(o.quant.zero_point[0])).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(ours, ref_q)

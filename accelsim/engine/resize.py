@@ -9,7 +9,8 @@ runtime the node's requantization mode names.
   reference_ops::ResizeBilinearInteger (10-bit fixed-point coordinates, see ``accelsim.kernels.resize``).
 * otherwise (``float32`` and the other modes): onnxruntime's CPU Resize ([ref:ORT],
   core/providers/cpu/tensor/upsample*.h): float32 coordinate transforms, nearest rounding by ``nearest_mode``,
-  bilinear with float32 weights and truncation to the integer type.
+  bilinear with float32 weights and truncation to the integer type, or, for a ``dequantized`` Resize (QDQ form),
+  on the dequantized values with the result quantized again (round half to even).
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ TFLITE_BILINEAR = {"asymmetric": (False, False), "align_corners": (True, False),
 
 @dataclass(frozen=True, eq=False)
 class ResizePlan:
-    """``kind``: "nearest", "bilinear_fixed10" or "bilinear_float"; ``tables``: the kernel's per-axis arrays."""
+    """``kind``: "nearest", "bilinear_fixed10", "bilinear_float" or "bilinear_dequantized"; ``tables``: the
+    kernel's per-axis arrays; ``quant``: (S_in, Z_in, S_out, Z_out) for the dequantized form."""
 
     kind: str
     tables: tuple[np.ndarray, ...]
+    quant: tuple = ()
 
 
 def tflite_options(op: Resize, requant: str) -> tuple[bool, bool] | None:
@@ -63,7 +66,17 @@ def plan(graph: Graph, node: Node) -> ResizePlan:
     if tfl is not None:
         return ResizePlan("bilinear_fixed10", tflite_bilinear_axis(in_h, op.size[0], *tfl)
                           + tflite_bilinear_axis(in_w, op.size[1], *tfl))
-    return ResizePlan("bilinear_float", ort_bilinear_axis(op, 0, in_h) + ort_bilinear_axis(op, 1, in_w))
+    tables = ort_bilinear_axis(op, 0, in_h) + ort_bilinear_axis(op, 1, in_w)
+    if op.dequantized:
+        return ResizePlan("bilinear_dequantized", tables, _quant_constants(graph, node))
+    return ResizePlan("bilinear_float", tables)
+
+
+def _quant_constants(graph: Graph, node: Node) -> tuple:
+    """(S_in, Z_in, S_out, Z_out) with the scales as float32."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    return (np.float32(x.quant.scale[0]), int(x.quant.zero_point[0]), np.float32(y.quant.scale[0]),
+            int(y.quant.zero_point[0]))
 
 
 def run(graph: Graph, node: Node, plan: ResizePlan, values: Mapping[str, np.ndarray],
@@ -76,6 +89,8 @@ def run(graph: Graph, node: Node, plan: ResizePlan, values: Mapping[str, np.ndar
     out = np.empty(out_t.shape, info.storage)
     if plan.kind == "bilinear_fixed10":
         kernels.bilinear_fixed10(x, *plan.tables, info.qmin, info.qmax, out)
+    elif plan.kind == "bilinear_dequantized":
+        kernels.bilinear_dequantized(x, *plan.tables, *plan.quant, info.qmin, info.qmax, out)
     else:
         kernels.bilinear_float_weights(x, *plan.tables, info.qmin, info.qmax, out)
     return NodeRun(out)

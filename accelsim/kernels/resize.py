@@ -55,3 +55,27 @@ def bilinear_float_weights(x, y1, y2, dy1, dy2, x1, x2, dx1, dx2, qmin, qmax, ou
                     v = v + c22 * np.float32(x[n, y2[y], x2[xx], c])
                     q = np.int64(v)   # truncation toward zero, as static_cast<T>(float)
                     out[n, y, xx, c] = min(max(q, qmin), qmax)
+
+
+@njit(cache=True, nogil=True)
+def bilinear_dequantized(x, y1, y2, dy1, dy2, x1, x2, dx1, dx2, s_in, z_in, s_out, z_out, qmin, qmax, out):
+    """onnxruntime's DequantizeLinear -> float Resize (linear) -> QuantizeLinear: each neighbour dequantized
+    ``f32(f32(q − Z_in) · S_in)``, interpolated with the float32 coefficients of ``bilinear_float_weights`` in the
+    same order, then ``rint(f32(y / S_out)) + Z_out`` (round half to even) and saturated."""
+    n_batch, _, _, channels = x.shape
+    _, out_h, out_w, _ = out.shape
+    for n in range(n_batch):
+        for y in range(out_h):
+            for xx in range(out_w):
+                c11 = dx2[xx] * dy2[y]
+                c21 = dx1[xx] * dy2[y]
+                c12 = dx2[xx] * dy1[y]
+                c22 = dx1[xx] * dy1[y]
+                for c in range(channels):
+                    v11 = np.float32(np.int64(x[n, y1[y], x1[xx], c]) - z_in) * s_in
+                    v21 = np.float32(np.int64(x[n, y1[y], x2[xx], c]) - z_in) * s_in
+                    v12 = np.float32(np.int64(x[n, y2[y], x1[xx], c]) - z_in) * s_in
+                    v22 = np.float32(np.int64(x[n, y2[y], x2[xx], c]) - z_in) * s_in
+                    v = ((c11 * v11 + c21 * v21) + c12 * v12) + c22 * v22
+                    q = np.int64(np.rint(v / s_out)) + z_out
+                    out[n, y, xx, c] = min(max(q, qmin), qmax)

@@ -266,10 +266,12 @@ class ResizeLayer(_Layer):
     nearest_mode: Literal["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] = "floor"
     scales: tuple[PositiveFloat, PositiveFloat] | None = Field(
         None, description="H and W scale factors the mapping divides by (default: output / input size)")
+    dequantized: bool = Field(False, description="bilinear interpolates dequantized values and requantizes "
+                                                 "(onnxruntime's QDQ form) instead of the stored integers")
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
         return O.Resize(tuple(self.size), self.mode, self.coordinate_mode, self.nearest_mode,
-                        None if self.scales is None else tuple(self.scales)), None
+                        None if self.scales is None else tuple(self.scales), self.dequantized), None
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {

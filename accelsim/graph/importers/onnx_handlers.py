@@ -642,8 +642,11 @@ def resize(ctx: OnnxContext, f: FusedNode) -> None:
         size, given = (sizes[2], sizes[3]), None
     else:
         raise ctx.unsupported(node, "neither scales nor sizes is given")
+    # QDQ form (the input is a DequantizeLinear output): onnxruntime keeps a linear Resize in float between the
+    # DQ and Q nodes (its QDQ fusion turns only nearest into an integer Resize)
+    dequantized = ctx.quantized and mode == "linear" and ctx.canon(node.input[0]) != node.input[0]
     try:
-        op = O.Resize(size, "nearest" if mode == "nearest" else "bilinear", coord, nearest, given)
+        op = O.Resize(size, "nearest" if mode == "nearest" else "bilinear", coord, nearest, given, dequantized)
     except ValueError as exc:
         raise ctx.unsupported(node, str(exc)) from None
     dtype, quant = ctx.passthrough_quant(node, x, node.output[0])

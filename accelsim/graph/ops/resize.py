@@ -45,7 +45,10 @@ class Resize:
     """Resize H and W to ``size`` (output H, W).
 
     ``scales``: the (H, W) scale factors the coordinate mapping divides by, when the model gives them
-    (ONNX ``scales`` input); None: ``out / in``. ``nearest_mode`` is used by nearest only.
+    (ONNX ``scales`` input); None: ``out / in``. ``nearest_mode`` is used by nearest only. ``dequantized``
+    (bilinear on integers): interpolate the dequantized real values and quantize the result again (round half to
+    even), as onnxruntime runs a float Resize between DequantizeLinear and QuantizeLinear; otherwise the stored
+    integers are interpolated (the runtimes' integer kernels).
     """
 
     size: tuple[int, int]
@@ -53,6 +56,7 @@ class Resize:
     coordinate_mode: CoordinateMode = "asymmetric"
     nearest_mode: NearestMode = "floor"
     scales: tuple[float, float] | None = None
+    dequantized: bool = False
     kind = "Resize"
 
     def __post_init__(self) -> None:
@@ -181,6 +185,8 @@ def _yaml(graph: Graph, node: Node) -> dict[str, Any]:
         fields["nearest_mode"] = op.nearest_mode
     if op.scales is not None:
         fields["scales"] = [float(s) for s in op.scales]
+    if op.dequantized:
+        fields["dequantized"] = True
     return fields
 
 
