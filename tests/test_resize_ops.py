@@ -323,3 +323,66 @@ def test_torch_upsampling_quantize_static_equals_onnxruntime(tmp_path, fmt, act)
     ref = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     ref_q = (np.rint(ref / np.float32(o.quant.scale[0])) + int(o.quant.zero_point[0])).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(ours, ref_q)
+
+
+# ------------------------------------------------------------------------------------- importers, exporters
+@pytest.mark.parametrize("builtin", ["RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"])
+def test_tflite_import_and_export_round_trip_equal_litert(builtin):
+    """A LiteRT-built RESIZE_* model imports to Resize and executes equal to LiteRT; export_tflite of that graph
+    runs in LiteRT to the same integers and re-imports to the same op."""
+    from accelsim.graph.exporters.tflite import export_tflite
+    from accelsim.graph.importers.tflite import load_tflite
+
+    for in_hw, out_hw, align, half in _TFLITE_CASES:
+        m = TFLiteModel()
+        xi = m.tensor("x", (1, *in_hw, 6), "int8", 0.05, 3)
+        size = m.tensor("size", [2], "int32", data=np.array(out_hw, np.int32))
+        yi = m.tensor("y", (1, *out_hw, 6), "int8", 0.05, 3)
+        o = S.ResizeBilinearOptionsT() if builtin == "RESIZE_BILINEAR" else S.ResizeNearestNeighborOptionsT()
+        o.alignCorners, o.halfPixelCenters = align, half
+        m.op(builtin, [xi, size], [yi], "ResizeBilinearOptions" if builtin == "RESIZE_BILINEAR"
+             else "ResizeNearestNeighborOptions", o, 3)
+        model = m.finish([xi], [yi])
+        x = _inputs("int8", (1, *in_hw, 6), 7)[0]
+        ref = run_reference(model, [x])[0]
+        graph = load_tflite(model)
+        assert isinstance(graph.nodes[0].op, Resize)
+        np.testing.assert_array_equal(execute(graph, {graph.inputs[0]: x})[graph.outputs[0]], ref)
+        again = export_tflite(graph)
+        np.testing.assert_array_equal(run_reference(again, [x])[0], ref)
+        assert load_tflite(again).nodes[0].op == graph.nodes[0].op
+
+
+def test_tflite_export_refuses_mappings_it_cannot_express():
+    from accelsim.errors import UnsupportedError
+    from accelsim.graph.exporters.tflite import export_tflite
+
+    b = GraphBuilder("r")
+    qp = QuantParams.per_tensor(0.05, 3)
+    x = b.input("x", (1, 4, 4, 2), "int8", qp)
+    y = b.op(Resize((8, 8), "bilinear", "pytorch_half_pixel"), [x], "int8", qp, name="up0")
+    with pytest.raises(UnsupportedError, match="up0.*pytorch_half_pixel"):
+        export_tflite(b.build([y]))
+
+
+@pytest.mark.parametrize("op", [Resize((10, 14), "bilinear", "half_pixel"),
+                                Resize((7, 9), "bilinear", "align_corners", dequantized=True),
+                                Resize((10, 14), "nearest", "asymmetric", "floor"),
+                                Resize((9, 11), "nearest", "half_pixel", "round_prefer_floor", (1.9, 1.7))])
+def test_onnx_export_runs_in_onnxruntime_to_the_same_integers(op):
+    """export_onnx_qlinear writes Resize (or DQ -> Resize -> Q for the dequantized form); onnxruntime without
+    graph rewrites (its layout optimizer would move the Resize to NHWC, another kernel) gives the engine's
+    integers."""
+    from accelsim.graph.exporters.onnx_qlinear import export_onnx_qlinear
+
+    b = GraphBuilder("r")
+    qp = QuantParams.per_tensor(0.05, 3)
+    x = b.input("x", (2, 5, 7, 4), "uint8", qp)
+    y = b.op(op, [x], "uint8", qp, requant="float32")
+    graph = b.build([y])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(export_onnx_qlinear(graph).SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    for xq in _inputs("uint8", (2, 5, 7, 4), 8):
+        np.testing.assert_array_equal(execute(graph, {"x": xq})[y], sess.run(None, {"x": xq})[0])

@@ -275,3 +275,23 @@ ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = _TABLE.view
 def register_onnx_qlinear_exporter(kind: str, handler: OnnxQLinearExporter, *, replace: bool = False) -> None:
     """Register the ONNX QLinear exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
     _TABLE.register(kind, handler, replace=replace)
+
+
+@_TABLE.handles("Resize")
+def _resize(w: _Writer, node: Node) -> str:
+    """ONNX Resize on the integers (nearest, or linear run by onnxruntime's 8-bit kernel); a ``dequantized``
+    bilinear Resize as DequantizeLinear -> float Resize -> QuantizeLinear (onnxruntime's QDQ form)."""
+    x, out = _io(w, node)
+    op = node.op
+    n, _, _, c = x.shape
+    sizes = w.const(f"{node.name}_sizes", np.array([n, c, *op.size], np.int64))
+    scales = "" if op.scales is None else w.const(f"{node.name}_scales",
+                                                  np.array([1, 1, *op.scales], np.float32))
+    size_inputs = [scales] if scales else ["", sizes]
+    attrs = dict(mode="nearest" if op.mode == "nearest" else "linear", coordinate_transformation_mode=op.coordinate_mode,
+                 nearest_mode=op.nearest_mode)
+    if op.mode == "bilinear" and op.dequantized:
+        real = w.emit("DequantizeLinear", [w.value[x.name], *w.qparams(x, x.name)], f"{node.name}_dq")
+        y = w.emit("Resize", [real, "", *size_inputs], node.name, **attrs)
+        return w.emit("QuantizeLinear", [y, *w.qparams(out, out.name)], f"{node.name}_q")
+    return w.emit("Resize", [w.value[x.name], "", *size_inputs], node.name, **attrs)

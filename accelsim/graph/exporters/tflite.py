@@ -417,3 +417,38 @@ TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = _TABLE.view
 def register_tflite_exporter(kind: str, handler: TFLiteExporter, *, replace: bool = False) -> None:
     """Register the TFLite exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
     _TABLE.register(kind, handler, replace=replace)
+
+
+#: Resize (mode, coordinate_mode, nearest_mode) -> TFLite (align_corners, half_pixel_centers); RESIZE_* version
+#: 3 covers int8 / uint8 / int16 in LiteRT's registration ([ref:TFLiteRef], register_ref.cc).
+_RESIZE_OPTIONS = {("nearest", "asymmetric", "floor"): (False, False),
+                   ("nearest", "align_corners", "round_prefer_ceil"): (True, False),
+                   ("nearest", "tf_half_pixel_for_nn", "floor"): (False, True),
+                   ("bilinear", "asymmetric"): (False, False), ("bilinear", "align_corners"): (True, False),
+                   ("bilinear", "half_pixel"): (False, True)}
+
+
+@_TABLE.handles("Resize")
+def _resize(w: _Writer, node: Node) -> None:
+    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR with align_corners / half_pixel_centers; a mapping TFLite cannot
+    express (other coordinate or nearest modes, explicit scales, the dequantized QDQ form) is refused by name."""
+    x, out = w.io(node)
+    op = node.op
+    key = (op.mode, op.coordinate_mode, op.nearest_mode) if op.mode == "nearest" else (op.mode, op.coordinate_mode)
+    flags = _RESIZE_OPTIONS.get(key)
+    if flags is None:
+        raise UnsupportedError(f"{w.where(node)}: {op.mode} Resize with coordinate_mode={op.coordinate_mode}"
+                               + (f", nearest_mode={op.nearest_mode}" if op.mode == "nearest" else "")
+                               + " has no TFLite equivalent (RESIZE_* express asymmetric, align_corners and "
+                                 "half-pixel centers only)")
+    if op.scales is not None or op.dequantized:
+        raise UnsupportedError(f"{w.where(node)}: Resize with explicit scales or in dequantized (QDQ) form has no "
+                               f"TFLite equivalent")
+    if op.mode == "nearest":
+        name, opts_name, opts = "RESIZE_NEAREST_NEIGHBOR", "ResizeNearestNeighborOptions", \
+            w.S.ResizeNearestNeighborOptionsT()
+    else:
+        name, opts_name, opts = "RESIZE_BILINEAR", "ResizeBilinearOptions", w.S.ResizeBilinearOptionsT()
+    opts.alignCorners, opts.halfPixelCenters = flags
+    size = w.constant_int32(f"{node.name}_size", np.array(op.size, np.int32))
+    w.operator(name, [w.tensor(x.name), size], out, opts_name, opts, 3)
