@@ -89,7 +89,8 @@ def _tflite_nodes(_imp, state):
 
 
 def _mixed_quant_graph():
-    """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, reshape, FC."""
+    """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, resize, reshape,
+    FC."""
     from accelsim.graph.builder import GraphBuilder
     from accelsim.quant.params import QuantParams
 
@@ -106,6 +107,7 @@ def _mixed_quant_graph():
     a = b.avg_pool(s, 2, 2)
     c = b.concat([m, a], pt(0.06, 0))
     p = b.pad(c, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    p = b.op(O.Resize((9, 9), "bilinear", "half_pixel"), [p], "int8", b.tensors[p].quant, name="resize")
     g = b.global_average_pool(p, pt(0.06, 0))
     f = b.flatten(g)
     wf = b.constant("wf", rng.integers(-127, 128, (3, 8)).astype(np.int8), "int8", pt(0.01))
