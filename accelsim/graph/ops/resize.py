@@ -16,7 +16,8 @@ is ``asymmetric`` ([ref:TFLiteRef], reference_ops::ResizeNearestNeighbor / Resiz
 The output keeps the input's quantization (both runtimes require it: TFLite's kernels and onnxruntime's QDQ
 Resize fusion copy the integer domain). Cost: per output vector a SIMD unit loads 1 input vector for nearest,
 4 for bilinear, and issues 0 ALU instructions for nearest and 3 lerps (each a multiply-add pair: 6 ALU
-instructions) for bilinear; no rescale.
+instructions) for bilinear; no rescale. On a scale unit's lanes: 1 move per output (nearest, as Pad) or 6 element
+operations (bilinear).
 """
 from __future__ import annotations
 
@@ -171,8 +172,9 @@ def _resize_extents(graph: Graph, node: Node) -> LoopExtents:
 
 
 def _alu_per_output(layer: LayerShape) -> int:
-    """Element operations per output: 0 (nearest, a copy) or 6 (bilinear: 3 lerps of a multiply and an add)."""
-    return _lerp_alu(layer)
+    """Element operations per output on a scale unit's lanes: 1 move (nearest, as Pad and Concat) or 6 (bilinear:
+    3 lerps of a multiply and an add)."""
+    return _lerp_alu(layer) or 1
 
 
 _VECTORS = VectorKernel(loads_per_output_vector=_loads, alu_per_output_vector=_lerp_alu)
