@@ -337,6 +337,13 @@ def run_graph(graph, inputs: dict[str, np.ndarray], accumulator_bits: int | None
                     deq = np.float32(_scale(t)) * (v - _zero(t)).astype(np.float32)
                     v = np.clip(np.rint((deq / np.float32(_scale(out))).astype(np.float32)).astype(np.int64)
                                 + _zero(out), lo, hi)
+                elif (node.requant.startswith("fixed_point") and t.dtype == out.dtype == "uint8"
+                      and not t.quant.same_as(out.quant)):
+                    # TFLite uint8 CONCATENATION: float32 scale and bias, round half away from zero
+                    sc = np.float32(np.float32(_scale(t)) * np.float32(np.float32(1) / np.float32(_scale(out))))
+                    bias = np.float32(np.float32(-_zero(t)) * sc)
+                    f = (v.astype(np.float32) * sc).astype(np.float32) + bias
+                    v = np.clip((np.sign(f) * np.floor(np.abs(f) + 0.5)).astype(np.int64) + _zero(out), lo, hi)
                 elif not (t.quant.same_as(out.quant) and t.dtype == out.dtype):
                     real = np.array([np.float64(np.float32(_scale(t))) / np.float64(np.float32(_scale(out)))])
                     v = np.clip(requantize(v - _zero(t), node.requant, real, real.astype(np.float32)) + _zero(out),

@@ -122,3 +122,32 @@ def test_malformed_qlinear_concat_is_refused_by_name():
     del cat.input[-1]
     with pytest.raises(UnsupportedError, match="cat.*QLinearConcat"):
         import_model(model, "bad.onnx")
+
+
+# ------------------------------------------------------------------------------------------ TFLite CONCATENATION
+def test_tflite_uint8_concatenation_with_differing_scales_equals_litert():
+    """LiteRT's uint8 CONCATENATION rescales in float32 (reference_ops::ConcatenationWithScaling, round half away
+    from zero); the engine's fixed-point modes reproduce it on uint8 (0 mismatches, every code); int8 inputs with
+    other scales come as QUANTIZE + CONCATENATION (tests/test_litert_golden.py)."""
+    pytest.importorskip("ai_edge_litert")
+    from tflite_builder import S, TFLiteModel, run_reference
+
+    from accelsim.graph.importers.tflite import load_tflite
+
+    rng = np.random.default_rng(0)
+    for s0, z0, s1, z1, so, zo in [(0.05, 128, 0.031, 120, 0.07, 100), (0.1, 0, 0.2, 7, 0.3, 3),
+                                   (0.02, 5, 0.04, 250, 0.013, 4), (0.0123, 200, 0.5, 0, 0.0123, 200)]:
+        m = TFLiteModel()
+        a = m.tensor("a", (1, 8, 8, 4), "uint8", s0, z0)
+        b = m.tensor("b", (1, 8, 8, 6), "uint8", s1, z1)
+        y = m.tensor("y", (1, 8, 8, 10), "uint8", so, zo)
+        o = S.ConcatenationOptionsT()
+        o.axis, o.fusedActivationFunction = 3, 0
+        m.op("CONCATENATION", [a, b], [y], "ConcatenationOptions", o, 1)
+        model = m.finish([a, b], [y])
+        xa = np.resize(np.arange(256), (1, 8, 8, 4)).astype(np.uint8)          # every code
+        xb = rng.integers(0, 256, (1, 8, 8, 6)).astype(np.uint8)
+        ref = run_reference(model, [xa, xb])[0]
+        graph = load_tflite(model)
+        got = execute(graph, {graph.inputs[0]: xa, graph.inputs[1]: xb})[graph.outputs[0]]
+        np.testing.assert_array_equal(got, ref)
