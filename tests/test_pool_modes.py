@@ -348,3 +348,20 @@ layers:
 
     assert op_def_of(mp).to_yaml(graph, graph.nodes[0])["ceil_mode"] is True
     assert op_def_of(ap).to_yaml(graph, graph.nodes[1])["count_include_pad"] is True
+
+
+def test_ptq_of_the_pool_model_executes_close_to_float(pool_net_onnx):
+    """PTQ of the imported float model (pools ``inherit``): the integer engine's dequantized output stays within a
+    few output LSB of the float reference (PTQ error, not bit-exactness)."""
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    graph = load_onnx(pool_net_onnx, batch_size=2)
+    x = np.random.default_rng(3).standard_normal((2, 15, 15, 3)).astype(np.float32)
+    qgraph = quantize_graph(graph, {"input": x}, PTQSettings())
+    assert any(getattr(n.op, "count_include_pad", False) for n in qgraph.nodes)
+    t, out_t = qgraph.tensors["input"], qgraph.tensors[qgraph.outputs[0]]
+    q = execute(qgraph, {"input": quantize(x, t.quant, t.dtype)})[qgraph.outputs[0]]
+    real = (q.astype(np.float32) - out_t.quant.zero_point[0]) * out_t.quant.scale[0]
+    ref = run_float(graph, {"input": x})[graph.outputs[0]]
+    assert np.abs(real - ref).max() <= 6 * out_t.quant.scale[0]

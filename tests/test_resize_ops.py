@@ -386,3 +386,34 @@ def test_onnx_export_runs_in_onnxruntime_to_the_same_integers(op):
                                 providers=["CPUExecutionProvider"])
     for xq in _inputs("uint8", (2, 5, 7, 4), 8):
         np.testing.assert_array_equal(execute(graph, {"x": xq})[y], sess.run(None, {"x": xq})[0])
+
+
+def test_ptq_of_float_graphs_with_resize_and_pool_modes_executes_close_to_float(tmp_path):
+    """PTQ (``inherit`` for Resize and the pools) of the torch upsampling model: the integer engine's dequantized
+    output stays within a few output LSB of the float reference (a coarse check: PTQ error, not bit-exactness)."""
+    import warnings
+
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+    from accelsim.quant.params import quantize
+
+    torch.manual_seed(0)
+    path = tmp_path / "up.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_UpNet().eval(), torch.randn(1, 3, 9, 11), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["out"])
+    graph = load_onnx(path)
+    x = np.random.default_rng(2).standard_normal((1, 9, 11, 3)).astype(np.float32)
+    qgraph = quantize_graph(graph, {"input": x}, PTQSettings())
+    resizes = [n for n in qgraph.nodes if isinstance(n.op, Resize)]
+    assert len(resizes) == 2
+    for n in resizes:   # inherit: the output keeps the input's quantization
+        assert qgraph.tensors[n.outputs[0]].quant.same_as(qgraph.tensors[n.inputs[0]].quant)
+    t = qgraph.tensors["input"]
+    out_t = qgraph.tensors[qgraph.outputs[0]]
+    q = execute(qgraph, {"input": quantize(x, t.quant, t.dtype)})[qgraph.outputs[0]]
+    real = (q.astype(np.float32) - out_t.quant.zero_point[0]) * out_t.quant.scale[0]
+    ref = run_float(graph, {"input": x})[graph.outputs[0]]
+    assert np.abs(real - ref).max() <= 6 * out_t.quant.scale[0]

@@ -1,6 +1,6 @@
 """Resize: nearest-neighbour and bilinear scaling of the H and W axes of an NHWC tensor.
 
-Semantics follow the ONNX Resize operator (opset 11+, [ref:ONNX]): an output pixel ``x`` maps to the input
+Semantics follow the ONNX Resize operator (opset 11+, [ref:ONNXResize]): an output pixel ``x`` maps to the input
 coordinate given by ``coordinate_mode`` (with ``scale = out / in``, or the model's own ``scales``):
 
 * ``half_pixel``: ``(x + 0.5) / scale − 0.5``; ``pytorch_half_pixel``: the same, but 0 when the output length
