@@ -1,5 +1,5 @@
 """Resize (nearest, bilinear): the engine against LiteRT's reference kernels (RESIZE_NEAREST_NEIGHBOR,
-RESIZE_BILINEAR; int8, int16 and uint8 nearest) and against onnxruntime's Resize on uint8 / int8 (every
+RESIZE_BILINEAR; int8, int16 and uint8) and against onnxruntime's Resize on uint8 / int8 (every
 coordinate_transformation_mode and nearest_mode), 0 mismatches over random and full-range inputs; the float
 reference and ONNX import against onnxruntime float; the cost descriptor's closed form; the YAML round trip."""
 from __future__ import annotations
@@ -74,9 +74,10 @@ def _tflite_op(mode: str, out_hw, align: bool, half: bool) -> Resize:
     return Resize(out_hw, "bilinear", "align_corners" if align else "half_pixel" if half else "asymmetric")
 
 
-@pytest.mark.parametrize("dtype", ["int8", "int16"])
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint8"])
 def test_resize_bilinear_equals_litert(dtype):
-    """reference_ops::ResizeBilinearInteger: 10-bit fixed-point coordinates and weights, 0 mismatches."""
+    """reference_ops::ResizeBilinearInteger (int8, int16: 10-bit fixed-point coordinates and weights) and
+    reference_ops::ResizeBilinear (uint8: float32 weights, + 0.5, truncation), 0 mismatches."""
     compared = 0
     for in_hw, out_hw, align, half in _TFLITE_CASES:
         for x in _inputs(dtype, (2, *in_hw, 5), 1):

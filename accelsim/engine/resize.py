@@ -6,7 +6,8 @@ runtime the node's requantization mode names.
   ``align_corners``, ``half_pixel``): TFLite's reference kernels ([ref:TFLiteRef]):
   reference_ops::ResizeNearestNeighbor (float32 ``scale = in / out`` or ``(in − 1) / (out − 1)``, source
   ``(x + offset) · scale`` floored, or rounded half away from zero with align_corners) and
-  reference_ops::ResizeBilinearInteger (10-bit fixed-point coordinates, see ``accelsim.kernels.resize``).
+  reference_ops::ResizeBilinearInteger (int8 / int16: 10-bit fixed-point coordinates, see
+  ``accelsim.kernels.resize``) and, for uint8, reference_ops::ResizeBilinear (float32 weights, + 0.5, truncation).
 * otherwise (``float32`` and the other modes): onnxruntime's CPU Resize ([ref:ORT],
   core/providers/cpu/tensor/upsample*.h): float32 coordinate transforms, nearest rounding by ``nearest_mode``,
   bilinear with float32 weights and truncation to the integer type, or, for a ``dequantized`` Resize (QDQ form),
@@ -34,7 +35,8 @@ TFLITE_BILINEAR = {"asymmetric": (False, False), "align_corners": (True, False),
 
 @dataclass(frozen=True, eq=False)
 class ResizePlan:
-    """``kind``: "nearest", "bilinear_fixed10", "bilinear_float" or "bilinear_dequantized"; ``tables``: the
+    """``kind``: "nearest", "bilinear_fixed10", "bilinear_tflite_float", "bilinear_float" or
+    "bilinear_dequantized"; ``tables``: the
     kernel's per-axis arrays; ``quant``: (S_in, Z_in, S_out, Z_out) for the dequantized form."""
 
     kind: str
@@ -63,6 +65,9 @@ def plan(graph: Graph, node: Node) -> ResizePlan:
             rows = ort_nearest(op, 0, in_h)
             cols = ort_nearest(op, 1, in_w)
         return ResizePlan("nearest", (rows, cols))
+    if tfl is not None and graph.tensors[node.inputs[0]].dtype == "uint8":
+        return ResizePlan("bilinear_tflite_float", tflite_float_bilinear_axis(in_h, op.size[0], *tfl)
+                          + tflite_float_bilinear_axis(in_w, op.size[1], *tfl))
     if tfl is not None:
         return ResizePlan("bilinear_fixed10", tflite_bilinear_axis(in_h, op.size[0], *tfl)
                           + tflite_bilinear_axis(in_w, op.size[1], *tfl))
@@ -89,6 +94,8 @@ def run(graph: Graph, node: Node, plan: ResizePlan, values: Mapping[str, np.ndar
     out = np.empty(out_t.shape, info.storage)
     if plan.kind == "bilinear_fixed10":
         kernels.bilinear_fixed10(x, *plan.tables, info.qmin, info.qmax, out)
+    elif plan.kind == "bilinear_tflite_float":
+        kernels.bilinear_tflite_float(x, *plan.tables, info.qmin, info.qmax, out)
     elif plan.kind == "bilinear_dequantized":
         kernels.bilinear_dequantized(x, *plan.tables, *plan.quant, info.qmin, info.qmax, out)
     else:
@@ -138,6 +145,25 @@ def tflite_bilinear_axis(in_len: int, out_len: int, align_corners: bool,
     for x in range(out_len):
         s = x * scale + (scale // 2 - 512 if half_pixel else 0)
         v[x], lo[x], hi[x] = s, max(_c_div(s, 1024), 0), min(_c_div(s + 1023, 1024), in_len - 1)
+    return v, lo, hi
+
+
+def tflite_float_bilinear_axis(in_len: int, out_len: int, align_corners: bool,
+                               half_pixel: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TFLite ResizeBilinear (float kernel, used for uint8) per axis: ``scale = f32(in) / f32(out)``
+    (align_corners: ``f32(in − 1) / f32(out − 1)``); ``v = f32(x · scale)`` or ``f32(f32(x + 0.5) · scale − 0.5)``
+    with half_pixel_centers; ``lo = max(floor(v), 0)``, ``hi = min(ceil(v), in − 1)``. Returns (v, lo, hi)."""
+    f32 = np.float32
+    if align_corners and out_len > 1:
+        scale = f32(in_len - 1) / f32(out_len - 1)
+    else:
+        scale = f32(in_len) / f32(out_len)
+    v = np.empty(out_len, np.float32)
+    lo = np.empty(out_len, np.int64)
+    hi = np.empty(out_len, np.int64)
+    for x in range(out_len):
+        s = (f32(x) + f32(0.5)) * scale - f32(0.5) if half_pixel else f32(x) * scale
+        v[x], lo[x], hi[x] = s, max(int(np.floor(s)), 0), min(int(np.ceil(s)), in_len - 1)
     return v, lo, hi
 
 

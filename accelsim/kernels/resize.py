@@ -79,3 +79,26 @@ def bilinear_dequantized(x, y1, y2, dy1, dy2, x1, x2, dx1, dx2, s_in, z_in, s_ou
                     v = ((c11 * v11 + c21 * v21) + c12 * v12) + c22 * v22
                     q = np.int64(np.rint(v / s_out)) + z_out
                     out[n, y, xx, c] = min(max(q, qmin), qmax)
+
+
+@njit(cache=True, nogil=True)
+def bilinear_tflite_float(x, in_y, y0, y1, in_x, x0, x1, qmin, qmax, out):
+    """TFLite reference_ops::ResizeBilinear on uint8 ([ref:TFLiteRef]): float32 source coordinates ``in_y``,
+    ``in_x`` with neighbours (y0, y1), (x0, x1); ``v00·(1 − dy)·(1 − dx) + v10·dy·(1 − dx) + v01·(1 − dy)·dx +
+    v11·dy·dx + 0.5`` in float32, left to right, then truncation toward zero."""
+    n_batch, _, _, channels = x.shape
+    _, out_h, out_w, _ = out.shape
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    for n in range(n_batch):
+        for y in range(out_h):
+            dy = in_y[y] - np.float32(y0[y])
+            for xx in range(out_w):
+                dx = in_x[xx] - np.float32(x0[xx])
+                for c in range(channels):
+                    v = np.float32(x[n, y0[y], x0[xx], c]) * (one - dy) * (one - dx)
+                    v = v + np.float32(x[n, y1[y], x0[xx], c]) * dy * (one - dx)
+                    v = v + np.float32(x[n, y0[y], x1[xx], c]) * (one - dy) * dx
+                    v = v + np.float32(x[n, y1[y], x1[xx], c]) * dy * dx
+                    q = np.int64(v + half)
+                    out[n, y, xx, c] = min(max(q, qmin), qmax)
