@@ -140,7 +140,8 @@ def _qlinear_pool_model(dtype: str, shape, attrs: dict, q: tuple, op: str) -> on
              helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"], name="dequant")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
     return model
 

@@ -40,7 +40,8 @@ def _model(dtype: str, shapes, axis: int, qparams) -> onnx.ModelProto:
     nodes.append(helper.make_node("DequantizeLinear", ["yq", "s3", "z3"], ["y"], name="dequant"))
     graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
     return model
 

@@ -288,8 +288,8 @@ def _resize(w: _Writer, node: Node) -> str:
     scales = "" if op.scales is None else w.const(f"{node.name}_scales",
                                                   np.array([1, 1, *op.scales], np.float32))
     size_inputs = [scales] if scales else ["", sizes]
-    attrs = dict(mode="nearest" if op.mode == "nearest" else "linear", coordinate_transformation_mode=op.coordinate_mode,
-                 nearest_mode=op.nearest_mode)
+    attrs = dict(mode="nearest" if op.mode == "nearest" else "linear",
+                 coordinate_transformation_mode=op.coordinate_mode, nearest_mode=op.nearest_mode)
     if op.mode == "bilinear" and op.dequantized:
         real = w.emit("DequantizeLinear", [w.value[x.name], *w.qparams(x, x.name)], f"{node.name}_dq")
         y = w.emit("Resize", [real, "", *size_inputs], node.name, **attrs)
