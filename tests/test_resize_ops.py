@@ -418,3 +418,28 @@ def test_ptq_of_float_graphs_with_resize_and_pool_modes_executes_close_to_float(
     real = (q.astype(np.float32) - out_t.quant.zero_point[0]) * out_t.quant.scale[0]
     ref = run_float(graph, {"input": x})[graph.outputs[0]]
     assert np.abs(real - ref).max() <= 6 * out_t.quant.scale[0]
+
+
+@pytest.mark.parametrize("op_type, opset", [("Resize", 10), ("Upsample", 9)])
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_legacy_resize_and_upsample_import_equal_onnxruntime(op_type, opset, mode):
+    """Before opset 11 (Resize-10, Upsample-9: inputs X, scales) the mapping is asymmetric and nearest truncates
+    when upsampling, rounds up when downsampling; the float import equals onnxruntime."""
+    from accelsim.graph.float_exec import run_float
+
+    rng = np.random.default_rng(9)
+    for scales in ([1, 1, 2, 2], [1, 1, 1.5, 2.5], [1, 1, 0.5, 0.5], [1, 1, 0.6, 0.75]):
+        if op_type == "Upsample" and scales[2] < 1:
+            continue  # Upsample only enlarges
+        node = helper.make_node(op_type, ["x", "scales"], ["y"], mode=mode, name="r")
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 8])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                  [numpy_helper.from_array(np.array(scales, np.float32), "scales")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = 7
+        x = rng.standard_normal((1, 3, 6, 8)).astype(np.float32)
+        ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+        imported = import_model(model, "legacy.onnx")
+        out = run_float(imported, {"x": x.transpose(0, 2, 3, 1)})[imported.outputs[0]]
+        np.testing.assert_allclose(out, ref.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-6)

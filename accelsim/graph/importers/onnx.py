@@ -41,7 +41,7 @@ from accelsim.graph.ir import Graph, Tensor
 
 #: ONNX op types the importer understands (default domain unless noted).
 FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant", "Resize")
+             "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant", "Resize", "Upsample")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
              "QLinearAdd (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)",

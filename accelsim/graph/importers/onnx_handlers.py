@@ -599,12 +599,12 @@ def _resize_attr(attrs: dict, key: str, default: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-@FLOAT_TABLE.handles("Resize")
-@QUANT_TABLE.handles("Resize")
+@FLOAT_TABLE.handles("Resize", "Upsample")
+@QUANT_TABLE.handles("Resize", "Upsample")
 def resize(ctx: OnnxContext, f: FusedNode) -> None:
-    """Resize (opset 11+: X, roi, scales, sizes) of the H and W axes, nearest or linear; integer Resize keeps its
-    input's quantization (QDQ pairs around it must agree). Refused by name: cubic, tf_crop_and_resize, antialias,
-    axes, keep_aspect_ratio_policy other than stretch, scaling N or C."""
+    """Resize (opset 11+: X, roi, scales, sizes; opset 10: X, scales) and Upsample (opset 7–9) of the H and W axes,
+    nearest or linear; integer Resize keeps its input's quantization (QDQ pairs around it must agree). Refused by
+    name: cubic, tf_crop_and_resize, antialias, axes, keep_aspect_ratio_policy other than stretch, scaling N or C."""
     node = f.node
     attrs = onnx_attrs(node)
     x = ctx.act(node, node.input[0])
@@ -626,9 +626,16 @@ def resize(ctx: OnnxContext, f: FusedNode) -> None:
     if policy != "stretch":
         raise ctx.unsupported(node, f"keep_aspect_ratio_policy={policy} is not supported; supported: stretch")
     n, h, w, c = x.shape
-    scales_name = node.input[2] if len(node.input) > 2 else ""
-    sizes_name = node.input[3] if len(node.input) > 3 else ""
-    scales = np.asarray(ctx.const(node, scales_name), np.float32).reshape(-1) if scales_name else np.zeros(0)
+    legacy = node.op_type == "Upsample" or len(node.input) == 2   # opset ≤ 10: (X, scales), no roi
+    if legacy:
+        coord = "asymmetric"   # the only mapping before opset 11
+    scales_name = node.input[1] if legacy and len(node.input) > 1 else \
+        node.input[2] if len(node.input) > 2 else ""
+    sizes_name = "" if legacy else node.input[3] if len(node.input) > 3 else ""
+    if scales_name:
+        scales = np.asarray(ctx.const(node, scales_name), np.float32).reshape(-1)
+    else:
+        scales = np.asarray(attrs.get("scales", ()), np.float32).reshape(-1)   # Upsample-7 attribute
     if scales.size:
         if scales.size != 4 or scales[0] != 1 or scales[1] != 1:
             raise ctx.unsupported(node, f"scales={scales.tolist()} is not supported; supported: [1, 1, s_h, s_w]")
@@ -642,6 +649,13 @@ def resize(ctx: OnnxContext, f: FusedNode) -> None:
         size, given = (sizes[2], sizes[3]), None
     else:
         raise ctx.unsupported(node, "neither scales nor sizes is given")
+    if legacy and mode == "nearest":
+        # before opset 11 onnxruntime truncates the coordinate when upsampling and rounds it up when downsampling
+        down = [s < 1 for s in given]
+        if down[0] != down[1]:
+            raise ctx.unsupported(node, f"opset-10 nearest Resize that upsamples one axis and downsamples the other "
+                                        f"(scales {list(given)}) is not supported")
+        nearest = "ceil" if down[0] else "floor"
     # QDQ form (the input is a DequantizeLinear output): onnxruntime keeps a linear Resize in float between the
     # DQ and Q nodes (its QDQ fusion turns only nearest into an integer Resize)
     dequantized = ctx.quantized and mode == "linear" and ctx.canon(node.input[0]) != node.input[0]
