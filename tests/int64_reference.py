@@ -205,6 +205,32 @@ def average(x, kernel, stride, pads, zero_in, scale_in, zero_out, scale_out, sam
     return np.clip(out, lo, hi)
 
 
+def average_ort(x, kernel, stride, pads, zero_in, scale_in, zero_out, scale_out, lo, hi):
+    """AvgPool in ``float32`` mode = onnxruntime QLinearAveragePool: taps dequantized to f32(S_x·(q − Z_x)), summed
+    in float32 in window row-major order, divided by f32(n) (valid taps), ``rint(f32(y / S_y) + Z_y)``; a window
+    covering the whole unpadded image takes the global-average rule instead."""
+    n, h, w, c = x.shape
+    if tuple(kernel) == (h, w) and not any(pads):
+        return global_mean(x, zero_in, scale_in, zero_out, scale_out, "float32", lo, hi)
+    deq = np.float32(scale_in) * (np.asarray(x, np.int64) - zero_in).astype(np.float32)
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - kernel[0]) // stride[0] + 1
+    ow = (w + left + right - kernel[1]) // stride[1] + 1
+    out = np.zeros((n, oh, ow, c), np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * stride[0] - top, j * stride[1] - left
+            rows = range(max(r0, 0), min(r0 + kernel[0], h))
+            cols = range(max(c0, 0), min(c0 + kernel[1], w))
+            acc = np.zeros((n, c), np.float32)
+            for r in rows:
+                for cc in cols:
+                    acc = (acc + deq[:, r, cc, :]).astype(np.float32)
+            y = (acc / np.float32(len(rows) * len(cols))).astype(np.float32)
+            out[:, i, j, :] = np.rint((y / np.float32(scale_out)).astype(np.float32) + np.float32(zero_out))
+    return np.clip(out, lo, hi)
+
+
 def global_mean(x, zero_in, scale_in, zero_out, scale_out, mode, lo, hi):
     """GlobalAveragePool = TFLite int8 MEAN over H and W: with ``(m, e) = QuantizeMultiplier(S_in / S_out)`` and
     ``k = min(floor(log2 n), 32)``, ``y = MBQM(Σ(q − Z_in), trunc(m·2^k / n), e − k) + Z_out`` in the node's
@@ -212,6 +238,9 @@ def global_mean(x, zero_in, scale_in, zero_out, scale_out, mode, lo, hi):
     taps = x.shape[1] * x.shape[2]
     sums = (np.asarray(x, np.int64) - zero_in).sum(axis=(1, 2), keepdims=True)
     real = np.float64(np.float32(scale_in)) / np.float64(np.float32(scale_out))
+    if mode == "float32":  # onnxruntime (MLAS qlgavgpool.cpp): f32(S_in / f32(S_out · f32(n)))
+        fmult = np.float32(np.float32(scale_in) / np.float32(np.float32(scale_out) * np.float32(taps)))
+        return np.clip(requantize(sums, mode, None, np.float32([fmult])) + zero_out, lo, hi)
     if not mode.startswith("fixed_point"):
         return np.clip(requantize(sums, mode, None, np.float32([real / taps])) + zero_out, lo, hi)
     m, e = quantize_multiplier(real)
@@ -283,8 +312,12 @@ def run_graph(graph, inputs: dict[str, np.ndarray], accumulator_bits: int | None
             pads = pads_of(op.padding, x.shape[1:3], op.kernel, op.stride)
             lo, hi = act_range(op.activation, _scale(out), _zero(out), out.dtype)
             same = ins[0].quant.same_as(out.quant)
-            vals[out.name] = average(x, op.kernel, op.stride, pads, _zero(ins[0]), _scale(ins[0]), _zero(out),
-                                     _scale(out), same, node.requant, lo, hi)
+            if node.requant == "float32":
+                vals[out.name] = average_ort(x, op.kernel, op.stride, pads, _zero(ins[0]), _scale(ins[0]),
+                                             _zero(out), _scale(out), lo, hi)
+            else:
+                vals[out.name] = average(x, op.kernel, op.stride, pads, _zero(ins[0]), _scale(ins[0]), _zero(out),
+                                         _scale(out), same, node.requant, lo, hi)
         elif kind == "GlobalAveragePool":
             lo, hi = RANGES[out.dtype]
             vals[out.name] = global_mean(x, _zero(ins[0]), _scale(ins[0]), _zero(out), _scale(out), node.requant,
@@ -299,7 +332,19 @@ def run_graph(graph, inputs: dict[str, np.ndarray], accumulator_bits: int | None
             lo, hi = RANGES[out.dtype]
             for t in ins:
                 v = vals[t.name]
-                if not (t.quant.same_as(out.quant) and t.dtype == out.dtype):
+                if node.requant == "float32" and not (t.quant.same_as(out.quant) and t.dtype == out.dtype):
+                    # onnxruntime QLinearConcat: f32(S_in · f32(q − Z_in)) / S_out in float32, rint, + Z_out
+                    deq = np.float32(_scale(t)) * (v - _zero(t)).astype(np.float32)
+                    v = np.clip(np.rint((deq / np.float32(_scale(out))).astype(np.float32)).astype(np.int64)
+                                + _zero(out), lo, hi)
+                elif (node.requant.startswith("fixed_point") and t.dtype == out.dtype == "uint8"
+                      and not t.quant.same_as(out.quant)):
+                    # TFLite uint8 CONCATENATION: float32 scale and bias, round half away from zero
+                    sc = np.float32(np.float32(_scale(t)) * np.float32(np.float32(1) / np.float32(_scale(out))))
+                    bias = np.float32(np.float32(-_zero(t)) * sc)
+                    f = (v.astype(np.float32) * sc).astype(np.float32) + bias
+                    v = np.clip((np.sign(f) * np.floor(np.abs(f) + 0.5)).astype(np.int64) + _zero(out), lo, hi)
+                elif not (t.quant.same_as(out.quant) and t.dtype == out.dtype):
                     real = np.array([np.float64(np.float32(_scale(t))) / np.float64(np.float32(_scale(out)))])
                     v = np.clip(requantize(v - _zero(t), node.requant, real, real.astype(np.float32)) + _zero(out),
                                 lo, hi)

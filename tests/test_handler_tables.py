@@ -90,7 +90,7 @@ def _tflite_nodes(_imp, state):
 
 def _mixed_quant_graph():
     """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, transpose, slice,
-    gather, reshape, FC."""
+    gather, resize, reshape, FC."""
     from accelsim.graph.builder import GraphBuilder
     from accelsim.quant.params import QuantParams
 
@@ -113,6 +113,7 @@ def _mixed_quant_graph():
     p = b.op(ops_.Transpose((0, 2, 1, 3)), [p], "int8", q)
     p = b.op(ops_.Slice((0, 1, 0, 0), (-1, 4, 6, 8), (1, 1, 1, 1)), [p], "int8", q)
     p = b.op(ops_.Gather(3, (7, 6, 5, 4, 3, 2, 1, 0)), [p], "int8", q)
+    p = b.op(O.Resize((9, 9), "bilinear", "half_pixel"), [p], "int8", b.tensors[p].quant, name="resize")
     g = b.global_average_pool(p, pt(0.06, 0))
     f = b.flatten(g)
     wf = b.constant("wf", rng.integers(-127, 128, (3, 8)).astype(np.int8), "int8", pt(0.01))

@@ -62,7 +62,35 @@ def run(graph: Graph, node: Node, plan: ConcatPlan | None, values: Mapping[str, 
 def _rescaled(x: np.ndarray, t: Tensor, out_t: Tensor, rq: RequantParams) -> np.ndarray:
     """A Concat input moved to the output's quantization with its precomputed rescale constants."""
     info = dtype_info(out_t.dtype)
+    if rq.mode == "float32":
+        return ort_requantize_linear(x, t, out_t)
+    if rq.mode.startswith("fixed_point") and t.dtype == out_t.dtype == "uint8":
+        return tflite_uint8_concat_rescale(x, t, out_t)
     out = np.empty(x.size, info.storage)
     elementwise.rescale(x.reshape(-1), int(t.quant.zero_point[0]), rq.mode_id, rq.multiplier[0], rq.shift[0],
                         rq.float_multiplier[0], int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)
     return out.reshape(x.shape)
+
+
+def ort_requantize_linear(x: np.ndarray, t: Tensor, out_t: Tensor) -> np.ndarray:
+    """onnxruntime's requantization of a QLinearConcat input (contrib_ops/cpu/quantization/qlinear_concat.cc,
+    QlinearBuildLookupTable + MlasQuantizeLinear): ``r = f32(S_x · f32(q − Z_x))``, then
+    ``clamp(rint(f32(r / S_y)) + Z_y, qmin, qmax)`` (round half to even)."""
+    info = dtype_info(out_t.dtype)
+    real = np.float32(t.quant.scale[0]) * (x.astype(np.int64) - int(t.quant.zero_point[0])).astype(np.float32)
+    q = np.rint(real / np.float32(out_t.quant.scale[0])).astype(np.int64) + int(out_t.quant.zero_point[0])
+    return np.clip(q, info.qmin, info.qmax).astype(info.storage)
+
+
+def tflite_uint8_concat_rescale(x: np.ndarray, t: Tensor, out_t: Tensor) -> np.ndarray:
+    """TFLite's uint8 CONCATENATION input rescale (reference_ops::ConcatenationWithScaling, [ref:TFLiteRef]), in
+    float32: ``scale = f32(S_x · f32(1 / S_y))``, ``bias = f32(−Z_x · scale)``,
+    ``clamp(round_half_away(f32(f32(q · scale) + bias)) + Z_y, 0, 255)``. (int8 CONCATENATION requires equal
+    scales; the converter inserts a QUANTIZE, which the fixed-point rescale reproduces.)"""
+    f32 = np.float32
+    scale = f32(f32(t.quant.scale[0]) * f32(f32(1.0) / f32(out_t.quant.scale[0])))
+    bias = f32(f32(-int(t.quant.zero_point[0])) * scale)
+    v = (x.astype(np.float32) * scale).astype(np.float32) + bias
+    rounded = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)
+    q = rounded.astype(np.int64) + int(out_t.quant.zero_point[0])
+    return np.clip(q, 0, 255).astype(np.uint8)

@@ -35,6 +35,7 @@ from accelsim.quant.requant import MODES
 INPUT_NAME = "input"
 
 PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Pair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
 PaddingSpec = Union[Literal["same", "valid"], tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]]
@@ -186,10 +187,17 @@ class PoolLayer(_Layer):
     stride: Pair = 1
     padding: PaddingSpec = "same"
     activation: ActivationSpec = "none"
+    ceil_mode: bool = Field(False, description="output size rounded up (ONNX ceil_mode); a window starting in "
+                                               "the trailing padding is dropped")
+    count_include_pad: bool = Field(False, description="avgpool only: divide by the window's taps inside the "
+                                                       "padded input, padding included (ONNX count_include_pad)")
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        if self.count_include_pad and self.op != "avgpool":
+            raise ValueError("count_include_pad applies to avgpool only")
         cls = O.AvgPool if self.op == "avgpool" else O.MaxPool
-        return cls(_pair(self.kernel), _pair(self.stride), _padding(self.padding), _activation(self.activation)), None
+        return cls(_pair(self.kernel), _pair(self.stride), _padding(self.padding), _activation(self.activation),
+                   ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad), None
 
 
 class ReluLayer(_Layer):
@@ -317,6 +325,24 @@ class PReLULayer(_Layer):
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
         return O.PReLU(), None
+class ResizeLayer(_Layer):
+    """Resize H and W to ``size`` (docs/workloads.md; semantics: accelsim.graph.ops.resize)."""
+
+    op: Literal["resize"]
+    size: tuple[PositiveInt, PositiveInt] = Field(description="output height and width, pixels")
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    coordinate_mode: Literal["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                             "tf_half_pixel_for_nn"] = Field("asymmetric", description="output-to-input coordinate "
+                                                                                        "mapping (ONNX names)")
+    nearest_mode: Literal["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] = "floor"
+    scales: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="H and W scale factors the mapping divides by (default: output / input size)")
+    dequantized: bool = Field(False, description="bilinear interpolates dequantized values and requantizes "
+                                                 "(onnxruntime's QDQ form) instead of the stored integers")
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Resize(tuple(self.size), self.mode, self.coordinate_mode, self.nearest_mode,
+                        None if self.scales is None else tuple(self.scales), self.dequantized), None
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
@@ -324,12 +350,12 @@ LAYER_TYPES: dict[str, type[_Layer]] = {
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
     "hardswish": UnaryActivationLayer, "hardsigmoid": UnaryActivationLayer, "sigmoid": UnaryActivationLayer,
-    "tanh": UnaryActivationLayer, "leaky_relu": UnaryActivationLayer, "prelu": PReLULayer,
+    "tanh": UnaryActivationLayer, "leaky_relu": UnaryActivationLayer, "prelu": PReLULayer, "resize": ResizeLayer,
 }
 LAYER_TYPES.update({"transpose": TransposeLayer, "slice": SliceLayer, "gather": GatherLayer})
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
               FlattenLayer, ReshapeLayer, PadLayer, TransposeLayer, SliceLayer, GatherLayer, UnaryActivationLayer,
-              PReLULayer]
+              PReLULayer, ResizeLayer]
 
 
 class _Header(_Strict):

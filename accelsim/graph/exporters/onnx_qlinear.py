@@ -8,7 +8,7 @@ output names, dtypes and shapes) and works in NCHW inside, with Transpose at the
 | Conv2D (any groups, per-channel weights, int32 bias) | QLinearConv (+ Clip for RELU/RELU6) | yes |
 | FullyConnected | Reshape to (N, I, 1, 1), QLinearConv 1x1, Reshape: keeps the int32 bias | yes |
 | Add | com.microsoft QLinearAdd (+ Clip) | no: float-based, ±1 on a few outputs |
-| AvgPool | com.microsoft QLinearAveragePool (count_include_pad = 0) | no: float-based, ±1 |
+| AvgPool | com.microsoft QLinearAveragePool (ceil_mode, count_include_pad as the op's) | yes in `float32` mode |
 | GlobalAveragePool | com.microsoft QLinearGlobalAveragePool | no: float-based |
 | MaxPool | MaxPool on int8 / uint8 | yes |
 | Concat | Concat (shared quantization) or com.microsoft QLinearConcat | shared: yes |
@@ -230,12 +230,13 @@ def _add(w: _Writer, node: Node) -> str:
 def _pool(w: _Writer, node: Node) -> str:
     x, out = _io(w, node)
     op = node.op
-    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), **_onnx_padding(op.padding))
+    attrs = dict(kernel_shape=list(op.kernel), strides=list(op.stride), **_onnx_padding(op.padding),
+                 ceil_mode=int(op.ceil_mode))
     if isinstance(op, O.MaxPool):
         y = w.emit("MaxPool", [w.value[x.name]], node.name, **attrs)
     else:
         y = w.emit("QLinearAveragePool", [w.value[x.name], *w.qparams(x, x.name), *w.qparams(out, out.name)],
-                   node.name, domain="com.microsoft", count_include_pad=0, **attrs)
+                   node.name, domain="com.microsoft", count_include_pad=int(op.count_include_pad), **attrs)
     return w.clip(y, op.activation, out, node.name)
 
 
@@ -388,3 +389,23 @@ ONNX_QLINEAR_EXPORTERS: Mapping[str, OnnxQLinearExporter] = _TABLE.view
 def register_onnx_qlinear_exporter(kind: str, handler: OnnxQLinearExporter, *, replace: bool = False) -> None:
     """Register the ONNX QLinear exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
     _TABLE.register(kind, handler, replace=replace)
+
+
+@_TABLE.handles("Resize")
+def _resize(w: _Writer, node: Node) -> str:
+    """ONNX Resize on the integers (nearest, or linear run by onnxruntime's 8-bit kernel); a ``dequantized``
+    bilinear Resize as DequantizeLinear -> float Resize -> QuantizeLinear (onnxruntime's QDQ form)."""
+    x, out = _io(w, node)
+    op = node.op
+    n, _, _, c = x.shape
+    sizes = w.const(f"{node.name}_sizes", np.array([n, c, *op.size], np.int64))
+    scales = "" if op.scales is None else w.const(f"{node.name}_scales",
+                                                  np.array([1, 1, *op.scales], np.float32))
+    size_inputs = [scales] if scales else ["", sizes]
+    attrs = dict(mode="nearest" if op.mode == "nearest" else "linear",
+                 coordinate_transformation_mode=op.coordinate_mode, nearest_mode=op.nearest_mode)
+    if op.mode == "bilinear" and op.dequantized:
+        real = w.emit("DequantizeLinear", [w.value[x.name], *w.qparams(x, x.name)], f"{node.name}_dq")
+        y = w.emit("Resize", [real, "", *size_inputs], node.name, **attrs)
+        return w.emit("QuantizeLinear", [y, *w.qparams(out, out.name)], f"{node.name}_q")
+    return w.emit("Resize", [w.value[x.name], "", *size_inputs], node.name, **attrs)

@@ -11,6 +11,7 @@ written as TRANSPOSE / SLICE / STRIDED_SLICE / GATHER. Float interfaces recorded
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, ModuleType
 
@@ -25,6 +26,7 @@ from accelsim.graph.importers.tflite import (
     ACTIVATIONS, FLOAT_INPUTS_KEY, FLOAT_OUTPUTS_KEY, TENSOR_TYPES, tflite_schema,
 )
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.ops.pool import pool_shape
 from accelsim.graph.shapes import resolve_padding
 from accelsim.graph.stats import is_depthwise
 from accelsim.quant.params import QuantParams, dtype_info
@@ -342,6 +344,7 @@ def _pool(w: _Writer, node: Node) -> None:
     op = node.op
     opts = w.S.Pool2DOptionsT()
     x_index = w.tensor(x.name)
+    _refuse_pool_modes(w, node, x)
     opts.padding = w.padding_code(op.padding, x, op.kernel, op.stride, (1, 1))
     if opts.padding is None and isinstance(op, O.AvgPool):
         raise UnsupportedError(f"{w.where(node)}: explicit padding {op.padding} is neither SAME nor VALID, which "
@@ -354,6 +357,20 @@ def _pool(w: _Writer, node: Node) -> None:
     opts.fusedActivationFunction = _ACTIVATION_CODES[op.activation]
     name = "AVERAGE_POOL_2D" if isinstance(op, O.AvgPool) else "MAX_POOL_2D"
     w.operator(name, [x_index], out, "Pool2DOptions", opts, op_version(name, x.dtype, None))
+
+
+def _refuse_pool_modes(w: _Writer, node: Node, x: Tensor) -> None:
+    """TFLite pools have neither ceil_mode nor count_include_pad: refuse them by name where they change the
+    result (a ceil_mode that changes the output size; count_include_pad on a padded window)."""
+    op = node.op
+    floor_op = dataclasses.replace(op, ceil_mode=False, count_include_pad=False)
+    if op.ceil_mode and pool_shape(op, tuple(x.shape)) != pool_shape(floor_op, tuple(x.shape)):
+        raise UnsupportedError(f"{w.where(node)}: ceil_mode=True changes the output size here, which TFLite's "
+                               f"pools cannot express (they round down); pad the input explicitly instead")
+    if getattr(op, "count_include_pad", False) and any(resolve_padding(op.padding, x.shape[1:3], op.kernel,
+                                                                       op.stride)):
+        raise UnsupportedError(f"{w.where(node)}: count_include_pad=True with padding, which TFLite's "
+                               f"AVERAGE_POOL_2D cannot express (it averages the valid taps only)")
 
 
 @_TABLE.handles("GlobalAveragePool")
@@ -495,3 +512,38 @@ TFLITE_EXPORTERS: Mapping[str, TFLiteExporter] = _TABLE.view
 def register_tflite_exporter(kind: str, handler: TFLiteExporter, *, replace: bool = False) -> None:
     """Register the TFLite exporter of op kind ``kind``; an existing entry is replaced only with ``replace``."""
     _TABLE.register(kind, handler, replace=replace)
+
+
+#: Resize (mode, coordinate_mode, nearest_mode) -> TFLite (align_corners, half_pixel_centers); RESIZE_* version
+#: 3 covers int8 / uint8 / int16 in LiteRT's registration ([ref:TFLiteRef], register_ref.cc).
+_RESIZE_OPTIONS = {("nearest", "asymmetric", "floor"): (False, False),
+                   ("nearest", "align_corners", "round_prefer_ceil"): (True, False),
+                   ("nearest", "tf_half_pixel_for_nn", "floor"): (False, True),
+                   ("bilinear", "asymmetric"): (False, False), ("bilinear", "align_corners"): (True, False),
+                   ("bilinear", "half_pixel"): (False, True)}
+
+
+@_TABLE.handles("Resize")
+def _resize(w: _Writer, node: Node) -> None:
+    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR with align_corners / half_pixel_centers; a mapping TFLite cannot
+    express (other coordinate or nearest modes, explicit scales, the dequantized QDQ form) is refused by name."""
+    x, out = w.io(node)
+    op = node.op
+    key = (op.mode, op.coordinate_mode, op.nearest_mode) if op.mode == "nearest" else (op.mode, op.coordinate_mode)
+    flags = _RESIZE_OPTIONS.get(key)
+    if flags is None:
+        raise UnsupportedError(f"{w.where(node)}: {op.mode} Resize with coordinate_mode={op.coordinate_mode}"
+                               + (f", nearest_mode={op.nearest_mode}" if op.mode == "nearest" else "")
+                               + " has no TFLite equivalent (RESIZE_* express asymmetric, align_corners and "
+                                 "half-pixel centers only)")
+    if op.scales is not None or op.dequantized:
+        raise UnsupportedError(f"{w.where(node)}: Resize with explicit scales or in dequantized (QDQ) form has no "
+                               f"TFLite equivalent")
+    if op.mode == "nearest":
+        name, opts_name, opts = "RESIZE_NEAREST_NEIGHBOR", "ResizeNearestNeighborOptions", \
+            w.S.ResizeNearestNeighborOptionsT()
+    else:
+        name, opts_name, opts = "RESIZE_BILINEAR", "ResizeBilinearOptions", w.S.ResizeBilinearOptionsT()
+    opts.alignCorners, opts.halfPixelCenters = flags
+    size = w.constant_int32(f"{node.name}_size", np.array(op.size, np.int32))
+    w.operator(name, [w.tensor(x.name), size], out, opts_name, opts, 3)

@@ -50,12 +50,12 @@ from accelsim.graph.ir import Graph, Tensor
 #: ONNX op types the importer understands (default domain unless noted).
 FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
              "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant",
-             "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "PRelu")
+             "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "PRelu", "Resize", "Upsample")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
              "QGemm (com.microsoft)",
              "QLinearAdd (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)",
-             "QLinearSigmoid (com.microsoft)", "QLinearLeakyRelu (com.microsoft)")
+             "QLinearSigmoid (com.microsoft)", "QLinearLeakyRelu (com.microsoft)", "QLinearConcat (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS + LAYOUT_OPS
 
 #: Read-only views of the handler tables: ONNX op type -> handler, for float and for quantized models.

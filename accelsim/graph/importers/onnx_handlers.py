@@ -58,11 +58,6 @@ def nchw_axis(axis: int, rank: int) -> int:
     return (0, 3, 1, 2)[axis] if rank == 4 else axis
 
 
-def _ceil_changes(size: int, k: int, s: int, p0: int, p1: int) -> bool:
-    """Whether ceil_mode=1 gives a different output size than floor (the window count does not divide evenly)."""
-    return (size + p0 + p1 - k) % s != 0
-
-
 def _is_channel_bias(shape: tuple[int, ...], channels: int, conv: bool) -> bool:
     """A constant that ONNX broadcasts along the channel axis: (1, C, 1, 1) / (C, 1, 1) for NCHW conv outputs,
     (C,) / (1, C) for FC outputs."""
@@ -319,16 +314,19 @@ def add(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 class PoolGeometry(NamedTuple):
-    """The input and window of an ONNX pooling node."""
+    """The input and window of an ONNX pooling node, with its ``ceil_mode`` and ``count_include_pad``."""
 
     x: Tensor
     kernel: tuple[int, ...]
     strides: tuple[int, ...]
     padding: O.Padding
+    ceil_mode: bool = False
+    count_include_pad: bool = False
 
 
 def _pool_geometry(ctx: OnnxContext, node, average: bool) -> PoolGeometry:
-    """Input, kernel, strides and padding of MaxPool / AveragePool / QLinearAveragePool, with their checks."""
+    """Input, kernel, strides, padding, ceil_mode and count_include_pad of MaxPool / AveragePool /
+    QLinearAveragePool, with their checks."""
     attrs = onnx_attrs(node)
     x = ctx.act(node, node.input[0])
     kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
@@ -337,19 +335,18 @@ def _pool_geometry(ctx: OnnxContext, node, average: bool) -> PoolGeometry:
         raise ctx.unsupported(node, "only 2-D pooling of a 4-D NCHW input is supported")
     if any(int(d) != 1 for d in attrs.get("dilations", (1, 1))):
         raise ctx.unsupported(node, "dilations other than 1 are not supported")
+    if int(attrs.get("storage_order", 0)):
+        raise ctx.unsupported(node, "storage_order=1 is not supported (it only affects the Indices output)")
+    if int(attrs.get("channels_last", 0)):
+        raise ctx.unsupported(node, "channels_last=1 is not supported; supported: channels_last=0 (NCHW)")
     padding = _padding(ctx, node, attrs)
     if len(node.output) > 1 and node.output[1]:
         raise ctx.unsupported(node, "the Indices output of MaxPool is not supported")
-    if int(attrs.get("ceil_mode", 0)):
-        pads = padding if isinstance(padding, tuple) else None
-        if pads is None or any(_ceil_changes(size, k, s, p0, p1) for size, k, s, p0, p1 in
-                               zip(x.shape[1:3], kernel, strides, pads[0::2], pads[1::2])):
-            raise ctx.unsupported(node, "ceil_mode=1 changes the output size here; supported: ceil_mode=0 (floor)")
-    padded = padding == "SAME" or (isinstance(padding, tuple) and any(padding))
-    if average and padded and int(attrs.get("count_include_pad", 0)):
-        raise ctx.unsupported(node, "count_include_pad=1 with padding is not supported; the IR averages over "
-                                    "the valid taps only (count_include_pad=0, TFLite semantics)")
-    return PoolGeometry(x, kernel, strides, padding)
+    ceil_mode = bool(int(attrs.get("ceil_mode", 0)))
+    if ceil_mode and not isinstance(padding, tuple):
+        ceil_mode = False  # auto_pad SAME / VALID fixes the output size; ceil_mode has no effect there
+    count_include_pad = average and bool(int(attrs.get("count_include_pad", 0)))
+    return PoolGeometry(x, kernel, strides, padding, ceil_mode, count_include_pad)
 
 
 @FLOAT_TABLE.handles("MaxPool")
@@ -359,7 +356,8 @@ def max_pool(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     g = _pool_geometry(ctx, node, average=False)
     dtype, quant = ctx.passthrough_quant(node, g.x, node.output[0])
-    ctx.emit(node, O.MaxPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+    ctx.emit(node, O.MaxPool(g.kernel, g.strides, g.padding, ceil_mode=g.ceil_mode), [g.x.name], node.output[0],
+             dtype, quant)
 
 
 @FLOAT_TABLE.handles("AveragePool")
@@ -368,7 +366,11 @@ def average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     g = _pool_geometry(ctx, node, average=True)
     dtype, quant = ctx.out_quant(node, node.output[0])
-    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], dtype, quant)
+    ctx.emit(node, _avg_pool_op(g), [g.x.name], node.output[0], dtype, quant)
+
+
+def _avg_pool_op(g: PoolGeometry) -> O.AvgPool:
+    return O.AvgPool(g.kernel, g.strides, g.padding, ceil_mode=g.ceil_mode, count_include_pad=g.count_include_pad)
 
 
 @FLOAT_TABLE.handles("GlobalAveragePool")
@@ -622,7 +624,7 @@ def qlinear_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
     node = f.node
     g = _pool_geometry(ctx, node, average=True)
     aq = _qlinear_out(ctx, node, 3)
-    ctx.emit(node, O.AvgPool(g.kernel, g.strides, g.padding), [g.x.name], node.output[0], aq.dtype, aq.quant)
+    ctx.emit(node, _avg_pool_op(g), [g.x.name], node.output[0], aq.dtype, aq.quant)
 
 
 @QUANT_TABLE.handles("QLinearGlobalAveragePool")
@@ -711,3 +713,98 @@ def qlinear_activation(ctx: OnnxContext, f: FusedNode) -> None:
     x = ctx.act(node, node.input[0])
     aq = _qlinear_out(ctx, node, 3)
     ctx.emit(node, _unary_activation_op(ctx, node), [x.name], node.output[0], aq.dtype, aq.quant)
+@QUANT_TABLE.handles("QLinearConcat")
+def qlinear_concat(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearConcat (y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input): each input
+    is requantized to the output's (S, Z) (in ``float32`` mode with onnxruntime's lookup-table arithmetic)."""
+    node = f.node
+    if len(node.input) < 5 or (len(node.input) - 2) % 3:
+        raise ctx.unsupported(node, f"{len(node.input)} inputs; QLinearConcat takes y_scale, y_zero_point and a "
+                                    f"(tensor, scale, zero_point) triple per input")
+    out_q = _qlinear_out(ctx, node, 0)
+    xs = []
+    for i in range(2, len(node.input), 3):
+        x = ctx.act(node, node.input[i])
+        given = q_params(ctx.constants, node, node.input[i + 1], node.input[i + 2], {})
+        if given.dtype != x.dtype or not given.quant.same_as(x.quant):
+            raise ctx.unsupported(node, f"input {node.input[i]!r} is given (S, Z) = ({given.quant.scale[0]}, "
+                                        f"{given.quant.zero_point[0]}) but its producer's quantization differs")
+        xs.append(x)
+    axis = nchw_axis(int(onnx_attrs(node).get("axis", 1)), len(xs[0].shape))
+    ctx.emit(node, O.Concat(axis), [x.name for x in xs], node.output[0], out_q.dtype, out_q.quant)
+
+
+def _resize_attr(attrs: dict, key: str, default: str) -> str:
+    value = attrs.get(key, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@FLOAT_TABLE.handles("Resize", "Upsample")
+@QUANT_TABLE.handles("Resize", "Upsample")
+def resize(ctx: OnnxContext, f: FusedNode) -> None:
+    """Resize (opset 11+: X, roi, scales, sizes; opset 10: X, scales) and Upsample (opset 7–9) of the H and W axes,
+    nearest or linear; integer Resize keeps its input's quantization (QDQ pairs around it must agree). Refused by
+    name: cubic, tf_crop_and_resize, antialias, axes, keep_aspect_ratio_policy other than stretch, scaling N or C."""
+    node = f.node
+    attrs = onnx_attrs(node)
+    x = ctx.act(node, node.input[0])
+    if len(x.shape) != 4:
+        raise ctx.unsupported(node, "only 4-D NCHW inputs are supported")
+    mode = _resize_attr(attrs, "mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise ctx.unsupported(node, f"mode={mode} is not supported; supported: nearest, linear (bilinear)")
+    coord = _resize_attr(attrs, "coordinate_transformation_mode", "half_pixel")
+    if coord not in _RESIZE_COORDS:
+        raise ctx.unsupported(node, f"coordinate_transformation_mode={coord} is not supported; supported: "
+                                    f"{', '.join(_RESIZE_COORDS)}")
+    nearest = _resize_attr(attrs, "nearest_mode", "round_prefer_floor")
+    if int(attrs.get("antialias", 0)):
+        raise ctx.unsupported(node, "antialias=1 is not supported; supported: antialias=0")
+    if "axes" in attrs:
+        raise ctx.unsupported(node, "the axes attribute is not supported; give scales or sizes for all 4 axes")
+    policy = _resize_attr(attrs, "keep_aspect_ratio_policy", "stretch")
+    if policy != "stretch":
+        raise ctx.unsupported(node, f"keep_aspect_ratio_policy={policy} is not supported; supported: stretch")
+    n, h, w, c = x.shape
+    legacy = node.op_type == "Upsample" or len(node.input) == 2   # opset ≤ 10: (X, scales), no roi
+    if legacy:
+        coord = "asymmetric"   # the only mapping before opset 11
+    scales_name = node.input[1] if legacy and len(node.input) > 1 else \
+        node.input[2] if len(node.input) > 2 else ""
+    sizes_name = "" if legacy else node.input[3] if len(node.input) > 3 else ""
+    if scales_name:
+        scales = np.asarray(ctx.const(node, scales_name), np.float32).reshape(-1)
+    else:
+        scales = np.asarray(attrs.get("scales", ()), np.float32).reshape(-1)   # Upsample-7 attribute
+    if scales.size:
+        if scales.size != 4 or scales[0] != 1 or scales[1] != 1:
+            raise ctx.unsupported(node, f"scales={scales.tolist()} is not supported; supported: [1, 1, s_h, s_w]")
+        size = (int(np.float32(scales[2]) * np.float32(h)), int(np.float32(scales[3]) * np.float32(w)))
+        given: tuple[float, float] | None = (float(scales[2]), float(scales[3]))
+    elif sizes_name:
+        sizes = [int(v) for v in np.asarray(ctx.const(node, sizes_name)).reshape(-1)]
+        if len(sizes) != 4 or sizes[0] != n or sizes[1] != c:
+            raise ctx.unsupported(node, f"sizes={sizes} is not supported; supported: [N, C, H', W'] with N and C "
+                                        f"unchanged")
+        size, given = (sizes[2], sizes[3]), None
+    else:
+        raise ctx.unsupported(node, "neither scales nor sizes is given")
+    if legacy and mode == "nearest":
+        # before opset 11 onnxruntime truncates the coordinate when upsampling and rounds it up when downsampling
+        down = [s < 1 for s in given]
+        if down[0] != down[1]:
+            raise ctx.unsupported(node, f"opset-10 nearest Resize that upsamples one axis and downsamples the other "
+                                        f"(scales {list(given)}) is not supported")
+        nearest = "ceil" if down[0] else "floor"
+    # QDQ form (the input is a DequantizeLinear output): onnxruntime keeps a linear Resize in float between the
+    # DQ and Q nodes (its QDQ fusion turns only nearest into an integer Resize)
+    dequantized = ctx.quantized and mode == "linear" and ctx.canon(node.input[0]) != node.input[0]
+    try:
+        op = O.Resize(size, "nearest" if mode == "nearest" else "bilinear", coord, nearest, given, dequantized)
+    except ValueError as exc:
+        raise ctx.unsupported(node, str(exc)) from None
+    dtype, quant = ctx.passthrough_quant(node, x, node.output[0])
+    ctx.emit(node, op, [x.name], node.output[0], dtype, quant)
+
+
+_RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")

@@ -667,6 +667,23 @@ def _prelu(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
         raise UnsupportedError(f"{t.where}: a per-channel quantized PRELU alpha is not supported")
     imp.raw[t.ins[1]] = Tensor(alpha.name, (int(data.size),), alpha.dtype, alpha.quant, data.reshape(-1))
     return O.PReLU(), t.ins[:2]
+@_TABLE.handles("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
+def _resize(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """RESIZE_* (input, int32 size [H', W']) with align_corners / half_pixel_centers -> Resize
+    (accelsim.graph.ops.resize maps the flags to ONNX coordinate modes)."""
+    opts = t.op.builtinOptions
+    align = bool(opts.alignCorners) if opts is not None else False
+    half = bool(opts.halfPixelCenters) if opts is not None else False
+    if align and half:
+        raise UnsupportedError(f"{t.where}: align_corners and half_pixel_centers together are not supported")
+    size = tuple(int(v) for v in imp._const(t.ins[1], t.where).reshape(-1))
+    if len(size) != 2:
+        raise UnsupportedError(f"{t.where}: the size input must hold 2 values (H, W), got {list(size)}")
+    if t.name == "RESIZE_BILINEAR":
+        coord = "align_corners" if align else "half_pixel" if half else "asymmetric"
+        return O.Resize(size, "bilinear", coord), t.ins[:1]
+    coord = "align_corners" if align else "tf_half_pixel_for_nn" if half else "asymmetric"
+    return O.Resize(size, "nearest", coord, "round_prefer_ceil" if align else "floor"), t.ins[:1]
 
 
 #: Read-only view: TFLite builtin operator name -> import handler.

@@ -14,13 +14,14 @@ from accelsim.graph.ops.elementwise import Add
 from accelsim.graph.ops.geometry import Activation, Padding
 from accelsim.graph.ops.layout import Concat, Flatten, Gather, Pad, Reshape, Slice, Transpose
 from accelsim.graph.ops.pool import AvgPool, GlobalAveragePool, MaxPool
+from accelsim.graph.ops.resize import Resize
 from accelsim.graph.ops.registry import (
     CostDescriptor, EngineModule, LoopExtents, OpDef, OpRegistrationError, op_def, op_def_of, register_op,
     registered_ops, unregister_op,
 )
 
 Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad,
-           Transpose, Slice, Gather, HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU]
+           Transpose, Slice, Gather, HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyReLU, PReLU, Resize]
 
 #: Attribute class of every built-in op by kind.
 OP_TYPES: dict[str, type] = {d.kind: d.attrs for d in registered_ops()}
@@ -37,5 +38,5 @@ __all__ = [
     "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "Transpose", "Slice", "Gather",
     "is_depthwise", "op_def", "op_def_of",
     "register_op", "registered_ops", "unregister_op",
-    "HardSigmoid", "HardSwish", "LeakyReLU", "PReLU", "Sigmoid", "Tanh",
+    "HardSigmoid", "HardSwish", "LeakyReLU", "PReLU", "Sigmoid", "Tanh", "Resize",
 ]

@@ -21,12 +21,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PoolWindow:
-    """Attributes of a windowed pool: ``kernel`` and ``stride`` (H, W), padding, fused activation clamp."""
+    """Attributes of a windowed pool: ``kernel`` and ``stride`` (H, W), padding, fused activation clamp.
+
+    ``ceil_mode``: the output size rounds up, ``ceil((in + pads − k) / s) + 1``, dropping a last window that
+    would start in the bottom / right padding (ONNX MaxPool / AveragePool ``ceil_mode``, the rule of PyTorch's
+    ``pooling_output_shape``). ``count_include_pad`` (AvgPool only): the divisor counts the padding taps of the
+    window clipped to the padded input (ONNX AveragePool ``count_include_pad=1``); otherwise only the valid
+    taps (TFLite AVERAGE_POOL_2D, ONNX default).
+    """
 
     kernel: tuple[int, int]
     stride: tuple[int, int] = (1, 1)
     padding: Padding = "VALID"
     activation: Activation = "NONE"
+    ceil_mode: bool = False
+    count_include_pad: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,11 +55,32 @@ class GlobalAveragePool:
     kind = "GlobalAveragePool"
 
 
+def pooled_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, ceil_mode: bool) -> int:
+    """Output extent of a pool along one axis.
+
+    Floor: ``floor((size + pads − k) / s) + 1``. Ceil (ONNX ``ceil_mode=1``, PyTorch ``pooling_output_shape``):
+    ``ceil((size + pads − k) / s) + 1``, minus one when that last window would start at or after
+    ``size + pad_before`` (in the trailing padding)."""
+    if not ceil_mode:
+        return window_output_size(size, kernel, stride, 1, pad_before, pad_after)
+    out = -(-(size + pad_before + pad_after - kernel) // stride) + 1
+    if (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+def pool_pads(op: AvgPool | MaxPool, in_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding of a pool (SAME resolved TFLite's way)."""
+    return resolve_padding(op.padding, in_hw, op.kernel, op.stride)
+
+
 def pool_shape(op: AvgPool | MaxPool, x: tuple[int, ...]) -> tuple[int, ...]:
     n, h, w, c = x
-    top, bottom, left, right = resolve_padding(op.padding, (h, w), op.kernel, op.stride)
-    oh = window_output_size(h, op.kernel[0], op.stride[0], 1, top, bottom)
-    ow = window_output_size(w, op.kernel[1], op.stride[1], 1, left, right)
+    top, bottom, left, right = pool_pads(op, (h, w))
+    if op.count_include_pad and isinstance(op, MaxPool):
+        raise ValueError("count_include_pad applies to average pooling only")
+    oh = pooled_size(h, op.kernel[0], op.stride[0], top, bottom, op.ceil_mode)
+    ow = pooled_size(w, op.kernel[1], op.stride[1], left, right, op.ceil_mode)
     if oh <= 0 or ow <= 0:
         raise ValueError(f"pool window {op.kernel} does not fit the {h}x{w} input")
     return (n, oh, ow, c)
@@ -66,16 +96,22 @@ def _gap_shape(op: GlobalAveragePool, inputs: list[tuple[int, ...]]) -> tuple[in
 
 
 def pool2d(x: np.ndarray, op: AvgPool | MaxPool) -> np.ndarray:
-    """Max or average pooling over the valid taps (padding is ignored: count_include_pad = 0)."""
+    """Max or average pooling; the average divides by the valid taps, or with ``count_include_pad`` by the taps
+    inside the padded input (a ceil-mode window reaching past the padding counts only up to its edge)."""
     n, h, wd, c = x.shape
     kh, kw = op.kernel
-    top, bottom, left, right = resolve_padding(op.padding, (h, wd), op.kernel, op.stride)
-    oh = window_output_size(h, kh, op.stride[0], 1, top, bottom)
-    ow = window_output_size(wd, kw, op.stride[1], 1, left, right)
+    top, bottom, left, right = pool_pads(op, (h, wd))
+    _, oh, ow, _ = pool_shape(op, x.shape)
+    # extra trailing rows / columns a ceil-mode window may reach beyond the padding (never counted)
+    extra_h = max((oh - 1) * op.stride[0] + kh - (h + top + bottom), 0)
+    extra_w = max((ow - 1) * op.stride[1] + kw - (wd + left + right), 0)
     is_max = isinstance(op, MaxPool)
     fill = -np.inf if is_max else 0.0
-    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    valid = np.pad(np.ones((1, h, wd, 1)), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0)),
+                constant_values=fill)
+    ones = np.ones((1, h + top + bottom, wd + left + right, 1)) if op.count_include_pad else None
+    valid = (np.pad(ones, ((0, 0), (0, extra_h), (0, extra_w), (0, 0))) if ones is not None else
+             np.pad(np.ones((1, h, wd, 1)), ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0))))
     acc = np.full((n, oh, ow, c), fill)
     count = np.zeros((1, oh, ow, 1))
     for i in range(kh):
@@ -129,8 +165,13 @@ def _pool_yaml(graph: Graph, node: Node) -> dict[str, Any]:
     op = node.op
     if isinstance(op, MaxPool) and op.kernel == (1, 1) and op.stride == (1, 1) and op.activation != "NONE":
         return {"op": op.activation.lower()}  # a standalone ReLU / ReLU6 is a 1x1 MaxPool with the clamp
-    return dict(op="avgpool" if isinstance(op, AvgPool) else "maxpool", kernel=list(op.kernel),
-                stride=list(op.stride), padding=yaml_padding(op.padding), activation=yaml_activation(op))
+    fields = dict(op="avgpool" if isinstance(op, AvgPool) else "maxpool", kernel=list(op.kernel),
+                  stride=list(op.stride), padding=yaml_padding(op.padding), activation=yaml_activation(op))
+    if op.ceil_mode:
+        fields["ceil_mode"] = True
+    if op.count_include_pad:
+        fields["count_include_pad"] = True
+    return fields
 
 
 def _gap_yaml(graph: Graph, node: Node) -> dict[str, Any]:
