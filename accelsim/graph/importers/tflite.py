@@ -362,11 +362,16 @@ def _fully_connected(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return O.FullyConnected(imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
 
 
-@_TABLE.handles("ADD")
-def _add(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
-    if imp.raw[t.ins[0]].shape != imp.raw[t.ins[1]].shape:
-        raise UnsupportedError(f"{t.where}: broadcasting ADD is not supported; supported: equal input shapes")
-    return O.Add(imp._activation(t.op.builtinOptions, t.where)), t.ins
+@_TABLE.handles("ADD", "SUB", "MUL")
+def _binary(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """ADD / SUB / MUL of two tensors with numpy broadcasting (TFLite BroadcastAdd/Sub/Mul)."""
+    a, b = imp.raw[t.ins[0]].shape, imp.raw[t.ins[1]].shape
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        raise UnsupportedError(f"{t.where}: {t.name} inputs {a} and {b} do not broadcast") from None
+    cls = {"ADD": O.Add, "SUB": O.Sub, "MUL": O.Mul}[t.name]
+    return cls(imp._activation(t.op.builtinOptions, t.where)), t.ins
 
 
 @_TABLE.handles("AVERAGE_POOL_2D", "MAX_POOL_2D")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Union
 
 from accelsim.graph.ops.conv import Conv2D, FullyConnected, is_depthwise
-from accelsim.graph.ops.elementwise import Add
+from accelsim.graph.ops.elementwise import Add, Mul, Sub
 from accelsim.graph.ops.geometry import Activation, Padding
 from accelsim.graph.ops.layout import Concat, Flatten, Pad, Reshape
 from accelsim.graph.ops.pool import AvgPool, GlobalAveragePool, MaxPool
@@ -18,7 +18,7 @@ from accelsim.graph.ops.registry import (
     registered_ops, unregister_op,
 )
 
-Op = Union[Conv2D, FullyConnected, Add, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad]
+Op = Union[Conv2D, FullyConnected, Add, Sub, Mul, AvgPool, MaxPool, GlobalAveragePool, Concat, Reshape, Flatten, Pad]
 
 #: Attribute class of every built-in op by kind.
 OP_TYPES: dict[str, type] = {d.kind: d.attrs for d in registered_ops()}
@@ -31,7 +31,7 @@ VIEW_OPS: tuple[str, ...] = tuple(d.kind for d in registered_ops() if d.cost.is_
 
 __all__ = [
     "Activation", "Add", "AvgPool", "Concat", "Conv2D", "CostDescriptor", "EngineModule", "Flatten",
-    "FullyConnected", "GlobalAveragePool", "LoopExtents", "MAC_OPS", "MaxPool", "OP_TYPES", "Op", "OpDef",
+    "FullyConnected", "GlobalAveragePool", "LoopExtents", "MAC_OPS", "MaxPool", "Mul", "OP_TYPES", "Op", "OpDef",
     "OpRegistrationError", "Pad", "Padding", "Reshape", "VIEW_OPS", "is_depthwise", "op_def", "op_def_of",
-    "register_op", "registered_ops", "unregister_op",
+    "register_op", "registered_ops", "Sub", "unregister_op",
 ]
