@@ -40,27 +40,18 @@ def add_float(a, zero_a, scale_a, b, zero_b, scale_b, inv_scale_out, zero_out, a
 
 
 @njit(cache=True, nogil=True)
-def add_mlas(a, b, ratio_a, ratio_b, fixed_part, scalar_side, act_min, act_max, out, first, end):
+def add_mlas(a, b, ratio_a, ratio_b, fixed_part, act_min, act_max, out, first, end):
     """onnxruntime QLinearAdd (MLAS ``MlasQLinearAddKernelAvx2Helper``, onnxruntime core/mlas/lib/intrinsics/avx2/
-    qladd_avx2.cpp, [ref:ORT]) of elements ``first ≤ i < end``, every step in float32 as MLAS rounds it:
-    ``F = f32(Z_c) − (r_a·Z_a + r_b·Z_b)`` (``fixed_part``, computed by the caller), ``r = f32(S/S_c)``. Both
-    inputs vary (``scalar_side`` 0): ``t = fma(q_a, r_a, fma(q_b, r_b, F))``; input a broadcast along the
-    innermost run (1): ``t = fma(q_b, r_b, f32(F + f32(q_a·r_a)))``; input b (2) symmetrically. Then ``rne(t)``,
-    saturated. The fused multiply-adds are evaluated in float64 (the product of an 8/16-bit integer and a float32
-    is exact there) and rounded once to float32."""
+    qladd_avx2.cpp, [ref:ORT]) of elements ``first ≤ i < end``: ``t = fma(q_a, r_a, fma(q_b, r_b, F))`` with
+    ``r = f32(S / S_c)`` and ``F`` from :func:`accelsim.engine.elementwise.mlas_add_constants`, then ``rne(t)``,
+    saturated. A scalar (broadcast) input b gives the same value (MLAS folds ``fma(q_b, r_b, F)`` once per run);
+    a broadcast input a is passed here as b (onnxruntime swaps the roles). Each fused multiply-add is evaluated
+    in float64 — the product of an 8/16-bit integer and a float32 is exact there, and so is the sum while the
+    two addends' exponents differ by less than ~20 — and rounded once to float32."""
     a, b, out = a[first:end], b[first:end], out[first:end]
     for i in range(out.shape[0]):
-        fa = np.float64(a[i])
-        fb = np.float64(b[i])
-        if scalar_side == 1:
-            base = np.float32(fixed_part + np.float32(np.float32(fa) * ratio_a))
-            t = np.float32(fb * np.float64(ratio_b) + np.float64(base))
-        elif scalar_side == 2:
-            base = np.float32(fixed_part + np.float32(np.float32(fb) * ratio_b))
-            t = np.float32(fa * np.float64(ratio_a) + np.float64(base))
-        else:
-            t1 = np.float32(fb * np.float64(ratio_b) + np.float64(fixed_part))
-            t = np.float32(fa * np.float64(ratio_a) + np.float64(t1))
+        t1 = np.float32(np.float64(b[i]) * np.float64(ratio_b) + np.float64(fixed_part))
+        t = np.float32(np.float64(a[i]) * np.float64(ratio_a) + np.float64(t1))
         v = np.int64(np.rint(t))
         out[i] = min(max(v, act_min), act_max)
 

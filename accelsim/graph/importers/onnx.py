@@ -40,10 +40,10 @@ from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
 
 #: ONNX op types the importer understands (default domain unless noted).
-FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
+FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "MaxPool", "AveragePool",
              "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
-             "QLinearAdd (com.microsoft)",
+             "QLinearAdd (com.microsoft)", "QLinearMul (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
 

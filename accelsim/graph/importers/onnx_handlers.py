@@ -301,20 +301,35 @@ def matmul_float(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 # ------------------------------------------------------------------------------------ float and QDQ alike
-@FLOAT_TABLE.handles("Add")
-@QUANT_TABLE.handles("Add")
+def _binary_inputs(ctx: OnnxContext, node, a_name: str, b_name: str) -> tuple[Tensor, Tensor]:
+    """The two activation inputs of a broadcasting binary op; NCHW broadcasting maps onto NHWC when both are 4-D
+    (or of equal rank)."""
+    a, b = ctx.act(node, a_name), ctx.act(node, b_name)
+    if len(a.shape) != len(b.shape):
+        raise ctx.unsupported(node, f"broadcasting inputs of different ranks ({a.shape} and {b.shape}) is not "
+                                    f"supported; supported: equal ranks (e.g. (N, C, 1, 1) with (N, C, H, W))")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ctx.unsupported(node, f"inputs {a.shape} and {b.shape} (NHWC) do not broadcast") from None
+    return a, b
+
+
+_BINARY_OPS = {"Add": O.Add, "Sub": O.Sub, "Mul": O.Mul}
+
+
+@FLOAT_TABLE.handles("Add", "Sub", "Mul")
+@QUANT_TABLE.handles("Add", "Sub", "Mul")
 def add(ctx: OnnxContext, f: FusedNode) -> None:
+    """Add / Sub / Mul of two activations with numpy broadcasting (float, or between QDQ pairs)."""
     node = f.node
     if any(ctx.is_const(i) for i in node.input):
-        raise ctx.unsupported(node, "Add with a constant is supported only as the bias right after Conv / "
-                                    "Gemm / MatMul")
-    a, b = (ctx.act(node, i) for i in node.input)
-    if a.shape != b.shape:
-        raise ctx.unsupported(node, f"broadcasting Add ({a.shape} + {b.shape}) is not supported; the inputs "
-                                    f"must have equal shapes")
+        raise ctx.unsupported(node, f"{node.op_type} with a constant is supported only as the bias Add right after "
+                                    f"Conv / Gemm / MatMul; supported: {node.op_type} of two activations")
+    a, b = _binary_inputs(ctx, node, node.input[0], node.input[1])
     act = ctx.activation(f)
     dtype, quant = ctx.out_quant(node, f.output)
-    ctx.emit(node, O.Add(act), [a.name, b.name], f.output, dtype, quant)
+    ctx.emit(node, _BINARY_OPS[node.op_type](act), [a.name, b.name], f.output, dtype, quant)
 
 
 class PoolGeometry(NamedTuple):
@@ -541,14 +556,14 @@ def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
     _emit_fc(ctx, node, x, w, bias, "NONE", node.output[0], out_q)
 
 
-@QUANT_TABLE.handles("QLinearAdd")
+@QUANT_TABLE.handles("QLinearAdd", "QLinearMul")
 def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearAdd / QLinearMul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp), broadcasting."""
     node = f.node
-    a, b = ctx.act(node, node.input[0]), ctx.act(node, node.input[3])
-    if a.shape != b.shape:
-        raise ctx.unsupported(node, f"broadcasting QLinearAdd ({a.shape} + {b.shape}) is not supported")
+    a, b = _binary_inputs(ctx, node, node.input[0], node.input[3])
     aq = _qlinear_out(ctx, node, 6)
-    ctx.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], aq.dtype, aq.quant)
+    op = O.Add("NONE") if node.op_type == "QLinearAdd" else O.Mul("NONE")
+    ctx.emit(node, op, [a.name, b.name], node.output[0], aq.dtype, aq.quant)
 
 
 @QUANT_TABLE.handles("QLinearAveragePool")
