@@ -168,14 +168,17 @@ class FcLayer(_Layer):
 
 
 class AddLayer(_Layer):
-    op: Literal["add"]
+    """``add`` / ``sub`` / ``mul`` of two layers' outputs, numpy-broadcast (e.g. (N, 1, 1, C) x (N, H, W, C))."""
+
+    op: Literal["add", "sub", "mul"]
     activation: ActivationSpec = "none"
     arity: ClassVar[tuple[int, int]] = (2, 2)
     needs_4d: ClassVar[bool] = False
     shape_key: ClassVar[str | None] = "inputs"
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
-        return O.Add(_activation(self.activation)), None
+        cls = {"add": O.Add, "sub": O.Sub, "mul": O.Mul}[self.op]
+        return cls(_activation(self.activation)), None
 
 
 class PoolLayer(_Layer):
@@ -247,7 +250,7 @@ class PadLayer(_Layer):
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
-    "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
+    "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer, "sub": AddLayer, "mul": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
 }

@@ -2,7 +2,8 @@
 
 ``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
-FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, and
+FULLY_CONNECTED, ADD, SUB, MUL (broadcasting), AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (any axes), SOFTMAX,
+CONCATENATION, RESHAPE, PAD, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
 VALID MAX_POOL_2D (folded into the MaxPool's explicit padding). Types: int8,
@@ -390,12 +391,22 @@ def _mean(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     x = imp.raw[t.ins[0]]
     axes = sorted(int(a) % max(len(x.shape), 1) for a in imp._const(t.ins[1], t.where).reshape(-1))
-    if len(x.shape) != 4 or axes != [1, 2]:
-        raise UnsupportedError(f"{t.where}: MEAN over axes {axes} of a {len(x.shape)}-D tensor is not "
-                               f"supported; supported: the mean over H and W (axes 1, 2) of NHWC")
-    if opts is not None and opts.keepDims:
+    keep = bool(opts is not None and opts.keepDims)
+    if len(x.shape) != 4 or axes != [1, 2]:  # any other axes: the general Mean op
+        if not axes:
+            raise UnsupportedError(f"{t.where}: MEAN over no axes is not supported; give at least one axis")
+        return O.Mean(tuple(axes), keep), t.ins[:1]
+    if keep:
         return O.GlobalAveragePool(), t.ins[:1]
     return (O.GlobalAveragePool(), O.Reshape(imp.raw[t.out].shape)), t.ins[:1]
+
+
+@_TABLE.handles("SOFTMAX")
+def _softmax(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """SOFTMAX over the last axis with its β (SoftmaxOptions)."""
+    opts = t.op.builtinOptions
+    beta = float(opts.beta) if opts is not None else 1.0
+    return O.Softmax(-1, beta), t.ins[:1]
 
 
 @_TABLE.handles("CONCATENATION")

@@ -1,0 +1,140 @@
+"""Engine runner of the reduction ops: Softmax and Mean.
+
+``fixed_point*`` modes follow TFLite ([ref:TFLiteRef]): SOFTMAX as reference_ops::Softmax (gemmlowp fixed point,
+the BUILTIN_REF path), MEAN as a centred integer sum rescaled once with ``1/n`` folded into the multiplier
+(make_mean_params). ``float32`` modes follow onnxruntime's DequantizeLinear → float op → QuantizeLinear
+([ref:ORT]): float32 arithmetic, then ``rne(y / S_out) + Z_out`` (the float sums' order may differ from
+onnxruntime's vectorised one: within 1 LSB, docs/onnx.md).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.engine.common import NodeRun, RunOptions
+from accelsim.errors import UnsupportedError
+from accelsim.graph import ops as O
+from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.ops.reduce import resolved_axes
+from accelsim.kernels import reduce as kernels
+from accelsim.quant.params import dtype_info
+from accelsim.quant.requant import RequantParams, make_mean_params, quantize_multiplier
+
+#: TFLite softmax: the scaled input difference has 5 integer bits (activations.cc kScaledDiffIntegerBits).
+SCALED_DIFF_INTEGER_BITS = 5
+
+
+@dataclass(frozen=True)
+class SoftmaxConstants:
+    """TFLite PreprocessSoftmaxScaling / CalculateInputRadius results for one input scale and β."""
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+def softmax_constants(input_scale: float, beta: float) -> SoftmaxConstants:
+    """``real = min(f64(β)·f64(S_in)·2^26, 2^31 − 1)`` quantized as a multiplier ≥ 1 (m, left shift);
+    ``diff_min = −floor(31·2^26 / 2^left_shift)`` (TFLite quantization_util.cc PreprocessSoftmaxScaling,
+    CalculateInputRadius, [ref:TFLiteRef])."""
+    real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
+               float((1 << 31) - 1))
+    m, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise UnsupportedError(f"softmax input scale·β = {real / (1 << 26):g} is too small for TFLite's "
+                               f"fixed-point softmax (multiplier below 1)")
+    radius = ((1 << SCALED_DIFF_INTEGER_BITS) - 1) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)) / (1 << shift)
+    return SoftmaxConstants(m, shift, -int(math.floor(radius)))
+
+
+@dataclass(frozen=True, eq=False)
+class ReducePlan:
+    """Constants of a Softmax or Mean node: the axes, the integer-form constants and the output range."""
+
+    axes: tuple[int, ...]
+    fixed_point: bool
+    softmax: SoftmaxConstants | None
+    out_bits: int                 # TFLite softmax output: S = 2^-out_bits, Z = type minimum
+    general_out: bool             # the output quantization is not TFLite's fixed one
+    out_multiplier: int
+    out_shift: int
+    mean: RequantParams | None
+    taps: int
+
+
+def plan(graph: Graph, node: Node) -> ReducePlan:
+    """The constants of a Softmax / Mean node."""
+    x, out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    fixed = node.requant.startswith("fixed_point")
+    if isinstance(node.op, O.Softmax):
+        axes = resolved_axes((node.op.axis,), len(x.shape))
+        info = dtype_info(out.dtype)
+        s_out, z_out = float(out.quant.scale[0]), int(out.quant.zero_point[0])
+        # TFLite's output: Z = type minimum and S = 2^-bits (checked for 8-bit outputs; an int16 output's scale is
+        # not checked by activations.cc, whose kernel writes 2^-16 units whatever the scale)
+        tflite_out = z_out == info.qmin and (s_out == 2.0 ** -info.bits or info.bits == 16)
+        m, e = quantize_multiplier(2.0 ** -31 / float(np.float32(s_out)))
+        return ReducePlan(axes, fixed, softmax_constants(float(x.quant.scale[0]), node.op.beta) if fixed else None,
+                          info.bits, not tflite_out, m, e, None, 0)
+    axes = resolved_axes(node.op.axes, len(x.shape))
+    taps = math.prod(x.shape[a] for a in axes)
+    return ReducePlan(axes, fixed, None, 0, False, 0, 0,
+                      make_mean_params(x.quant.scale[0], out.quant.scale[0], taps, node.requant), taps)
+
+
+def run(graph: Graph, node: Node, plan: ReducePlan, values: Mapping[str, np.ndarray],
+        options: RunOptions) -> NodeRun:
+    """The Softmax or Mean of the node's input."""
+    x_t, out_t = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    x = values[node.inputs[0]]
+    if isinstance(node.op, O.Softmax):
+        return NodeRun(_softmax(plan, node.op, x, x_t, out_t))
+    return NodeRun(_mean(plan, node.op, x, x_t, out_t))
+
+
+def _quantize_float(y: np.ndarray, out_t: Tensor) -> np.ndarray:
+    """onnxruntime QuantizeLinear: ``clamp(rne(f32(y / S)) + Z)``."""
+    info = dtype_info(out_t.dtype)
+    q = np.rint((y.astype(np.float32) / np.float32(out_t.quant.scale[0])).astype(np.float32)).astype(np.int64)
+    return np.clip(q + int(out_t.quant.zero_point[0]), info.qmin, info.qmax).astype(info.storage)
+
+
+def _dequantize_float(x: np.ndarray, x_t: Tensor) -> np.ndarray:
+    """onnxruntime DequantizeLinear: ``f32(q − Z)·S`` in float32."""
+    return ((x.astype(np.int64) - int(x_t.quant.zero_point[0])).astype(np.float32)
+            * np.float32(x_t.quant.scale[0])).astype(np.float32)
+
+
+def _softmax(plan: ReducePlan, op: O.Softmax, x: np.ndarray, x_t: Tensor, out_t: Tensor) -> np.ndarray:
+    axis = plan.axes[0]
+    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    rows = moved.reshape(-1, moved.shape[-1])
+    if not plan.fixed_point:
+        v = _dequantize_float(rows, x_t) * np.float32(op.beta)
+        e = np.exp((v - v.max(axis=1, keepdims=True)).astype(np.float32)).astype(np.float32)
+        y = (e / e.sum(axis=1, dtype=np.float32, keepdims=True)).astype(np.float32)
+        return np.moveaxis(_quantize_float(y, out_t).reshape(moved.shape), -1, axis)
+    info = dtype_info(out_t.dtype)
+    c = plan.softmax
+    out = np.empty(rows.shape, info.storage)
+    kernels.softmax_fixed_point(rows, c.input_multiplier, c.input_left_shift, c.diff_min, plan.out_bits,
+                                info.qmin, info.qmax, plan.general_out, plan.out_multiplier, plan.out_shift,
+                                int(out_t.quant.zero_point[0]), out)
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def _mean(plan: ReducePlan, op: O.Mean, x: np.ndarray, x_t: Tensor, out_t: Tensor) -> np.ndarray:
+    info = dtype_info(out_t.dtype)
+    if not plan.fixed_point:
+        y = _dequantize_float(x, x_t).mean(axis=plan.axes, dtype=np.float32, keepdims=op.keepdims)
+        return _quantize_float(np.asarray(y, np.float32), out_t).reshape(out_t.shape)
+    sums = x.astype(np.int64).sum(axis=plan.axes) - plan.taps * int(x_t.quant.zero_point[0])
+    flat = np.ascontiguousarray(sums.reshape(-1))
+    out = np.empty(flat.shape, info.storage)
+    rq = plan.mean
+    kernels.rescale_sums(flat, rq.mode_id, int(rq.multiplier[0]), int(rq.shift[0]), rq.float_multiplier[0],
+                         int(out_t.quant.zero_point[0]), info.qmin, info.qmax, out)
+    return out.reshape(out_t.shape)
