@@ -16,6 +16,7 @@ from accelsim.engine.common import NodeRun, RunOptions
 from accelsim.engine.threads import CHUNKS_PER_THREAD, chunk_ranges, in_parallel
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
+from accelsim.graph.ops.elementwise import ORT_S8_AS_U8_KEY
 from accelsim.kernels import elementwise
 from accelsim.quant.params import dtype_info
 from accelsim.quant.requant import AddParams, activation_range, make_add_params, make_rescale_params, mode_id
@@ -51,6 +52,7 @@ class AddPlan:
     fixed_part: np.float32 = np.float32(0)
     mul_ratio: np.float32 = np.float32(0)
     scalar_side: int = 0
+    offset: int = 0
 
 
 def mlas_add_constants(scale_a: float, zero_a: int, scale_b: float, zero_b: int, scale_out: float,
@@ -117,12 +119,14 @@ def plan(graph: Graph, node: Node) -> AddPlan:
         return AddPlan(FORM_SUB_FLOAT, fixed_point=None, kernel_mode=0, **common)
     if node.requant == "float32":
         side = onnx_scalar_side(a.shape, b.shape, out.shape)
+        # an int8 QDQ model runs as uint8 in onnxruntime on x86-64 (QDQS8ToU8Transformer): shift by 128
+        off = 128 if graph.metadata.get(ORT_S8_AS_U8_KEY) and a.dtype == "int8" else 0
         if side == 1:  # onnxruntime hands a broadcast input 0 to MLAS as input B (qlinear_binary_op.cc)
-            rb, ra, fixed = mlas_add_constants(sb, zb, sa, za, so, zo)
+            rb, ra, fixed = mlas_add_constants(sb, zb + off, sa, za + off, so, zo + off)
         else:
-            ra, rb, fixed = mlas_add_constants(sa, za, sb, zb, so, zo)
+            ra, rb, fixed = mlas_add_constants(sa, za + off, sb, zb + off, so, zo + off)
         return AddPlan(FORM_ADD_MLAS, fixed_point=None, kernel_mode=0, ratio_a=ra, ratio_b=rb, fixed_part=fixed,
-                       scalar_side=side, **common)
+                       scalar_side=side, offset=off, **common)
     mode_id(node.requant)
     return AddPlan(FORM_ADD_TORCH, fixed_point=None, kernel_mode=0, **common)
 
@@ -149,9 +153,9 @@ def _kernel(plan: AddPlan, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Cal
             first, end)
     if plan.form == FORM_ADD_MLAS:
         if plan.scalar_side == 1:  # the broadcast input 0 takes MLAS's scalar-B role (constants swapped in plan)
-            return lambda first, end: elementwise.add_mlas(b, a, plan.ratio_b, plan.ratio_a, plan.fixed_part,
+            return lambda first, end: elementwise.add_mlas(b, a, plan.offset, plan.ratio_b, plan.ratio_a, plan.fixed_part,
                                                            lo, hi, out, first, end)
-        return lambda first, end: elementwise.add_mlas(a, b, plan.ratio_a, plan.ratio_b, plan.fixed_part,
+        return lambda first, end: elementwise.add_mlas(a, b, plan.offset, plan.ratio_a, plan.ratio_b, plan.fixed_part,
                                                        lo, hi, out, first, end)
     if plan.form == FORM_MUL_FIXED:
         return lambda first, end: elementwise.mul_fixed_point(a, plan.zero_a, b, plan.zero_b, plan.kernel_mode,

@@ -40,7 +40,7 @@ def add_float(a, zero_a, scale_a, b, zero_b, scale_b, inv_scale_out, zero_out, a
 
 
 @njit(cache=True, nogil=True)
-def add_mlas(a, b, ratio_a, ratio_b, fixed_part, act_min, act_max, out, first, end):
+def add_mlas(a, b, offset, ratio_a, ratio_b, fixed_part, act_min, act_max, out, first, end):
     """onnxruntime QLinearAdd (MLAS ``MlasQLinearAddKernelAvx2Helper``, onnxruntime core/mlas/lib/intrinsics/avx2/
     qladd_avx2.cpp, [ref:ORT]) of elements ``first ≤ i < end``: ``t = fma(q_a, r_a, fma(q_b, r_b, F))`` with
     ``r = f32(S / S_c)`` and ``F`` from :func:`accelsim.engine.elementwise.mlas_add_constants`, then ``rne(t)``,
@@ -50,9 +50,9 @@ def add_mlas(a, b, ratio_a, ratio_b, fixed_part, act_min, act_max, out, first, e
     two addends' exponents differ by less than ~20 — and rounded once to float32."""
     a, b, out = a[first:end], b[first:end], out[first:end]
     for i in range(out.shape[0]):
-        t1 = np.float32(np.float64(b[i]) * np.float64(ratio_b) + np.float64(fixed_part))
-        t = np.float32(np.float64(a[i]) * np.float64(ratio_a) + np.float64(t1))
-        v = np.int64(np.rint(t))
+        t1 = np.float32(np.float64(np.int64(b[i]) + offset) * np.float64(ratio_b) + np.float64(fixed_part))
+        t = np.float32(np.float64(np.int64(a[i]) + offset) * np.float64(ratio_a) + np.float64(t1))
+        v = np.int64(np.rint(t)) - offset
         out[i] = min(max(v, act_min), act_max)
 
 

@@ -249,10 +249,37 @@ class PadLayer(_Layer):
         return O.Pad(tuple(tuple(p) for p in self.pads)), None
 
 
+class SoftmaxLayer(_Layer):
+    """Softmax along ``axis`` (of the NHWC / flat tensor) with inverse temperature ``beta``."""
+
+    op: Literal["softmax"]
+    axis: int = -1
+    beta: float = Field(1.0, gt=0, description="inverse temperature β (dimensionless): softmax(β·x)")
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "axis"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Softmax(self.axis, self.beta), None
+
+
+class MeanLayer(_Layer):
+    """The mean over ``axes`` (NHWC axes of a 4-D tensor; ``[1, 2]`` is a global average pool)."""
+
+    op: Literal["mean"]
+    axes: tuple[int, ...] = Field(min_length=1, description="axes to average over (0-based, negative from the end)")
+    keepdims: bool = True
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "axes"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Mean(tuple(self.axes), self.keepdims), None
+
+
 LAYER_TYPES: dict[str, type[_Layer]] = {
     "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer, "sub": AddLayer, "mul": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
+    "softmax": SoftmaxLayer, "mean": MeanLayer,
 }
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
               FlattenLayer, ReshapeLayer, PadLayer]

@@ -38,12 +38,14 @@ from accelsim.graph.importers.onnx_handlers import (
 )
 from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
+from accelsim.graph.ops.elementwise import ORT_S8_AS_U8_KEY
 
 #: ONNX op types the importer understands (default domain unless noted).
-FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant")
+FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Softmax",
+             "ReduceMean", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad",
+             "Identity", "Dropout", "Constant")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm (com.microsoft)",
-             "QLinearAdd (com.microsoft)", "QLinearMul (com.microsoft)",
+             "QLinearAdd (com.microsoft)", "QLinearMul (com.microsoft)", "QLinearSoftmax (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS
 
@@ -156,6 +158,8 @@ def _finish(ctx: OnnxContext, model, inputs: list[str]) -> Graph:
     tensors = {k: v for k, v in b.tensors.items() if k in used}
     metadata = {"source": file, "format": "onnx", "quantized": ctx.quantized,
                 "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)}
+    if ctx.quantized and not any(n.op_type.startswith(("QLinear", "QGemm")) for n in model.graph.node):
+        metadata[ORT_S8_AS_U8_KEY] = True
     try:
         return Graph(Path(file).stem, tensors, tuple(b.nodes), tuple(inputs), tuple(outputs), metadata)
     except GraphError as exc:

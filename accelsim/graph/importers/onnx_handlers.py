@@ -584,3 +584,67 @@ def qlinear_global_average_pool(ctx: OnnxContext, f: FusedNode) -> None:
         raise ctx.unsupported(node, "channels_last=1 is not supported")
     aq = _qlinear_out(ctx, node, 3)
     ctx.emit(node, O.GlobalAveragePool(), [x.name], node.output[0], aq.dtype, aq.quant)
+
+
+# ------------------------------------------------------------------------------- reductions (float and QDQ)
+def _onnx_softmax_axis(ctx: OnnxContext, node, x: Tensor) -> int:
+    """The NHWC axis of an ONNX Softmax / QLinearSoftmax ``axis`` (opset-13 semantics: one axis)."""
+    rank = len(x.shape)
+    axis = int(onnx_attrs(node).get("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.unsupported(node, f"axis={axis} is out of range for a {rank}-D input")
+    return nchw_axis(axis, rank)
+
+
+@FLOAT_TABLE.handles("Softmax")
+@QUANT_TABLE.handles("Softmax")
+def softmax(ctx: OnnxContext, f: FusedNode) -> None:
+    """Softmax along one axis (float, or between QDQ pairs: onnxruntime computes it in float)."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    axis = _onnx_softmax_axis(ctx, node, x)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.Softmax(axis), [x.name], node.output[0], dtype, quant)
+
+
+@QUANT_TABLE.handles("QLinearSoftmax")
+def qlinear_softmax(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearSoftmax (X, X_scale, X_zp, Y_scale, Y_zp), opset >= 13 semantics."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    if int(onnx_attrs(node).get("opset", 13)) < 13:
+        raise ctx.unsupported(node, "opset < 13 (softmax over the flattened trailing axes) is not supported; "
+                                    "supported: opset=13 (one axis)")
+    axis = _onnx_softmax_axis(ctx, node, x)
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.Softmax(axis), [x.name], node.output[0], aq.dtype, aq.quant)
+
+
+@FLOAT_TABLE.handles("ReduceMean")
+@QUANT_TABLE.handles("ReduceMean")
+def reduce_mean(ctx: OnnxContext, f: FusedNode) -> None:
+    """ReduceMean over axes given as the attribute (opset < 18) or the second input (opset 18)."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    attrs = onnx_attrs(node)
+    rank = len(x.shape)
+    if len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in np.asarray(ctx.const(node, node.input[1])).reshape(-1)]
+    else:
+        axes = [int(a) for a in attrs.get("axes", [])]
+    if not axes:
+        if int(attrs.get("noop_with_empty_axes", 0)):
+            raise ctx.unsupported(node, "noop_with_empty_axes=1 without axes (an identity) is not supported")
+        axes = list(range(rank))
+    if any(not -rank <= a < rank for a in axes):
+        raise ctx.unsupported(node, f"axes {axes} are out of range for a {rank}-D input")
+    ir_axes = tuple(sorted({nchw_axis(a, rank) for a in axes}))
+    keepdims = bool(int(attrs.get("keepdims", 1)))
+    if not keepdims and rank == 4:
+        kept = [a for a in range(4) if a not in ir_axes]           # NHWC order of the kept axes
+        onnx_kept = [a for a in (0, 3, 1, 2) if a not in ir_axes]  # their NCHW order
+        if kept != onnx_kept:
+            raise ctx.unsupported(node, f"keepdims=0 over axes {axes} leaves dimensions whose NCHW order differs "
+                                        f"from NHWC; supported: keepdims=1, or axes leaving C last or alone")
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.Mean(ir_axes, keepdims), [x.name], node.output[0], dtype, quant)

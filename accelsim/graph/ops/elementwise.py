@@ -39,6 +39,11 @@ class Mul:
 
 BinaryOp = Add | Sub | Mul
 
+#: Graph metadata key the ONNX importer sets on QDQ models: onnxruntime on x86-64 runs their int8 QDQ groups as
+#: uint8 (QDQS8ToU8Transformer: values and zero points + 128; session option session.qdqisint8allowed defaults to
+#: 0 there, [ref:ORT]); the engine reproduces it where the arithmetic is not shift-invariant (QLinearAdd).
+ORT_S8_AS_U8_KEY = "onnx_qdq_int8_as_uint8"
+
 
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...], what: str = "binary op") -> tuple[int, ...]:
     """The numpy broadcast of two shapes (right-aligned; a dimension of 1 stretches); ValueError otherwise."""
