@@ -106,8 +106,9 @@ def plan(graph: Graph, node: Node) -> AddPlan:
             rq = make_rescale_params(np.float64(sa) * np.float64(sb) / np.float64(so), "fixed_point")
             return AddPlan(FORM_MUL_FIXED, fixed_point=None, kernel_mode=mode, mul_multiplier=int(rq.multiplier[0]),
                            mul_shift=int(rq.shift[0]), **common)
+        off = 128 if graph.metadata.get(ORT_S8_AS_U8_KEY) and a.dtype == "int8" else 0  # see Add below
         return AddPlan(FORM_MUL_MLAS, fixed_point=None, kernel_mode=0, mul_ratio=np.float32(np.float32(sa * sb) / so),
-                       **common)
+                       offset=off, **common)
     if fixed_point:
         params = make_add_params(sa, sb, so, a.dtype)
         if isinstance(node.op, O.Sub):  # sub.cc: op_sign = −1 on input 2's multiplier, then the ADD kernel
@@ -163,7 +164,8 @@ def _kernel(plan: AddPlan, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Cal
                                                               lo, hi, out, first, end)
     if plan.form == FORM_MUL_MLAS:
         return lambda first, end: elementwise.mul_mlas(a, plan.zero_a, b, plan.zero_b, plan.mul_ratio,
-                                                       np.float32(plan.zero_out), lo, hi, out, first, end)
+                                                       np.float32(plan.zero_out + plan.offset), plan.offset, lo, hi,
+                                                       out, first, end)
     if plan.form == FORM_SUB_FLOAT:
         return lambda first, end: elementwise.binary_dq_q(a, plan.zero_a, plan.scale_a, b, plan.zero_b,
                                                           plan.scale_b, plan.scale_out, plan.zero_out, 0, lo, hi,
