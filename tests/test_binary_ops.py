@@ -276,3 +276,54 @@ def test_yaml_layers_round_trip():
     assert graph.tensors[graph.nodes[-2].outputs[0]].shape == (1, 8, 8, 16)
     again = build_graph(graph_to_spec(graph))
     assert [n.kind for n in again.nodes] == kinds
+
+
+# ---------------------------------------------------------------------------------- torch squeeze-excitation
+def test_torch_squeeze_excitation_block_imports_quantizes_and_executes(tmp_path):
+    """GAP -> 1x1 conv -> ReLU -> 1x1 conv -> ReLU6 gate -> Mul with the feature map (the SE block of
+    MobileNet-v3 / EfficientNet with a ReLU6 gate), exported by torch to ONNX: the float import equals torch, and
+    the int8 engine's output stays within a few output LSB of torch (``fixed_point`` and ``float32`` modes)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import warnings
+
+    from torch import nn
+
+    from accelsim.execute import execute_float
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    class SE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU())
+            self.squeeze = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 4, 1), nn.ReLU(),
+                                         nn.Conv2d(4, 16, 1), nn.ReLU6())
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x):
+            h = self.stem(x)
+            h = h * self.squeeze(h)
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+    torch.manual_seed(0)
+    model = SE().eval()
+    path = tmp_path / "se.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 12, 12),), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["logits"])
+    x = np.random.default_rng(0).uniform(0, 1, (8, 3, 12, 12)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    fgraph = load_onnx(path, batch_size=8)
+    assert "Mul" in [n.kind for n in fgraph.nodes]
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.testing.assert_allclose(run_float(fgraph, {"input": x_nhwc})["logits"], ref, rtol=1e-5,
+                               atol=1e-5 * np.abs(ref).max())
+    for mode in ("fixed_point", "float32"):
+        qgraph = quantize_graph(fgraph, {"input": x_nhwc}, PTQSettings(requant_mode=mode))
+        out = execute_float(qgraph, {"input": x_nhwc})["logits"]
+        s_out = float(qgraph.tensors["logits"].quant.scale[0])
+        assert np.abs(out - ref).max() <= 6 * s_out, (mode, np.abs(out - ref).max() / s_out)
