@@ -334,6 +334,38 @@ def _add(w: _Writer, node: Node) -> None:
     w.operator("ADD", [w.tensor(n) for n in node.inputs], out, "AddOptions", opts, op_version("ADD", x.dtype, None))
 
 
+@_TABLE.handles("Sub", "Mul")
+def _sub_mul(w: _Writer, node: Node) -> None:
+    """SUB / MUL with broadcasting (TFLite broadcasts like numpy)."""
+    x, out = w.io(node)
+    name = node.kind.upper()
+    opts = w.S.SubOptionsT() if name == "SUB" else w.S.MulOptionsT()
+    opts.fusedActivationFunction = _ACTIVATION_CODES[node.op.activation]
+    w.operator(name, [w.tensor(n) for n in node.inputs], out, f"{node.kind}Options", opts,
+               op_version(name, x.dtype, None))
+
+
+@_TABLE.handles("Softmax")
+def _softmax(w: _Writer, node: Node) -> None:
+    """SOFTMAX works on the last axis only."""
+    x, out = w.io(node)
+    if node.op.axis % len(x.shape) != len(x.shape) - 1:
+        raise UnsupportedError(f"{w.where(node)}: TFLite SOFTMAX runs over the last axis; this Softmax is over "
+                               f"axis {node.op.axis} of a {len(x.shape)}-D tensor")
+    opts = w.S.SoftmaxOptionsT()
+    opts.beta = float(node.op.beta)
+    w.operator("SOFTMAX", [w.tensor(x.name)], out, "SoftmaxOptions", opts, op_version("SOFTMAX", x.dtype, None))
+
+
+@_TABLE.handles("Mean")
+def _mean(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    opts = w.S.ReducerOptionsT()
+    opts.keepDims = bool(node.op.keepdims)
+    axes = w.constant_int32(f"{node.name}_axes", np.array([a % len(x.shape) for a in node.op.axes]))
+    w.operator("MEAN", [w.tensor(x.name), axes], out, "ReducerOptions", opts, op_version("MEAN", x.dtype, None))
+
+
 @_TABLE.handles("AvgPool", "MaxPool")
 def _pool(w: _Writer, node: Node) -> None:
     x, out = w.io(node)
