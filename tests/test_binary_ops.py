@@ -34,8 +34,6 @@ def assert_equal_ints(got: np.ndarray, ref: np.ndarray) -> int:
 
 # ------------------------------------------------------------------------------------------------- LiteRT
 class TestLiteRT:
-    S = None
-
     @staticmethod
     def model(op: str, a_shape, b_shape, dtype: str, qa, qb, qy, activation: str = "NONE") -> bytes:
         from tflite_builder import ACT, S, TFLiteModel
@@ -104,7 +102,7 @@ ORT_SCALES = [  # (S_a, S_b, S_y) for Add; Mul's S_y is S_a·S_b·40. The first 
 
 
 def _ort_qlinear(op: str, dtype: str, a, b, sa, za, sb, zb, sy, zy) -> np.ndarray:
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -117,13 +115,13 @@ def _ort_qlinear(op: str, dtype: str, a, b, sa, za, sb, zb, sy, zy) -> np.ndarra
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", elem, a.shape),
                                             helper.make_tensor_value_info("b", elem, b.shape)],
                               [helper.make_tensor_value_info("y", elem, None)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session.run(None, {"a": a, "b": b})[0]
-    del onnx
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
@@ -166,7 +164,8 @@ def _qdq_binary_model(kind: str, dtype: str, shapes, qparams):
     nodes, inits, inputs = [], [], []
     for k, (shape, (s, z)) in enumerate(zip(shapes, qparams)):
         inputs.append(helper.make_tensor_value_info(f"x{k}", TensorProto.FLOAT, shape))
-        inits += [numpy_helper.from_array(np.array(s, np.float32), f"s{k}"), numpy_helper.from_array(np.array(z, st), f"z{k}")]
+        inits += [numpy_helper.from_array(np.array(s, np.float32), f"s{k}"),
+                  numpy_helper.from_array(np.array(z, st), f"z{k}")]
         nodes += [helper.make_node("QuantizeLinear", [f"x{k}", f"s{k}", f"z{k}"], [f"q{k}"]),
                   helper.make_node("DequantizeLinear", [f"q{k}", f"s{k}", f"z{k}"], [f"d{k}"])]
     s, z = qparams[-1]

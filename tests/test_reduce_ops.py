@@ -72,8 +72,8 @@ def test_softmax_on_4d_tensor_last_axis():
 
 
 def test_softmax_tflite_constants_closed_form():
-    """PreprocessSoftmaxScaling: real = β·S·2^26 = 0.1·2^26 -> QuantizeMultiplier = (m, 23) with m = round(0.8·2^31);
-    input radius floor(31·2^26 / 2^23) = 248."""
+    """PreprocessSoftmaxScaling: real = β·S·2^26 = 0.1·2^26 -> QuantizeMultiplier = (m, 23) with
+    m = round(0.8·2^31); input radius floor(31·2^26 / 2^23) = 248."""
     from accelsim.engine.reduce import softmax_constants
 
     c = softmax_constants(np.float32(0.1), 1.0)
@@ -129,8 +129,8 @@ def _qdq_unary(kind: str, dtype: str, shape, qx, qy, attrs: dict, out_shape):
     from onnx import TensorProto, helper, numpy_helper
 
     st = np.dtype(dtype)
-    inits = [numpy_helper.from_array(np.array(qx[0], np.float32), "sx"), numpy_helper.from_array(np.array(qx[1], st), "zx"),
-             numpy_helper.from_array(np.array(qy[0], np.float32), "sy"), numpy_helper.from_array(np.array(qy[1], st), "zy")]
+    inits = [numpy_helper.from_array(np.array(v, t), n) for n, v, t in
+             [("sx", qx[0], np.float32), ("zx", qx[1], st), ("sy", qy[0], np.float32), ("zy", qy[1], st)]]
     nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
              helper.make_node("DequantizeLinear", ["q", "sx", "zx"], ["d"]),
              helper.make_node(kind, ["d"], ["f"], **attrs),
@@ -243,7 +243,8 @@ def test_onnx_reduce_mean_with_layout_changing_keepdims_is_refused(tmp_path):
     node = helper.make_node("ReduceMean", ["x"], ["y"], axes=[2], keepdims=0, name="rm")
     model = helper.make_model(helper.make_graph(
         [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4])]), opset_imports=[helper.make_opsetid("", 13)])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4])]),
+        opset_imports=[helper.make_opsetid("", 13)])
     path = tmp_path / "rm.onnx"
     path.write_bytes(model.SerializeToString())
     with pytest.raises(UnsupportedError, match="rm.*keepdims"):

@@ -154,8 +154,8 @@ def _kernel(plan: AddPlan, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Cal
             first, end)
     if plan.form == FORM_ADD_MLAS:
         if plan.scalar_side == 1:  # the broadcast input 0 takes MLAS's scalar-B role (constants swapped in plan)
-            return lambda first, end: elementwise.add_mlas(b, a, plan.offset, plan.ratio_b, plan.ratio_a, plan.fixed_part,
-                                                           lo, hi, out, first, end)
+            return lambda first, end: elementwise.add_mlas(b, a, plan.offset, plan.ratio_b, plan.ratio_a,
+                                                           plan.fixed_part, lo, hi, out, first, end)
         return lambda first, end: elementwise.add_mlas(a, b, plan.offset, plan.ratio_a, plan.ratio_b, plan.fixed_part,
                                                        lo, hi, out, first, end)
     if plan.form == FORM_MUL_FIXED:

@@ -71,7 +71,8 @@ def mul_fixed_point(a, zero_a, b, zero_b, mode, m, shift, zero_out, act_min, act
 @njit(cache=True, nogil=True)
 def mul_mlas(a, zero_a, b, zero_b, ratio, zero_out_f, offset, act_min, act_max, out, first, end):
     """onnxruntime QLinearMul (MLAS ``MlasQLinearMulKernel``, core/mlas/lib/qlmul.cpp, [ref:ORT]) of elements
-    ``first ≤ i < end``: ``rne(f32(f32((q_a − Z_a)·(q_b − Z_b))·r) + f32(Z_out))``, ``r = f32(f32(S_a·S_b) / S_out)``,
+    ``first ≤ i < end``: ``rne(f32(f32((q_a − Z_a)·(q_b − Z_b))·r) + f32(Z_out))``,
+    ``r = f32(f32(S_a·S_b) / S_out)``,
     saturated; the integer product is exact in float32 for 8-bit inputs. ``offset``: 128 when onnxruntime runs
     an int8 QDQ model as uint8 (``zero_out_f`` then carries Z_out + 128, taken off the rounded result), else 0."""
     a, b, out = a[first:end], b[first:end], out[first:end]
