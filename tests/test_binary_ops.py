@@ -325,3 +325,41 @@ def test_torch_squeeze_excitation_block_imports_quantizes_and_executes(tmp_path)
         out = execute_float(qgraph, {"input": x_nhwc})["logits"]
         s_out = float(qgraph.tensors["logits"].quant.scale[0])
         assert np.abs(out - ref).max() <= 6 * s_out, (mode, np.abs(out - ref).max() / s_out)
+
+
+def test_onnxruntime_qoperator_qlinearmul_model_imports_bit_exact(tmp_path):
+    """A QOperator squeeze-excitation product as onnxruntime's quantizer writes it: QuantizeLinear of both float
+    inputs, com.microsoft QLinearMul of (N, C, H, W) by (N, C, 1, 1), DequantizeLinear; imported and compared."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.graph.importers.onnx import load_onnx
+
+    shapes = [(2, 16, 7, 7), (2, 16, 1, 1)]
+    q = [(0.05, 121), (0.02, 3), (0.03, 110)]
+    inits = []
+    for name, (s, z) in zip(("a", "b", "y"), q):
+        inits += [numpy_helper.from_array(np.array(s, np.float32), f"{name}_s"),
+                  numpy_helper.from_array(np.array(z, np.uint8), f"{name}_z")]
+    nodes = [helper.make_node("QuantizeLinear", ["a", "a_s", "a_z"], ["qa"]),
+             helper.make_node("QuantizeLinear", ["b", "b_s", "b_z"], ["qb"]),
+             helper.make_node("QLinearMul", ["qa", "a_s", "a_z", "qb", "b_s", "b_z", "y_s", "y_z"], ["qy"],
+                              domain="com.microsoft"),
+             helper.make_node("DequantizeLinear", ["qy", "y_s", "y_z"], ["y"])]
+    graph = helper.make_graph(nodes, "se", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                            for n, s in zip("ab", shapes)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shapes[0]))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    path = tmp_path / "se.onnx"
+    path.write_bytes(model.SerializeToString())
+    rng = np.random.default_rng(2)
+    ints = [rng.integers(0, 256, s) for s in shapes]
+    feeds = {n: ((i - z) * np.float32(s)).astype(np.float32) for n, i, (s, z) in zip("ab", ints, q)}
+    (y,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    ref = (np.rint(y / np.float32(q[2][0])).astype(np.int64) + q[2][1]).astype(np.uint8)
+    imported = load_onnx(path)
+    assert [n.kind for n in imported.nodes] == ["Mul"]
+    got = execute(imported, {imported.inputs[k]: _nhwc(ints[k].astype(np.uint8)) for k in range(2)})
+    assert_equal_ints(got[imported.outputs[0]], _nhwc(ref))
