@@ -265,3 +265,44 @@ def test_yaml_softmax_and_mean_layers():
     assert probs.shape == (1, 10) and float(probs.quant.scale[0]) == 1 / 256
     again = build_graph(graph_to_spec(graph))
     assert [n.kind for n in again.nodes] == ["Mean", "FullyConnected", "Softmax"]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+@pytest.mark.parametrize("sx, shape, axis", [(0.1, (64, 10), -1), (0.2, (8, 1000), -1), (0.0313, (16, 256), -1),
+                                             (0.05, (2, 6, 5, 5), 1)])
+def test_onnxruntime_qlinear_softmax_model_bit_exact(tmp_path, dtype, sx, shape, axis):
+    """com.microsoft QLinearSoftmax (opset 13 form) in a QOperator model: its float lookup table, sequential float
+    sum and division reproduced (accelsim.engine.reduce.qlinear_softmax_table); 4-D over the channel axis too."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.graph.importers.onnx import load_onnx
+
+    st = np.dtype(dtype)
+    zy = 0 if dtype == "uint8" else -128
+    inits = [numpy_helper.from_array(np.array(v, t), n) for n, v, t in
+             [("sx", sx, np.float32), ("zx", 5, st), ("sy", 1 / 256, np.float32), ("zy", zy, st)]]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
+             helper.make_node("QLinearSoftmax", ["q", "sx", "zx", "sy", "zy"], ["qy"], domain="com.microsoft",
+                              axis=axis, opset=13),
+             helper.make_node("DequantizeLinear", ["qy", "sy", "zy"], ["y"])]
+    model = helper.make_model(helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits),
+        opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    info = np.iinfo(dtype)
+    q = np.random.default_rng(1).integers(info.min, info.max + 1, shape)
+    if shape == (16, 256):  # every input value in every row
+        q = np.stack([np.random.default_rng(r).permutation(np.arange(info.min, info.max + 1)) for r in range(16)])
+    (y,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": ((q - 5) * np.float32(sx)).astype(np.float32)})
+    ref = np.rint(y * 256).astype(np.int64) + zy
+    path = tmp_path / "qls.onnx"
+    path.write_bytes(model.SerializeToString())
+    graph = load_onnx(path)
+    xin = q.astype(dtype)
+    got = execute(graph, {graph.inputs[0]: xin.transpose(0, 2, 3, 1) if xin.ndim == 4 else xin})[graph.outputs[0]]
+    got = got.astype(np.int64)
+    got = got.transpose(0, 3, 1, 2) if got.ndim == 4 else got
+    assert np.array_equal(got, ref) and np.unique(ref).size >= 8

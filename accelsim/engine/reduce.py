@@ -18,7 +18,7 @@ from accelsim.engine.common import NodeRun, RunOptions
 from accelsim.errors import UnsupportedError
 from accelsim.graph import ops as O
 from accelsim.graph.ir import Graph, Node, Tensor
-from accelsim.graph.ops.reduce import resolved_axes
+from accelsim.graph.ops.reduce import ORT_QLINEAR_SOFTMAX_KEY, resolved_axes
 from accelsim.kernels import reduce as kernels
 from accelsim.quant.params import dtype_info
 from accelsim.quant.requant import RequantParams, make_mean_params, quantize_multiplier
@@ -63,6 +63,20 @@ class ReducePlan:
     out_shift: int
     mean: RequantParams | None
     taps: int
+    ort_table: np.ndarray | None = None   # QLinearSoftmax: exp table indexed by the shifted input
+
+
+def qlinear_softmax_table(input_scale: float, depth: int, signed: bool) -> np.ndarray:
+    """onnxruntime com.microsoft QLinearSoftmax's float lookup table (contrib_ops/cpu/quantization/
+    qlinear_softmax.cc ``QlinearBuildLookupTableUint32``, [ref:ORT]): ``b = max(0, ln(f32(FLT_MAX / D)) − 5) / S``,
+    entry ``i`` = ``f32(exp((i − 255 + b)·S))`` in float64, stored at index ``i`` (uint8) or ``(i − 128) mod 256``
+    (int8)."""
+    s = float(np.float32(input_scale))
+    shift = max(0.0, math.log(float(np.float32(np.finfo(np.float32).max) / np.float32(depth))) - 5.0) / s
+    i = np.arange(256)
+    table = np.empty(256, np.float32)
+    table[(i - 128) % 256 if signed else i] = np.exp((i - 255 + shift) * s).astype(np.float32)
+    return table
 
 
 def plan(graph: Graph, node: Node) -> ReducePlan:
@@ -77,8 +91,11 @@ def plan(graph: Graph, node: Node) -> ReducePlan:
         # not checked by activations.cc, whose kernel writes 2^-16 units whatever the scale)
         tflite_out = z_out == info.qmin and (s_out == 2.0 ** -info.bits or info.bits == 16)
         m, e = quantize_multiplier(2.0 ** -31 / float(np.float32(s_out)))
+        table = None
+        if not fixed and node.name in graph.metadata.get(ORT_QLINEAR_SOFTMAX_KEY, ()):
+            table = qlinear_softmax_table(float(x.quant.scale[0]), x.shape[axes[0]], x.dtype == "int8")
         return ReducePlan(axes, fixed, softmax_constants(float(x.quant.scale[0]), node.op.beta) if fixed else None,
-                          info.bits, not tflite_out, m, e, None, 0)
+                          info.bits, not tflite_out, m, e, None, 0, table)
     axes = resolved_axes(node.op.axes, len(x.shape))
     taps = math.prod(x.shape[a] for a in axes)
     return ReducePlan(axes, fixed, None, 0, False, 0, 0,
@@ -112,6 +129,9 @@ def _softmax(plan: ReducePlan, op: O.Softmax, x: np.ndarray, x_t: Tensor, out_t:
     axis = plan.axes[0]
     moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
     rows = moved.reshape(-1, moved.shape[-1])
+    if plan.ort_table is not None:
+        out = _qlinear_softmax(plan.ort_table, rows, out_t)
+        return np.moveaxis(out.reshape(moved.shape), -1, axis)
     if not plan.fixed_point:
         v = _dequantize_float(rows, x_t) * np.float32(op.beta)
         e = np.exp((v - v.max(axis=1, keepdims=True)).astype(np.float32)).astype(np.float32)
@@ -124,6 +144,21 @@ def _softmax(plan: ReducePlan, op: O.Softmax, x: np.ndarray, x_t: Tensor, out_t:
                                 info.qmin, info.qmax, plan.general_out, plan.out_multiplier, plan.out_shift,
                                 int(out_t.quant.zero_point[0]), out)
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def _qlinear_softmax(table: np.ndarray, rows: np.ndarray, out_t: Tensor) -> np.ndarray:
+    """onnxruntime QLinearSoftmax per row (QlinearSoftmaxCPU, [ref:ORT]): the table shifted so the row maximum
+    reads entry 255, a sequential float32 sum, ``rne(f32(e·floor(1/S_y)) / sum) + Z_y``, saturated."""
+    info = dtype_info(out_t.dtype)
+    x = rows.astype(np.int64)
+    top = 127 if info.signed else 255
+    index = (top - x.max(axis=1, keepdims=True) + x) % 256
+    e = table[index]
+    total = np.cumsum(e, axis=1, dtype=np.float32)[:, -1:]           # sequential, as the C loop adds
+    y_scale = np.float32(np.floor(np.float32(1.0) / np.float32(out_t.quant.scale[0])))
+    q = np.rint(((e * y_scale).astype(np.float32) / total).astype(np.float32)).astype(np.int64)
+    q = q + int(out_t.quant.zero_point[0])
+    return np.clip(q, info.qmin, info.qmax).astype(info.storage)
 
 
 def _mean(plan: ReducePlan, op: O.Mean, x: np.ndarray, x_t: Tensor, out_t: Tensor) -> np.ndarray:

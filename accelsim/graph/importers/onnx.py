@@ -39,6 +39,7 @@ from accelsim.graph.importers.onnx_handlers import (
 from accelsim.graph.importers.onnx_qdq import Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
 from accelsim.graph.ops.elementwise import ORT_S8_AS_U8_KEY
+from accelsim.graph.ops.reduce import ORT_QLINEAR_SOFTMAX_KEY
 
 #: ONNX op types the importer understands (default domain unless noted).
 FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Softmax",
@@ -160,6 +161,8 @@ def _finish(ctx: OnnxContext, model, inputs: list[str]) -> Graph:
                 "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)}
     if ctx.quantized and not any(n.op_type.startswith(("QLinear", "QGemm")) for n in model.graph.node):
         metadata[ORT_S8_AS_U8_KEY] = True
+    if b.qlinear_softmax:
+        metadata[ORT_QLINEAR_SOFTMAX_KEY] = tuple(b.qlinear_softmax)
     try:
         return Graph(Path(file).stem, tensors, tuple(b.nodes), tuple(inputs), tuple(outputs), metadata)
     except GraphError as exc:

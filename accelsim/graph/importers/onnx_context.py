@@ -25,6 +25,7 @@ class IRBuilder:
     tensors: dict[str, Tensor] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     chw_flat: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    qlinear_softmax: list[str] = field(default_factory=list)  # nodes from com.microsoft QLinearSoftmax
 
     def add_const(self, name: str, data: np.ndarray, dtype: str, quant: QuantParams | None) -> str:
         """A constant tensor under ``name`` (made unique); returns its name."""

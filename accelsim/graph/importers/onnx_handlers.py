@@ -618,6 +618,7 @@ def qlinear_softmax(ctx: OnnxContext, f: FusedNode) -> None:
     axis = _onnx_softmax_axis(ctx, node, x)
     aq = _qlinear_out(ctx, node, 3)
     ctx.emit(node, O.Softmax(axis), [x.name], node.output[0], aq.dtype, aq.quant)
+    ctx.builder.qlinear_softmax.append(ctx.builder.nodes[-1].name)  # its own LUT arithmetic (engine.reduce)
 
 
 @FLOAT_TABLE.handles("ReduceMean")

@@ -34,6 +34,11 @@ class Mean:
     kind = "Mean"
 
 
+#: Graph metadata key: names of the Softmax nodes imported from onnxruntime's com.microsoft QLinearSoftmax, which
+#: the engine's ``float32`` mode computes with that kernel's float lookup table (accelsim.engine.reduce).
+ORT_QLINEAR_SOFTMAX_KEY = "onnx_qlinear_softmax_nodes"
+
+
 def resolved_axes(axes: tuple[int, ...], rank: int) -> tuple[int, ...]:
     """``axes`` as sorted non-negative, distinct axes of a rank-``rank`` tensor; ValueError when out of range."""
     out = set()
