@@ -306,3 +306,20 @@ def test_onnxruntime_qlinear_softmax_model_bit_exact(tmp_path, dtype, sx, shape,
     got = got.astype(np.int64)
     got = got.transpose(0, 3, 1, 2) if got.ndim == 4 else got
     assert np.array_equal(got, ref) and np.unique(ref).size >= 8
+
+
+@pytest.mark.parametrize("sx, beta, shape", [(2 ** -10, 1.0, (8, 10)), (3e-4, 1.0, (8, 100)), (1e-3, 1.0, (4, 1000)),
+                                             (5e-4, 0.5, (2, 5, 7, 10))])
+def test_softmax_int16_bit_exact_against_litert(sx, beta, shape):
+    """16x8 softmax (int16 in and out, zero points 0): TFLite's SoftmaxInt16 with its exp and 1/(1+x) tables."""
+    pytest.importorskip("ai_edge_litert")
+    from tflite_builder import S, TFLiteModel
+
+    x = np.random.default_rng(1).integers(-32768, 32768, shape).astype(np.int16)
+    t = TFLiteModel()
+    tx, ty = t.tensor("x", shape, "int16", sx, 0), t.tensor("y", shape, "int16", 1 / 32768, 0)
+    options = S.SoftmaxOptionsT()
+    options.beta = beta
+    t.op("SOFTMAX", [tx], [ty], "SoftmaxOptions", options, 3)
+    got, ref = _litert(t.finish([tx], [ty]), x)
+    _assert_equal(got, ref, 16)

@@ -50,6 +50,63 @@ def softmax_constants(input_scale: float, beta: float) -> SoftmaxConstants:
     return SoftmaxConstants(m, shift, -int(math.floor(radius)))
 
 
+def _tflite_round(x: np.ndarray | float) -> np.ndarray:
+    """TfLiteRound (std::round): to nearest, ties away from zero."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def int16_lut(func, lo: float, hi: float) -> np.ndarray:
+    """TFLite gen_lut for an int16 -> int16 table (lite/kernels/internal/common.h, [ref:TFLiteRef]): 512 steps
+    over [lo, hi] in float64, each sample biased by half the midpoint interpolation error, plus the end value
+    (513 entries), outputs scaled by 32768 and clamped to int16."""
+    steps = 512
+    step = (hi - lo) / steps
+    i = np.arange(steps, dtype=np.float64)
+    val = func(lo + i * step) * 32768.0
+    nxt = func(lo + (i + 1) * step) * 32768.0
+    mid = func(lo + i * step + step / 2) * 32768.0
+    sample = _tflite_round(val)
+    interp = _tflite_round((nxt + _tflite_round(val)) / 2)
+    bias = _tflite_round((interp - _tflite_round(mid)) / 2)
+    table = np.empty(steps + 1, np.int64)
+    table[:steps] = np.clip(sample - bias, -32768, 32767)
+    table[steps] = np.clip(_tflite_round(func(hi) * 32768.0), -32768, 32767)
+    return table
+
+
+def int16_lut_lookup(value: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """TFLite generic_int16_table_lookup: base ``table[256 + (v >> 7)]`` plus the slope to the next entry times
+    ``v & 0x7f``, rounded (``(slope·offset + 64) >> 7``); int16 arithmetic wraps."""
+    index = 256 + (value >> 7)
+    offset = value & 0x7F
+    base = table[index]
+    slope = _wrap16(table[index + 1] - base)
+    return _wrap16(base + ((slope * offset + 64) >> 7))
+
+
+def _wrap16(x: np.ndarray) -> np.ndarray:
+    return ((x + 32768) & 0xFFFF) - 32768
+
+
+@dataclass(frozen=True)
+class SoftmaxInt16Constants:
+    """TFLite int16 softmax: input multiplier of ``S_x·β / (10 / 65535)`` and the exp and 1/(1+x) tables."""
+
+    multiplier: int
+    shift: int
+    exp_lut: np.ndarray
+    reciprocal_lut: np.ndarray
+
+
+def softmax_int16_constants(input_scale: float, beta: float) -> SoftmaxInt16Constants:
+    """activations.cc SoftmaxPrepare for int16: ``QuantizeMultiplier(f32(S_x·β) / (10 / 65535))``, the exp table
+    over [−10, 0] and the 1/(1+x) table over [0, 1] ([ref:TFLiteRef])."""
+    real = float(np.float32(np.float32(input_scale) * np.float32(beta))) / (10.0 / 65535.0)
+    m, shift = quantize_multiplier(real)
+    return SoftmaxInt16Constants(m, shift, int16_lut(np.exp, -10.0, 0.0),
+                                 int16_lut(lambda v: 1.0 / (1.0 + v), 0.0, 1.0))
+
+
 @dataclass(frozen=True, eq=False)
 class ReducePlan:
     """Constants of a Softmax or Mean node: the axes, the integer-form constants and the output range."""
@@ -64,6 +121,7 @@ class ReducePlan:
     mean: RequantParams | None
     taps: int
     ort_table: np.ndarray | None = None   # QLinearSoftmax: exp table indexed by the shifted input
+    int16: SoftmaxInt16Constants | None = None  # TFLite int16 -> int16 softmax
 
 
 def qlinear_softmax_table(input_scale: float, depth: int, signed: bool) -> np.ndarray:
@@ -94,6 +152,11 @@ def plan(graph: Graph, node: Node) -> ReducePlan:
         table = None
         if not fixed and node.name in graph.metadata.get(ORT_QLINEAR_SOFTMAX_KEY, ()):
             table = qlinear_softmax_table(float(x.quant.scale[0]), x.shape[axes[0]], x.dtype == "int8")
+        if fixed and x.dtype == "int16":
+            if int(x.quant.zero_point[0]) != 0 or z_out != 0:
+                raise UnsupportedError(f"node {node.name!r} (Softmax): int16 softmax needs zero points 0 (TFLite)")
+            return ReducePlan(axes, fixed, None, 15, False, m, e, None, 0, None,
+                              softmax_int16_constants(float(x.quant.scale[0]), node.op.beta))
         return ReducePlan(axes, fixed, softmax_constants(float(x.quant.scale[0]), node.op.beta) if fixed else None,
                           info.bits, not tflite_out, m, e, None, 0, table)
     axes = resolved_axes(node.op.axes, len(x.shape))
@@ -129,6 +192,8 @@ def _softmax(plan: ReducePlan, op: O.Softmax, x: np.ndarray, x_t: Tensor, out_t:
     axis = plan.axes[0]
     moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
     rows = moved.reshape(-1, moved.shape[-1])
+    if plan.int16 is not None:
+        return np.moveaxis(_softmax_int16(plan.int16, rows, out_t).reshape(moved.shape), -1, axis)
     if plan.ort_table is not None:
         out = _qlinear_softmax(plan.ort_table, rows, out_t)
         return np.moveaxis(out.reshape(moved.shape), -1, axis)
@@ -144,6 +209,36 @@ def _softmax(plan: ReducePlan, op: O.Softmax, x: np.ndarray, x_t: Tensor, out_t:
                                 info.qmin, info.qmax, plan.general_out, plan.out_multiplier, plan.out_shift,
                                 int(out_t.quant.zero_point[0]), out)
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def _mbqm(x: np.ndarray, m: int, shift: int) -> np.ndarray:
+    """TFLite MultiplyByQuantizedMultiplier (double rounding) on int64 arrays holding int32 values."""
+    left, right = max(shift, 0), max(-shift, 0)
+    ab = (x << left) * m
+    high = (ab + (1 << 30)) >> 31
+    mask = (1 << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + (remainder > threshold)
+
+
+def _softmax_int16(c: SoftmaxInt16Constants, rows: np.ndarray, out_t: Tensor) -> np.ndarray:
+    """TFLite reference_ops::SoftmaxInt16 ([ref:TFLiteRef]): ``d = q − max`` rescaled so [−65535, 0] is
+    [−10, 0], recentred by +32767 and saturated, exp by table lookup (Q0.15), an int32 row sum (Q16.15), its
+    reciprocal by the 1/(1+x) table after normalising the sum, ``(e·recip + round) >> (31 − headroom)``
+    clamped to [0, 32767]."""
+    x = rows.astype(np.int64)
+    diff = x - x.max(axis=1, keepdims=True)
+    scaled = np.clip(_mbqm(diff, c.multiplier, c.shift) + 32767, -32768, 32767)
+    e = int16_lut_lookup(scaled, c.exp_lut)
+    total = e.sum(axis=1, keepdims=True)
+    headroom = np.array([[32 - int(t).bit_length()] for t in total[:, 0]], np.int64)  # CountLeadingZeros
+    shifted = ((total << (headroom - 1)) + (1 << 13)) >> 14
+    sym = np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767)
+    recip = int16_lut_lookup(sym, c.reciprocal_lut)
+    right = 31 - headroom
+    y = (e * recip + (np.int64(1) << (right - 1))) >> right
+    return np.clip(y, 0, 32767).astype(dtype_info(out_t.dtype).storage)
 
 
 def _qlinear_softmax(table: np.ndarray, rows: np.ndarray, out_t: Tensor) -> np.ndarray:
