@@ -53,9 +53,10 @@ class TestLiteRT:
 
         from accelsim.graph.importers.tflite import load_tflite
 
-        (ref,) = run_reference(model, [a, b])
+        feeds = [a] if b is None else [a, b]
+        (ref,) = run_reference(model, feeds)
         graph = load_tflite(model)
-        got = execute(graph, dict(zip(graph.inputs, [a, b])))[graph.outputs[0]]
+        got = execute(graph, dict(zip(graph.inputs, feeds)))[graph.outputs[0]]
         return assert_equal_ints(got, ref)
 
     #: (S_a, Z_a), (S_b, Z_b), (S_y, Z_y) per op: scales with an output range the result fills
@@ -93,6 +94,23 @@ class TestLiteRT:
         b = rng.integers(-32768, 32768, b_shape).astype(np.int16)
         model = self.model(op, a.shape, b.shape, "int16", (3.1e-4, 0), (4.7e-4, 0), qy)
         assert self.run(model, a, b) > 0
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL"])
+def test_litert_constant_operand(op):
+    """A per-channel constant operand (as converters write for a Rescaling layer) is a constant IR input."""
+    pytest.importorskip("ai_edge_litert")
+    from tflite_builder import S, TFLiteModel
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (2, 6, 6, 8)).astype(np.int8)
+    c = rng.integers(-128, 128, (1, 1, 1, 8)).astype(np.int8)
+    t = TFLiteModel()
+    tx, tc = t.tensor("x", x.shape, "int8", 0.05, 3), t.tensor("c", c.shape, "int8", 0.02, -4, data=c)
+    ty = t.tensor("y", x.shape, "int8", 0.01 if op == "MUL" else 0.08, 1)
+    options = {"ADD": S.AddOptionsT, "SUB": S.SubOptionsT, "MUL": S.MulOptionsT}[op]()
+    t.op(op, [tx, tc], [ty], f"{op.title()}Options", options, 2)
+    assert TestLiteRT.run(t.finish([tx], [ty]), x, None) > 0
 
 
 # ----------------------------------------------------------------------------------------------- onnxruntime
