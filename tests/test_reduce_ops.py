@@ -323,3 +323,15 @@ def test_softmax_int16_bit_exact_against_litert(sx, beta, shape):
     t.op("SOFTMAX", [tx], [ty], "SoftmaxOptions", options, 3)
     got, ref = _litert(t.finish([tx], [ty]), x)
     _assert_equal(got, ref, 16)
+
+
+def test_tflite_export_refuses_a_softmax_output_quantization_litert_rejects():
+    pytest.importorskip("ai_edge_litert")
+    from accelsim.errors import UnsupportedError
+    from accelsim.graph.exporters.tflite import export_tflite
+
+    b = GraphBuilder("s")
+    x = b.input("x", (2, 10), "int8", PT(0.1, 0))
+    y = b.op(O.Softmax(), [x], "int8", PT(1 / 255, -128))     # a calibrated range, not TFLite's 1/256
+    with pytest.raises(UnsupportedError, match="softmax.*1/256"):
+        export_tflite(b.build([y]))

@@ -352,6 +352,14 @@ def _softmax(w: _Writer, node: Node) -> None:
     if node.op.axis % len(x.shape) != len(x.shape) - 1:
         raise UnsupportedError(f"{w.where(node)}: TFLite SOFTMAX runs over the last axis; this Softmax is over "
                                f"axis {node.op.axis} of a {len(x.shape)}-D tensor")
+    y = w.graph.tensors[node.outputs[0]]
+    info = dtype_info(y.dtype)
+    zero = 0 if x.dtype == "int16" else info.qmin  # activations.cc SoftmaxPrepare's checks
+    scale_ok = info.bits == 16 or float(y.quant.scale[0]) == 2.0 ** -8
+    if int(y.quant.zero_point[0]) != zero or not scale_ok:
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's SOFTMAX needs the output zero point {zero}"
+                               f"{'' if info.bits == 16 else ' and scale 1/256'} ({x.dtype} -> {y.dtype}); this "
+                               f"one has S = {float(y.quant.scale[0]):g}, Z = {int(y.quant.zero_point[0])}")
     opts = w.S.SoftmaxOptionsT()
     opts.beta = float(node.op.beta)
     w.operator("SOFTMAX", [w.tensor(x.name)], out, "SoftmaxOptions", opts, op_version("SOFTMAX", x.dtype, None))
