@@ -335,3 +335,47 @@ def test_tflite_export_refuses_a_softmax_output_quantization_litert_rejects():
     y = b.op(O.Softmax(), [x], "int8", PT(1 / 255, -128))     # a calibrated range, not TFLite's 1/256
     with pytest.raises(UnsupportedError, match="softmax.*1/256"):
         export_tflite(b.build([y]))
+
+
+def test_torch_mean_and_softmax_head_imports_quantizes_and_executes(tmp_path):
+    """``x.mean([2, 3])`` (ReduceMean, keepdims=0, as MNASNet ends) -> Linear -> softmax, exported by torch: the
+    float import equals torch; the int8 engine stays within 2 output LSB of torch in both requantization modes
+    (PTQ calibrates the softmax output range, which the fixed-point softmax requantizes to)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import warnings
+
+    from torch import nn
+
+    from accelsim.execute import execute_float
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 16, 3, padding=1), nn.Linear(16, 10)
+
+        def forward(self, x):
+            return torch.softmax(self.fc(torch.relu(self.conv(x)).mean([2, 3])), dim=1)
+
+    torch.manual_seed(0)
+    model = Head().eval()
+    path = tmp_path / "head.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["p"])
+    graph = load_onnx(path, batch_size=4)
+    assert [n.kind for n in graph.nodes] == ["Conv2D", "Mean", "FullyConnected", "Softmax"]
+    assert graph.nodes[1].op == O.Mean((1, 2), False)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    np.testing.assert_allclose(run_float(graph, {"input": x_nhwc})["p"], ref, atol=1e-6)
+    for mode in ("fixed_point", "float32"):
+        qgraph = quantize_graph(graph, {"input": x_nhwc}, PTQSettings(requant_mode=mode))
+        out = execute_float(qgraph, {"input": x_nhwc})["p"]
+        assert np.abs(out - ref).max() <= 2 * float(qgraph.tensors["p"].quant.scale[0]), mode
