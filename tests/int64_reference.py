@@ -158,8 +158,19 @@ def add_fixed_point(a, za, sa, b, zb, sb, so, zo, dtype, single_round, lo, hi):
     return np.clip(f(va + vb, mo, eo) + zo, lo, hi)
 
 
+def add_mlas(a, za, sa, b, zb, sb, so, zo, lo, hi):
+    """onnxruntime QLinearAdd (MLAS, §4; inputs of equal shape): F = f32(Z_o) − fma(r_a, Z_a, f32(r_b·Z_b)),
+    y = rne(fma(q_a, r_a, fma(q_b, r_b, F))); each fma as an exact float64 product-sum rounded once to float32."""
+    f32, f64 = np.float32, np.float64
+    ra, rb = f32(f32(sa) / f32(so)), f32(f32(sb) / f32(so))
+    fixed = f32(f32(zo) - f32(f64(ra) * za + f64(f32(rb * f32(zb)))))
+    inner = (np.asarray(b, f64) * f64(rb) + f64(fixed)).astype(f32)
+    t = (np.asarray(a, f64) * f64(ra) + inner.astype(f64)).astype(f32)
+    return np.clip(np.rint(t).astype(np.int64), lo, hi)
+
+
 def add_float(a, za, sa, b, zb, sb, so, zo, lo, hi):
-    """float32 dequantize-add-requantize (§3.2, torch fbgemm)."""
+    """float32 dequantize-add-requantize (§4, torch's quantized.add: the ``float32_recip`` mode)."""
     ra = (np.asarray(a, np.int64) - za).astype(np.float32) * np.float32(sa)
     rb = (np.asarray(b, np.int64) - zb).astype(np.float32) * np.float32(sb)
     v = np.rint((ra + rb) * np.float32(np.float32(1) / np.float32(so))).astype(np.int64)
@@ -306,8 +317,9 @@ def run_graph(graph, inputs: dict[str, np.ndarray], accumulator_bits: int | None
                                                  _scale(out), _zero(out), a.dtype,
                                                  node.requant == "fixed_point_single_round", lo, hi)
             else:
-                vals[out.name] = add_float(x, _zero(a), _scale(a), vals[b.name], _zero(b), _scale(b), _scale(out),
-                                           _zero(out), lo, hi)
+                form = add_mlas if node.requant == "float32" else add_float
+                vals[out.name] = form(x, _zero(a), _scale(a), vals[b.name], _zero(b), _scale(b), _scale(out),
+                                      _zero(out), lo, hi)
         elif kind == "AvgPool":
             pads = pads_of(op.padding, x.shape[1:3], op.kernel, op.stride)
             lo, hi = act_range(op.activation, _scale(out), _zero(out), out.dtype)

@@ -89,8 +89,8 @@ def _tflite_nodes(_imp, state):
 
 
 def _mixed_quant_graph():
-    """int8 graph with every exportable op kind: conv, depthwise, add, pools, GAP, concat, pad, transpose, slice,
-    gather, resize, reshape, FC."""
+    """int8 graph with every exportable op kind: conv, depthwise, add, mean, mul, sub, pools, GAP, concat, pad,
+    transpose, slice, gather, resize, reshape, FC, softmax."""
     from accelsim.graph.builder import GraphBuilder
     from accelsim.quant.params import QuantParams
 
@@ -103,6 +103,8 @@ def _mixed_quant_graph():
     wd = b.constant("wd", rng.integers(-127, 128, (4, 3, 3, 1)).astype(np.int8), "int8", pt(0.02))
     d = b.depthwise_conv2d(y, wd, None, pt(0.05, 1), padding="SAME")
     s = b.add(y, d, pt(0.06, 0))
+    e = b.op(O.Mean((3,), True), [s], "int8", pt(0.03, 0))    # (1, 8, 8, 1), broadcast by the Mul
+    s = b.op(O.Sub(), [b.op(O.Mul(), [s, e], "int8", pt(0.01, 0)), d], "int8", pt(0.08, 0))
     m = b.max_pool(s, 2, 2)
     a = b.avg_pool(s, 2, 2)
     c = b.concat([m, a], pt(0.06, 0))
@@ -118,7 +120,8 @@ def _mixed_quant_graph():
     f = b.flatten(g)
     wf = b.constant("wf", rng.integers(-127, 128, (3, 8)).astype(np.int8), "int8", pt(0.01))
     fc = b.fully_connected(f, wf, None, pt(0.1, 0))
-    out = b.reshape(fc, (b.tensors[fc].shape[0], 1, 3))
+    sm = b.op(O.Softmax(), [fc], "int8", pt(1 / 256, -128))
+    out = b.reshape(sm, (b.tensors[sm].shape[0], 1, 3))
     return b.build([out])
 
 

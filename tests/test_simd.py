@@ -170,8 +170,8 @@ def test_maxpool_and_add_alu_counts():
 
 
 def test_unknown_kind():
-    with pytest.raises(UnsupportedError, match="Softmax"):
-        simd_timing(LayerShape(1, 1, 1, 10, 1, 1, 10, name="s", kind="Softmax"), hvx(1), 0, 8)
+    with pytest.raises(UnsupportedError, match="Frobnicate"):
+        simd_timing(LayerShape(1, 1, 1, 10, 1, 1, 10, name="s", kind="Frobnicate"), hvx(1), 0, 8)
 
 
 def test_shipped_hvx_config_peak_agrees_with_the_schema():

@@ -205,6 +205,22 @@ def assign_quant_params(
             out[y.name] = replace(y, quant=activation_quant(ms, both, node.op.activation, y.dtype))
             ms_after, relu = _after_activation(ms, node.op.activation)
             mean_square[y.name], nonneg[y.name] = ms_after, relu or both
+        elif kind in ("Sub", "Mul"):  # independent inputs: E[(a−b)²] = E[a²] + E[b²], E[(ab)²] = E[a²]·E[b²]
+            ms_a, ms_b = mean_square[xs[0].name], mean_square[xs[1].name]
+            ms = ms_a + ms_b if kind == "Sub" else ms_a * ms_b
+            both = kind == "Mul" and nonneg[xs[0].name] and nonneg[xs[1].name]
+            out[y.name] = replace(y, quant=activation_quant(ms, both, node.op.activation, y.dtype))
+            ms_after, relu = _after_activation(ms, node.op.activation)
+            mean_square[y.name], nonneg[y.name] = ms_after, relu or both
+        elif kind == "Mean":  # a mean's E[y²] is at most its input's (equal for fully correlated inputs)
+            x = xs[0]
+            out[y.name] = replace(y, quant=activation_quant(mean_square[x.name], nonneg[x.name], "NONE", y.dtype))
+            mean_square[y.name], nonneg[y.name] = mean_square[x.name], nonneg[x.name]
+        elif kind == "Softmax":  # probabilities in [0, 1): TFLite's fixed output S = 2^-bits, Z = type minimum
+            info = dtype_info(y.dtype)
+            out[y.name] = replace(y, quant=QuantParams.per_tensor(2.0 ** -info.bits, info.qmin))
+            depth = xs[0].shape[node.op.axis]
+            mean_square[y.name], nonneg[y.name] = 1.0 / depth ** 2, True
         elif kind == "Concat":
             weights = np.array([t.shape[node.op.axis] for t in xs], np.float64)
             ms = float(np.dot(weights, [mean_square[t.name] for t in xs]) / weights.sum())

@@ -171,14 +171,17 @@ class FcLayer(_Layer):
 
 
 class AddLayer(_Layer):
-    op: Literal["add"]
+    """``add`` / ``sub`` / ``mul`` of two layers' outputs, numpy-broadcast (e.g. (N, 1, 1, C) x (N, H, W, C))."""
+
+    op: Literal["add", "sub", "mul"]
     activation: ActivationSpec = "none"
     arity: ClassVar[tuple[int, int]] = (2, 2)
     needs_4d: ClassVar[bool] = False
     shape_key: ClassVar[str | None] = "inputs"
 
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
-        return O.Add(_activation(self.activation)), None
+        cls = {"add": O.Add, "sub": O.Sub, "mul": O.Mul}[self.op]
+        return cls(_activation(self.activation)), None
 
 
 class PoolLayer(_Layer):
@@ -343,19 +346,44 @@ class ResizeLayer(_Layer):
     def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
         return O.Resize(tuple(self.size), self.mode, self.coordinate_mode, self.nearest_mode,
                         None if self.scales is None else tuple(self.scales), self.dequantized), None
+class SoftmaxLayer(_Layer):
+    """Softmax along ``axis`` (of the NHWC / flat tensor) with inverse temperature ``beta``."""
+
+    op: Literal["softmax"]
+    axis: int = -1
+    beta: float = Field(1.0, gt=0, description="inverse temperature β (dimensionless): softmax(β·x)")
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "axis"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Softmax(self.axis, self.beta), None
+
+
+class MeanLayer(_Layer):
+    """The mean over ``axes`` (NHWC axes of a 4-D tensor; ``[1, 2]`` is a global average pool)."""
+
+    op: Literal["mean"]
+    axes: tuple[int, ...] = Field(min_length=1, description="axes to average over (0-based, negative from the end)")
+    keepdims: bool = True
+    needs_4d: ClassVar[bool] = False
+    shape_key: ClassVar[str | None] = "axes"
+
+    def to_op(self, in_shapes: list[tuple[int, ...]]) -> tuple[O.Op, tuple[int, ...] | None]:
+        return O.Mean(tuple(self.axes), self.keepdims), None
 
 
 LAYER_TYPES: dict[str, type[_Layer]] = {
-    "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer,
+    "conv": ConvLayer, "depthwise": DepthwiseLayer, "fc": FcLayer, "add": AddLayer, "sub": AddLayer, "mul": AddLayer,
     "avgpool": PoolLayer, "maxpool": PoolLayer, "relu": ReluLayer, "relu6": ReluLayer, "gap": GapLayer,
     "concat": ConcatLayer, "flatten": FlattenLayer, "reshape": ReshapeLayer, "pad": PadLayer,
     "hardswish": UnaryActivationLayer, "hardsigmoid": UnaryActivationLayer, "sigmoid": UnaryActivationLayer,
     "tanh": UnaryActivationLayer, "leaky_relu": UnaryActivationLayer, "prelu": PReLULayer, "resize": ResizeLayer,
+    "softmax": SoftmaxLayer, "mean": MeanLayer,
 }
 LAYER_TYPES.update({"transpose": TransposeLayer, "slice": SliceLayer, "gather": GatherLayer})
 Layer = Union[ConvLayer, DepthwiseLayer, FcLayer, AddLayer, PoolLayer, ReluLayer, GapLayer, ConcatLayer,
               FlattenLayer, ReshapeLayer, PadLayer, TransposeLayer, SliceLayer, GatherLayer, UnaryActivationLayer,
-              PReLULayer, ResizeLayer]
+              PReLULayer, ResizeLayer, SoftmaxLayer, MeanLayer]
 
 
 class _Header(_Strict):

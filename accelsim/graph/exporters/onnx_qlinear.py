@@ -7,7 +7,10 @@ output names, dtypes and shapes) and works in NCHW inside, with Transpose at the
 |---|---|---|
 | Conv2D (any groups, per-channel weights, int32 bias) | QLinearConv (+ Clip for RELU/RELU6) | yes |
 | FullyConnected | Reshape to (N, I, 1, 1), QLinearConv 1x1, Reshape: keeps the int32 bias | yes |
-| Add | com.microsoft QLinearAdd (+ Clip) | no: float-based, ±1 on a few outputs |
+| Add | com.microsoft QLinearAdd (+ Clip) | yes (MLAS float order reproduced) |
+| Mul | com.microsoft QLinearMul (+ Clip) | yes |
+| Sub / Softmax | DequantizeLinear -> Sub / Softmax -> QuantizeLinear | yes |
+| Mean | DequantizeLinear -> ReduceMean -> QuantizeLinear | within 1 LSB (float sum order) |
 | AvgPool | com.microsoft QLinearAveragePool (ceil_mode, count_include_pad as the op's) | yes in `float32` mode |
 | GlobalAveragePool | com.microsoft QLinearGlobalAveragePool | no: float-based |
 | MaxPool | MaxPool on int8 / uint8 | yes |
@@ -224,6 +227,59 @@ def _add(w: _Writer, node: Node) -> str:
     y = w.emit("QLinearAdd", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name], *w.qparams(b, b.name),
                               *w.qparams(out, out.name)], node.name, domain="com.microsoft")
     return w.clip(y, node.op.activation, out, node.name)
+
+
+@_TABLE.handles("Mul")
+def _mul(w: _Writer, node: Node) -> str:
+    _, out = _io(w, node)
+    a, b = (w.graph.tensors[n] for n in node.inputs)
+    y = w.emit("QLinearMul", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name], *w.qparams(b, b.name),
+                              *w.qparams(out, out.name)], node.name, domain="com.microsoft")
+    return w.clip(y, node.op.activation, out, node.name)
+
+
+def _float_between_qdq(w: _Writer, node: Node, op_type: str, extra: tuple[str, ...] = (), **attrs) -> str:
+    """DequantizeLinear of each input -> the float op -> QuantizeLinear (+ Clip): how onnxruntime runs a QDQ op
+    it has no integer kernel for (accelsim's ``float32`` forms of Sub, Softmax and Mean compute the same)."""
+    _, out = _io(w, node)
+    floats = []
+    for name in node.inputs:
+        t = w.graph.tensors[name]
+        floats.append(w.emit("DequantizeLinear", [w.value[name], *w.qparams(t, name)], f"{node.name}_dq"))
+    y = w.emit(op_type, [*floats, *extra], f"{node.name}_float", **attrs)
+    q = w.emit("QuantizeLinear", [y, *w.qparams(out, out.name)], node.name)
+    return w.clip(q, getattr(node.op, "activation", "NONE"), out, node.name)
+
+
+def _onnx_axis(axis: int, rank: int) -> int:
+    """The NCHW axis of an IR (NHWC) axis of a rank-``rank`` activation (identity unless 4-D)."""
+    axis %= rank
+    return _TO_NHWC[axis] if rank == 4 else axis
+
+
+@_TABLE.handles("Sub")
+def _sub(w: _Writer, node: Node) -> str:
+    return _float_between_qdq(w, node, "Sub")
+
+
+@_TABLE.handles("Softmax")
+def _softmax(w: _Writer, node: Node) -> str:
+    x, _ = _io(w, node)
+    return _float_between_qdq(w, node, "Softmax", axis=_onnx_axis(node.op.axis, len(x.shape)))
+
+
+@_TABLE.handles("Mean")
+def _mean(w: _Writer, node: Node) -> str:
+    x, out = _io(w, node)
+    rank = len(x.shape)
+    axes = sorted(_onnx_axis(a, rank) for a in node.op.axes)
+    if rank == 4 and not node.op.keepdims and len(out.shape) != 4:
+        kept = [a for a in range(4) if a not in {b % 4 for b in node.op.axes}]
+        if kept != [a for a in (0, 3, 1, 2) if a in kept]:
+            raise UnsupportedError(f"node {node.name!r} (Mean): keepdims=false over axes {list(node.op.axes)} "
+                                   f"leaves an NHWC order that NCHW ONNX cannot express without a Transpose")
+    axes_value = w.const(f"{node.name}_axes", np.array(axes, np.int64))  # opset 18+: axes is an input
+    return _float_between_qdq(w, node, "ReduceMean", (axes_value,), keepdims=int(node.op.keepdims))
 
 
 @_TABLE.handles("AvgPool", "MaxPool")

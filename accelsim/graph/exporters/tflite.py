@@ -338,6 +338,46 @@ def _add(w: _Writer, node: Node) -> None:
     w.operator("ADD", [w.tensor(n) for n in node.inputs], out, "AddOptions", opts, op_version("ADD", x.dtype, None))
 
 
+@_TABLE.handles("Sub", "Mul")
+def _sub_mul(w: _Writer, node: Node) -> None:
+    """SUB / MUL with broadcasting (TFLite broadcasts like numpy)."""
+    x, out = w.io(node)
+    name = node.kind.upper()
+    opts = w.S.SubOptionsT() if name == "SUB" else w.S.MulOptionsT()
+    opts.fusedActivationFunction = _ACTIVATION_CODES[node.op.activation]
+    w.operator(name, [w.tensor(n) for n in node.inputs], out, f"{node.kind}Options", opts,
+               op_version(name, x.dtype, None))
+
+
+@_TABLE.handles("Softmax")
+def _softmax(w: _Writer, node: Node) -> None:
+    """SOFTMAX works on the last axis only."""
+    x, out = w.io(node)
+    if node.op.axis % len(x.shape) != len(x.shape) - 1:
+        raise UnsupportedError(f"{w.where(node)}: TFLite SOFTMAX runs over the last axis; this Softmax is over "
+                               f"axis {node.op.axis} of a {len(x.shape)}-D tensor")
+    y = w.graph.tensors[node.outputs[0]]
+    info = dtype_info(y.dtype)
+    zero = 0 if x.dtype == "int16" else info.qmin  # activations.cc SoftmaxPrepare's checks
+    scale_ok = info.bits == 16 or float(y.quant.scale[0]) == 2.0 ** -8
+    if int(y.quant.zero_point[0]) != zero or not scale_ok:
+        raise UnsupportedError(f"{w.where(node)}: LiteRT's SOFTMAX needs the output zero point {zero}"
+                               f"{'' if info.bits == 16 else ' and scale 1/256'} ({x.dtype} -> {y.dtype}); this "
+                               f"one has S = {float(y.quant.scale[0]):g}, Z = {int(y.quant.zero_point[0])}")
+    opts = w.S.SoftmaxOptionsT()
+    opts.beta = float(node.op.beta)
+    w.operator("SOFTMAX", [w.tensor(x.name)], out, "SoftmaxOptions", opts, op_version("SOFTMAX", x.dtype, None))
+
+
+@_TABLE.handles("Mean")
+def _mean(w: _Writer, node: Node) -> None:
+    x, out = w.io(node)
+    opts = w.S.ReducerOptionsT()
+    opts.keepDims = bool(node.op.keepdims)
+    axes = w.constant_int32(f"{node.name}_axes", np.array([a % len(x.shape) for a in node.op.axes]))
+    w.operator("MEAN", [w.tensor(x.name), axes], out, "ReducerOptions", opts, op_version("MEAN", x.dtype, None))
+
+
 @_TABLE.handles("AvgPool", "MaxPool")
 def _pool(w: _Writer, node: Node) -> None:
     x, out = w.io(node)

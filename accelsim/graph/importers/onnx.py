@@ -46,14 +46,17 @@ from accelsim.graph.importers import onnx_integer  # noqa: F401  (registers Conv
 from accelsim.graph.importers.onnx_layout import LAYOUT_OPS, simplify_layout
 from accelsim.graph.importers.onnx_qdq import ONNX_INT_TYPES, Constants, scan_quantization
 from accelsim.graph.ir import Graph, Tensor
+from accelsim.graph.ops.elementwise import ORT_S8_AS_U8_KEY
+from accelsim.graph.ops.reduce import ORT_QLINEAR_SOFTMAX_KEY
 
 #: ONNX op types the importer understands (default domain unless noted).
-FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad", "Identity", "Dropout", "Constant",
-             "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "PRelu", "Resize", "Upsample")
+FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Softmax",
+             "ReduceMean", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad",
+             "Identity", "Dropout", "Constant", "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "PRelu",
+             "Resize", "Upsample")
 QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
              "QGemm (com.microsoft)",
-             "QLinearAdd (com.microsoft)",
+             "QLinearAdd (com.microsoft)", "QLinearMul (com.microsoft)", "QLinearSoftmax (com.microsoft)",
              "QLinearAveragePool (com.microsoft)", "QLinearGlobalAveragePool (com.microsoft)",
              "QLinearSigmoid (com.microsoft)", "QLinearLeakyRelu (com.microsoft)", "QLinearConcat (com.microsoft)")
 SUPPORTED_OPS = FLOAT_OPS + QUANT_OPS + LAYOUT_OPS
@@ -279,6 +282,10 @@ def _finish(ctx: OnnxContext, model, inputs: list[str]) -> Graph:
     metadata = {"source": file, "format": "onnx", "quantized": ctx.quantized,
                 "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0),
                 **b.notes}
+    if ctx.quantized and not any(n.op_type.startswith(("QLinear", "QGemm")) for n in model.graph.node):
+        metadata[ORT_S8_AS_U8_KEY] = True
+    if b.qlinear_softmax:
+        metadata[ORT_QLINEAR_SOFTMAX_KEY] = tuple(b.qlinear_softmax)
     if ctx.quantized:  # the model's own interface: integer (no float interface is invented) or float via Q/DQ
         elem = {i.name: i.type.tensor_type.elem_type for i in (*model.graph.input, *model.graph.output)}
         metadata["interface"] = {

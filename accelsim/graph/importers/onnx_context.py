@@ -27,6 +27,7 @@ class IRBuilder:
     chw_flat: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     #: Facts about the import recorded in the graph metadata (dynamic batch, integer interface, ...).
     notes: dict[str, object] = field(default_factory=dict)
+    qlinear_softmax: list[str] = field(default_factory=list)  # nodes from com.microsoft QLinearSoftmax
 
     def add_const(self, name: str, data: np.ndarray, dtype: str, quant: QuantParams | None) -> str:
         """A constant tensor under ``name`` (made unique); returns its name."""

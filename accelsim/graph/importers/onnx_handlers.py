@@ -297,20 +297,35 @@ def matmul_float(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 # ------------------------------------------------------------------------------------ float and QDQ alike
-@FLOAT_TABLE.handles("Add")
-@QUANT_TABLE.handles("Add")
+def _binary_inputs(ctx: OnnxContext, node, a_name: str, b_name: str) -> tuple[Tensor, Tensor]:
+    """The two activation inputs of a broadcasting binary op; NCHW broadcasting maps onto NHWC when both are 4-D
+    (or of equal rank)."""
+    a, b = ctx.act(node, a_name), ctx.act(node, b_name)
+    if len(a.shape) != len(b.shape):
+        raise ctx.unsupported(node, f"broadcasting inputs of different ranks ({a.shape} and {b.shape}) is not "
+                                    f"supported; supported: equal ranks (e.g. (N, C, 1, 1) with (N, C, H, W))")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ctx.unsupported(node, f"inputs {a.shape} and {b.shape} (NHWC) do not broadcast") from None
+    return a, b
+
+
+_BINARY_OPS = {"Add": O.Add, "Sub": O.Sub, "Mul": O.Mul}
+
+
+@FLOAT_TABLE.handles("Add", "Sub", "Mul")
+@QUANT_TABLE.handles("Add", "Sub", "Mul")
 def add(ctx: OnnxContext, f: FusedNode) -> None:
+    """Add / Sub / Mul of two activations with numpy broadcasting (float, or between QDQ pairs)."""
     node = f.node
     if any(ctx.is_const(i) for i in node.input):
-        raise ctx.unsupported(node, "Add with a constant is supported only as the bias right after Conv / "
-                                    "Gemm / MatMul")
-    a, b = (ctx.act(node, i) for i in node.input)
-    if a.shape != b.shape:
-        raise ctx.unsupported(node, f"broadcasting Add ({a.shape} + {b.shape}) is not supported; the inputs "
-                                    f"must have equal shapes")
+        raise ctx.unsupported(node, f"{node.op_type} with a constant is supported only as the bias Add right after "
+                                    f"Conv / Gemm / MatMul; supported: {node.op_type} of two activations")
+    a, b = _binary_inputs(ctx, node, node.input[0], node.input[1])
     act = ctx.activation(f)
     dtype, quant = ctx.out_quant(node, f.output)
-    ctx.emit(node, O.Add(act), [a.name, b.name], f.output, dtype, quant)
+    ctx.emit(node, _BINARY_OPS[node.op_type](act), [a.name, b.name], f.output, dtype, quant)
 
 
 class PoolGeometry(NamedTuple):
@@ -608,14 +623,14 @@ def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
     _emit_fc(ctx, node, x, w, bias, "NONE", node.output[0], out_q)
 
 
-@QUANT_TABLE.handles("QLinearAdd")
+@QUANT_TABLE.handles("QLinearAdd", "QLinearMul")
 def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearAdd / QLinearMul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp), broadcasting."""
     node = f.node
-    a, b = ctx.act(node, node.input[0]), ctx.act(node, node.input[3])
-    if a.shape != b.shape:
-        raise ctx.unsupported(node, f"broadcasting QLinearAdd ({a.shape} + {b.shape}) is not supported")
+    a, b = _binary_inputs(ctx, node, node.input[0], node.input[3])
     aq = _qlinear_out(ctx, node, 6)
-    ctx.emit(node, O.Add("NONE"), [a.name, b.name], node.output[0], aq.dtype, aq.quant)
+    op = O.Add("NONE") if node.op_type == "QLinearAdd" else O.Mul("NONE")
+    ctx.emit(node, op, [a.name, b.name], node.output[0], aq.dtype, aq.quant)
 
 
 @QUANT_TABLE.handles("QLinearAveragePool")
@@ -808,3 +823,66 @@ def resize(ctx: OnnxContext, f: FusedNode) -> None:
 
 
 _RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
+# ------------------------------------------------------------------------------- reductions (float and QDQ)
+def _onnx_softmax_axis(ctx: OnnxContext, node, x: Tensor) -> int:
+    """The NHWC axis of an ONNX Softmax / QLinearSoftmax ``axis`` (opset-13 semantics: one axis)."""
+    rank = len(x.shape)
+    axis = int(onnx_attrs(node).get("axis", -1))
+    if not -rank <= axis < rank:
+        raise ctx.unsupported(node, f"axis={axis} is out of range for a {rank}-D input")
+    return nchw_axis(axis, rank)
+
+
+@FLOAT_TABLE.handles("Softmax")
+@QUANT_TABLE.handles("Softmax")
+def softmax(ctx: OnnxContext, f: FusedNode) -> None:
+    """Softmax along one axis (float, or between QDQ pairs: onnxruntime computes it in float)."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    axis = _onnx_softmax_axis(ctx, node, x)
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.Softmax(axis), [x.name], node.output[0], dtype, quant)
+
+
+@QUANT_TABLE.handles("QLinearSoftmax")
+def qlinear_softmax(ctx: OnnxContext, f: FusedNode) -> None:
+    """com.microsoft QLinearSoftmax (X, X_scale, X_zp, Y_scale, Y_zp), opset >= 13 semantics."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    if int(onnx_attrs(node).get("opset", 13)) < 13:
+        raise ctx.unsupported(node, "opset < 13 (softmax over the flattened trailing axes) is not supported; "
+                                    "supported: opset=13 (one axis)")
+    axis = _onnx_softmax_axis(ctx, node, x)
+    aq = _qlinear_out(ctx, node, 3)
+    ctx.emit(node, O.Softmax(axis), [x.name], node.output[0], aq.dtype, aq.quant)
+    ctx.builder.qlinear_softmax.append(ctx.builder.nodes[-1].name)  # its own LUT arithmetic (engine.reduce)
+
+
+@FLOAT_TABLE.handles("ReduceMean")
+@QUANT_TABLE.handles("ReduceMean")
+def reduce_mean(ctx: OnnxContext, f: FusedNode) -> None:
+    """ReduceMean over axes given as the attribute (opset < 18) or the second input (opset 18)."""
+    node = f.node
+    x = ctx.act(node, node.input[0])
+    attrs = onnx_attrs(node)
+    rank = len(x.shape)
+    if len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in np.asarray(ctx.const(node, node.input[1])).reshape(-1)]
+    else:
+        axes = [int(a) for a in attrs.get("axes", [])]
+    if not axes:
+        if int(attrs.get("noop_with_empty_axes", 0)):
+            raise ctx.unsupported(node, "noop_with_empty_axes=1 without axes (an identity) is not supported")
+        axes = list(range(rank))
+    if any(not -rank <= a < rank for a in axes):
+        raise ctx.unsupported(node, f"axes {axes} are out of range for a {rank}-D input")
+    ir_axes = tuple(sorted({nchw_axis(a, rank) for a in axes}))
+    keepdims = bool(int(attrs.get("keepdims", 1)))
+    if not keepdims and rank == 4:
+        kept = [a for a in range(4) if a not in ir_axes]           # NHWC order of the kept axes
+        onnx_kept = [a for a in (0, 3, 1, 2) if a not in ir_axes]  # their NCHW order
+        if kept != onnx_kept:
+            raise ctx.unsupported(node, f"keepdims=0 over axes {axes} leaves dimensions whose NCHW order differs "
+                                        f"from NHWC; supported: keepdims=1, or axes leaving C last or alone")
+    dtype, quant = ctx.out_quant(node, node.output[0])
+    ctx.emit(node, O.Mean(ir_axes, keepdims), [x.name], node.output[0], dtype, quant)

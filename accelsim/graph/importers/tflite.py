@@ -2,8 +2,9 @@
 
 ``load_tflite(path_or_bytes)`` keeps every scale (float32), zero point and fused activation exactly, so the
 imported graph executes bit-exactly against LiteRT's reference kernels. Supported: CONV_2D, DEPTHWISE_CONV_2D,
-FULLY_CONNECTED, ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN over H and W, CONCATENATION, RESHAPE, PAD, TRANSPOSE,
-SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU, PRELU, and
+FULLY_CONNECTED, ADD, SUB, MUL (broadcasting), AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (any axes), SOFTMAX,
+CONCATENATION, RESHAPE, PAD, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER (constant indices), HARD_SWISH,
+LOGISTIC, TANH, LEAKY_RELU, PRELU, RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, and
 QUANTIZE / DEQUANTIZE at the graph edges (the float interface, recorded in ``graph.metadata``) and integer
 QUANTIZE feeding a CONCATENATION (folded into the Concat's rescaling), PADV2 with the type's minimum before a
 VALID MAX_POOL_2D (folded into the MaxPool's explicit padding), PAD with the zero point before a VALID conv
@@ -453,11 +454,16 @@ def _fully_connected(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     return O.FullyConnected(imp._activation(opts, t.where)), [i for i in t.ins if i >= 0]
 
 
-@_TABLE.handles("ADD")
-def _add(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
-    if imp.raw[t.ins[0]].shape != imp.raw[t.ins[1]].shape:
-        raise UnsupportedError(f"{t.where}: broadcasting ADD is not supported; supported: equal input shapes")
-    return O.Add(imp._activation(t.op.builtinOptions, t.where)), t.ins
+@_TABLE.handles("ADD", "SUB", "MUL")
+def _binary(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """ADD / SUB / MUL of two tensors with numpy broadcasting (TFLite BroadcastAdd/Sub/Mul)."""
+    a, b = imp.raw[t.ins[0]].shape, imp.raw[t.ins[1]].shape
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        raise UnsupportedError(f"{t.where}: {t.name} inputs {a} and {b} do not broadcast") from None
+    cls = {"ADD": O.Add, "SUB": O.Sub, "MUL": O.Mul}[t.name]
+    return cls(imp._activation(t.op.builtinOptions, t.where)), t.ins
 
 
 @_TABLE.handles("AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -476,12 +482,22 @@ def _mean(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
     opts = t.op.builtinOptions
     x = imp.raw[t.ins[0]]
     axes = sorted(int(a) % max(len(x.shape), 1) for a in imp._const(t.ins[1], t.where).reshape(-1))
-    if len(x.shape) != 4 or axes != [1, 2]:
-        raise UnsupportedError(f"{t.where}: MEAN over axes {axes} of a {len(x.shape)}-D tensor is not "
-                               f"supported; supported: the mean over H and W (axes 1, 2) of NHWC")
-    if opts is not None and opts.keepDims:
+    keep = bool(opts is not None and opts.keepDims)
+    if len(x.shape) != 4 or axes != [1, 2]:  # any other axes: the general Mean op
+        if not axes:
+            raise UnsupportedError(f"{t.where}: MEAN over no axes is not supported; give at least one axis")
+        return O.Mean(tuple(axes), keep), t.ins[:1]
+    if keep:
         return O.GlobalAveragePool(), t.ins[:1]
     return (O.GlobalAveragePool(), O.Reshape(imp.raw[t.out].shape)), t.ins[:1]
+
+
+@_TABLE.handles("SOFTMAX")
+def _softmax(imp: _Importer, t: TFLiteOperator) -> TFLiteResult:
+    """SOFTMAX over the last axis with its β (SoftmaxOptions)."""
+    opts = t.op.builtinOptions
+    beta = float(opts.beta) if opts is not None else 1.0
+    return O.Softmax(-1, beta), t.ins[:1]
 
 
 @_TABLE.handles("CONCATENATION")
