@@ -37,8 +37,11 @@ from accelsim.engine.runner import execute  # noqa: E402
 from accelsim.graph.float_exec import run_float  # noqa: E402
 from accelsim.graph.importers.onnx import load_onnx  # noqa: E402
 from accelsim.graph.ptq import PTQSettings, quantize_graph  # noqa: E402
-from accelsim.graph.stats import param_count, total_macs  # noqa: E402
+from accelsim.graph.ops import op_def  # noqa: E402
+from accelsim.graph.stats import node_macs, node_params, param_count, total_macs  # noqa: E402
 from accelsim.quant.params import dequantize, quantize  # noqa: E402
+from accelsim.workloads.yaml_format import build_graph  # noqa: E402
+from accelsim.workloads.zoo import zoo_spec  # noqa: E402
 
 # torchvision's InceptionAux(768, 1000): conv0 1x1 768->128 + BN, conv1 5x5 128->768 + BN, fc 768->1000 + bias.
 INCEPTION_AUX_PARAMS = (768 * 128 + 2 * 128) + (128 * 768 * 5 * 5 + 2 * 768) + (768 * 1000 + 1000)
@@ -143,3 +146,49 @@ def test_torchvision_classifier_float_matches_onnxruntime_and_int8_runs(exports,
     y = dequantize(result[out_name], y_t.quant).reshape(-1)
     assert result[out_name].dtype == np.int8
     assert np.corrcoef(y, ref[CALIBRATION_INPUTS:].reshape(-1))[0, 1] >= 0.9
+
+
+#: Zoo networks written in torchvision's layout (accelsim.workloads.zoo) and the torchvision model they follow.
+ZOO_TWINS = {"resnet_18": "resnet18", "squeezenet_1.1": "squeezenet1_1", "mobilenet_v3_large": "mobilenet_v3_large",
+             "mobilenet_v3_small": "mobilenet_v3_small", "efficientnet_b0": "efficientnet_b0"}
+
+
+def _mac_layers(graph) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(MACs, parameters, output shape) of every MAC node, sorted: the layer shapes independent of names and
+    of the order of independent branches."""
+    return sorted((node_macs(graph, n), node_params(graph, n), graph.tensors[n.outputs[0]].shape)
+                  for n in graph.nodes if op_def(n.kind).is_mac)
+
+
+@pytest.mark.parametrize("zoo_name", list(ZOO_TWINS))
+def test_zoo_network_has_the_layers_of_the_torchvision_export(exports, zoo_name):
+    """The generated zoo network and torch's own export of the torchvision model: the same conv / FC layers
+    (MACs, parameters and output shape of each), so the zoo's published-count checks carry over layer by layer."""
+    path, _, _ = exports(ZOO_TWINS[zoo_name])
+    assert _mac_layers(build_graph(zoo_spec(zoo_name))) == _mac_layers(load_onnx(path))
+
+
+def _torch_mac_layers(model, size: int) -> list[tuple[int, int, tuple[int, ...]]]:
+    """The same triples read from the torch modules themselves (forward hooks on every Conv2d / Linear), BN
+    folded as one bias per output channel: independent of accelsim's importer."""
+    layers = []
+
+    def hook(module, args, out):
+        if isinstance(module, torch.nn.Conv2d):
+            n, o, h, w = out.shape
+            k = module.weight[0].numel()                          # (C / groups) · KH · KW
+            layers.append((h * w * o * k, module.weight.numel() + o, (n, h, w, o)))
+        else:
+            layers.append((module.weight.numel(), module.weight.numel() + module.out_features, tuple(out.shape)))
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    return sorted(layers)
+
+
+@pytest.mark.parametrize("zoo_name", list(ZOO_TWINS))
+def test_zoo_network_has_the_layers_of_the_torchvision_module(zoo_name):
+    assert _mac_layers(build_graph(zoo_spec(zoo_name))) == _torch_mac_layers(_model(ZOO_TWINS[zoo_name]), 224)
