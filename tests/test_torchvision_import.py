@@ -8,8 +8,10 @@ init_weights=False``), exported with ``torch.onnx.export(..., dynamo=False, opse
 * at a small input size (64, inception_v3 75, the smallest its stem allows): the imported graph's float reference
   (``run_float``) equals onnxruntime's float output within 1e-4 of the output's magnitude, and after PTQ on a few
   random calibration inputs the integer engine runs it to logits that follow the float reference (Pearson
-  correlation over the logits >= 0.9; int8 rounding noise on a randomly initialised network stays far below
-  that signal).
+  correlation over the logits >= 0.98, measured 0.9988-0.9998 on the four models that import today: int8
+  rounding noise on a randomly initialised network stays far below that signal);
+* the zoo networks written in torchvision's layout have exactly the conv / FC layers of the torchvision module
+  (read by forward hooks) and of its ONNX export.
 
 Published figures: torchvision 0.28 model documentation, the ``IMAGENET1K_V1`` weights tables ("Params",
 "GFLOPS"; the same values as each weights enum's ``meta["num_params"]`` / ``meta["_ops"]``). Counting: torch
@@ -145,7 +147,7 @@ def test_torchvision_classifier_float_matches_onnxruntime_and_int8_runs(exports,
     y_t = qgraph.tensors[out_name]
     y = dequantize(result[out_name], y_t.quant).reshape(-1)
     assert result[out_name].dtype == np.int8
-    assert np.corrcoef(y, ref[CALIBRATION_INPUTS:].reshape(-1))[0, 1] >= 0.9
+    assert np.corrcoef(y, ref[CALIBRATION_INPUTS:].reshape(-1))[0, 1] >= 0.98
 
 
 #: Zoo networks written in torchvision's layout (accelsim.workloads.zoo) and the torchvision model they follow.
