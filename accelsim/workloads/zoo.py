@@ -486,7 +486,7 @@ def _squeeze_excite(net: NetSpecBuilder, name: str, x: str, squeeze: int, act: s
     return net.layer("mul", f"{name}/se/scale", inputs=[x, g])
 
 
-#: MobileNet-v3 bottlenecks (Howard et al. 2019, Tables 1 and 2; torchvision ``_mobilenet_v3_conf``):
+#: MobileNet-v3 bottlenecks ([ref:Howard19] Tables 1 and 2; [ref:torchvision] ``_mobilenet_v3_conf``):
 #: (kernel, expanded channels, output channels, squeeze-excite, activation, stride).
 MOBILENET_V3_LARGE = (
     (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
@@ -545,7 +545,7 @@ def mobilenet_v3_small() -> WorkloadSpec:
     return _mobilenet_v3("mobilenet_v3_small", "MobileNet-v3-Small", MOBILENET_V3_SMALL, 1024)
 
 
-#: EfficientNet-B0 stages (Tan & Le 2019, Table 1; torchvision ``_efficientnet_conf``):
+#: EfficientNet-B0 stages ([ref:Tan19] Table 1; [ref:torchvision] ``_efficientnet_conf``):
 #: (expand ratio, kernel, stride, output channels, layers).
 EFFICIENTNET_B0 = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
                    (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
