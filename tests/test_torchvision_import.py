@@ -108,6 +108,27 @@ def _ort_float(path: str, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {"input": x})[0]
 
 
+def test_compat_shim_skips_only_missing_torchvision_ops():
+    """The shim's wrapper returns the kernel unregistered when the op is a missing ``torchvision::`` op, re-raises
+    any other error, and ``torch.library.register_fake`` is the original again after the import."""
+    from torchvision_compat import _tolerant
+
+    def original(op, fn, *args, **kwargs):
+        raise RuntimeError(f"operator {op} does not exist")
+
+    def kernel(*args):
+        return None
+
+    wrapped = _tolerant(original)
+    assert wrapped("torchvision::nms")(kernel) is kernel
+    assert wrapped("torchvision::roi_align", kernel) is kernel
+    with pytest.raises(RuntimeError, match="mylib::op"):
+        wrapped("mylib::op")(kernel)
+    before = torch.library.register_fake
+    assert hasattr(import_torchvision().models, "mobilenet_v3_small")
+    assert torch.library.register_fake is before
+
+
 def test_inception_aux_closed_form_matches_torchvision():
     """The aux-head size subtracted above is that of torchvision's module (a check of the closed form)."""
     aux = import_torchvision().models.inception.InceptionAux(768, 1000)
