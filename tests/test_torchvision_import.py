@@ -38,7 +38,7 @@ from torchvision_compat import import_torchvision  # noqa: E402
 from accelsim.engine.runner import execute  # noqa: E402
 from accelsim.graph.float_exec import run_float  # noqa: E402
 from accelsim.graph.importers.onnx import load_onnx  # noqa: E402
-from accelsim.graph.ptq import PTQSettings, quantize_graph  # noqa: E402
+from accelsim.graph.ptq import PTQSettings, quantize_graph, with_batch_size  # noqa: E402
 from accelsim.graph.ops import op_def  # noqa: E402
 from accelsim.graph.stats import node_macs, node_params, param_count, total_macs  # noqa: E402
 from accelsim.quant.params import dequantize, quantize  # noqa: E402
@@ -101,11 +101,12 @@ def exports(tmp_path_factory):
 
 
 def _ort_float(path: str, x: np.ndarray) -> np.ndarray:
+    """onnxruntime's float output for each NCHW input of ``x`` (the export has batch 1)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"input": x})[0]
+    return np.concatenate([sess.run(None, {"input": x[i:i + 1]})[0] for i in range(len(x))])
 
 
 def test_compat_shim_skips_only_missing_torchvision_ops():
@@ -152,16 +153,16 @@ def test_torchvision_classifier_float_matches_onnxruntime_and_int8_runs(exports,
     _, path, _ = exports(name)
     rng = np.random.default_rng(RNG_SEED)
     x = rng.standard_normal((CALIBRATION_INPUTS + 1, 3, small, small)).astype(np.float32)
-    graph = load_onnx(path, batch_size=1)
+    graph = load_onnx(path, batch_size=len(x))
     x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     out_name = graph.outputs[0]
 
-    ref = np.concatenate([_ort_float(path, x[i:i + 1]) for i in range(len(x))])
-    ours = np.concatenate([run_float(graph, {"input": x_nhwc[i:i + 1]})[out_name] for i in range(len(x))])
+    ref = _ort_float(path, x)
+    ours = run_float(graph, {"input": x_nhwc})[out_name]
     assert ours.shape == ref.shape == (len(x), 1000)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
 
-    qgraph = quantize_graph(graph, {"input": x_nhwc[:CALIBRATION_INPUTS]}, PTQSettings())
+    qgraph = with_batch_size(quantize_graph(graph, {"input": x_nhwc[:CALIBRATION_INPUTS]}, PTQSettings()), 1)
     x_test = x_nhwc[CALIBRATION_INPUTS:]                      # an input the calibration did not see
     x_t = qgraph.tensors[qgraph.inputs[0]]
     result = execute(qgraph, {qgraph.inputs[0]: quantize(x_test, x_t.quant, x_t.dtype)})
