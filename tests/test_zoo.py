@@ -193,7 +193,7 @@ def test_checked_in_yaml_files_are_the_generators_output():
         assert path.read_text() == zoo_yaml(name), f"{path.name} differs from the generator; rerun write_zoo"
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "nasnet_mobile", "resnet_v2_50"])
+@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "nasnet_mobile", "resnet_v2_50", "efficientnet_b0"])
 def test_loading_the_yaml_file_gives_the_generator_counts(graphs, name):
     g = load_workload_yaml(WORKLOADS / f"{name}.yaml")
     assert param_count(g) == param_count(graphs[name])
