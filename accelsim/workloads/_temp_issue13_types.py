@@ -61,7 +61,7 @@ def _register(attrs: type, arity: tuple[int, int], shape, yaml_op: str) -> None:
         pass
     register_op(OpDef(
         attrs=attrs, arity=arity, infer_shape=shape, float_ref=_FLOAT[attrs.kind],
-        engine=EngineModule("accelsim.engine.elementwise"), ptq="calibrate",
+        engine=EngineModule("accelsim.engine.elementwise"), ptq="inherit",  # synthetic.py rule
         cost=CostDescriptor(alu_ops_per_output=one_per_output, requant_per_output=one_per_output,
                             extents=elementwise_extents,
                             vector=VectorKernel(loads_per_output_vector=inputs_per_output,
