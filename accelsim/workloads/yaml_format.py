@@ -532,7 +532,3 @@ def build_graph(spec: WorkloadSpec, file: str = "") -> Graph:
 def load_workload_yaml(path: str | Path) -> Graph:
     """Read, validate and build a workload YAML file (shape-only weights; see ``synthesize_weights``)."""
     return build_graph(read_workload_spec(path), str(path))
-
-
-# TEMP (issue 13, P7): stand-in layer types until the real ops land; dropped at merge.
-from accelsim.workloads import _temp_issue13_types  # noqa: E402,F401
