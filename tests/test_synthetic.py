@@ -122,3 +122,36 @@ def test_nominal_weight_quant_honours_symmetric_weights(symmetric):
     expected_scale = amax / 127 if symmetric else 2 * amax / 255
     np.testing.assert_allclose(w.quant.scale, expected_scale, rtol=1e-6)
     assert (w.quant.zero_point == (0 if symmetric else np.rint(-128 + amax / expected_scale))).all()
+
+
+def test_calibrated_op_without_own_rule_gets_sampled_moments():
+    """A calibrated op the synthetic rules do not name (a test-registered elementwise square, y = x²) gets the
+    mean square of its float reference over Gaussian samples: E[y²] = E[x⁴] = 3·E[x²]² and y >= 0 (closed
+    form of the normal distribution), within the sampling error of 8⁴ samples."""
+    from dataclasses import dataclass
+
+    from accelsim.graph.builder import GraphBuilder
+    from accelsim.graph.ops.common import elementwise_extents, one_per_output
+    from accelsim.graph.synthetic import INPUT_MEAN_SQUARE, assign_quant_params
+
+    @dataclass(frozen=True)
+    class TestSquare:
+        kind = "TestSquare"
+
+    O.register_op(O.OpDef(
+        attrs=TestSquare, arity=(1, 1), infer_shape=lambda op, shapes: shapes[0],
+        float_ref=lambda op, args: args[0] * args[0], engine=O.EngineModule("accelsim.engine.elementwise"),
+        ptq="calibrate", cost=O.CostDescriptor(
+            alu_ops_per_output=one_per_output, requant_per_output=one_per_output, extents=elementwise_extents,
+            vector=O.registry.VectorKernel(one_per_output, one_per_output))))
+    try:
+        b = GraphBuilder("sq")
+        b.input("x", (1, 16, 16, 8), "int8", None)
+        b.op(TestSquare(), ["x"], "int8", None, name="sq")
+        tensors = assign_quant_params(b.tensors, b.nodes, b.inputs, {}, True, seed=None)
+    finally:
+        O.unregister_op("TestSquare")
+    q = tensors[b.nodes[0].outputs[0]].quant
+    rmax = float(q.scale[0]) * (127 - int(q.zero_point[0]))           # the range's upper end: 4·rms
+    assert int(q.zero_point[0]) == -128                                # non-negative output: [0, rmax]
+    assert rmax == pytest.approx(4 * np.sqrt(3) * INPUT_MEAN_SQUARE, rel=0.1)

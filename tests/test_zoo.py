@@ -17,6 +17,11 @@ Counting convention (accelsim.graph.stats): BN folded into one bias per output c
 * AlexNet: Caffe's ``bvlc_alexnet`` deploy net (Krizhevsky et al. 2012 with the two-GPU groups), 60,965,224
   parameters (``net.params`` summed); conv MACs 666 M per 227x227 image (Chen et al., ISSCC 2016 §14.5, Eyeriss),
   FC6-8 9216·4096 + 4096·4096 + 4096·1000 MACs on top.
+* MobileNet-v3 (Howard et al. 2019, "Searching for MobileNetV3", Table 3): Large 1.0 219 M multiply-adds /
+  5.4 M parameters, Small 1.0 56 M / 2.5 M; torchvision model docs (MobileNet_V3_*_Weights.IMAGENET1K_V1):
+  Large 0.22 GFLOPS (``_ops`` 0.217) / 5,483,032 params, Small 0.06 (0.057) / 2,542,856 params.
+* EfficientNet-B0 (Tan & Le 2019, Table 2): 5.3 M parameters, 0.39 B FLOPS (multiply-adds); torchvision model
+  docs (EfficientNet_B0_Weights.IMAGENET1K_V1): 0.39 GFLOPS (``_ops`` 0.386) / 5,288,548 params.
 * VGG-16: Simonyan & Zisserman 2015, Table 2: 138 M parameters (keras.applications VGG16: 138,357,544); conv
   layers "14.7 million weights" and "15.3 billion MACs per 224x224 image" (Chen et al., ISSCC 2016 §14.5).
 """
@@ -57,6 +62,9 @@ PUBLISHED = {
                 "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
     "vgg_16": (138e6, "Simonyan & Zisserman 2015 Table 2", 15.3e9 + 25088 * 4096 + 4096 * 4096 + 4096 * 1000,
                "Eyeriss ISSCC 2016 (conv) + FC6-8 closed form"),
+    "mobilenet_v3_large": (5.48e6, "torchvision docs", 217e6, "torchvision docs"),
+    "mobilenet_v3_small": (2.54e6, "torchvision docs", 56e6, "Howard et al. 2019 Table 3"),
+    "efficientnet_b0": (5.29e6, "torchvision docs", 386e6, "torchvision docs"),
 }
 
 
@@ -100,6 +108,51 @@ def test_exact_torchvision_parameter_counts(graphs):
     assert param_count(r18) + bn_channels == 11_689_512
     # SqueezeNet-1.1 has no BN: conv weights + biases, exactly torchvision's count.
     assert param_count(graphs["squeezenet_1.1"]) == 1_235_496
+
+
+#: torchvision's exact parameter counts (model docs, ``weights.meta["num_params"]``).
+TORCHVISION_PARAMS = {"mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
+                      "efficientnet_b0": 5_288_548}
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
+def test_exact_torchvision_parameter_counts_with_squeeze_excitation(graphs, name):
+    """torchvision counts BN weight + bias (2 per channel) after each bias-free conv, where folding leaves one
+    bias; the squeeze-excitation 1x1 convs and the FCs have a bias and no BN (the same count both ways)."""
+    g = graphs[name]
+    bn_channels = sum(g.tensors[n.inputs[1]].shape[0] for n in g.nodes if n.kind == "Conv2D" and "/se/" not in n.name)
+    assert param_count(g) + bn_channels == TORCHVISION_PARAMS[name]
+
+
+# The papers' own figures, rounded to 0.1 M parameters / 1 M (0.01 B) multiply-adds: within 2 %.
+PAPER_FIGURES = {
+    "mobilenet_v3_large": (5.4e6, 219e6),   # Howard et al. 2019, Table 3 (MobileNetV3-Large 1.0)
+    "mobilenet_v3_small": (2.5e6, 56e6),    # Howard et al. 2019, Table 3 (MobileNetV3-Small 1.0)
+    "efficientnet_b0": (5.3e6, 0.39e9),     # Tan & Le 2019, Table 2
+}
+
+
+@pytest.mark.parametrize("name", list(PAPER_FIGURES))
+def test_mobilenet_v3_and_efficientnet_match_the_papers_within_2_percent(graphs, name):
+    params, macs = PAPER_FIGURES[name]
+    bn_channels = sum(graphs[name].tensors[n.inputs[1]].shape[0] for n in graphs[name].nodes
+                      if n.kind == "Conv2D" and "/se/" not in n.name)
+    assert param_count(graphs[name]) + bn_channels == pytest.approx(params, rel=0.02)
+    assert total_macs(graphs[name]) == pytest.approx(macs, rel=0.02)
+
+
+def test_squeeze_excitation_structure(graphs):
+    """Howard et al. 2019 §5.3 / Tan & Le 2019: each SE block pools, squeezes, expands back to the block's
+    width and gates the block's depthwise output by a broadcast (N, 1, 1, C) multiply."""
+    for name, gate_kind, blocks in (("mobilenet_v3_large", "HardSigmoid", 8), ("mobilenet_v3_small", "HardSigmoid", 9),
+                                    ("efficientnet_b0", "Sigmoid", 16)):
+        g = graphs[name]
+        scales = [n for n in g.nodes if n.name.endswith("/se/scale")]
+        assert len(scales) == blocks
+        for n in scales:
+            x, gate = (g.tensors[t].shape for t in n.inputs)
+            assert gate == (1, 1, 1, x[-1]) and g.tensors[n.outputs[0]].shape == x
+            assert g.node(n.name.replace("/se/scale", "/se/gate")).kind == gate_kind
 
 
 # Exact totals of keras.applications models (``model.count_params()``, 1000 classes); the whitepaper's Table 1
@@ -162,7 +215,7 @@ def test_checked_in_yaml_files_are_the_generators_output():
         assert path.read_text() == zoo_yaml(name), f"{path.name} differs from the generator; rerun write_zoo"
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "nasnet_mobile", "resnet_v2_50"])
+@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "nasnet_mobile", "resnet_v2_50", "efficientnet_b0"])
 def test_loading_the_yaml_file_gives_the_generator_counts(graphs, name):
     g = load_workload_yaml(WORKLOADS / f"{name}.yaml")
     assert param_count(g) == param_count(graphs[name])

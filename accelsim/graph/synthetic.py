@@ -25,7 +25,9 @@ BN-folded biases are of that order) are int32 / int64 with scale ``S_x·S_w[o]``
 Activation scales are derived by propagating the mean square of each tensor through the graph: the input is
 taken as images scaled to [−1, 1] (mean square 1/3, TF-slim preprocessing); a conv / FC output channel has
 ``E[y_o²] = Σ w_o² · E[x²] + bias_o²``; the tensor's range is ``±RANGE_STDS`` (4) standard deviations, ``[0, 4σ]``
-after a ReLU and ``[0, min(6, 4σ)]`` after ReLU6; Add sums mean squares; Concat averages them per channel.
+after a ReLU and ``[0, min(6, 4σ)]`` after ReLU6; Add sums mean squares; Concat averages them per channel; any
+other calibrated op (sigmoid, hard-swish, mul, ...) gets the mean square of its float reference applied to
+Gaussian samples of its inputs' mean squares (``_sampled_output_moments``).
 int8 activations are asymmetric, int16 symmetric (zero point 0, TFLite's 16x8 scheme).
 
 Determinism: every tensor draws from its own ``numpy.random.default_rng`` seeded with ``(seed, hash(name))``,
@@ -137,6 +139,28 @@ def _after_activation(mean_square: float, activation: str) -> tuple[float, bool]
     return mean_square, False
 
 
+#: Largest extent per dimension of the samples that :func:`_sampled_output_moments` draws (broadcast dimensions
+#: of extent 1 stay 1, so broadcasting ops see their real broadcast pattern).
+SAMPLE_EXTENT = 8
+
+
+def _sampled_output_moments(node: Node, xs: Sequence[Tensor], mean_square: Mapping[str, float],
+                            nonneg: Mapping[str, bool]) -> tuple[float, bool]:
+    """Mean square and sign of a calibrated op's output (sigmoid, hard-swish, mul, softmax, ...), for any op with
+    a float reference: its activation inputs are drawn as N(0, E[x²]) (|N| for non-negative tensors, the same
+    mean square) on shapes capped at ``SAMPLE_EXTENT`` per dimension, passed through the op's registered float
+    reference, and the output's mean square and minimum measured. Deterministic (fixed seed)."""
+    definition = O.op_def(node.kind)
+    rng = np.random.default_rng(0)
+    args = []
+    for t in xs[:definition.activation_count(len(xs))]:
+        shape = tuple(min(d, SAMPLE_EXTENT) for d in t.shape)
+        draw = rng.standard_normal(shape) * math.sqrt(max(mean_square[t.name], 1e-12))
+        args.append(np.abs(draw) if nonneg[t.name] else draw)
+    y = np.asarray(definition.float_ref(node.op, args), np.float64)
+    return float(np.mean(y * y)), bool(y.min() >= 0.0)
+
+
 def _scale_column(qp: QuantParams, channels: int) -> np.ndarray:
     """Per-channel scales as float64, a per-tensor scale repeated ``channels`` times."""
     return qp.scale.astype(np.float64) if qp.axis is not None else np.full(channels, float(qp.scale[0]))
@@ -235,6 +259,10 @@ def assign_quant_params(
             activation = getattr(node.op, "activation", "NONE")
             ms_after, relu = _after_activation(mean_square[x.name], activation)
             mean_square[y.name], nonneg[y.name] = ms_after, relu or nonneg[x.name]
+        elif rule == "calibrate" and len(node.outputs) == 1:
+            ms, nonneg_out = _sampled_output_moments(node, xs, mean_square, nonneg)
+            out[y.name] = replace(y, quant=activation_quant(ms, nonneg_out, "NONE", y.dtype))
+            mean_square[y.name], nonneg[y.name] = ms, nonneg_out
         else:
             raise UnsupportedError(f"node {node.name!r}: no synthetic quantization rule for {kind} (its output "
                                    f"range is calibrated, ptq={rule!r})")

@@ -1,10 +1,12 @@
-"""Generators of the network zoo: the whitepaper's networks (Krishnamoorthi 2018, Table 1) plus ResNet-18 and
-SqueezeNet-1.1, with exact layer shapes at their standard input sizes.
+"""Generators of the network zoo: the whitepaper's networks (Krishnamoorthi 2018, Table 1) plus ResNet-18,
+SqueezeNet-1.1, AlexNet, VGG-16, MobileNet-v3-Large/Small and EfficientNet-B0, with exact layer shapes at their
+standard input sizes.
 
 Layouts follow the reference implementations named in each generator's docstring (TF-slim for the whitepaper's
-networks, torchvision for ResNet-18 and SqueezeNet-1.1). Batch norm is folded into the preceding conv's bias;
-where a BN cannot be folded (ResNet-v2's pre-activation BN) it is a 1x1 depthwise conv with bias (a per-channel
-multiply-add) followed by ReLU. ``workloads/*.yaml`` are these generators' output (``write_zoo``).
+networks, torchvision for ResNet-18, SqueezeNet-1.1, MobileNet-v3 and EfficientNet-B0). Batch norm is folded
+into the preceding conv's bias; where a BN cannot be folded (ResNet-v2's pre-activation BN) it is a 1x1
+depthwise conv with bias (a per-channel multiply-add) followed by ReLU. ``workloads/*.yaml`` are these
+generators' output (``write_zoo``).
 """
 from __future__ import annotations
 
@@ -501,6 +503,149 @@ def nasnet_mobile() -> WorkloadSpec:
     return net.spec()
 
 
+# ------------------------------------------------------------------------------- MobileNet-v3, EfficientNet
+def _same_pad(kernel: int) -> list[int] | str:
+    """torchvision's symmetric conv padding ``(k - 1) // 2`` on every side, as explicit [top, bottom, left, right]
+    (``valid`` for 1x1 kernels)."""
+    p = (kernel - 1) // 2
+    return [p, p, p, p] if p else "valid"
+
+
+def _activate(net: NetSpecBuilder, name: str, kind: str) -> str:
+    """A non-clamp activation after ``net.last``: ``relu`` fused is done by the caller; ``hardswish`` a layer;
+    ``silu`` = x · sigmoid(x) as a ``sigmoid`` layer and a ``mul`` (torchvision's SiLU, which ONNX exports
+    as Sigmoid + Mul)."""
+    x = net.last
+    if kind == "hardswish":
+        return net.layer("hardswish", f"{name}/hardswish", inputs=[x])
+    if kind == "silu":
+        gate = net.layer("sigmoid", f"{name}/sigmoid", inputs=[x])
+        return net.layer("mul", f"{name}/silu", inputs=[x, gate])
+    raise ValueError(f"unknown activation {kind!r}")
+
+
+def _conv_act(net: NetSpecBuilder, name: str, act: str, inputs: list[str] | None = None, *, out_channels: int,
+              kernel: int = 1, stride: int = 1, groups: int = 1) -> str:
+    """torchvision's ``Conv2dNormActivation``: conv (BN folded into the bias) and its activation (``relu``
+    fused as a clamp; ``hardswish`` / ``silu`` as separate layers; ``none``)."""
+    fused = "relu" if act == "relu" else "none"
+    if groups == 1:
+        net.layer("conv", name, inputs=inputs, out_channels=out_channels, kernel=kernel, stride=stride,
+                  padding=_same_pad(kernel), activation=fused)
+    else:
+        net.layer("depthwise", name, inputs=inputs, kernel=kernel, stride=stride, padding=_same_pad(kernel),
+                  activation=fused)
+    return net.last if act in ("relu", "none") else _activate(net, name, act)
+
+
+def _squeeze_excite(net: NetSpecBuilder, name: str, x: str, squeeze: int, act: str, gate: str) -> str:
+    """torchvision ``ops.SqueezeExcitation`` (Hu et al. 2018): global average pool, 1x1 conv to ``squeeze``
+    channels (with bias) + ``act``, 1x1 conv back (with bias), ``gate`` (``hardsigmoid`` / ``sigmoid``), and the
+    input scaled per channel: a ``mul`` of (N, H, W, C) by (N, 1, 1, C) with broadcasting."""
+    channels = net.channels(x)
+    net.layer("gap", f"{name}/se/pool", inputs=[x])
+    _conv_act(net, f"{name}/se/fc1", act, out_channels=squeeze)
+    net.layer("conv", f"{name}/se/fc2", out_channels=channels, kernel=1, padding="valid")
+    g = net.layer(gate, f"{name}/se/gate")
+    return net.layer("mul", f"{name}/se/scale", inputs=[x, g])
+
+
+#: MobileNet-v3 bottlenecks ([ref:Howard19] Tables 1 and 2; [ref:torchvision] ``_mobilenet_v3_conf``):
+#: (kernel, expanded channels, output channels, squeeze-excite, activation, stride).
+MOBILENET_V3_LARGE = (
+    (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
+    (3, 184, 80, False, "hardswish", 1), (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
+    (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1), (5, 960, 160, True, "hardswish", 1),
+)
+MOBILENET_V3_SMALL = (
+    (3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
+    (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", 1), (5, 240, 40, True, "hardswish", 1),
+    (5, 120, 48, True, "hardswish", 1), (5, 144, 48, True, "hardswish", 1), (5, 288, 96, True, "hardswish", 2),
+    (5, 576, 96, True, "hardswish", 1), (5, 576, 96, True, "hardswish", 1),
+)
+
+
+def _mobilenet_v3(name: str, title: str, blocks: tuple[tuple[int, int, int, bool, str, int], ...],
+                  last_channels: int) -> WorkloadSpec:
+    """MobileNet-v3 (Howard et al. 2019) in torchvision's layout at 224: stem 3x3/2 conv to 16 + hard-swish;
+    inverted residual bottlenecks (1x1 expand unless the expansion is 1, kxk depthwise, optional
+    squeeze-excitation with ``make_divisible(expanded / 4, 8)`` squeeze channels, ReLU and a hard-sigmoid gate,
+    1x1 project; a residual Add when stride 1 and the widths match); 1x1 conv to 6x the last width +
+    hard-swish; global pool; FC to ``last_channels`` + hard-swish (dropout is inference-free); FC to 1000."""
+    net = NetSpecBuilder(name, (1, 224, 224, 3),
+                         f"{title}, torchvision layout, 1000 classes, BN folded; hard-swish, "
+                         "squeeze-excitation with a hard-sigmoid gate")
+    _conv_act(net, "features.0", "hardswish", out_channels=16, kernel=3, stride=2)
+    for i, (kernel, expanded, out, se, act, stride) in enumerate(blocks, start=1):
+        prefix = f"features.{i}"
+        block_input = net.last
+        c_in = net.channels(block_input)
+        if expanded != c_in:
+            _conv_act(net, f"{prefix}/expand", act, out_channels=expanded)
+        x = _conv_act(net, f"{prefix}/depthwise", act, kernel=kernel, stride=stride, groups=expanded,
+                      out_channels=expanded)
+        if se:
+            _squeeze_excite(net, prefix, x, make_divisible(expanded // 4, 8), "relu", "hardsigmoid")
+        net.layer("conv", f"{prefix}/project", out_channels=out, kernel=1, padding="valid")
+        if stride == 1 and c_in == out:
+            net.layer("add", f"{prefix}/add", inputs=[block_input, f"{prefix}/project"])
+    _conv_act(net, f"features.{len(blocks) + 1}", "hardswish", out_channels=6 * net.channels(net.last))
+    net.layer("gap", "avgpool")
+    net.layer("fc", "classifier.0", out_channels=last_channels)
+    _activate(net, "classifier.1", "hardswish")
+    net.layer("fc", "classifier.3", out_channels=1000)
+    return net.spec()
+
+
+def mobilenet_v3_large() -> WorkloadSpec:
+    """MobileNet-v3-Large 1.0/224 (Howard et al. 2019, Table 1), torchvision ``mobilenet_v3_large``."""
+    return _mobilenet_v3("mobilenet_v3_large", "MobileNet-v3-Large", MOBILENET_V3_LARGE, 1280)
+
+
+def mobilenet_v3_small() -> WorkloadSpec:
+    """MobileNet-v3-Small 1.0/224 (Howard et al. 2019, Table 2), torchvision ``mobilenet_v3_small``."""
+    return _mobilenet_v3("mobilenet_v3_small", "MobileNet-v3-Small", MOBILENET_V3_SMALL, 1024)
+
+
+#: EfficientNet-B0 stages ([ref:Tan19] Table 1; [ref:torchvision] ``_efficientnet_conf``):
+#: (expand ratio, kernel, stride, output channels, layers).
+EFFICIENTNET_B0 = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                   (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+
+def efficientnet_b0() -> WorkloadSpec:
+    """EfficientNet-B0 (Tan & Le 2019, Table 1) in torchvision's layout at 224: stem 3x3/2 conv to 32 + SiLU;
+    MBConv blocks (1x1 expand unless the ratio is 1, kxk depthwise, squeeze-excitation to
+    ``max(1, block input channels // 4)`` with SiLU and a sigmoid gate, 1x1 project; a residual Add when
+    stride 1 and the widths match; stochastic depth is inference-free); 1x1 conv to 1280 + SiLU; global pool;
+    FC to 1000. SiLU is x · sigmoid(x): a ``sigmoid`` and a ``mul`` layer."""
+    net = NetSpecBuilder("efficientnet_b0", (1, 224, 224, 3),
+                         "EfficientNet-B0, torchvision layout, 1000 classes, BN folded; SiLU as sigmoid + mul, "
+                         "squeeze-excitation with a sigmoid gate")
+    _conv_act(net, "features.0", "silu", out_channels=32, kernel=3, stride=2)
+    for stage, (ratio, kernel, first_stride, out, layers) in enumerate(EFFICIENTNET_B0, start=1):
+        for j in range(layers):
+            prefix = f"features.{stage}.{j}"
+            block_input = net.last
+            c_in = net.channels(block_input)
+            stride = first_stride if j == 0 else 1
+            expanded = make_divisible(c_in * ratio, 8)
+            if expanded != c_in:
+                _conv_act(net, f"{prefix}/expand", "silu", out_channels=expanded)
+            x = _conv_act(net, f"{prefix}/depthwise", "silu", kernel=kernel, stride=stride, groups=expanded,
+                          out_channels=expanded)
+            _squeeze_excite(net, prefix, x, max(1, c_in // 4), "silu", "sigmoid")
+            net.layer("conv", f"{prefix}/project", out_channels=out, kernel=1, padding="valid")
+            if stride == 1 and c_in == out:
+                net.layer("add", f"{prefix}/add", inputs=[block_input, f"{prefix}/project"])
+    _conv_act(net, f"features.{len(EFFICIENTNET_B0) + 1}", "silu", out_channels=4 * net.channels(net.last))
+    net.layer("gap", "avgpool")
+    net.layer("fc", "classifier.1", out_channels=1000)
+    return net.spec()
+
+
 # ---------------------------------------------------------------------------------------------- the zoo
 ZOO: dict[str, Callable[[], WorkloadSpec]] = {
     "mobilenet_v1_1.0_224": mobilenet_v1,
@@ -521,6 +666,9 @@ ZOO: dict[str, Callable[[], WorkloadSpec]] = {
     "squeezenet_1.1": squeezenet_1_1,
     "alexnet": alexnet,
     "vgg_16": vgg_16,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "mobilenet_v3_small": mobilenet_v3_small,
+    "efficientnet_b0": efficientnet_b0,
 }
 
 #: Short names accepted by ``load_workload``.
