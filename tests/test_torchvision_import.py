@@ -1,7 +1,7 @@
 """torchvision's ImageNet classifiers, exported to float ONNX by torch, through accelsim's ONNX importer.
 
-For each classifier (weights=None, eval(); inception_v3 and googlenet with ``aux_logits=False,
-init_weights=False``), exported with ``torch.onnx.export(..., dynamo=False, opset_version=17)``:
+For each classifier (weights=None, eval(); inception_v3 and googlenet with ``aux_logits=False``, inception_v3
+with its own ``init_weights``), exported with ``torch.onnx.export(..., dynamo=False, opset_version=17)``:
 
 * at its standard input size (224, inception_v3 299): the imported graph's parameter count equals torchvision's
   published count exactly, and its MACs are within 2 % of the published "GFLOPS" (which count multiply-adds);
@@ -70,16 +70,22 @@ def _model(name: str):
     models = import_torchvision().models
     kwargs: dict = {"weights": None}
     if name in ("inception_v3", "googlenet"):
-        kwargs.update(aux_logits=False, init_weights=False)
+        # Inception-v3 with its own initialisation: with PyTorch's default one its activations shrink to ~1e-7 at
+        # the classifier, whose int32 bias then saturates (an overflow accelsim reports, as it must); GoogLeNet's
+        # own (std 0.01) does the same to it, so it keeps PyTorch's default
+        kwargs.update(aux_logits=False, init_weights=name == "inception_v3")
     torch.manual_seed(0)
     return getattr(models, name)(**kwargs).eval()
 
 
-def _export(model, size: int, path) -> str:
+def _export(model, size: int, path, dynamic_batch: bool = False) -> str:
+    """The float ONNX export; ``dynamic_batch`` declares the batch symbolic, so that torch traces the batch of
+    ShuffleNet's ``x.view(batch, ...)`` from the input (Shape -> Gather) instead of writing the traced 1."""
+    axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["logits"])
+                          input_names=["input"], output_names=["logits"], dynamic_axes=axes)
     return str(path)
 
 
@@ -95,7 +101,7 @@ def exports(tmp_path_factory):
             _, _, size, small = PUBLISHED[name]
             bn = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
             cache[name] = (_export(model, size, root / f"{name}_{size}.onnx"),
-                           _export(model, small, root / f"{name}_{small}.onnx"), bn)
+                           _export(model, small, root / f"{name}_{small}.onnx", dynamic_batch=True), bn)
         return cache[name]
     return get
 

@@ -17,7 +17,7 @@ import numpy as np
 #: Largest tensor (elements) the pass evaluates or creates: shape vectors and indices, never weights.
 MAX_FOLD_ELEMENTS = 4096
 #: Rounds of (shape inference, folding): a folded Reshape target can make the next Shape static.
-MAX_ROUNDS = 8
+MAX_ROUNDS = 64
 
 
 def _attrs(node) -> dict[str, object]:
@@ -156,9 +156,11 @@ FOLDERS: Mapping[str, Callable] = {
 }
 
 
-def _static_shapes(model, batch: int) -> dict[str, tuple[int, ...]]:
-    """Static shapes from ONNX shape inference (graph inputs' symbolic batch set to ``batch``); empty when shape
-    inference fails (a custom-domain op, say): then only constants fold."""
+def _static_shapes(model, batch: int, override: bool = False) -> dict[str, tuple[int, ...]]:
+    """Static shapes from ONNX shape inference (graph inputs' symbolic batch set to ``batch``; with ``override``
+    also a static one, as ``load_onnx(batch_size=...)`` does, and the model's own intermediate / output shapes are
+    dropped so they cannot contradict it); empty when shape inference fails (a custom-domain op, say): then only
+    constants fold."""
     import onnx
 
     m = onnx.ModelProto()
@@ -168,8 +170,13 @@ def _static_shapes(model, batch: int) -> dict[str, tuple[int, ...]]:
         if inp.name in init:
             continue
         dims = inp.type.tensor_type.shape.dim
-        if len(dims) and not dims[0].HasField("dim_value"):
+        if len(dims) and (override or not dims[0].HasField("dim_value")):
             dims[0].dim_value = batch
+    if override:
+        del m.graph.value_info[:]
+        for out in m.graph.output:
+            if out.type.tensor_type.HasField("shape"):
+                out.type.tensor_type.ClearField("shape")
     try:
         m = onnx.shape_inference.infer_shapes(m)
     except Exception:   # noqa: BLE001 - shape inference is best effort here
@@ -203,7 +210,7 @@ def fold_shape_subgraphs(model, batch_size: int | None = None):
     folded: set[int] = set()
     for _ in range(MAX_ROUNDS):
         has_shape = any(n.op_type == "Shape" for i, n in enumerate(graph.node) if i not in folded)
-        shapes = _static_shapes(model, int(batch_size or 1)) if has_shape else {}
+        shapes = _static_shapes(model, int(batch_size or 1), batch_size is not None) if has_shape else {}
         grew = False
         for i, n in enumerate(graph.node):
             if i in folded or n.op_type not in FOLDERS:
