@@ -125,9 +125,10 @@ def test_nominal_weight_quant_honours_symmetric_weights(symmetric):
 
 
 def test_calibrated_op_without_own_rule_gets_sampled_moments():
-    """A calibrated op the synthetic rules do not name (a test-registered elementwise square, y = x²) gets the
-    mean square of its float reference over Gaussian samples: E[y²] = E[x⁴] = 3·E[x²]² and y >= 0 (closed
-    form of the normal distribution), within the sampling error of 8⁴ samples."""
+    """A calibrated two-input op the synthetic rules do not name (a test-registered y = a² + b²) gets the mean
+    square of its float reference over independent Gaussian samples: E[y²] = E[a⁴] + 2·E[a²]·E[b²] + E[b⁴] =
+    8·σ⁴ and y >= 0 (closed form of the normal distribution), within the sampling error of 8⁴ samples. (One-input
+    calibrated ops take their range from the float function over every input code: ``_unary_output``.)"""
     from dataclasses import dataclass
 
     from accelsim.graph.builder import GraphBuilder
@@ -135,23 +136,25 @@ def test_calibrated_op_without_own_rule_gets_sampled_moments():
     from accelsim.graph.synthetic import INPUT_MEAN_SQUARE, assign_quant_params
 
     @dataclass(frozen=True)
-    class TestSquare:
-        kind = "TestSquare"
+    class TestSumOfSquares:
+        kind = "TestSumOfSquares"
 
     O.register_op(O.OpDef(
-        attrs=TestSquare, arity=(1, 1), infer_shape=lambda op, shapes: shapes[0],
-        float_ref=lambda op, args: args[0] * args[0], engine=O.EngineModule("accelsim.engine.elementwise"),
-        ptq="calibrate", cost=O.CostDescriptor(
+        attrs=TestSumOfSquares, arity=(2, 2), infer_shape=lambda op, shapes: shapes[0],
+        float_ref=lambda op, args: args[0] * args[0] + args[1] * args[1],
+        engine=O.EngineModule("accelsim.engine.elementwise"), ptq="calibrate", activation_inputs=None,
+        cost=O.CostDescriptor(
             alu_ops_per_output=one_per_output, requant_per_output=one_per_output, extents=elementwise_extents,
             vector=O.registry.VectorKernel(one_per_output, one_per_output))))
     try:
         b = GraphBuilder("sq")
-        b.input("x", (1, 16, 16, 8), "int8", None)
-        b.op(TestSquare(), ["x"], "int8", None, name="sq")
+        b.input("a", (1, 16, 16, 8), "int8", None)
+        b.input("b", (1, 16, 16, 8), "int8", None)
+        b.op(TestSumOfSquares(), ["a", "b"], "int8", None, name="sq")
         tensors = assign_quant_params(b.tensors, b.nodes, b.inputs, {}, True, seed=None)
     finally:
-        O.unregister_op("TestSquare")
+        O.unregister_op("TestSumOfSquares")
     q = tensors[b.nodes[0].outputs[0]].quant
     rmax = float(q.scale[0]) * (127 - int(q.zero_point[0]))           # the range's upper end: 4·rms
     assert int(q.zero_point[0]) == -128                                # non-negative output: [0, rmax]
-    assert rmax == pytest.approx(4 * np.sqrt(3) * INPUT_MEAN_SQUARE, rel=0.1)
+    assert rmax == pytest.approx(4 * np.sqrt(8) * INPUT_MEAN_SQUARE, rel=0.1)

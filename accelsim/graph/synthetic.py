@@ -25,9 +25,10 @@ BN-folded biases are of that order) are int32 / int64 with scale ``S_x·S_w[o]``
 Activation scales are derived by propagating the mean square of each tensor through the graph: the input is
 taken as images scaled to [−1, 1] (mean square 1/3, TF-slim preprocessing); a conv / FC output channel has
 ``E[y_o²] = Σ w_o² · E[x²] + bias_o²``; the tensor's range is ``±RANGE_STDS`` (4) standard deviations, ``[0, 4σ]``
-after a ReLU and ``[0, min(6, 4σ)]`` after ReLU6; Add sums mean squares; Concat averages them per channel; any
-other calibrated op (sigmoid, hard-swish, mul, ...) gets the mean square of its float reference applied to
-Gaussian samples of its inputs' mean squares (``_sampled_output_moments``).
+after a ReLU and ``[0, min(6, 4σ)]`` after ReLU6; Add sums mean squares; Concat averages them per channel; a
+calibrated op with one activation input (sigmoid, hard-swish, PReLU, ...) takes its range from its float reference
+over every input code (``_unary_output``); any other calibrated op gets the mean square of its float reference
+applied to Gaussian samples of its inputs' mean squares (``_sampled_output_moments``).
 int8 activations are asymmetric, int16 symmetric (zero point 0, TFLite's 16x8 scheme).
 
 Determinism: every tensor draws from its own ``numpy.random.default_rng`` seeded with ``(seed, hash(name))``,
