@@ -340,7 +340,8 @@ def test_tflite_export_refuses_a_softmax_output_quantization_litert_rejects():
 def test_torch_mean_and_softmax_head_imports_quantizes_and_executes(tmp_path):
     """``x.mean([2, 3])`` (ReduceMean, keepdims=0, as MNASNet ends) -> Linear -> softmax, exported by torch: the
     float import equals torch; the int8 engine stays within 2 output LSB of torch in both requantization modes
-    (PTQ calibrates the softmax output range, which the fixed-point softmax requantizes to)."""
+    (under the TFLite modes PTQ gives the softmax output LiteRT's prescribed S = 1/256, Z = -128, so the model
+    exports to a .tflite LiteRT runs, integer for integer; onnxruntime's mode calibrates it)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     import warnings
@@ -379,3 +380,18 @@ def test_torch_mean_and_softmax_head_imports_quantizes_and_executes(tmp_path):
         qgraph = quantize_graph(graph, {"input": x_nhwc}, PTQSettings(requant_mode=mode))
         out = execute_float(qgraph, {"input": x_nhwc})["p"]
         assert np.abs(out - ref).max() <= 2 * float(qgraph.tensors["p"].quant.scale[0]), mode
+        if mode == "fixed_point":
+            from tflite_builder import run_reference
+
+            from accelsim.execute import execute
+            from accelsim.graph.exporters.tflite import export_tflite
+            from accelsim.graph.ptq import with_batch_size
+            from accelsim.quant.params import quantize
+
+            q = qgraph.tensors["p"].quant
+            assert (float(q.scale[0]), int(q.zero_point[0])) == (1 / 256, -128)
+            one = with_batch_size(qgraph, 1)
+            x_t = one.tensors[one.inputs[0]]
+            x_q = quantize(x_nhwc[:1], x_t.quant, x_t.dtype)
+            (lite,) = run_reference(export_tflite(one), [x_q])
+            assert np.array_equal(lite, execute(one, {"input": x_q})["p"])

@@ -241,9 +241,10 @@ def assign_quant_params(
             x = xs[0]
             out[y.name] = replace(y, quant=activation_quant(mean_square[x.name], nonneg[x.name], "NONE", y.dtype))
             mean_square[y.name], nonneg[y.name] = mean_square[x.name], nonneg[x.name]
-        elif kind == "Softmax":  # probabilities in [0, 1): TFLite's fixed output S = 2^-bits, Z = type minimum
+        elif kind == "Softmax":  # probabilities in [0, 1): the parameters TFLite prescribes (its registry rule)
             info = dtype_info(y.dtype)
-            out[y.name] = replace(y, quant=QuantParams.per_tensor(2.0 ** -info.bits, info.qmin))
+            fixed = O.op_def(kind).fixed_output(node.op, y.dtype, "fixed_point") or (2.0 ** -info.bits, info.qmin)
+            out[y.name] = replace(y, quant=QuantParams.per_tensor(*fixed))
             depth = xs[0].shape[node.op.axis]
             mean_square[y.name], nonneg[y.name] = 1.0 / depth ** 2, True
         elif kind == "Concat":

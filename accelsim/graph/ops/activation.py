@@ -172,7 +172,7 @@ TFLITE_SIGMOID_OUTPUT = {"int8": (1.0 / 256, -128), "uint8": (1.0 / 256, 0), "in
 TFLITE_TANH_OUTPUT = {"int8": (1.0 / 128, 0), "uint8": (1.0 / 128, 128), "int16": (1.0 / 32768, 0)}
 
 
-def _tflite_fixed(table: dict[str, tuple[float, int]]) -> Any:
+def tflite_fixed_output(table: dict[str, tuple[float, int]]) -> Any:
     """Under the fixed-point (TFLite) modes the output parameters are the runtime's; onnxruntime calibrates."""
     return lambda op, dtype, mode: table.get(dtype) if mode.startswith("fixed_point") else None
 
@@ -196,9 +196,9 @@ HARD_SWISH = _lut_op(HardSwish, lambda op, x: hard_swish_float(x), HARD_SWISH_WI
 HARD_SIGMOID = _lut_op(HardSigmoid, lambda op, x: hard_sigmoid_float(x, op.alpha, op.beta), HARD_SIGMOID_WIDE_OPS,
                        "hardsigmoid", lambda op: dict(alpha=float(op.alpha), beta=float(op.beta)))
 SIGMOID = _lut_op(Sigmoid, lambda op, x: sigmoid_float(x), SIGMOID_WIDE_OPS, "sigmoid",
-                  fixed_output=_tflite_fixed(TFLITE_SIGMOID_OUTPUT))
+                  fixed_output=tflite_fixed_output(TFLITE_SIGMOID_OUTPUT))
 TANH = _lut_op(Tanh, lambda op, x: np.tanh(x), SIGMOID_WIDE_OPS, "tanh",
-               fixed_output=_tflite_fixed(TFLITE_TANH_OUTPUT))
+               fixed_output=tflite_fixed_output(TFLITE_TANH_OUTPUT))
 
 
 def _rescale_one(layer: LayerShape) -> int:

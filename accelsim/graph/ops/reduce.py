@@ -9,6 +9,7 @@ import numpy as np
 
 from accelsim.graph.ops.common import one_per_output
 from accelsim.graph.ops.geometry import as_nhwc
+from accelsim.graph.ops.activation import TFLITE_SIGMOID_OUTPUT, tflite_fixed_output
 from accelsim.graph.ops.registry import CostDescriptor, EngineModule, LoopExtents, OpDef, VectorKernel, register_op
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ SOFTMAX = register_op(OpDef(
     cost=CostDescriptor(alu_ops_per_output=_softmax_alu, requant_per_output=one_per_output,
                         extents=_softmax_extents,
                         vector=VectorKernel(loads_per_output_vector=_two_loads, alu_per_output_vector=_softmax_alu)),
-    keeps_dtype=False, to_yaml=_softmax_yaml))  # TFLite: int8 input -> int8 or int16 output
+    keeps_dtype=False, to_yaml=_softmax_yaml,  # TFLite: int8 input -> int8 or int16 output
+    # probabilities in [0, 1): under the TFLite modes LOGISTIC's prescribed output parameters ([ref:TFLiteAct])
+    fixed_output=tflite_fixed_output(TFLITE_SIGMOID_OUTPUT)))
 #: Mean: one add per reduced element and one rescale per output (TFLite MEAN folds 1/n into its multiplier,
 #: [ref:TFLiteRef]); a SIMD unit loads the ``n`` input vectors of each output vector.
 MEAN = register_op(OpDef(
