@@ -42,7 +42,8 @@ from accelsim.graph.ir import Graph  # noqa: E402
 from accelsim.graph.ops import op_def  # noqa: E402
 from accelsim.quant.params import quantize  # noqa: E402
 
-MODELS = ("mobilenet_v2", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "efficientnet_b0")
+MODELS = ("mobilenet_v2", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "efficientnet_b0",
+          "shufflenet_v2_x1_0")  # the last one beyond the list: Slice / Transpose / channel shuffle
 SETTINGS = tuple((fmt, per_channel, act) for fmt in ("QDQ", "QOperator") for per_channel in (False, True)
                  for act in ("uint8", "int8"))
 SIZE = 32

@@ -28,6 +28,9 @@ class IRBuilder:
     #: Facts about the import recorded in the graph metadata (dynamic batch, integer interface, ...).
     notes: dict[str, object] = field(default_factory=dict)
     qlinear_softmax: list[str] = field(default_factory=list)  # nodes from com.microsoft QLinearSoftmax
+    #: IR outputs of data-movement ops whose ONNX output is quantized differently from their input (onnxruntime
+    #: runs such an op in float between DequantizeLinear and QuantizeLinear): IR tensor -> its (dtype, quant).
+    requantize_after: dict[str, tuple[str, QuantParams]] = field(default_factory=dict)
 
     def add_const(self, name: str, data: np.ndarray, dtype: str, quant: QuantParams | None) -> str:
         """A constant tensor under ``name`` (made unique); returns its name."""
@@ -106,12 +109,17 @@ class OnnxContext:
         return aq.dtype, aq.quant
 
     def passthrough_quant(self, node, x: Tensor, out: str) -> tuple[str, QuantParams | None]:
-        """Reshape-like ops keep their input's quantization (a following Q/DQ must agree)."""
+        """Reshape-like ops keep their input's quantization. Where the Q/DQ after them gives the output other
+        (S, Z) — onnxruntime then runs the op in float between DequantizeLinear and QuantizeLinear — the data movement
+        keeps the input's and :meth:`emit` adds a requantizing copy (a one-input Concat, whose ``float32`` rescale is
+        onnxruntime's DequantizeLinear -> QuantizeLinear arithmetic); in the TFLite modes that is refused."""
         if not self.quantized:
             return "float32", None
         aq = self.quant.act.get(self.canon(out))
         if aq is not None and (aq.dtype != x.dtype or not aq.quant.same_as(x.quant)):
-            raise self.unsupported(node, "input and output quantization differ; supported: equal (S, Z)")
+            if self.requant != "float32" or aq.quant.per_channel_quantized:
+                raise self.unsupported(node, "input and output quantization differ; supported: equal (S, Z)")
+            self.builder.requantize_after[self.ir(out)] = (aq.dtype, aq.quant)
         return x.dtype, x.quant
 
     def emit(self, node, op: O.Op, inputs: list[str], onnx_out: str, out_dtype: str,
@@ -124,8 +132,15 @@ class OnnxContext:
             raise self.unsupported(node, str(exc)) from None
         out = self.ir(onnx_out)
         requant = self.requant if out_dtype != "float32" else "fixed_point"
-        self.builder.add_node(node.name or f"{node.op_type}_{len(self.builder.nodes)}", op, inputs,
-                              Tensor(out, shape, out_dtype, out_quant), requant)
+        name = node.name or f"{node.op_type}_{len(self.builder.nodes)}"
+        pending = self.builder.requantize_after.pop(out, None)
+        if pending is not None:   # the data movement, then the requantizing copy to the output's (S, Z)
+            moved = f"{out}/moved"
+            self.builder.add_node(name, op, inputs, Tensor(moved, shape, out_dtype, out_quant), requant)
+            self.builder.add_node(f"{name}/requantize", O.Concat(-1), [moved],
+                                  Tensor(out, shape, pending[0], pending[1]), requant)
+            return out
+        self.builder.add_node(name, op, inputs, Tensor(out, shape, out_dtype, out_quant), requant)
         return out
 
     def activation(self, fused: FusedNode) -> O.Activation:

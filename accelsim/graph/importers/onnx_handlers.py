@@ -429,6 +429,7 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
     onnx_in = nhwc_to_nchw(x.shape)
     shape = [onnx_in[i] if v == 0 and i < len(onnx_in) else v for i, v in enumerate(target)]
     total = math.prod(onnx_in)
+    shape = _batch_of_input(shape, onnx_in)
     if shape.count(-1) == 1:
         known = math.prod(v for v in shape if v != -1)
         shape[shape.index(-1)] = total // known if known else 0
@@ -449,6 +450,17 @@ def reshape(ctx: OnnxContext, f: FusedNode) -> None:
         reshape_any(ctx, node, x, tuple(shape))
         return
     ctx.emit(node, O.Reshape(nchw_to_nhwc(tuple(shape))), [x.name], node.output[0], dtype, quant)
+
+
+def _batch_of_input(shape: list[int], onnx_in: tuple[int, ...]) -> list[int]:
+    """A target whose first entry is a fixed batch other than the input's (an export traced at batch 1, imported
+    with ``batch_size=``: ShuffleNet's ``x.view(batch, ...)``) takes the input's batch, when its other entries hold
+    exactly one sample's elements (then no other reading of the target exists)."""
+    if not shape or not onnx_in or shape[0] in (-1, onnx_in[0]) or -1 in shape[1:] or 0 in shape[1:]:
+        return shape
+    if math.prod(shape[1:]) * onnx_in[0] == math.prod(onnx_in):
+        return [onnx_in[0], *shape[1:]]
+    return shape
 
 
 def nhwc_reshape(ctx: OnnxContext, node, x: Tensor, target: list[int]) -> None:
