@@ -381,3 +381,96 @@ def test_onnxruntime_qoperator_qlinearmul_model_imports_bit_exact(tmp_path):
     assert [n.kind for n in imported.nodes] == ["Mul"]
     got = execute(imported, {imported.inputs[k]: _nhwc(ints[k].astype(np.uint8)) for k in range(2)})
     assert_equal_ints(got[imported.outputs[0]], _nhwc(ref))
+
+
+# --------------------------------------------------------------------------- constant operands (x * c, x / c)
+def _constant_operand_model(tmp_path, divide: bool):
+    """Conv -> ReLU -> (y * per-channel gain + 1) then / 4 (``divide``) or * 0.25, exported by torch."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from torch import nn
+
+    class Gain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.register_buffer("gain", torch.linspace(0.5, 2.0, 8).view(8, 1, 1))
+
+        def forward(self, x):
+            y = (torch.relu(self.conv(x)) * self.gain + 1.0)
+            return y / 4.0 if divide else y * 0.25
+
+    torch.manual_seed(0)
+    model = Gain().eval()
+    path = tmp_path / f"gain_{divide}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["y"])
+    x = np.random.default_rng(0).uniform(0, 1, (4, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    return path, x, ref
+
+
+def test_float_model_with_constant_operands_and_div_quantizes(tmp_path):
+    """A float model's Mul / Add by constants (a per-channel (C, 1, 1) gain, scalars) and Div by a constant (a Mul
+    by the float32 reciprocal) import; the float reference equals torch within float32 rounding; PTQ quantizes the
+    constants (8-bit per tensor) and the int8 engine stays within 2 output LSB of torch in both modes."""
+    from accelsim.execute import execute_float
+    from accelsim.graph.float_exec import run_float
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    path, x, ref = _constant_operand_model(tmp_path, divide=True)
+    graph = load_onnx(path, batch_size=len(x))
+    assert [n.kind for n in graph.nodes] == ["Conv2D", "Mul", "Add", "Mul"]
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    ref_nhwc = ref.transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(run_float(graph, {"input": x_nhwc})["y"], ref_nhwc, rtol=1e-6, atol=1e-6)
+    for mode in ("fixed_point", "float32"):
+        q = quantize_graph(graph, {"input": x_nhwc}, PTQSettings(requant_mode=mode))
+        assert all(q.tensors[i].dtype == "int8" for n in q.nodes for i in n.inputs if q.tensors[i].is_constant
+                   and n.kind == "Mul")
+        out = execute_float(q, {"input": x_nhwc})["y"]
+        assert np.abs(out - ref_nhwc).max() <= 2 * float(q.tensors["y"].quant.scale[0]), mode
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+@pytest.mark.parametrize("act", ["uint8", "int8"])
+def test_quantize_static_constant_operands_equal_onnxruntime(tmp_path, fmt, act):
+    """onnxruntime's ``quantize_static`` of the same model (with * 0.25): the constants become QuantizeLinear'd
+    Constant nodes (folded with onnxruntime's QuantizeLinear arithmetic) read by Mul / Add (QDQ) or QLinearMul /
+    QLinearAdd (QOperator); every output integer equals onnxruntime's."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from accelsim.execute import execute
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.quant.params import quantize
+
+    path, x, _ = _constant_operand_model(tmp_path, divide=False)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"input": x[i:i + 1]} for i in range(len(x))])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qpath = tmp_path / f"gain_{fmt}_{act}.onnx"
+    quantize_static(str(path), str(qpath), Reader(), quant_format=getattr(QuantFormat, fmt),
+                    activation_type=QuantType.QUInt8 if act == "uint8" else QuantType.QInt8,
+                    weight_type=QuantType.QInt8)
+    sess = ort.InferenceSession(str(qpath), providers=["CPUExecutionProvider"])
+    graph = load_onnx(qpath)
+    x_t = graph.tensors[graph.inputs[0]]
+    for i in range(len(x)):
+        want = sess.run(None, {"input": x[i:i + 1]})[0]
+        x_q = quantize(np.ascontiguousarray(x[i:i + 1].transpose(0, 2, 3, 1)), x_t.quant, x_t.dtype,
+                       rounding="half_to_even")
+        got = execute(graph, {graph.inputs[0]: x_q})[graph.outputs[0]]
+        y_t = graph.tensors[graph.outputs[0]]
+        want_q = quantize(want.transpose(0, 2, 3, 1), y_t.quant, y_t.dtype, rounding="half_to_even")
+        assert np.array_equal(got, want_q)

@@ -340,7 +340,8 @@ def activation_widths(float_graph: Graph, settings: PTQSettings) -> dict[str, in
         if rule == "weights":
             bits = settings.activation_bits_of(node.name)
         elif rule == "calibrate":
-            in_bits = {widths[i] for i in node.inputs[:O.op_def(node.kind).activation_count(len(node.inputs))]}
+            in_bits = {widths[i] for i in node.inputs[:O.op_def(node.kind).activation_count(len(node.inputs))]
+                       if not float_graph.tensors[i].is_constant}   # a constant operand is quantized on its own
             if len(in_bits) != 1:
                 raise UnsupportedError(f"PTQ: node {node.name!r} ({node.kind}) has inputs of different widths "
                                        f"{sorted(in_bits)}; give its producers the same activation_bits")
@@ -407,8 +408,9 @@ def quantize_graph(float_graph: Graph, calibration_inputs: Mapping[str, np.ndarr
             out_t = _activation_tensor(out, ranges[out.name], widths[out.name])
             out_t = _fixed_output(node, out_t, settings.requant_mode)
             activations = O.op_def(node.kind).activation_count(len(node.inputs))
-            inputs[activations:] = [_quantize_op_constant(float_graph, name, settings, tensors)
-                                    for name in node.inputs[activations:]]
+            inputs = [_quantize_op_constant(float_graph, name, settings, tensors)
+                      if k >= activations or float_graph.tensors[name].is_constant else name
+                      for k, name in enumerate(inputs)]   # the PReLU slope, a constant operand of Add / Mul
         else:
             out_t = replace(out, dtype=x.dtype, quant=x.quant)
         tensors[out.name] = out_t
@@ -427,8 +429,8 @@ def _fixed_output(node: Node, out_t: Tensor, requant_mode: str) -> Tensor:
 
 
 def _quantize_op_constant(graph: Graph, name: str, settings: PTQSettings, tensors: dict[str, Tensor]) -> str:
-    """A float constant operand of a calibrated op (the PReLU slope): 8-bit per tensor, symmetric or asymmetric
-    as the weights (``weight_symmetric``), rounded half to even."""
+    """A float constant operand of a calibrated op (the PReLU slope, the constant of an Add / Sub / Mul): 8-bit per
+    tensor, symmetric or asymmetric as the weights (``weight_symmetric``), rounded half to even."""
     t = graph.tensors[name]
     if t.data is None:
         raise UnsupportedError(f"PTQ: constant {name!r} has no data")

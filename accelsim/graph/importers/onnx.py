@@ -50,7 +50,7 @@ from accelsim.graph.ops.elementwise import ORT_S8_AS_U8_KEY
 from accelsim.graph.ops.reduce import ORT_QLINEAR_SOFTMAX_KEY
 
 #: ONNX op types the importer understands (default domain unless noted).
-FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Softmax",
+FLOAT_OPS = ("Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Div", "Softmax",
              "ReduceMean", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Pad",
              "Identity", "Dropout", "Constant", "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "LeakyRelu", "PRelu",
              "Resize", "Upsample")

@@ -314,18 +314,93 @@ def _binary_inputs(ctx: OnnxContext, node, a_name: str, b_name: str) -> tuple[Te
 _BINARY_OPS = {"Add": O.Add, "Sub": O.Sub, "Mul": O.Mul}
 
 
+def _nhwc_operand(ctx: OnnxContext, node, name: str, data: np.ndarray, x: Tensor) -> np.ndarray:
+    """A constant operand of a broadcasting binary op, with ``x``'s rank and broadcastable in NHWC: ONNX's numpy
+    broadcasting aligns trailing dimensions, so a scalar or a ``(C, 1, 1)`` constant gets leading 1s, then a 4-D
+    one is moved to NHWC."""
+    rank = len(x.shape)
+    data = np.asarray(data)
+    if data.ndim > rank:
+        raise ctx.unsupported(node, f"constant {name!r} has rank {data.ndim} > the activation's {rank}")
+    data = data.reshape((1,) * (rank - data.ndim) + data.shape)
+    if rank == 4:
+        data = np.ascontiguousarray(data.transpose(0, 2, 3, 1))
+    try:
+        np.broadcast_shapes(x.shape, data.shape)
+    except ValueError:
+        raise ctx.unsupported(node, f"constant {name!r} {data.shape} (NHWC) does not broadcast with the input "
+                                    f"{x.shape}") from None
+    return data
+
+
+def _binary_constant(ctx: OnnxContext, node, name: str, other: str) -> str:
+    """The constant operand of an Add / Sub / Mul (``x * 0.5``, a per-channel gain, a QDQ constant) as an IR
+    constant (:func:`_nhwc_operand`). A float constant is quantized by PTQ (8-bit per tensor); a QDQ one keeps its
+    DequantizeLinear's parameters."""
+    x = ctx.act(node, other)
+    canon = ctx.canon(name)
+    cq = ctx.quant.const.get(canon)
+    data = _nhwc_operand(ctx, node, name, cq.data if cq is not None else ctx.const(node, name), x)
+    if cq is not None:
+        if cq.quant.per_channel_quantized:
+            raise ctx.unsupported(node, f"a per-axis quantized constant {name!r} is not supported; supported: per "
+                                        f"tensor")
+        return ctx.builder.add_const(canon, data, cq.dtype, cq.quant)
+    if ctx.quantized:
+        raise ctx.unsupported(node, f"constant {name!r} is float in a quantized model; supported: a constant read "
+                                    f"through DequantizeLinear")
+    return ctx.builder.add_const(canon, data.astype(np.float32), "float32", None)
+
+
 @FLOAT_TABLE.handles("Add", "Sub", "Mul")
 @QUANT_TABLE.handles("Add", "Sub", "Mul")
 def add(ctx: OnnxContext, f: FusedNode) -> None:
     """Add / Sub / Mul of two activations with numpy broadcasting (float, or between QDQ pairs)."""
     node = f.node
+    if all(ctx.is_const(i) for i in node.input):
+        raise ctx.unsupported(node, f"{node.op_type} of two constants (fold it at export); supported: an activation "
+                                    f"with an activation or a constant")
     if any(ctx.is_const(i) for i in node.input):
-        raise ctx.unsupported(node, f"{node.op_type} with a constant is supported only as the bias Add right after "
-                                    f"Conv / Gemm / MatMul; supported: {node.op_type} of two activations")
-    a, b = _binary_inputs(ctx, node, node.input[0], node.input[1])
+        inputs = [_binary_constant(ctx, node, name, other) if ctx.is_const(name) else ctx.act(node, name).name
+                  for name, other in zip(node.input, reversed(node.input))]
+        a, b = (ctx.builder.tensors[n] for n in inputs)
+    else:
+        a, b = _binary_inputs(ctx, node, node.input[0], node.input[1])
     act = ctx.activation(f)
     dtype, quant = ctx.out_quant(node, f.output)
     ctx.emit(node, _BINARY_OPS[node.op_type](act), [a.name, b.name], f.output, dtype, quant)
+
+
+@QUANT_TABLE.handles("Div")
+def div_quantized(ctx: OnnxContext, f: FusedNode) -> None:
+    """Div in a quantized model: refused by name (onnxruntime divides in float between DequantizeLinear and
+    QuantizeLinear; a Mul by the reciprocal would not be its arithmetic)."""
+    raise ctx.unsupported(f.node, "Div in a quantized model is not supported (onnxruntime divides in float32); "
+                                  "supported: Div by a constant in a float model, then accelsim's PTQ")
+
+
+@FLOAT_TABLE.handles("Div")
+def div(ctx: OnnxContext, f: FusedNode) -> None:
+    """Div of an activation by a constant, in a float model: a Mul by the float32 reciprocal (PTQ then quantizes
+    it; the float reference differs from ``x / c`` by at most one float32 rounding). Dividing by an activation, or a
+    Div in a quantized model (onnxruntime runs it in float: a reciprocal would not be its arithmetic), is refused."""
+    node = f.node
+    if not ctx.is_const(node.input[1]) or ctx.is_const(node.input[0]):
+        raise ctx.unsupported(node, "Div by an activation is not supported; supported: an activation divided by a "
+                                    "constant (a Mul by its reciprocal)")
+    c = np.asarray(ctx.const(node, node.input[1]), np.float32)
+    if not np.all(np.isfinite(c)) or np.any(c == 0):
+        raise ctx.unsupported(node, f"constant divisor {node.input[1]!r} has zeros or non-finite values")
+    x = ctx.act(node, node.input[0])
+    name = ctx.builder.add_const(f"{ctx.canon(node.input[1])}_reciprocal", (np.float32(1) / c).astype(np.float32),
+                                 "float32", None)
+    const = ctx.builder.tensors[name]
+    data = np.asarray(const.data).reshape((1,) * (len(x.shape) - const.data.ndim) + const.data.shape)
+    if len(x.shape) == 4:
+        data = np.ascontiguousarray(data.transpose(0, 2, 3, 1))
+    ctx.builder.tensors[name] = Tensor(name, data.shape, "float32", None, data, is_constant=True)
+    dtype, quant = ctx.out_quant(node, f.output)
+    ctx.emit(node, O.Mul(ctx.activation(f)), [x.name, name], f.output, dtype, quant)
 
 
 class PoolGeometry(NamedTuple):
@@ -639,7 +714,29 @@ def qgemm(ctx: OnnxContext, f: FusedNode) -> None:
 def qlinear_add(ctx: OnnxContext, f: FusedNode) -> None:
     """com.microsoft QLinearAdd / QLinearMul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp), broadcasting."""
     node = f.node
-    a, b = _binary_inputs(ctx, node, node.input[0], node.input[3])
+    if ctx.is_const(node.input[0]) and ctx.is_const(node.input[3]):
+        raise ctx.unsupported(node, f"{node.op_type} of two constants; supported: an activation with an activation "
+                              f"or a constant")
+    if ctx.is_const(node.input[0]) or ctx.is_const(node.input[3]):
+        names = []
+        for k, other in ((0, 3), (3, 0)):
+            if not ctx.is_const(node.input[k]):
+                names.append(ctx.act(node, node.input[k]).name)
+                continue
+            x = ctx.act(node, node.input[other])
+            folded = ctx.quant.const.get(ctx.canon(node.input[k]))   # a QuantizeLinear of a float constant
+            data = _nhwc_operand(ctx, node, node.input[k],
+                                 folded.data if folded is not None else ctx.const(node, node.input[k]), x)
+            scale = float(np.asarray(ctx.const(node, node.input[k + 1])).reshape(-1)[0])
+            zp_data = np.asarray(ctx.const(node, node.input[k + 2]))
+            dtype = {np.dtype(np.uint8): "uint8", np.dtype(np.int8): "int8"}.get(zp_data.dtype)
+            if dtype is None or np.asarray(ctx.const(node, node.input[k + 1])).size != 1:
+                raise ctx.unsupported(node, f"constant {node.input[k]!r} must be uint8 / int8 with one scale")
+            names.append(ctx.builder.add_const(ctx.canon(node.input[k]), data.astype(zp_data.dtype), dtype,
+                                               QuantParams.per_tensor(scale, int(zp_data.reshape(-1)[0]))))
+        a, b = (ctx.builder.tensors[n] for n in names)
+    else:
+        a, b = _binary_inputs(ctx, node, node.input[0], node.input[3])
     aq = _qlinear_out(ctx, node, 6)
     op = O.Add("NONE") if node.op_type == "QLinearAdd" else O.Mul("NONE")
     ctx.emit(node, op, [a.name, b.name], node.output[0], aq.dtype, aq.quant)

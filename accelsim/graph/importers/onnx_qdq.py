@@ -149,6 +149,7 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
     ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in g.input}
     nhwc_inputs: set[str] = set()
     nhwc_reshapes: set[str] = set()
+    folded_q: dict[str, np.ndarray] = {}   # QuantizeLinear of a float constant -> its integers
     for index, node in enumerate(g.node):
         if node.op_type == "Transpose" and layout_edges and _layout_transpose(c, node, readers, graph_outputs, ranks, values,
                                                              alias, rename, nhwc_inputs, nhwc_reshapes):
@@ -160,9 +161,13 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
             absorbed.add(index)
             src = c.canon(node.input[0])
             aq = q_params(c, node, node.input[1], node.input[2] if len(node.input) > 2 else "", onnx_attrs(node))
-            if src in values:
-                raise c.unsupported(node, "quantizing a constant is not supported; store the integer "
-                                          "initializer and DequantizeLinear it")
+            if src in values:   # a float constant quantized in the graph (quantize_static's Constant nodes)
+                if aq.quant.per_channel_quantized:
+                    raise c.unsupported(node, "quantizing a constant per axis is not supported; store the integer "
+                                              "initializer and DequantizeLinear it")
+                folded_q[node.output[0]] = quantize_linear_f32(np.asarray(values[src]), aq)
+                const[node.output[0]] = ConstQuant(folded_q[node.output[0]], aq.dtype, aq.quant)
+                continue
             old = act.get(src)
             if old is not None and (old.dtype != aq.dtype or not old.quant.same_as(aq.quant)):
                 raise c.unsupported(node, f"tensor {src!r} is quantized twice with different parameters")
@@ -172,8 +177,8 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
             absorbed.add(index)
             src = c.canon(node.input[0])
             attrs = onnx_attrs(node)
-            if src in values:
-                data = values[src]
+            if src in values or src in folded_q:
+                data = values[src] if src in values else folded_q[src]
                 aq = dq_params(c, node, data, attrs)
                 const[node.output[0]] = ConstQuant(data, aq.dtype, aq.quant)
             else:
@@ -191,6 +196,16 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
     return QuantAnnotations(MappingProxyType(act), MappingProxyType(const), MappingProxyType(alias),
                             MappingProxyType(rename), frozenset(absorbed), frozenset(nhwc_inputs),
                             frozenset(nhwc_reshapes))
+
+
+def quantize_linear_f32(x: np.ndarray, aq: ActQuant) -> np.ndarray:
+    """onnxruntime's QuantizeLinear of a float tensor, per tensor (MLAS ``quantize.cpp``, [ref:ORTQuant]): float32
+    division by the scale, round half to even, plus the zero point, saturated to the type."""
+    from accelsim.quant.params import dtype_info
+
+    info = dtype_info(aq.dtype)
+    q = np.rint(np.asarray(x, np.float32) / np.float32(aq.quant.scale[0])).astype(np.int64) + int(aq.quant.zero_point[0])
+    return np.clip(q, info.qmin, info.qmax).astype(info.storage)
 
 
 _TO_NCHW = (0, 3, 1, 2)
