@@ -151,8 +151,8 @@ def scan_quantization(model, file: str, values: Mapping[str, np.ndarray],
     nhwc_reshapes: set[str] = set()
     folded_q: dict[str, np.ndarray] = {}   # QuantizeLinear of a float constant -> its integers
     for index, node in enumerate(g.node):
-        if node.op_type == "Transpose" and layout_edges and _layout_transpose(c, node, readers, graph_outputs, ranks, values,
-                                                             alias, rename, nhwc_inputs, nhwc_reshapes):
+        if node.op_type == "Transpose" and layout_edges and _layout_transpose(
+                c, node, readers, graph_outputs, ranks, values, alias, rename, nhwc_inputs, nhwc_reshapes):
             absorbed.add(index)
         elif node.op_type in ("Identity", "Dropout"):
             absorbed.add(index)
@@ -204,7 +204,8 @@ def quantize_linear_f32(x: np.ndarray, aq: ActQuant) -> np.ndarray:
     from accelsim.quant.params import dtype_info
 
     info = dtype_info(aq.dtype)
-    q = np.rint(np.asarray(x, np.float32) / np.float32(aq.quant.scale[0])).astype(np.int64) + int(aq.quant.zero_point[0])
+    q = np.rint(np.asarray(x, np.float32) / np.float32(aq.quant.scale[0])).astype(np.int64)
+    q = q + int(aq.quant.zero_point[0])
     return np.clip(q, info.qmin, info.qmax).astype(info.storage)
 
 
