@@ -443,6 +443,7 @@ class Report:
             f"{self.metadata.get('workload_name')}, energy table {self.metadata.get('energy_table')}, "
             f"timing {self.metadata.get('timing_model')}, weights "
             f"{'synthetic' if self.metadata.get('synthetic_weights') else 'not synthetic'}",
+            *([f"float model    {self.metadata['float_model']}"] if self.metadata.get("float_model") else []),
             f"latency        {t['latency_cycles']:,.0f} cycles = {t['latency_ms']:.4f} ms",
             *([f"framework      {t['framework_overhead_ms']:.4f} ms; end to end {t['end_to_end_latency_ms']:.4f} ms"]
               if t.get("framework_overhead_ms") else []),

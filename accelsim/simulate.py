@@ -77,6 +77,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
     if not isinstance(hw, HardwareConfig):
         hw = load_hw(hw)
     graph = workload if isinstance(workload, Graph) else _load_workload(workload)
+    graph, float_note = _quantized_for_cost(graph)
     graph, synthetic = _weights_for_compression(graph, hw)
     batch = batch_size(graph)
     if sub_batch is not None and (not isinstance(sub_batch, int) or sub_batch < 1 or batch % sub_batch):
@@ -105,6 +106,7 @@ def simulate(workload: Graph | str | Path, hw: HardwareConfig | str | Path, *, o
         "accelsim_version": __version__, "synthetic_weights": synthetic, "timing_model": timing_model,
         "objective": objective, "clock_mhz": hw.clock_mhz, "scalesim_compat": scalesim_compat, "prefetch": prefetch,
         "batch": batch, "sub_batch": batch // passes, "warnings": notes,
+        **({"float_model": float_note} if float_note else {}),
     }
     return Report(layers=layers, totals=totals, metadata=metadata)
 
@@ -197,6 +199,35 @@ def _load_workload(path: str | Path) -> Graph:
     from accelsim.workloads import load_workload
 
     return load_workload(path)
+
+
+#: Inputs a float model is calibrated on before it is costed, and their distribution: images scaled to [-1, 1]
+#: (the synthetic weights' input assumption, accelsim.graph.synthetic).
+FLOAT_MODEL_CALIBRATION_INPUTS = 2
+_QUANTIZED_FOR_COST: weakref.WeakKeyDictionary[Graph, Graph] = weakref.WeakKeyDictionary()
+
+
+def _quantized_for_cost(graph: Graph) -> tuple[Graph, str | None]:
+    """A float model (an ONNX export of a trained network, say) is costed as the int8 network PTQ makes of it: its
+    own weights quantized with the default :class:`~accelsim.graph.ptq.PTQSettings` (W8A8, per-channel), the
+    activation ranges calibrated on :data:`FLOAT_MODEL_CALIBRATION_INPUTS` uniform [-1, 1] inputs (seed 0). The
+    ranges decide no cycle, byte or energy figure; accuracy needs the model's own data (a task, docs/tasks.md).
+    Returns the graph and the note recorded in the report's metadata (None for a quantized graph)."""
+    if not graph.is_float:
+        return graph, None
+    quantized = _QUANTIZED_FOR_COST.get(graph)
+    if quantized is None:
+        from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+        rng = np.random.default_rng(0)
+        batch = batch_size(graph)
+        calibration = {name: rng.uniform(-1.0, 1.0, (FLOAT_MODEL_CALIBRATION_INPUTS * batch,
+                                                      *graph.tensors[name].shape[1:])).astype(np.float32)
+                       for name in graph.inputs}
+        quantized = quantize_graph(graph, calibration, PTQSettings())
+        _QUANTIZED_FOR_COST[graph] = quantized
+    return quantized, (f"float model quantized for costing: PTQ W8A8 per-channel, activation ranges from "
+                       f"{FLOAT_MODEL_CALIBRATION_INPUTS} uniform [-1, 1] inputs (not for accuracy)")
 
 
 #: Synthesized-weight graph of each shape-only graph, kept while the original lives (a sweep simulates one

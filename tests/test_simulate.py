@@ -462,3 +462,29 @@ def test_the_batch_is_split_only_when_its_activations_spill_and_a_split_is_faste
     forced = {b: simulate(_batched_chain(8), small, sub_batch=b).totals["latency_cycles"] for b in (1, 2, 4, 8)}
     assert auto.totals["latency_cycles"] == min(forced.values())
     assert simulate(_batched_chain(8), tpu).metadata["sub_batch"] == 8            # fits: the whole batch
+
+
+def test_a_float_model_is_costed_as_its_ptq_int8_network(tmp_path):
+    """A float ONNX model (trained weights, no quantization) simulates as the int8 network the default PTQ makes of
+    it (W8A8 per-channel, ranges on 2 uniform inputs): the same cycles as simulating that quantized graph directly,
+    its own weights (not synthetic), and the report says how it was quantized."""
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    from accelsim.graph.importers.onnx import load_onnx
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+    from accelsim.simulate import FLOAT_MODEL_CALIBRATION_INPUTS, simulate
+    from accelsim.workloads.digits import shipped_model_path
+
+    graph = load_onnx(shipped_model_path("digits_cnn", 0))
+    assert graph.is_float
+    report = simulate(graph, CONFIGS / "hvx_690.yaml")
+    rng = np.random.default_rng(0)
+    calibration = {name: rng.uniform(-1.0, 1.0, (FLOAT_MODEL_CALIBRATION_INPUTS * graph.tensors[name].shape[0],
+                                                  *graph.tensors[name].shape[1:])).astype(np.float32)
+                   for name in graph.inputs}
+    direct = simulate(quantize_graph(graph, calibration, PTQSettings()), CONFIGS / "hvx_690.yaml")
+    assert report.totals["latency_cycles"] == direct.totals["latency_cycles"] > 0
+    assert report.totals["energy_pj"] == direct.totals["energy_pj"]
+    assert report.metadata["synthetic_weights"] is False
+    assert "PTQ W8A8" in report.metadata["float_model"] and "float model" in report.summary_table()
