@@ -220,21 +220,14 @@ def _fully_connected(w: _Writer, node: Node) -> str:
     return w.emit("Reshape", [y4, w.const(f"{node.name}_shape", np.array(out.shape, np.int64))], node.name)
 
 
-@_TABLE.handles("Add")
-def _add(w: _Writer, node: Node) -> str:
+@_TABLE.handles("Add", "Mul")
+def _add_or_mul(w: _Writer, node: Node) -> str:
+    """com.microsoft QLinearAdd / QLinearMul (+ Clip for a fused activation)."""
     _, out = _io(w, node)
     a, b = (w.graph.tensors[n] for n in node.inputs)
-    y = w.emit("QLinearAdd", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name], *w.qparams(b, b.name),
-                              *w.qparams(out, out.name)], node.name, domain="com.microsoft")
-    return w.clip(y, node.op.activation, out, node.name)
-
-
-@_TABLE.handles("Mul")
-def _mul(w: _Writer, node: Node) -> str:
-    _, out = _io(w, node)
-    a, b = (w.graph.tensors[n] for n in node.inputs)
-    y = w.emit("QLinearMul", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name], *w.qparams(b, b.name),
-                              *w.qparams(out, out.name)], node.name, domain="com.microsoft")
+    y = w.emit(f"QLinear{node.kind}", [w.value[a.name], *w.qparams(a, a.name), w.value[b.name],
+                                       *w.qparams(b, b.name), *w.qparams(out, out.name)],
+               node.name, domain="com.microsoft")
     return w.clip(y, node.op.activation, out, node.name)
 
 

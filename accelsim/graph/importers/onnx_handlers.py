@@ -392,13 +392,8 @@ def div(ctx: OnnxContext, f: FusedNode) -> None:
     if not np.all(np.isfinite(c)) or np.any(c == 0):
         raise ctx.unsupported(node, f"constant divisor {node.input[1]!r} has zeros or non-finite values")
     x = ctx.act(node, node.input[0])
-    name = ctx.builder.add_const(f"{ctx.canon(node.input[1])}_reciprocal", (np.float32(1) / c).astype(np.float32),
-                                 "float32", None)
-    const = ctx.builder.tensors[name]
-    data = np.asarray(const.data).reshape((1,) * (len(x.shape) - const.data.ndim) + const.data.shape)
-    if len(x.shape) == 4:
-        data = np.ascontiguousarray(data.transpose(0, 2, 3, 1))
-    ctx.builder.tensors[name] = Tensor(name, data.shape, "float32", None, data, is_constant=True)
+    reciprocal = _nhwc_operand(ctx, node, node.input[1], (np.float32(1) / c).astype(np.float32), x)
+    name = ctx.builder.add_const(f"{ctx.canon(node.input[1])}_reciprocal", reciprocal, "float32", None)
     dtype, quant = ctx.out_quant(node, f.output)
     ctx.emit(node, O.Mul(ctx.activation(f)), [x.name, name], f.output, dtype, quant)
 
