@@ -215,19 +215,22 @@ def _quantized_for_cost(graph: Graph) -> tuple[Graph, str | None]:
     Returns the graph and the note recorded in the report's metadata (None for a quantized graph)."""
     if not graph.is_float:
         return graph, None
+    from accelsim.graph.ptq import PTQSettings, quantize_graph
+
+    settings = PTQSettings()
     quantized = _QUANTIZED_FOR_COST.get(graph)
     if quantized is None:
-        from accelsim.graph.ptq import PTQSettings, quantize_graph
-
         rng = np.random.default_rng(0)
         batch = batch_size(graph)
         calibration = {name: rng.uniform(-1.0, 1.0, (FLOAT_MODEL_CALIBRATION_INPUTS * batch,
                                                       *graph.tensors[name].shape[1:])).astype(np.float32)
                        for name in graph.inputs}
-        quantized = quantize_graph(graph, calibration, PTQSettings())
+        quantized = quantize_graph(graph, calibration, settings)
         _QUANTIZED_FOR_COST[graph] = quantized
-    return quantized, (f"float model quantized for costing: PTQ W8A8 per-channel, activation ranges from "
-                       f"{FLOAT_MODEL_CALIBRATION_INPUTS} uniform [-1, 1] inputs (not for accuracy)")
+    granularity = "per-channel" if settings.weight_per_channel else "per-tensor"
+    return quantized, (f"float model quantized for costing: PTQ W{settings.weight_bits}A{settings.activation_bits} "
+                       f"{granularity}, activation ranges from {FLOAT_MODEL_CALIBRATION_INPUTS} uniform [-1, 1] "
+                       f"inputs (not for accuracy)")
 
 
 #: Synthesized-weight graph of each shape-only graph, kept while the original lives (a sweep simulates one
