@@ -16,6 +16,7 @@ from accelsim.hw.energy_model import (
     energy_table_of,
     leakage_power_mw,
     onchip_energy_pj_per_byte,
+    pe_register_bits,
     technology_scaling_of,
 )
 from accelsim.quant.params import QuantParams
@@ -222,6 +223,20 @@ def test_systolic_pe_registers_take_area_unless_a_level_or_the_pe_figure_holds_t
     for config in ("eyeriss_v1", "bitfusion", "hvx_690"):   # spads are a level / Bit Fusion PEs / no array
         hw = load_hw(CONFIGS / f"{config}.yaml")
         assert "pe_registers" not in area_mm2(hw, energy_table_of(hw)), config
+
+
+def test_a_double_buffered_stationary_operand_adds_its_register():
+    # a second stationary register per PE ([ref:Jouppi17] §2): + 8 weight bits (ws) or + 8 input bits (is) in W8A8
+    hw = load_hw(CONFIGS / "scalesim_32x32_ws.yaml")
+    double = hw.with_values({"compute.systolic.stationary_buffers": 2})
+    assert area_mm2(double, energy_table_of(double))["pe_registers"] == pytest.approx(1024 * 56 * 5.98 / 1e6)
+    tpu = load_hw(CONFIGS / "tpu_v1.yaml")                  # W16A16 widest mode: 16 + 16 + 32 + 16 bits
+    assert tpu.compute.systolic.stationary_buffers == 2
+    assert pe_register_bits(tpu, energy_table_of(tpu)) == 16 + 16 + 32 + 16
+    wide = hw.with_values({"compute.systolic.dataflow": "is", "compute.systolic.stationary_buffers": 2,
+                           "precision.accumulator_bits": 40,
+                           "precision.modes": [{"weight_bits": 8, "activation_bits": 16, "throughput": 1.0}]})
+    assert pe_register_bits(wide, energy_table_of(wide)) == 8 + 16 + 40 + 16    # the stationary inputs: 16 bits
 
 
 # Micron datasheet currents as DRAMPower ships them [ref:DRAMPower]: DDR3-1600 x8 (IDD3N 45 mA, IDD5 170 mA, 1.5 V,

@@ -204,6 +204,8 @@ def test_base_config_is_valid(tmp_path: Path) -> None:
         ("compute.systolic.depthwise", ["diagonal"], "compute.systolic.depthwise[0]",
          "'per_group', 'block_diagonal' or 'channel_parallel'", "diagonal"),
         ("compute.systolic.psum_spad_words", 0, "compute.systolic.psum_spad_words", "greater than 0", 0),
+        ("compute.systolic.stationary_buffers", 3, "compute.systolic.stationary_buffers", "less than or equal to 2",
+         3),
         ("clock_mhz", None, "clock_mhz", "a value", MISSING),
         ("technology", {"energy_table": "horowitz99"}, "technology.energy_table", "horowitz45", "horowitz99"),
         ("scale_unit.rounding", "round_half_up", "scale_unit.rounding", "fixed_point", "round_half_up"),
@@ -238,6 +240,8 @@ SRAM = {"kind": "sram", "size_kib": 16, "bytes_per_cycle": 16}
         (_with(BASE, "memories.dram.dram_type", None), "memories.dram.dram_type", "DRAM type"),
         (_with(BASE, "memories.buf.operands", ["weights", "inputs"]), "memories", "holding outputs"),
         (_with(BASE, "compute", {}), "compute", "at least one of systolic, simd"),
+        (_with(BASE, "compute.systolic", {"rows": 4, "cols": 4, "dataflow": "os", "stationary_buffers": 2}),
+         "compute.systolic.stationary_buffers", "1 for dataflow os"),
         (_with(BASE, "scale_unit.fallback", "simd"), "scale_unit.fallback", "needs a compute.simd unit"),
         (_with(BASE, "scale_unit.shared_with_simd", True), "scale_unit.shared_with_simd", "no compute.simd"),
         (_with(BASE, "precision.accumulator_bits", 12), "precision.accumulator_bits", "at least 16 bits"),
@@ -307,6 +311,10 @@ def test_config_hash_is_stable_and_content_based() -> None:
     bigger = a.with_values({"memories.buf.size_kib": 32})
     assert bigger.memories["buf"].size_kib == 32 and bigger.config_hash() != a.config_hash()
     assert _hw("tpu_v1").config_hash() == _hw("tpu_v1").config_hash()
+    # a key added later with its default leaves the hash of configs without it alone; set, it counts
+    one = validate_hw(_with(explicit, "compute.systolic.stationary_buffers", 1), "one")
+    assert one.config_hash() == a.config_hash()
+    assert a.with_values({"compute.systolic.stationary_buffers": 2}).config_hash() != a.config_hash()
     two = _with(BASE, "memories", {"a": SRAM, "b": {**SRAM, "size_kib": 64}, "dram": DRAM})
     swapped = _with(BASE, "memories", {"b": {**SRAM, "size_kib": 64}, "a": SRAM, "dram": DRAM})
     assert validate_hw(two, "x").config_hash() != validate_hw(swapped, "y").config_hash()  # hierarchy order

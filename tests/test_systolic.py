@@ -14,6 +14,7 @@ from accelsim.hw.systolic import (
     fold_counts,
     gemm_shape,
     packed_reduction,
+    pipelined_compute_cycles,
     register_accesses,
     register_file_bytes,
     spatial_temporal,
@@ -52,6 +53,31 @@ def test_cycles_per_fold_fill_and_drain():
     assert cycles_per_fold(8, 4, 10, "os") == 8 + 4 + 10 - 2
     assert cycles_per_fold(8, 4, 10, "ws") == 16 + 4 + 10 - 2
     assert cycles_per_fold(8, 4, 10, "is") == 16 + 4 + 10 - 2
+
+
+def test_pipelined_folds_with_a_double_buffered_stationary_operand():
+    # Jouppi et al. 2017 §2: the next tile shifts in (R cycles) while the current one computes; folds start
+    # max(T, R) apart, the first one costs SCALE-Sim's 2R + C + T - 2
+    assert pipelined_compute_cycles(8, 4, 10, 1) == cycles_per_fold(8, 4, 10, "ws")
+    assert pipelined_compute_cycles(8, 4, 10, 3) == (16 + 4 + 10 - 2) + 2 * 10     # stream-bound: T > R
+    assert pipelined_compute_cycles(8, 4, 3, 3) == (16 + 4 + 3 - 2) + 2 * 8        # shift-bound: T < R
+    with pytest.raises(ValueError, match="at least one fold"):
+        pipelined_compute_cycles(8, 4, 3, 0)
+
+
+def test_double_buffered_timing_keeps_traffic_and_the_scalesim_count():
+    single = systolic_timing(conv(), 32, 32, "ws")
+    double = systolic_timing(conv(), 32, 32, "ws", stationary_buffers=2)
+    # 648 folds of T = 25 < R = 32: each later fold waits for its 32-cycle weight shift
+    assert double.compute_cycles == (2 * 32 + 32 + 25 - 2) + 647 * 32
+    assert double.scalesim_total_cycles == single.scalesim_total_cycles == 77_111
+    assert (double.ifmap_sram_reads, double.filter_sram_reads, double.ofmap_sram_writes) == (
+        single.ifmap_sram_reads, single.filter_sram_reads, single.ofmap_sram_writes)
+    assert double.utilization == pytest.approx(single.utilization * single.compute_cycles / double.compute_cycles)
+    inputs = systolic_timing(conv(), 32, 32, "is", stationary_buffers=2)   # IS: the inputs are stationary
+    assert inputs.compute_cycles == pipelined_compute_cycles(32, 32, 384, inputs.folds)
+    with pytest.raises(ValueError, match="stationary_buffers"):
+        systolic_timing(conv(), 32, 32, "os", stationary_buffers=2)
 
 
 def test_partial_folds_cost_full_folds():
@@ -216,7 +242,11 @@ def test_systolic_unit_records_the_lowering_and_scalesim_mode_keeps_per_group():
     native = model.work(depthwise(), mode, WorkContext())
     compat = model.work(depthwise(), mode, WorkContext(scalesim_compat=True))
     assert native.lowering == "block_diagonal" and compat.lowering == "per_group"
-    assert compat.cycles / native.cycles == pytest.approx(16, rel=1e-3)
+    # native: two block-diagonal GEMMs (16 groups each), one fold each, pipelined by the TPU's double-buffered
+    # weights (2R + C + T - 2 + max(T, R)); compat: SCALE-Sim's 32 per-group folds, one cycle less per GEMM
+    assert hw.compute.systolic.stationary_buffers == 2
+    assert native.cycles == (2 * 256 + 256 + 12_544 - 2) + 12_544
+    assert compat.cycles == 32 * (2 * 256 + 256 + 12_544 - 2) - 32
     assert model.work(conv(), mode, WorkContext()).lowering == ""          # dense: the array's only way
     assert native.macs_issued == 2 * 12_544 * 144 * 16                # block-diagonal zeros are multiplied
     assert native.rf_reads == native.macs_issued * (1 + 1 + 4)

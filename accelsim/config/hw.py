@@ -165,6 +165,12 @@ class SystolicArray(_Strict):
                                    description="rs only: filter scratchpad per PE in words (Eyeriss: 224 x 16 b).")
     psum_spad_words: int = Field(24, gt=0, le=MAX_COUNT, strict=True,
                                  description="rs only: partial-sum scratchpad per PE in words (Eyeriss: 24 x 16 b).")
+    stationary_buffers: int = Field(
+        1, ge=1, le=2, strict=True,
+        description="ws / is only: registers per PE for the stationary operand (ws: weights, is: inputs). 1 = "
+        "SCALE-Sim's array, every fold preloads before it streams; 2 = double-buffered, the next fold's operand "
+        "shifts in while the current one computes (TPU v1: 'one 64 KiB tile of weights plus one for "
+        "double-buffering', [ref:Jouppi17] §2).")
 
     @property
     def pe_count(self) -> int:
@@ -764,8 +770,9 @@ class HardwareConfig(_Strict):
 
     def config_hash(self) -> str:
         """A stable 16-hex-digit hash of the validated content (defaults filled in; ``description`` excluded;
-        the order of the memory levels counts; ``framework.source`` excluded; the framework overhead and a SIMD unit's
-        kernel costs count only when set, so configs without them keep the hash they had before those keys)."""
+        the order of the memory levels counts; ``framework.source`` excluded; the framework overhead, a SIMD unit's
+        kernel costs and a systolic array's second stationary buffer count only when set, so configs without them keep
+        the hash they had before those keys)."""
         content = self.model_dump(mode="json", exclude={"description": True, "framework": {"source"}})
         content["memories"] = list(content["memories"].items())
         if self.framework.overhead_us(1) == 0:
@@ -773,6 +780,8 @@ class HardwareConfig(_Strict):
         for unit in content["compute"].values():
             if isinstance(unit, dict) and unit.get("kernel_costs") == SimdKernelCosts().model_dump(mode="json"):
                 del unit["kernel_costs"]
+            if isinstance(unit, dict) and unit.get("stationary_buffers") == 1:
+                del unit["stationary_buffers"]
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -800,6 +809,9 @@ def _check_compute(hw: HardwareConfig) -> None:
             _fail(f"compute.{names[1]}", f"at most one unit of kind {kind} (the cost model assigns by kind)",
                   f"a second one after compute.{names[0]}")
     for name, unit in units.items():
+        if unit.kind == "systolic" and unit.stationary_buffers > 1 and unit.dataflow not in ("ws", "is"):
+            _fail(f"compute.{name}.stationary_buffers", f"1 for dataflow {unit.dataflow} (a second stationary "
+                  "register needs a preloaded operand: dataflow ws or is)", unit.stationary_buffers)
         if unit.kind == "simd" and unit.multiply_resources > unit.vliw_slots:
             _fail(f"compute.{name}.multiply_resources", f"at most vliw_slots ({unit.vliw_slots})",
                   unit.multiply_resources)

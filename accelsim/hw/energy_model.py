@@ -346,14 +346,17 @@ def widest_compute_mode(hw: HardwareConfig):
 
 def pe_register_bits(hw: HardwareConfig, table: EnergyTable) -> int:
     """Pipeline-register bits of one systolic PE that no memory level and no PE figure accounts for: the weight,
-    the input and the partial sum each PE latches ([ref:Chen16] §III), at the widest mode's widths; 0 without a
-    systolic array, when the config has a register-file level (its scratchpads are that level) or when the table
-    prices whole PEs (their synthesized area includes the registers)."""
+    the input and the partial sum each PE latches ([ref:Chen16] §III), at the widest mode's widths, plus the
+    second register of a double-buffered stationary operand (``stationary_buffers: 2``: weights for ws, inputs for
+    is; [ref:Jouppi17] §2); 0 without a systolic array, when the config has a register-file level (its scratchpads
+    are that level) or when the table prices whole PEs (their synthesized area includes the registers)."""
     array = hw.compute.systolic
     if array is None or table.mac is not None or any(lv.kind == "register_file" for lv in hw.memories.values()):
         return 0
     mode = widest_compute_mode(hw)
-    return mode.weight_bits + mode.activation_bits + hw.precision.accumulator_bits
+    stationary_bits = mode.weight_bits if array.dataflow == "ws" else mode.activation_bits
+    return (mode.weight_bits + mode.activation_bits + hw.precision.accumulator_bits
+            + (array.stationary_buffers - 1) * stationary_bits)
 
 
 def area_mm2(hw: HardwareConfig, table: EnergyTable) -> dict[str, float]:

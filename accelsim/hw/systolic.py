@@ -17,6 +17,14 @@ is         K     M     N     2R + C + T − 2
 (``scalesim/compute/systolic_compute_{os,ws,is}.py``), whose compute cycles this module reproduces exactly; SCALE-Sim
 reports one cycle less per layer (its issues #60 and #125), exposed here as ``scalesim_total_cycles``.
 
+Double-buffered stationary operand (config ``stationary_buffers: 2``, WS / IS; :func:`pipelined_compute_cycles`):
+each PE holds a second register, so the next fold's operand shifts in (``R`` cycles) while the current fold streams,
+and the next fold's data follows the current one's into the array without waiting for it to drain: the new weights
+"take effect with the advancing wave alongside the first data of a new block" ([ref:Jouppi17] §2, TPU v1, whose
+matrix unit "holds one 64 KiB tile of weights plus one for double-buffering (to hide the 256 cycles it takes to
+shift a tile in)"). Folds then start ``max(T, R)`` cycles apart; only the first preload and the last fill/drain
+show: ``2R + C + T − 2 + (folds − 1)·max(T, R)``, which is SCALE-Sim's fold for one fold.
+
 Grouped and depthwise convs (``G`` groups of ``K`` taps and ``N'`` filters) have three lowerings
 (:data:`DEPTHWISE_LOWERINGS`; the config's ``SystolicArray.depthwise`` lists those the array supports and
 :func:`best_lowering` picks the fastest, ties to the earlier one):
@@ -90,7 +98,7 @@ class SystolicTiming:
     col_folds: int             # per group
     folds: int                 # total over all groups
     cycles_per_fold: int
-    compute_cycles: int        # folds · cycles_per_fold
+    compute_cycles: int        # folds · cycles_per_fold (pipelined_compute_cycles with a double-buffered operand)
     scalesim_total_cycles: int  # what SCALE-Sim reports (one cycle less per SCALE-Sim layer)
     macs: int
     utilization: float         # macs / (compute_cycles · rows · cols · throughput)
@@ -146,6 +154,16 @@ def cycles_per_fold(rows: int, cols: int, temporal: int, dataflow: str) -> int:
     return 2 * rows + cols + temporal - 2
 
 
+def pipelined_compute_cycles(rows: int, cols: int, temporal: int, folds: int) -> int:
+    """Compute cycles of ``folds`` WS / IS folds on an array with a double-buffered stationary operand (module
+    docstring, [ref:Jouppi17] §2): ``2R + C + T − 2 + (folds − 1)·max(T, R)`` — the first fold as SCALE-Sim's, each
+    later one starting ``max(T, R)`` cycles after the previous (its stream, or the ``R``-cycle shift of its operand
+    when that is longer)."""
+    if folds < 1:
+        raise ValueError(f"a layer runs at least one fold, got {folds}")
+    return 2 * rows + cols + temporal - 2 + (folds - 1) * max(temporal, rows)
+
+
 def sram_traffic(m: int, n: int, k: int, row_folds: int, col_folds: int, dataflow: str) -> tuple[int, int, int, int]:
     """``(ifmap reads, filter reads, ofmap writes, ofmap reads)`` in elements for one GEMM.
 
@@ -195,15 +213,18 @@ def lowered_gemm(layer: LayerShape, lowering: str, rows: int, cols: int, dataflo
 
 
 def systolic_timing(layer: LayerShape, rows: int, cols: int, dataflow: str, throughput: float = 1.0,
-                    lowering: str = "per_group") -> SystolicTiming:
+                    lowering: str = "per_group", stationary_buffers: int = 1) -> SystolicTiming:
     """Stall-free compute cycles and SRAM element traffic of ``layer`` on an ``rows × cols`` array.
 
     ``throughput`` is the precision mode's MACs per PE-cycle relative to 8x8 (see the module docstring);
-    ``lowering`` how a grouped conv becomes GEMMs (ignored for dense layers).
+    ``lowering`` how a grouped conv becomes GEMMs (ignored for dense layers); ``stationary_buffers`` 2 pipelines
+    the folds of a WS / IS array (:func:`pipelined_compute_cycles`; ``scalesim_total_cycles`` stays SCALE-Sim's).
     """
     if rows <= 0 or cols <= 0:
         raise ValueError(f"array dimensions must be positive, got {rows}x{cols}")
     check_dataflow(dataflow)
+    if stationary_buffers not in (1, 2) or (stationary_buffers == 2 and dataflow == "os"):
+        raise ValueError(f"stationary_buffers must be 1, or 2 for ws / is, got {stationary_buffers} ({dataflow})")
     gemm = lowered_gemm(layer, lowering, rows, cols, dataflow, throughput)
     if layer.groups == 1:
         lowering = "per_group"
@@ -212,7 +233,9 @@ def systolic_timing(layer: LayerShape, rows: int, cols: int, dataflow: str, thro
     row_folds, col_folds = fold_counts(sr, sc, rows, cols)
     per_fold = cycles_per_fold(rows, cols, temporal, dataflow)
     folds = gemm.count * row_folds * col_folds
-    compute_cycles = folds * per_fold
+    scalesim_cycles = folds * per_fold
+    compute_cycles = (pipelined_compute_cycles(rows, cols, temporal, folds) if stationary_buffers == 2
+                      else scalesim_cycles)
     ifmap, filt, ofmap_w, ofmap_r = sram_traffic(gemm.m, gemm.n, gemm.k, row_folds, col_folds, dataflow)
     if lowering == "channel_parallel":      # inputs not shared across columns: each group's taps read once
         ifmap = layer.groups * gemm.m * gemm.k
@@ -221,7 +244,7 @@ def systolic_timing(layer: LayerShape, rows: int, cols: int, dataflow: str, thro
         dataflow=dataflow, rows=rows, cols=cols, gemm_m=gemm.m, gemm_n=gemm.n, gemm_k=gemm.k, groups=gemm.count,
         row_folds=row_folds, col_folds=col_folds, folds=folds, cycles_per_fold=per_fold,
         compute_cycles=compute_cycles,
-        scalesim_total_cycles=compute_cycles - gemm.count,
+        scalesim_total_cycles=scalesim_cycles - gemm.count,
         macs=macs,
         utilization=macs / (compute_cycles * rows * cols * throughput),
         ifmap_sram_reads=gemm.count * ifmap, filter_sram_reads=gemm.count * filt,
@@ -231,12 +254,13 @@ def systolic_timing(layer: LayerShape, rows: int, cols: int, dataflow: str, thro
 
 
 def best_lowering(layer: LayerShape, rows: int, cols: int, dataflow: str, throughput: float,
-                  lowerings: tuple[str, ...]) -> SystolicTiming:
+                  lowerings: tuple[str, ...], stationary_buffers: int = 1) -> SystolicTiming:
     """The fastest of the supported ``lowerings`` (fewest compute cycles, ties to the earlier one); dense layers
     and a lone lowering cost one evaluation."""
     if layer.groups == 1 or len(lowerings) == 1:
-        return systolic_timing(layer, rows, cols, dataflow, throughput, lowerings[0] if lowerings else "per_group")
-    timings = [systolic_timing(layer, rows, cols, dataflow, throughput, lw) for lw in lowerings]
+        return systolic_timing(layer, rows, cols, dataflow, throughput, lowerings[0] if lowerings else "per_group",
+                               stationary_buffers)
+    timings = [systolic_timing(layer, rows, cols, dataflow, throughput, lw, stationary_buffers) for lw in lowerings]
     return min(timings, key=lambda t: t.compute_cycles)
 
 

@@ -122,7 +122,8 @@ class SystolicModel:
         if array.dataflow == "rs":
             return self._row_stationary(layer, mode, executed.throughput, act_b, w_b, acc_b)
         lowerings = ("per_group",) if context.scalesim_compat else array.depthwise
-        t = best_lowering(layer, array.rows, array.cols, array.dataflow, executed.throughput, lowerings)
+        buffers = 1 if context.scalesim_compat else array.stationary_buffers
+        t = best_lowering(layer, array.rows, array.cols, array.dataflow, executed.throughput, lowerings, buffers)
         cycles = float(t.scalesim_total_cycles if context.scalesim_compat else t.compute_cycles)
         if mode.storage_only and mode.unpack_cycles_per_kib:
             cycles += layer.weight_bytes / 1024 * mode.unpack_cycles_per_kib

@@ -23,10 +23,11 @@ Cases, each with its source:
   source and verify; no comparison is made (docs/validation.md says so). Likewise no other anchor of the
   issue's list (Eyeriss v2, Gemmini, NVDLA, Simba, Bit Fusion, DianNao) could be retrieved and checked here.
 
-Ratios (docs/validation.md "Die area"): Eyeriss 0.13, Unified Buffer 0.30, Matrix Multiply Unit 0.69,
-accumulators 0.28 -- all still below the band; ``tests/test_validation_area.py`` asserts that the modelled blocks
-never exceed the silicon they are part of and keeps the out-of-band cases listed until a model change brings them
-in.
+Ratios (docs/validation.md "Die area"): Eyeriss 0.13, Unified Buffer 0.30, Matrix Multiply Unit 0.73 (in the band
+since the PEs' second weight register, "one 64 KiB tile of weights plus one for double-buffering", is modelled),
+accumulators 0.23 (as the paper's "256 accumulator RAMs"); ``tests/test_validation_area.py`` asserts that the
+modelled blocks never exceed the silicon they are part of and keeps the out-of-band cases listed until a model
+change brings them in. docs/validation.md shows why no chip-independent density factor could close the rest.
 """
 from __future__ import annotations
 
