@@ -313,3 +313,49 @@ def test_a_fused_lut_activation_costs_nothing_and_its_producer_writes_through_th
     unfused = simulate(graph, validate_hw(data, "")).layers.set_index("name")
     assert unfused.at["act", "latency_cycles"] > 0 and unfused.at["act", "unit"] == "scale_unit"
     assert unfused.at["conv", "compute_cycles"] < rows.at["conv", "compute_cycles"]
+
+
+# ---------------------------------------------------------------- elementwise outputs stored NHWC (not bricks)
+def test_elementwise_elements_round_the_depth_to_the_brick_only_for_brick_storage():
+    from accelsim.hw.ethos import elementwise_elements
+
+    assert elementwise_elements(EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add")) == 96 * 96 * 16
+    assert elementwise_elements(EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add",
+                                         linear_output=True)) == 96 * 96 * 3
+    g = _geometry(U55_128)     # Add: 1.5 cycles per output element
+    t = engine_timing(g, EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add", linear_output=True))
+    assert t.cycles == 1.5 * 96 * 96 * 3
+
+
+def _rescaling_graph(channels=3, second_input=False):
+    """x (graph input) * s + b (scalar constants), then an Add with another map: Keras' Rescaling layer."""
+    import numpy as np
+
+    from accelsim.graph import ops as O
+    from accelsim.graph.builder import GraphBuilder
+    from accelsim.quant.params import QuantParams
+
+    b = GraphBuilder("rescale")
+    q = QuantParams.per_tensor(0.05, 0)
+    x = b.input("x", (1, 8, 8, channels), "int8", q)
+    s = b.constant("s", np.array(2, np.int8), "int8", q)
+    m = b.op(O.Mul(), [x, s], "int8", q, name="mul")
+    a = b.add(m, b.constant("c", np.array(1, np.int8), "int8", q), q, name="add")
+    w = b.constant("w", np.ones((channels, 1, 1, channels), np.int8), "int8", QuantParams.per_tensor(0.01, 0))
+    y = b.conv2d(a, w, None, q, name="conv")
+    z = b.add(y, y if not second_input else a, q, name="add2")
+    r = b.add(z, z, q, name="add3")
+    return b.build([r])
+
+
+def test_linear_format_follows_velas_in_place_rule():
+    """Vela 5.2.0 scheduler.py avoid_nhcwb16_for_ofm: an elementwise output of depth not a multiple of 16 stays NHWC
+    when an input of its shape and type is NHWC (here the graph input, then the Mul's output); a conv's output
+    goes to bricks, and so does what is computed from it; the graph output is NHWC."""
+    from accelsim.hw.ethos import linear_format_outputs
+
+    assert linear_format_outputs(_rescaling_graph()) == {"mul", "add", "add3"}
+    # A second input that is NHWC (the Add's output) makes add2 NHWC too.
+    assert linear_format_outputs(_rescaling_graph(second_input=True)) == {"mul", "add", "add2", "add3"}
+    # Depth a multiple of 16: bricks (only the graph output is NHWC).
+    assert linear_format_outputs(_rescaling_graph(channels=16)) == {"add3"}

@@ -123,6 +123,34 @@ def lut_fusion(graph: Graph, engine: MacEngine | None) -> dict[str, str]:
     return fused
 
 
+#: Elementwise ops whose output Vela may store NHWC to overwrite an NHWC input (Vela ``is_elementwise_op``; the
+#: ones accelsim's graphs have).
+ELEMENTWISE_KINDS = frozenset({"Add", "Sub", "Mul"})
+
+
+def linear_format_outputs(graph: Graph) -> frozenset[str]:
+    """The nodes whose output Vela stores NHWC (linear) rather than in 16-channel bricks: the graph's outputs, and
+    each elementwise op (:data:`ELEMENTWISE_KINDS`) whose output depth is not a multiple of 16 and that has an
+    activation input of the output's shape and type stored NHWC (a graph input, or such an op's output, in
+    execution order): its output is then kept NHWC so it may overwrite that input in place (Vela 5.2.0 [ref:Vela]
+    ``scheduler.py`` ``avoid_nhcwb16_for_ofm``; graph inputs and outputs are NHWC, ``graph_optimiser_util.py``
+    ``check_format_restrictions``, ``extract_npu_subgraphs.py``). Other reasons Vela has for NHWC (CPU
+    neighbours, concat / split / reshape shapes) are not modelled."""
+    linear = {t for t in graph.inputs if not graph.tensors[t].is_constant}
+    outputs = set(graph.outputs)
+    nodes = set()
+    for node in graph.nodes:
+        y = graph.tensors[node.outputs[0]]
+        keep = node.outputs[0] in outputs
+        if not keep and node.kind in ELEMENTWISE_KINDS and y.shape[-1] % BRICK_CHANNELS:
+            keep = any(t in linear and graph.tensors[t].shape == y.shape and graph.tensors[t].dtype == y.dtype
+                       for t in node.inputs)
+        if keep:
+            linear.add(node.outputs[0])
+            nodes.add(node.name)
+    return frozenset(nodes)
+
+
 @dataclass(frozen=True)
 class EngineGeometry:
     """The numbers of a :class:`MacEngine` config the cycle formulas use (hashable, for memoisation)."""
@@ -192,6 +220,7 @@ class EngineOp:
     activation_bits: int = 8
     rate_class: RateClass = "mac"
     lut_activation: bool = False       # the output passes through a fused lookup-table activation
+    linear_output: bool = False        # the output is stored NHWC, not in 16-channel bricks
 
 
 @dataclass(frozen=True)
@@ -224,7 +253,8 @@ def engine_op(layer: LayerShape) -> EngineOp:
     grouped (not depthwise) conv."""
     wide = layer.activation_bits > 8
     common = dict(batch=layer.batch, out_h=layer.out_h, out_w=layer.out_w, out_c=layer.out_channels,
-                  in_c=layer.in_channels, activation_bits=layer.activation_bits, lut_activation=layer.output_lut)
+                  in_c=layer.in_channels, activation_bits=layer.activation_bits, lut_activation=layer.output_lut,
+                  linear_output=layer.output_linear)
     if layer.is_mac:
         if layer.groups == 1:
             lowering = "conv"
@@ -244,6 +274,15 @@ def engine_op(layer: LayerShape) -> EngineOp:
     if layer.kind == "Concat":           # a rescaling copy per input: a 1×1 pass through the engine
         return EngineOp("pool", rate_class="other", **common)
     return EngineOp("elementwise", rate_class="add" if layer.kind == "Add" else "other", **common)
+
+
+def elementwise_elements(op: EngineOp) -> int:
+    """Output elements an elementwise op's output unit writes: ``N·OH·OW·ceil16(C)`` for a map stored in
+    16-channel bricks (NHCWB16), ``N·OH·OW·C`` for one stored NHWC (:func:`linear_format_outputs`). Vela 5.2.0
+    [ref:Vela] ``npu_performance.py`` ``measure_cycle_cost`` (the OFM shape rounded up to the storage rounding
+    quantum of its format: ``architecture_features.py`` ``storage_rounding_quantums``)."""
+    depth = op.out_c if op.linear_output else _round_up(op.out_c, BRICK_CHANNELS)
+    return op.batch * op.out_h * op.out_w * depth
 
 
 def output_rate(g: EngineGeometry, op: EngineOp) -> float:
@@ -376,7 +415,7 @@ def _ifm_extent(out: np.ndarray, stride: int, kernel: int, limit: int, ublock: i
 def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     """Cycles of ``op`` on the engine (memoised; see the module docstring for the formulas)."""
     if op.lowering == "elementwise":
-        elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
+        elements = elementwise_elements(op)
         cycles = output_rate(g, op) * elements
         return EngineTiming(float(math.ceil(cycles)), (op.out_h, op.out_w, op.out_c), 1, 0.0, cycles, False,
                             float(elements), 0.0)
@@ -460,5 +499,5 @@ def elementwise_blocks(g: EngineGeometry, op: EngineOp) -> int:
     16-channel bricks (Vela 5.2.0 [ref:Vela] ``architecture_allocator.py`` ``_try_block_config``: IFM and IFM2
     double-buffered, no accumulators)."""
     block_bytes = g.shram_banks * g.shram_bank_bytes // 4
-    elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
+    elements = elementwise_elements(op)
     return max(1, _ceil_div(elements * op.activation_bits // 8, block_bytes))
