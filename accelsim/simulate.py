@@ -25,6 +25,7 @@ from accelsim.graph.ptq import with_batch_size
 from accelsim.graph.stats import op_label
 from accelsim.hw.compression import CompressionResult, best_codec
 from accelsim.hw.energy_model import energy_table_of, table_sources, technology_scaling_of
+from accelsim.hw.ethos import linear_format_outputs, lut_fusion
 from accelsim.hw.layer import LayerShape, layer_shape
 from accelsim.mapping import compute_cost, map_layer, operand_bytes
 from accelsim.mapping.residency import ResidencyPlan, minimum_tile_bytes, plan_residency
@@ -117,6 +118,12 @@ def _layer_results(graph: Graph, hw: HardwareConfig, objective: str, timing_mode
     table = energy_table_of(hw)
     sram_levels, rf_levels = _levels_by_kind(hw)
     shapes = {node.name: layer_shape(graph, node) for node in graph.nodes}
+    engine = hw.compute.of_kind("mac_engine")
+    for activation, producer in lut_fusion(graph, engine).items():
+        shapes[activation] = dataclasses.replace(shapes[activation], lut_fused=True)
+        shapes[producer] = dataclasses.replace(shapes[producer], output_lut=True)
+    for name in linear_format_outputs(graph) if engine is not None else ():
+        shapes[name] = dataclasses.replace(shapes[name], output_linear=True)
     weights = {node.name: _compressed_weights(graph, node, shapes[node.name], hw) for node in graph.nodes}
     reserves: dict[tuple, float] = {}
 

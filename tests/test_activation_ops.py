@@ -147,8 +147,14 @@ def test_every_unit_kind_costs_the_ops(hw):
     report = simulate(build_graph(parse_workload(dict(WORKLOAD, quant={"per_channel": False}), "<t>")),
                       load_hw(HW / f"{hw}.yaml"))
     rows = report.layers.set_index("name")
+    # On Ethos-U55-128 the 8-bit LUT activations that follow a conv are fused into its output unit, as Vela fuses
+    # them (accelsim.hw.ethos.lut_fusion): no pass of their own. HardSigmoid and PReLU are no LUT ops for Vela.
+    fused = {"hs", "sg", "th", "lr"} if hw.startswith("ethos") else set()
     for name in ("hs", "hsig", "sg", "th", "lr", "pr"):
-        assert rows.loc[name, "latency_cycles"] > 0 and rows.loc[name, "energy_pj"] > 0, (hw, name)
+        if name in fused:
+            assert rows.loc[name, "latency_cycles"] == 0 and rows.loc[name, "unit"] == "none", (hw, name)
+        else:
+            assert rows.loc[name, "latency_cycles"] > 0 and rows.loc[name, "energy_pj"] > 0, (hw, name)
 
 
 # --------------------------------------------------------------------------------------------- engine + exports

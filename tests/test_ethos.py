@@ -221,3 +221,141 @@ def test_the_engine_requantizes_in_its_output_unit_so_an_add_costs_what_vela_say
     ratios = [m / v for n, m, v in zip(pairs.names, pairs.model_total, pairs.vela_total) if kinds[n] == "Add"]
     assert len(ratios) == 10
     assert statistics.median(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+# ------------------------------------------------------------------ LUT activations fused into their producer
+def test_output_rate_is_raised_to_the_lut_rate_only_when_a_lut_is_fused():
+    """Vela 5.2.0 _estimate_output_cycles_per_element: max(op rate, LUT rate); U55-128: conv 0.5, Add 1.5, LUT 1.0."""
+    from accelsim.hw.ethos import output_rate
+
+    g = _geometry(U55_128)
+    conv = EngineOp("conv", 1, 8, 8, 16, 16)
+    add = EngineOp("elementwise", 1, 8, 8, 16, 16, rate_class="add")
+    assert output_rate(g, conv) == 0.5
+    assert output_rate(g, EngineOp("conv", 1, 8, 8, 16, 16, lut_activation=True)) == 1.0
+    assert output_rate(g, add) == 1.5
+    assert output_rate(g, EngineOp("elementwise", 1, 8, 8, 16, 16, rate_class="add", lut_activation=True)) == 1.5
+
+
+def test_a_fused_lut_raises_the_output_units_cycles_of_every_block():
+    g = _geometry(U55_128)
+    # Elementwise: rate x N.OH.OW.ceil16(C) = 1.0 x 8 x 8 x 16 through the LUT, 0.5 x 1024 without.
+    plain = engine_timing(g, EngineOp("elementwise", 1, 8, 8, 16, 16, rate_class="other"))
+    lut = engine_timing(g, EngineOp("elementwise", 1, 8, 8, 16, 16, rate_class="other", lut_activation=True))
+    assert (plain.cycles, lut.cycles) == (512, 1024)
+    # A 1x1 conv: the output unit writes 1.0 cycle per element of its block (output bound: 16 in, 64 out channels).
+    t = engine_timing(g, EngineOp("conv", 1, 24, 24, 64, 16, lut_activation=True))
+    h, w, c = t.block
+    assert t.output_cycles_per_block == h * w * c * 1.0
+    assert t.cycles == max(t.mac_cycles_per_block, t.output_cycles_per_block) * t.blocks + min(
+        t.mac_cycles_per_block, t.output_cycles_per_block)
+
+
+def _lut_graph(activation=None, conv_activation="NONE", extra_consumer=False, dtype="int8", on_input=False):
+    import numpy as np
+
+    from accelsim.graph import ops as O
+    from accelsim.graph.builder import GraphBuilder
+    from accelsim.quant.params import QuantParams
+
+    b = GraphBuilder("lut")
+    q = QuantParams.per_tensor(0.05, 0)
+    x = b.input("x", (1, 8, 8, 16), dtype, q)
+    w = b.constant("w", np.ones((32, 1, 1, 16), np.int8), "int8", QuantParams.per_tensor(0.01, 0))
+    y = x if on_input else b.conv2d(x, w, None, q, activation=conv_activation, name="conv")
+    a = b.op(activation or O.HardSwish(), [y], dtype, q, name="act")
+    outputs = [a] + ([b.max_pool(y, 2, 2, name="other")] if extra_consumer else [])
+    return b.build(outputs)
+
+
+def _engine(config=U55_128, **changes):
+    from accelsim.config.loading import read_yaml
+
+    data = read_yaml(config_path(config))
+    return validate_hw({**data, "compute": {"mac_engine": {**data["compute"]["mac_engine"], **changes}}},
+                       "").compute.of_kind("mac_engine")
+
+
+def test_lut_fusion_follows_velas_conditions():
+    """Vela 5.2.0 fuse_activation_function_with_prev: the producer runs on the NPU with a block type, has the
+    activation as its only consumer and no activation of its own; 8-bit LUT activations only; the SHRAM must have
+    banks to spare for the table (more than 16)."""
+    from accelsim.graph import ops as O
+    from accelsim.hw.ethos import lut_fusion
+
+    engine = _engine()
+    assert lut_fusion(_lut_graph(), engine) == {"act": "conv"}
+    assert lut_fusion(_lut_graph(O.Sigmoid()), engine) == {"act": "conv"}
+    assert lut_fusion(_lut_graph(O.Tanh()), engine) == {"act": "conv"}
+    assert lut_fusion(_lut_graph(O.LeakyReLU(0.1)), engine) == {"act": "conv"}
+    assert lut_fusion(_lut_graph(O.LeakyReLU(0.0)), engine) == {}          # a ReLU, not a LUT
+    assert lut_fusion(_lut_graph(conv_activation="RELU"), engine) == {}    # the conv has an activation already
+    assert lut_fusion(_lut_graph(extra_consumer=True), engine) == {}       # the conv output has two consumers
+    assert lut_fusion(_lut_graph(on_input=True), engine) == {}             # no producing op
+    assert lut_fusion(_lut_graph(dtype="int16"), engine) == {}             # not an 8-bit LUT
+    assert lut_fusion(_lut_graph(), _engine(shram_banks=16, shram_reserved_banks=2)) == {}
+    assert lut_fusion(_lut_graph(), None) == {}
+
+
+def test_a_fused_lut_activation_costs_nothing_and_its_producer_writes_through_the_lut():
+    from accelsim.simulate import simulate
+
+    graph = _lut_graph()
+    rows = simulate(graph, load_hw(config_path(U55_128))).layers.set_index("name")
+    assert rows.at["act", "latency_cycles"] == 0 and rows.at["act", "unit"] == "none"
+    assert rows.at["act", "lowering"] == "LUT fused into its producer"
+    assert rows.at["act", "dram_read_bytes"] == 0 and rows.at["act", "dram_write_bytes"] == 0
+    # The conv writes 8 x 8 x 32 outputs at the LUT rate of 1.0 cycle each, at least.
+    assert rows.at["conv", "compute_cycles"] >= 8 * 8 * 32 * 1.0
+    # Without room for the LUT the activation keeps a pass of its own (the scale unit's lanes).
+    data = load_hw(config_path(U55_128)).model_dump()
+    data["compute"]["mac_engine"].update(shram_banks=16, shram_reserved_banks=2)
+    unfused = simulate(graph, validate_hw(data, "")).layers.set_index("name")
+    assert unfused.at["act", "latency_cycles"] > 0 and unfused.at["act", "unit"] == "scale_unit"
+    assert unfused.at["conv", "compute_cycles"] < rows.at["conv", "compute_cycles"]
+
+
+# ---------------------------------------------------------------- elementwise outputs stored NHWC (not bricks)
+def test_elementwise_elements_round_the_depth_to_the_brick_only_for_brick_storage():
+    from accelsim.hw.ethos import elementwise_elements
+
+    assert elementwise_elements(EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add")) == 96 * 96 * 16
+    assert elementwise_elements(EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add",
+                                         linear_output=True)) == 96 * 96 * 3
+    g = _geometry(U55_128)     # Add: 1.5 cycles per output element
+    t = engine_timing(g, EngineOp("elementwise", 1, 96, 96, 3, 3, rate_class="add", linear_output=True))
+    assert t.cycles == 1.5 * 96 * 96 * 3
+
+
+def _rescaling_graph(channels=3, second_input=False):
+    """x (graph input) * s + b (scalar constants), then an Add with another map: Keras' Rescaling layer."""
+    import numpy as np
+
+    from accelsim.graph import ops as O
+    from accelsim.graph.builder import GraphBuilder
+    from accelsim.quant.params import QuantParams
+
+    b = GraphBuilder("rescale")
+    q = QuantParams.per_tensor(0.05, 0)
+    x = b.input("x", (1, 8, 8, channels), "int8", q)
+    s = b.constant("s", np.array(2, np.int8), "int8", q)
+    m = b.op(O.Mul(), [x, s], "int8", q, name="mul")
+    a = b.add(m, b.constant("c", np.array(1, np.int8), "int8", q), q, name="add")
+    w = b.constant("w", np.ones((channels, 1, 1, channels), np.int8), "int8", QuantParams.per_tensor(0.01, 0))
+    y = b.conv2d(a, w, None, q, name="conv")
+    z = b.add(y, y if not second_input else a, q, name="add2")
+    r = b.add(z, z, q, name="add3")
+    return b.build([r])
+
+
+def test_linear_format_follows_velas_in_place_rule():
+    """Vela 5.2.0 scheduler.py avoid_nhcwb16_for_ofm: an elementwise output of depth not a multiple of 16 stays NHWC
+    when an input of its shape and type is NHWC (here the graph input, then the Mul's output); a conv's output
+    goes to bricks, and so does what is computed from it; the graph output is NHWC."""
+    from accelsim.hw.ethos import linear_format_outputs
+
+    assert linear_format_outputs(_rescaling_graph()) == {"mul", "add", "add3"}
+    # A second input that is NHWC (the Add's output) makes add2 NHWC too.
+    assert linear_format_outputs(_rescaling_graph(second_input=True)) == {"mul", "add", "add2", "add3"}
+    # Depth a multiple of 16: bricks (only the graph output is NHWC).
+    assert linear_format_outputs(_rescaling_graph(channels=16)) == {"add3"}

@@ -367,6 +367,9 @@ class MacEngine(_Strict):
                                     description="Extra cycles per kernel step of a block one micro-block wide and "
                                     "high (accumulator pipeline latency), at most 1e6.")
     output_cycles_per_element: OutputRates = Field(description="Output-unit cycles per output element.")
+    lut_activation_cycles_per_element: float = _rate(
+        "An op whose output passes through a fused lookup-table activation (HardSwish, Sigmoid, Tanh, LeakyReLU; "
+        "the op's output rate is raised to it)")
 
     @model_validator(mode="after")
     def _banks(self) -> "MacEngine":

@@ -27,6 +27,10 @@ shape); ties go to the fastest, then to the largest. Per block:
 * **elementwise** (``"elementwise"``; Add): the output unit alone, ``rate × N·OH·OW·ceil16(C)``
   (feature maps are stored in 16-channel bricks).
 
+A lookup-table activation (HardSwish, Sigmoid, Tanh, LeakyReLU on 8-bit data) that Vela fuses into the op producing
+its input (:func:`lut_fusion`) runs no pass of its own; that op's output unit writes through the table at
+``max(rate, lut_activation_cycles_per_element)`` per element (:func:`output_rate`).
+
 16-bit activations halve the rate of every MAC step (depthwise / pooling cycles × 2; input slices of 16 channels,
 2 taps per part-kernel step). Memory stalls are not in these cycles: the memory model adds them.
 
@@ -39,7 +43,8 @@ Source: Arm Vela 5.2.0 [ref:Vela] public performance model, read (not copied) fr
 ``architecture_allocator.py`` (``find_block_config``: block search and its re-fetch ranking, SHRAM bank layout,
 kernel-traversal choice) and ``architecture_features.py`` (``accelerator_configs``: micro-blocks, SHRAM banks and
 granules; output/activation cycles per element; ``SubKernelMax``; ``ofm_block_max``); graph lowering of MEAN to a
-depthwise conv from ``tflite_graph_optimiser.py``. Checked against Vela's per-layer estimates in
+depthwise conv and the fusion of LUT activations (``fuse_activation_function_with_prev``) from
+``tflite_graph_optimiser.py``. Checked against Vela's per-layer estimates in
 ``tests/test_ethos.py`` and ``accelsim validate``.
 """
 from __future__ import annotations
@@ -53,6 +58,7 @@ import numpy as np
 
 from accelsim.config.hw import MacEngine
 from accelsim.errors import UnsupportedError
+from accelsim.graph.ir import Graph
 from accelsim.hw.layer import LayerShape
 
 #: How the engine runs a layer (``UnitWork.lowering``).
@@ -64,6 +70,85 @@ BRICK_CHANNELS = 16
 #: Output-block depths are multiples of this when the block does not cover all output channels (Vela
 #: ``ArchitectureFeatures.OFMSplitDepth``).
 SPLIT_DEPTH = 16
+
+
+#: Activations Vela runs as a 256-entry lookup table on 8-bit data: it rewrites each into a no-op Add whose fused
+#: activation is the table, marked ``is_nop`` (Vela 5.2.0 [ref:Vela] ``tflite_graph_optimiser.py``
+#: ``convert_hardswish_to_lut``, ``convert_tanh_sigmoid_to_lut``, ``convert_lrelu`` -> ``lut.py``
+#: ``convert_to_lut``; a LeakyReLU of slope 0 becomes a ReLU instead).
+LUT_ACTIVATION_KINDS = frozenset({"HardSwish", "Sigmoid", "Tanh", "LeakyReLU"})
+#: Ops the NPU runs with a block type other than ``Default`` (Vela ``operation.py``: ConvolutionMxN,
+#: ConvolutionDepthWise, VectorProduct, Pooling, ElementWise; MEAN is lowered to a depthwise conv): the
+#: producers a LUT activation can be fused into.
+LUT_PRODUCER_KINDS = frozenset({"Conv2D", "FullyConnected", "AvgPool", "MaxPool", "GlobalAveragePool", "Mean",
+                                "Add", "Sub", "Mul"})
+#: Vela reserves two unused SHRAM end banks, where the LUT lives, only on engines with more SHRAM banks than this;
+#: with fewer the LUT shares the accumulator banks and Vela does not fuse it (Vela 5.2.0
+#: ``architecture_features.py`` ``shram_reserved_unused_banks``, ``tflite_graph_optimiser.py``
+#: ``fuse_activation_function_with_prev``).
+LUT_SHARED_SHRAM_BANKS_MAX = 16
+
+
+def lut_fusion(graph: Graph, engine: MacEngine | None) -> dict[str, str]:
+    """The lookup-table activations Vela fuses into the op producing their input: activation name -> producer
+    name (empty without a MAC engine, or on one whose LUT would share the accumulator banks).
+
+    Vela 5.2.0 [ref:Vela] ``tflite_graph_optimiser.py`` ``fuse_activation_function_with_prev``: a no-op LUT
+    activation (:data:`LUT_ACTIVATION_KINDS` on 8-bit data, input and output of one type) moves into the op
+    producing its input when that op runs on the NPU with a block type (:data:`LUT_PRODUCER_KINDS`), its output
+    has this activation as its only consumer (here: and is no graph output), and it has no fused activation of its
+    own; not when the SHRAM has no banks to spare for the LUT (:data:`LUT_SHARED_SHRAM_BANKS_MAX`). The fused op
+    writes the activation's output through its output unit's LUT: the activation runs no pass of its own, and the
+    producer's output rate becomes at least the LUT rate (:func:`output_rate`). Memory-only ops between the two
+    (which Vela bypasses first) are not looked through."""
+    if engine is None or engine.shram_banks <= LUT_SHARED_SHRAM_BANKS_MAX:
+        return {}
+    producer = {t: node for node in graph.nodes for t in node.outputs}
+    consumers: dict[str, int] = {}
+    for node in graph.nodes:
+        for t in set(node.inputs):
+            consumers[t] = consumers.get(t, 0) + 1
+    outputs = set(graph.outputs)
+    fused = {}
+    for node in graph.nodes:
+        if node.kind not in LUT_ACTIVATION_KINDS or (node.kind == "LeakyReLU" and node.op.alpha == 0):
+            continue
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if x.dtype != y.dtype or x.dtype not in ("int8", "uint8"):
+            continue
+        prev = producer.get(node.inputs[0])
+        if (prev is not None and prev.kind in LUT_PRODUCER_KINDS and consumers.get(node.inputs[0]) == 1
+                and node.inputs[0] not in outputs and getattr(prev.op, "activation", "NONE") == "NONE"):
+            fused[node.name] = prev.name
+    return fused
+
+
+#: Elementwise ops whose output Vela may store NHWC to overwrite an NHWC input (Vela ``is_elementwise_op``; the
+#: ones accelsim's graphs have).
+ELEMENTWISE_KINDS = frozenset({"Add", "Sub", "Mul"})
+
+
+def linear_format_outputs(graph: Graph) -> frozenset[str]:
+    """The nodes whose output Vela stores NHWC (linear) rather than in 16-channel bricks: the graph's outputs, and
+    each elementwise op (:data:`ELEMENTWISE_KINDS`) whose output depth is not a multiple of 16 and that has an
+    activation input of the output's shape and type stored NHWC (a graph input, or such an op's output, in
+    execution order): its output is then kept NHWC so it may overwrite that input in place (Vela 5.2.0 [ref:Vela]
+    ``scheduler.py`` ``avoid_nhcwb16_for_ofm``; graph inputs and outputs are NHWC, ``graph_optimiser_util.py``
+    ``check_format_restrictions``, ``extract_npu_subgraphs.py``). Other reasons Vela has for NHWC (CPU
+    neighbours, concat / split / reshape shapes) are not modelled."""
+    linear = {t for t in graph.inputs if not graph.tensors[t].is_constant}
+    outputs = set(graph.outputs)
+    nodes = set()
+    for node in graph.nodes:
+        y = graph.tensors[node.outputs[0]]
+        keep = node.outputs[0] in outputs
+        if not keep and node.kind in ELEMENTWISE_KINDS and y.shape[-1] % BRICK_CHANNELS:
+            keep = any(t in linear and graph.tensors[t].shape == y.shape and graph.tensors[t].dtype == y.dtype
+                       for t in node.inputs)
+        if keep:
+            linear.add(node.outputs[0])
+            nodes.add(node.name)
+    return frozenset(nodes)
 
 
 @dataclass(frozen=True)
@@ -92,6 +177,7 @@ class EngineGeometry:
     rate_max_pool: float
     rate_other: float
     pool_tap_cycles: int
+    rate_lut: float             # output-unit cycles per element through a fused LUT activation
 
     @classmethod
     def of(cls, engine: MacEngine) -> "EngineGeometry":
@@ -104,7 +190,7 @@ class EngineGeometry:
                    engine.wide_accumulator_bank_granule, engine.weight_load_cycles, engine.block_delay_cycles,
                    engine.cores,
                    r.mac, r.mac_wide_accumulator, r.add, r.max_pool, r.other,
-                   engine.pool_tap_cycles)
+                   engine.pool_tap_cycles, engine.lut_activation_cycles_per_element)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -133,6 +219,8 @@ class EngineOp:
     stride_w: int = 1
     activation_bits: int = 8
     rate_class: RateClass = "mac"
+    lut_activation: bool = False       # the output passes through a fused lookup-table activation
+    linear_output: bool = False        # the output is stored NHWC, not in 16-channel bricks
 
 
 @dataclass(frozen=True)
@@ -160,11 +248,13 @@ def _round_up(a, b):
 def engine_op(layer: LayerShape) -> EngineOp:
     """The engine's view of a layer: dense MAC ops -> ``conv``, depthwise -> ``depthwise``, a global average pool
     -> ``depthwise`` with the whole input map as kernel (as Vela lowers MEAN), windowed pools and rescaling
-    Concats (a 1×1 pass) -> ``pool``, Add -> ``elementwise``. UnsupportedError for a grouped (not depthwise)
-    conv."""
+    Concats (a 1×1 pass) -> ``pool``, Add -> ``elementwise``; ``lut_activation`` when a lookup-table activation
+    is fused into the layer's output (:attr:`LayerShape.output_lut`, :func:`lut_fusion`). UnsupportedError for a
+    grouped (not depthwise) conv."""
     wide = layer.activation_bits > 8
     common = dict(batch=layer.batch, out_h=layer.out_h, out_w=layer.out_w, out_c=layer.out_channels,
-                  in_c=layer.in_channels, activation_bits=layer.activation_bits)
+                  in_c=layer.in_channels, activation_bits=layer.activation_bits, lut_activation=layer.output_lut,
+                  linear_output=layer.output_linear)
     if layer.is_mac:
         if layer.groups == 1:
             lowering = "conv"
@@ -184,6 +274,24 @@ def engine_op(layer: LayerShape) -> EngineOp:
     if layer.kind == "Concat":           # a rescaling copy per input: a 1×1 pass through the engine
         return EngineOp("pool", rate_class="other", **common)
     return EngineOp("elementwise", rate_class="add" if layer.kind == "Add" else "other", **common)
+
+
+def elementwise_elements(op: EngineOp) -> int:
+    """Output elements an elementwise op's output unit writes: ``N·OH·OW·ceil16(C)`` for a map stored in
+    16-channel bricks (NHCWB16), ``N·OH·OW·C`` for one stored NHWC (:func:`linear_format_outputs`). Vela 5.2.0
+    [ref:Vela] ``npu_performance.py`` ``measure_cycle_cost`` (the OFM shape rounded up to the storage rounding
+    quantum of its format: ``architecture_features.py`` ``storage_rounding_quantums``)."""
+    depth = op.out_c if op.linear_output else _round_up(op.out_c, BRICK_CHANNELS)
+    return op.batch * op.out_h * op.out_w * depth
+
+
+def output_rate(g: EngineGeometry, op: EngineOp) -> float:
+    """Output-unit cycles per output element of ``op``: its rate class's rate, raised to the lookup-table rate
+    when a LUT activation is fused into its output, ``max(rate, rate_lut)`` (Vela 5.2.0 [ref:Vela]
+    ``npu_performance.py`` ``_estimate_output_cycles_per_element``: the max of ``output_cycles_per_elem`` of the
+    op and ``activation_cycles_per_elem`` of its fused activation, index 0 for ``Op.LUT``)."""
+    rate = g.rate(op.rate_class)
+    return max(rate, g.rate_lut) if op.lut_activation else rate
 
 
 def part_kernel_traversal(in_channels: int, taps: int, activation_bits: int) -> bool:
@@ -307,8 +415,8 @@ def _ifm_extent(out: np.ndarray, stride: int, kernel: int, limit: int, ublock: i
 def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     """Cycles of ``op`` on the engine (memoised; see the module docstring for the formulas)."""
     if op.lowering == "elementwise":
-        elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
-        cycles = g.rate(op.rate_class) * elements
+        elements = elementwise_elements(op)
+        cycles = output_rate(g, op) * elements
         return EngineTiming(float(math.ceil(cycles)), (op.out_h, op.out_w, op.out_c), 1, 0.0, cycles, False,
                             float(elements), 0.0)
     taps = op.kernel_h * op.kernel_w
@@ -338,7 +446,7 @@ def engine_timing(g: EngineGeometry, op: EngineOp) -> EngineTiming:
     refetch = block_refetch_cost(ifm_fetch, weight_fetch, outputs, in_plane * op.in_c * op.batch,
                                  ifm_h * ifm_w * ifm_c)
     mac = mac_cycles_per_block(g, op, h, w, c, part_kernel)
-    out = np.ceil(g.rate(op.rate_class) * h * w * c)
+    out = np.ceil(output_rate(g, op) * h * w * c)
     n_blocks = planes * blocks_c
     cycles = np.maximum(mac, out) * n_blocks + np.minimum(mac, out)
     # The compiler's choice: the least re-fetch per output; among equal ones the fastest, then the largest.
@@ -391,5 +499,5 @@ def elementwise_blocks(g: EngineGeometry, op: EngineOp) -> int:
     16-channel bricks (Vela 5.2.0 [ref:Vela] ``architecture_allocator.py`` ``_try_block_config``: IFM and IFM2
     double-buffered, no accumulators)."""
     block_bytes = g.shram_banks * g.shram_bank_bytes // 4
-    elements = op.batch * op.out_h * op.out_w * _round_up(op.out_c, BRICK_CHANNELS)
+    elements = elementwise_elements(op)
     return max(1, _ceil_div(elements * op.activation_bits // 8, block_bytes))

@@ -32,6 +32,11 @@ class LayerShape(LoopExtents):
     per_channel: bool = False  # per-channel weight scales (needs a per-channel scale unit)
     requant: str = "fixed_point"
     num_inputs: int = 1        # activation inputs (2 for Add, k for Concat)
+    lut_fused: bool = False    # a LUT activation the MAC engine applies in its producer's output unit: no pass of
+                               # its own (accelsim.hw.ethos.lut_fusion)
+    output_lut: bool = False   # the layer's output passes through such a fused LUT activation
+    output_linear: bool = False  # the MAC engine stores the output NHWC, not in 16-channel bricks
+                                 # (accelsim.hw.ethos.linear_format_outputs)
 
     # ---------------------------------------------------------------------------------- derived counts
     @cached_property

@@ -300,12 +300,14 @@ class DmaModel(_NoMacs):
 
 @dataclass(frozen=True)
 class ViewModel(_NoMacs):
-    """A view (Reshape, Flatten): no cycles, no traffic (reported as unit ``none``)."""
+    """A view (Reshape, Flatten) or a LUT activation fused into its producer's output unit
+    (:func:`accelsim.hw.ethos.lut_fusion`): no cycles, no traffic (reported as unit ``none``)."""
 
     kind: str = "none"
 
     def work(self, layer: LayerShape, mode: PrecisionMode | None, context: WorkContext) -> UnitWork:
-        return UnitWork(cycles=0.0, reads=split_loads(layer, 0.0), writes=0.0)
+        return UnitWork(cycles=0.0, reads=split_loads(layer, 0.0), writes=0.0,
+                        lowering="LUT fused into its producer" if layer.lut_fused else "")
 
 
 #: Unit kind -> factory: the kind's model for a config, or None when the config has no such unit. The scale

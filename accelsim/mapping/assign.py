@@ -82,8 +82,9 @@ _POOLING_KINDS = ("MaxPool", "AvgPool", "GlobalAveragePool")
 
 
 def op_class(layer: LayerShape) -> str:
-    """The layer's class in :data:`UNIT_PREFERENCE`."""
-    if layer.cost.is_view:
+    """The layer's class in :data:`UNIT_PREFERENCE`; a LUT activation fused into its producer
+    (:attr:`LayerShape.lut_fused`) runs no pass of its own, as a view."""
+    if layer.cost.is_view or layer.lut_fused:
         return "layout"
     if layer.is_mac:
         grouped = layer.groups > 1                  # depthwise or grouped convolution
