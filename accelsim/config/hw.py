@@ -367,9 +367,11 @@ class MacEngine(_Strict):
                                     description="Extra cycles per kernel step of a block one micro-block wide and "
                                     "high (accumulator pipeline latency), at most 1e6.")
     output_cycles_per_element: OutputRates = Field(description="Output-unit cycles per output element.")
-    lut_activation_cycles_per_element: float = _rate(
-        "An op whose output passes through a fused lookup-table activation (HardSwish, Sigmoid, Tanh, LeakyReLU; "
-        "the op's output rate is raised to it)")
+    lut_activation_cycles_per_element: float = Field(
+        1.0, gt=0, le=MAX_THROUGHPUT, strict=True, allow_inf_nan=False,
+        description="An op whose output passes through a fused lookup-table activation (HardSwish, Sigmoid, Tanh, "
+        "LeakyReLU; the op's output rate is raised to it): output-unit cycles per output element (at most 1024); "
+        "default 1.0, Vela 5.2.0's LUT rate of Ethos-U55 and U65-256 (0.5 on U65-512).")
 
     @model_validator(mode="after")
     def _banks(self) -> "MacEngine":
