@@ -103,12 +103,6 @@ def lut_fusion(graph: Graph, engine: MacEngine | None) -> dict[str, str]:
     (which Vela bypasses first) are not looked through."""
     if engine is None or engine.shram_banks <= LUT_SHARED_SHRAM_BANKS_MAX:
         return {}
-    producer = {t: node for node in graph.nodes for t in node.outputs}
-    consumers: dict[str, int] = {}
-    for node in graph.nodes:
-        for t in set(node.inputs):
-            consumers[t] = consumers.get(t, 0) + 1
-    outputs = set(graph.outputs)
     fused = {}
     for node in graph.nodes:
         if node.kind not in LUT_ACTIVATION_KINDS or (node.kind == "LeakyReLU" and node.op.alpha == 0):
@@ -116,9 +110,9 @@ def lut_fusion(graph: Graph, engine: MacEngine | None) -> dict[str, str]:
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         if x.dtype != y.dtype or x.dtype not in ("int8", "uint8"):
             continue
-        prev = producer.get(node.inputs[0])
-        if (prev is not None and prev.kind in LUT_PRODUCER_KINDS and consumers.get(node.inputs[0]) == 1
-                and node.inputs[0] not in outputs and getattr(prev.op, "activation", "NONE") == "NONE"):
+        prev = graph.producer(node.inputs[0])
+        if (prev is not None and prev.kind in LUT_PRODUCER_KINDS and len(graph.consumers(node.inputs[0])) == 1
+                and node.inputs[0] not in graph.outputs and getattr(prev.op, "activation", "NONE") == "NONE"):
             fused[node.name] = prev.name
     return fused
 
